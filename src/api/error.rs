@@ -1,0 +1,111 @@
+//! The one error type of the HTTP boundary and how it becomes a response: DRF-style
+//! `{"detail": "..."}` or a field map `{"field": ["message"]}`, always JSON, never a 500 for
+//! anything a client can send.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// Everything a handler can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404 for a path id that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A 4xx with a `detail` message.
+    #[error("{1}")]
+    Detail(StatusCode, String),
+    /// 400 with DRF's field-error map.
+    #[error("invalid fields: {0:?}")]
+    Fields(BTreeMap<String, Vec<String>>),
+    /// 401: no credentials on a route that needs them.
+    #[error("authentication credentials were not provided")]
+    NotAuthenticated,
+    /// 401: an `Authorization` header that does not name a valid token.
+    #[error("invalid token")]
+    InvalidToken,
+    /// 403: authenticated, but not allowed.
+    #[error("permission denied")]
+    Forbidden,
+    /// 405 for a method a route does not have.
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
+    /// 503: the store is shutting down.
+    #[error("service unavailable")]
+    Unavailable,
+    /// 500: a bug or a broken database; the cause is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// 400 with a `detail` message.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::Detail(StatusCode::BAD_REQUEST, detail.into())
+    }
+
+    /// 400 naming one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut map = BTreeMap::new();
+        map.insert(field.into(), vec![message.into()]);
+        Self::Fields(map)
+    }
+
+    /// 404 naming what was not found, e.g. `not_found("asset", 7)`.
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("{what} {id}"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { what, id } => Self::not_found(what, id),
+            StoreError::Conflict { field, message } => Self::field(field, message),
+            StoreError::Closed => Self::Unavailable,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, json!({"detail": format!("Not found: {what}.")})),
+            Self::Detail(status, detail) => (status, json!({"detail": detail})),
+            Self::Fields(map) => (StatusCode::BAD_REQUEST, json!(map)),
+            Self::NotAuthenticated => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Authentication credentials were not provided."}),
+            ),
+            Self::InvalidToken => (StatusCode::UNAUTHORIZED, json!({"detail": "Invalid token."})),
+            Self::Forbidden => (
+                StatusCode::FORBIDDEN,
+                json!({"detail": "You do not have permission to perform this action."}),
+            ),
+            Self::MethodNotAllowed(m) => {
+                (StatusCode::METHOD_NOT_ALLOWED, json!({"detail": format!("Method \"{m}\" not allowed.")}))
+            }
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"detail": "The server is shutting down; try again shortly."}),
+            ),
+            Self::Internal(cause) => {
+                log::error!("internal error answering a request: {cause}");
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({"detail": "Internal server error."}))
+            }
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        }
+        response
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,206 @@
+//! The HTTP API: the Roundware api/2 surface under `/api/2/`, with CORS on every route.
+//!
+//! Handlers are thin: read input ([`input`]), check it, make one call into the store (or,
+//! later, the conductor), shape the answer. Every operation is registered through
+//! [`routes::Routes`], which also enforces its access level and documents it in the OpenAPI
+//! document served at `/api/2/openapi.json`.
+//!
+//! Owns: routing, request parsing, response shapes (DTOs), status codes. May not touch: SQL,
+//! audio, locks held across awaits, business rules that belong to the store or the engine.
+
+pub mod auth;
+pub mod error;
+pub mod input;
+pub mod routes;
+
+mod assets;
+mod audiotracks;
+mod envelopes;
+mod events;
+mod languages;
+mod listenevents;
+mod projectgroups;
+mod projects;
+mod sessions;
+mod speakers;
+mod tags;
+mod timedassets;
+mod uigroups;
+mod uielements;
+mod users;
+mod votes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, Method};
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::config::Config;
+use crate::store::Store;
+pub use error::{ApiError, ApiResult};
+
+/// Shared state of every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Recently resolved tokens.
+    pub tokens: Arc<auth::TokenCache>,
+    /// Cached renderings of hot list responses, invalidated by the store revision.
+    pub cache: Arc<assets::ListCache>,
+}
+
+impl AppState {
+    /// State for a store and configuration.
+    pub fn new(store: Store, config: Arc<Config>) -> Self {
+        Self {
+            store,
+            config,
+            tokens: Arc::new(auth::TokenCache::default()),
+            cache: Arc::new(assets::ListCache::default()),
+        }
+    }
+}
+
+/// Builds the api/2 route table (exposed for the OpenAPI tests).
+pub fn routes(state: &AppState) -> routes::Routes {
+    let mut r = routes::Routes::new(state.clone());
+    users::routes(&mut r);
+    sessions::routes(&mut r);
+    projects::routes(&mut r);
+    projectgroups::routes(&mut r);
+    assets::routes(&mut r);
+    envelopes::routes(&mut r);
+    tags::routes(&mut r);
+    languages::routes(&mut r);
+    audiotracks::routes(&mut r);
+    speakers::routes(&mut r);
+    uigroups::routes(&mut r);
+    uielements::routes(&mut r);
+    timedassets::routes(&mut r);
+    votes::routes(&mut r);
+    events::routes(&mut r);
+    listenevents::routes(&mut r);
+    r
+}
+
+/// The whole HTTP application: api/2, the root map, the OpenAPI document, CORS, and JSON
+/// answers for unknown paths.
+pub fn router(state: AppState) -> Router {
+    let table = routes(&state);
+    let openapi = Arc::new(table.openapi());
+    let names = Arc::new(root_map(&table));
+    let names_no_slash = names.clone();
+    table
+        .into_router()
+        .route("/api/2/", axum::routing::get(move |base: BaseUrl| root(base, names.clone())))
+        .route("/api/2", axum::routing::get(move |base: BaseUrl| root(base, names_no_slash.clone())))
+        .route(
+            "/api/2/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("path".into()) })
+        .layer(cors())
+        .with_state(state)
+}
+
+/// CORS for browsers on the venue network: any origin (the box has no cookies; the token
+/// travels in a header), the headers and methods the Roundware clients use.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            HeaderName::from_static("icy-metadata"),
+            HeaderName::from_static("range"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("content-length"),
+            HeaderName::from_static("content-range"),
+            HeaderName::from_static("accept-ranges"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
+}
+
+fn root_map(table: &routes::Routes) -> Vec<String> {
+    let mut names: Vec<String> = table
+        .operations()
+        .into_iter()
+        .filter(|(path, method, _)| *method == Method::GET && !path.contains('{'))
+        .filter_map(|(path, _, _)| {
+            let rest = path.strip_prefix("/api/2/")?.trim_end_matches('/');
+            (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+async fn root(base: BaseUrl, names: Arc<Vec<String>>) -> impl IntoResponse {
+    let map: Map<String, Value> =
+        names.iter().map(|n| (n.clone(), json!(format!("{}/api/2/{n}/", base.0)))).collect();
+    axum::Json(Value::Object(map))
+}
+
+/// The base of absolute URLs handed to clients: `[http] public_url`, else `http://<Host>`.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(url) = &state.config.http.public_url {
+            return Ok(Self(url.clone()));
+        }
+        Ok(Self(base_from_host(parts, state)))
+    }
+}
+
+fn base_from_host(parts: &Parts, state: &AppState) -> String {
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| valid_host(h))
+        .map(str::to_string)
+        .unwrap_or_else(|| state.config.http.listen.to_string());
+    format!("http://{host}")
+}
+
+/// A Host header is only echoed into URLs when it looks like `name[:port]` or `[v6]:port`.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
+}
+
+/// The `{id}` of a path, as an integer; anything else is a 404 like an unknown id.
+#[derive(Debug, Clone, Copy)]
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("path".into()))?;
+        let raw = params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_string()).unwrap_or_default();
+        raw.parse::<i64>().map(Id).map_err(|_| ApiError::NotFound(format!("id `{raw}`")))
+    }
+}

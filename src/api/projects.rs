@@ -1,0 +1,5 @@
+//! Placeholder.
+
+use super::routes::Routes;
+
+pub(super) fn routes(_r: &mut Routes) {}

@@ -1,0 +1,237 @@
+//! The route table: each api/2 operation is registered once, with its access level and a
+//! summary, and that one registration (a) mounts the handler on both slash forms of its path,
+//! (b) enforces the access level, and (c) describes the operation in the OpenAPI document —
+//! so the document cannot drift from what the server actually serves.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::auth::{Access, Caller};
+use super::error::ApiError;
+
+/// Prefix of every api/2 path.
+pub const PREFIX: &str = "/api/2";
+
+/// One documented operation.
+#[derive(Debug, Clone)]
+pub struct Op {
+    /// HTTP method.
+    pub method: Method,
+    /// Who may call it.
+    pub access: Access,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+}
+
+/// One path with its operations, being built.
+pub struct Resource {
+    app: AppState,
+    path: &'static str,
+    tag: &'static str,
+    router: MethodRouter<AppState>,
+    ops: Vec<Op>,
+}
+
+
+#[derive(Clone)]
+struct Guard {
+    access: Access,
+    app: AppState,
+}
+
+async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let caller = match Caller::from_request_parts(&mut parts, &guard.app).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = guard.access.check(&caller) {
+        return e.into_response();
+    }
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+macro_rules! verb {
+    ($name:ident, $filter:expr, $method:expr) => {
+        #[doc = concat!("Adds the `", stringify!($name), "` operation.")]
+        pub fn $name<H, T>(self, access: Access, summary: &'static str, handler: H) -> Self
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            self.op($filter, $method, access, summary, handler)
+        }
+    };
+}
+
+impl Resource {
+    fn op<H, T>(
+        mut self,
+        filter: MethodFilter,
+        method: Method,
+        access: Access,
+        summary: &'static str,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let guard = Guard { access, app: self.app.clone() };
+        let one = axum::routing::on(filter, handler).route_layer(middleware::from_fn_with_state(guard, enforce));
+        self.router = self.router.merge(one);
+        self.ops.push(Op { method, access, summary });
+        self
+    }
+
+    verb!(get, MethodFilter::GET, Method::GET);
+    verb!(post, MethodFilter::POST, Method::POST);
+    verb!(patch, MethodFilter::PATCH, Method::PATCH);
+    verb!(delete, MethodFilter::DELETE, Method::DELETE);
+}
+
+/// The api/2 router being assembled, with the documentation of everything in it.
+pub struct Routes {
+    app: AppState,
+    router: Router<AppState>,
+    docs: Vec<(&'static str, &'static str, Vec<Op>)>,
+}
+
+impl Routes {
+    /// An empty table for the given state (access checks need the store).
+    pub fn new(app: AppState) -> Self {
+        Self { app, router: Router::new(), docs: Vec::new() }
+    }
+
+    /// Starts a path below `/api/2`, written with its trailing slash (`/assets/{id}/`); `tag`
+    /// groups it in the OpenAPI document. Finish it with [`Routes::add`].
+    pub fn at(&self, path: &'static str, tag: &'static str) -> Resource {
+        Resource { app: self.app.clone(), path, tag, router: MethodRouter::new(), ops: Vec::new() }
+    }
+
+    /// Mounts a resource on `/api/2<path>` and on the same path without its trailing slash.
+    pub fn add(&mut self, resource: Resource) {
+        let allowed: Vec<String> = resource
+            .ops
+            .iter()
+            .map(|o| o.method.to_string())
+            .chain(["OPTIONS".to_string()])
+            .collect();
+        let options_body = json!({"name": resource.tag, "allowed_methods": allowed});
+        let mr = resource
+            .router
+            .options(move || {
+                let body = options_body.clone();
+                async move { axum::Json(body) }
+            })
+            .fallback(|method: Method| async move { ApiError::MethodNotAllowed(method.to_string()) });
+        let with_slash = format!("{PREFIX}{}", resource.path);
+        let without = with_slash.trim_end_matches('/').to_string();
+        self.router = std::mem::take(&mut self.router).route(&with_slash, mr.clone());
+        if without != with_slash {
+            self.router = std::mem::take(&mut self.router).route(&without, mr);
+        }
+        self.docs.push((resource.path, resource.tag, resource.ops));
+    }
+
+    /// Every documented operation as (path, method, access).
+    pub fn operations(&self) -> Vec<(String, Method, Access)> {
+        self.docs
+            .iter()
+            .flat_map(|(path, _, ops)| ops.iter().map(move |o| (format!("{PREFIX}{path}"), o.method.clone(), o.access)))
+            .collect()
+    }
+
+    /// The OpenAPI 3 document of every registered operation.
+    pub fn openapi(&self) -> Value {
+        let mut paths = Map::new();
+        for (path, tag, ops) in &self.docs {
+            let mut item = Map::new();
+            let params: Vec<Value> = path_params(path)
+                .into_iter()
+                .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+                .collect();
+            for op in ops {
+                let method = op.method.as_str().to_ascii_lowercase();
+                let mut responses = Map::new();
+                if op.method == Method::DELETE {
+                    responses.insert("204".into(), json!({"description": "Deleted; empty body."}));
+                } else {
+                    responses.insert(
+                        "200".into(),
+                        json!({"description": "Success (creates answer 200 too).",
+                               "content": {"application/json": {"schema": {}}}}),
+                    );
+                }
+                responses.insert("400".into(), json!({"$ref": "#/components/responses/BadRequest"}));
+                if op.access != Access::Anyone {
+                    responses.insert("401".into(), json!({"$ref": "#/components/responses/Unauthenticated"}));
+                }
+                if op.access == Access::Staff {
+                    responses.insert("403".into(), json!({"$ref": "#/components/responses/Forbidden"}));
+                }
+                if !params.is_empty() {
+                    responses.insert("404".into(), json!({"$ref": "#/components/responses/NotFound"}));
+                }
+                let mut operation = json!({
+                    "summary": op.summary,
+                    "operationId": format!("{method}_{}", path.trim_matches('/').replace(['/', '{', '}'], "_")),
+                    "tags": [tag],
+                    "x-access": op.access.describe(),
+                    "parameters": params,
+                    "responses": responses,
+                });
+                if op.access != Access::Anyone {
+                    operation["security"] = json!([{"token": []}]);
+                }
+                if matches!(op.method, Method::POST | Method::PATCH) {
+                    operation["requestBody"] = json!({"content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "multipart/form-data": {"schema": {"type": "object"}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}}
+                    }});
+                }
+                item.insert(method, operation);
+            }
+            paths.insert(format!("{PREFIX}{path}"), Value::Object(item));
+        }
+        let detail = json!({"type": "object", "properties": {"detail": {"type": "string"}}});
+        json!({
+            "openapi": "3.0.3",
+            "info": {
+                "title": "roundwared api/2",
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": "The Roundware api/2 surface served by roundwared. Every path also answers without its trailing slash.",
+            },
+            "paths": paths,
+            "components": {
+                "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "`token <key>` as returned by POST /api/2/users/ or /api/2/login/"}},
+                "responses": {
+                    "BadRequest": {"description": "Invalid input: `detail` or a field map naming the problem.",
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "Unauthenticated": {"description": "Missing or invalid token.", "content": {"application/json": {"schema": detail}}},
+                    "Forbidden": {"description": "Staff only.", "content": {"application/json": {"schema": detail}}},
+                    "NotFound": {"description": "No such object.", "content": {"application/json": {"schema": detail}}},
+                }
+            }
+        })
+    }
+
+    /// The finished router.
+    pub fn into_router(self) -> Router<AppState> {
+        self.router
+    }
+}
+
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+}

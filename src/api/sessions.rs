@@ -1,0 +1,100 @@
+//! `sessions/`: a client starts one per visit; it fixes the project, language and whether
+//! location drives listening. Any token holder may create and read sessions.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::auth::{Access, Caller};
+use super::input::{Body, FieldErrors, Fields, Query};
+use super::routes::Routes;
+use super::{ApiResult, AppState, Id};
+use crate::store::sessions::{self, NewSession, Session, SessionFilter};
+
+pub(super) fn routes(r: &mut Routes) {
+    let a = r
+        .at("/sessions/", "sessions")
+        .get(Access::Token, "List sessions", list)
+        .post(Access::Token, "Start a session for a project", create);
+    r.add(a);
+    let a = r.at("/sessions/count/", "sessions").get(Access::Token, "Count sessions matching the filters", count);
+    r.add(a);
+    let a = r.at("/sessions/{id}/", "sessions").get(Access::Token, "Get a session", get_one);
+    r.add(a);
+}
+
+/// `^[+-]?\d{4}$`
+fn valid_timezone(tz: &str) -> bool {
+    let digits = tz.strip_prefix(['+', '-']).unwrap_or(tz);
+    digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+async fn create(State(state): State<AppState>, caller: Caller, Body(body): Body) -> ApiResult<Json<Session>> {
+    let mut errs = FieldErrors::default();
+    let timezone = body.string("timezone", &mut errs);
+    if let Some(tz) = &timezone {
+        if !valid_timezone(tz) {
+            errs.add("timezone", "Timezone must be in RFC822 GMT format (e.g. '-0800')");
+        }
+    }
+    let new = NewSession {
+        project_id: body.req_int("project_id", &mut errs).unwrap_or_default(),
+        language: body.string("language", &mut errs).filter(|s| !s.trim().is_empty()),
+        language_id: body.int("language_id", &mut errs),
+        geo_listen_enabled: body.bool("geo_listen_enabled", &mut errs),
+        demo_stream_enabled: body.bool("demo_stream_enabled", &mut errs),
+        client_type: body.string("client_type", &mut errs),
+        client_system: body.string("client_system", &mut errs),
+        timezone,
+        user_id: caller.user.map(|u| u.id),
+    };
+    errs.finish()?;
+    Ok(Json(state.store.write(move |tx| sessions::create(tx, &new)).await?))
+}
+
+fn filter(q: &Fields) -> ApiResult<SessionFilter> {
+    let mut errs = FieldErrors::default();
+    let f = SessionFilter {
+        project_id: q.int("project_id", &mut errs).or(q.int("project", &mut errs)),
+        language_id: q.int("language_id", &mut errs),
+        language: q.string("language", &mut errs),
+        geo_listen_enabled: q.bool("geo_listen_enabled", &mut errs),
+        demo_stream_enabled: q.bool("demo_stream_enabled", &mut errs),
+        device_id: q.string("device_id", &mut errs),
+        client_type: q.string("client_type", &mut errs),
+        client_system: q.string("client_system", &mut errs),
+        timezone: q.string("timezone", &mut errs),
+    };
+    errs.finish()?;
+    Ok(f)
+}
+
+async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Session>>> {
+    let f = filter(&q)?;
+    Ok(Json(state.store.read(move |c| sessions::list(c, &f)).await?))
+}
+
+async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Value>> {
+    let f = filter(&q)?;
+    let n = state.store.read(move |c| sessions::count(c, &f)).await?;
+    Ok(Json(json!({"count": n})))
+}
+
+async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Session>> {
+    Ok(Json(state.store.read(move |c| sessions::get(c, id)).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_timezone;
+
+    #[test]
+    fn timezones_are_rfc822_offsets() {
+        for ok in ["0000", "-0500", "+1130"] {
+            assert!(valid_timezone(ok), "{ok}");
+        }
+        for bad in ["EST", "", "-05:00", "05", "+12345"] {
+            assert!(!valid_timezone(bad), "{bad}");
+        }
+    }
+}

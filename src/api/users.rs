@@ -1,0 +1,130 @@
+//! `users/` (device registration, anonymous) and `login/` (username and password → token).
+//!
+//! decisions.md: listing users is staff only; a token holder may read and PATCH only their own
+//! user; `POST users/` without `device_id` or `client_type` is a 400, not the reference's 500.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::auth::{Access, Caller};
+use super::input::{Body, FieldErrors, Query};
+use super::routes::Routes;
+use super::{ApiError, ApiResult, AppState, Id};
+use crate::store::users::{self, User, UserFilter, UserPatch};
+
+pub(super) fn routes(r: &mut Routes) {
+    let a = r
+        .at("/users/", "users")
+        .get(Access::Staff, "List users (staff only)", list)
+        .post(Access::Anyone, "Register a device: the same device_id always returns the same user and token", create);
+    r.add(a);
+    let a = r
+        .at("/users/{id}/", "users")
+        .get(Access::Token, "Get a user (your own, or any for staff)", get_one)
+        .patch(Access::Token, "Update names or e-mail of a user (your own, or any for staff)", patch);
+    r.add(a);
+    let a = r.at("/login/", "login").post(Access::Anyone, "Exchange username and password for a token", login);
+    r.add(a);
+}
+
+async fn create(state: axum::extract::State<AppState>, Body(body): Body) -> ApiResult<Json<Value>> {
+    let mut errs = FieldErrors::default();
+    let device_id = body.req_string("device_id", &mut errs);
+    let client_type = body.req_string("client_type", &mut errs);
+    let names = UserPatch {
+        username: None,
+        first_name: body.string("first_name", &mut errs),
+        last_name: body.string("last_name", &mut errs),
+        email: body.string("email", &mut errs),
+    };
+    errs.finish()?;
+    let (device_id, client_type) = (device_id.unwrap_or_default(), client_type.unwrap_or_default());
+    let (user, token) = state
+        .store
+        .write(move |tx| users::register_device(tx, &device_id, &client_type, &names))
+        .await?;
+    let mut out = serde_json::to_value(&user).map_err(|e| ApiError::Internal(e.to_string()))?;
+    out["token"] = json!(token);
+    Ok(Json(out))
+}
+
+async fn list(
+    state: axum::extract::State<AppState>,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<User>>> {
+    let mut errs = FieldErrors::default();
+    let filter = UserFilter {
+        username: q.string("username", &mut errs),
+        first_name: q.string("first_name", &mut errs),
+        last_name: q.string("last_name", &mut errs),
+        email: q.string("email", &mut errs),
+        search_str: q.string("search_str", &mut errs),
+        is_staff: q.bool("is_staff", &mut errs),
+        device_id: q.string("device_id", &mut errs),
+    };
+    errs.finish()?;
+    Ok(Json(state.store.read(move |c| users::list(c, &filter)).await?))
+}
+
+/// Non-staff callers may only see and change themselves.
+fn own_or_staff(caller: &Caller, id: i64) -> ApiResult<()> {
+    match caller.user {
+        Some(u) if u.is_staff || u.id == id => Ok(()),
+        Some(_) => Err(ApiError::Forbidden),
+        None => Err(ApiError::NotAuthenticated),
+    }
+}
+
+async fn get_one(state: axum::extract::State<AppState>, caller: Caller, Id(id): Id) -> ApiResult<Json<User>> {
+    own_or_staff(&caller, id)?;
+    Ok(Json(state.store.read(move |c| users::get(c, id)).await?))
+}
+
+async fn patch(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Body(body): Body,
+) -> ApiResult<Json<User>> {
+    own_or_staff(&caller, id)?;
+    let mut errs = FieldErrors::default();
+    for fixed in ["device_id", "client_type"] {
+        if body.has(fixed) {
+            errs.add(fixed, "This field is set by device registration and cannot be changed.");
+        }
+    }
+    let p = UserPatch {
+        username: body.string("username", &mut errs),
+        first_name: body.string("first_name", &mut errs),
+        last_name: body.string("last_name", &mut errs),
+        email: body.string("email", &mut errs),
+    };
+    if p.username.as_deref().is_some_and(|u| u.trim().is_empty() || u.len() > 150) {
+        errs.add("username", "Must be 1 to 150 characters.");
+    }
+    if p.email.as_deref().is_some_and(|e| !e.is_empty() && !e.contains('@')) {
+        errs.add("email", "Enter a valid email address.");
+    }
+    errs.finish()?;
+    Ok(Json(state.store.write(move |tx| users::patch(tx, id, &p)).await?))
+}
+
+async fn login(state: axum::extract::State<AppState>, Body(body): Body) -> ApiResult<Json<Value>> {
+    let mut errs = FieldErrors::default();
+    let username = body.req_string("username", &mut errs);
+    let password = body.req_string("password", &mut errs);
+    errs.finish()?;
+    let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
+    let found = state.store.read(move |c| users::login_lookup(c, &username)).await?;
+    // Verify on a blocking thread: Argon2 takes tens of milliseconds on a Pi.
+    let user_id = tokio::task::spawn_blocking(move || {
+        found.filter(|(_, hash)| crate::users::verify_password(&password, hash)).map(|(id, _)| id)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(user_id) = user_id else {
+        return Err(ApiError::field("non_field_errors", "Unable to log in with provided credentials."));
+    };
+    let token = state.store.write(move |tx| users::token_for(tx, user_id)).await?;
+    Ok(Json(json!({"token": token})))
+}

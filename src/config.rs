@@ -1,0 +1,368 @@
+//! Configuration: read the TOML file into a raw serde structure that refuses unknown keys,
+//! then validate it into the typed [`Config`] the rest of the daemon uses.
+//!
+//! Owns: file discovery, parsing, validation and error messages that name the offending key.
+//! May not touch: the database, the network, or anything that changes at run time.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the daemon looks for its configuration when `--config` is not given, in order.
+pub const SEARCH_PATHS: [&str; 2] = ["/etc/roundwared/roundwared.toml", "./config/roundwared.toml"];
+
+/// Why a configuration could not be used. Every message names the file and, where it can, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file that was tried.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file that was parsed.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// A key has a value of the right type that is not allowed.
+    #[error("config file {path}: key `{key}`: {message}")]
+    Invalid {
+        /// The file that was parsed.
+        path: PathBuf,
+        /// Dotted key name, such as `http.listen`.
+        key: &'static str,
+        /// What is wrong with the value.
+        message: String,
+    },
+    /// `--config` was not given and none of the default paths exists.
+    #[error("no config file found (looked for {})", SEARCH_PATHS.join(", "))]
+    NotFound,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the file was read from (for messages); `None` for built-in defaults.
+    pub source: Option<PathBuf>,
+    /// `[http]`
+    pub http: HttpConfig,
+    /// `[storage]`
+    pub storage: StorageConfig,
+    /// `[stream]`
+    pub stream: StreamConfig,
+    /// `[limits]`
+    pub limits: LimitsConfig,
+    /// `[log]`
+    pub log: LogConfig,
+}
+
+/// `[http]`: the API and media listener.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Base for absolute media and stream URLs, without a trailing slash; `None` derives it
+    /// from the request's `Host` header.
+    pub public_url: Option<String>,
+}
+
+/// `[storage]`: where state lives.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Holds `roundwared.sqlite3` and `media/`.
+    pub data_dir: PathBuf,
+}
+
+impl StorageConfig {
+    /// Path of the SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("roundwared.sqlite3")
+    }
+
+    /// Folder holding uploaded and generated media.
+    pub fn media_dir(&self) -> PathBuf {
+        self.data_dir.join("media")
+    }
+}
+
+/// `[stream]`: server-side personal streams.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Idle time without heartbeat, location update or listener before a stream is torn down.
+    pub heartbeat_timeout_s: u64,
+    /// How long a played asset stays banned from replaying in a stream.
+    pub ban_timeout_s: u64,
+    /// Default MP3 bitrate.
+    pub bitrate_kbps: u32,
+}
+
+/// `[limits]`: request size bounds.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Largest accepted request body (uploads included), in mebibytes.
+    pub max_upload_mb: u64,
+}
+
+impl LimitsConfig {
+    /// The body limit in bytes.
+    pub fn max_upload_bytes(&self) -> usize {
+        usize::try_from(self.max_upload_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+    }
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Level for roundwared's own messages; `RUST_LOG` overrides it.
+    pub level: log::LevelFilter,
+}
+
+/// The MP3 bitrates an encoder and the reference server's project choices allow.
+pub const ALLOWED_BITRATES_KBPS: [u32; 8] = [64, 96, 112, 128, 160, 192, 256, 320];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    stream: RawStream,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    listen: String,
+    public_url: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self { listen: "0.0.0.0:8888".into(), public_url: String::new() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStorage {
+    data_dir: PathBuf,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("/var/lib/roundwared") }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStream {
+    heartbeat_timeout_s: u64,
+    ban_timeout_s: u64,
+    bitrate_kbps: u32,
+}
+
+impl Default for RawStream {
+    fn default() -> Self {
+        Self { heartbeat_timeout_s: 200, ban_timeout_s: 1800, bitrate_kbps: 128 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    max_upload_mb: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self { max_upload_mb: 64 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+impl Config {
+    /// The built-in defaults, as if an empty file had been read.
+    pub fn defaults() -> Self {
+        // An empty document always parses and the defaults always validate.
+        Self::from_toml_str("", Path::new("<defaults>")).expect("built-in defaults are valid")
+    }
+
+    /// Finds the config file: `explicit` if given, else the first of [`SEARCH_PATHS`] that exists.
+    ///
+    /// # Errors
+    /// [`ConfigError::NotFound`] when nothing is given and no default path exists.
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        if let Some(path) = explicit {
+            return Ok(path.to_path_buf());
+        }
+        SEARCH_PATHS.iter().map(PathBuf::from).find(|p| p.exists()).ok_or(ConfigError::NotFound)
+    }
+
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// Any [`ConfigError`]: unreadable file, bad TOML, unknown key, invalid value.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Self::from_toml_str(&text, path)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `path` is used only in messages.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] or [`ConfigError::Invalid`], naming the key.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+
+        let listen: SocketAddr = raw.http.listen.parse().map_err(|_| {
+            invalid(
+                "http.listen",
+                format!("`{}` is not an address:port such as \"0.0.0.0:8888\"", raw.http.listen),
+            )
+        })?;
+        let public_url = match raw.http.public_url.trim() {
+            "" => None,
+            url if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(url.trim_end_matches('/').to_string())
+            }
+            url => {
+                return Err(invalid(
+                    "http.public_url",
+                    format!("`{url}` must start with http:// or https://, or be empty"),
+                ));
+            }
+        };
+        if raw.storage.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty".into()));
+        }
+        if raw.stream.heartbeat_timeout_s == 0 {
+            return Err(invalid("stream.heartbeat_timeout_s", "must be at least 1".into()));
+        }
+        if !ALLOWED_BITRATES_KBPS.contains(&raw.stream.bitrate_kbps) {
+            return Err(invalid(
+                "stream.bitrate_kbps",
+                format!("{} is not one of {ALLOWED_BITRATES_KBPS:?}", raw.stream.bitrate_kbps),
+            ));
+        }
+        if !(1..=4096).contains(&raw.limits.max_upload_mb) {
+            return Err(invalid("limits.max_upload_mb", "must be between 1 and 4096".into()));
+        }
+        let level: log::LevelFilter = raw.log.level.parse().map_err(|_| {
+            invalid(
+                "log.level",
+                format!(
+                    "`{}` is not one of off, error, warn, info, debug, trace",
+                    raw.log.level
+                ),
+            )
+        })?;
+
+        Ok(Self {
+            source: None,
+            http: HttpConfig { listen, public_url },
+            storage: StorageConfig { data_dir: raw.storage.data_dir },
+            stream: StreamConfig {
+                heartbeat_timeout_s: raw.stream.heartbeat_timeout_s,
+                ban_timeout_s: raw.stream.ban_timeout_s,
+                bitrate_kbps: raw.stream.bitrate_kbps,
+            },
+            limits: LimitsConfig { max_upload_mb: raw.limits.max_upload_mb },
+            log: LogConfig { level },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.http.listen.to_string(), "0.0.0.0:8888");
+        assert!(c.http.public_url.is_none());
+        assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/roundwared"));
+        assert_eq!(c.stream.heartbeat_timeout_s, 200);
+        assert_eq!(c.stream.ban_timeout_s, 1800);
+        assert_eq!(c.stream.bitrate_kbps, 128);
+        assert_eq!(c.limits.max_upload_mb, 64);
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses_and_points_at_var() {
+        let text = include_str!("../config/roundwared.toml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.storage.data_dir, PathBuf::from("./var"));
+        assert_eq!(c.http.listen.port(), 8888);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let err = parse("[http]\nlisten = \"0.0.0.0:1\"\nlisten_port = 3\n").unwrap_err();
+        assert!(err.to_string().contains("listen_port"), "{err}");
+        let err = parse("[nonsense]\n").unwrap_err();
+        assert!(err.to_string().contains("nonsense"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_the_key() {
+        let err = parse("[http]\nlisten = \"eight\"\n").unwrap_err();
+        assert!(err.to_string().contains("http.listen"), "{err}");
+        let err = parse("[stream]\nbitrate_kbps = 100\n").unwrap_err();
+        assert!(err.to_string().contains("stream.bitrate_kbps"), "{err}");
+        let err = parse("[stream]\nheartbeat_timeout_s = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("heartbeat_timeout_s"), "{err}");
+        let err = parse("[http]\npublic_url = \"box.local\"\n").unwrap_err();
+        assert!(err.to_string().contains("http.public_url"), "{err}");
+        let err = parse("[limits]\nmax_upload_mb = 0\n").unwrap_err();
+        assert!(err.to_string().contains("limits.max_upload_mb"), "{err}");
+        let err = parse("[log]\nlevel = \"loud\"\n").unwrap_err();
+        assert!(err.to_string().contains("log.level"), "{err}");
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash() {
+        let c = parse("[http]\npublic_url = \"http://box.local:8888/\"\n").unwrap();
+        assert_eq!(c.http.public_url.as_deref(), Some("http://box.local:8888"));
+    }
+}

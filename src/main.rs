@@ -1,0 +1,118 @@
+//! The `roundwared` binary: parse the command line, load the config, hand over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use roundwared::config::Config;
+
+/// Roundware server for a Raspberry-Pi-class box.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        /// Config file (default: /etc/roundwared/roundwared.toml, then ./config/roundwared.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file and print the settings it results in.
+    CheckConfig {
+        /// Config file (default: as for `serve`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Manage login users (staff for the console and configuration writes).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user, or set the password (and staff flag) of an existing one.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Password.
+        #[arg(long)]
+        password: String,
+        /// Allow configuration writes.
+        #[arg(long)]
+        staff: bool,
+        /// Config file (for the data directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    let path = Config::locate(path.as_deref())?;
+    Ok(Config::load(&path)?)
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            eprintln!("roundwared: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let c = load(config)?;
+            println!(
+                "config OK: {}\n  http.listen = {}\n  http.public_url = {}\n  storage.data_dir = {}\n  \
+                 stream.heartbeat_timeout_s = {}\n  stream.ban_timeout_s = {}\n  stream.bitrate_kbps = {}\n  \
+                 limits.max_upload_mb = {}\n  log.level = {}",
+                c.source.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                c.http.listen,
+                c.http.public_url.as_deref().unwrap_or("(from Host header)"),
+                c.storage.data_dir.display(),
+                c.stream.heartbeat_timeout_s,
+                c.stream.ban_timeout_s,
+                c.stream.bitrate_kbps,
+                c.limits.max_upload_mb,
+                c.log.level,
+            );
+            Ok(())
+        }
+        Command::User { action: UserAction::Add { username, password, staff, config } } => {
+            let c = load(config)?;
+            roundwared::telemetry::init(c.log.level);
+            let outcome = roundwared::users::add_user_blocking(&c, &username, &password, staff)
+                .context("cannot add user")?;
+            println!("{outcome}");
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let c = load(config)?;
+            roundwared::telemetry::init(c.log.level);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("roundwared")
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let daemon = roundwared::Daemon::start(c).await?;
+                daemon.run(roundwared::shutdown_signal()).await?;
+                anyhow::Ok(())
+            })
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The SQLite store: owns every database connection, applies the embedded migrations, and
+//! exposes an async [`Store`] handle whose closures run on dedicated threads, never on the
+//! async runtime.
+//!
+//! One writer thread serialises every write (SQLite allows one writer); a few reader threads
+//! serve reads concurrently (WAL lets readers run beside the writer). After each successful
+//! write the catalog revision is bumped, so caches and the stream engine can notice changes.
+//!
+//! Owns: connections, schema, SQL. May not touch: HTTP types, audio, the conductor.
+
+pub mod geometry;
+pub mod loc;
+pub mod sql;
+pub mod time;
+
+pub mod assets;
+pub mod audiotracks;
+pub mod envelopes;
+pub mod events;
+pub mod languages;
+pub mod listenevents;
+pub mod projectgroups;
+pub mod projects;
+pub mod sessions;
+pub mod speakers;
+pub mod tags;
+pub mod timedassets;
+pub mod uigroups;
+pub mod uielements;
+pub mod users;
+pub mod votes;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::{oneshot, watch};
+
+/// Embedded migrations, applied in order and tracked with `PRAGMA user_version`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+/// How many reader threads (and connections) serve reads.
+const READERS: usize = 3;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// The kind of row, e.g. `session`.
+        what: &'static str,
+        /// The id that was asked for.
+        id: i64,
+    },
+    /// A write would break a rule the database enforces (a reference to a missing row, a
+    /// duplicate unique value); the message names the field.
+    #[error("{field}: {message}")]
+    Conflict {
+        /// The field at fault.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// SQLite itself failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database could not be opened or migrated.
+    #[error("cannot open database {path}: {message}")]
+    Open {
+        /// Database file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The store threads have stopped (the daemon is shutting down).
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    /// Shorthand for [`StoreError::NotFound`].
+    pub fn not_found(what: &'static str, id: i64) -> Self {
+        Self::NotFound { what, id }
+    }
+
+    /// Shorthand for [`StoreError::Conflict`].
+    pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict { field, message: message.into() }
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Cheap-to-clone handle to the store threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: crossbeam_channel::Sender<Job>,
+    readers: crossbeam_channel::Sender<Job>,
+    revision: watch::Sender<u64>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies migrations and starts the
+    /// store threads.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file cannot be opened, is not a roundwared database, or a
+    /// migration fails.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let open_err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        let mut writer = open_connection(path).map_err(|e| open_err(e.to_string()))?;
+        migrate(&mut writer).map_err(open_err)?;
+
+        let (wtx, wrx) = crossbeam_channel::unbounded::<Job>();
+        spawn_worker("store-writer", writer, wrx)?;
+        let (rtx, rrx) = crossbeam_channel::unbounded::<Job>();
+        for n in 0..READERS {
+            let conn = open_connection(path).map_err(|e| open_err(e.to_string()))?;
+            conn.pragma_update(None, "query_only", true)?;
+            spawn_worker(&format!("store-reader-{n}"), conn, rrx.clone())?;
+        }
+        let (revision, _) = watch::channel(0);
+        Ok(Self {
+            inner: Arc::new(Inner { writer: wtx, readers: rtx, revision, path: path.to_path_buf() }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs a read-only closure on a reader connection.
+    ///
+    /// # Errors
+    /// Whatever the closure returns, or [`StoreError::Closed`].
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        run(&self.inner.readers, move |conn| f(conn)).await
+    }
+
+    /// Runs a closure inside one transaction on the writer connection; commits if it returns
+    /// `Ok`, rolls back otherwise, and bumps the revision after a commit.
+    ///
+    /// # Errors
+    /// Whatever the closure returns, or a commit failure, or [`StoreError::Closed`].
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let result = run(&self.inner.writer, move |conn| {
+            let tx = conn.transaction()?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await;
+        if result.is_ok() {
+            self.inner.revision.send_modify(|r| *r += 1);
+        }
+        result
+    }
+
+    /// The catalog revision: it changes after every committed write.
+    pub fn revision(&self) -> u64 {
+        *self.inner.revision.borrow()
+    }
+
+    /// A receiver that wakes whenever the revision changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.revision.subscribe()
+    }
+}
+
+async fn run<T, F>(queue: &crossbeam_channel::Sender<Job>, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |conn| {
+        // The receiver may have gone (request cancelled); nothing to do then.
+        let _ = tx.send(f(conn));
+    });
+    queue.send(job).map_err(|_| StoreError::Closed)?;
+    rx.await.map_err(|_| StoreError::Closed)?
+}
+
+fn spawn_worker(
+    name: &str,
+    mut conn: Connection,
+    jobs: crossbeam_channel::Receiver<Job>,
+) -> StoreResult<()> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            // Ends when every Store handle (and so every sender) is dropped.
+            while let Ok(job) = jobs.recv() {
+                job(&mut conn);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| StoreError::Open { path: PathBuf::from(name), message: e.to_string() })
+}
+
+/// Opens one connection with the daemon's pragmas.
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL: readers never block the writer. synchronous=FULL: an acknowledged write survives a
+    // power cut (an SD card in a gallery loses power often).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let version: i64 =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| e.to_string())?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if version > known {
+        return Err(format!(
+            "database schema version {version} is newer than this roundwared ({known}); \
+             refusing to touch it"
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute_batch(sql).map_err(|e| format!("migration {}: {e}", index + 1))?;
+        tx.pragma_update(None, "user_version", index + 1).map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        log::info!("database migrated to schema version {}", index + 1);
+    }
+    Ok(())
+}
+
+/// Maps a SQLite constraint failure on an insert or update to a field error, for the
+/// common case of a foreign key naming a row that does not exist.
+pub(crate) fn map_constraint(err: rusqlite::Error, field: &'static str) -> StoreError {
+    match &err {
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::conflict(field, "refers to something that does not exist or is a duplicate")
+        }
+        _ => StoreError::Sqlite(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_database_has_english_as_language_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        let code: String = store
+            .read(|c| Ok(c.query_row("SELECT language_code FROM languages WHERE id = 1", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(code, "en");
+    }
+
+    #[tokio::test]
+    async fn reopening_does_not_apply_migrations_twice_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .write(|tx| {
+                    tx.execute("INSERT INTO languages (name, language_code) VALUES ('Español','es')", [])?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let n: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM languages", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_rolls_back_and_does_not_bump_the_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        let before = store.revision();
+        let result: StoreResult<()> = store
+            .write(|tx| {
+                tx.execute("INSERT INTO languages (name, language_code) VALUES ('x','xx')", [])?;
+                Err(StoreError::conflict("language_code", "test"))
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(store.revision(), before);
+        let n: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM languages", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        let result = store
+            .read(|c| Ok(c.execute("DELETE FROM languages", [])?))
+            .await;
+        assert!(result.is_err());
+    }
+}

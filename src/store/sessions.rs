@@ -1,0 +1,207 @@
+//! Listening/recording sessions: one per client start, tying a device to a project and a
+//! language.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::sql::Where;
+use super::{StoreError, StoreResult, time};
+
+/// A session as api/2 shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Session {
+    /// Row id (also the stream id).
+    pub id: i64,
+    /// Copied from the token user's device profile.
+    pub device_id: Option<String>,
+    /// UTC start.
+    pub starttime: String,
+    /// Never set by api/2.
+    pub stoptime: Option<String>,
+    /// Client type.
+    pub client_type: Option<String>,
+    /// Client system, e.g. `iOS 14.4`.
+    pub client_system: Option<String>,
+    /// Demo stream flag.
+    pub demo_stream_enabled: bool,
+    /// Whether location drives this session's listening.
+    pub geo_listen_enabled: bool,
+    /// RFC 822 offset such as `-0500`, echoed as given.
+    pub timezone: String,
+    /// Project.
+    pub project_id: i64,
+    /// Language.
+    pub language_id: Option<i64>,
+}
+
+const COLUMNS: &str = "id, device_id, starttime, stoptime, client_type, client_system, demo_stream_enabled, \
+                       geo_listen_enabled, timezone, project_id, language_id";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: r.get(0)?,
+        device_id: r.get(1)?,
+        starttime: r.get(2)?,
+        stoptime: r.get(3)?,
+        client_type: r.get(4)?,
+        client_system: r.get(5)?,
+        demo_stream_enabled: r.get(6)?,
+        geo_listen_enabled: r.get(7)?,
+        timezone: r.get(8)?,
+        project_id: r.get(9)?,
+        language_id: r.get(10)?,
+    })
+}
+
+/// One session.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<Session> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("session", id))
+}
+
+/// What a client asks for when it starts a session.
+#[derive(Debug, Default, Clone)]
+pub struct NewSession {
+    /// Project (required).
+    pub project_id: i64,
+    /// Language code (`en-US` is cut to `en`); unknown codes fall back to language 1.
+    pub language: Option<String>,
+    /// Language id, used when no code is given.
+    pub language_id: Option<i64>,
+    /// Defaults to the project's flag.
+    pub geo_listen_enabled: Option<bool>,
+    /// Demo stream flag.
+    pub demo_stream_enabled: Option<bool>,
+    /// Defaults to the user's registered client type.
+    pub client_type: Option<String>,
+    /// Client system.
+    pub client_system: Option<String>,
+    /// Validated offset, default `0000`.
+    pub timezone: Option<String>,
+    /// The caller (device_id and client_type come from them).
+    pub user_id: Option<i64>,
+}
+
+/// Creates a session with the reference server's defaults.
+///
+/// # Errors
+/// Field conflicts for an unknown project or language id.
+pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
+    let project_geo: Option<bool> = tx
+        .prepare_cached("SELECT geo_listen_enabled FROM projects WHERE id = ?1")?
+        .query_row([n.project_id], |r| r.get(0))
+        .optional()?;
+    let Some(project_geo) = project_geo else {
+        return Err(StoreError::conflict("project_id", format!("Project {} not found.", n.project_id)));
+    };
+    let language_id = match (&n.language, n.language_id) {
+        (Some(code), _) => {
+            let short = code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+            tx.prepare_cached("SELECT id FROM languages WHERE language_code = ?1")?
+                .query_row([short], |r| r.get(0))
+                .optional()?
+                .unwrap_or(1)
+        }
+        (None, Some(id)) => {
+            if !super::sql::exists(tx, "languages", id)? {
+                return Err(StoreError::conflict("language_id", format!("Language {id} not found.")));
+            }
+            id
+        }
+        (None, None) => 1,
+    };
+    let (device_id, profile_client_type): (Option<String>, Option<String>) = match n.user_id {
+        Some(uid) => tx
+            .prepare_cached("SELECT device_id, client_type FROM users WHERE id = ?1")?
+            .query_row([uid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((None, None)),
+        None => (None, None),
+    };
+    tx.execute(
+        "INSERT INTO sessions (device_id, starttime, project_id, language_id, client_type, client_system,
+                               demo_stream_enabled, geo_listen_enabled, timezone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        rusqlite::params![
+            device_id,
+            time::now(),
+            n.project_id,
+            language_id,
+            n.client_type.clone().or(profile_client_type),
+            n.client_system,
+            n.demo_stream_enabled.unwrap_or(false),
+            n.geo_listen_enabled.unwrap_or(project_geo),
+            n.timezone.as_deref().unwrap_or("0000"),
+        ],
+    )?;
+    get(tx, tx.last_insert_rowid())
+}
+
+/// Filters of `GET sessions/`.
+#[derive(Debug, Default, Clone)]
+pub struct SessionFilter {
+    /// exact
+    pub project_id: Option<i64>,
+    /// exact
+    pub language_id: Option<i64>,
+    /// language code
+    pub language: Option<String>,
+    /// exact
+    pub geo_listen_enabled: Option<bool>,
+    /// exact
+    pub demo_stream_enabled: Option<bool>,
+    /// exact
+    pub device_id: Option<String>,
+    /// exact
+    pub client_type: Option<String>,
+    /// exact
+    pub client_system: Option<String>,
+    /// exact
+    pub timezone: Option<String>,
+}
+
+impl SessionFilter {
+    fn where_clause(&self) -> Where {
+        let mut w = Where::new();
+        w.eq_opt("project_id", self.project_id)
+            .eq_opt("language_id", self.language_id)
+            .eq_opt("geo_listen_enabled", self.geo_listen_enabled)
+            .eq_opt("demo_stream_enabled", self.demo_stream_enabled)
+            .eq_opt("device_id", self.device_id.clone())
+            .eq_opt("client_type", self.client_type.clone())
+            .eq_opt("client_system", self.client_system.clone())
+            .eq_opt("timezone", self.timezone.clone());
+        if let Some(code) = &self.language {
+            w.raw(
+                "language_id IN (SELECT id FROM languages WHERE language_code = ?)",
+                [rusqlite::types::Value::Text(code.clone())],
+            );
+        }
+        w
+    }
+}
+
+/// Sessions matching a filter, by id.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session>> {
+    let w = f.where_clause();
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM sessions{} ORDER BY id", w.sql()))?;
+    let rows = stmt.query_map(w.params(), row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many sessions match a filter.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
+    let w = f.where_clause();
+    Ok(conn.query_row(&format!("SELECT count(*) FROM sessions{}", w.sql()), w.params(), |r| r.get(0))?)
+}

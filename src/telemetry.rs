@@ -1,0 +1,71 @@
+//! Logging: to the systemd journal when stderr is connected to it (structured fields), else a
+//! readable stderr logger. The level comes from the config; `RUST_LOG` overrides it.
+
+use std::io::Write;
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+struct StderrLogger;
+
+impl Log for StderrLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{now} {:<5} {}: {}", record.level(), record.target(), record.args());
+    }
+
+    fn flush(&self) {
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// The effective level: `RUST_LOG` (a level name, or `roundwared=level` among comma-separated
+/// directives) wins over the config.
+pub fn effective_level(config_level: LevelFilter, rust_log: Option<&str>) -> LevelFilter {
+    let Some(spec) = rust_log else { return config_level };
+    let mut level = None;
+    for directive in spec.split(',').map(str::trim) {
+        match directive.split_once('=') {
+            Some((target, l)) if target == "roundwared" => level = l.parse().ok().or(level),
+            Some(_) => {}
+            None => level = level.or_else(|| directive.parse().ok()),
+        }
+    }
+    level.unwrap_or(config_level)
+}
+
+/// Installs the logger once; later calls only change the level.
+pub fn init(config_level: LevelFilter) {
+    let level = effective_level(config_level, std::env::var("RUST_LOG").ok().as_deref());
+    let installed = if systemd_journal_logger::connected_to_journal() {
+        systemd_journal_logger::JournalLog::new()
+            .map(|j| j.with_syslog_identifier("roundwared".into()).install().is_ok())
+            .unwrap_or(false)
+    } else {
+        false
+    };
+    if !installed {
+        let _ = log::set_logger(&StderrLogger);
+    }
+    log::set_max_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_log_overrides_the_config_level() {
+        assert_eq!(effective_level(LevelFilter::Info, None), LevelFilter::Info);
+        assert_eq!(effective_level(LevelFilter::Info, Some("debug")), LevelFilter::Debug);
+        assert_eq!(effective_level(LevelFilter::Info, Some("hyper=warn,roundwared=trace")), LevelFilter::Trace);
+        assert_eq!(effective_level(LevelFilter::Warn, Some("nonsense")), LevelFilter::Warn);
+    }
+}

@@ -1,0 +1,2 @@
+//! Placeholder: the load benchmark lands with the README.
+fn main() {}
