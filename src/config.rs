@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Where the daemon looks for its configuration when `--config` is not given, in order.
-pub const SEARCH_PATHS: [&str; 2] = ["/etc/roundwared/roundwared.toml", "./config/roundwared.toml"];
+pub const SEARCH_PATHS: [&str; 2] = [
+    "/etc/roundwared/roundwared.toml",
+    "./config/roundwared.toml",
+];
 
 /// Why a configuration could not be used. Every message names the file and, where it can, the key.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +154,10 @@ struct RawHttp {
 
 impl Default for RawHttp {
     fn default() -> Self {
-        Self { listen: "0.0.0.0:8888".into(), public_url: String::new() }
+        Self {
+            listen: "0.0.0.0:8888".into(),
+            public_url: String::new(),
+        }
     }
 }
 
@@ -163,7 +169,9 @@ struct RawStorage {
 
 impl Default for RawStorage {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("/var/lib/roundwared") }
+        Self {
+            data_dir: PathBuf::from("/var/lib/roundwared"),
+        }
     }
 }
 
@@ -177,7 +185,11 @@ struct RawStream {
 
 impl Default for RawStream {
     fn default() -> Self {
-        Self { heartbeat_timeout_s: 200, ban_timeout_s: 1800, bitrate_kbps: 128 }
+        Self {
+            heartbeat_timeout_s: 200,
+            ban_timeout_s: 1800,
+            bitrate_kbps: 128,
+        }
     }
 }
 
@@ -201,7 +213,9 @@ struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }
 
@@ -220,7 +234,11 @@ impl Config {
         if let Some(path) = explicit {
             return Ok(path.to_path_buf());
         }
-        SEARCH_PATHS.iter().map(PathBuf::from).find(|p| p.exists()).ok_or(ConfigError::NotFound)
+        SEARCH_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .ok_or(ConfigError::NotFound)
     }
 
     /// Reads and validates a config file.
@@ -228,8 +246,10 @@ impl Config {
     /// # Errors
     /// Any [`ConfigError`]: unreadable file, bad TOML, unknown key, invalid value.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut config = Self::from_toml_str(&text, path)?;
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -253,7 +273,10 @@ impl Config {
         let listen: SocketAddr = raw.http.listen.parse().map_err(|_| {
             invalid(
                 "http.listen",
-                format!("`{}` is not an address:port such as \"0.0.0.0:8888\"", raw.http.listen),
+                format!(
+                    "`{}` is not an address:port such as \"0.0.0.0:8888\"",
+                    raw.http.listen
+                ),
             )
         })?;
         let public_url = match raw.http.public_url.trim() {
@@ -272,16 +295,25 @@ impl Config {
             return Err(invalid("storage.data_dir", "must not be empty".into()));
         }
         if raw.stream.heartbeat_timeout_s == 0 {
-            return Err(invalid("stream.heartbeat_timeout_s", "must be at least 1".into()));
+            return Err(invalid(
+                "stream.heartbeat_timeout_s",
+                "must be at least 1".into(),
+            ));
         }
         if !ALLOWED_BITRATES_KBPS.contains(&raw.stream.bitrate_kbps) {
             return Err(invalid(
                 "stream.bitrate_kbps",
-                format!("{} is not one of {ALLOWED_BITRATES_KBPS:?}", raw.stream.bitrate_kbps),
+                format!(
+                    "{} is not one of {ALLOWED_BITRATES_KBPS:?}",
+                    raw.stream.bitrate_kbps
+                ),
             ));
         }
         if !(1..=4096).contains(&raw.limits.max_upload_mb) {
-            return Err(invalid("limits.max_upload_mb", "must be between 1 and 4096".into()));
+            return Err(invalid(
+                "limits.max_upload_mb",
+                "must be between 1 and 4096".into(),
+            ));
         }
         let level: log::LevelFilter = raw.log.level.parse().map_err(|_| {
             invalid(
@@ -296,13 +328,17 @@ impl Config {
         Ok(Self {
             source: None,
             http: HttpConfig { listen, public_url },
-            storage: StorageConfig { data_dir: raw.storage.data_dir },
+            storage: StorageConfig {
+                data_dir: raw.storage.data_dir,
+            },
             stream: StreamConfig {
                 heartbeat_timeout_s: raw.stream.heartbeat_timeout_s,
                 ban_timeout_s: raw.stream.ban_timeout_s,
                 bitrate_kbps: raw.stream.bitrate_kbps,
             },
-            limits: LimitsConfig { max_upload_mb: raw.limits.max_upload_mb },
+            limits: LimitsConfig {
+                max_upload_mb: raw.limits.max_upload_mb,
+            },
             log: LogConfig { level },
         })
     }

@@ -62,19 +62,28 @@ impl Daemon {
     pub async fn start(config: Config) -> Result<Self, RunError> {
         let data_dir = config.storage.data_dir.clone();
         let media = config.storage.media_dir();
-        std::fs::create_dir_all(&media).map_err(|source| RunError::DataDir { path: media, source })?;
+        std::fs::create_dir_all(&media).map_err(|source| RunError::DataDir {
+            path: media,
+            source,
+        })?;
         let store = Store::open(&config.storage.database_path())?;
         let listen = config.http.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|source| RunError::Bind { addr: listen, source })?;
+            .map_err(|source| RunError::Bind {
+                addr: listen,
+                source,
+            })?;
         log::info!(
             "roundwared {} serving on {} with data in {}",
             env!("CARGO_PKG_VERSION"),
             listener.local_addr().unwrap_or(listen),
             data_dir.display()
         );
-        Ok(Self { listener, state: api::AppState::new(store, Arc::new(config)) })
+        Ok(Self {
+            listener,
+            state: api::AppState::new(store, Arc::new(config)),
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -94,9 +103,15 @@ impl Daemon {
     ///
     /// # Errors
     /// [`RunError::Serve`] if the server fails.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
         let app = api::router(self.state);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.map_err(RunError::Serve)
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(RunError::Serve)
     }
 }
 

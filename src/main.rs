@@ -80,7 +80,10 @@ fn real_main() -> anyhow::Result<()> {
                 "config OK: {}\n  http.listen = {}\n  http.public_url = {}\n  storage.data_dir = {}\n  \
                  stream.heartbeat_timeout_s = {}\n  stream.ban_timeout_s = {}\n  stream.bitrate_kbps = {}\n  \
                  limits.max_upload_mb = {}\n  log.level = {}",
-                c.source.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                c.source
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 c.http.listen,
                 c.http.public_url.as_deref().unwrap_or("(from Host header)"),
                 c.storage.data_dir.display(),
@@ -92,7 +95,15 @@ fn real_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::User { action: UserAction::Add { username, password, staff, config } } => {
+        Command::User {
+            action:
+                UserAction::Add {
+                    username,
+                    password,
+                    staff,
+                    config,
+                },
+        } => {
             let c = load(config)?;
             roundwared::telemetry::init(c.log.level);
             let outcome = roundwared::users::add_user_blocking(&c, &username, &password, staff)

@@ -18,7 +18,13 @@ impl Log for StderrLogger {
         }
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{now} {:<5} {}: {}", record.level(), record.target(), record.args());
+        let _ = writeln!(
+            err,
+            "{now} {:<5} {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        );
     }
 
     fn flush(&self) {
@@ -29,11 +35,13 @@ impl Log for StderrLogger {
 /// The effective level: `RUST_LOG` (a level name, or `roundwared=level` among comma-separated
 /// directives) wins over the config.
 pub fn effective_level(config_level: LevelFilter, rust_log: Option<&str>) -> LevelFilter {
-    let Some(spec) = rust_log else { return config_level };
+    let Some(spec) = rust_log else {
+        return config_level;
+    };
     let mut level = None;
     for directive in spec.split(',').map(str::trim) {
         match directive.split_once('=') {
-            Some((target, l)) if target == "roundwared" => level = l.parse().ok().or(level),
+            Some(("roundwared", l)) => level = l.parse().ok().or(level),
             Some(_) => {}
             None => level = level.or_else(|| directive.parse().ok()),
         }
@@ -46,7 +54,11 @@ pub fn init(config_level: LevelFilter) {
     let level = effective_level(config_level, std::env::var("RUST_LOG").ok().as_deref());
     let installed = if systemd_journal_logger::connected_to_journal() {
         systemd_journal_logger::JournalLog::new()
-            .map(|j| j.with_syslog_identifier("roundwared".into()).install().is_ok())
+            .map(|j| {
+                j.with_syslog_identifier("roundwared".into())
+                    .install()
+                    .is_ok()
+            })
             .unwrap_or(false)
     } else {
         false
@@ -64,8 +76,17 @@ mod tests {
     #[test]
     fn rust_log_overrides_the_config_level() {
         assert_eq!(effective_level(LevelFilter::Info, None), LevelFilter::Info);
-        assert_eq!(effective_level(LevelFilter::Info, Some("debug")), LevelFilter::Debug);
-        assert_eq!(effective_level(LevelFilter::Info, Some("hyper=warn,roundwared=trace")), LevelFilter::Trace);
-        assert_eq!(effective_level(LevelFilter::Warn, Some("nonsense")), LevelFilter::Warn);
+        assert_eq!(
+            effective_level(LevelFilter::Info, Some("debug")),
+            LevelFilter::Debug
+        );
+        assert_eq!(
+            effective_level(LevelFilter::Info, Some("hyper=warn,roundwared=trace")),
+            LevelFilter::Trace
+        );
+        assert_eq!(
+            effective_level(LevelFilter::Warn, Some("nonsense")),
+            LevelFilter::Warn
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! and the `roundwared user add` command, which works on the database file directly so it
 //! can run beside a running daemon (WAL allows it).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::config::Config;
 use crate::store::{Store, StoreError};
@@ -24,7 +24,11 @@ pub fn hash_password(password: &str) -> Result<String, StoreError> {
 /// True if `password` matches the stored hash; a malformed or empty hash never matches.
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -33,13 +37,24 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 ///
 /// # Errors
 /// Bad username/password, or a database that cannot be opened.
-pub fn add_user_blocking(config: &Config, username: &str, password: &str, staff: bool) -> Result<String, StoreError> {
+pub fn add_user_blocking(
+    config: &Config,
+    username: &str,
+    password: &str,
+    staff: bool,
+) -> Result<String, StoreError> {
     let username = username.trim().to_string();
     if username.is_empty() || username.len() > 150 {
-        return Err(StoreError::conflict("username", "must be 1 to 150 characters"));
+        return Err(StoreError::conflict(
+            "username",
+            "must be 1 to 150 characters",
+        ));
     }
     if password.len() < 8 {
-        return Err(StoreError::conflict("password", "must be at least 8 characters"));
+        return Err(StoreError::conflict(
+            "password",
+            "must be at least 8 characters",
+        ));
     }
     let hash = hash_password(password)?;
     std::fs::create_dir_all(&config.storage.data_dir).map_err(|e| StoreError::Open {
@@ -49,9 +64,14 @@ pub fn add_user_blocking(config: &Config, username: &str, password: &str, staff:
     let store = Store::open(&config.storage.database_path())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
-        .map_err(|e| StoreError::Open { path: config.storage.database_path(), message: e.to_string() })?;
+        .map_err(|e| StoreError::Open {
+            path: config.storage.database_path(),
+            message: e.to_string(),
+        })?;
     let name = username.clone();
-    let created = runtime.block_on(store.write(move |tx| crate::store::users::upsert_login(tx, &name, &hash, staff)))?;
+    let created = runtime.block_on(
+        store.write(move |tx| crate::store::users::upsert_login(tx, &name, &hash, staff)),
+    )?;
     let kind = if staff { "staff user" } else { "user" };
     Ok(if created {
         format!("created {kind} `{username}`")

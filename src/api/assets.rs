@@ -6,4 +6,4 @@ pub(super) fn routes(_r: &mut Routes) {}
 
 /// Placeholder cache.
 #[derive(Default)]
-pub struct ListCache;
+pub struct ListCache {}

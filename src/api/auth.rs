@@ -89,7 +89,10 @@ pub struct TokenCache {
 impl TokenCache {
     fn get(&self, key: &str) -> Option<AuthUser> {
         let entries = self.entries.lock().ok()?;
-        entries.get(key).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(u, _)| *u)
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(u, _)| *u)
     }
 
     fn put(&self, key: &str, user: AuthUser) {
@@ -113,20 +116,33 @@ fn token_key(header: &str) -> Option<&str> {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(*caller);
         }
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
             return Ok(Caller::default());
         };
-        let key = header.to_str().ok().and_then(token_key).ok_or(ApiError::InvalidToken)?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(token_key)
+            .ok_or(ApiError::InvalidToken)?;
         if let Some(user) = state.tokens.get(key) {
             return Ok(Caller { user: Some(user) });
         }
         let owned = key.to_string();
-        let found = state.store.read(move |c| crate::store::users::by_token(c, &owned)).await?;
-        let found = found.map(|o| AuthUser { id: o.id, is_staff: o.is_staff });
+        let found = state
+            .store
+            .read(move |c| crate::store::users::by_token(c, &owned))
+            .await?;
+        let found = found.map(|o| AuthUser {
+            id: o.id,
+            is_staff: o.is_staff,
+        });
         let user = found.ok_or(ApiError::InvalidToken)?;
         state.tokens.put(key, user);
         let caller = Caller { user: Some(user) };
@@ -152,13 +168,32 @@ mod tests {
     #[test]
     fn staff_operations_refuse_anonymous_with_401_and_users_with_403() {
         let anon = Caller::default();
-        let user = Caller { user: Some(AuthUser { id: 1, is_staff: false }) };
-        let staff = Caller { user: Some(AuthUser { id: 2, is_staff: true }) };
-        assert!(matches!(Access::Staff.check(&anon), Err(ApiError::NotAuthenticated)));
-        assert!(matches!(Access::Staff.check(&user), Err(ApiError::Forbidden)));
+        let user = Caller {
+            user: Some(AuthUser {
+                id: 1,
+                is_staff: false,
+            }),
+        };
+        let staff = Caller {
+            user: Some(AuthUser {
+                id: 2,
+                is_staff: true,
+            }),
+        };
+        assert!(matches!(
+            Access::Staff.check(&anon),
+            Err(ApiError::NotAuthenticated)
+        ));
+        assert!(matches!(
+            Access::Staff.check(&user),
+            Err(ApiError::Forbidden)
+        ));
         assert!(Access::Staff.check(&staff).is_ok());
         assert!(Access::Token.check(&user).is_ok());
-        assert!(matches!(Access::Token.check(&anon), Err(ApiError::NotAuthenticated)));
+        assert!(matches!(
+            Access::Token.check(&anon),
+            Err(ApiError::NotAuthenticated)
+        ));
         assert!(Access::Anyone.check(&anon).is_ok());
     }
 }

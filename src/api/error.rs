@@ -75,33 +75,45 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
-            Self::NotFound(what) => (StatusCode::NOT_FOUND, json!({"detail": format!("Not found: {what}.")})),
+            Self::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                json!({"detail": format!("Not found: {what}.")}),
+            ),
             Self::Detail(status, detail) => (status, json!({"detail": detail})),
             Self::Fields(map) => (StatusCode::BAD_REQUEST, json!(map)),
             Self::NotAuthenticated => (
                 StatusCode::UNAUTHORIZED,
                 json!({"detail": "Authentication credentials were not provided."}),
             ),
-            Self::InvalidToken => (StatusCode::UNAUTHORIZED, json!({"detail": "Invalid token."})),
+            Self::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Invalid token."}),
+            ),
             Self::Forbidden => (
                 StatusCode::FORBIDDEN,
                 json!({"detail": "You do not have permission to perform this action."}),
             ),
-            Self::MethodNotAllowed(m) => {
-                (StatusCode::METHOD_NOT_ALLOWED, json!({"detail": format!("Method \"{m}\" not allowed.")}))
-            }
+            Self::MethodNotAllowed(m) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"detail": format!("Method \"{m}\" not allowed.")}),
+            ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"detail": "The server is shutting down; try again shortly."}),
             ),
             Self::Internal(cause) => {
                 log::error!("internal error answering a request: {cause}");
-                (StatusCode::INTERNAL_SERVER_ERROR, json!({"detail": "Internal server error."}))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"detail": "Internal server error."}),
+                )
             }
         };
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
         }
         response
     }

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::AppState;
@@ -42,7 +42,10 @@ pub struct FieldErrors(BTreeMap<String, Vec<String>>);
 impl FieldErrors {
     /// Records a problem with `field`.
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.entry(field.to_string()).or_default().push(message.into());
+        self.0
+            .entry(field.to_string())
+            .or_default()
+            .push(message.into());
     }
 
     /// True when nothing was recorded.
@@ -55,7 +58,11 @@ impl FieldErrors {
     /// # Errors
     /// [`ApiError::Fields`] with every recorded problem.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::Fields(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Fields(self.0))
+        }
     }
 }
 
@@ -77,7 +84,10 @@ fn is_blank(v: &Value) -> bool {
 impl Fields {
     /// Fields from a JSON object.
     pub fn from_map(map: Map<String, Value>) -> Self {
-        Self { map, files: Vec::new() }
+        Self {
+            map,
+            files: Vec::new(),
+        }
     }
 
     /// Fields from `a=1&b=2` text; a repeated key becomes an array of its values.
@@ -99,7 +109,10 @@ impl Fields {
                 }
             }
         }
-        Self { map, files: Vec::new() }
+        Self {
+            map,
+            files: Vec::new(),
+        }
     }
 
     /// The raw value of a key, if present.
@@ -182,7 +195,9 @@ impl Fields {
             return None;
         }
         let parsed = match v {
-            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
             Value::String(s) => s.trim().parse::<i64>().ok(),
             _ => None,
         };
@@ -255,7 +270,10 @@ impl Fields {
         if range.contains(&v) {
             Some(v)
         } else {
-            errs.add(key, format!("Must be between {} and {}.", range.start(), range.end()));
+            errs.add(
+                key,
+                format!("Must be between {} and {}.", range.start(), range.end()),
+            );
             None
         }
     }
@@ -318,13 +336,23 @@ impl Fields {
         if choices.contains(&v.as_str()) {
             Some(v)
         } else {
-            errs.add(key, format!("\"{v}\" is not a valid choice (one of: {}).", choices.join(", ")));
+            errs.add(
+                key,
+                format!(
+                    "\"{v}\" is not a valid choice (one of: {}).",
+                    choices.join(", ")
+                ),
+            );
             None
         }
     }
 
     /// A polygon geometry (GeoJSON or WKT); explicit null → `Some(None)`.
-    pub fn geometry(&self, key: &str, errs: &mut FieldErrors) -> Option<Option<geo::MultiPolygon<f64>>> {
+    pub fn geometry(
+        &self,
+        key: &str,
+        errs: &mut FieldErrors,
+    ) -> Option<Option<geo::MultiPolygon<f64>>> {
         let v = self.map.get(key)?;
         if is_blank(v) {
             return Some(None);
@@ -357,7 +385,9 @@ fn collect_ids(v: &Value, out: &mut Vec<i64>, ok: &mut bool) {
         },
         Value::String(s) => {
             for part in s.split(',') {
-                let part = part.trim().trim_matches(|c| matches!(c, '"' | '\'' | '[' | ']' | ' '));
+                let part = part
+                    .trim()
+                    .trim_matches(|c| matches!(c, '"' | '\'' | '[' | ']' | ' '));
                 if part.is_empty() || part == "undefined" || part == "null" {
                     continue;
                 }
@@ -380,7 +410,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(Fields::from_urlencoded(parts.uri.query().unwrap_or("").as_bytes())))
+        Ok(Self(Fields::from_urlencoded(
+            parts.uri.query().unwrap_or("").as_bytes(),
+        )))
     }
 }
 
@@ -401,28 +433,37 @@ impl FromRequest<AppState> for Body {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
-            let multipart = Multipart::from_request(req, state)
-                .await
-                .map_err(|e| ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text())))?;
+            let multipart = Multipart::from_request(req, state).await.map_err(|e| {
+                ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
+            })?;
             return read_multipart(multipart, limit).await.map(Self);
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large(limit))?;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| too_large(limit))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Fields::default()));
         }
         if content_type.starts_with("application/x-www-form-urlencoded") {
             return Ok(Self(Fields::from_urlencoded(&bytes)));
         }
-        if content_type.is_empty() || content_type.starts_with("application/json") || content_type.contains("+json") {
+        if content_type.is_empty()
+            || content_type.starts_with("application/json")
+            || content_type.contains("+json")
+        {
             return match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => Ok(Self(Fields::from_map(map))),
-                Ok(_) => Err(ApiError::bad_request("JSON body must be an object of fields.")),
+                Ok(_) => Err(ApiError::bad_request(
+                    "JSON body must be an object of fields.",
+                )),
                 Err(e) => Err(ApiError::bad_request(format!("JSON parse error - {e}"))),
             };
         }
         Err(ApiError::Detail(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Unsupported media type \"{content_type}\" in request; send JSON, a form or multipart."),
+            format!(
+                "Unsupported media type \"{content_type}\" in request; send JSON, a form or multipart."
+            ),
         ))
     }
 }
@@ -430,7 +471,10 @@ impl FromRequest<AppState> for Body {
 fn too_large(limit: usize) -> ApiError {
     ApiError::Detail(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("Request body is larger than the {} MB limit ([limits] max_upload_mb).", limit / (1024 * 1024)),
+        format!(
+            "Request body is larger than the {} MB limit ([limits] max_upload_mb).",
+            limit / (1024 * 1024)
+        ),
     )
 }
 
@@ -441,7 +485,12 @@ async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Fields
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-            Err(e) => return Err(ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "Malformed multipart body: {}",
+                    e.body_text()
+                )));
+            }
         };
         let name = field.name().unwrap_or("").to_string();
         let filename = field.file_name().map(str::to_string);
@@ -449,13 +498,24 @@ async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Fields
         let bytes = match field.bytes().await {
             Ok(b) => b,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-            Err(e) => return Err(ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "Malformed multipart body: {}",
+                    e.body_text()
+                )));
+            }
         };
         if filename.is_some() {
-            fields.files.push(UploadedFile { field: name, filename, content_type, bytes });
+            fields.files.push(UploadedFile {
+                field: name,
+                filename,
+                content_type,
+                bytes,
+            });
         } else {
-            let text = String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::field(name.clone(), "Form field is not valid UTF-8 text."))?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                ApiError::field(name.clone(), "Form field is not valid UTF-8 text.")
+            })?;
             fields.map.insert(name, Value::String(text));
         }
     }
@@ -489,14 +549,22 @@ mod tests {
         ];
         for (v, want) in cases {
             let mut errs = FieldErrors::default();
-            assert_eq!(json_fields(v.clone()).ids("t", &mut errs), Some(want), "{v}");
+            assert_eq!(
+                json_fields(v.clone()).ids("t", &mut errs),
+                Some(want),
+                "{v}"
+            );
             assert!(errs.is_empty());
         }
     }
 
     #[test]
     fn undefined_and_blank_tag_ids_count_as_absent() {
-        for v in [json!({"t": "undefined"}), json!({"t": ""}), json!({"t": null})] {
+        for v in [
+            json!({"t": "undefined"}),
+            json!({"t": ""}),
+            json!({"t": null}),
+        ] {
             let mut errs = FieldErrors::default();
             assert_eq!(json_fields(v).ids("t", &mut errs), None);
             assert!(errs.is_empty());
@@ -506,8 +574,13 @@ mod tests {
     #[test]
     fn a_non_numeric_tag_id_is_a_field_error() {
         let mut errs = FieldErrors::default();
-        assert_eq!(json_fields(json!({"tag_ids": "1,x"})).ids("tag_ids", &mut errs), None);
-        let ApiError::Fields(map) = errs.finish().unwrap_err() else { panic!() };
+        assert_eq!(
+            json_fields(json!({"tag_ids": "1,x"})).ids("tag_ids", &mut errs),
+            None
+        );
+        let ApiError::Fields(map) = errs.finish().unwrap_err() else {
+            panic!()
+        };
         assert!(map.contains_key("tag_ids"));
     }
 
@@ -530,7 +603,9 @@ mod tests {
         assert_eq!(f.string("x", &mut errs), None);
         assert_eq!(f.float("f", &mut errs), None);
         assert_eq!(f.req_int("missing", &mut errs), None);
-        let ApiError::Fields(map) = errs.finish().unwrap_err() else { panic!() };
+        let ApiError::Fields(map) = errs.finish().unwrap_err() else {
+            panic!()
+        };
         for k in ["n", "b", "x", "f", "missing"] {
             assert!(map.contains_key(k), "{k} missing from {map:?}");
         }

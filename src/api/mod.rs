@@ -25,8 +25,8 @@ mod sessions;
 mod speakers;
 mod tags;
 mod timedassets;
-mod uigroups;
 mod uielements;
+mod uigroups;
 mod users;
 mod votes;
 
@@ -101,8 +101,14 @@ pub fn router(state: AppState) -> Router {
     let names_no_slash = names.clone();
     table
         .into_router()
-        .route("/api/2/", axum::routing::get(move |base: BaseUrl| root(base, names.clone())))
-        .route("/api/2", axum::routing::get(move |base: BaseUrl| root(base, names_no_slash.clone())))
+        .route(
+            "/api/2/",
+            axum::routing::get(move |base: BaseUrl| root(base, names.clone())),
+        )
+        .route(
+            "/api/2",
+            axum::routing::get(move |base: BaseUrl| root(base, names_no_slash.clone())),
+        )
         .route(
             "/api/2/openapi.json",
             axum::routing::get(move || {
@@ -120,7 +126,13 @@ pub fn router(state: AppState) -> Router {
 fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             AUTHORIZATION,
             CONTENT_TYPE,
@@ -151,8 +163,10 @@ fn root_map(table: &routes::Routes) -> Vec<String> {
 }
 
 async fn root(base: BaseUrl, names: Arc<Vec<String>>) -> impl IntoResponse {
-    let map: Map<String, Value> =
-        names.iter().map(|n| (n.clone(), json!(format!("{}/api/2/{n}/", base.0)))).collect();
+    let map: Map<String, Value> = names
+        .iter()
+        .map(|n| (n.clone(), json!(format!("{}/api/2/{n}/", base.0))))
+        .collect();
     axum::Json(Value::Object(map))
 }
 
@@ -163,7 +177,10 @@ pub struct BaseUrl(pub String);
 impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(url) = &state.config.http.public_url {
             return Ok(Self(url.clone()));
         }
@@ -186,7 +203,8 @@ fn base_from_host(parts: &Parts, state: &AppState) -> String {
 fn valid_host(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 255
-        && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
 }
 
 /// The `{id}` of a path, as an integer; anything else is a 404 like an unknown id.
@@ -200,7 +218,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("path".into()))?;
-        let raw = params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_string()).unwrap_or_default();
-        raw.parse::<i64>().map(Id).map_err(|_| ApiError::NotFound(format!("id `{raw}`")))
+        let raw = params
+            .iter()
+            .find(|(k, _)| *k == "id")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        raw.parse::<i64>()
+            .map(Id)
+            .map_err(|_| ApiError::NotFound(format!("id `{raw}`")))
     }
 }

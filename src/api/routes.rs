@@ -39,7 +39,6 @@ pub struct Resource {
     ops: Vec<Op>,
 }
 
-
 #[derive(Clone)]
 struct Guard {
     access: Access,
@@ -85,10 +84,18 @@ impl Resource {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let guard = Guard { access, app: self.app.clone() };
-        let one = axum::routing::on(filter, handler).route_layer(middleware::from_fn_with_state(guard, enforce));
+        let guard = Guard {
+            access,
+            app: self.app.clone(),
+        };
+        let one = axum::routing::on(filter, handler)
+            .route_layer(middleware::from_fn_with_state(guard, enforce));
         self.router = self.router.merge(one);
-        self.ops.push(Op { method, access, summary });
+        self.ops.push(Op {
+            method,
+            access,
+            summary,
+        });
         self
     }
 
@@ -108,13 +115,23 @@ pub struct Routes {
 impl Routes {
     /// An empty table for the given state (access checks need the store).
     pub fn new(app: AppState) -> Self {
-        Self { app, router: Router::new(), docs: Vec::new() }
+        Self {
+            app,
+            router: Router::new(),
+            docs: Vec::new(),
+        }
     }
 
     /// Starts a path below `/api/2`, written with its trailing slash (`/assets/{id}/`); `tag`
     /// groups it in the OpenAPI document. Finish it with [`Routes::add`].
     pub fn at(&self, path: &'static str, tag: &'static str) -> Resource {
-        Resource { app: self.app.clone(), path, tag, router: MethodRouter::new(), ops: Vec::new() }
+        Resource {
+            app: self.app.clone(),
+            path,
+            tag,
+            router: MethodRouter::new(),
+            ops: Vec::new(),
+        }
     }
 
     /// Mounts a resource on `/api/2<path>` and on the same path without its trailing slash.
@@ -132,7 +149,9 @@ impl Routes {
                 let body = options_body.clone();
                 async move { axum::Json(body) }
             })
-            .fallback(|method: Method| async move { ApiError::MethodNotAllowed(method.to_string()) });
+            .fallback(
+                |method: Method| async move { ApiError::MethodNotAllowed(method.to_string()) },
+            );
         let with_slash = format!("{PREFIX}{}", resource.path);
         let without = with_slash.trim_end_matches('/').to_string();
         self.router = std::mem::take(&mut self.router).route(&with_slash, mr.clone());
@@ -146,7 +165,10 @@ impl Routes {
     pub fn operations(&self) -> Vec<(String, Method, Access)> {
         self.docs
             .iter()
-            .flat_map(|(path, _, ops)| ops.iter().map(move |o| (format!("{PREFIX}{path}"), o.method.clone(), o.access)))
+            .flat_map(|(path, _, ops)| {
+                ops.iter()
+                    .map(move |o| (format!("{PREFIX}{path}"), o.method.clone(), o.access))
+            })
             .collect()
     }
 
@@ -171,15 +193,27 @@ impl Routes {
                                "content": {"application/json": {"schema": {}}}}),
                     );
                 }
-                responses.insert("400".into(), json!({"$ref": "#/components/responses/BadRequest"}));
+                responses.insert(
+                    "400".into(),
+                    json!({"$ref": "#/components/responses/BadRequest"}),
+                );
                 if op.access != Access::Anyone {
-                    responses.insert("401".into(), json!({"$ref": "#/components/responses/Unauthenticated"}));
+                    responses.insert(
+                        "401".into(),
+                        json!({"$ref": "#/components/responses/Unauthenticated"}),
+                    );
                 }
                 if op.access == Access::Staff {
-                    responses.insert("403".into(), json!({"$ref": "#/components/responses/Forbidden"}));
+                    responses.insert(
+                        "403".into(),
+                        json!({"$ref": "#/components/responses/Forbidden"}),
+                    );
                 }
                 if !params.is_empty() {
-                    responses.insert("404".into(), json!({"$ref": "#/components/responses/NotFound"}));
+                    responses.insert(
+                        "404".into(),
+                        json!({"$ref": "#/components/responses/NotFound"}),
+                    );
                 }
                 let mut operation = json!({
                     "summary": op.summary,
@@ -233,5 +267,7 @@ impl Routes {
 }
 
 fn path_params(path: &str) -> Vec<&str> {
-    path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
 }

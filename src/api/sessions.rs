@@ -17,9 +17,15 @@ pub(super) fn routes(r: &mut Routes) {
         .get(Access::Token, "List sessions", list)
         .post(Access::Token, "Start a session for a project", create);
     r.add(a);
-    let a = r.at("/sessions/count/", "sessions").get(Access::Token, "Count sessions matching the filters", count);
+    let a = r.at("/sessions/count/", "sessions").get(
+        Access::Token,
+        "Count sessions matching the filters",
+        count,
+    );
     r.add(a);
-    let a = r.at("/sessions/{id}/", "sessions").get(Access::Token, "Get a session", get_one);
+    let a = r
+        .at("/sessions/{id}/", "sessions")
+        .get(Access::Token, "Get a session", get_one);
     r.add(a);
 }
 
@@ -29,17 +35,26 @@ fn valid_timezone(tz: &str) -> bool {
     digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, Body(body): Body) -> ApiResult<Json<Session>> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body,
+) -> ApiResult<Json<Session>> {
     let mut errs = FieldErrors::default();
     let timezone = body.string("timezone", &mut errs);
     if let Some(tz) = &timezone {
         if !valid_timezone(tz) {
-            errs.add("timezone", "Timezone must be in RFC822 GMT format (e.g. '-0800')");
+            errs.add(
+                "timezone",
+                "Timezone must be in RFC822 GMT format (e.g. '-0800')",
+            );
         }
     }
     let new = NewSession {
         project_id: body.req_int("project_id", &mut errs).unwrap_or_default(),
-        language: body.string("language", &mut errs).filter(|s| !s.trim().is_empty()),
+        language: body
+            .string("language", &mut errs)
+            .filter(|s| !s.trim().is_empty()),
         language_id: body.int("language_id", &mut errs),
         geo_listen_enabled: body.bool("geo_listen_enabled", &mut errs),
         demo_stream_enabled: body.bool("demo_stream_enabled", &mut errs),
@@ -49,13 +64,20 @@ async fn create(State(state): State<AppState>, caller: Caller, Body(body): Body)
         user_id: caller.user.map(|u| u.id),
     };
     errs.finish()?;
-    Ok(Json(state.store.write(move |tx| sessions::create(tx, &new)).await?))
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| sessions::create(tx, &new))
+            .await?,
+    ))
 }
 
 fn filter(q: &Fields) -> ApiResult<SessionFilter> {
     let mut errs = FieldErrors::default();
     let f = SessionFilter {
-        project_id: q.int("project_id", &mut errs).or(q.int("project", &mut errs)),
+        project_id: q
+            .int("project_id", &mut errs)
+            .or(q.int("project", &mut errs)),
         language_id: q.int("language_id", &mut errs),
         language: q.string("language", &mut errs),
         geo_listen_enabled: q.bool("geo_listen_enabled", &mut errs),
@@ -71,7 +93,9 @@ fn filter(q: &Fields) -> ApiResult<SessionFilter> {
 
 async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Session>>> {
     let f = filter(&q)?;
-    Ok(Json(state.store.read(move |c| sessions::list(c, &f)).await?))
+    Ok(Json(
+        state.store.read(move |c| sessions::list(c, &f)).await?,
+    ))
 }
 
 async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Value>> {

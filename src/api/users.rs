@@ -16,14 +16,30 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/users/", "users")
         .get(Access::Staff, "List users (staff only)", list)
-        .post(Access::Anyone, "Register a device: the same device_id always returns the same user and token", create);
+        .post(
+            Access::Anyone,
+            "Register a device: the same device_id always returns the same user and token",
+            create,
+        );
     r.add(a);
     let a = r
         .at("/users/{id}/", "users")
-        .get(Access::Token, "Get a user (your own, or any for staff)", get_one)
-        .patch(Access::Token, "Update names or e-mail of a user (your own, or any for staff)", patch);
+        .get(
+            Access::Token,
+            "Get a user (your own, or any for staff)",
+            get_one,
+        )
+        .patch(
+            Access::Token,
+            "Update names or e-mail of a user (your own, or any for staff)",
+            patch,
+        );
     r.add(a);
-    let a = r.at("/login/", "login").post(Access::Anyone, "Exchange username and password for a token", login);
+    let a = r.at("/login/", "login").post(
+        Access::Anyone,
+        "Exchange username and password for a token",
+        login,
+    );
     r.add(a);
 }
 
@@ -38,7 +54,10 @@ async fn create(state: axum::extract::State<AppState>, Body(body): Body) -> ApiR
         email: body.string("email", &mut errs),
     };
     errs.finish()?;
-    let (device_id, client_type) = (device_id.unwrap_or_default(), client_type.unwrap_or_default());
+    let (device_id, client_type) = (
+        device_id.unwrap_or_default(),
+        client_type.unwrap_or_default(),
+    );
     let (user, token) = state
         .store
         .write(move |tx| users::register_device(tx, &device_id, &client_type, &names))
@@ -63,7 +82,9 @@ async fn list(
         device_id: q.string("device_id", &mut errs),
     };
     errs.finish()?;
-    Ok(Json(state.store.read(move |c| users::list(c, &filter)).await?))
+    Ok(Json(
+        state.store.read(move |c| users::list(c, &filter)).await?,
+    ))
 }
 
 /// Non-staff callers may only see and change themselves.
@@ -75,7 +96,11 @@ fn own_or_staff(caller: &Caller, id: i64) -> ApiResult<()> {
     }
 }
 
-async fn get_one(state: axum::extract::State<AppState>, caller: Caller, Id(id): Id) -> ApiResult<Json<User>> {
+async fn get_one(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<Json<User>> {
     own_or_staff(&caller, id)?;
     Ok(Json(state.store.read(move |c| users::get(c, id)).await?))
 }
@@ -90,7 +115,10 @@ async fn patch(
     let mut errs = FieldErrors::default();
     for fixed in ["device_id", "client_type"] {
         if body.has(fixed) {
-            errs.add(fixed, "This field is set by device registration and cannot be changed.");
+            errs.add(
+                fixed,
+                "This field is set by device registration and cannot be changed.",
+            );
         }
     }
     let p = UserPatch {
@@ -99,14 +127,25 @@ async fn patch(
         last_name: body.string("last_name", &mut errs),
         email: body.string("email", &mut errs),
     };
-    if p.username.as_deref().is_some_and(|u| u.trim().is_empty() || u.len() > 150) {
+    if p.username
+        .as_deref()
+        .is_some_and(|u| u.trim().is_empty() || u.len() > 150)
+    {
         errs.add("username", "Must be 1 to 150 characters.");
     }
-    if p.email.as_deref().is_some_and(|e| !e.is_empty() && !e.contains('@')) {
+    if p.email
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && !e.contains('@'))
+    {
         errs.add("email", "Enter a valid email address.");
     }
     errs.finish()?;
-    Ok(Json(state.store.write(move |tx| users::patch(tx, id, &p)).await?))
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| users::patch(tx, id, &p))
+            .await?,
+    ))
 }
 
 async fn login(state: axum::extract::State<AppState>, Body(body): Body) -> ApiResult<Json<Value>> {
@@ -115,16 +154,27 @@ async fn login(state: axum::extract::State<AppState>, Body(body): Body) -> ApiRe
     let password = body.req_string("password", &mut errs);
     errs.finish()?;
     let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
-    let found = state.store.read(move |c| users::login_lookup(c, &username)).await?;
+    let found = state
+        .store
+        .read(move |c| users::login_lookup(c, &username))
+        .await?;
     // Verify on a blocking thread: Argon2 takes tens of milliseconds on a Pi.
     let user_id = tokio::task::spawn_blocking(move || {
-        found.filter(|(_, hash)| crate::users::verify_password(&password, hash)).map(|(id, _)| id)
+        found
+            .filter(|(_, hash)| crate::users::verify_password(&password, hash))
+            .map(|(id, _)| id)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(user_id) = user_id else {
-        return Err(ApiError::field("non_field_errors", "Unable to log in with provided credentials."));
+        return Err(ApiError::field(
+            "non_field_errors",
+            "Unable to log in with provided credentials.",
+        ));
     };
-    let token = state.store.write(move |tx| users::token_for(tx, user_id)).await?;
+    let token = state
+        .store
+        .write(move |tx| users::token_for(tx, user_id))
+        .await?;
     Ok(Json(json!({"token": token})))
 }

@@ -33,7 +33,8 @@ pub fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryEr
         Value::String(s) => {
             let t = s.trim();
             if t.starts_with('{') {
-                serde_json::from_str::<Value>(t).map_err(|e| bad(format!("invalid GeoJSON: {e}")))?
+                serde_json::from_str::<Value>(t)
+                    .map_err(|e| bad(format!("invalid GeoJSON: {e}")))?
             } else {
                 return parse_wkt_multipolygon(t);
             }
@@ -42,7 +43,9 @@ pub fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryEr
         _ => return Err(bad("expected a GeoJSON Polygon or MultiPolygon")),
     };
     let kind = object.get("type").and_then(Value::as_str).unwrap_or("");
-    let coords = object.get("coordinates").ok_or_else(|| bad("GeoJSON without coordinates"))?;
+    let coords = object
+        .get("coordinates")
+        .ok_or_else(|| bad("GeoJSON without coordinates"))?;
     let polygons = match kind {
         "Polygon" => vec![polygon_from_json(coords)?],
         "MultiPolygon" => coords
@@ -51,7 +54,11 @@ pub fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryEr
             .iter()
             .map(polygon_from_json)
             .collect::<Result<_, _>>()?,
-        other => return Err(bad(format!("expected Polygon or MultiPolygon, got `{other}`"))),
+        other => {
+            return Err(bad(format!(
+                "expected Polygon or MultiPolygon, got `{other}`"
+            )));
+        }
     };
     if polygons.is_empty() {
         return Err(bad("MultiPolygon has no polygons"));
@@ -60,7 +67,9 @@ pub fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryEr
 }
 
 fn polygon_from_json(value: &Value) -> Result<Polygon<f64>, GeometryError> {
-    let rings = value.as_array().ok_or_else(|| bad("polygon must be an array of rings"))?;
+    let rings = value
+        .as_array()
+        .ok_or_else(|| bad("polygon must be an array of rings"))?;
     let mut rings = rings.iter().map(ring_from_json);
     let exterior = rings.next().ok_or_else(|| bad("polygon has no rings"))??;
     let interiors = rings.collect::<Result<Vec<_>, _>>()?;
@@ -68,7 +77,9 @@ fn polygon_from_json(value: &Value) -> Result<Polygon<f64>, GeometryError> {
 }
 
 fn ring_from_json(value: &Value) -> Result<LineString<f64>, GeometryError> {
-    let points = value.as_array().ok_or_else(|| bad("ring must be an array of positions"))?;
+    let points = value
+        .as_array()
+        .ok_or_else(|| bad("ring must be an array of positions"))?;
     let coords = points
         .iter()
         .map(|p| {
@@ -86,7 +97,9 @@ fn ring_from_json(value: &Value) -> Result<LineString<f64>, GeometryError> {
 
 fn position(lon: f64, lat: f64) -> Result<Coord<f64>, GeometryError> {
     if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-        return Err(bad(format!("position [{lon}, {lat}] is outside longitude/latitude range")));
+        return Err(bad(format!(
+            "position [{lon}, {lat}] is outside longitude/latitude range"
+        )));
     }
     Ok(Coord { x: lon, y: lat })
 }
@@ -105,7 +118,10 @@ fn ring(mut coords: Vec<Coord<f64>>) -> Result<LineString<f64>, GeometryError> {
 
 fn parse_wkt_multipolygon(text: &str) -> Result<MultiPolygon<f64>, GeometryError> {
     // Accept an optional "SRID=4326;" prefix as PostGIS EWKT does.
-    let text = text.split_once(';').filter(|(p, _)| p.starts_with("SRID")).map_or(text, |(_, r)| r);
+    let text = text
+        .split_once(';')
+        .filter(|(p, _)| p.starts_with("SRID"))
+        .map_or(text, |(_, r)| r);
     let upper = text.trim().to_ascii_uppercase();
     let (is_multi, body) = if let Some(rest) = upper.strip_prefix("MULTIPOLYGON") {
         (true, rest)
@@ -120,17 +136,29 @@ fn parse_wkt_multipolygon(text: &str) -> Result<MultiPolygon<f64>, GeometryError
         return Err(bad("unexpected text after WKT geometry"));
     }
     let polygon = |node: WktNode| -> Result<Polygon<f64>, GeometryError> {
-        let WktNode::Groups(rings) = node else { return Err(bad("WKT polygon must hold rings")) };
+        let WktNode::Groups(rings) = node else {
+            return Err(bad("WKT polygon must hold rings"));
+        };
         let mut rings = rings.into_iter().map(|r| match r {
             WktNode::Coords(c) => ring(c),
             WktNode::Groups(_) => Err(bad("WKT ring nested too deeply")),
         });
-        let exterior = rings.next().ok_or_else(|| bad("WKT polygon has no rings"))??;
-        Ok(Polygon::new(exterior, rings.collect::<Result<Vec<_>, _>>()?))
+        let exterior = rings
+            .next()
+            .ok_or_else(|| bad("WKT polygon has no rings"))??;
+        Ok(Polygon::new(
+            exterior,
+            rings.collect::<Result<Vec<_>, _>>()?,
+        ))
     };
     let polygons = if is_multi {
-        let WktNode::Groups(polys) = tree else { return Err(bad("WKT multipolygon must hold polygons")) };
-        polys.into_iter().map(polygon).collect::<Result<Vec<_>, _>>()?
+        let WktNode::Groups(polys) = tree else {
+            return Err(bad("WKT multipolygon must hold polygons"));
+        };
+        polys
+            .into_iter()
+            .map(polygon)
+            .collect::<Result<Vec<_>, _>>()?
     } else {
         vec![polygon(tree)?]
     };
@@ -146,7 +174,9 @@ enum WktNode {
     Coords(Vec<Coord<f64>>),
 }
 
-fn wkt_group(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<WktNode, GeometryError> {
+fn wkt_group(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+) -> Result<WktNode, GeometryError> {
     let skip_ws = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
     };
@@ -192,15 +222,14 @@ fn wkt_group(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Wkt
 
 /// GeoJSON of a MultiPolygon.
 pub fn multipolygon_json(mp: &MultiPolygon<f64>) -> Value {
-    let polys: Vec<Value> = mp
-        .0
-        .iter()
-        .map(|p| {
-            let mut rings = vec![ring_json(p.exterior())];
-            rings.extend(p.interiors().iter().map(ring_json));
-            Value::Array(rings)
-        })
-        .collect();
+    let polys: Vec<Value> =
+        mp.0.iter()
+            .map(|p| {
+                let mut rings = vec![ring_json(p.exterior())];
+                rings.extend(p.interiors().iter().map(ring_json));
+                Value::Array(rings)
+            })
+            .collect();
     json!({"type": "MultiPolygon", "coordinates": polys})
 }
 
@@ -238,13 +267,23 @@ struct Frame {
 
 impl Frame {
     fn around(c: Coord<f64>) -> Self {
-        Self { lon0: c.x, lat0: c.y, m_per_deg_lon: M_PER_DEG * c.y.to_radians().cos().max(1e-6) }
+        Self {
+            lon0: c.x,
+            lat0: c.y,
+            m_per_deg_lon: M_PER_DEG * c.y.to_radians().cos().max(1e-6),
+        }
     }
     fn to_m(self, c: Coord<f64>) -> Coord<f64> {
-        Coord { x: (c.x - self.lon0) * self.m_per_deg_lon, y: (c.y - self.lat0) * M_PER_DEG }
+        Coord {
+            x: (c.x - self.lon0) * self.m_per_deg_lon,
+            y: (c.y - self.lat0) * M_PER_DEG,
+        }
     }
     fn to_deg(self, c: Coord<f64>) -> Coord<f64> {
-        Coord { x: c.x / self.m_per_deg_lon + self.lon0, y: c.y / M_PER_DEG + self.lat0 }
+        Coord {
+            x: c.x / self.m_per_deg_lon + self.lon0,
+            y: c.y / M_PER_DEG + self.lat0,
+        }
     }
 }
 
@@ -260,10 +299,15 @@ pub fn attenuation_border(mp: &MultiPolygon<f64>, distance_m: f64) -> LineString
         return LineString(Vec::new());
     };
     let metric = mp.map_coords(|c| frame.to_m(c));
-    let shrunk = if distance_m > 0.0 { metric.buffer(-distance_m) } else { metric.clone() };
-    let largest = shrunk.0.iter().max_by(|a, b| {
-        geo::Area::unsigned_area(*a).total_cmp(&geo::Area::unsigned_area(*b))
-    });
+    let shrunk = if distance_m > 0.0 {
+        metric.buffer(-distance_m)
+    } else {
+        metric
+    };
+    let largest = shrunk
+        .0
+        .iter()
+        .max_by(|a, b| geo::Area::unsigned_area(*a).total_cmp(&geo::Area::unsigned_area(*b)));
     match largest {
         Some(p) if p.exterior().0.len() >= 4 => p.exterior().map_coords(|c| frame.to_deg(c)),
         _ => {
@@ -281,7 +325,11 @@ pub fn distance_to_shape_m(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> f64 {
     if metric.contains(&p) {
         return 0.0;
     }
-    metric.0.iter().map(|poly| Euclidean.distance(&p, poly)).fold(f64::INFINITY, f64::min)
+    metric
+        .0
+        .iter()
+        .map(|poly| Euclidean.distance(&p, poly))
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// True when the point lies inside the shape.
@@ -297,12 +345,15 @@ pub fn distance_between_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 
 /// Reads a stored GeoJSON text back into a MultiPolygon (`None` if it is not one).
 pub fn stored_multipolygon(text: &str) -> Option<MultiPolygon<f64>> {
-    serde_json::from_str::<Value>(text).ok().and_then(|v| parse_multipolygon(&v).ok())
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| parse_multipolygon(&v).ok())
 }
 
 /// Reads any GeoJSON geometry object for output (stored text → JSON value).
 pub fn stored_json(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -329,7 +380,9 @@ mod tests {
     fn geojson_inside_a_string_and_wkt_are_accepted() {
         let as_text = Value::String(square().to_string());
         assert!(parse_multipolygon(&as_text).is_ok());
-        let wkt = Value::String("MULTIPOLYGON(((0 0, 1 0, 1 1, 0 1, 0 0)),((2 2, 3 2, 3 3, 2 2)))".into());
+        let wkt = Value::String(
+            "MULTIPOLYGON(((0 0, 1 0, 1 1, 0 1, 0 0)),((2 2, 3 2, 3 3, 2 2)))".into(),
+        );
         assert_eq!(parse_multipolygon(&wkt).unwrap().0.len(), 2);
         let wkt = Value::String("SRID=4326;POLYGON((0 0, 1 0, 1 1, 0 0))".into());
         assert_eq!(parse_multipolygon(&wkt).unwrap().0.len(), 1);
@@ -359,7 +412,11 @@ mod tests {
             let edge = boundary(&mp);
             let frame = Frame::around(*c);
             let metric = edge.map_coords(|k| frame.to_m(k));
-            let d = metric.0.iter().map(|l| Euclidean.distance(&Point::new(0.0, 0.0), l)).fold(f64::INFINITY, f64::min);
+            let d = metric
+                .0
+                .iter()
+                .map(|l| Euclidean.distance(&Point::new(0.0, 0.0), l))
+                .fold(f64::INFINITY, f64::min);
             assert!((d - 50.0).abs() < 3.0, "border point {d} m from edge");
         }
     }

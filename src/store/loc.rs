@@ -63,7 +63,10 @@ pub fn set(
 ) -> StoreResult<()> {
     for id in string_ids {
         if !super::sql::exists(tx, "localized_strings", *id)? {
-            return Err(StoreError::conflict(api_field, format!("localized string {id} does not exist")));
+            return Err(StoreError::conflict(
+                api_field,
+                format!("localized string {id} does not exist"),
+            ));
         }
     }
     tx.execute(
@@ -74,7 +77,13 @@ pub fn set(
         "INSERT OR IGNORE INTO loc_links (owner, owner_id, field, position, string_id) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (position, id) in string_ids.iter().enumerate() {
-        stmt.execute(rusqlite::params![owner.as_str(), owner_id, field, position as i64, id])?;
+        stmt.execute(rusqlite::params![
+            owner.as_str(),
+            owner_id,
+            field,
+            position as i64,
+            id
+        ])?;
     }
     Ok(())
 }
@@ -111,7 +120,10 @@ pub fn resolve(
               ORDER BY (s.language_id = ?4) DESC, (g.language_code = 'en') DESC, l.position
               LIMIT 1",
         )?
-        .query_row(rusqlite::params![owner.as_str(), owner_id, field, language_id], |r| r.get(0))
+        .query_row(
+            rusqlite::params![owner.as_str(), owner_id, field, language_id],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
@@ -119,7 +131,12 @@ pub fn resolve(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn strings(conn: &Connection, owner: Owner, owner_id: i64, field: &str) -> StoreResult<Vec<LocString>> {
+pub fn strings(
+    conn: &Connection,
+    owner: Owner,
+    owner_id: i64,
+    field: &str,
+) -> StoreResult<Vec<LocString>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, g.language_code, s.localized_string, s.language_id FROM loc_links l
            JOIN localized_strings s ON s.id = l.string_id
@@ -128,7 +145,12 @@ pub fn strings(conn: &Connection, owner: Owner, owner_id: i64, field: &str) -> S
           ORDER BY l.position",
     )?;
     let rows = stmt.query_map(rusqlite::params![owner.as_str(), owner_id, field], |r| {
-        Ok(LocString { id: r.get(0)?, language: r.get(1)?, text: r.get(2)?, language_id: r.get(3)? })
+        Ok(LocString {
+            id: r.get(0)?,
+            language: r.get(1)?,
+            text: r.get(2)?,
+            language_id: r.get(3)?,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -25,8 +25,8 @@ pub mod sessions;
 pub mod speakers;
 pub mod tags;
 pub mod timedassets;
-pub mod uigroups;
 pub mod uielements;
+pub mod uigroups;
 pub mod users;
 pub mod votes;
 
@@ -87,7 +87,10 @@ impl StoreError {
 
     /// Shorthand for [`StoreError::Conflict`].
     pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { field, message: message.into() }
+        Self::Conflict {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -117,7 +120,10 @@ impl Store {
     /// [`StoreError::Open`] when the file cannot be opened, is not a roundwared database, or a
     /// migration fails.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let open_err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+        let open_err = |message: String| StoreError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         }
@@ -134,7 +140,12 @@ impl Store {
         }
         let (revision, _) = watch::channel(0);
         Ok(Self {
-            inner: Arc::new(Inner { writer: wtx, readers: rtx, revision, path: path.to_path_buf() }),
+            inner: Arc::new(Inner {
+                writer: wtx,
+                readers: rtx,
+                revision,
+                path: path.to_path_buf(),
+            }),
         })
     }
 
@@ -217,7 +228,10 @@ fn spawn_worker(
             }
         })
         .map(|_| ())
-        .map_err(|e| StoreError::Open { path: PathBuf::from(name), message: e.to_string() })
+        .map_err(|e| StoreError::Open {
+            path: PathBuf::from(name),
+            message: e.to_string(),
+        })
 }
 
 /// Opens one connection with the daemon's pragmas.
@@ -234,8 +248,9 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {
-    let version: i64 =
-        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| e.to_string())?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| e.to_string())?;
     let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
     if version > known {
         return Err(format!(
@@ -243,10 +258,16 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
              refusing to touch it"
         ));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
         let tx = conn.transaction().map_err(|e| e.to_string())?;
-        tx.execute_batch(sql).map_err(|e| format!("migration {}: {e}", index + 1))?;
-        tx.pragma_update(None, "user_version", index + 1).map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migration {}: {e}", index + 1))?;
+        tx.pragma_update(None, "user_version", index + 1)
+            .map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         log::info!("database migrated to schema version {}", index + 1);
     }
@@ -255,12 +276,16 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
 
 /// Maps a SQLite constraint failure on an insert or update to a field error, for the
 /// common case of a foreign key naming a row that does not exist.
+#[allow(dead_code)] // used by resource modules as they land
 pub(crate) fn map_constraint(err: rusqlite::Error, field: &'static str) -> StoreError {
     match &err {
         rusqlite::Error::SqliteFailure(e, _)
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            StoreError::conflict(field, "refers to something that does not exist or is a duplicate")
+            StoreError::conflict(
+                field,
+                "refers to something that does not exist or is a duplicate",
+            )
         }
         _ => StoreError::Sqlite(err),
     }
@@ -275,7 +300,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
         let code: String = store
-            .read(|c| Ok(c.query_row("SELECT language_code FROM languages WHERE id = 1", [], |r| r.get(0))?))
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT language_code FROM languages WHERE id = 1",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(code, "en");
@@ -289,7 +320,10 @@ mod tests {
             let store = Store::open(&path).unwrap();
             store
                 .write(|tx| {
-                    tx.execute("INSERT INTO languages (name, language_code) VALUES ('Español','es')", [])?;
+                    tx.execute(
+                        "INSERT INTO languages (name, language_code) VALUES ('Español','es')",
+                        [],
+                    )?;
                     Ok(())
                 })
                 .await
@@ -310,7 +344,10 @@ mod tests {
         let before = store.revision();
         let result: StoreResult<()> = store
             .write(|tx| {
-                tx.execute("INSERT INTO languages (name, language_code) VALUES ('x','xx')", [])?;
+                tx.execute(
+                    "INSERT INTO languages (name, language_code) VALUES ('x','xx')",
+                    [],
+                )?;
                 Err(StoreError::conflict("language_code", "test"))
             })
             .await;

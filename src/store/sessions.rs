@@ -97,11 +97,18 @@ pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
         .query_row([n.project_id], |r| r.get(0))
         .optional()?;
     let Some(project_geo) = project_geo else {
-        return Err(StoreError::conflict("project_id", format!("Project {} not found.", n.project_id)));
+        return Err(StoreError::conflict(
+            "project_id",
+            format!("Project {} not found.", n.project_id),
+        ));
     };
     let language_id = match (&n.language, n.language_id) {
         (Some(code), _) => {
-            let short = code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+            let short = code
+                .split(['-', '_'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
             tx.prepare_cached("SELECT id FROM languages WHERE language_code = ?1")?
                 .query_row([short], |r| r.get(0))
                 .optional()?
@@ -109,7 +116,10 @@ pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
         }
         (None, Some(id)) => {
             if !super::sql::exists(tx, "languages", id)? {
-                return Err(StoreError::conflict("language_id", format!("Language {id} not found.")));
+                return Err(StoreError::conflict(
+                    "language_id",
+                    format!("Language {id} not found."),
+                ));
             }
             id
         }
@@ -192,7 +202,10 @@ impl SessionFilter {
 /// Only SQLite failures.
 pub fn list(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session>> {
     let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM sessions{} ORDER BY id", w.sql()))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM sessions{} ORDER BY id",
+        w.sql()
+    ))?;
     let rows = stmt.query_map(w.params(), row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -203,5 +216,9 @@ pub fn list(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session>> {
 /// Only SQLite failures.
 pub fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
     let w = f.where_clause();
-    Ok(conn.query_row(&format!("SELECT count(*) FROM sessions{}", w.sql()), w.params(), |r| r.get(0))?)
+    Ok(conn.query_row(
+        &format!("SELECT count(*) FROM sessions{}", w.sql()),
+        w.params(),
+        |r| r.get(0),
+    )?)
 }

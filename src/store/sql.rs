@@ -32,7 +32,12 @@ impl Where {
     }
 
     /// Adds `column <op> ?` (op is one of `<`, `<=`, `>`, `>=`), when `value` is present.
-    pub fn cmp_opt<V: Into<Value>>(&mut self, column: &str, op: &str, value: Option<V>) -> &mut Self {
+    pub fn cmp_opt<V: Into<Value>>(
+        &mut self,
+        column: &str,
+        op: &str,
+        value: Option<V>,
+    ) -> &mut Self {
         if let Some(v) = value {
             self.clauses.push(format!("{column} {op} ?"));
             self.params.push(v.into());
@@ -44,7 +49,8 @@ impl Where {
     pub fn contains_opt(&mut self, column: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
             self.clauses.push(format!("{column} LIKE ? ESCAPE '\\'"));
-            self.params.push(Value::Text(format!("%{}%", escape_like(v))));
+            self.params
+                .push(Value::Text(format!("%{}%", escape_like(v))));
         }
         self
     }
@@ -52,8 +58,10 @@ impl Where {
     /// Adds a case-insensitive prefix match, when `value` is present.
     pub fn starts_with_opt(&mut self, column: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
-            self.clauses.push(format!("CAST({column} AS TEXT) LIKE ? ESCAPE '\\'"));
-            self.params.push(Value::Text(format!("{}%", escape_like(v))));
+            self.clauses
+                .push(format!("CAST({column} AS TEXT) LIKE ? ESCAPE '\\'"));
+            self.params
+                .push(Value::Text(format!("{}%", escape_like(v))));
         }
         self
     }
@@ -65,13 +73,18 @@ impl Where {
         } else {
             let marks = vec!["?"; values.len()].join(", ");
             self.clauses.push(format!("{column} IN ({marks})"));
-            self.params.extend(values.iter().map(|v| Value::Integer(*v)));
+            self.params
+                .extend(values.iter().map(|v| Value::Integer(*v)));
         }
         self
     }
 
     /// Adds a raw clause with `?` placeholders and their values.
-    pub fn raw(&mut self, clause: impl Into<String>, params: impl IntoIterator<Item = Value>) -> &mut Self {
+    pub fn raw(
+        &mut self,
+        clause: impl Into<String>,
+        params: impl IntoIterator<Item = Value>,
+    ) -> &mut Self {
         self.clauses.push(clause.into());
         self.params.extend(params);
         self
@@ -106,11 +119,16 @@ pub fn escape_like(s: &str) -> String {
 
 /// Parses `group_concat` output (`"3,5,8"`) into ids.
 pub fn id_list(text: Option<String>) -> Vec<i64> {
-    text.map(|t| t.split(',').filter_map(|s| s.parse().ok()).collect()).unwrap_or_default()
+    text.map(|t| t.split(',').filter_map(|s| s.parse().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// Reads the ids returned by a one-column query.
-pub fn ids(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<i64>> {
+pub fn ids(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params, |r| r.get(0))?;
     rows.collect()
@@ -125,7 +143,10 @@ pub fn replace_links(
     owner_id: i64,
     others: &[i64],
 ) -> rusqlite::Result<()> {
-    tx.execute(&format!("DELETE FROM {table} WHERE {owner_column} = ?1"), [owner_id])?;
+    tx.execute(
+        &format!("DELETE FROM {table} WHERE {owner_column} = ?1"),
+        [owner_id],
+    )?;
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT OR IGNORE INTO {table} ({owner_column}, {other_column}) VALUES (?1, ?2)"
     ))?;
@@ -137,7 +158,8 @@ pub fn replace_links(
 
 /// True if a row with this id exists in `table`.
 pub fn exists(conn: &rusqlite::Connection, table: &str, id: i64) -> rusqlite::Result<bool> {
-    conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?.exists([id])
+    conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?
+        .exists([id])
 }
 
 #[cfg(test)]
@@ -159,12 +181,17 @@ mod tests {
     #[test]
     fn clauses_are_joined_with_and_and_values_bound() {
         let mut w = Where::new();
-        w.eq("project_id", 3).contains_opt("name", Some("it's; DROP"));
+        w.eq("project_id", 3)
+            .contains_opt("name", Some("it's; DROP"));
         assert_eq!(w.sql(), " WHERE project_id = ? AND name LIKE ? ESCAPE '\\'");
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (project_id INT, name TEXT); INSERT INTO t VALUES (3, 'x it''s; DROP y');").unwrap();
         let n: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM t{}", w.sql()), w.params(), |r| r.get(0))
+            .query_row(
+                &format!("SELECT count(*) FROM t{}", w.sql()),
+                w.params(),
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(n, 1);
     }

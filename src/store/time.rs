@@ -25,13 +25,21 @@ pub fn parse(input: &str) -> Option<String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(format(t.with_timezone(&Utc).naive_utc()));
     }
-    for pattern in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+    for pattern in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, pattern) {
             return Some(format(t.with_timezone(&Utc).naive_utc()));
         }
     }
     let naive = s.trim_end_matches('Z');
-    for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for pattern in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(naive, pattern) {
             return Some(format(t));
         }
@@ -56,12 +64,27 @@ mod tests {
 
     #[test]
     fn naive_zulu_and_offset_forms_all_become_naive_utc() {
-        assert_eq!(parse("2026-11-22T02:34:10.005Z").unwrap(), "2026-11-22T02:34:10.005000");
-        assert_eq!(parse("2021-07-30T10:00:00").unwrap(), "2021-07-30T10:00:00.000000");
-        assert_eq!(parse("2021-07-30T10:00:00+02:00").unwrap(), "2021-07-30T08:00:00.000000");
-        assert_eq!(parse("2021-07-30T10:00:00-0500").unwrap(), "2021-07-30T15:00:00.000000");
+        assert_eq!(
+            parse("2026-11-22T02:34:10.005Z").unwrap(),
+            "2026-11-22T02:34:10.005000"
+        );
+        assert_eq!(
+            parse("2021-07-30T10:00:00").unwrap(),
+            "2021-07-30T10:00:00.000000"
+        );
+        assert_eq!(
+            parse("2021-07-30T10:00:00+02:00").unwrap(),
+            "2021-07-30T08:00:00.000000"
+        );
+        assert_eq!(
+            parse("2021-07-30T10:00:00-0500").unwrap(),
+            "2021-07-30T15:00:00.000000"
+        );
         assert_eq!(parse("2014-01-01").unwrap(), "2014-01-01T00:00:00.000000");
-        assert_eq!(parse("2014-01-01 12:30:00").unwrap(), "2014-01-01T12:30:00.000000");
+        assert_eq!(
+            parse("2014-01-01 12:30:00").unwrap(),
+            "2014-01-01T12:30:00.000000"
+        );
     }
 
     #[test]

@@ -98,7 +98,10 @@ pub fn list(conn: &Connection, f: &UserFilter) -> StoreResult<Vec<User>> {
             std::iter::repeat_n(rusqlite::types::Value::Text(pattern), 4),
         );
     }
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM users{} ORDER BY id", w.sql()))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM users{} ORDER BY id",
+        w.sql()
+    ))?;
     let rows = stmt.query_map(w.params(), row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -128,7 +131,10 @@ pub fn patch(tx: &Transaction<'_>, id: i64, p: &UserPatch) -> StoreResult<User> 
             .query_row(rusqlite::params![name, id], |r| r.get(0))
             .optional()?;
         if taken.is_some() {
-            return Err(StoreError::conflict("username", "A user with that username already exists."));
+            return Err(StoreError::conflict(
+                "username",
+                "A user with that username already exists.",
+            ));
         }
     }
     tx.execute(
@@ -165,7 +171,10 @@ pub fn register_device(
             let base = format!("{}{tail}", chrono::Utc::now().timestamp());
             let mut username = base.clone();
             let mut n = 1;
-            while tx.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?.exists([&username])? {
+            while tx
+                .prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
+                .exists([&username])?
+            {
                 username = format!("{base}_{n}");
                 n += 1;
             }
@@ -201,7 +210,10 @@ pub fn token_for(tx: &Transaction<'_>, user_id: i64) -> StoreResult<String> {
     if let Some(key) = key {
         return Ok(key);
     }
-    let key: String = rand::random::<[u8; 20]>().iter().map(|b| format!("{b:02x}")).collect();
+    let key: String = rand::random::<[u8; 20]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     tx.execute(
         "INSERT INTO tokens (key, user_id, created) VALUES (?1, ?2, ?3)",
         rusqlite::params![key, user_id, time::now()],
@@ -219,7 +231,12 @@ pub fn by_token(conn: &Connection, key: &str) -> StoreResult<Option<TokenOwner>>
             "SELECT u.id, u.is_staff FROM tokens t JOIN users u ON u.id = t.user_id
               WHERE t.key = ?1 AND u.is_active",
         )?
-        .query_row([key], |r| Ok(TokenOwner { id: r.get(0)?, is_staff: r.get(1)? }))
+        .query_row([key], |r| {
+            Ok(TokenOwner {
+                id: r.get(0)?,
+                is_staff: r.get(1)?,
+            })
+        })
         .optional()?)
 }
 
@@ -238,7 +255,12 @@ pub fn login_lookup(conn: &Connection, username: &str) -> StoreResult<Option<(i6
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn upsert_login(tx: &Transaction<'_>, username: &str, password_hash: &str, staff: bool) -> StoreResult<bool> {
+pub fn upsert_login(
+    tx: &Transaction<'_>,
+    username: &str,
+    password_hash: &str,
+    staff: bool,
+) -> StoreResult<bool> {
     let updated = tx.execute(
         "UPDATE users SET password_hash = ?2, is_staff = ?3, is_active = 1 WHERE username = ?1",
         rusqlite::params![username, password_hash, staff],

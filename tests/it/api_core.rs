@@ -14,25 +14,43 @@ async fn preflight_answers_cors_for_any_api_path() {
         .request(Method::OPTIONS, s.url("/api/2/projects/1/"))
         .header("Origin", "http://kiosk.local")
         .header("Access-Control-Request-Method", "PATCH")
-        .header("Access-Control-Request-Headers", "authorization, content-type")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap();
     assert!(r.status().is_success());
     let h = r.headers();
     assert_eq!(h["access-control-allow-origin"], "*");
-    let methods = h["access-control-allow-methods"].to_str().unwrap().to_ascii_uppercase();
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_ascii_uppercase();
     for m in ["GET", "POST", "PATCH", "DELETE", "OPTIONS"] {
         assert!(methods.contains(m), "{methods}");
     }
-    let headers = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-    assert!(headers.contains("authorization") && headers.contains("content-type"), "{headers}");
+    let headers = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
 }
 
 #[tokio::test]
 async fn simple_responses_carry_the_cors_origin_header() {
     let s = TestServer::start().await;
-    let r = s.client.get(s.url("/api/2/")).header("Origin", "http://x.local").send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url("/api/2/"))
+        .header("Origin", "http://x.local")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
 }
 
@@ -52,7 +70,9 @@ async fn unknown_paths_and_methods_answer_json() {
     let r = s.get("/api/2/nothing-here/", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body["detail"].is_string());
-    let r = s.send(Method::PUT, "/api/2/users/", None, Some(json!({}))).await;
+    let r = s
+        .send(Method::PUT, "/api/2/users/", None, Some(json!({})))
+        .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(r.body["detail"].as_str().unwrap().contains("PUT"));
 }
@@ -60,7 +80,13 @@ async fn unknown_paths_and_methods_answer_json() {
 #[tokio::test]
 async fn a_bad_token_is_refused_even_where_anyone_may_call() {
     let s = TestServer::start().await;
-    let r = s.post("/api/2/users/", Some("0000000000000000000000000000000000000000"), json!({"device_id": "d", "client_type": "c"})).await;
+    let r = s
+        .post(
+            "/api/2/users/",
+            Some("0000000000000000000000000000000000000000"),
+            json!({"device_id": "d", "client_type": "c"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["detail"], "Invalid token.");
     assert_eq!(r.headers["www-authenticate"], "Token");
@@ -71,7 +97,13 @@ async fn the_token_scheme_word_may_be_any_case() {
     let s = TestServer::with_reference_fixture().await;
     let (_, token) = s.device_token("case").await;
     for scheme in ["token", "Token", "TOKEN"] {
-        let r = s.client.get(s.url("/api/2/sessions/1/")).header("Authorization", format!("{scheme} {token}")).send().await.unwrap();
+        let r = s
+            .client
+            .get(s.url("/api/2/sessions/1/"))
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{scheme}");
     }
 }
@@ -79,12 +111,40 @@ async fn the_token_scheme_word_may_be_any_case() {
 #[tokio::test]
 async fn malformed_json_and_non_object_bodies_are_400_with_detail() {
     let s = TestServer::start().await;
-    let r = s.raw(Method::POST, "/api/2/users/", None, "application/json", b"{\"device_id\": ".to_vec()).await;
+    let r = s
+        .raw(
+            Method::POST,
+            "/api/2/users/",
+            None,
+            "application/json",
+            b"{\"device_id\": ".to_vec(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body["detail"].as_str().unwrap().contains("JSON"), "{}", r.body);
-    let r = s.raw(Method::POST, "/api/2/users/", None, "application/json", b"[1,2]".to_vec()).await;
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("JSON"),
+        "{}",
+        r.body
+    );
+    let r = s
+        .raw(
+            Method::POST,
+            "/api/2/users/",
+            None,
+            "application/json",
+            b"[1,2]".to_vec(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s.raw(Method::POST, "/api/2/users/", None, "text/csv", b"a,b".to_vec()).await;
+    let r = s
+        .raw(
+            Method::POST,
+            "/api/2/users/",
+            None,
+            "text/csv",
+            b"a,b".to_vec(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
@@ -95,11 +155,25 @@ async fn a_body_over_the_upload_limit_is_refused_with_413_and_the_daemon_keeps_s
     let mut body = b"{\"device_id\": \"x\", \"client_type\": \"y\", \"pad\": \"".to_vec();
     body.extend_from_slice(&big);
     body.extend_from_slice(b"\"}");
-    let r = s.raw(Method::POST, "/api/2/users/", None, "application/json", body).await;
+    let r = s
+        .raw(
+            Method::POST,
+            "/api/2/users/",
+            None,
+            "application/json",
+            body,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(r.body["detail"].as_str().unwrap().contains("max_upload_mb"));
     assert_eq!(s.scalar("SELECT count(*) FROM users").await, 0);
-    let ok = s.post("/api/2/users/", None, json!({"device_id": "x", "client_type": "y"})).await;
+    let ok = s
+        .post(
+            "/api/2/users/",
+            None,
+            json!({"device_id": "x", "client_type": "y"}),
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK);
 }
 
@@ -108,7 +182,12 @@ async fn the_root_lists_endpoints_as_absolute_urls() {
     let s = TestServer::start().await;
     let r = s.get("/api/2/", None).await;
     let map = r.ok().as_object().unwrap().clone();
-    assert!(map["users"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(
+        map["users"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
     assert!(map.contains_key("sessions"));
     assert_eq!(s.get("/api/2", None).await.status, StatusCode::OK);
 }
@@ -128,7 +207,18 @@ async fn the_openapi_document_lists_every_registered_operation() {
         let concrete = path.replace("{id}", "1");
         for method in item.as_object().unwrap().keys() {
             let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            let r = s.send(m.clone(), &concrete, None, if m == Method::GET || m == Method::DELETE { None } else { Some(json!({})) }).await;
+            let r = s
+                .send(
+                    m.clone(),
+                    &concrete,
+                    None,
+                    if m == Method::GET || m == Method::DELETE {
+                        None
+                    } else {
+                        Some(json!({}))
+                    },
+                )
+                .await;
             assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
             assert!(r.status.as_u16() < 500, "{method} {path} -> {}", r.status);
         }

@@ -1,13 +1,15 @@
 //! One integration-test binary: every test drives a real roundwared over HTTP on loopback,
 //! with a real SQLite file.
 
+#![allow(unreachable_pub)]
+
 mod support;
 
 mod api_core;
-mod users_sessions;
 mod assets_votes;
-mod tags_ui;
-mod speakers_tracks;
-mod projects_groups;
 mod permissions;
+mod projects_groups;
 mod reference_checks;
+mod speakers_tracks;
+mod tags_ui;
+mod users_sessions;

@@ -62,7 +62,9 @@ impl TestServer {
 
     /// Starts on an existing data directory (the caller keeps it alive).
     pub async fn start_in(data_dir: &Path, extra_toml: &str) -> Self {
-        let daemon = roundwared::Daemon::start(test_config(data_dir, extra_toml)).await.expect("daemon starts");
+        let daemon = roundwared::Daemon::start(test_config(data_dir, extra_toml))
+            .await
+            .expect("daemon starts");
         let addr = daemon.local_addr().unwrap();
         let store = daemon.store().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -119,10 +121,19 @@ impl TestServer {
     /// One integer from a query on the daemon's database.
     pub async fn scalar(&self, sql: &str) -> i64 {
         let sql = sql.to_string();
-        self.store.read(move |c| Ok(c.query_row(&sql, [], |r| r.get(0))?)).await.expect("scalar")
+        self.store
+            .read(move |c| Ok(c.query_row(&sql, [], |r| r.get(0))?))
+            .await
+            .expect("scalar")
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.header("Authorization", format!("token {t}"));
@@ -135,7 +146,11 @@ impl TestServer {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, body, headers }
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -155,7 +170,13 @@ impl TestServer {
     }
 
     /// Sends a multipart form of text fields.
-    pub async fn multipart(&self, method: Method, path: &str, token: Option<&str>, fields: &[(&str, &str)]) -> Reply {
+    pub async fn multipart(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Reply {
         let mut form = reqwest::multipart::Form::new();
         for (k, v) in fields {
             form = form.text(k.to_string(), v.to_string());
@@ -167,13 +188,26 @@ impl TestServer {
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
-        Reply { status, body, headers }
+        let body =
+            serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// Sends an urlencoded form.
-    pub async fn form(&self, method: Method, path: &str, token: Option<&str>, fields: &[(&str, &str)]) -> Reply {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    pub async fn form(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Reply {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         let mut req = self
             .client
             .request(method, self.url(path))
@@ -185,28 +219,58 @@ impl TestServer {
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
-        Reply { status, body, headers }
+        let body =
+            serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// Sends raw bytes with a content type.
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Reply {
-        let mut req = self.client.request(method, self.url(path)).header("Content-Type", content_type).body(body);
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("Content-Type", content_type)
+            .body(body);
         if let Some(t) = token {
             req = req.header("Authorization", format!("token {t}"));
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
-        Reply { status, body, headers }
+        let body =
+            serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// Registers a device and returns (user id, token).
     pub async fn device_token(&self, device_id: &str) -> (i64, String) {
-        let r = self.post("/api/2/users/", None, json!({"device_id": device_id, "client_type": "phone"})).await;
+        let r = self
+            .post(
+                "/api/2/users/",
+                None,
+                json!({"device_id": device_id, "client_type": "phone"}),
+            )
+            .await;
         let b = r.ok();
-        (b["id"].as_i64().unwrap(), b["token"].as_str().unwrap().to_string())
+        (
+            b["id"].as_i64().unwrap(),
+            b["token"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Creates a login user (staff or not) and returns its token from `login/`.
@@ -217,7 +281,13 @@ impl TestServer {
             .write(move |tx| roundwared::store::users::upsert_login(tx, &name, &hash, staff))
             .await
             .unwrap();
-        let r = self.post("/api/2/login/", None, json!({"username": username, "password": "password123"})).await;
+        let r = self
+            .post(
+                "/api/2/login/",
+                None,
+                json!({"username": username, "password": "password123"}),
+            )
+            .await;
         r.ok()["token"].as_str().unwrap().to_string()
     }
 
