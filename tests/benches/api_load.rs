@@ -1,2 +1,248 @@
-//! Placeholder: the load benchmark lands with the README.
-fn main() {}
+//! Load benchmark of the api/2 hot paths: the release `roundwared` binary serving a database
+//! with 1,000 assets in one project on loopback, driven by 32 concurrent keep-alive
+//! connections from this process.
+//!
+//! Run: `cargo bench --bench api_load` (options after `--`: `--seconds N`, `--connections N`).
+//! It prints requests/s and latency percentiles per endpoint, and the server's resident
+//! memory when idle and after the load.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ASSETS: usize = 1_000;
+const TOKEN: &str = "bench0000000000000000000000000000000000";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = arg("--seconds", 10);
+    let connections = arg("--connections", 32) as usize;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    seed(dir.path());
+    let port = free_port();
+    let config = dir.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("write config");
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_roundwared"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start roundwared"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(wait_ready(&base));
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_kb = rss_kb(server.0.id());
+
+    println!(
+        "roundwared api_load: {ASSETS} assets, {connections} connections, {seconds} s per endpoint"
+    );
+    println!(
+        "{:<48} {:>10} {:>9} {:>9} {:>9} {:>10}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "KB/resp"
+    );
+    for path in [
+        "/api/2/projects/1/assets/",
+        "/api/2/assets/?project_id=1&submitted=true",
+        "/api/2/sessions/1/",
+    ] {
+        let r = runtime.block_on(load(&base, path, connections, Duration::from_secs(seconds)));
+        println!(
+            "{path:<48} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.bytes_per_response / 1024.0
+        );
+    }
+    let loaded_kb = rss_kb(server.0.id());
+    println!(
+        "server resident memory: idle {:.1} MB, after load {:.1} MB",
+        idle_kb as f64 / 1024.0,
+        loaded_kb as f64 / 1024.0
+    );
+    server.0.kill().ok();
+}
+
+/// Kills the server when the benchmark ends, even on panic.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// One project with tags, a session, a token, and 1,000 tagged assets in envelopes, written
+/// through the daemon's own store (so the schema is the real one).
+fn seed(dir: &Path) {
+    let store =
+        roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).expect("open store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(store.write(|tx| {
+        tx.execute_batch(&format!(
+            "INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (1, 'Bench', 42.36, -71.06, '2026-01-01T00:00:00.000000');
+             INSERT INTO project_languages VALUES (1, 1);
+             INSERT INTO users (id, username, date_joined, device_id, client_type) VALUES (1, 'bench', '2026-01-01T00:00:00', 'bench-device', 'bench');
+             INSERT INTO tokens (key, user_id, created) VALUES ('{TOKEN}', 1, '2026-01-01T00:00:00');
+             INSERT INTO sessions (id, device_id, starttime, project_id, language_id) VALUES (1, 'bench-device', '2026-01-01T00:00:00', 1, 1);
+             INSERT INTO tag_categories (id, name) VALUES (1, 'mood'), (2, 'voice');
+             INSERT INTO tags (id, project_id, tag_category_id, value) VALUES (1, 1, 1, 'calm'), (2, 1, 1, 'busy'), (3, 1, 2, 'child'), (4, 1, 2, 'adult');"
+        ))?;
+        let mut asset = tx.prepare(
+            "INSERT INTO assets (id, session_id, user_id, latitude, longitude, filename, file, volume, submitted, project_id,
+                                 created, updated, audiolength, start_time, end_time, language_id, mediatype, description)
+             VALUES (?1, 1, 1, ?2, ?3, ?4, ?5, 1.0, ?6, 1, ?7, ?7, ?8, 0, ?9, 1, 'audio', ?10)",
+        )?;
+        let mut tag = tx.prepare("INSERT INTO asset_tags VALUES (?1, ?2)")?;
+        let mut env = tx.prepare("INSERT INTO envelopes (id, session_id, created) VALUES (?1, 1, ?2)")?;
+        let mut link = tx.prepare("INSERT INTO envelope_assets VALUES (?1, ?1)")?;
+        for i in 1..=ASSETS as i64 {
+            let created = format!("2026-01-{:02}T{:02}:{:02}:00.000000", 1 + i % 28, i % 24, i % 60);
+            let seconds = 5 + i % 55;
+            asset.execute(rusqlite::params![
+                i,
+                42.36 + (i as f64) * 1e-5,
+                -71.06 - (i as f64) * 1e-5,
+                format!("20260101-000000-{i}.mp3"),
+                format!("20260101-000000-{i}.wav"),
+                i % 10 != 0,
+                created,
+                seconds * 1_000_000_000,
+                seconds as f64,
+                format!("Recording number {i} from the bench walk"),
+            ])?;
+            env.execute(rusqlite::params![i, created])?;
+            link.execute([i])?;
+            tag.execute([i, 1 + i % 2])?;
+            tag.execute([i, 3 + i % 2])?;
+        }
+        Ok(())
+    }))
+    .expect("seed");
+}
+
+async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/api/2/")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("roundwared did not start");
+}
+
+struct LoadResult {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    bytes_per_response: f64,
+}
+
+async fn load(base: &str, path: &str, connections: usize, duration: Duration) -> LoadResult {
+    let url = format!("{base}{path}");
+    // Warm up (and check the endpoint answers 200).
+    let probe = reqwest::Client::new();
+    let r = probe
+        .get(&url)
+        .header("Authorization", format!("token {TOKEN}"))
+        .send()
+        .await
+        .expect("probe");
+    assert!(r.status().is_success(), "{path} -> {}", r.status());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            // One client per task: one keep-alive connection each, like 32 separate clients.
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let mut latencies = Vec::new();
+            let mut bytes = 0usize;
+            while start.elapsed() < duration {
+                let t0 = Instant::now();
+                let resp = client
+                    .get(&url)
+                    .header("Authorization", format!("token {TOKEN}"))
+                    .send()
+                    .await;
+                if let Ok(resp) = resp {
+                    if let Ok(body) = resp.bytes().await {
+                        bytes += body.len();
+                        latencies.push(t0.elapsed());
+                    }
+                }
+            }
+            (latencies, bytes)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut bytes = 0usize;
+    for t in tasks {
+        let (l, b) = t.await.unwrap();
+        all.extend(l);
+        bytes += b;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    LoadResult {
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: all.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        bytes_per_response: bytes as f64 / all.len().max(1) as f64,
+    }
+}

@@ -98,7 +98,10 @@ fn documented(doc: &Value) -> BTreeMap<(String, Method), String> {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-            out.insert((path.clone(), m), op["x-access"].as_str().unwrap().to_string());
+            out.insert(
+                (path.clone(), m),
+                op["x-access"].as_str().unwrap().to_string(),
+            );
         }
     }
     out
@@ -111,7 +114,9 @@ async fn the_openapi_document_states_exactly_the_expected_access_of_every_route(
     let docs = documented(&doc);
     let want = expected();
     for (key, need) in &want {
-        let stated = docs.get(key).unwrap_or_else(|| panic!("{} {} is not served", key.1, key.0));
+        let stated = docs
+            .get(key)
+            .unwrap_or_else(|| panic!("{} {} is not served", key.1, key.0));
         let want_word = match need {
             Need::Anyone => "anyone",
             Need::Token => "token",
@@ -120,7 +125,12 @@ async fn the_openapi_document_states_exactly_the_expected_access_of_every_route(
         assert_eq!(stated, want_word, "{} {}", key.1, key.0);
     }
     for key in docs.keys() {
-        assert!(want.contains_key(key), "{} {} is served but missing from the permission table", key.1, key.0);
+        assert!(
+            want.contains_key(key),
+            "{} {} is served but missing from the permission table",
+            key.1,
+            key.0
+        );
     }
 }
 
@@ -130,23 +140,44 @@ async fn every_route_enforces_its_access_for_anonymous_token_and_staff_callers()
     let (user_id, token) = s.device_token("matrix-user").await;
     let staff = s.staff_token().await;
     for ((path, method), need) in expected() {
-        let id = if path.starts_with("/api/2/users/{id}") { user_id } else { 1 };
+        let id = if path.starts_with("/api/2/users/{id}") {
+            user_id
+        } else {
+            1
+        };
         let concrete = path.replace("{id}", &id.to_string());
         let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
-        let anon = s.send(method.clone(), &concrete, None, body.clone()).await.status;
-        let user = s.send(method.clone(), &concrete, Some(&token), body.clone()).await.status;
-        let boss = s.send(method.clone(), &concrete, Some(&staff), body).await.status;
+        let anon = s
+            .send(method.clone(), &concrete, None, body.clone())
+            .await
+            .status;
+        let user = s
+            .send(method.clone(), &concrete, Some(&token), body.clone())
+            .await
+            .status;
+        let boss = s
+            .send(method.clone(), &concrete, Some(&staff), body)
+            .await
+            .status;
         let denied = |st: StatusCode| st == StatusCode::UNAUTHORIZED || st == StatusCode::FORBIDDEN;
         match need {
             Need::Anyone => {
                 assert!(!denied(anon), "anonymous {method} {concrete} -> {anon}");
             }
             Need::Token => {
-                assert_eq!(anon, StatusCode::UNAUTHORIZED, "anonymous {method} {concrete}");
+                assert_eq!(
+                    anon,
+                    StatusCode::UNAUTHORIZED,
+                    "anonymous {method} {concrete}"
+                );
                 assert!(!denied(user), "token {method} {concrete} -> {user}");
             }
             Need::Staff => {
-                assert_eq!(anon, StatusCode::UNAUTHORIZED, "anonymous {method} {concrete}");
+                assert_eq!(
+                    anon,
+                    StatusCode::UNAUTHORIZED,
+                    "anonymous {method} {concrete}"
+                );
                 assert_eq!(user, StatusCode::FORBIDDEN, "token {method} {concrete}");
             }
         }

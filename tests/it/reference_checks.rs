@@ -11,14 +11,26 @@ async fn the_ten_upstream_checks_pass_in_order() {
     let s = TestServer::with_reference_fixture().await;
 
     // 1. register a device
-    let r = s.post("/api/2/users/", None, json!({"device_id": "12891038109281", "client_type": "phone", "client_system": "iOS"})).await;
+    let r = s
+        .post(
+            "/api/2/users/",
+            None,
+            json!({"device_id": "12891038109281", "client_type": "phone", "client_system": "iOS"}),
+        )
+        .await;
     let user = r.ok().clone();
     assert!(user["username"].is_string() && user["token"].is_string());
     let token = user["token"].as_str().unwrap().to_string();
     let t = Some(token.as_str());
 
     // 2. a session with the project's defaults
-    let r = s.post("/api/2/sessions/", t, json!({"timezone": "-0500", "project_id": 1, "client_system": "iOS"})).await;
+    let r = s
+        .post(
+            "/api/2/sessions/",
+            t,
+            json!({"timezone": "-0500", "project_id": 1, "client_system": "iOS"}),
+        )
+        .await;
     let session = r.ok().clone();
     assert_eq!(session["language_id"], 1);
     assert_eq!(session["geo_listen_enabled"], true);
@@ -32,7 +44,9 @@ async fn the_ten_upstream_checks_pass_in_order() {
     assert_eq!(r.ok()["geo_listen_enabled"], false);
 
     // 4. the project, localized
-    let r = s.get(&format!("/api/2/projects/1/?session_id={sid}"), t).await;
+    let r = s
+        .get(&format!("/api/2/projects/1/?session_id={sid}"), t)
+        .await;
     let p = r.ok();
     assert!(p.get("out_of_range_message").is_some());
     assert!(p.get("out_of_range_message_loc").is_none());
@@ -66,22 +80,42 @@ async fn the_ten_upstream_checks_pass_in_order() {
     assert_eq!(counts[0]["avg"].as_f64(), Some(2.0));
 
     // 9. random assets by length (seconds)
-    let r = s.get("/api/2/assets/random/?mediatype=audio&project_id=1&audiolength__lte=8&limit=2", t).await;
+    let r = s
+        .get(
+            "/api/2/assets/random/?mediatype=audio&project_id=1&audiolength__lte=8&limit=2",
+            t,
+        )
+        .await;
     assert_eq!(r.ok().as_array().unwrap().len(), 1);
-    let r = s.get("/api/2/assets/random/?mediatype=audio&project_id=1&audiolength__lte=12&limit=2", t).await;
+    let r = s
+        .get(
+            "/api/2/assets/random/?mediatype=audio&project_id=1&audiolength__lte=12&limit=2",
+            t,
+        )
+        .await;
     assert_eq!(r.ok().as_array().unwrap().len(), 2);
 
     // 10. none of 2, 4, 5, 6, 7 without credentials
     let anon = [
-        s.post("/api/2/sessions/", None, json!({"project_id": 1})).await,
-        s.get(&format!("/api/2/projects/1/?session_id={sid}"), None).await,
+        s.post("/api/2/sessions/", None, json!({"project_id": 1}))
+            .await,
+        s.get(&format!("/api/2/projects/1/?session_id={sid}"), None)
+            .await,
         s.get("/api/2/projects/1/tags/", None).await,
         s.get("/api/2/projects/1/assets/", None).await,
-        s.post("/api/2/assets/1/votes/", None, json!({"session_id": sid, "vote_type": "like"})).await,
+        s.post(
+            "/api/2/assets/1/votes/",
+            None,
+            json!({"session_id": sid, "vote_type": "like"}),
+        )
+        .await,
     ];
     for r in anon {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(r.body["detail"], "Authentication credentials were not provided.");
+        assert_eq!(
+            r.body["detail"],
+            "Authentication credentials were not provided."
+        );
     }
 }
 
@@ -95,17 +129,42 @@ async fn the_extra_checks_of_the_reference_pass() {
     let r = s.post("/api/2/envelopes/", None, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, json!({"session_id": ["This field is required."]}));
-    let r = s.post("/api/2/envelopes/", None, json!({"session_id": 999999})).await;
+    let r = s
+        .post("/api/2/envelopes/", None, json!({"session_id": 999999}))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, json!({"session_id": ["Session not found"]}));
 
-    assert_eq!(s.post("/api/2/tags/", t, json!({"value": "x"})).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(s.post("/api/2/votes/", t, json!({"session_id": 1, "asset_id": 1, "type": "like"})).await.status, StatusCode::OK);
+    assert_eq!(
+        s.post("/api/2/tags/", t, json!({"value": "x"}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.post(
+            "/api/2/votes/",
+            t,
+            json!({"session_id": 1, "asset_id": 1, "type": "like"})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
 
-    s.sql("INSERT INTO tags (id, project_id, tag_category_id, value) VALUES (4, 1, 3, 'blue');
-           INSERT INTO asset_tags VALUES (1, 4);").await;
+    s.sql(
+        "INSERT INTO tags (id, project_id, tag_category_id, value) VALUES (4, 1, 3, 'blue');
+           INSERT INTO asset_tags VALUES (1, 4);",
+    )
+    .await;
     let both = s.get("/api/2/assets/?tag_ids=1,4", t).await;
-    let ids: Vec<i64> = both.ok().as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = both
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![1]);
     let either = s.get("/api/2/assets/?tag_ids_or=1,4", t).await;
     assert_eq!(either.ok().as_array().unwrap().len(), 2);
@@ -117,5 +176,11 @@ async fn the_extra_checks_of_the_reference_pass() {
         "maxfadeouttime": 2, "minpanpos": 0, "maxpanpos": 0, "minpanduration": 1, "maxpanduration": 2});
     let r = s.post("/api/2/audiotracks/", Some(&staff), body).await;
     let id = r.ok()["id"].as_i64().unwrap();
-    assert_eq!(s.scalar(&format!("SELECT CAST(minduration AS INTEGER) FROM audiotracks WHERE id = {id}")).await, 2_500_000_000);
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT CAST(minduration AS INTEGER) FROM audiotracks WHERE id = {id}"
+        ))
+        .await,
+        2_500_000_000
+    );
 }
