@@ -7,6 +7,7 @@ mod support;
 
 mod api_core;
 mod assets_votes;
+mod cli;
 mod permissions;
 mod projects_groups;
 mod reference_checks;
