@@ -33,7 +33,7 @@ mod votes;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, Method};
@@ -95,6 +95,7 @@ pub fn routes(state: &AppState) -> routes::Routes {
 /// The whole HTTP application: api/2, the root map, the OpenAPI document, CORS, and JSON
 /// answers for unknown paths.
 pub fn router(state: AppState) -> Router {
+    let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
     let openapi = Arc::new(table.openapi());
     let names = Arc::new(root_map(&table));
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(|| async { ApiError::NotFound("path".into()) })
+        .layer(body_limit)
         .layer(cors())
         .with_state(state)
 }

@@ -224,3 +224,43 @@ async fn the_openapi_document_lists_every_registered_operation() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_multipart_body_under_the_limit_is_read_whole_even_when_large() {
+    let s = TestServer::start().await;
+    let pad = "x".repeat(3 * 1024 * 1024);
+    let r = s
+        .multipart(
+            Method::POST,
+            "/api/2/users/",
+            None,
+            &[
+                ("device_id", "big-form"),
+                ("client_type", "web"),
+                ("pad", &pad),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["device_id"], "big-form");
+}
+
+#[tokio::test]
+async fn a_multipart_body_over_the_limit_is_413() {
+    let s = TestServer::start_with("[limits]\nmax_upload_mb = 1\n").await;
+    let pad = "x".repeat(2 * 1024 * 1024);
+    let r = s
+        .multipart(
+            Method::POST,
+            "/api/2/users/",
+            None,
+            &[
+                ("device_id", "big-form"),
+                ("client_type", "web"),
+                ("pad", &pad),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert_eq!(s.scalar("SELECT count(*) FROM users").await, 0);
+}
