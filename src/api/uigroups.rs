@@ -1,5 +1,289 @@
-//! Placeholder.
+//! `uigroups/`, `uiitems/`, `projects/:id/uigroups/` and `projects/:id/uiconfig/`; token
+//! holders read, staff write.
+//!
+//! decisions.md: `session_id` is optional on the project sub-routes (English without it; the
+//! reference answered 500); an unknown session is 400 `{"detail":"Session not found"}`.
+//! `admin` on `uiconfig` is ignored (the reference answered 500).
 
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::auth::Access;
+use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::tags::{check_len, choice, filter_choice, int, key, loc_params, session_400, text};
+use super::{ApiResult, AppState, Id};
+use crate::store::tags::Localize;
+use crate::store::uigroups::{
+    self, GroupFilter, GroupInput, ItemFilter, ItemInput, SELECT_METHODS, UI_MODES, UiConfig,
+    UiGroup, UiItem,
+};
 
-pub(super) fn routes(_r: &mut Routes) {}
+pub(super) fn routes(r: &mut Routes) {
+    let a = r
+        .at("/uigroups/", "uigroups")
+        .get(
+            Access::Token,
+            "List UI groups by index (session_id localizes, admin adds all strings)",
+            list,
+        )
+        .post(Access::Staff, "Create a UI group", create);
+    r.add(a);
+    let a = r
+        .at("/uigroups/{id}/", "uigroups")
+        .get(Access::Token, "Get a UI group with all its items", get_one)
+        .patch(Access::Staff, "Update a UI group", patch)
+        .delete(Access::Staff, "Delete a UI group and its items", delete);
+    r.add(a);
+    let a = r
+        .at("/uiitems/", "uiitems")
+        .get(Access::Token, "List UI items by index", list_items)
+        .post(Access::Staff, "Create a UI item", create_item);
+    r.add(a);
+    let a = r
+        .at("/uiitems/{id}/", "uiitems")
+        .get(Access::Token, "Get a UI item", get_item)
+        .patch(Access::Staff, "Update a UI item", patch_item)
+        .delete(Access::Staff, "Delete a UI item", delete_item);
+    r.add(a);
+    let a = r.at("/projects/{id}/uigroups/", "projects").get(
+        Access::Token,
+        "A project's UI groups as a bare array (session_id optional)",
+        project_uigroups,
+    );
+    r.add(a);
+    let a = r.at("/projects/{id}/uiconfig/", "projects").get(
+        Access::Token,
+        "A project's active listen and speak groups, ready for a client UI (session_id optional)",
+        project_uiconfig,
+    );
+    r.add(a);
+}
+
+fn group_filter(q: &Fields, errs: &mut FieldErrors) -> GroupFilter {
+    GroupFilter {
+        name: q.string("name", errs),
+        ui_mode: filter_choice(q, "ui_mode", UI_MODES, errs),
+        tag_category_id: q.int("tag_category_id", errs),
+        select: filter_choice(q, "select", SELECT_METHODS, errs),
+        active: q.bool("active", errs),
+        index: q.int("index", errs),
+        project_id: q.int("project_id", errs),
+    }
+}
+
+fn group_input(body: &Fields, create: bool) -> ApiResult<GroupInput> {
+    let mut errs = FieldErrors::default();
+    let uiitem_filter = body.string("uiitem_filter", &mut errs);
+    check_len("uiitem_filter", uiitem_filter.as_deref(), 50, &mut errs);
+    let input = GroupInput {
+        name: text(body, "name", create, 50, &mut errs),
+        ui_mode: choice(body, "ui_mode", UI_MODES, false, &mut errs),
+        select: choice(body, "select", SELECT_METHODS, false, &mut errs),
+        active: body.bool("active", &mut errs),
+        index: int(body, "index", create, &mut errs),
+        tag_category_id: int(
+            body,
+            key(body, &["tag_category_id", "tag_category"]),
+            create,
+            &mut errs,
+        ),
+        project_id: int(
+            body,
+            key(body, &["project_id", "project"]),
+            create,
+            &mut errs,
+        ),
+        uiitem_filter,
+        header_text_loc_ids: body.ids(
+            key(body, &["header_text_loc_ids", "header_text_loc"]),
+            &mut errs,
+        ),
+    };
+    errs.finish()?;
+    Ok(input)
+}
+
+async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<UiGroup>>> {
+    let mut errs = FieldErrors::default();
+    let f = group_filter(&q, &mut errs);
+    let lp = loc_params(&q, &mut errs);
+    errs.finish()?;
+    let groups = state
+        .store
+        .read(move |c| {
+            let how = Localize::for_session(c, lp.session_id, lp.admin)?;
+            uigroups::list(c, &f, how)
+        })
+        .await
+        .map_err(session_400)?;
+    Ok(Json(groups))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Query(q): Query,
+) -> ApiResult<Json<UiGroup>> {
+    let mut errs = FieldErrors::default();
+    let lp = loc_params(&q, &mut errs);
+    errs.finish()?;
+    let group = state
+        .store
+        .read(move |c| {
+            let how = Localize::for_session(c, lp.session_id, lp.admin)?;
+            uigroups::get(c, id, how)
+        })
+        .await
+        .map_err(session_400)?;
+    Ok(Json(group))
+}
+
+async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<UiGroup>> {
+    let input = group_input(&body, true)?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| uigroups::create(tx, &input))
+            .await?,
+    ))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body,
+) -> ApiResult<Json<UiGroup>> {
+    let input = group_input(&body, false)?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| uigroups::patch(tx, id, &input))
+            .await?,
+    ))
+}
+
+async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+    state
+        .store
+        .write(move |tx| uigroups::delete(tx, id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn project_uigroups(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<UiGroup>>> {
+    let mut errs = FieldErrors::default();
+    let f = group_filter(&q, &mut errs);
+    let lp = loc_params(&q, &mut errs);
+    errs.finish()?;
+    let groups = state
+        .store
+        .read(move |c| uigroups::for_project(c, id, &f, lp.session_id, lp.admin))
+        .await
+        .map_err(session_400)?;
+    Ok(Json(groups))
+}
+
+async fn project_uiconfig(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Query(q): Query,
+) -> ApiResult<Json<UiConfig>> {
+    let mut errs = FieldErrors::default();
+    let session_id = q.int("session_id", &mut errs);
+    errs.finish()?;
+    let config = state
+        .store
+        .read(move |c| uigroups::uiconfig(c, id, &GroupFilter::default(), session_id))
+        .await
+        .map_err(session_400)?;
+    Ok(Json(config))
+}
+
+// ---------------------------------------------------------------------------------------
+// uiitems/
+
+fn item_input(body: &Fields, create: bool) -> ApiResult<ItemInput> {
+    let mut errs = FieldErrors::default();
+    let input = ItemInput {
+        ui_group_id: int(
+            body,
+            key(body, &["ui_group_id", "ui_group"]),
+            create,
+            &mut errs,
+        ),
+        tag_id: int(body, key(body, &["tag_id", "tag"]), create, &mut errs),
+        parent_id: body.nullable_int(key(body, &["parent_id", "parent"]), &mut errs),
+        index: int(body, "index", create, &mut errs),
+        default: body.bool("default", &mut errs),
+        active: body.bool("active", &mut errs),
+    };
+    errs.finish()?;
+    Ok(input)
+}
+
+async fn list_items(
+    State(state): State<AppState>,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<UiItem>>> {
+    let mut errs = FieldErrors::default();
+    let f = ItemFilter {
+        ui_group_id: q.int("ui_group_id", &mut errs),
+        index: q.int("index", &mut errs),
+        tag_id: q.int("tag_id", &mut errs),
+        default: q.bool("default", &mut errs),
+        active: q.bool("active", &mut errs),
+        parent_id: q.int("parent_id", &mut errs),
+        project_id: q.int("project_id", &mut errs),
+    };
+    errs.finish()?;
+    Ok(Json(
+        state
+            .store
+            .read(move |c| uigroups::list_items(c, &f))
+            .await?,
+    ))
+}
+
+async fn get_item(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<UiItem>> {
+    Ok(Json(
+        state.store.read(move |c| uigroups::get_item(c, id)).await?,
+    ))
+}
+
+async fn create_item(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<UiItem>> {
+    let input = item_input(&body, true)?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| uigroups::create_item(tx, &input))
+            .await?,
+    ))
+}
+
+async fn patch_item(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body,
+) -> ApiResult<Json<UiItem>> {
+    let input = item_input(&body, false)?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| uigroups::patch_item(tx, id, &input))
+            .await?,
+    ))
+}
+
+async fn delete_item(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+    state
+        .store
+        .write(move |tx| uigroups::delete_item(tx, id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

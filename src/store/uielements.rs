@@ -1,1 +1,408 @@
-//! Placeholder.
+//! UI element names (the named graphic slots of a client's views) and UI elements (a
+//! project's image for a slot, per screen-density variant, with its localized label), and the
+//! per-project, per-variant `uielements` document.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::loc::{self, Owner};
+use super::sql::Where;
+use super::tags::{Assignments, check_ref, delete_row};
+use super::{StoreError, StoreResult};
+
+/// Screen-density variants of an element image.
+pub const VARIANTS: &[&str] = &[
+    "@2x", "@3x", "-iPad@2x", "-iPad@3x", "-mdpi", "-hdpi", "-xhdpi", "-xxhdpi", "-xxxhdpi",
+];
+/// Image file extensions.
+pub const FILE_EXTENSIONS: &[&str] = &["png", "jpg"];
+/// Label positions (empty allowed).
+pub const LABEL_POSITIONS: &[&str] = &["text_below", "text_overlay", ""];
+/// The client views element names belong to.
+pub const VIEWS: &[&str] = &[
+    "home",
+    "listen",
+    "speak",
+    "listentags",
+    "speaktags",
+    "thankyou",
+];
+
+/// A UI element.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UiElement {
+    /// Row id.
+    pub id: i64,
+    /// One of [`VARIANTS`].
+    pub variant: String,
+    /// One of [`FILE_EXTENSIONS`].
+    pub file_extension: String,
+    /// Hex colour of the label (may be empty).
+    pub label_text_color: String,
+    /// One of [`LABEL_POSITIONS`].
+    pub label_position: String,
+    /// Localized label strings.
+    pub label_text_loc_ids: Vec<i64>,
+    /// The element name (slot).
+    pub uielementname_id: i64,
+    /// Project.
+    pub project_id: i64,
+}
+
+/// A UI element name.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UiElementName {
+    /// Row id.
+    pub id: i64,
+    /// Name (at most 30 characters).
+    pub name: String,
+    /// Free description.
+    pub description: Option<String>,
+    /// One of [`VIEWS`].
+    pub view: String,
+}
+
+const ELEMENT_COLUMNS: &str = "e.id, e.variant, e.file_extension, e.label_text_color, e.label_position, \
+                               e.uielementname_id, e.project_id";
+
+fn element_row(r: &Row<'_>) -> rusqlite::Result<UiElement> {
+    Ok(UiElement {
+        id: r.get(0)?,
+        variant: r.get(1)?,
+        file_extension: r.get(2)?,
+        label_text_color: r.get(3)?,
+        label_position: r.get(4)?,
+        label_text_loc_ids: Vec::new(),
+        uielementname_id: r.get(5)?,
+        project_id: r.get(6)?,
+    })
+}
+
+fn complete(conn: &Connection, mut e: UiElement) -> StoreResult<UiElement> {
+    e.label_text_loc_ids = loc::ids(conn, Owner::UiElement, e.id, "label_text")?;
+    Ok(e)
+}
+
+/// One UI element.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<UiElement> {
+    let e = conn
+        .prepare_cached(&format!(
+            "SELECT {ELEMENT_COLUMNS} FROM ui_elements e WHERE e.id = ?1"
+        ))?
+        .query_row([id], element_row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("ui element", id))?;
+    complete(conn, e)
+}
+
+/// Filters of `GET uielements/`.
+#[derive(Debug, Default, Clone)]
+pub struct ElementFilter {
+    /// The element name contains this (case-sensitive).
+    pub uielementname: Option<String>,
+    /// exact
+    pub project_id: Option<i64>,
+    /// exact
+    pub variant: Option<String>,
+    /// exact
+    pub file_extension: Option<String>,
+}
+
+impl ElementFilter {
+    fn where_clause(&self) -> Where {
+        let mut w = Where::new();
+        w.eq_opt("e.project_id", self.project_id)
+            .eq_opt("e.variant", self.variant.clone())
+            .eq_opt("e.file_extension", self.file_extension.clone());
+        if let Some(name) = &self.uielementname {
+            w.raw("instr(n.name, ?) > 0", [Value::Text(name.clone())]);
+        }
+        w
+    }
+}
+
+/// UI elements matching a filter, by id.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(conn: &Connection, f: &ElementFilter) -> StoreResult<Vec<UiElement>> {
+    let w = f.where_clause();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ELEMENT_COLUMNS} FROM ui_elements e JOIN ui_element_names n ON n.id = e.uielementname_id{} ORDER BY e.id",
+        w.sql()
+    ))?;
+    let rows = stmt
+        .query_map(w.params(), element_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(|e| complete(conn, e)).collect()
+}
+
+/// Fields of a UI element create or PATCH.
+#[derive(Debug, Default, Clone)]
+pub struct ElementInput {
+    /// Element name (required on create).
+    pub uielementname_id: Option<i64>,
+    /// Project (required on create).
+    pub project_id: Option<i64>,
+    /// One of [`VARIANTS`] (required on create).
+    pub variant: Option<String>,
+    /// One of [`FILE_EXTENSIONS`] (required on create).
+    pub file_extension: Option<String>,
+    /// Label colour.
+    pub label_text_color: Option<String>,
+    /// One of [`LABEL_POSITIONS`].
+    pub label_position: Option<String>,
+    /// Label strings.
+    pub label_text_loc_ids: Option<Vec<i64>>,
+}
+
+fn check_element_refs(tx: &Transaction<'_>, e: &ElementInput) -> StoreResult<()> {
+    check_ref(
+        tx,
+        "ui_element_names",
+        "uielementname_id",
+        e.uielementname_id,
+    )?;
+    check_ref(tx, "projects", "project_id", e.project_id)
+}
+
+fn set_element_locs(tx: &Transaction<'_>, id: i64, e: &ElementInput) -> StoreResult<()> {
+    if let Some(ids) = &e.label_text_loc_ids {
+        loc::set(
+            tx,
+            Owner::UiElement,
+            id,
+            "label_text",
+            "label_text_loc_ids",
+            ids,
+        )?;
+    }
+    Ok(())
+}
+
+/// Creates a UI element.
+///
+/// # Errors
+/// Field conflicts for unknown ids.
+pub fn create(tx: &Transaction<'_>, e: &ElementInput) -> StoreResult<UiElement> {
+    check_element_refs(tx, e)?;
+    tx.execute(
+        "INSERT INTO ui_elements (uielementname_id, variant, file_extension, project_id, label_text_color, label_position)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            e.uielementname_id.unwrap_or_default(),
+            e.variant.as_deref().unwrap_or(""),
+            e.file_extension.as_deref().unwrap_or(""),
+            e.project_id.unwrap_or_default(),
+            e.label_text_color.as_deref().unwrap_or(""),
+            e.label_position.as_deref().unwrap_or(""),
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    set_element_locs(tx, id, e)?;
+    get(tx, id)
+}
+
+/// Applies a PATCH to a UI element.
+///
+/// # Errors
+/// Not found; field conflicts for unknown ids.
+pub fn patch(tx: &Transaction<'_>, id: i64, e: &ElementInput) -> StoreResult<UiElement> {
+    get(tx, id)?;
+    check_element_refs(tx, e)?;
+    let mut a = Assignments::default();
+    a.set("uielementname_id", e.uielementname_id)
+        .set("project_id", e.project_id)
+        .set("variant", e.variant.clone())
+        .set("file_extension", e.file_extension.clone())
+        .set("label_text_color", e.label_text_color.clone())
+        .set("label_position", e.label_position.clone());
+    a.apply(tx, "ui_elements", id)?;
+    set_element_locs(tx, id, e)?;
+    get(tx, id)
+}
+
+/// Deletes a UI element.
+///
+/// # Errors
+/// Not found.
+pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    delete_row(tx, "ui_elements", "ui element", id)
+}
+
+// ---------------------------------------------------------------------------------------
+// UI element names
+
+fn name_row(r: &Row<'_>) -> rusqlite::Result<UiElementName> {
+    Ok(UiElementName {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        view: r.get(3)?,
+    })
+}
+
+/// One UI element name.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get_name(conn: &Connection, id: i64) -> StoreResult<UiElementName> {
+    conn.prepare_cached("SELECT id, name, description, view FROM ui_element_names WHERE id = ?1")?
+        .query_row([id], name_row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("ui element name", id))
+}
+
+/// Filters of `GET uielementnames/`.
+#[derive(Debug, Default, Clone)]
+pub struct NameFilter {
+    /// contains (case-sensitive)
+    pub name: Option<String>,
+    /// exact
+    pub view: Option<String>,
+}
+
+/// UI element names matching a filter, by id.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list_names(conn: &Connection, f: &NameFilter) -> StoreResult<Vec<UiElementName>> {
+    let mut w = Where::new();
+    w.eq_opt("view", f.view.clone());
+    if let Some(name) = &f.name {
+        w.raw("instr(name, ?) > 0", [Value::Text(name.clone())]);
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, name, description, view FROM ui_element_names{} ORDER BY id",
+        w.sql()
+    ))?;
+    let rows = stmt.query_map(w.params(), name_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Fields of a UI element name create or PATCH.
+#[derive(Debug, Default, Clone)]
+pub struct NameInput {
+    /// Name (required on create).
+    pub name: Option<String>,
+    /// Description; `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// One of [`VIEWS`] (required on create).
+    pub view: Option<String>,
+}
+
+/// Creates a UI element name.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn create_name(tx: &Transaction<'_>, n: &NameInput) -> StoreResult<UiElementName> {
+    tx.execute(
+        "INSERT INTO ui_element_names (name, description, view) VALUES (?1, ?2, ?3)",
+        rusqlite::params![
+            n.name.as_deref().unwrap_or(""),
+            n.description.clone().flatten(),
+            n.view.as_deref().unwrap_or("home"),
+        ],
+    )?;
+    get_name(tx, tx.last_insert_rowid())
+}
+
+/// Applies a PATCH to a UI element name.
+///
+/// # Errors
+/// Not found.
+pub fn patch_name(tx: &Transaction<'_>, id: i64, n: &NameInput) -> StoreResult<UiElementName> {
+    get_name(tx, id)?;
+    let mut a = Assignments::default();
+    a.set("name", n.name.clone())
+        .set("description", n.description.clone())
+        .set("view", n.view.clone());
+    a.apply(tx, "ui_element_names", id)?;
+    get_name(tx, id)
+}
+
+/// Deletes a UI element name and the elements using it.
+///
+/// # Errors
+/// Not found.
+pub fn delete_name(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    delete_row(tx, "ui_element_names", "ui element name", id)
+}
+
+// ---------------------------------------------------------------------------------------
+// projects/:id/uielements/
+
+/// One element in the per-project document.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProjectElement {
+    /// Label colour.
+    pub label_text_color: String,
+    /// Label position.
+    pub label_position: String,
+    /// `<name><variant>.<ext>`, the file inside the project's zip.
+    pub file_name: String,
+    /// The label, resolved in the requested language.
+    pub label_text: Option<String>,
+}
+
+/// Every view (all of [`VIEWS`], even empty ones) mapping element name → element, for one
+/// project and variant; `f` narrows further (its project and variant are overridden). When
+/// two elements of a view share a name, the later one wins.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown project.
+pub fn for_project(
+    conn: &Connection,
+    project_id: i64,
+    variant: &str,
+    f: &ElementFilter,
+    language_id: i64,
+) -> StoreResult<BTreeMap<String, BTreeMap<String, ProjectElement>>> {
+    if !super::sql::exists(conn, "projects", project_id)? {
+        return Err(StoreError::not_found("project", project_id));
+    }
+    let mut views: BTreeMap<String, BTreeMap<String, ProjectElement>> = VIEWS
+        .iter()
+        .map(|v| ((*v).to_string(), BTreeMap::new()))
+        .collect();
+    let f = ElementFilter {
+        project_id: Some(project_id),
+        variant: Some(variant.to_string()),
+        ..f.clone()
+    };
+    let w = f.where_clause();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT e.id, n.name, n.view, e.variant, e.file_extension, e.label_text_color, e.label_position
+           FROM ui_elements e JOIN ui_element_names n ON n.id = e.uielementname_id{} ORDER BY e.id",
+        w.sql()
+    ))?;
+    let rows = stmt
+        .query_map(w.params(), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (id, name, view, variant, ext, color, position) in rows {
+        let element = ProjectElement {
+            label_text_color: color,
+            label_position: position,
+            file_name: format!("{name}{variant}.{ext}"),
+            label_text: loc::resolve(conn, Owner::UiElement, id, "label_text", language_id)?,
+        };
+        views.entry(view).or_default().insert(name, element);
+    }
+    Ok(views)
+}
