@@ -144,7 +144,8 @@ fn input(b: &Fields, creating: bool) -> ApiResult<SpeakerInput> {
         )
     } else {
         let uri = b.string("uri", &mut e);
-        if b.has("uri") && uri.as_deref().is_none_or(|u| u.trim().is_empty()) {
+        let null = b.raw("uri").is_some_and(Value::is_null);
+        if b.has("uri") && !null && uri.as_deref().is_none_or(|u| u.trim().is_empty()) {
             e.add("uri", "This field may not be blank.");
         }
         (
