@@ -1,5 +1,302 @@
-//! Placeholder.
+//! `speakers/`: read by any token holder, written by staff.
+//!
+//! `shape` is accepted as GeoJSON (Polygon or MultiPolygon, as an object or a JSON string) or
+//! WKT and always answered as a MultiPolygon; `boundary` and `attenuation_border` are derived
+//! by the store. A create needs exactly one of `uri` and a multipart `file`; uploading the
+//! file itself is not supported yet, so a `file` alone is a 400 asking for a `uri`. `uri` must
+//! be an http(s) URL or a `/rwmedia/` path; `backupuri` may also be `""`.
 
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::auth::Access;
+use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::{ApiError, ApiResult, AppState, Id};
+use crate::store::speakers::{self, Speaker, SpeakerFilter, SpeakerInput};
 
-pub(super) fn routes(_r: &mut Routes) {}
+pub(super) fn routes(r: &mut Routes) {
+    let a = r
+        .at("/speakers/", "speakers")
+        .get(Access::Token, "List speakers", list)
+        .post(
+            Access::Staff,
+            "Create a speaker from a uri (borders are derived from shape and attenuation_distance)",
+            create,
+        );
+    r.add(a);
+    let a = r
+        .at("/speakers/{id}/", "speakers")
+        .get(Access::Token, "Get a speaker", get_one)
+        .patch(
+            Access::Staff,
+            "Update a speaker (borders are derived again when shape or distance change)",
+            patch,
+        )
+        .delete(
+            Access::Staff,
+            "Delete a speaker (delete_binary is accepted; no file is removed yet)",
+            delete,
+        );
+    r.add(a);
+}
+
+const EITHER: &str = "Request must include either 'file' or 'uri', but not both.";
+const NOT_BOTH: &str = "Request cannot include both 'file' and 'uri'.";
+const NO_UPLOAD: &str = "Speaker file upload is not supported yet; give a uri.";
+
+/// Longest `uri`/`backupuri` (the reference's URLField).
+const MAX_URI: usize = 200;
+/// Longest `code`.
+const MAX_CODE: usize = 10;
+
+/// Keys that may not be JSON null (`backupuri` null is read as `""`).
+const NON_NULL: [&str; 9] = [
+    "project_id",
+    "project",
+    "activeyn",
+    "code",
+    "maxvolume",
+    "minvolume",
+    "uri",
+    "shape",
+    "attenuation_distance",
+];
+
+/// An http(s) URL with a host, or a path under `/rwmedia/`; no spaces or control characters.
+fn valid_uri(s: &str) -> bool {
+    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    if let Some(name) = s.strip_prefix("/rwmedia/") {
+        return !name.is_empty();
+    }
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    rest.and_then(|r| r.split(['/', '?', '#']).next())
+        .is_some_and(|host| !host.is_empty() && !host.starts_with(':'))
+}
+
+fn check_uri(key: &str, v: Option<String>, blank_ok: bool, e: &mut FieldErrors) -> Option<String> {
+    let v = v?;
+    if blank_ok && v.is_empty() {
+        return Some(v);
+    }
+    if v.chars().count() > MAX_URI {
+        e.add(
+            key,
+            format!("Ensure this field has no more than {MAX_URI} characters."),
+        );
+        return None;
+    }
+    if !valid_uri(&v) {
+        e.add(
+            key,
+            "Enter a valid URL: http://…, https://… or a /rwmedia/ path.",
+        );
+        return None;
+    }
+    Some(v)
+}
+
+fn has_file(b: &Fields) -> bool {
+    b.files().iter().any(|f| f.field == "file") || b.has("file")
+}
+
+async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Speaker>>> {
+    let mut e = FieldErrors::default();
+    let f = SpeakerFilter {
+        activeyn: q.bool("activeyn", &mut e),
+        project_id: q.int("project_id", &mut e).or(q.int("project", &mut e)),
+    };
+    e.finish()?;
+    Ok(Json(
+        state.store.read(move |c| speakers::list(c, &f)).await?,
+    ))
+}
+
+async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Speaker>> {
+    Ok(Json(state.store.read(move |c| speakers::get(c, id)).await?))
+}
+
+/// Reads a create (`creating`: project, volumes, uri, shape and distance required) or PATCH.
+fn input(b: &Fields, creating: bool) -> ApiResult<SpeakerInput> {
+    let mut e = FieldErrors::default();
+    for key in NON_NULL {
+        if b.raw(key).is_some_and(Value::is_null) {
+            e.add(key, "This field may not be null.");
+        }
+    }
+    let project_key = b
+        .first_key(&["project_id", "project"])
+        .unwrap_or("project_id");
+    let (project_id, maxvolume, minvolume, uri, distance) = if creating {
+        (
+            b.req_int(project_key, &mut e),
+            b.req_float("maxvolume", &mut e),
+            b.req_float("minvolume", &mut e),
+            b.req_string("uri", &mut e),
+            b.req_int("attenuation_distance", &mut e),
+        )
+    } else {
+        let uri = b.string("uri", &mut e);
+        let null = b.raw("uri").is_some_and(Value::is_null);
+        if b.has("uri") && !null && uri.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            e.add("uri", "This field may not be blank.");
+        }
+        (
+            b.int(project_key, &mut e),
+            b.float("maxvolume", &mut e),
+            b.float("minvolume", &mut e),
+            uri,
+            b.int("attenuation_distance", &mut e),
+        )
+    };
+    let mut not_negative = |key: &str, v: Option<f64>| {
+        v.filter(|v| {
+            let ok = *v >= 0.0;
+            if !ok {
+                e.add(key, "Must not be negative.");
+            }
+            ok
+        })
+    };
+    let maxvolume = not_negative("maxvolume", maxvolume);
+    let minvolume = not_negative("minvolume", minvolume);
+    let attenuation_distance = distance.filter(|d| {
+        let ok = *d >= 0;
+        if !ok {
+            e.add("attenuation_distance", "Must not be negative.");
+        }
+        ok
+    });
+    let shape = match b.geometry("shape", &mut e) {
+        Some(Some(mp)) => Some(mp),
+        Some(None) => {
+            if !b.raw("shape").is_some_and(Value::is_null) {
+                e.add("shape", "This field may not be blank.");
+            }
+            None
+        }
+        None => {
+            if creating && !b.has("shape") {
+                e.add("shape", "This field is required.");
+            }
+            None
+        }
+    };
+    let code = b.string("code", &mut e);
+    if code.as_ref().is_some_and(|c| c.chars().count() > MAX_CODE) {
+        e.add(
+            "code",
+            format!("Ensure this field has no more than {MAX_CODE} characters."),
+        );
+    }
+    let backupuri = if b.raw("backupuri").is_some_and(Value::is_null) {
+        Some(String::new())
+    } else {
+        b.nullable_string("backupuri", &mut e).flatten()
+    };
+    let input = SpeakerInput {
+        project_id,
+        activeyn: b.bool("activeyn", &mut e),
+        code,
+        maxvolume,
+        minvolume,
+        uri: check_uri("uri", uri, false, &mut e),
+        backupuri: check_uri(
+            "backupuri",
+            backupuri.map(|s| s.trim().to_string()),
+            true,
+            &mut e,
+        ),
+        shape,
+        attenuation_distance,
+    };
+    e.finish()?;
+    Ok(input)
+}
+
+async fn create(State(state): State<AppState>, Body(b): Body) -> ApiResult<Json<Speaker>> {
+    match (b.has("uri"), has_file(&b)) {
+        (true, true) | (false, false) => return Err(ApiError::bad_request(EITHER)),
+        (false, true) => return Err(ApiError::bad_request(NO_UPLOAD)),
+        (true, false) => {}
+    }
+    let i = input(&b, true)?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| speakers::create(tx, &i))
+            .await?,
+    ))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(b): Body,
+) -> ApiResult<Json<Speaker>> {
+    match (b.has("uri"), has_file(&b)) {
+        (true, true) => return Err(ApiError::bad_request(NOT_BOTH)),
+        (false, true) => return Err(ApiError::bad_request(NO_UPLOAD)),
+        _ => {}
+    }
+    let i = input(&b, false)?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| speakers::patch(tx, id, &i))
+            .await?,
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Query(q): Query,
+) -> ApiResult<StatusCode> {
+    let mut e = FieldErrors::default();
+    // Accepted for the admin client; the speaker's file (if any) is not removed yet.
+    let _delete_binary = q.bool("delete_binary", &mut e);
+    e.finish()?;
+    state
+        .store
+        .write(move |tx| speakers::delete(tx, id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_uri;
+
+    #[test]
+    fn speaker_uris_are_http_urls_or_media_paths() {
+        for ok in [
+            "http://example.com/a.mp3",
+            "HTTPS://example.com:8000/scapes1.mp3",
+            "/rwmedia/speaker-project1-bed.mp3",
+            "http://10.0.0.1:8000/s'😀.mp3",
+        ] {
+            assert!(valid_uri(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "example.com/a.mp3",
+            "ftp://example.com/a.mp3",
+            "http://",
+            "http:///a.mp3",
+            "/rwmedia/",
+            "/etc/passwd",
+            "http://exa mple.com/a.mp3",
+            "javascript:alert(1)",
+        ] {
+            assert!(!valid_uri(bad), "{bad}");
+        }
+    }
+}

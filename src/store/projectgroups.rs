@@ -1,1 +1,247 @@
-//! Placeholder.
+//! Project groups: named sets of projects, and the "project chooser" query that lists the
+//! projects of a group available at a listener's location.
+//!
+//! A project is available at a point when it does not use location for listening
+//! (`geo_listen_enabled` false) or when the point lies inside the shape of one of its active
+//! speakers. decisions.md: the point is (longitude, latitude) in the right order, and only the
+//! group with exactly this id is searched (the reference swaps the two and matches ids by digit).
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::loc::{self, Owner};
+use super::sql::{self, Where};
+use super::{StoreError, StoreResult, geometry, speakers};
+
+/// A project group as api/2 shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProjectGroup {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Inactive groups offer no projects.
+    pub active: bool,
+    /// Free text.
+    pub description: String,
+    /// Member projects, by id.
+    pub project_ids: Vec<i64>,
+}
+
+const COLUMNS: &str = "id, name, active, description, \
+     (SELECT group_concat(project_id) FROM (SELECT project_id FROM project_group_projects \
+        WHERE group_id = project_groups.id ORDER BY project_id))";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<ProjectGroup> {
+    Ok(ProjectGroup {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        active: r.get(2)?,
+        description: r.get(3)?,
+        project_ids: sql::id_list(r.get(4)?),
+    })
+}
+
+/// One project group.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<ProjectGroup> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM project_groups WHERE id = ?1"
+    ))?
+    .query_row([id], row)
+    .optional()?
+    .ok_or_else(|| StoreError::not_found("project group", id))
+}
+
+/// Filters of `GET projectgroups/`.
+#[derive(Debug, Default, Clone)]
+pub struct ProjectGroupFilter {
+    /// icontains
+    pub name: Option<String>,
+    /// exact
+    pub active: Option<bool>,
+}
+
+/// Groups matching a filter, by id.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(conn: &Connection, f: &ProjectGroupFilter) -> StoreResult<Vec<ProjectGroup>> {
+    let mut w = Where::new();
+    w.contains_opt("name", f.name.as_deref())
+        .eq_opt("active", f.active);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM project_groups{} ORDER BY id",
+        w.sql()
+    ))?;
+    let rows = stmt.query_map(w.params(), row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Fields of a create or PATCH; `None` keeps the stored value (or the default).
+#[derive(Debug, Default, Clone)]
+pub struct ProjectGroupInput {
+    /// Name (required on create).
+    pub name: Option<String>,
+    /// Default true.
+    pub active: Option<bool>,
+    /// Default `""`.
+    pub description: Option<String>,
+    /// Replaces the member list; every id must be a project.
+    pub project_ids: Option<Vec<i64>>,
+}
+
+fn set_projects(tx: &Transaction<'_>, id: i64, ids: &[i64]) -> StoreResult<()> {
+    for p in ids {
+        if !sql::exists(tx, "projects", *p)? {
+            return Err(StoreError::conflict(
+                "project_ids",
+                format!("Project {p} not found."),
+            ));
+        }
+    }
+    sql::replace_links(
+        tx,
+        "project_group_projects",
+        "group_id",
+        "project_id",
+        id,
+        ids,
+    )?;
+    Ok(())
+}
+
+/// Creates a group.
+///
+/// # Errors
+/// [`StoreError::Conflict`] naming `project_ids` for an id that is not a project.
+pub fn create(tx: &Transaction<'_>, i: &ProjectGroupInput) -> StoreResult<ProjectGroup> {
+    tx.execute(
+        "INSERT INTO project_groups (name, active, description) VALUES (?1, ?2, ?3)",
+        rusqlite::params![
+            i.name.as_deref().unwrap_or(""),
+            i.active.unwrap_or(true),
+            i.description.as_deref().unwrap_or("")
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    set_projects(tx, id, i.project_ids.as_deref().unwrap_or(&[]))?;
+    get(tx, id)
+}
+
+/// Applies a PATCH.
+///
+/// # Errors
+/// Not found, or the conflict of [`create`].
+pub fn patch(tx: &Transaction<'_>, id: i64, i: &ProjectGroupInput) -> StoreResult<ProjectGroup> {
+    get(tx, id)?;
+    tx.execute(
+        "UPDATE project_groups SET name = coalesce(?2, name), active = coalesce(?3, active),
+                description = coalesce(?4, description) WHERE id = ?1",
+        rusqlite::params![id, i.name, i.active, i.description],
+    )?;
+    if let Some(ids) = &i.project_ids {
+        set_projects(tx, id, ids)?;
+    }
+    get(tx, id)
+}
+
+/// Deletes a group (not its projects).
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    if tx.execute("DELETE FROM project_groups WHERE id = ?1", [id])? == 0 {
+        return Err(StoreError::not_found("project group", id));
+    }
+    Ok(())
+}
+
+/// One entry of `GET projectgroups/:id/projects/`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProjectChoice {
+    /// Project id.
+    pub project_id: i64,
+    /// Project name.
+    pub name: String,
+    /// Project owner.
+    pub owner: String,
+    /// The project description in the asked language (then English, then any); `""` when it
+    /// has none.
+    pub description_loc: String,
+    /// `<media base>/rwmedia/project<id>-thumb.png`.
+    pub thumbnail_url: String,
+}
+
+/// The language row for a code such as `es` or `es-MX`; English when unknown.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn language_by_code(conn: &Connection, code: &str) -> StoreResult<i64> {
+    let short = code
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT id FROM languages WHERE language_code = ?1")?
+        .query_row([short], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(id) => Ok(id),
+        None => loc::english_id(conn),
+    }
+}
+
+/// The projects of group `group_id` available at (`latitude`, `longitude`), by id, with their
+/// descriptions in `language_id`. `media_base` is the absolute URL base of `/rwmedia/`.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn projects_at(
+    conn: &Connection,
+    group_id: i64,
+    latitude: f64,
+    longitude: f64,
+    language_id: i64,
+    media_base: &str,
+) -> StoreResult<Vec<ProjectChoice>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.id, p.name, p.owner, p.geo_listen_enabled FROM projects p
+           JOIN project_group_projects g ON g.project_id = p.id
+          WHERE g.group_id = ?1 ORDER BY p.id",
+    )?;
+    let members = stmt
+        .query_map([group_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (id, name, owner, geo) in members {
+        let here = !geo
+            || speakers::active_shapes(conn, id)?
+                .iter()
+                .any(|shape| geometry::contains(shape, longitude, latitude));
+        if !here {
+            continue;
+        }
+        let description_loc =
+            loc::resolve(conn, Owner::Project, id, "description", language_id)?.unwrap_or_default();
+        out.push(ProjectChoice {
+            project_id: id,
+            name,
+            owner,
+            description_loc,
+            thumbnail_url: format!("{media_base}/rwmedia/project{id}-thumb.png"),
+        });
+    }
+    Ok(out)
+}

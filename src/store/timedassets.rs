@@ -1,1 +1,184 @@
-//! Placeholder.
+//! Timed assets: an asset made available to a project's mix between `start` and `end`
+//! seconds after a stream (or client session) starts, whatever the listener's location.
+//!
+//! The column `end` is an SQL keyword and is always written quoted.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::sql::{self, Where};
+use super::{StoreError, StoreResult};
+
+/// The message the reference server gives when `end` comes before `start`.
+pub const END_BEFORE_START: &str = "End time must be greater than start time.";
+
+/// A timed asset as api/2 shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimedAsset {
+    /// Row id.
+    pub id: i64,
+    /// Seconds from stream start when the asset becomes available.
+    pub start: f64,
+    /// Seconds from stream start when it stops being available.
+    pub end: f64,
+    /// Asset.
+    pub asset_id: i64,
+    /// Project.
+    pub project_id: i64,
+}
+
+const COLUMNS: &str = "id, start, \"end\", asset_id, project_id";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<TimedAsset> {
+    Ok(TimedAsset {
+        id: r.get(0)?,
+        start: r.get(1)?,
+        end: r.get(2)?,
+        asset_id: r.get(3)?,
+        project_id: r.get(4)?,
+    })
+}
+
+/// One timed asset.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<TimedAsset> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM timed_assets WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("timed asset", id))
+}
+
+/// Filters of `GET timedassets/` (seconds).
+#[derive(Debug, Default, Clone)]
+pub struct TimedAssetFilter {
+    /// exact
+    pub project_id: Option<i64>,
+    /// exact
+    pub asset_id: Option<i64>,
+    /// exact
+    pub start: Option<f64>,
+    /// exact
+    pub end: Option<f64>,
+    /// start ≤
+    pub start_lte: Option<f64>,
+    /// start ≥
+    pub start_gte: Option<f64>,
+    /// end ≤
+    pub end_lte: Option<f64>,
+    /// end ≥
+    pub end_gte: Option<f64>,
+}
+
+/// Timed assets matching a filter, by id.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(conn: &Connection, f: &TimedAssetFilter) -> StoreResult<Vec<TimedAsset>> {
+    let mut w = Where::new();
+    w.eq_opt("project_id", f.project_id)
+        .eq_opt("asset_id", f.asset_id)
+        .eq_opt("start", f.start)
+        .eq_opt("\"end\"", f.end)
+        .cmp_opt("start", "<=", f.start_lte)
+        .cmp_opt("start", ">=", f.start_gte)
+        .cmp_opt("\"end\"", "<=", f.end_lte)
+        .cmp_opt("\"end\"", ">=", f.end_gte);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM timed_assets{} ORDER BY id",
+        w.sql()
+    ))?;
+    let rows = stmt.query_map(w.params(), row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Fields of a create or PATCH; `None` keeps the stored value.
+#[derive(Debug, Default, Clone)]
+pub struct TimedAssetInput {
+    /// Seconds.
+    pub start: Option<f64>,
+    /// Seconds.
+    pub end: Option<f64>,
+    /// Asset (must exist).
+    pub asset_id: Option<i64>,
+    /// Project (must exist).
+    pub project_id: Option<i64>,
+}
+
+fn merged(base: &TimedAsset, i: &TimedAssetInput) -> TimedAsset {
+    TimedAsset {
+        id: base.id,
+        start: i.start.unwrap_or(base.start),
+        end: i.end.unwrap_or(base.end),
+        asset_id: i.asset_id.unwrap_or(base.asset_id),
+        project_id: i.project_id.unwrap_or(base.project_id),
+    }
+}
+
+fn check(tx: &Transaction<'_>, t: &TimedAsset) -> StoreResult<()> {
+    if t.end < t.start {
+        return Err(StoreError::conflict("non_field_errors", END_BEFORE_START));
+    }
+    if !sql::exists(tx, "projects", t.project_id)? {
+        return Err(StoreError::conflict(
+            "project_id",
+            format!("Project {} not found.", t.project_id),
+        ));
+    }
+    if !sql::exists(tx, "assets", t.asset_id)? {
+        return Err(StoreError::conflict(
+            "asset_id",
+            format!("Asset {} not found.", t.asset_id),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a timed asset (the caller has checked that every field is given).
+///
+/// # Errors
+/// [`StoreError::Conflict`] for `end` before `start` (`non_field_errors`, as the reference) or
+/// an unknown project or asset.
+pub fn create(tx: &Transaction<'_>, input: &TimedAssetInput) -> StoreResult<TimedAsset> {
+    let base = TimedAsset {
+        id: 0,
+        start: 0.0,
+        end: 0.0,
+        asset_id: 0,
+        project_id: 0,
+    };
+    let t = merged(&base, input);
+    check(tx, &t)?;
+    tx.execute(
+        "INSERT INTO timed_assets (project_id, asset_id, start, \"end\") VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![t.project_id, t.asset_id, t.start, t.end],
+    )?;
+    get(tx, tx.last_insert_rowid())
+}
+
+/// Applies a PATCH; a PATCH with only one of `start`/`end` is checked against the stored other.
+///
+/// # Errors
+/// Not found, or the conflicts of [`create`].
+pub fn patch(tx: &Transaction<'_>, id: i64, input: &TimedAssetInput) -> StoreResult<TimedAsset> {
+    let t = merged(&get(tx, id)?, input);
+    check(tx, &t)?;
+    tx.execute(
+        "UPDATE timed_assets SET project_id = ?2, asset_id = ?3, start = ?4, \"end\" = ?5
+          WHERE id = ?1",
+        rusqlite::params![id, t.project_id, t.asset_id, t.start, t.end],
+    )?;
+    get(tx, id)
+}
+
+/// Deletes a timed asset.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    if tx.execute("DELETE FROM timed_assets WHERE id = ?1", [id])? == 0 {
+        return Err(StoreError::not_found("timed asset", id));
+    }
+    Ok(())
+}
