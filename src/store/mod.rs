@@ -176,17 +176,18 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let result = run(&self.inner.writer, move |conn| {
+        let inner = self.inner.clone();
+        run(&self.inner.writer, move |conn| {
             let tx = conn.transaction()?;
             let value = f(&tx)?;
             tx.commit()?;
+            // Bumped on the writer thread right after the commit, so the revision moves even
+            // when the request that asked for the write was cancelled while waiting (a client
+            // that disconnects must not leave caches serving pre-write data).
+            inner.revision.send_modify(|r| *r += 1);
             Ok(value)
         })
-        .await;
-        if result.is_ok() {
-            self.inner.revision.send_modify(|r| *r += 1);
-        }
-        result
+        .await
     }
 
     /// The catalog revision: it changes after every committed write.
