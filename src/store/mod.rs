@@ -362,6 +362,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_whose_caller_gave_up_still_bumps_the_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        let before = store.revision();
+        let mut changes = store.subscribe();
+        let slow = store.write(|tx| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            tx.execute(
+                "INSERT INTO languages (name, language_code) VALUES ('x','xx')",
+                [],
+            )?;
+            Ok(())
+        });
+        // The caller (e.g. a request whose client disconnected) stops waiting.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), slow)
+                .await
+                .is_err()
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), changes.changed())
+            .await
+            .expect("the revision moves once the write commits")
+            .unwrap();
+        assert_eq!(store.revision(), before + 1);
+    }
+
+    #[tokio::test]
     async fn readers_cannot_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
