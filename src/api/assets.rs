@@ -9,7 +9,8 @@
 //! Also here, shared with `listenevents/`: the DRF-style page envelope ([`Paging`], [`paged`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -20,6 +21,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
@@ -97,58 +99,81 @@ const CACHE_MAX_ENTRIES: usize = 256;
 const CACHE_MAX_BYTES: usize = 32 * 1024 * 1024;
 
 /// Rendered JSON of the asset list endpoints, valid for one store revision.
+///
+/// Single-flight: concurrent misses on one key at one revision share one rendering, so a
+/// write (which invalidates everything) costs one render per hot key, not one per waiting
+/// request.
 #[derive(Default)]
 pub struct ListCache {
     inner: Mutex<CacheInner>,
 }
 
+type Slot = Arc<OnceCell<Bytes>>;
+
 #[derive(Default)]
 struct CacheInner {
     revision: u64,
-    bytes: usize,
-    entries: HashMap<String, Bytes>,
+    entries: HashMap<String, Slot>,
 }
 
 impl CacheInner {
     /// Forgets everything if the store moved on since the entries were rendered.
     fn sync(&mut self, revision: u64) {
-        if self.revision != revision {
+        if self.revision < revision {
             self.entries.clear();
-            self.bytes = 0;
             self.revision = revision;
         }
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries
+            .values()
+            .filter_map(|slot| slot.get())
+            .map(Bytes::len)
+            .sum()
     }
 }
 
 impl ListCache {
-    /// The rendering stored under `key`, if it was made at `revision` (the current one).
-    pub fn get(&self, key: &str, revision: u64) -> Option<Bytes> {
+    /// The slot of `key` for data read at `revision`, or `None` when the cache has already
+    /// moved past that revision (the caller then renders without caching).
+    fn slot(&self, key: &str, revision: u64) -> Option<Slot> {
         let mut inner = self.inner.lock().ok()?;
         inner.sync(revision);
-        inner.entries.get(key).cloned()
-    }
-
-    /// Stores a rendering made from data read at `revision`; ignored if the store has moved
-    /// past that revision (the rendering may be stale) or the body alone exceeds the bound.
-    pub fn put(&self, key: String, revision: u64, body: Bytes) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        if revision < inner.revision || body.len() > CACHE_MAX_BYTES / 4 {
-            return;
+        if revision < inner.revision {
+            return None;
         }
-        inner.sync(revision);
-        if inner.entries.len() >= CACHE_MAX_ENTRIES || inner.bytes + body.len() > CACHE_MAX_BYTES {
+        if let Some(slot) = inner.entries.get(key) {
+            return Some(slot.clone());
+        }
+        if inner.entries.len() >= CACHE_MAX_ENTRIES || inner.bytes() > CACHE_MAX_BYTES {
             inner.entries.clear();
-            inner.bytes = 0;
         }
-        inner.bytes += body.len();
-        if let Some(old) = inner.entries.insert(key, body) {
-            inner.bytes -= old.len();
+        let slot = Slot::default();
+        inner.entries.insert(key.to_string(), slot.clone());
+        Some(slot)
+    }
+
+    /// The rendering of `key` at `revision` (the store revision read before any data):
+    /// cached, being rendered by another request (then awaited), or rendered now with
+    /// `render`. Errors are returned, never cached.
+    pub async fn get_or_render<F, Fut>(
+        &self,
+        key: &str,
+        revision: u64,
+        render: F,
+    ) -> ApiResult<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Bytes>>,
+    {
+        match self.slot(key, revision) {
+            Some(slot) => slot.get_or_try_init(render).await.cloned(),
+            None => render().await,
         }
     }
 
-    /// Number of cached renderings (for tests and diagnostics).
+    /// Number of cached keys (for tests and diagnostics).
     pub fn len(&self) -> usize {
         self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
     }
@@ -502,11 +527,14 @@ async fn cached_list(
     let key = cache_key(&base.0, uri.path(), uri.query());
     // Read before the data: an entry is then never newer than the revision it is filed under.
     let revision = state.store.revision();
-    if let Some(body) = state.cache.get(&key, revision) {
-        return Ok(json_response(body));
-    }
-    let body = Bytes::from(render_list(state, &base.0, uri, project).await?);
-    state.cache.put(key, revision, body.clone());
+    let body = state
+        .cache
+        .get_or_render(&key, revision, || async {
+            render_list(state, &base.0, uri, project)
+                .await
+                .map(Bytes::from)
+        })
+        .await?;
     Ok(json_response(body))
 }
 
@@ -799,23 +827,77 @@ mod tests {
         assert_ne!(d, e, "the last of a repeated key wins, so order matters");
     }
 
-    #[test]
-    fn the_cache_drops_everything_when_the_revision_moves() {
-        let cache = ListCache::default();
-        cache.put("k".into(), 3, Bytes::from_static(b"[]"));
-        assert_eq!(cache.get("k", 3).as_deref(), Some(&b"[]"[..]));
-        assert_eq!(cache.get("k", 4), None);
-        // A rendering from an older revision is not stored.
-        cache.put("k".into(), 3, Bytes::from_static(b"[1]"));
-        assert_eq!(cache.get("k", 4), None);
-        assert!(cache.is_empty());
+    async fn render(body: &'static [u8]) -> ApiResult<Bytes> {
+        Ok(Bytes::from_static(body))
     }
 
-    #[test]
-    fn the_cache_stays_bounded() {
+    #[tokio::test]
+    async fn the_cache_drops_everything_when_the_revision_moves() {
+        let cache = ListCache::default();
+        let a = cache.get_or_render("k", 3, || render(b"[]")).await.unwrap();
+        assert_eq!(&a[..], b"[]");
+        let cached = cache
+            .get_or_render("k", 3, || render(b"[1]"))
+            .await
+            .unwrap();
+        assert_eq!(&cached[..], b"[]", "same revision: served from the cache");
+        let fresh = cache
+            .get_or_render("k", 4, || render(b"[2]"))
+            .await
+            .unwrap();
+        assert_eq!(&fresh[..], b"[2]", "new revision: rendered again");
+        // A rendering from data read at an older revision is served but not stored.
+        let old = cache
+            .get_or_render("j", 3, || render(b"[0]"))
+            .await
+            .unwrap();
+        assert_eq!(&old[..], b"[0]");
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached() {
+        let cache = ListCache::default();
+        let err = cache
+            .get_or_render("k", 1, || async { Err(ApiError::bad_request("no")) })
+            .await;
+        assert!(err.is_err());
+        let ok = cache.get_or_render("k", 1, || render(b"[]")).await.unwrap();
+        assert_eq!(&ok[..], b"[]");
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_rendering() {
+        let cache = Arc::new(ListCache::default());
+        let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (cache, renders) = (cache.clone(), renders.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_render("k", 1, || async {
+                        renders.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Ok(Bytes::from_static(b"[]"))
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(&t.await.unwrap()[..], b"[]");
+        }
+        assert_eq!(renders.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_bounded() {
         let cache = ListCache::default();
         for i in 0..(CACHE_MAX_ENTRIES + 10) {
-            cache.put(format!("k{i}"), 1, Bytes::from_static(b"[]"));
+            cache
+                .get_or_render(&format!("k{i}"), 1, || render(b"[]"))
+                .await
+                .unwrap();
         }
         assert!(cache.len() <= CACHE_MAX_ENTRIES);
     }
