@@ -47,6 +47,7 @@ pub(super) fn optional_fields(body: &Fields, e: &mut NewEvent, errs: &mut FieldE
             "client_time",
             "Ensure this field has no more than 50 characters.",
         );
+        e.client_time = None;
     }
     e.latitude = body.float("latitude", errs);
     e.longitude = body.float("longitude", errs);
