@@ -1,9 +1,937 @@
-//! Placeholder.
+//! `assets/` (list with every filter of reference-server §2.6, pagination and ordering; get,
+//! PATCH, DELETE; per-asset votes; random; blocked; count) and `projects/:id/assets/`.
+//!
+//! The two list endpoints are the hottest reads of the API (clients refresh their asset pool
+//! every 30 s to 3 min), so their rendered JSON is kept in [`ListCache`], keyed by path,
+//! canonical query and base URL, and dropped as soon as the store revision moves (any
+//! committed write), so a cached answer is never older than the last write.
+//!
+//! Also here, shared with `listenevents/`: the DRF-style page envelope ([`Paging`], [`paged`]).
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::auth::Access;
+use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
+use crate::store::StoreError;
+use crate::store::assets::{
+    self, Asset, AssetFilter, AssetPatch, Blocked, DESCRIPTION_MAX, MEDIA_TYPES, OrderKey,
+};
+use crate::store::events::NewEvent;
+use crate::store::votes::{self, AssetVote, VOTE_TYPES, Vote, VoteCount};
 
-pub(super) fn routes(_r: &mut Routes) {}
+pub(super) fn routes(r: &mut Routes) {
+    let a = r.at("/assets/", "assets").get(
+        Access::Token,
+        "List assets matching the filters (`paginate=true` for pages)",
+        list,
+    );
+    r.add(a);
+    let a = r.at("/assets/count/", "assets").get(
+        Access::Token,
+        "Count assets matching the filters",
+        count,
+    );
+    r.add(a);
+    let a = r.at("/assets/random/", "assets").get(
+        Access::Token,
+        "Up to `limit` random assets matching the filters",
+        random,
+    );
+    r.add(a);
+    let a = r.at("/assets/blocked/", "assets").get(
+        Access::Token,
+        "Assets the session's user blocked (directly or by blocking their author)",
+        blocked,
+    );
+    r.add(a);
+    let a = r
+        .at("/assets/{id}/", "assets")
+        .get(Access::Token, "Get an asset", get_one)
+        .patch(Access::Token, "Update an asset", patch)
+        .delete(
+            Access::Token,
+            "Delete an asset (the row; media files stay)",
+            delete,
+        );
+    r.add(a);
+    let a = r
+        .at("/assets/{id}/votes/", "assets")
+        .get(
+            Access::Token,
+            "Vote counts of an asset by type",
+            vote_counts,
+        )
+        .post(
+            Access::Token,
+            "Vote on an asset as a session (a repeat without value withdraws the vote)",
+            vote,
+        );
+    r.add(a);
+    let a = r.at("/projects/{id}/assets/", "projects").get(
+        Access::Token,
+        "Assets of a project (bare array; the asset filters apply)",
+        project_assets,
+    );
+    r.add(a);
+}
 
-/// Placeholder cache.
+// ---------------------------------------------------------------------------------------
+// Rendered-list cache
+
+/// At most this many cached renderings.
+const CACHE_MAX_ENTRIES: usize = 256;
+/// At most this many bytes of cached renderings.
+const CACHE_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// Rendered JSON of the asset list endpoints, valid for one store revision.
+///
+/// Single-flight: concurrent misses on one key at one revision share one rendering, so a
+/// write (which invalidates everything) costs one render per hot key, not one per waiting
+/// request.
 #[derive(Default)]
-pub struct ListCache {}
+pub struct ListCache {
+    inner: Mutex<CacheInner>,
+}
+
+type Slot = Arc<OnceCell<Bytes>>;
+
+#[derive(Default)]
+struct CacheInner {
+    revision: u64,
+    entries: HashMap<String, Slot>,
+}
+
+impl CacheInner {
+    /// Forgets everything if the store moved on since the entries were rendered.
+    fn sync(&mut self, revision: u64) {
+        if self.revision < revision {
+            self.entries.clear();
+            self.revision = revision;
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries
+            .values()
+            .filter_map(|slot| slot.get())
+            .map(Bytes::len)
+            .sum()
+    }
+}
+
+impl ListCache {
+    /// The slot of `key` for data read at `revision`, or `None` when the cache has already
+    /// moved past that revision (the caller then renders without caching).
+    fn slot(&self, key: &str, revision: u64) -> Option<Slot> {
+        let mut inner = self.inner.lock().ok()?;
+        inner.sync(revision);
+        if revision < inner.revision {
+            return None;
+        }
+        if let Some(slot) = inner.entries.get(key) {
+            return Some(slot.clone());
+        }
+        if inner.entries.len() >= CACHE_MAX_ENTRIES || inner.bytes() > CACHE_MAX_BYTES {
+            inner.entries.clear();
+        }
+        let slot = Slot::default();
+        inner.entries.insert(key.to_string(), slot.clone());
+        Some(slot)
+    }
+
+    /// The rendering of `key` at `revision` (the store revision read before any data):
+    /// cached, being rendered by another request (then awaited), or rendered now with
+    /// `render`. Errors are returned, never cached.
+    pub async fn get_or_render<F, Fut>(
+        &self,
+        key: &str,
+        revision: u64,
+        render: F,
+    ) -> ApiResult<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Bytes>>,
+    {
+        match self.slot(key, revision) {
+            Some(slot) => slot.get_or_try_init(render).await.cloned(),
+            None => render().await,
+        }
+    }
+
+    /// Number of cached keys (for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `base \n path ? query`, with the query's pairs sorted by key (values of a repeated key
+/// keep their order, since the last one wins for scalar filters) and empty keys dropped.
+fn cache_key(base: &str, path: &str, query: Option<&str>) -> String {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let canonical = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{base}\n{path}?{canonical}")
+}
+
+fn json_response(body: Bytes) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Pagination (DRF PageNumberPagination: page, page_size ≤ 10000, default 20)
+
+const PAGE_SIZE: i64 = 20;
+const PAGE_SIZE_MAX: i64 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageRequest {
+    Number(i64),
+    Last,
+    Invalid,
+}
+
+/// A page request (`paginate` true, `page`, `page_size`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Paging {
+    page: PageRequest,
+    size: i64,
+}
+
+impl Paging {
+    /// `Some` when `paginate` is a true value; `paginate` that is not a boolean is a 400.
+    pub(super) fn from_query(q: &Fields) -> ApiResult<Option<Self>> {
+        let mut errs = FieldErrors::default();
+        let paginate = q.bool("paginate", &mut errs);
+        errs.finish()?;
+        if paginate != Some(true) {
+            return Ok(None);
+        }
+        let mut ignored = FieldErrors::default();
+        let page = match q.string("page", &mut ignored) {
+            None => PageRequest::Number(1),
+            Some(p) if p.trim() == "last" => PageRequest::Last,
+            Some(p) => p
+                .trim()
+                .parse::<i64>()
+                .map_or(PageRequest::Invalid, PageRequest::Number),
+        };
+        let size = q
+            .string("page_size", &mut ignored)
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|n| *n > 0)
+            .map_or(PAGE_SIZE, |n| n.min(PAGE_SIZE_MAX));
+        Ok(Some(Self { page, size }))
+    }
+
+    fn pages(&self, count: i64) -> i64 {
+        if count <= 0 {
+            1
+        } else {
+            (count + self.size - 1) / self.size
+        }
+    }
+
+    /// The page number to show for `count` results, or `None` for a page that does not exist.
+    pub(super) fn resolve(&self, count: i64) -> Option<i64> {
+        let pages = self.pages(count);
+        match self.page {
+            PageRequest::Number(n) if (1..=pages).contains(&n) => Some(n),
+            PageRequest::Last => Some(pages),
+            _ => None,
+        }
+    }
+
+    /// `(limit, offset)` of a page.
+    pub(super) fn window(&self, page: i64) -> (i64, i64) {
+        (self.size, (page - 1) * self.size)
+    }
+
+    /// DRF's answer for a page that does not exist.
+    pub(super) fn invalid() -> ApiError {
+        ApiError::Detail(StatusCode::NOT_FOUND, "Invalid page.".into())
+    }
+}
+
+/// A page of results as DRF shows it.
+#[derive(Debug, Serialize)]
+pub(super) struct Page<T> {
+    count: i64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: Vec<T>,
+}
+
+/// The absolute URL of this request with `page` set (or removed for `None`); parameters
+/// sorted by key as DRF writes them.
+fn page_url(base: &str, uri: &Uri, page: Option<i64>) -> String {
+    let mut pairs: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| !k.is_empty() && k != "page")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    if let Some(p) = page {
+        pairs.push(("page".into(), p.to_string()));
+    }
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    if query.is_empty() {
+        format!("{base}{}", uri.path())
+    } else {
+        format!("{base}{}?{query}", uri.path())
+    }
+}
+
+/// Wraps one page of results with `count`, `next` and `previous`.
+pub(super) fn paged<T>(
+    base: &str,
+    uri: &Uri,
+    count: i64,
+    page: i64,
+    paging: &Paging,
+    results: Vec<T>,
+) -> Page<T> {
+    let pages = paging.pages(count);
+    Page {
+        count,
+        next: (page < pages).then(|| page_url(base, uri, Some(page + 1))),
+        previous: (page > 1).then(|| page_url(base, uri, (page > 2).then_some(page - 1))),
+        results,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Filters
+
+/// Non-blank text of a query parameter.
+fn text(q: &Fields, key: &str, errs: &mut FieldErrors) -> Option<String> {
+    q.string(key, errs).filter(|s| !s.trim().is_empty())
+}
+
+/// A number filter matched as a text prefix (`latitude=42.3` matches 42.37).
+fn number_prefix(q: &Fields, key: &str, errs: &mut FieldErrors) -> Option<String> {
+    let t = text(q, key, errs)?;
+    let t = t.trim().to_string();
+    if t.parse::<f64>().is_ok_and(f64::is_finite) {
+        Some(t)
+    } else {
+        errs.add(key, "Enter a number.");
+        None
+    }
+}
+
+/// Seconds filter → nanoseconds, as the reference rounds it.
+fn seconds_filter(q: &Fields, key: &str, errs: &mut FieldErrors) -> Option<f64> {
+    q.float(key, errs)
+        .map(|s| (s * 1e9 * 100.0).round() / 100.0)
+}
+
+/// Reads every filter of `GET assets/`; an invalid value is a 400 naming the parameter.
+fn asset_filter(q: &Fields) -> ApiResult<AssetFilter> {
+    let mut errs = FieldErrors::default();
+    let mut envelope_ids = q.ids("envelope_id", &mut errs).unwrap_or_default();
+    envelope_ids.extend(q.ids("envelope_ids", &mut errs).unwrap_or_default());
+    let mediatype = if q.has_value("mediatype") {
+        q.choice("mediatype", MEDIA_TYPES, &mut errs)
+    } else {
+        None
+    };
+    let f = AssetFilter {
+        ids: None,
+        session_id: q.int("session_id", &mut errs),
+        session: q.int("session", &mut errs),
+        project_id: q.int("project_id", &mut errs),
+        project: q.int("project", &mut errs),
+        tag_ids: q.ids("tag_ids", &mut errs).unwrap_or_default(),
+        tag_ids_or: q.ids("tag_ids_or", &mut errs).unwrap_or_default(),
+        tags: q.ids("tags", &mut errs).unwrap_or_default(),
+        media_type: text(q, "media_type", &mut errs),
+        mediatype,
+        language: text(q, "language", &mut errs),
+        envelope_ids,
+        envelope: q.ids("envelope", &mut errs).unwrap_or_default(),
+        latitude: number_prefix(q, "latitude", &mut errs),
+        longitude: number_prefix(q, "longitude", &mut errs),
+        submitted: q.bool("submitted", &mut errs),
+        audiolength_lte: seconds_filter(q, "audiolength__lte", &mut errs),
+        audiolength_gte: seconds_filter(q, "audiolength__gte", &mut errs),
+        audiolength: q.int("audiolength", &mut errs),
+        created_lte: q.datetime("created__lte", &mut errs),
+        created_gte: q.datetime("created__gte", &mut errs),
+        created: q.datetime("created", &mut errs),
+        updated_lte: q.datetime("updated__lte", &mut errs),
+        updated_gte: q.datetime("updated__gte", &mut errs),
+        description: text(q, "description", &mut errs),
+        filename: text(q, "filename", &mut errs),
+        text_filter: text(q, "text_filter", &mut errs),
+        user_str: text(q, "user_str", &mut errs),
+    };
+    errs.finish()?;
+    Ok(f)
+}
+
+/// `ordering=weight,-id`: known keys with an optional `-`; unknown keys are ignored, as
+/// DRF's ordering filter ignores them.
+fn ordering(q: &Fields) -> Vec<(OrderKey, bool)> {
+    let mut ignored = FieldErrors::default();
+    text(q, "ordering", &mut ignored)
+        .map(|s| {
+            s.split(',')
+                .filter_map(|term| {
+                    let term = term.trim();
+                    let (name, desc) = term
+                        .strip_prefix('-')
+                        .map_or((term, false), |rest| (rest, true));
+                    OrderKey::parse(name).map(|k| (k, desc))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// Absolute media URLs
+
+/// Percent-encodes a stored media name for a URL path (as Django's `filepath_to_uri`).
+fn encode_path(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!*()'".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The absolute URL of a stored media file: `<base>/rwmedia/<name>` (a stored absolute URL is
+/// kept as it is).
+pub(super) fn media_url(base: &str, name: &str) -> String {
+    if name.starts_with("http://") || name.starts_with("https://") {
+        name.to_string()
+    } else {
+        format!(
+            "{base}/rwmedia/{}",
+            encode_path(name.trim_start_matches('/'))
+        )
+    }
+}
+
+/// Replaces the asset's stored file name with its absolute URL.
+pub(super) fn absolutize(asset: &mut Asset, base: &str) {
+    if let Some(name) = asset.file.take() {
+        asset.file = Some(media_url(base, &name));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Lists
+
+/// Renders `GET assets/` (`project` = None) or `GET projects/:id/assets/`.
+async fn render_list(
+    state: &AppState,
+    base: &str,
+    uri: &Uri,
+    project: Option<i64>,
+) -> ApiResult<Vec<u8>> {
+    let q = Fields::from_urlencoded(uri.query().unwrap_or("").as_bytes());
+    let mut f = asset_filter(&q)?;
+    let order = ordering(&q);
+    let admin = q.has("admin");
+    let paging = match project {
+        Some(_) => None,
+        None => Paging::from_query(&q)?,
+    };
+    if project.is_some() {
+        f.project_id = project;
+    }
+    let (count, page, mut rows) = state
+        .store
+        .read(move |c| {
+            if let Some(p) = project {
+                if !crate::store::sql::exists(c, "projects", p)? {
+                    return Err(StoreError::not_found("project", p));
+                }
+            }
+            f.check(c)?;
+            let (count, page, window) = match &paging {
+                None => (0, Some(1), None),
+                Some(pg) => {
+                    let count = assets::count(c, &f)?;
+                    match pg.resolve(count) {
+                        None => return Ok((count, None, Vec::new())),
+                        Some(page) => (count, Some(page), Some(pg.window(page))),
+                    }
+                }
+            };
+            let mut rows = assets::list(c, &f, &order, window)?;
+            if admin {
+                for a in &mut rows {
+                    assets::add_admin_strings(c, a)?;
+                }
+            }
+            Ok((count, page, rows))
+        })
+        .await?;
+    for a in &mut rows {
+        absolutize(a, base);
+    }
+    let body = match paging {
+        None => serde_json::to_vec(&rows),
+        Some(pg) => {
+            let page = page.ok_or_else(Paging::invalid)?;
+            serde_json::to_vec(&paged(base, uri, count, page, &pg, rows))
+        }
+    };
+    body.map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Serves a list from the cache, rendering and storing it on a miss.
+async fn cached_list(
+    state: &AppState,
+    base: &BaseUrl,
+    uri: &Uri,
+    project: Option<i64>,
+) -> ApiResult<Response> {
+    let key = cache_key(&base.0, uri.path(), uri.query());
+    // Read before the data: an entry is then never newer than the revision it is filed under.
+    let revision = state.store.revision();
+    let body = state
+        .cache
+        .get_or_render(&key, revision, || async {
+            render_list(state, &base.0, uri, project)
+                .await
+                .map(Bytes::from)
+        })
+        .await?;
+    Ok(json_response(body))
+}
+
+async fn list(State(state): State<AppState>, base: BaseUrl, uri: Uri) -> ApiResult<Response> {
+    cached_list(&state, &base, &uri, None).await
+}
+
+async fn project_assets(
+    State(state): State<AppState>,
+    Id(project): Id,
+    base: BaseUrl,
+    uri: Uri,
+) -> ApiResult<Response> {
+    cached_list(&state, &base, &uri, Some(project)).await
+}
+
+async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Value>> {
+    let f = asset_filter(&q)?;
+    let n = state
+        .store
+        .read(move |c| {
+            f.check(c)?;
+            assets::count(c, &f)
+        })
+        .await?;
+    Ok(Json(json!({"count": n})))
+}
+
+async fn random(
+    State(state): State<AppState>,
+    base: BaseUrl,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<Asset>>> {
+    let f = asset_filter(&q)?;
+    let mut errs = FieldErrors::default();
+    let limit = q.int("limit", &mut errs).unwrap_or(1);
+    if limit < 0 {
+        errs.add("limit", "Ensure this value is greater than or equal to 0.");
+    }
+    errs.finish()?;
+    let mut rows = state
+        .store
+        .read(move |c| {
+            f.check(c)?;
+            assets::random(c, &f, limit)
+        })
+        .await?;
+    for a in &mut rows {
+        absolutize(a, &base.0);
+    }
+    Ok(Json(rows))
+}
+
+async fn blocked(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Blocked>> {
+    let mut errs = FieldErrors::default();
+    let session_id = q.req_int("session_id", &mut errs);
+    errs.finish()?;
+    let session_id = session_id.unwrap_or_default();
+    state
+        .store
+        .read(move |c| assets::blocked(c, session_id))
+        .await
+        .map(Json)
+        .map_err(session_not_found)
+}
+
+/// An unknown session named in a query or body is a 400, not a 404.
+fn session_not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound {
+            what: "session", ..
+        } => ApiError::bad_request("Session not found."),
+        other => other.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One asset
+
+async fn get_one(
+    State(state): State<AppState>,
+    Id(id): Id,
+    base: BaseUrl,
+    Query(q): Query,
+) -> ApiResult<Json<Asset>> {
+    let admin = q.has("admin");
+    let mut asset = state
+        .store
+        .read(move |c| {
+            let mut a = assets::get(c, id)?;
+            if admin {
+                assets::add_admin_strings(c, &mut a)?;
+            }
+            Ok(a)
+        })
+        .await?;
+    absolutize(&mut asset, &base.0);
+    Ok(Json(asset))
+}
+
+/// The first of several accepted names that is present in the body.
+fn key<'k>(body: &Fields, names: &[&'k str]) -> Option<&'k str> {
+    body.first_key(names)
+}
+
+fn asset_patch(body: &Fields) -> ApiResult<AssetPatch> {
+    let mut errs = FieldErrors::default();
+    let description = match body.nullable_string("description", &mut errs) {
+        Some(None) => {
+            errs.add("description", "This field may not be null.");
+            None
+        }
+        Some(Some(d)) if d.chars().count() > DESCRIPTION_MAX => {
+            errs.add(
+                "description",
+                format!("Ensure this field has no more than {DESCRIPTION_MAX} characters."),
+            );
+            None
+        }
+        other => other.flatten(),
+    };
+    let weight = body.int("weight", &mut errs);
+    if let Some(w) = weight.filter(|w| !(0..=99).contains(w)) {
+        errs.add(
+            "weight",
+            format!("\"{w}\" is not a valid choice (0 to 99)."),
+        );
+    }
+    let shape = body
+        .geometry("shape", &mut errs)
+        .map(|g| g.map(|mp| crate::store::geometry::multipolygon_json(&mp).to_string()));
+    let nullable_int = |names: &[&str], errs: &mut FieldErrors| {
+        key(body, names).and_then(|k| body.nullable_int(k, errs))
+    };
+    let id_list = |names: &[&str], errs: &mut FieldErrors| {
+        key(body, names).and_then(|k| {
+            if body.raw(k) == Some(&Value::Null) {
+                Some(Vec::new())
+            } else {
+                body.ids(k, errs)
+            }
+        })
+    };
+    let p = AssetPatch {
+        description,
+        latitude: body.nullable_float("latitude", &mut errs),
+        longitude: body.nullable_float("longitude", &mut errs),
+        shape,
+        volume: body.nullable_float("volume", &mut errs),
+        submitted: body.bool("submitted", &mut errs),
+        weight,
+        media_type: key(body, &["media_type", "mediatype"])
+            .and_then(|k| body.choice(k, MEDIA_TYPES, &mut errs)),
+        start_time: body.nullable_float("start_time", &mut errs),
+        end_time: body.nullable_float("end_time", &mut errs),
+        language_id: nullable_int(&["language_id", "language"], &mut errs),
+        project_id: nullable_int(&["project_id", "project"], &mut errs),
+        session_id: nullable_int(&["session_id", "session"], &mut errs),
+        user_id: nullable_int(&["user_id", "user"], &mut errs),
+        tag_ids: id_list(&["tag_ids", "tags"], &mut errs),
+        envelope_ids: id_list(&["envelope_ids", "envelope"], &mut errs),
+        description_loc_ids: id_list(&["description_loc_ids", "loc_description"], &mut errs),
+        alt_text_loc_ids: id_list(&["alt_text_loc_ids", "loc_alt_text"], &mut errs),
+    };
+    errs.finish()?;
+    Ok(p)
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    base: BaseUrl,
+    Body(body): Body,
+) -> ApiResult<Json<Asset>> {
+    let p = asset_patch(&body)?;
+    let mut asset = state
+        .store
+        .write(move |tx| assets::patch(tx, id, &p))
+        .await?;
+    absolutize(&mut asset, &base.0);
+    Ok(Json(asset))
+}
+
+/// `delete_binary` is accepted; media files are not removed (that comes with the media
+/// module), only the row.
+async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+    state.store.write(move |tx| assets::delete(tx, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------
+// Votes of one asset
+
+async fn vote_counts(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Vec<VoteCount>>> {
+    Ok(Json(
+        state
+            .store
+            .read(move |c| {
+                if !crate::store::sql::exists(c, "assets", id)? {
+                    return Err(StoreError::not_found("asset", id));
+                }
+                votes::counts(c, id)
+            })
+            .await?,
+    ))
+}
+
+/// An unknown vote type is refused with the list of valid ones.
+pub(super) fn check_vote_type(t: &str) -> ApiResult<()> {
+    if VOTE_TYPES.contains(&t) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "\"{t}\" is not a valid vote type; use one of: {}.",
+            VOTE_TYPES.join(", ")
+        )))
+    }
+}
+
+async fn vote(State(state): State<AppState>, Id(id): Id, Body(body): Body) -> ApiResult<Response> {
+    if !body.has_value("session_id") {
+        return Err(ApiError::bad_request(
+            "a session_id is required for this operation",
+        ));
+    }
+    if !body.has_value("vote_type") {
+        return Err(ApiError::bad_request(
+            "a vote_type is required for this operation",
+        ));
+    }
+    let mut errs = FieldErrors::default();
+    let session_id = body.int("session_id", &mut errs);
+    let vote_type = body.string("vote_type", &mut errs).unwrap_or_default();
+    let value = body.int("value", &mut errs);
+    errs.finish()?;
+    check_vote_type(&vote_type)?;
+    // The event copies what the client sent; a malformed optional field there does not
+    // fail the vote.
+    let mut event = NewEvent::default();
+    super::events::optional_fields(&body, &mut event, &mut FieldErrors::default());
+    if event.data.is_none() {
+        event.data = Some(Value::Object(body.as_map().clone()).to_string());
+    }
+    let v = AssetVote {
+        session_id: session_id.unwrap_or_default(),
+        vote_type,
+        value,
+        event,
+    };
+    let voted: Option<Vote> = state
+        .store
+        .write(move |tx| votes::vote_asset(tx, id, &v))
+        .await
+        .map_err(session_not_found)?;
+    Ok(match voted {
+        Some(v) => Json(v).into_response(),
+        // The reference answers a withdrawn vote with its serializer's blank object.
+        None => {
+            Json(json!({"value": null, "type": "", "voter": null, "session": null, "asset": null}))
+                .into_response()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keys_ignore_parameter_order_and_trailing_ampersands() {
+        let a = cache_key(
+            "http://h",
+            "/api/2/assets/",
+            Some("project_id=1&submitted=true&"),
+        );
+        let b = cache_key(
+            "http://h",
+            "/api/2/assets/",
+            Some("submitted=true&project_id=1"),
+        );
+        assert_eq!(a, b);
+        let c = cache_key(
+            "http://other",
+            "/api/2/assets/",
+            Some("submitted=true&project_id=1"),
+        );
+        assert_ne!(a, c);
+        let d = cache_key("http://h", "/api/2/assets/", Some("p=3&p=4"));
+        let e = cache_key("http://h", "/api/2/assets/", Some("p=4&p=3"));
+        assert_ne!(d, e, "the last of a repeated key wins, so order matters");
+    }
+
+    async fn render(body: &'static [u8]) -> ApiResult<Bytes> {
+        Ok(Bytes::from_static(body))
+    }
+
+    #[tokio::test]
+    async fn the_cache_drops_everything_when_the_revision_moves() {
+        let cache = ListCache::default();
+        let a = cache.get_or_render("k", 3, || render(b"[]")).await.unwrap();
+        assert_eq!(&a[..], b"[]");
+        let cached = cache
+            .get_or_render("k", 3, || render(b"[1]"))
+            .await
+            .unwrap();
+        assert_eq!(&cached[..], b"[]", "same revision: served from the cache");
+        let fresh = cache
+            .get_or_render("k", 4, || render(b"[2]"))
+            .await
+            .unwrap();
+        assert_eq!(&fresh[..], b"[2]", "new revision: rendered again");
+        // A rendering from data read at an older revision is served but not stored.
+        let old = cache
+            .get_or_render("j", 3, || render(b"[0]"))
+            .await
+            .unwrap();
+        assert_eq!(&old[..], b"[0]");
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached() {
+        let cache = ListCache::default();
+        let err = cache
+            .get_or_render("k", 1, || async { Err(ApiError::bad_request("no")) })
+            .await;
+        assert!(err.is_err());
+        let ok = cache.get_or_render("k", 1, || render(b"[]")).await.unwrap();
+        assert_eq!(&ok[..], b"[]");
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_rendering() {
+        let cache = Arc::new(ListCache::default());
+        let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (cache, renders) = (cache.clone(), renders.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_render("k", 1, || async {
+                        renders.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Ok(Bytes::from_static(b"[]"))
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(&t.await.unwrap()[..], b"[]");
+        }
+        assert_eq!(renders.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_bounded() {
+        let cache = ListCache::default();
+        for i in 0..(CACHE_MAX_ENTRIES + 10) {
+            cache
+                .get_or_render(&format!("k{i}"), 1, || render(b"[]"))
+                .await
+                .unwrap();
+        }
+        assert!(cache.len() <= CACHE_MAX_ENTRIES);
+    }
+
+    #[test]
+    fn media_names_become_absolute_encoded_urls() {
+        assert_eq!(
+            media_url("http://box:8888", "rec one.wav"),
+            "http://box:8888/rwmedia/rec%20one.wav"
+        );
+        assert_eq!(
+            media_url("http://box", "https://cdn.example/x.mp3"),
+            "https://cdn.example/x.mp3"
+        );
+    }
+
+    #[test]
+    fn pages_resolve_like_drf() {
+        let p = Paging {
+            page: PageRequest::Number(3),
+            size: 20,
+        };
+        assert_eq!(p.resolve(41), Some(3));
+        assert_eq!(p.resolve(40), None);
+        let first = Paging {
+            page: PageRequest::Number(1),
+            size: 20,
+        };
+        assert_eq!(first.resolve(0), Some(1), "an empty first page exists");
+        let last = Paging {
+            page: PageRequest::Last,
+            size: 20,
+        };
+        assert_eq!(last.resolve(45), Some(3));
+        assert_eq!(last.window(3), (20, 40));
+    }
+}

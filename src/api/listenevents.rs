@@ -1,5 +1,197 @@
-//! Placeholder.
+//! `listenevents/`: which asset a session heard and for how long. Clients post one when an
+//! asset starts (`{starttime, session, asset}`) and PATCH its `duration_in_seconds` when it
+//! stops. Any token holder may read and write them.
 
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::Uri;
+use serde_json::{Value, json};
+
+use super::assets::{Paging, paged};
+use super::auth::Access;
+use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::{ApiResult, AppState, BaseUrl, Id};
+use crate::store::listenevents::{
+    self, DateRange, ListenEvent, ListenEventFilter, ListenEventInput, seconds_to_ns,
+};
 
-pub(super) fn routes(_r: &mut Routes) {}
+pub(super) fn routes(r: &mut Routes) {
+    let a = r
+        .at("/listenevents/", "listenevents")
+        .get(
+            Access::Token,
+            "List listen events (`paginate=true` for pages)",
+            list,
+        )
+        .post(
+            Access::Token,
+            "Record that a session started hearing an asset",
+            create,
+        );
+    r.add(a);
+    let a = r.at("/listenevents/count/", "listenevents").get(
+        Access::Token,
+        "Count listen events matching the filters",
+        count,
+    );
+    r.add(a);
+    let a = r
+        .at("/listenevents/{id}/", "listenevents")
+        .get(Access::Token, "Get a listen event", get_one)
+        .patch(
+            Access::Token,
+            "Update a listen event (e.g. its duration_in_seconds)",
+            patch,
+        )
+        .delete(Access::Token, "Delete a listen event", delete);
+    r.add(a);
+}
+
+/// Reads the body of a create or PATCH: `session`/`session_id`, `asset`/`asset_id`,
+/// `starttime`/`start_time`, `duration_in_seconds` (seconds → nanoseconds).
+fn input(body: &Fields, errs: &mut FieldErrors) -> ListenEventInput {
+    let pick = |names: &[&'static str]| body.first_key(names);
+    let session_id = pick(&["session_id", "session"]).and_then(|k| body.int(k, errs));
+    let asset_id = pick(&["asset_id", "asset"]).and_then(|k| body.int(k, errs));
+    let starttime = pick(&["starttime", "start_time"]).and_then(|k| body.datetime(k, errs));
+    let duration = body
+        .nullable_float("duration_in_seconds", errs)
+        .map(|d| d.map(seconds_to_ns));
+    ListenEventInput {
+        session_id,
+        asset_id,
+        starttime,
+        duration,
+    }
+}
+
+async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<ListenEvent>> {
+    let mut errs = FieldErrors::default();
+    let new = input(&body, &mut errs);
+    let missing = |names: &[&str]| !names.iter().any(|k| body.has_value(k));
+    for (names, field) in [
+        (&["session_id", "session"][..], "session"),
+        (&["asset_id", "asset"][..], "asset"),
+        (&["starttime", "start_time"][..], "starttime"),
+    ] {
+        if missing(names) {
+            errs.add(field, "This field is required.");
+        }
+    }
+    errs.finish()?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| listenevents::create(tx, &new))
+            .await?,
+    ))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body,
+) -> ApiResult<Json<ListenEvent>> {
+    let mut errs = FieldErrors::default();
+    let p = input(&body, &mut errs);
+    errs.finish()?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| listenevents::patch(tx, id, &p))
+            .await?,
+    ))
+}
+
+async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+    state
+        .store
+        .write(move |tx| listenevents::delete(tx, id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ListenEvent>> {
+    Ok(Json(
+        state.store.read(move |c| listenevents::get(c, id)).await?,
+    ))
+}
+
+fn filter(q: &Fields) -> ApiResult<ListenEventFilter> {
+    let mut errs = FieldErrors::default();
+    let range = q
+        .string("start_time__range", &mut errs)
+        .filter(|s| !s.trim().is_empty());
+    let start_time_range = range.as_deref().and_then(|s| {
+        let parsed = DateRange::parse(s);
+        if parsed.is_none() {
+            errs.add(
+                "start_time__range",
+                "Select a valid choice: today, yesterday, week, month or year.",
+            );
+        }
+        parsed
+    });
+    let f = ListenEventFilter {
+        duration_lte: q.float("duration__lte", &mut errs),
+        duration_gte: q.float("duration__gte", &mut errs),
+        duration: q.int("duration", &mut errs),
+        start_time_gte: q.datetime("start_time__gte", &mut errs),
+        start_time_lte: q.datetime("start_time__lte", &mut errs),
+        starttime: q.datetime("starttime", &mut errs),
+        start_time_range,
+        project_id: q.int("project_id", &mut errs),
+        session_id: q
+            .int("session_id", &mut errs)
+            .or(q.int("session", &mut errs)),
+        asset_id: q.int("asset_id", &mut errs).or(q.int("asset", &mut errs)),
+    };
+    errs.finish()?;
+    Ok(f)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    base: BaseUrl,
+    uri: Uri,
+    Query(q): Query,
+) -> ApiResult<Json<Value>> {
+    let f = filter(&q)?;
+    match Paging::from_query(&q)? {
+        None => {
+            let rows = state
+                .store
+                .read(move |c| listenevents::list(c, &f, None))
+                .await?;
+            Ok(Json(json!(rows)))
+        }
+        Some(paging) => {
+            let (count, page, rows) = state
+                .store
+                .read(move |c| {
+                    let count = listenevents::count(c, &f)?;
+                    let Some(page) = paging.resolve(count) else {
+                        return Ok((count, None, Vec::new()));
+                    };
+                    let rows = listenevents::list(c, &f, Some(paging.window(page)))?;
+                    Ok((count, Some(page), rows))
+                })
+                .await?;
+            let page = page.ok_or_else(Paging::invalid)?;
+            Ok(Json(json!(paged(
+                &base.0, &uri, count, page, &paging, rows
+            ))))
+        }
+    }
+}
+
+async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Value>> {
+    let f = filter(&q)?;
+    let n = state
+        .store
+        .read(move |c| listenevents::count(c, &f))
+        .await?;
+    Ok(Json(json!({"count": n})))
+}

@@ -1,1 +1,118 @@
-//! Placeholder.
+//! Envelopes: a contribution's container. A client creates one per contribution, then
+//! uploads its assets into it (the upload itself belongs to the media module).
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::sql::{Where, id_list};
+use super::{StoreError, StoreResult, time};
+
+/// An envelope as api/2 shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Envelope {
+    /// Row id.
+    pub id: i64,
+    /// The contributing session.
+    pub session_id: i64,
+    /// Creation time (naive UTC).
+    pub created: String,
+    /// Assets in it, ascending.
+    pub asset_ids: Vec<i64>,
+}
+
+const SELECT: &str = "SELECT e.id, e.session_id, e.created,
+        (SELECT group_concat(x.asset_id, ',' ORDER BY x.asset_id) FROM envelope_assets x
+          WHERE x.envelope_id = e.id)
+   FROM envelopes e";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Envelope> {
+    Ok(Envelope {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        created: r.get(2)?,
+        asset_ids: id_list(r.get(3)?),
+    })
+}
+
+/// One envelope.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<Envelope> {
+    conn.prepare_cached(&format!("{SELECT} WHERE e.id = ?1"))?
+        .query_row([id], row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("envelope", id))
+}
+
+/// Creates an empty envelope for a session.
+///
+/// # Errors
+/// A `session_id` conflict (`Session not found`) for an unknown session.
+pub fn create(tx: &Transaction<'_>, session_id: i64) -> StoreResult<Envelope> {
+    if !super::sql::exists(tx, "sessions", session_id)? {
+        return Err(StoreError::conflict("session_id", "Session not found"));
+    }
+    tx.execute(
+        "INSERT INTO envelopes (session_id, created) VALUES (?1, ?2)",
+        rusqlite::params![session_id, time::now()],
+    )?;
+    get(tx, tx.last_insert_rowid())
+}
+
+/// Filters of `GET envelopes/`.
+#[derive(Debug, Default, Clone)]
+pub struct EnvelopeFilter {
+    /// exact (also the auto filter `session`)
+    pub session_id: Option<i64>,
+    /// The session's project.
+    pub project_id: Option<i64>,
+    /// Holds this asset.
+    pub asset_id: Option<i64>,
+    /// auto filter `assets`: holds at least one of these.
+    pub assets: Vec<i64>,
+    /// Exact creation time.
+    pub created: Option<String>,
+}
+
+impl EnvelopeFilter {
+    fn where_clause(&self) -> Where {
+        let mut w = Where::new();
+        w.eq_opt("e.session_id", self.session_id)
+            .eq_opt("e.created", self.created.clone());
+        if let Some(p) = self.project_id {
+            w.raw(
+                "e.session_id IN (SELECT id FROM sessions WHERE project_id = ?)",
+                [SqlValue::Integer(p)],
+            );
+        }
+        if let Some(a) = self.asset_id {
+            w.raw(
+                "e.id IN (SELECT envelope_id FROM envelope_assets WHERE asset_id = ?)",
+                [SqlValue::Integer(a)],
+            );
+        }
+        if !self.assets.is_empty() {
+            let marks = vec!["?"; self.assets.len()].join(", ");
+            w.raw(
+                format!(
+                    "e.id IN (SELECT envelope_id FROM envelope_assets WHERE asset_id IN ({marks}))"
+                ),
+                self.assets.iter().map(|a| SqlValue::Integer(*a)),
+            );
+        }
+        w
+    }
+}
+
+/// Envelopes matching a filter, by id.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(conn: &Connection, f: &EnvelopeFilter) -> StoreResult<Vec<Envelope>> {
+    let w = f.where_clause();
+    let mut stmt = conn.prepare(&format!("{SELECT}{} ORDER BY e.id", w.sql()))?;
+    let rows = stmt.query_map(w.params(), row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,1 +1,321 @@
-//! Placeholder.
+//! Listen events (the reference's ListeningHistoryItem): which asset a session heard, when,
+//! and for how long. Durations are stored in nanoseconds and shown in seconds.
+
+use chrono::{Datelike, Duration, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::sql::Where;
+use super::{StoreError, StoreResult, time};
+
+/// A listen event as api/2 shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ListenEvent {
+    /// Row id.
+    pub id: i64,
+    /// Stored duration in seconds, 2 decimals; null when unknown.
+    pub duration_in_seconds: Option<f64>,
+    /// When listening started (naive UTC).
+    pub start_time: String,
+    /// Session.
+    pub session_id: i64,
+    /// Asset.
+    pub asset_id: i64,
+    /// The session's project.
+    pub project_id: i64,
+}
+
+const SELECT: &str = "SELECT l.id, l.duration, l.starttime, l.session_id, l.asset_id, s.project_id
+                        FROM listen_events l JOIN sessions s ON s.id = l.session_id";
+
+/// Nanoseconds → seconds rounded to 2 decimals.
+pub fn ns_to_seconds(ns: i64) -> f64 {
+    ((ns as f64) / 1e7).round() / 100.0
+}
+
+/// Seconds → nanoseconds.
+pub fn seconds_to_ns(seconds: f64) -> i64 {
+    (seconds * 1e9).round() as i64
+}
+
+fn row(r: &Row<'_>) -> rusqlite::Result<ListenEvent> {
+    let duration: Option<i64> = r.get(1)?;
+    Ok(ListenEvent {
+        id: r.get(0)?,
+        duration_in_seconds: duration.map(ns_to_seconds),
+        start_time: r.get(2)?,
+        session_id: r.get(3)?,
+        asset_id: r.get(4)?,
+        project_id: r.get(5)?,
+    })
+}
+
+/// One listen event.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<ListenEvent> {
+    conn.prepare_cached(&format!("{SELECT} WHERE l.id = ?1"))?
+        .query_row([id], row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("listen event", id))
+}
+
+/// Fields of a create or a PATCH (absent = unchanged).
+#[derive(Debug, Default, Clone)]
+pub struct ListenEventInput {
+    /// Session.
+    pub session_id: Option<i64>,
+    /// Asset.
+    pub asset_id: Option<i64>,
+    /// Start (naive UTC).
+    pub starttime: Option<String>,
+    /// Duration in nanoseconds; `Some(None)` clears it.
+    pub duration: Option<Option<i64>>,
+}
+
+fn check_refs(tx: &Transaction<'_>, input: &ListenEventInput) -> StoreResult<()> {
+    if let Some(sid) = input.session_id {
+        if !super::sql::exists(tx, "sessions", sid)? {
+            return Err(StoreError::conflict(
+                "session",
+                format!("Invalid pk \"{sid}\" - object does not exist."),
+            ));
+        }
+    }
+    if let Some(aid) = input.asset_id {
+        if !super::sql::exists(tx, "assets", aid)? {
+            return Err(StoreError::conflict(
+                "asset",
+                format!("Invalid pk \"{aid}\" - object does not exist."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a listen event; session, asset and start time are required (the API checks).
+///
+/// # Errors
+/// Field conflicts for an unknown session or asset.
+pub fn create(tx: &Transaction<'_>, input: &ListenEventInput) -> StoreResult<ListenEvent> {
+    check_refs(tx, input)?;
+    tx.execute(
+        "INSERT INTO listen_events (session_id, asset_id, starttime, duration) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            input.session_id,
+            input.asset_id,
+            input.starttime.clone().unwrap_or_else(time::now),
+            input.duration.flatten(),
+        ],
+    )?;
+    get(tx, tx.last_insert_rowid())
+}
+
+/// Applies a PATCH.
+///
+/// # Errors
+/// Not found, or field conflicts for an unknown session or asset.
+pub fn patch(tx: &Transaction<'_>, id: i64, input: &ListenEventInput) -> StoreResult<ListenEvent> {
+    get(tx, id)?;
+    check_refs(tx, input)?;
+    tx.execute(
+        "UPDATE listen_events SET session_id = coalesce(?2, session_id), asset_id = coalesce(?3, asset_id),
+                starttime = coalesce(?4, starttime),
+                duration = CASE WHEN ?5 THEN ?6 ELSE duration END
+          WHERE id = ?1",
+        rusqlite::params![
+            id,
+            input.session_id,
+            input.asset_id,
+            input.starttime,
+            input.duration.is_some(),
+            input.duration.flatten(),
+        ],
+    )?;
+    get(tx, id)
+}
+
+/// Deletes a listen event.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    if tx.execute("DELETE FROM listen_events WHERE id = ?1", [id])? == 0 {
+        return Err(StoreError::not_found("listen event", id));
+    }
+    Ok(())
+}
+
+/// The date-range keywords of `start_time__range`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateRange {
+    /// Since midnight (UTC) today.
+    Today,
+    /// The whole of yesterday.
+    Yesterday,
+    /// The last seven days and today.
+    Week,
+    /// This calendar month.
+    Month,
+    /// This calendar year.
+    Year,
+}
+
+impl DateRange {
+    /// Parses `today`, `yesterday`, `week`, `month` or `year`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "today" => Self::Today,
+            "yesterday" => Self::Yesterday,
+            "week" => Self::Week,
+            "month" => Self::Month,
+            "year" => Self::Year,
+            _ => return None,
+        })
+    }
+
+    /// `[from, to)` as stored timestamps, relative to `today`.
+    pub fn bounds(self, today: NaiveDate) -> (String, String) {
+        let midnight = |d: NaiveDate| time::format(d.and_hms_opt(0, 0, 0).unwrap_or_default());
+        let tomorrow = today + Duration::days(1);
+        let (from, to) = match self {
+            Self::Today => (today, tomorrow),
+            Self::Yesterday => (today - Duration::days(1), today),
+            Self::Week => (today - Duration::days(7), tomorrow),
+            Self::Month => {
+                let first = today.with_day(1).unwrap_or(today);
+                let next = if today.month() == 12 {
+                    NaiveDate::from_ymd_opt(today.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)
+                }
+                .unwrap_or(tomorrow);
+                (first, next)
+            }
+            Self::Year => (
+                NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+                NaiveDate::from_ymd_opt(today.year() + 1, 1, 1).unwrap_or(tomorrow),
+            ),
+        };
+        (midnight(from), midnight(to))
+    }
+}
+
+/// Filters of `GET listenevents/`.
+#[derive(Debug, Default, Clone)]
+pub struct ListenEventFilter {
+    /// Duration at most, in nanoseconds.
+    pub duration_lte: Option<f64>,
+    /// Duration at least, in nanoseconds.
+    pub duration_gte: Option<f64>,
+    /// Exact duration in nanoseconds.
+    pub duration: Option<i64>,
+    /// Start at or after.
+    pub start_time_gte: Option<String>,
+    /// Start at or before.
+    pub start_time_lte: Option<String>,
+    /// Exact start.
+    pub starttime: Option<String>,
+    /// Start within a date range.
+    pub start_time_range: Option<DateRange>,
+    /// The session's project.
+    pub project_id: Option<i64>,
+    /// exact
+    pub session_id: Option<i64>,
+    /// exact
+    pub asset_id: Option<i64>,
+}
+
+impl ListenEventFilter {
+    fn where_clause(&self) -> Where {
+        let mut w = Where::new();
+        w.cmp_opt("l.duration", "<=", self.duration_lte)
+            .cmp_opt("l.duration", ">=", self.duration_gte)
+            .eq_opt("l.duration", self.duration)
+            .cmp_opt("l.starttime", ">=", self.start_time_gte.clone())
+            .cmp_opt("l.starttime", "<=", self.start_time_lte.clone())
+            .eq_opt("l.starttime", self.starttime.clone())
+            .eq_opt("s.project_id", self.project_id)
+            .eq_opt("l.session_id", self.session_id)
+            .eq_opt("l.asset_id", self.asset_id);
+        if let Some(range) = self.start_time_range {
+            let (from, to) = range.bounds(Utc::now().date_naive());
+            w.cmp_opt("l.starttime", ">=", Some(from))
+                .cmp_opt("l.starttime", "<", Some(to));
+        }
+        w
+    }
+}
+
+/// Listen events matching a filter, by id; `page` is `(limit, offset)`.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(
+    conn: &Connection,
+    f: &ListenEventFilter,
+    page: Option<(i64, i64)>,
+) -> StoreResult<Vec<ListenEvent>> {
+    let w = f.where_clause();
+    let limit = page
+        .map(|(limit, offset)| format!(" LIMIT {limit} OFFSET {offset}"))
+        .unwrap_or_default();
+    let mut stmt = conn.prepare(&format!("{SELECT}{} ORDER BY l.id{limit}", w.sql()))?;
+    let rows = stmt.query_map(w.params(), row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many listen events match a filter.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn count(conn: &Connection, f: &ListenEventFilter) -> StoreResult<i64> {
+    let w = f.where_clause();
+    Ok(conn.query_row(
+        &format!(
+            "SELECT count(*) FROM listen_events l JOIN sessions s ON s.id = l.session_id{}",
+            w.sql()
+        ),
+        w.params(),
+        |r| r.get(0),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_convert_between_seconds_and_nanoseconds() {
+        assert_eq!(seconds_to_ns(2.5), 2_500_000_000);
+        assert!((ns_to_seconds(2_345_678_901) - 2.35).abs() < 1e-9);
+    }
+
+    #[test]
+    fn date_ranges_are_half_open_days_months_and_years() {
+        let d = NaiveDate::from_ymd_opt(2026, 12, 15).unwrap();
+        assert_eq!(
+            DateRange::Today.bounds(d),
+            (
+                "2026-12-15T00:00:00.000000".into(),
+                "2026-12-16T00:00:00.000000".into()
+            )
+        );
+        assert_eq!(
+            DateRange::Yesterday.bounds(d).0,
+            "2026-12-14T00:00:00.000000"
+        );
+        assert_eq!(DateRange::Week.bounds(d).0, "2026-12-08T00:00:00.000000");
+        assert_eq!(
+            DateRange::Month.bounds(d),
+            (
+                "2026-12-01T00:00:00.000000".into(),
+                "2027-01-01T00:00:00.000000".into()
+            )
+        );
+        assert_eq!(DateRange::Year.bounds(d).1, "2027-01-01T00:00:00.000000");
+        assert_eq!(DateRange::parse("Week"), Some(DateRange::Week));
+        assert_eq!(DateRange::parse("fortnight"), None);
+    }
+}

@@ -176,17 +176,18 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let result = run(&self.inner.writer, move |conn| {
+        let inner = self.inner.clone();
+        run(&self.inner.writer, move |conn| {
             let tx = conn.transaction()?;
             let value = f(&tx)?;
             tx.commit()?;
+            // Bumped on the writer thread right after the commit, so the revision moves even
+            // when the request that asked for the write was cancelled while waiting (a client
+            // that disconnects must not leave caches serving pre-write data).
+            inner.revision.send_modify(|r| *r += 1);
             Ok(value)
         })
-        .await;
-        if result.is_ok() {
-            self.inner.revision.send_modify(|r| *r += 1);
-        }
-        result
+        .await
     }
 
     /// The catalog revision: it changes after every committed write.
@@ -358,6 +359,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_caller_gave_up_still_bumps_the_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        let before = store.revision();
+        let mut changes = store.subscribe();
+        let slow = store.write(|tx| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            tx.execute(
+                "INSERT INTO languages (name, language_code) VALUES ('x','xx')",
+                [],
+            )?;
+            Ok(())
+        });
+        // The caller (e.g. a request whose client disconnected) stops waiting.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), slow)
+                .await
+                .is_err()
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), changes.changed())
+            .await
+            .expect("the revision moves once the write commits")
+            .unwrap();
+        assert_eq!(store.revision(), before + 1);
     }
 
     #[tokio::test]

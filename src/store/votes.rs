@@ -1,1 +1,411 @@
-//! Placeholder.
+//! Votes on assets (`like`, `flag`, `rate`, `block_asset`, `block_user`): the plain CRUD of
+//! `votes/`, the per-asset counts, the summary of `votes/summary/`, and the listener's vote of
+//! `POST assets/:id/votes/` with its toggle rule and `vote_asset` event.
+
+use std::collections::HashMap;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::events::NewEvent;
+use super::sql::Where;
+use super::{StoreError, StoreResult};
+
+/// The vote types.
+pub const VOTE_TYPES: &[&str] = &["like", "flag", "rate", "block_asset", "block_user"];
+
+/// Votes of one type on one asset.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VoteCount {
+    /// Vote type.
+    #[serde(rename = "type")]
+    pub vote_type: String,
+    /// How many.
+    pub total: i64,
+    /// Mean value; only for `rate`, and only when some rate vote has a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg: Option<f64>,
+}
+
+/// A vote as api/2 shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Vote {
+    /// Row id.
+    pub id: i64,
+    /// Value (ratings), or null.
+    pub value: Option<i64>,
+    /// Vote type.
+    #[serde(rename = "type")]
+    pub vote_type: String,
+    /// The voting user, or null.
+    pub voter_id: Option<i64>,
+    /// The asset voted on.
+    pub asset_id: i64,
+    /// The voting session.
+    pub session_id: i64,
+    /// The asset's vote counts by type, fewest first.
+    pub asset_votes: Vec<VoteCount>,
+}
+
+const COLUMNS: &str = "v.id, v.value, v.type, v.voter_id, v.asset_id, v.session_id";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Vote> {
+    Ok(Vote {
+        id: r.get(0)?,
+        value: r.get(1)?,
+        vote_type: r.get(2)?,
+        voter_id: r.get(3)?,
+        asset_id: r.get(4)?,
+        session_id: r.get(5)?,
+        asset_votes: Vec::new(),
+    })
+}
+
+/// Vote counts by type for the assets selected by `asset_sql` (a subquery yielding asset
+/// ids), keyed by asset id; each list is ordered by count ascending (then type).
+fn counts_where(
+    conn: &Connection,
+    asset_sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<HashMap<i64, Vec<VoteCount>>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT asset_id, type, count(*) AS total, avg(value) FROM votes
+          WHERE asset_id IN ({asset_sql})
+          GROUP BY asset_id, type ORDER BY asset_id, total, type"
+    ))?;
+    let mut out: HashMap<i64, Vec<VoteCount>> = HashMap::new();
+    let mut rows = stmt.query(params)?;
+    while let Some(r) = rows.next()? {
+        let vote_type: String = r.get(1)?;
+        let avg: Option<f64> = r.get(3)?;
+        out.entry(r.get(0)?).or_default().push(VoteCount {
+            avg: avg.filter(|_| vote_type == "rate"),
+            vote_type,
+            total: r.get(2)?,
+        });
+    }
+    Ok(out)
+}
+
+/// An asset's vote counts by type, fewest first; `avg` on `rate` only.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn counts(conn: &Connection, asset_id: i64) -> StoreResult<Vec<VoteCount>> {
+    Ok(counts_where(conn, "?1", [asset_id])?
+        .remove(&asset_id)
+        .unwrap_or_default())
+}
+
+/// One vote.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<Vote> {
+    let mut vote = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM votes v WHERE v.id = ?1"))?
+        .query_row([id], row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("vote", id))?;
+    vote.asset_votes = counts(conn, vote.asset_id)?;
+    Ok(vote)
+}
+
+/// Filters of `GET votes/` and `GET votes/summary/`.
+#[derive(Debug, Default, Clone)]
+pub struct VoteFilter {
+    /// exact (also the auto filter `voter`)
+    pub voter_id: Option<i64>,
+    /// exact (also `session`)
+    pub session_id: Option<i64>,
+    /// The session's project.
+    pub project_id: Option<i64>,
+    /// exact (also `asset`)
+    pub asset_id: Option<i64>,
+    /// exact vote type
+    pub vote_type: Option<String>,
+    /// exact value
+    pub value: Option<i64>,
+    /// The asset's media type.
+    pub media_type: Option<String>,
+}
+
+impl VoteFilter {
+    fn where_clause(&self) -> Where {
+        let mut w = Where::new();
+        w.eq_opt("v.voter_id", self.voter_id)
+            .eq_opt("v.session_id", self.session_id)
+            .eq_opt("v.asset_id", self.asset_id)
+            .eq_opt("v.type", self.vote_type.clone())
+            .eq_opt("v.value", self.value);
+        if let Some(p) = self.project_id {
+            w.raw(
+                "v.session_id IN (SELECT id FROM sessions WHERE project_id = ?)",
+                [SqlValue::Integer(p)],
+            );
+        }
+        if let Some(m) = &self.media_type {
+            w.raw(
+                "v.asset_id IN (SELECT id FROM assets WHERE mediatype = ?)",
+                [SqlValue::Text(m.clone())],
+            );
+        }
+        w
+    }
+}
+
+/// Votes matching a filter, by id, each with its asset's counts.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(conn: &Connection, f: &VoteFilter) -> StoreResult<Vec<Vote>> {
+    let w = f.where_clause();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM votes v{} ORDER BY v.id",
+        w.sql()
+    ))?;
+    let mut votes: Vec<Vote> = stmt.query_map(w.params(), row)?.collect::<Result<_, _>>()?;
+    let counts = counts_where(
+        conn,
+        &format!("SELECT v.asset_id FROM votes v{}", w.sql()),
+        w.params(),
+    )?;
+    for v in &mut votes {
+        v.asset_votes = counts.get(&v.asset_id).cloned().unwrap_or_default();
+    }
+    Ok(votes)
+}
+
+/// What `asset_votes` holds in a summary entry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum SummaryVotes {
+    /// `type=` other than rate: how many votes of that type the asset has.
+    Count(i64),
+    /// `type=rate`: the mean value and the number of rate votes.
+    Rate {
+        /// Mean value, null when no rate vote has a value.
+        average: Option<f64>,
+        /// Number of rate votes.
+        count: i64,
+    },
+    /// No type: counts of every type, fewest first.
+    Types(Vec<VoteCount>),
+}
+
+/// One asset of `GET votes/summary/`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SummaryEntry {
+    /// The asset.
+    pub asset_id: i64,
+    /// Its votes, shaped by the requested type.
+    pub asset_votes: SummaryVotes,
+}
+
+/// One entry per asset with a matching vote, in the order of each asset's first matching
+/// vote; `summary_type` is the `type` parameter (it shapes `asset_votes`).
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn summary(
+    conn: &Connection,
+    f: &VoteFilter,
+    summary_type: Option<&str>,
+) -> StoreResult<Vec<SummaryEntry>> {
+    let w = f.where_clause();
+    let assets = super::sql::ids(
+        conn,
+        &format!(
+            "SELECT v.asset_id FROM votes v{} GROUP BY v.asset_id ORDER BY min(v.id)",
+            w.sql()
+        ),
+        w.params(),
+    )?;
+    let counts = counts_where(
+        conn,
+        &format!("SELECT v.asset_id FROM votes v{}", w.sql()),
+        w.params(),
+    )?;
+    Ok(assets
+        .into_iter()
+        .map(|asset_id| {
+            let all = counts.get(&asset_id).cloned().unwrap_or_default();
+            let of = |t: &str| all.iter().find(|c| c.vote_type == t);
+            let asset_votes = match summary_type {
+                None => SummaryVotes::Types(all.clone()),
+                Some("rate") => SummaryVotes::Rate {
+                    average: of("rate").and_then(|c| c.avg),
+                    count: of("rate").map_or(0, |c| c.total),
+                },
+                Some(t) => SummaryVotes::Count(of(t).map_or(0, |c| c.total)),
+            };
+            SummaryEntry {
+                asset_id,
+                asset_votes,
+            }
+        })
+        .collect())
+}
+
+/// Fields of a create or PATCH on `votes/` (absent = unchanged).
+#[derive(Debug, Default, Clone)]
+pub struct VoteInput {
+    /// Vote type.
+    pub vote_type: Option<String>,
+    /// Asset (must exist).
+    pub asset_id: Option<i64>,
+    /// Session (must exist).
+    pub session_id: Option<i64>,
+    /// Value; `Some(None)` clears it.
+    pub value: Option<Option<i64>>,
+    /// Voter (must exist); `Some(None)` clears it.
+    pub voter_id: Option<Option<i64>>,
+}
+
+fn check_refs(tx: &Transaction<'_>, v: &VoteInput) -> StoreResult<()> {
+    let checks = [
+        ("assets", "asset_id", v.asset_id),
+        ("sessions", "session_id", v.session_id),
+        ("users", "voter_id", v.voter_id.flatten()),
+    ];
+    for (table, field, id) in checks {
+        if let Some(id) = id {
+            if !super::sql::exists(tx, table, id)? {
+                return Err(StoreError::conflict(
+                    field,
+                    format!("Invalid pk \"{id}\" - object does not exist."),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates a vote as given (no toggle, no event); type, asset and session are required
+/// (the API checks).
+///
+/// # Errors
+/// Field conflicts for unknown references.
+pub fn create(tx: &Transaction<'_>, v: &VoteInput) -> StoreResult<Vote> {
+    check_refs(tx, v)?;
+    tx.execute(
+        "INSERT INTO votes (voter_id, value, session_id, asset_id, type) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![
+            v.voter_id.flatten(),
+            v.value.flatten(),
+            v.session_id,
+            v.asset_id,
+            v.vote_type
+        ],
+    )?;
+    get(tx, tx.last_insert_rowid())
+}
+
+/// Applies a PATCH.
+///
+/// # Errors
+/// Not found, or field conflicts for unknown references.
+pub fn patch(tx: &Transaction<'_>, id: i64, v: &VoteInput) -> StoreResult<Vote> {
+    get(tx, id)?;
+    check_refs(tx, v)?;
+    tx.execute(
+        "UPDATE votes SET type = coalesce(?2, type), asset_id = coalesce(?3, asset_id),
+                session_id = coalesce(?4, session_id),
+                value = CASE WHEN ?5 THEN ?6 ELSE value END,
+                voter_id = CASE WHEN ?7 THEN ?8 ELSE voter_id END
+          WHERE id = ?1",
+        rusqlite::params![
+            id,
+            v.vote_type,
+            v.asset_id,
+            v.session_id,
+            v.value.is_some(),
+            v.value.flatten(),
+            v.voter_id.is_some(),
+            v.voter_id.flatten(),
+        ],
+    )?;
+    get(tx, id)
+}
+
+/// Deletes a vote.
+///
+/// # Errors
+/// [`StoreError::NotFound`] if there is none.
+pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    if tx.execute("DELETE FROM votes WHERE id = ?1", [id])? == 0 {
+        return Err(StoreError::not_found("vote", id));
+    }
+    Ok(())
+}
+
+/// A listener's vote through `POST assets/:id/votes/`.
+#[derive(Debug, Clone)]
+pub struct AssetVote {
+    /// The voting session (must exist).
+    pub session_id: i64,
+    /// Vote type.
+    pub vote_type: String,
+    /// `None` when the request had no `value` (toggles off an existing vote).
+    pub value: Option<i64>,
+    /// The `vote_asset` event to log when the session's device has a user (its session and
+    /// type are filled in here).
+    pub event: NewEvent,
+}
+
+/// Votes on an asset as a listener: the voter is the user registered with the session's
+/// device; a `vote_asset` event is logged when there is one. If the session already voted
+/// this type on the asset, a request without `value` removes that vote (the answer is then
+/// `None`) and one with `value` updates it; otherwise a vote is created.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown asset or session.
+pub fn vote_asset(tx: &Transaction<'_>, asset_id: i64, v: &AssetVote) -> StoreResult<Option<Vote>> {
+    if !super::sql::exists(tx, "assets", asset_id)? {
+        return Err(StoreError::not_found("asset", asset_id));
+    }
+    let device: Option<String> = tx
+        .prepare_cached("SELECT device_id FROM sessions WHERE id = ?1")?
+        .query_row([v.session_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("session", v.session_id))?;
+    let voter = match &device {
+        Some(d) => super::users::by_device(tx, d)?,
+        None => None,
+    };
+    if voter.is_some() {
+        let mut event = v.event.clone();
+        event.session_id = v.session_id;
+        event.event_type = "vote_asset".into();
+        super::events::create(tx, &event)?;
+    }
+    let existing = super::sql::ids(
+        tx,
+        "SELECT id FROM votes WHERE session_id = ?1 AND asset_id = ?2 AND type = ?3 ORDER BY id",
+        rusqlite::params![v.session_id, asset_id, v.vote_type],
+    )?;
+    match (existing.first(), v.value) {
+        (Some(_), None) => {
+            tx.execute(
+                "DELETE FROM votes WHERE session_id = ?1 AND asset_id = ?2 AND type = ?3",
+                rusqlite::params![v.session_id, asset_id, v.vote_type],
+            )?;
+            Ok(None)
+        }
+        (Some(first), Some(value)) => {
+            tx.execute(
+                "UPDATE votes SET value = ?4 WHERE session_id = ?1 AND asset_id = ?2 AND type = ?3",
+                rusqlite::params![v.session_id, asset_id, v.vote_type, value],
+            )?;
+            get(tx, *first).map(Some)
+        }
+        (None, value) => {
+            tx.execute(
+                "INSERT INTO votes (voter_id, value, session_id, asset_id, type) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![voter, value, v.session_id, asset_id, v.vote_type],
+            )?;
+            get(tx, tx.last_insert_rowid()).map(Some)
+        }
+    }
+}
