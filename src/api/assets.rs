@@ -2,29 +2,21 @@
 //! PATCH, DELETE; per-asset votes; random; blocked; count) and `projects/:id/assets/`.
 //!
 //! The two list endpoints are the hottest reads of the API (clients refresh their asset pool
-//! every 30 s to 3 min), so their rendered JSON is kept in [`ListCache`], keyed by path,
-//! canonical query and base URL, and dropped as soon as the store revision moves (any
-//! committed write), so a cached answer is never older than the last write.
-//!
-//! Also here, shared with `listenevents/`: the DRF-style page envelope ([`Paging`], [`paged`]).
-
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+//! every 30 s to 3 min), so they are served from the [`super::list_cache::ListCache`], keyed
+//! by path, canonical query and base URL, and valid until the next committed write.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::Uri;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
 
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
+use super::list_cache::{cache_key, json_response};
+use super::paging::{Paging, paged};
 use super::routes::Routes;
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::StoreError;
@@ -88,246 +80,6 @@ pub(super) fn routes(r: &mut Routes) {
         project_assets,
     );
     r.add(a);
-}
-
-// ---------------------------------------------------------------------------------------
-// Rendered-list cache
-
-/// At most this many cached renderings.
-const CACHE_MAX_ENTRIES: usize = 256;
-/// At most this many bytes of cached renderings.
-const CACHE_MAX_BYTES: usize = 32 * 1024 * 1024;
-
-/// Rendered JSON of the asset list endpoints, valid for one store revision.
-///
-/// Single-flight: concurrent misses on one key at one revision share one rendering, so a
-/// write (which invalidates everything) costs one render per hot key, not one per waiting
-/// request.
-#[derive(Default)]
-pub struct ListCache {
-    inner: Mutex<CacheInner>,
-}
-
-type Slot = Arc<OnceCell<Bytes>>;
-
-#[derive(Default)]
-struct CacheInner {
-    revision: u64,
-    entries: HashMap<String, Slot>,
-}
-
-impl CacheInner {
-    /// Forgets everything if the store moved on since the entries were rendered.
-    fn sync(&mut self, revision: u64) {
-        if self.revision < revision {
-            self.entries.clear();
-            self.revision = revision;
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        self.entries
-            .values()
-            .filter_map(|slot| slot.get())
-            .map(Bytes::len)
-            .sum()
-    }
-}
-
-impl ListCache {
-    /// The slot of `key` for data read at `revision`, or `None` when the cache has already
-    /// moved past that revision (the caller then renders without caching).
-    fn slot(&self, key: &str, revision: u64) -> Option<Slot> {
-        let mut inner = self.inner.lock().ok()?;
-        inner.sync(revision);
-        if revision < inner.revision {
-            return None;
-        }
-        if let Some(slot) = inner.entries.get(key) {
-            return Some(slot.clone());
-        }
-        if inner.entries.len() >= CACHE_MAX_ENTRIES || inner.bytes() > CACHE_MAX_BYTES {
-            inner.entries.clear();
-        }
-        let slot = Slot::default();
-        inner.entries.insert(key.to_string(), slot.clone());
-        Some(slot)
-    }
-
-    /// The rendering of `key` at `revision` (the store revision read before any data):
-    /// cached, being rendered by another request (then awaited), or rendered now with
-    /// `render`. Errors are returned, never cached.
-    pub async fn get_or_render<F, Fut>(
-        &self,
-        key: &str,
-        revision: u64,
-        render: F,
-    ) -> ApiResult<Bytes>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = ApiResult<Bytes>>,
-    {
-        match self.slot(key, revision) {
-            Some(slot) => slot.get_or_try_init(render).await.cloned(),
-            None => render().await,
-        }
-    }
-
-    /// Number of cached keys (for tests and diagnostics).
-    pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
-    }
-
-    /// True when nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// `base \n path ? query`, with the query's pairs sorted by key (values of a repeated key
-/// keep their order, since the last one wins for scalar filters) and empty keys dropped.
-fn cache_key(base: &str, path: &str, query: Option<&str>) -> String {
-    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    let canonical = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    format!("{base}\n{path}?{canonical}")
-}
-
-fn json_response(body: Bytes) -> Response {
-    (
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body,
-    )
-        .into_response()
-}
-
-// ---------------------------------------------------------------------------------------
-// Pagination (DRF PageNumberPagination: page, page_size ≤ 10000, default 20)
-
-const PAGE_SIZE: i64 = 20;
-const PAGE_SIZE_MAX: i64 = 10_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PageRequest {
-    Number(i64),
-    Last,
-    Invalid,
-}
-
-/// A page request (`paginate` true, `page`, `page_size`).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Paging {
-    page: PageRequest,
-    size: i64,
-}
-
-impl Paging {
-    /// `Some` when `paginate` is a true value; `paginate` that is not a boolean is a 400.
-    pub(super) fn from_query(q: &Fields) -> ApiResult<Option<Self>> {
-        let mut errs = FieldErrors::default();
-        let paginate = q.bool("paginate", &mut errs);
-        errs.finish()?;
-        if paginate != Some(true) {
-            return Ok(None);
-        }
-        let mut ignored = FieldErrors::default();
-        let page = match q.string("page", &mut ignored) {
-            None => PageRequest::Number(1),
-            Some(p) if p.trim() == "last" => PageRequest::Last,
-            Some(p) => p
-                .trim()
-                .parse::<i64>()
-                .map_or(PageRequest::Invalid, PageRequest::Number),
-        };
-        let size = q
-            .string("page_size", &mut ignored)
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|n| *n > 0)
-            .map_or(PAGE_SIZE, |n| n.min(PAGE_SIZE_MAX));
-        Ok(Some(Self { page, size }))
-    }
-
-    fn pages(&self, count: i64) -> i64 {
-        if count <= 0 {
-            1
-        } else {
-            (count + self.size - 1) / self.size
-        }
-    }
-
-    /// The page number to show for `count` results, or `None` for a page that does not exist.
-    pub(super) fn resolve(&self, count: i64) -> Option<i64> {
-        let pages = self.pages(count);
-        match self.page {
-            PageRequest::Number(n) if (1..=pages).contains(&n) => Some(n),
-            PageRequest::Last => Some(pages),
-            _ => None,
-        }
-    }
-
-    /// `(limit, offset)` of a page.
-    pub(super) fn window(&self, page: i64) -> (i64, i64) {
-        (self.size, (page - 1) * self.size)
-    }
-
-    /// DRF's answer for a page that does not exist.
-    pub(super) fn invalid() -> ApiError {
-        ApiError::Detail(StatusCode::NOT_FOUND, "Invalid page.".into())
-    }
-}
-
-/// A page of results as DRF shows it.
-#[derive(Debug, Serialize)]
-pub(super) struct Page<T> {
-    count: i64,
-    next: Option<String>,
-    previous: Option<String>,
-    results: Vec<T>,
-}
-
-/// The absolute URL of this request with `page` set (or removed for `None`); parameters
-/// sorted by key as DRF writes them.
-fn page_url(base: &str, uri: &Uri, page: Option<i64>) -> String {
-    let mut pairs: Vec<(String, String)> =
-        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .filter(|(k, _)| !k.is_empty() && k != "page")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-    if let Some(p) = page {
-        pairs.push(("page".into(), p.to_string()));
-    }
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    if query.is_empty() {
-        format!("{base}{}", uri.path())
-    } else {
-        format!("{base}{}?{query}", uri.path())
-    }
-}
-
-/// Wraps one page of results with `count`, `next` and `previous`.
-pub(super) fn paged<T>(
-    base: &str,
-    uri: &Uri,
-    count: i64,
-    page: i64,
-    paging: &Paging,
-    results: Vec<T>,
-) -> Page<T> {
-    let pages = paging.pages(count);
-    Page {
-        count,
-        next: (page < pages).then(|| page_url(base, uri, Some(page + 1))),
-        previous: (page > 1).then(|| page_url(base, uri, (page > 2).then_some(page - 1))),
-        results,
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -522,6 +274,7 @@ async fn cached_list(
     state: &AppState,
     base: &BaseUrl,
     uri: &Uri,
+    headers: &HeaderMap,
     project: Option<i64>,
 ) -> ApiResult<Response> {
     let key = cache_key(&base.0, uri.path(), uri.query());
@@ -535,11 +288,16 @@ async fn cached_list(
                 .map(Bytes::from)
         })
         .await?;
-    Ok(json_response(body))
+    Ok(json_response(&body, headers))
 }
 
-async fn list(State(state): State<AppState>, base: BaseUrl, uri: Uri) -> ApiResult<Response> {
-    cached_list(&state, &base, &uri, None).await
+async fn list(
+    State(state): State<AppState>,
+    base: BaseUrl,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    cached_list(&state, &base, &uri, &headers, None).await
 }
 
 async fn project_assets(
@@ -547,8 +305,9 @@ async fn project_assets(
     Id(project): Id,
     base: BaseUrl,
     uri: Uri,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    cached_list(&state, &base, &uri, Some(project)).await
+    cached_list(&state, &base, &uri, &headers, Some(project)).await
 }
 
 async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Value>> {
@@ -804,105 +563,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cache_keys_ignore_parameter_order_and_trailing_ampersands() {
-        let a = cache_key(
-            "http://h",
-            "/api/2/assets/",
-            Some("project_id=1&submitted=true&"),
-        );
-        let b = cache_key(
-            "http://h",
-            "/api/2/assets/",
-            Some("submitted=true&project_id=1"),
-        );
-        assert_eq!(a, b);
-        let c = cache_key(
-            "http://other",
-            "/api/2/assets/",
-            Some("submitted=true&project_id=1"),
-        );
-        assert_ne!(a, c);
-        let d = cache_key("http://h", "/api/2/assets/", Some("p=3&p=4"));
-        let e = cache_key("http://h", "/api/2/assets/", Some("p=4&p=3"));
-        assert_ne!(d, e, "the last of a repeated key wins, so order matters");
-    }
-
-    async fn render(body: &'static [u8]) -> ApiResult<Bytes> {
-        Ok(Bytes::from_static(body))
-    }
-
-    #[tokio::test]
-    async fn the_cache_drops_everything_when_the_revision_moves() {
-        let cache = ListCache::default();
-        let a = cache.get_or_render("k", 3, || render(b"[]")).await.unwrap();
-        assert_eq!(&a[..], b"[]");
-        let cached = cache
-            .get_or_render("k", 3, || render(b"[1]"))
-            .await
-            .unwrap();
-        assert_eq!(&cached[..], b"[]", "same revision: served from the cache");
-        let fresh = cache
-            .get_or_render("k", 4, || render(b"[2]"))
-            .await
-            .unwrap();
-        assert_eq!(&fresh[..], b"[2]", "new revision: rendered again");
-        // A rendering from data read at an older revision is served but not stored.
-        let old = cache
-            .get_or_render("j", 3, || render(b"[0]"))
-            .await
-            .unwrap();
-        assert_eq!(&old[..], b"[0]");
-        assert_eq!(cache.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn errors_are_not_cached() {
-        let cache = ListCache::default();
-        let err = cache
-            .get_or_render("k", 1, || async { Err(ApiError::bad_request("no")) })
-            .await;
-        assert!(err.is_err());
-        let ok = cache.get_or_render("k", 1, || render(b"[]")).await.unwrap();
-        assert_eq!(&ok[..], b"[]");
-    }
-
-    #[tokio::test]
-    async fn concurrent_misses_share_one_rendering() {
-        let cache = Arc::new(ListCache::default());
-        let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..16 {
-            let (cache, renders) = (cache.clone(), renders.clone());
-            tasks.push(tokio::spawn(async move {
-                cache
-                    .get_or_render("k", 1, || async {
-                        renders.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        Ok(Bytes::from_static(b"[]"))
-                    })
-                    .await
-                    .unwrap()
-            }));
-        }
-        for t in tasks {
-            assert_eq!(&t.await.unwrap()[..], b"[]");
-        }
-        assert_eq!(renders.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn the_cache_stays_bounded() {
-        let cache = ListCache::default();
-        for i in 0..(CACHE_MAX_ENTRIES + 10) {
-            cache
-                .get_or_render(&format!("k{i}"), 1, || render(b"[]"))
-                .await
-                .unwrap();
-        }
-        assert!(cache.len() <= CACHE_MAX_ENTRIES);
-    }
-
-    #[test]
     fn media_names_become_absolute_encoded_urls() {
         assert_eq!(
             media_url("http://box:8888", "rec one.wav"),
@@ -912,26 +572,5 @@ mod tests {
             media_url("http://box", "https://cdn.example/x.mp3"),
             "https://cdn.example/x.mp3"
         );
-    }
-
-    #[test]
-    fn pages_resolve_like_drf() {
-        let p = Paging {
-            page: PageRequest::Number(3),
-            size: 20,
-        };
-        assert_eq!(p.resolve(41), Some(3));
-        assert_eq!(p.resolve(40), None);
-        let first = Paging {
-            page: PageRequest::Number(1),
-            size: 20,
-        };
-        assert_eq!(first.resolve(0), Some(1), "an empty first page exists");
-        let last = Paging {
-            page: PageRequest::Last,
-            size: 20,
-        };
-        assert_eq!(last.resolve(45), Some(3));
-        assert_eq!(last.window(3), (20, 40));
     }
 }

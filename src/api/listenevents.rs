@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::http::Uri;
 use serde_json::{Value, json};
 
-use super::assets::{Paging, paged};
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
+use super::paging::{Paging, paged};
 use super::routes::Routes;
 use super::{ApiResult, AppState, BaseUrl, Id};
 use crate::store::listenevents::{

@@ -11,6 +11,8 @@
 pub mod auth;
 pub mod error;
 pub mod input;
+pub mod list_cache;
+mod paging;
 pub mod routes;
 
 mod assets;
@@ -55,7 +57,7 @@ pub struct AppState {
     /// Recently resolved tokens.
     pub tokens: Arc<auth::TokenCache>,
     /// Cached renderings of hot list responses, invalidated by the store revision.
-    pub cache: Arc<assets::ListCache>,
+    pub cache: Arc<list_cache::ListCache>,
 }
 
 impl AppState {
@@ -65,7 +67,7 @@ impl AppState {
             store,
             config,
             tokens: Arc::new(auth::TokenCache::default()),
-            cache: Arc::new(assets::ListCache::default()),
+            cache: Arc::new(list_cache::ListCache::default()),
         }
     }
 }

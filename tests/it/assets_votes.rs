@@ -1892,3 +1892,35 @@ fn chrono_now() -> String {
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
 }
+
+#[tokio::test]
+async fn asset_lists_are_served_gzipped_to_clients_that_accept_it() {
+    use std::io::Read;
+    let s = TestServer::with_reference_fixture().await;
+    let (_, token) = s.device_token("gzip-phone").await;
+    for path in [
+        "/api/2/assets/?project_id=1&submitted=true",
+        "/api/2/projects/1/assets/",
+    ] {
+        let plain = s.get(path, Some(&token)).await;
+        let plain_json = plain.ok().clone();
+        let resp = s
+            .client
+            .get(s.url(path))
+            .header("Authorization", format!("token {token}"))
+            .header("Accept-Encoding", "gzip, deflate")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-encoding"], "gzip");
+        assert_eq!(resp.headers()["vary"], "accept-encoding");
+        let bytes = resp.bytes().await.unwrap();
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut inflated)
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&inflated).unwrap();
+        assert_eq!(json, plain_json, "{path}");
+        assert!(plain.headers.get("content-encoding").is_none());
+    }
+}
