@@ -18,7 +18,7 @@ use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
-use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media};
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::store::StoreError;
 use crate::store::assets::{
     self, Asset, AssetFilter, AssetPatch, Blocked, DESCRIPTION_MAX, MEDIA_TYPES, OrderKey,
@@ -478,7 +478,7 @@ async fn patch(
 }
 
 /// Deletes the row; with `?delete_binary=true` then also the asset's media files (the
-/// original and its renditions, see [`media::remove_media_files`]) unless another asset
+/// original and its renditions, see [`media_files::remove_media_files`]) unless another asset
 /// still names them. A failed removal is logged; the answer is 204 either way.
 async fn delete(
     State(state): State<AppState>,
@@ -498,12 +498,12 @@ async fn delete(
                 return Ok(Vec::new());
             }
             let refs = [asset.file.as_deref(), asset.filename.as_deref()];
-            media::stems_to_remove(&refs, &base.0, |stem| {
+            media_files::stems_to_remove(&refs, &base.0, |stem| {
                 assets::media_names_with_prefix(tx, stem)
             })
         })
         .await?;
-    media::remove_in_background(&state, stems).await;
+    media_files::remove_stems(&state, stems).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

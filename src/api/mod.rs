@@ -23,6 +23,7 @@ mod events;
 mod languages;
 mod listenevents;
 mod media;
+mod media_files;
 mod projectgroups;
 mod projects;
 mod sessions;
@@ -96,7 +97,8 @@ pub fn routes(state: &AppState) -> routes::Routes {
     r
 }
 
-/// The whole HTTP application: api/2, the root map, the OpenAPI document, CORS, and JSON
+/// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`, CORS,
+/// and JSON
 /// answers for unknown paths.
 pub fn router(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());

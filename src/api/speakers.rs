@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
-use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media};
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::store::assets;
 use crate::store::speakers::{self, Speaker, SpeakerFilter, SpeakerInput};
 
@@ -276,12 +276,12 @@ async fn delete(
             if !delete_binary {
                 return Ok(Vec::new());
             }
-            media::stems_to_remove(&[Some(speaker.uri.as_str())], &base.0, |stem| {
+            media_files::stems_to_remove(&[Some(speaker.uri.as_str())], &base.0, |stem| {
                 assets::media_names_with_prefix(tx, stem)
             })
         })
         .await?;
-    media::remove_in_background(&state, stems).await;
+    media_files::remove_stems(&state, stems).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
