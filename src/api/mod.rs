@@ -98,8 +98,7 @@ pub fn routes(state: &AppState) -> routes::Routes {
 }
 
 /// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`, CORS,
-/// and JSON
-/// answers for unknown paths.
+/// and JSON answers for unknown paths.
 pub fn router(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
