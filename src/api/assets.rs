@@ -18,7 +18,7 @@ use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
-use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::store::StoreError;
 use crate::store::assets::{
     self, Asset, AssetFilter, AssetPatch, Blocked, DESCRIPTION_MAX, MEDIA_TYPES, OrderKey,
@@ -57,7 +57,7 @@ pub(super) fn routes(r: &mut Routes) {
         .patch(Access::Token, "Update an asset", patch)
         .delete(
             Access::Token,
-            "Delete an asset (the row; media files stay)",
+            "Delete an asset (`delete_binary=true` also removes its media files)",
             delete,
         );
     r.add(a);
@@ -477,10 +477,33 @@ async fn patch(
     Ok(Json(asset))
 }
 
-/// `delete_binary` is accepted; media files are not removed (that comes with the media
-/// module), only the row.
-async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state.store.write(move |tx| assets::delete(tx, id)).await?;
+/// Deletes the row; with `?delete_binary=true` then also the asset's media files (the
+/// original and its renditions, see [`media_files::remove_media_files`]) unless another asset
+/// still names them. A failed removal is logged; the answer is 204 either way.
+async fn delete(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Query(q): Query,
+    base: BaseUrl,
+) -> ApiResult<StatusCode> {
+    let mut e = FieldErrors::default();
+    let delete_binary = q.bool("delete_binary", &mut e).unwrap_or(false);
+    e.finish()?;
+    let stems = state
+        .store
+        .write(move |tx| {
+            let asset = assets::get(tx, id)?;
+            assets::delete(tx, id)?;
+            if !delete_binary {
+                return Ok(Vec::new());
+            }
+            let refs = [asset.file.as_deref(), asset.filename.as_deref()];
+            media_files::stems_to_remove(&refs, &base.0, |stem| {
+                assets::media_names_with_prefix(tx, stem)
+            })
+        })
+        .await?;
+    media_files::remove_stems(&state, stems).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP API: the Roundware api/2 surface under `/api/2/`, with CORS on every route.
+//! The HTTP API: the Roundware api/2 surface under `/api/2/` and the media files under
+//! `/rwmedia/` ([`media`]), with CORS on every route.
 //!
 //! Handlers are thin: read input ([`input`]), check it, make one call into the store (or,
 //! later, the conductor), shape the answer. Every operation is registered through
@@ -21,6 +22,8 @@ mod envelopes;
 mod events;
 mod languages;
 mod listenevents;
+mod media;
+mod media_files;
 mod projectgroups;
 mod projects;
 mod sessions;
@@ -94,8 +97,8 @@ pub fn routes(state: &AppState) -> routes::Routes {
     r
 }
 
-/// The whole HTTP application: api/2, the root map, the OpenAPI document, CORS, and JSON
-/// answers for unknown paths.
+/// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`, CORS,
+/// and JSON answers for unknown paths.
 pub fn router(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
@@ -119,6 +122,12 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
+        .route(
+            "/rwmedia/{*path}",
+            axum::routing::get(media::serve).fallback(|method: Method| async move {
+                ApiError::MethodNotAllowed(method.to_string())
+            }),
+        )
         .fallback(|| async { ApiError::NotFound("path".into()) })
         .layer(body_limit)
         .layer(cors())
@@ -132,6 +141,7 @@ fn cors() -> CorsLayer {
         .allow_origin(Any)
         .allow_methods([
             Method::GET,
+            Method::HEAD,
             Method::POST,
             Method::PATCH,
             Method::DELETE,
@@ -147,6 +157,7 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("content-length"),
             HeaderName::from_static("content-range"),
             HeaderName::from_static("accept-ranges"),
+            HeaderName::from_static("etag"),
         ])
         .max_age(std::time::Duration::from_secs(3600))
 }

@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
-use super::{ApiError, ApiResult, AppState, Id};
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
+use crate::store::assets;
 use crate::store::speakers::{self, Speaker, SpeakerFilter, SpeakerInput};
 
 pub(super) fn routes(r: &mut Routes) {
@@ -37,7 +38,7 @@ pub(super) fn routes(r: &mut Routes) {
         )
         .delete(
             Access::Staff,
-            "Delete a speaker (delete_binary is accepted; no file is removed yet)",
+            "Delete a speaker (`delete_binary=true` also removes its file in /rwmedia/)",
             delete,
         );
     r.add(a);
@@ -255,19 +256,32 @@ async fn patch(
     ))
 }
 
+/// Deletes the row; with `?delete_binary=true` then also the media files named by its `uri`
+/// when that points at this box's `/rwmedia/` (the original and its renditions), unless an
+/// asset still names them. A failed removal is logged; the answer is 204 either way.
 async fn delete(
     State(state): State<AppState>,
     Id(id): Id,
     Query(q): Query,
+    base: BaseUrl,
 ) -> ApiResult<StatusCode> {
     let mut e = FieldErrors::default();
-    // Accepted for the admin client; the speaker's file (if any) is not removed yet.
-    let _delete_binary = q.bool("delete_binary", &mut e);
+    let delete_binary = q.bool("delete_binary", &mut e).unwrap_or(false);
     e.finish()?;
-    state
+    let stems = state
         .store
-        .write(move |tx| speakers::delete(tx, id))
+        .write(move |tx| {
+            let speaker = speakers::get(tx, id)?;
+            speakers::delete(tx, id)?;
+            if !delete_binary {
+                return Ok(Vec::new());
+            }
+            media_files::stems_to_remove(&[Some(speaker.uri.as_str())], &base.0, |stem| {
+                assets::media_names_with_prefix(tx, stem)
+            })
+        })
         .await?;
+    media_files::remove_stems(&state, stems).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -623,6 +623,20 @@ pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
     Ok(())
 }
 
+/// The stored `file` and `filename` values of all assets that begin with `prefix` (used by
+/// `delete_binary` to keep files another asset still refers to).
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn media_names_with_prefix(conn: &Connection, prefix: &str) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT file FROM assets WHERE substr(file, 1, length(?1)) = ?1
+         UNION SELECT filename FROM assets WHERE substr(filename, 1, length(?1)) = ?1",
+    )?;
+    let rows = stmt.query_map([prefix], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The answer of `GET assets/blocked/`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Blocked {

@@ -8,6 +8,8 @@ mod support;
 mod api_core;
 mod assets_votes;
 mod cli;
+mod media_delete;
+mod media_serving;
 mod permissions;
 mod projects_groups;
 mod reference_checks;
