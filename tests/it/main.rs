@@ -13,4 +13,5 @@ mod projects_groups;
 mod reference_checks;
 mod speakers_tracks;
 mod tags_ui;
+mod uploads;
 mod users_sessions;
