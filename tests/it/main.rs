@@ -8,6 +8,7 @@ mod support;
 mod api_core;
 mod assets_votes;
 mod cli;
+mod media_support;
 mod permissions;
 mod projects_groups;
 mod reference_checks;
