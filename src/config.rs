@@ -111,6 +111,8 @@ pub struct StreamConfig {
 pub struct LimitsConfig {
     /// Largest accepted request body (uploads included), in mebibytes.
     pub max_upload_mb: u64,
+    /// Longest accepted audio upload, in seconds.
+    pub max_recording_s: u64,
 }
 
 impl LimitsConfig {
@@ -197,11 +199,15 @@ impl Default for RawStream {
 #[serde(deny_unknown_fields, default)]
 struct RawLimits {
     max_upload_mb: u64,
+    max_recording_s: u64,
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
-        Self { max_upload_mb: 64 }
+        Self {
+            max_upload_mb: 64,
+            max_recording_s: 3600,
+        }
     }
 }
 
@@ -315,6 +321,12 @@ impl Config {
                 "must be between 1 and 4096".into(),
             ));
         }
+        if !(1..=86_400).contains(&raw.limits.max_recording_s) {
+            return Err(invalid(
+                "limits.max_recording_s",
+                "must be between 1 and 86400".into(),
+            ));
+        }
         let level: log::LevelFilter = raw.log.level.parse().map_err(|_| {
             invalid(
                 "log.level",
@@ -338,6 +350,7 @@ impl Config {
             },
             limits: LimitsConfig {
                 max_upload_mb: raw.limits.max_upload_mb,
+                max_recording_s: raw.limits.max_recording_s,
             },
             log: LogConfig { level },
         })
@@ -362,6 +375,7 @@ mod tests {
         assert_eq!(c.stream.ban_timeout_s, 1800);
         assert_eq!(c.stream.bitrate_kbps, 128);
         assert_eq!(c.limits.max_upload_mb, 64);
+        assert_eq!(c.limits.max_recording_s, 3600);
     }
 
     #[test]

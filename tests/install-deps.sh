@@ -5,9 +5,12 @@
 set -euo pipefail
 kind="${1:-test}"
 
-# Today the test suite needs nothing beyond the build tools; `kind` is kept so the README's
-# two commands stay the same as test-only tools (ffmpeg, gpsd, ALSA) arrive.
+# `runtime` needs only the build tools; `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and
+# FLAC files the upload tests send, and ffprobe checks the MP3 renditions).
 packages=(build-essential pkg-config ca-certificates)
+if [ "$kind" = "test" ]; then
+    packages+=(ffmpeg)
+fi
 echo "checking packages for: $kind"
 
 missing=()

@@ -32,7 +32,7 @@ pub(super) fn routes(r: &mut Routes) {
         "List assets matching the filters (`paginate=true` for pages)",
         list,
     );
-    r.add(a);
+    r.add(super::uploads::asset_route(a));
     let a = r.at("/assets/count/", "assets").get(
         Access::Token,
         "Count assets matching the filters",

@@ -1,6 +1,6 @@
 //! `envelopes/`: open to anyone, as on the reference server (uploading clients may not hold a
-//! token). Create and read here; the upload (`PATCH envelopes/:id/`) belongs to the media
-//! module and is not registered yet.
+//! token). Create and read here; the upload (`PATCH envelopes/:id/`) is in
+//! [`super::uploads`].
 
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +24,7 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/envelopes/{id}/", "envelopes")
         .get(Access::Anyone, "Get an envelope", get_one);
-    r.add(a);
+    r.add(super::uploads::envelope_route(a));
 }
 
 async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<Envelope>> {

@@ -32,6 +32,7 @@ mod tags;
 mod timedassets;
 mod uielements;
 mod uigroups;
+mod uploads;
 mod users;
 mod votes;
 

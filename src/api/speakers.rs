@@ -2,19 +2,24 @@
 //!
 //! `shape` is accepted as GeoJSON (Polygon or MultiPolygon, as an object or a JSON string) or
 //! WKT and always answered as a MultiPolygon; `boundary` and `attenuation_border` are derived
-//! by the store. A create needs exactly one of `uri` and a multipart `file`; uploading the
-//! file itself is not supported yet, so a `file` alone is a 400 asking for a `uri`. `uri` must
-//! be an http(s) URL or a `/rwmedia/` path; `backupuri` may also be `""`.
+//! by the store. A create needs exactly one of `uri` and a multipart `file`. A `file` is
+//! checked and converted like an asset upload ([`super::uploads`]): stored as
+//! `speaker-project<P>-<safe stem>-<YYYYmmdd-HHMMSS><ext>` with an MP3 rendition next to it,
+//! and `uri` becomes the absolute URL of that MP3. `uri` must be an http(s) URL or a
+//! `/rwmedia/` path; `backupuri` may also be `""`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use super::assets::media_url;
 use super::auth::Access;
-use super::input::{Body, FieldErrors, Fields, Query};
+use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::routes::Routes;
+use super::uploads;
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
+use crate::media::{Purpose, Written, files};
 use crate::store::assets;
 use crate::store::speakers::{self, Speaker, SpeakerFilter, SpeakerInput};
 
@@ -24,7 +29,7 @@ pub(super) fn routes(r: &mut Routes) {
         .get(Access::Token, "List speakers", list)
         .post(
             Access::Staff,
-            "Create a speaker from a uri (borders are derived from shape and attenuation_distance)",
+            "Create a speaker from a uri or an uploaded file (borders are derived from shape and attenuation_distance)",
             create,
         );
     r.add(a);
@@ -46,7 +51,8 @@ pub(super) fn routes(r: &mut Routes) {
 
 const EITHER: &str = "Request must include either 'file' or 'uri', but not both.";
 const NOT_BOTH: &str = "Request cannot include both 'file' and 'uri'.";
-const NO_UPLOAD: &str = "Speaker file upload is not supported yet; give a uri.";
+/// Stands in for `uri` while the fields of a file upload are validated.
+const PENDING_URI: &str = "/rwmedia/pending-upload";
 
 /// Longest `uri`/`backupuri` (the reference's URLField).
 const MAX_URI: usize = 200;
@@ -222,10 +228,64 @@ fn input(b: &Fields, creating: bool) -> ApiResult<SpeakerInput> {
     Ok(input)
 }
 
-async fn create(State(state): State<AppState>, Body(b): Body) -> ApiResult<Json<Speaker>> {
+/// The fields of a request carrying a `file` instead of a `uri`, validated with a
+/// placeholder uri; returns them and the file.
+fn file_input(b: &mut Fields, creating: bool) -> ApiResult<(SpeakerInput, UploadedFile)> {
+    let file = b
+        .take_file("file")
+        .ok_or_else(|| ApiError::bad_request("'file' must be a file part of a multipart body."))?;
+    let mut map = b.as_map().clone();
+    map.insert("uri".into(), Value::String(PENDING_URI.into()));
+    Ok((input(&Fields::from_map(map), creating)?, file))
+}
+
+/// Stores a speaker file and its MP3; returns the absolute MP3 URL and the files' guard.
+async fn store_file(
+    state: &AppState,
+    base: &BaseUrl,
+    project_id: i64,
+    file: UploadedFile,
+) -> ApiResult<(String, Written)> {
+    let name = format!(
+        "speaker-project{project_id}-{}-{}",
+        files::safe_stem(file.filename.as_deref()),
+        files::timestamp()
+    );
+    let (stored, _, written) =
+        uploads::store_media(state, file.bytes, "audio".into(), Purpose::Speaker, name).await?;
+    let mp3 = stored.mp3.unwrap_or(stored.file);
+    Ok((media_url(&base.0, &mp3), written))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    base: BaseUrl,
+    Body(mut b): Body,
+) -> ApiResult<Json<Speaker>> {
     match (b.has("uri"), has_file(&b)) {
         (true, true) | (false, false) => return Err(ApiError::bad_request(EITHER)),
-        (false, true) => return Err(ApiError::bad_request(NO_UPLOAD)),
+        (false, true) => {
+            let (mut i, file) = file_input(&mut b, true)?;
+            let project_id = i.project_id.unwrap_or_default();
+            let exists = state
+                .store
+                .read(move |c| Ok(crate::store::sql::exists(c, "projects", project_id)?))
+                .await?;
+            if !exists {
+                return Err(ApiError::field(
+                    "project_id",
+                    format!("Invalid pk \"{project_id}\" - object does not exist."),
+                ));
+            }
+            let (uri, written) = store_file(&state, &base, project_id, file).await?;
+            i.uri = Some(uri);
+            let speaker = state
+                .store
+                .write(move |tx| speakers::create(tx, &i))
+                .await?;
+            written.keep();
+            return Ok(Json(speaker));
+        }
         (true, false) => {}
     }
     let i = input(&b, true)?;
@@ -240,11 +300,30 @@ async fn create(State(state): State<AppState>, Body(b): Body) -> ApiResult<Json<
 async fn patch(
     State(state): State<AppState>,
     Id(id): Id,
-    Body(b): Body,
+    base: BaseUrl,
+    Body(mut b): Body,
 ) -> ApiResult<Json<Speaker>> {
     match (b.has("uri"), has_file(&b)) {
         (true, true) => return Err(ApiError::bad_request(NOT_BOTH)),
-        (false, true) => return Err(ApiError::bad_request(NO_UPLOAD)),
+        (false, true) => {
+            let (mut i, file) = file_input(&mut b, false)?;
+            let wanted = i.project_id;
+            let project_id = state
+                .store
+                .read(move |c| {
+                    let current = speakers::get(c, id)?.project_id;
+                    Ok(wanted.unwrap_or(current))
+                })
+                .await?;
+            let (uri, written) = store_file(&state, &base, project_id, file).await?;
+            i.uri = Some(uri);
+            let speaker = state
+                .store
+                .write(move |tx| speakers::patch(tx, id, &i))
+                .await?;
+            written.keep();
+            return Ok(Json(speaker));
+        }
         _ => {}
     }
     let i = input(&b, false)?;

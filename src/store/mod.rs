@@ -27,6 +27,7 @@ pub mod tags;
 pub mod timedassets;
 pub mod uielements;
 pub mod uigroups;
+pub mod uploads;
 pub mod users;
 pub mod votes;
 

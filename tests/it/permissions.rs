@@ -64,6 +64,7 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     }
     put("/projectgroups/{id}/projects/", Method::GET, Token);
     put("/assets/", Method::GET, Token);
+    put("/assets/", Method::POST, Token);
     put("/assets/{id}/", Method::GET, Token);
     put("/assets/{id}/", Method::PATCH, Token);
     put("/assets/{id}/", Method::DELETE, Token);
@@ -75,6 +76,7 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/envelopes/", Method::GET, Anyone);
     put("/envelopes/", Method::POST, Anyone);
     put("/envelopes/{id}/", Method::GET, Anyone);
+    put("/envelopes/{id}/", Method::PATCH, Anyone);
     put("/votes/", Method::GET, Token);
     put("/votes/", Method::POST, Token);
     put("/votes/{id}/", Method::GET, Token);

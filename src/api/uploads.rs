@@ -1,0 +1,471 @@
+//! Uploads (reference-server §5): `PATCH envelopes/:id/` (a `file`, or an `asset_id` to
+//! re-file), `POST assets/`, and the shared pieces the speaker upload uses.
+//!
+//! Fields are read from the form first, then the query string, then a JSON body. Every
+//! failure is a 400 `{"detail": ...}` naming the problem (413 for a body over the limit, from
+//! [`Body`]); success is 200 with the Asset. Media work runs on a blocking thread
+//! ([`crate::media`]); the row commits only after every file exists, and the files are removed
+//! again if the commit fails, so a refused upload leaves nothing behind.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use bytes::Bytes;
+
+use super::assets::absolutize;
+use super::auth::Access;
+use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
+use crate::media::{self, MediaError, Purpose, Stored, Written};
+use crate::store::StoreError;
+use crate::store::assets::{Asset, DESCRIPTION_MAX, MEDIA_TYPES};
+use crate::store::events::NewEvent;
+use crate::store::uploads::{self, NewUpload};
+
+/// Registers `PATCH envelopes/{id}/` on the envelope resource being built.
+pub(super) fn envelope_route(a: super::routes::Resource) -> super::routes::Resource {
+    a.patch(
+        Access::Anyone,
+        "Upload into an envelope (multipart `file`, or `asset_id`); answers the Asset",
+        envelope_upload,
+    )
+}
+
+/// Registers `POST assets/` on the asset resource being built.
+pub(super) fn asset_route(a: super::routes::Resource) -> super::routes::Resource {
+    a.post(
+        Access::Token,
+        "Upload an asset (multipart `file` and `envelope_ids` with one id); answers the Asset",
+        asset_upload,
+    )
+}
+
+/// The request's field sources in lookup order: form, query, JSON.
+struct Sources<'a>(Vec<&'a Fields>);
+
+impl<'a> Sources<'a> {
+    fn new(headers: &HeaderMap, query: &'a Fields, body: &'a Fields) -> Self {
+        let json = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| ct.to_ascii_lowercase().contains("json"));
+        Self(if json {
+            vec![query, body]
+        } else {
+            vec![body, query]
+        })
+    }
+
+    /// The first source holding a value for one of `keys` (non-blank first, then any), with
+    /// the key found.
+    fn pick<'k>(&self, keys: &[&'k str]) -> Option<(&'a Fields, &'k str)> {
+        for blank_ok in [false, true] {
+            for f in &self.0 {
+                for k in keys {
+                    if (blank_ok && f.has(k)) || f.has_value(k) {
+                        return Some((f, k));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn int(&self, keys: &[&str], e: &mut FieldErrors) -> Option<i64> {
+        self.pick(keys).and_then(|(f, k)| f.int(k, e))
+    }
+
+    fn float(&self, keys: &[&str], e: &mut FieldErrors) -> Option<f64> {
+        self.pick(keys).and_then(|(f, k)| f.float(k, e))
+    }
+
+    fn string(&self, keys: &[&str], e: &mut FieldErrors) -> Option<String> {
+        self.pick(keys).and_then(|(f, k)| f.string(k, e))
+    }
+
+    fn ids(&self, keys: &[&str], e: &mut FieldErrors) -> Vec<i64> {
+        self.pick(keys)
+            .and_then(|(f, k)| f.ids(k, e))
+            .unwrap_or_default()
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.pick(&[key]).is_some_and(|(f, k)| f.has_value(k))
+    }
+}
+
+/// A field-error map as one `detail` line (uploads answer `{"detail": ...}` only).
+pub(super) fn as_detail(err: ApiError) -> ApiError {
+    match err {
+        ApiError::Fields(map) => ApiError::bad_request(
+            map.iter()
+                .map(|(k, v)| format!("{k}: {}", v.join(" ")))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => other,
+    }
+}
+
+/// A media failure as an API error: the client's fault → 400 with the message.
+pub(super) fn media_error(err: MediaError) -> ApiError {
+    if err.is_client_error() {
+        ApiError::bad_request(err.to_string())
+    } else {
+        ApiError::Internal(err.to_string())
+    }
+}
+
+/// Checks, converts and durably writes an upload on a blocking thread.
+pub(super) async fn store_media(
+    state: &AppState,
+    bytes: Bytes,
+    media_type: String,
+    purpose: Purpose,
+    base_name: String,
+) -> ApiResult<(Stored, Option<i64>, Written)> {
+    let dir = state.config.storage.media_dir();
+    let max = state.config.limits.max_recording_s as f64;
+    tokio::task::spawn_blocking(move || {
+        let prepared = media::prepare(bytes, &media_type, purpose, max)?;
+        let (stored, written) = prepared.write(&dir, &base_name)?;
+        Ok::<_, MediaError>((stored, prepared.audiolength_ns, written))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("media task failed: {e}")))?
+    .map_err(media_error)
+}
+
+/// `submitted` as the reference reads it: `N n false False 0` / `Y y true True 1`; blank → cascade.
+fn submitted(src: &Sources<'_>, e: &mut FieldErrors) -> Option<bool> {
+    let (f, k) = src.pick(&["submitted"])?;
+    match f.raw(k) {
+        Some(serde_json::Value::Bool(b)) => Some(*b),
+        _ => {
+            let text = f.string(k, e)?;
+            match text.trim() {
+                "" => None,
+                "N" | "n" | "false" | "False" | "0" => Some(false),
+                "Y" | "y" | "true" | "True" | "1" => Some(true),
+                other => {
+                    e.add(
+                        "submitted",
+                        format!("\"{other}\" is not one of true/false/1/0/Y/N."),
+                    );
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Reads the asset fields of an upload (everything but the envelope, files and session).
+fn read_fields(src: &Sources<'_>, admin_fields: bool) -> ApiResult<NewUpload> {
+    let mut e = FieldErrors::default();
+    let media_type = src
+        .string(&["media_type", "mediatype"], &mut e)
+        .map(|m| m.trim().to_string())
+        .unwrap_or_else(|| "audio".into());
+    if !MEDIA_TYPES.contains(&media_type.as_str()) {
+        e.add(
+            "media_type",
+            format!("\"{media_type}\" is not one of {}.", MEDIA_TYPES.join(", ")),
+        );
+    }
+    let description = src.string(&["description"], &mut e).unwrap_or_default();
+    if description.chars().count() > DESCRIPTION_MAX {
+        e.add(
+            "description",
+            format!("Ensure this field has no more than {DESCRIPTION_MAX} characters."),
+        );
+    }
+    let weight = src.int(&["weight"], &mut e).unwrap_or(50);
+    if !(0..=99).contains(&weight) {
+        e.add("weight", "Must be between 0 and 99.");
+    }
+    let latitude = src.float(&["latitude"], &mut e);
+    let longitude = src.float(&["longitude"], &mut e);
+    if latitude.is_some_and(|l| !(-90.0..=90.0).contains(&l)) {
+        e.add("latitude", "Must be between -90 and 90.");
+    }
+    if longitude.is_some_and(|l| !(-180.0..=180.0).contains(&l)) {
+        e.add("longitude", "Must be between -180 and 180.");
+    }
+    let u = NewUpload {
+        user_id: src.int(&["user_id"], &mut e),
+        latitude,
+        longitude,
+        submitted: submitted(src, &mut e),
+        media_type,
+        description,
+        volume: src.float(&["volume"], &mut e).unwrap_or(1.0),
+        weight,
+        tag_ids: src.ids(&["tag_ids", "tags"], &mut e),
+        description_loc_ids: src.ids(&["description_loc_ids"], &mut e),
+        alt_text_loc_ids: src.ids(&["alt_text_loc_ids"], &mut e),
+        project_id: if admin_fields {
+            src.int(&["project_id", "project"], &mut e)
+        } else {
+            None
+        },
+        audio_length_in_seconds: if admin_fields {
+            src.float(&["audio_length_in_seconds"], &mut e)
+        } else {
+            None
+        },
+        start_time: if admin_fields {
+            src.float(&["start_time"], &mut e)
+        } else {
+            None
+        },
+        end_time: if admin_fields {
+            src.float(&["end_time"], &mut e)
+        } else {
+            None
+        },
+        ..NewUpload::default()
+    };
+    e.finish().map_err(as_detail)?;
+    Ok(u)
+}
+
+fn no_envelope(id: i64) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid Envelope ID Provided. No Envelope exists with ID {id}"
+    ))
+}
+
+const NO_SESSION: &str = "Session matching query does not exist.";
+
+/// Store errors of the commit, in the upload's words.
+fn commit_error(envelope_id: i64) -> impl Fn(StoreError) -> ApiError {
+    move |err| match err {
+        StoreError::NotFound {
+            what: "envelope", ..
+        } => no_envelope(envelope_id),
+        StoreError::NotFound {
+            what: "session", ..
+        } => ApiError::bad_request(NO_SESSION),
+        StoreError::NotFound { what: "asset", id } => ApiError::bad_request(format!(
+            "Invalid Asset ID Provided. No Asset exists with ID {id}"
+        )),
+        other => as_detail(other.into()),
+    }
+}
+
+/// Logs `start_upload` for the envelope's session with the query-string fields only.
+async fn log_start(state: &AppState, session_id: i64, query: &Fields) -> ApiResult<()> {
+    let mut ev = NewEvent {
+        session_id,
+        event_type: "start_upload".into(),
+        ..NewEvent::default()
+    };
+    super::events::optional_fields(query, &mut ev, &mut FieldErrors::default());
+    state
+        .store
+        .write(move |tx| crate::store::events::create(tx, &ev).map(|_| ()))
+        .await?;
+    Ok(())
+}
+
+/// The path of a stored media name, if it is a plain name inside the media folder.
+fn media_path(state: &AppState, name: &str) -> Option<PathBuf> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+        && !name.starts_with("http");
+    plain.then(|| state.config.storage.media_dir().join(name))
+}
+
+/// What one upload request asks for.
+struct Target {
+    envelope_id: i64,
+    file: Option<UploadedFile>,
+    asset_id: Option<i64>,
+    /// `POST assets/` also reads `project_id` and explicit lengths (admin-updates).
+    admin_fields: bool,
+}
+
+/// The shared upload: envelope checked, event logged, media stored, row committed.
+async fn upload(
+    state: &AppState,
+    base: &BaseUrl,
+    src: &Sources<'_>,
+    query: &Fields,
+    target: Target,
+) -> ApiResult<Asset> {
+    let Target {
+        envelope_id,
+        file,
+        asset_id,
+        admin_fields,
+    } = target;
+    let (env_session, asset_file) = state
+        .store
+        .read(move |c| {
+            let asset = match asset_id {
+                Some(id) => Some(uploads::asset_file(c, id)?),
+                None => None,
+            };
+            Ok((uploads::envelope_session(c, envelope_id)?, asset))
+        })
+        .await?;
+    if let (Some(id), Some(None)) = (asset_id, &asset_file) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid Asset ID Provided. No Asset exists with ID {id}"
+        )));
+    }
+    let env_session = env_session.ok_or_else(|| no_envelope(envelope_id))?;
+    log_start(state, env_session, query).await?;
+
+    let mut u = read_fields(src, admin_fields)?;
+    let mut e = FieldErrors::default();
+    let session_id = src.int(&["session_id", "session"], &mut e);
+    e.finish().map_err(as_detail)?;
+    u.envelope_id = envelope_id;
+    u.session_id = session_id.unwrap_or(env_session);
+    let session_ok = {
+        let sid = u.session_id;
+        state
+            .store
+            .read(move |c| Ok(crate::store::sql::exists(c, "sessions", sid)?))
+            .await?
+    };
+    if !session_ok {
+        return Err(ApiError::bad_request(NO_SESSION));
+    }
+
+    let bytes = match (file, asset_file.flatten().flatten()) {
+        (Some(f), _) => f.bytes,
+        (None, Some(old)) => {
+            let path = media_path(state, &old)
+                .ok_or_else(|| ApiError::bad_request("No file in request"))?;
+            Bytes::from(
+                tokio::fs::read(&path)
+                    .await
+                    .map_err(|_| ApiError::bad_request("No file in request"))?,
+            )
+        }
+        (None, None) => return Err(ApiError::bad_request("No file in request")),
+    };
+    let base_name = format!("{}-{}", media::files::timestamp(), u.session_id);
+    let (stored, audiolength, written) = store_media(
+        state,
+        bytes,
+        u.media_type.clone(),
+        Purpose::Asset,
+        base_name,
+    )
+    .await?;
+    u.file = stored.file;
+    u.filename = stored.filename;
+    u.audiolength_ns = audiolength;
+
+    let mut asset = match asset_id {
+        None => state
+            .store
+            .write(move |tx| uploads::create(tx, &u))
+            .await
+            .map_err(commit_error(envelope_id))?,
+        Some(id) => {
+            let (file, filename) = (u.file.clone(), u.filename.clone());
+            let (asset, old) = state
+                .store
+                .write(move |tx| {
+                    uploads::refile(tx, id, envelope_id, &file, &filename, audiolength)
+                })
+                .await
+                .map_err(commit_error(envelope_id))?;
+            if let Some(old) = old {
+                remove_old(state, &old).await;
+            }
+            asset
+        }
+    };
+    written.keep();
+    absolutize(&mut asset, &base.0);
+    Ok(asset)
+}
+
+/// Removes every file of a replaced original (`<stem>.*`, the stem being the name up to its
+/// first dot).
+async fn remove_old(state: &AppState, old: &str) {
+    let Some(path) = media_path(state, old) else {
+        return;
+    };
+    let stem = old.split('.').next().unwrap_or(old).to_string();
+    let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+    let _ = tokio::task::spawn_blocking(move || {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let prefix = format!("{stem}.");
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    })
+    .await;
+}
+
+async fn envelope_upload(
+    State(state): State<AppState>,
+    Id(envelope_id): Id,
+    base: BaseUrl,
+    Query(query): Query,
+    headers: HeaderMap,
+    Body(mut body): Body,
+) -> ApiResult<Json<Asset>> {
+    let file = body.take_file("file");
+    let src = Sources::new(&headers, &query, &body);
+    let mut e = FieldErrors::default();
+    let asset_id = src.int(&["asset_id"], &mut e);
+    e.finish().map_err(as_detail)?;
+    if file.is_none() && asset_id.is_none() {
+        return Err(ApiError::bad_request("asset_id or file required"));
+    }
+    let target = Target {
+        envelope_id,
+        file,
+        asset_id,
+        admin_fields: false,
+    };
+    let asset = upload(&state, &base, &src, &query, target).await?;
+    Ok(Json(asset))
+}
+
+async fn asset_upload(
+    State(state): State<AppState>,
+    base: BaseUrl,
+    Query(query): Query,
+    headers: HeaderMap,
+    Body(mut body): Body,
+) -> ApiResult<Json<Asset>> {
+    let file = body.take_file("file");
+    let src = Sources::new(&headers, &query, &body);
+    let Some(file) = file else {
+        return Err(ApiError::bad_request("Must supply file for asset content"));
+    };
+    let mut e = FieldErrors::default();
+    let envelopes = src.ids(&["envelope_ids", "envelope_id"], &mut e);
+    if e.finish().is_err()
+        || envelopes.len() != 1
+        || !src.has("envelope_ids") && envelopes.is_empty()
+    {
+        return Err(ApiError::bad_request(
+            "envelope_ids must hold exactly one envelope id",
+        ));
+    }
+    let target = Target {
+        envelope_id: envelopes[0],
+        file: Some(file),
+        asset_id: None,
+        admin_fields: true,
+    };
+    let asset = upload(&state, &base, &src, &query, target).await?;
+    Ok(Json(asset))
+}

@@ -1,0 +1,202 @@
+//! Durable, race-free media files. Every file is written to a hidden temporary name in the
+//! media folder, fsynced, renamed into place and the folder fsynced, so a name never shows a
+//! half-written file. Names are made here only (never from a client's path): a base such as
+//! `<YYYYmmdd-HHMMSS>-<session_id>` gets `_0`, `_1`, … until every name of the set can be
+//! claimed with `create_new`, which keeps parallel uploads into one envelope apart.
+//! [`Written`] deletes what it wrote unless disarmed after the database commit.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How many `_N` suffixes are tried before giving up.
+const MAX_SUFFIX: usize = 10_000;
+
+/// `YYYYmmdd-HHMMSS` of now (UTC), the reference's storage-name timestamp.
+pub fn timestamp() -> String {
+    chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string()
+}
+
+/// A client file name reduced to a safe stem for speaker names: the last path component
+/// without its extension, spaces as `_`, only ASCII letters, digits, `-` and `_` kept, at most
+/// 40 characters; `file` when nothing is left.
+pub fn safe_stem(client_name: Option<&str>) -> String {
+    let name = client_name.unwrap_or("");
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let stem = match last.rfind('.') {
+        Some(i) if i > 0 => &last[..i],
+        _ => last,
+    };
+    let cleaned: String = stem
+        .chars()
+        .map(|c| if c == ' ' { '_' } else { c })
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(40)
+        .collect();
+    let cleaned = cleaned.trim_matches(['-', '_']).to_string();
+    if cleaned.is_empty() {
+        "file".into()
+    } else {
+        cleaned
+    }
+}
+
+/// Files written for one request; removed on drop unless [`Written::keep`] was called.
+#[derive(Debug, Default)]
+pub struct Written {
+    paths: Vec<PathBuf>,
+    armed: bool,
+}
+
+impl Written {
+    /// The files, in the order given to [`write_set`].
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Keeps the files (call after the database row that names them has committed).
+    pub fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        if self.armed {
+            for p in &self.paths {
+                if let Err(e) = std::fs::remove_file(p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        log::warn!("cannot remove {}: {e}", p.display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes `outputs` (suffix such as `.mp3` or `.pcm.wav`, bytes) into `dir` under one stem
+/// made from `base`; returns the stem chosen and the guard owning the files.
+///
+/// # Errors
+/// I/O failures (the partial set is removed), or no free name after many tries.
+pub fn write_set(
+    dir: &Path,
+    base: &str,
+    outputs: &[(&str, &[u8])],
+) -> std::io::Result<(String, Written)> {
+    let (stem, mut written) = reserve(dir, base, outputs.iter().map(|(s, _)| *s))?;
+    written.armed = true;
+    for ((_, bytes), path) in outputs.iter().zip(written.paths.clone()) {
+        write_durable(dir, &path, bytes)?;
+    }
+    sync_dir(dir)?;
+    Ok((stem, written))
+}
+
+/// Claims `<stem><suffix>` for every suffix with `create_new` (empty placeholders).
+fn reserve<'a>(
+    dir: &Path,
+    base: &str,
+    suffixes: impl Iterator<Item = &'a str> + Clone,
+) -> std::io::Result<(String, Written)> {
+    for n in 0..=MAX_SUFFIX {
+        let stem = if n == 0 {
+            base.to_string()
+        } else {
+            format!("{base}_{}", n - 1)
+        };
+        // Claim in a fixed (sorted) order so that racing requests back off quickly.
+        let mut names: Vec<(usize, PathBuf)> = suffixes
+            .clone()
+            .enumerate()
+            .map(|(i, s)| (i, dir.join(format!("{stem}{s}"))))
+            .collect();
+        names.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut claimed = Written {
+            paths: Vec::new(),
+            armed: true,
+        };
+        let mut clash = false;
+        for (_, path) in &names {
+            match OpenOptions::new().write(true).create_new(true).open(path) {
+                Ok(_) => claimed.paths.push(path.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    clash = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if clash {
+            continue; // `claimed` drops and removes its placeholders
+        }
+        claimed.armed = false;
+        names.sort_by_key(|(i, _)| *i);
+        return Ok((
+            stem,
+            Written {
+                paths: names.into_iter().map(|(_, p)| p).collect(),
+                armed: false,
+            },
+        ));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("no free media name for {base}"),
+    ))
+}
+
+/// Writes `bytes` to a temporary file in `dir`, fsyncs it and renames it onto `path`.
+fn write_durable(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(
+        ".upload-{}-{}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Fsyncs a directory so renames in it survive a power cut.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_names_never_leave_the_folder() {
+        assert_eq!(safe_stem(Some("../../etc/passwd")), "passwd");
+        assert_eq!(safe_stem(Some("C:\\x\\my bed.mp3")), "my_bed");
+        assert_eq!(safe_stem(Some("..")), "file");
+        assert_eq!(safe_stem(Some("ocean 🌊 waves.wav")), "ocean__waves");
+        assert_eq!(safe_stem(None), "file");
+    }
+
+    #[test]
+    fn a_taken_stem_moves_to_the_next_suffix_and_a_dropped_set_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, wa) = write_set(dir.path(), "s", &[(".wav", b"1"), (".mp3", b"2")]).unwrap();
+        let (b, wb) = write_set(dir.path(), "s", &[(".m4a", b"3"), (".mp3", b"4")]).unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("s", "s_0"));
+        assert_eq!(std::fs::read(dir.path().join("s.mp3")).unwrap(), b"2");
+        assert_eq!(std::fs::read(dir.path().join("s_0.mp3")).unwrap(), b"4");
+        wa.keep();
+        drop(wb);
+        assert!(!dir.path().join("s_0.mp3").exists());
+        assert!(!dir.path().join("s_0.m4a").exists());
+        assert!(dir.path().join("s.wav").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "no temporary files remain");
+    }
+}
