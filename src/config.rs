@@ -206,7 +206,7 @@ impl Default for RawLimits {
     fn default() -> Self {
         Self {
             max_upload_mb: 64,
-            max_recording_s: 3600,
+            max_recording_s: 900,
         }
     }
 }
@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(c.stream.ban_timeout_s, 1800);
         assert_eq!(c.stream.bitrate_kbps, 128);
         assert_eq!(c.limits.max_upload_mb, 64);
-        assert_eq!(c.limits.max_recording_s, 3600);
+        assert_eq!(c.limits.max_recording_s, 900);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod demo;
 pub mod media;
 pub mod store;
 pub mod telemetry;

@@ -22,6 +22,9 @@ enum Command {
         /// Config file (default: /etc/roundwared/roundwared.toml, then ./config/roundwared.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Seed a demo project (synthesized sounds, speakers, tags) when the database has none.
+        #[arg(long)]
+        demo: bool,
     },
     /// Check a config file and print the settings it results in.
     CheckConfig {
@@ -111,8 +114,9 @@ fn real_main() -> anyhow::Result<()> {
             println!("{outcome}");
             Ok(())
         }
-        Command::Serve { config } => {
+        Command::Serve { config, demo } => {
             let c = load(config)?;
+            let media_dir = c.storage.media_dir();
             roundwared::telemetry::init(c.log.level);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -121,6 +125,11 @@ fn real_main() -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?;
             runtime.block_on(async {
                 let daemon = roundwared::Daemon::start(c).await?;
+                if demo {
+                    roundwared::demo::seed_if_empty(daemon.store(), &media_dir)
+                        .await
+                        .context("cannot seed the demo project")?;
+                }
                 daemon.run(roundwared::shutdown_signal()).await?;
                 anyhow::Ok(())
             })

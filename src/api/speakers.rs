@@ -5,7 +5,7 @@
 //! by the store. A create needs exactly one of `uri` and a multipart `file`. A `file` is
 //! checked and converted like an asset upload ([`super::uploads`]): stored as
 //! `speaker-project<P>-<safe stem>-<YYYYmmdd-HHMMSS><ext>` with an MP3 rendition next to it,
-//! and `uri` becomes the absolute URL of that MP3. `uri` must be an http(s) URL or a
+//! and `uri` is stored as `/rwmedia/<mp3>` and shown as the absolute URL of that MP3. `uri` must be an http(s) URL or a
 //! `/rwmedia/` path; `backupuri` may also be `""`.
 
 use axum::Json;
@@ -114,20 +114,41 @@ fn has_file(b: &Fields) -> bool {
     b.files().iter().any(|f| f.field == "file") || b.has("file")
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Speaker>>> {
+/// Speaker media on this box are stored as `/rwmedia/<name>` (so a change of the box's
+/// address never breaks them) and handed out as absolute URLs.
+fn absolute(mut sp: Speaker, base: &BaseUrl) -> Speaker {
+    for uri in [&mut sp.uri, &mut sp.backupuri] {
+        if uri.starts_with("/rwmedia/") {
+            *uri = media_url(&base.0, uri.trim_start_matches("/rwmedia/"));
+        }
+    }
+    sp
+}
+
+async fn list(
+    State(state): State<AppState>,
+    base: BaseUrl,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<Speaker>>> {
     let mut e = FieldErrors::default();
     let f = SpeakerFilter {
         activeyn: q.bool("activeyn", &mut e),
         project_id: q.int("project_id", &mut e).or(q.int("project", &mut e)),
     };
     e.finish()?;
+    let list = state.store.read(move |c| speakers::list(c, &f)).await?;
     Ok(Json(
-        state.store.read(move |c| speakers::list(c, &f)).await?,
+        list.into_iter().map(|sp| absolute(sp, &base)).collect(),
     ))
 }
 
-async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Speaker>> {
-    Ok(Json(state.store.read(move |c| speakers::get(c, id)).await?))
+async fn get_one(
+    State(state): State<AppState>,
+    base: BaseUrl,
+    Id(id): Id,
+) -> ApiResult<Json<Speaker>> {
+    let sp = state.store.read(move |c| speakers::get(c, id)).await?;
+    Ok(Json(absolute(sp, &base)))
 }
 
 /// Reads a create (`creating`: project, volumes, uri, shape and distance required) or PATCH.
@@ -239,10 +260,9 @@ fn file_input(b: &mut Fields, creating: bool) -> ApiResult<(SpeakerInput, Upload
     Ok((input(&Fields::from_map(map), creating)?, file))
 }
 
-/// Stores a speaker file and its MP3; returns the absolute MP3 URL and the files' guard.
+/// Stores a speaker file and its MP3; returns the MP3's `/rwmedia/` path and the files' guard.
 async fn store_file(
     state: &AppState,
-    base: &BaseUrl,
     project_id: i64,
     file: UploadedFile,
 ) -> ApiResult<(String, Written)> {
@@ -254,7 +274,7 @@ async fn store_file(
     let (stored, _, written) =
         uploads::store_media(state, file.bytes, "audio".into(), Purpose::Speaker, name).await?;
     let mp3 = stored.mp3.unwrap_or(stored.file);
-    Ok((media_url(&base.0, &mp3), written))
+    Ok((format!("/rwmedia/{mp3}"), written))
 }
 
 async fn create(
@@ -277,24 +297,23 @@ async fn create(
                     format!("Invalid pk \"{project_id}\" - object does not exist."),
                 ));
             }
-            let (uri, written) = store_file(&state, &base, project_id, file).await?;
+            let (uri, written) = store_file(&state, project_id, file).await?;
             i.uri = Some(uri);
             let speaker = state
                 .store
                 .write(move |tx| speakers::create(tx, &i))
                 .await?;
             written.keep();
-            return Ok(Json(speaker));
+            return Ok(Json(absolute(speaker, &base)));
         }
         (true, false) => {}
     }
     let i = input(&b, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| speakers::create(tx, &i))
-            .await?,
-    ))
+    let speaker = state
+        .store
+        .write(move |tx| speakers::create(tx, &i))
+        .await?;
+    Ok(Json(absolute(speaker, &base)))
 }
 
 async fn patch(
@@ -315,24 +334,23 @@ async fn patch(
                     Ok(wanted.unwrap_or(current))
                 })
                 .await?;
-            let (uri, written) = store_file(&state, &base, project_id, file).await?;
+            let (uri, written) = store_file(&state, project_id, file).await?;
             i.uri = Some(uri);
             let speaker = state
                 .store
                 .write(move |tx| speakers::patch(tx, id, &i))
                 .await?;
             written.keep();
-            return Ok(Json(speaker));
+            return Ok(Json(absolute(speaker, &base)));
         }
         _ => {}
     }
     let i = input(&b, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| speakers::patch(tx, id, &i))
-            .await?,
-    ))
+    let speaker = state
+        .store
+        .write(move |tx| speakers::patch(tx, id, &i))
+        .await?;
+    Ok(Json(absolute(speaker, &base)))
 }
 
 /// Deletes the row; with `?delete_binary=true` then also the media files named by its `uri`

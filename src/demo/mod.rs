@@ -49,12 +49,48 @@ struct Piece {
 }
 
 const PIECES: [Piece; 6] = [
-    Piece { title: "Bells by the gate", make: synth::bells, seconds: 15.0, tags: ["calm", "tones"], offset_m: (-30.0, 20.0) },
-    Piece { title: "Evening drone", make: synth::drone, seconds: 20.0, tags: ["calm", "tones"], offset_m: (10.0, -25.0) },
-    Piece { title: "Rain on leaves", make: synth::rain, seconds: 18.0, tags: ["calm", "textures"], offset_m: (60.0, 10.0) },
-    Piece { title: "Footsteps beat", make: synth::pulse, seconds: 12.0, tags: ["lively", "rhythms"], offset_m: (-10.0, -5.0) },
-    Piece { title: "Birdsong scale", make: synth::arpeggio, seconds: 14.0, tags: ["lively", "tones"], offset_m: (90.0, -20.0) },
-    Piece { title: "Wind over the hill", make: synth::wind, seconds: 20.0, tags: ["calm", "textures"], offset_m: (30.0, 45.0) },
+    Piece {
+        title: "Bells by the gate",
+        make: synth::bells,
+        seconds: 15.0,
+        tags: ["calm", "tones"],
+        offset_m: (-30.0, 20.0),
+    },
+    Piece {
+        title: "Evening drone",
+        make: synth::drone,
+        seconds: 20.0,
+        tags: ["calm", "tones"],
+        offset_m: (10.0, -25.0),
+    },
+    Piece {
+        title: "Rain on leaves",
+        make: synth::rain,
+        seconds: 18.0,
+        tags: ["calm", "textures"],
+        offset_m: (60.0, 10.0),
+    },
+    Piece {
+        title: "Footsteps beat",
+        make: synth::pulse,
+        seconds: 12.0,
+        tags: ["lively", "rhythms"],
+        offset_m: (-10.0, -5.0),
+    },
+    Piece {
+        title: "Birdsong scale",
+        make: synth::arpeggio,
+        seconds: 14.0,
+        tags: ["lively", "tones"],
+        offset_m: (90.0, -20.0),
+    },
+    Piece {
+        title: "Wind over the hill",
+        make: synth::wind,
+        seconds: 20.0,
+        tags: ["calm", "textures"],
+        offset_m: (30.0, 45.0),
+    },
 ];
 
 /// Tags: key, category key, English label, Spanish label.
@@ -75,7 +111,13 @@ fn at(east_m: f64, north_m: f64) -> (f64, f64) {
 
 /// A square zone `half_m` metres each way around an offset from the centre, as GeoJSON.
 fn square(east_m: f64, north_m: f64, half_m: f64) -> serde_json::Value {
-    let corners = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0)];
+    let corners = [
+        (-1.0, -1.0),
+        (1.0, -1.0),
+        (1.0, 1.0),
+        (-1.0, 1.0),
+        (-1.0, -1.0),
+    ];
     let ring: Vec<serde_json::Value> = corners
         .iter()
         .map(|(x, y)| {
@@ -102,44 +144,83 @@ pub async fn seed_if_empty(store: &Store, media_dir: &Path) -> Result<bool, Demo
     let dir = media_dir.to_path_buf();
     let (assets, beds) = tokio::task::spawn_blocking(move || make_audio(&dir))
         .await
-        .map_err(|e| DemoError::Media { dir: media_dir.to_path_buf(), message: e.to_string() })??;
-    let names: Vec<(Stored, i64)> = assets.iter().map(|(s, _, ns)| (clone_stored(s), *ns)).collect();
-    let bed_names: Vec<String> = beds.iter().map(|(s, _)| s.mp3.clone().unwrap_or_else(|| s.file.clone())).collect();
-    let project_id = store.write(move |tx| insert_rows(tx, &names, &bed_names)).await?;
+        .map_err(|e| DemoError::Media {
+            dir: media_dir.to_path_buf(),
+            message: e.to_string(),
+        })??;
+    let names: Vec<(Stored, i64)> = assets
+        .iter()
+        .map(|(s, _, ns)| (clone_stored(s), *ns))
+        .collect();
+    let bed_names: Vec<String> = beds
+        .iter()
+        .map(|(s, _)| s.mp3.clone().unwrap_or_else(|| s.file.clone()))
+        .collect();
+    let project_id = store
+        .write(move |tx| insert_rows(tx, &names, &bed_names))
+        .await?;
     for (_, written, _) in assets {
         written.keep();
     }
     for (_, written) in beds {
         written.keep();
     }
-    log::info!("demo: seeded project {project_id} around {:.4}, {:.4}", CENTRE.0, CENTRE.1);
+    log::info!(
+        "demo: seeded project {project_id} around {:.4}, {:.4}",
+        CENTRE.0,
+        CENTRE.1
+    );
     Ok(true)
 }
 
 fn clone_stored(s: &Stored) -> Stored {
-    Stored { stem: s.stem.clone(), file: s.file.clone(), filename: s.filename.clone(), mp3: s.mp3.clone() }
+    Stored {
+        stem: s.stem.clone(),
+        file: s.file.clone(),
+        filename: s.filename.clone(),
+        mp3: s.mp3.clone(),
+    }
 }
 
 type Made = (Vec<(Stored, Written, i64)>, Vec<(Stored, Written)>);
 
 /// Synthesizes every piece and the two speaker beds and writes them like uploads.
 fn make_audio(dir: &Path) -> Result<Made, DemoError> {
-    let fail = |e: String| DemoError::Media { dir: dir.to_path_buf(), message: e };
+    let fail = |e: String| DemoError::Media {
+        dir: dir.to_path_buf(),
+        message: e,
+    };
     let encode = |samples: Vec<f32>, purpose: Purpose, base: &str| {
-        let pcm = media::decode::Pcm { rate: synth::RATE_HZ, channels: 1, samples };
+        let pcm = media::decode::Pcm {
+            rate: synth::RATE_HZ,
+            channels: 1,
+            samples,
+        };
         let wav = Bytes::from(media::encode::wav16(&pcm));
-        let prepared = media::prepare(wav, "audio", purpose, media::DEFAULT_MAX_SECONDS).map_err(|e| fail(e.to_string()))?;
+        let prepared = media::prepare(wav, "audio", purpose, media::DEFAULT_MAX_SECONDS)
+            .map_err(|e| fail(e.to_string()))?;
         let ns = prepared.audiolength_ns.unwrap_or(0);
         let (stored, written) = prepared.write(dir, base).map_err(|e| fail(e.to_string()))?;
         Ok::<_, DemoError>((stored, written, ns))
     };
     let mut assets = Vec::new();
     for (n, piece) in PIECES.iter().enumerate() {
-        assets.push(encode((piece.make)(piece.seconds), Purpose::Asset, &format!("demo-{}-{n}", files_stamp()))?);
+        assets.push(encode(
+            (piece.make)(piece.seconds),
+            Purpose::Asset,
+            &format!("demo-{}-{n}", files_stamp()),
+        )?);
     }
     let mut beds = Vec::new();
-    for (n, make) in [synth::drone as fn(f32) -> Vec<f32>, synth::rain].iter().enumerate() {
-        let (s, w, _) = encode(make(30.0), Purpose::Speaker, &format!("speaker-project1-demo{n}-{}", files_stamp()))?;
+    for (n, make) in [synth::drone as fn(f32) -> Vec<f32>, synth::rain]
+        .iter()
+        .enumerate()
+    {
+        let (s, w, _) = encode(
+            make(30.0),
+            Purpose::Speaker,
+            &format!("speaker-project1-demo{n}-{}", files_stamp()),
+        )?;
         beds.push((s, w));
     }
     Ok((assets, beds))
@@ -156,11 +237,21 @@ fn insert_rows(
     beds: &[String],
 ) -> Result<i64, StoreError> {
     let now = time::now();
-    tx.execute("INSERT OR IGNORE INTO languages (name, language_code) VALUES ('Español', 'es')", [])?;
-    let es: i64 = tx.query_row("SELECT id FROM languages WHERE language_code = 'es'", [], |r| r.get(0))?;
+    tx.execute(
+        "INSERT OR IGNORE INTO languages (name, language_code) VALUES ('Español', 'es')",
+        [],
+    )?;
+    let es: i64 = tx.query_row(
+        "SELECT id FROM languages WHERE language_code = 'es'",
+        [],
+        |r| r.get(0),
+    )?;
     let en = crate::store::loc::english_id(tx)?;
     let text = |s: &str, lang: i64| -> Result<i64, StoreError> {
-        tx.execute("INSERT INTO localized_strings (localized_string, language_id) VALUES (?1, ?2)", rusqlite::params![s, lang])?;
+        tx.execute(
+            "INSERT INTO localized_strings (localized_string, language_id) VALUES (?1, ?2)",
+            rusqlite::params![s, lang],
+        )?;
         Ok(tx.last_insert_rowid())
     };
     let link = |owner: &str, id: i64, field: &str, strings: &[i64]| -> Result<(), StoreError> {
@@ -181,15 +272,30 @@ fn insert_rows(
         rusqlite::params![CENTRE.0, CENTRE.1, now],
     )?;
     let project = tx.last_insert_rowid();
-    tx.execute("INSERT INTO project_languages VALUES (?1, ?2), (?1, ?3)", [project, en, es])?;
+    tx.execute(
+        "INSERT INTO project_languages VALUES (?1, ?2), (?1, ?3)",
+        [project, en, es],
+    )?;
     let description = [
-        text("A short walk of synthesized sounds: bells, rain, wind and a soft beat. Move around to change what you hear, and add your own recording.", en)?,
-        text("Un paseo corto de sonidos sintetizados: campanas, lluvia, viento y un ritmo suave. Muévete para cambiar lo que oyes y añade tu propia grabación.", es)?,
+        text(
+            "A short walk of synthesized sounds: bells, rain, wind and a soft beat. Move around to change what you hear, and add your own recording.",
+            en,
+        )?,
+        text(
+            "Un paseo corto de sonidos sintetizados: campanas, lluvia, viento y un ritmo suave. Muévete para cambiar lo que oyes y añade tu propia grabación.",
+            es,
+        )?,
     ];
     link("project", project, "description", &description)?;
     let out_of_range = [
-        text("You are outside the demo area. Walk towards the park lawn.", en)?,
-        text("Estás fuera del área de la demo. Camina hacia el césped del parque.", es)?,
+        text(
+            "You are outside the demo area. Walk towards the park lawn.",
+            en,
+        )?,
+        text(
+            "Estás fuera del área de la demo. Camina hacia el césped del parque.",
+            es,
+        )?,
     ];
     link("project", project, "out_of_range_message", &out_of_range)?;
 
@@ -211,9 +317,33 @@ fn insert_rows(
     }
 
     let groups = [
-        ("Mood", "listen", "mood", "multi", 1, ("What mood would you like?", "¿Qué ambiente prefieres?")),
-        ("Sounds", "listen", "sound", "multi", 2, ("Which sounds?", "¿Qué sonidos?")),
-        ("Mood", "speak", "mood", "single", 1, ("What mood is your recording?", "¿Qué ambiente tiene tu grabación?")),
+        (
+            "Mood",
+            "listen",
+            "mood",
+            "multi",
+            1,
+            ("What mood would you like?", "¿Qué ambiente prefieres?"),
+        ),
+        (
+            "Sounds",
+            "listen",
+            "sound",
+            "multi",
+            2,
+            ("Which sounds?", "¿Qué sonidos?"),
+        ),
+        (
+            "Mood",
+            "speak",
+            "mood",
+            "single",
+            1,
+            (
+                "What mood is your recording?",
+                "¿Qué ambiente tiene tu grabación?",
+            ),
+        ),
     ];
     for (name, mode, category, select, index, (header_en, header_es)) in groups {
         tx.execute(
@@ -224,8 +354,7 @@ fn insert_rows(
         let group = tx.last_insert_rowid();
         let header = [text(header_en, en)?, text(header_es, es)?];
         link("uigroup", group, "header_text", &header)?;
-        for (n, (key, cat, _, _)) in TAGS.iter().filter(|t| t.1 == category).enumerate() {
-            let _ = cat;
+        for (n, (key, _, _, _)) in TAGS.iter().filter(|t| t.1 == category).enumerate() {
             let is_default = mode == "listen" || n == 0;
             tx.execute(
                 "INSERT INTO ui_items (ui_group_id, idx, tag_id, is_default, active) VALUES (?1, ?2, ?3, ?4, 1)",
@@ -236,7 +365,10 @@ fn insert_rows(
 
     // Two voices: a foreground one and a quieter, wider one. Times in nanoseconds.
     let s = 1e9f64;
-    for (minv, maxv, mind, maxd, minpan, maxpan) in [(0.7, 1.0, 8.0, 14.0, -0.5, 0.5), (0.4, 0.6, 10.0, 20.0, -1.0, 1.0)] {
+    for (minv, maxv, mind, maxd, minpan, maxpan) in [
+        (0.7, 1.0, 8.0, 14.0, -0.5, 0.5),
+        (0.4, 0.6, 10.0, 20.0, -1.0, 1.0),
+    ] {
         tx.execute(
             "INSERT INTO audiotracks (project_id, minvolume, maxvolume, minduration, maxduration, mindeadair,
                  maxdeadair, minfadeintime, maxfadeintime, minfadeouttime, maxfadeouttime, minpanpos, maxpanpos,
@@ -266,7 +398,10 @@ fn insert_rows(
     }
 
     // The drone fills the lawn; the rain sits to the east, overlapping it.
-    for (n, (code, east_m, half_m)) in [("drone", 0.0, 70.0), ("rain", 90.0, 50.0)].into_iter().enumerate() {
+    for (n, (code, east_m, half_m)) in [("drone", 0.0, 70.0), ("rain", 90.0, 50.0)]
+        .into_iter()
+        .enumerate()
+    {
         let shape = geometry::parse_multipolygon(&square(east_m, 0.0, half_m))
             .map_err(|e| StoreError::conflict("shape", e.0))?;
         speakers::create(
@@ -308,7 +443,11 @@ mod tests {
             .collect();
         for piece in &PIECES {
             let (lat, lon) = at(piece.offset_m.0, piece.offset_m.1);
-            assert!(zones.iter().any(|z| geometry::contains(z, lon, lat)), "{}", piece.title);
+            assert!(
+                zones.iter().any(|z| geometry::contains(z, lon, lat)),
+                "{}",
+                piece.title
+            );
         }
     }
 }

@@ -64,7 +64,11 @@ pub fn bells(seconds: f32) -> Vec<f32> {
             if env < 1e-4 {
                 break;
             }
-            *s += partials.iter().map(|(ratio, amp)| amp * (TAU * f0 * ratio * t).sin()).sum::<f32>() * env;
+            *s += partials
+                .iter()
+                .map(|(ratio, amp)| amp * (TAU * f0 * ratio * t).sin())
+                .sum::<f32>()
+                * env;
         }
     }
     finish(out)
@@ -77,7 +81,11 @@ pub fn drone(seconds: f32) -> Vec<f32> {
         .map(|i| {
             let t = time(i);
             let swell = 0.6 + 0.4 * (TAU * 0.1 * t).sin();
-            chord.iter().enumerate().map(|(k, f)| (TAU * f * t + k as f32).sin() / (k as f32 + 1.0)).sum::<f32>()
+            chord
+                .iter()
+                .enumerate()
+                .map(|(k, f)| (TAU * f * t + k as f32).sin() / (k as f32 + 1.0))
+                .sum::<f32>()
                 * swell
         })
         .collect();
@@ -127,7 +135,9 @@ pub fn pulse(seconds: f32) -> Vec<f32> {
 
 /// A pentatonic arpeggio with plucked envelopes, four notes a second.
 pub fn arpeggio(seconds: f32) -> Vec<f32> {
-    let scale = [261.63f32, 293.66, 329.63, 392.0, 440.0, 523.25, 587.33, 659.25];
+    let scale = [
+        261.63f32, 293.66, 329.63, 392.0, 440.0, 523.25, 587.33, 659.25,
+    ];
     let pattern = [0usize, 2, 4, 7, 5, 3, 6, 1];
     let step = frames(0.25);
     let out = (0..frames(seconds))
@@ -183,7 +193,10 @@ mod tests {
             let peak = piece.iter().fold(0.0f32, |m, s| m.max(s.abs()));
             assert!(peak <= 0.71 && peak > 0.5, "{name} peak {peak}");
             assert!(rms(&piece) > 0.02, "{name} is too quiet");
-            assert!(piece[0].abs() < 1e-3 && piece[piece.len() - 1].abs() < 1e-3, "{name} ends are not faded");
+            assert!(
+                piece[0].abs() < 1e-3 && piece[piece.len() - 1].abs() < 1e-3,
+                "{name} ends are not faded"
+            );
         }
     }
 

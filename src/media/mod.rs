@@ -87,8 +87,9 @@ impl MediaError {
     }
 }
 
-/// Default longest recording accepted: one hour.
-pub const DEFAULT_MAX_SECONDS: f64 = 3600.0;
+/// Default longest recording accepted: 15 minutes (ingest decodes in memory; a Pi with 1 GB
+/// must survive the longest upload it accepts).
+pub const DEFAULT_MAX_SECONDS: f64 = 900.0;
 
 /// The renditions to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ mod support;
 mod api_core;
 mod assets_votes;
 mod cli;
+mod demo;
 mod media_delete;
 mod media_serving;
 mod media_support;
