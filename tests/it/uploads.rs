@@ -490,7 +490,7 @@ async fn a_two_hour_recording_is_refused_from_its_header() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let detail = r.body["detail"].as_str().unwrap();
     assert!(
-        detail.contains("2:00:00") && detail.contains("1:00:00"),
+        detail.contains("2:00:00") && detail.contains("0:15:00"),
         "{detail}"
     );
     assert_eq!(media_files(&s), Vec::<String>::new());
