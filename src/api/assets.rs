@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::auth::Access;
+use super::auth::{Access, Caller, Viewer};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
@@ -347,17 +347,23 @@ async fn random(
     Ok(Json(rows))
 }
 
-async fn blocked(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Blocked>> {
+async fn blocked(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query,
+) -> ApiResult<Json<Blocked>> {
     let mut errs = FieldErrors::default();
     let session_id = q.req_int("session_id", &mut errs);
     errs.finish()?;
     let session_id = session_id.unwrap_or_default();
-    state
+    let viewer = Viewer::of(&state, &caller).await?;
+    let mut blocked = state
         .store
         .read(move |c| assets::blocked(c, session_id))
         .await
-        .map(Json)
-        .map_err(session_not_found)
+        .map_err(session_not_found)?;
+    blocked.device_id = viewer.redact(blocked.device_id.take());
+    Ok(Json(blocked))
 }
 
 /// An unknown session named in a query or body is a 400, not a 404.

@@ -41,6 +41,11 @@ pub(super) fn routes(r: &mut Routes) {
 }
 
 /// Every input key; JSON null is refused for all of them (no column is nullable).
+/// Longest timing (duration, dead air, fade, pan time, ban) accepted, in seconds.
+const MAX_TIMING_S: f64 = 86_400.0;
+/// Loudest volume accepted (1.0 is unity gain; a little headroom above it is allowed).
+const MAX_VOLUME: f64 = 2.0;
+
 const FIELDS: [&str; 23] = [
     "project_id",
     "project",
@@ -142,9 +147,28 @@ fn input(b: &Fields, creating: bool) -> ApiResult<AudiotrackInput> {
     } else {
         b.int(project_key, &mut e)
     };
+    // A day bounds every timing: beyond it the nanoseconds overflow what clients decode.
+    let within_a_day = |key: &'static str, e: &mut FieldErrors| {
+        not_negative(key, e).filter(|v| {
+            let ok = *v <= MAX_TIMING_S;
+            if !ok {
+                e.add(key, format!("Must be at most {MAX_TIMING_S} seconds."));
+            }
+            ok
+        })
+    };
     let timing = |n: usize, e: &mut FieldErrors| {
         let (min, max) = TIMING_PAIRS[n];
-        (not_negative(min, e), not_negative(max, e))
+        (within_a_day(min, e), within_a_day(max, e))
+    };
+    let volume = |key: &'static str, e: &mut FieldErrors| {
+        not_negative(key, e).filter(|v| {
+            let ok = *v <= MAX_VOLUME;
+            if !ok {
+                e.add(key, format!("Must be between 0 and {MAX_VOLUME}."));
+            }
+            ok
+        })
     };
     let (minduration, maxduration) = timing(0, &mut e);
     let (mindeadair, maxdeadair) = timing(1, &mut e);
@@ -153,8 +177,8 @@ fn input(b: &Fields, creating: bool) -> ApiResult<AudiotrackInput> {
     let (minpanduration, maxpanduration) = timing(4, &mut e);
     let input = AudiotrackInput {
         project_id,
-        minvolume: not_negative("minvolume", &mut e),
-        maxvolume: not_negative("maxvolume", &mut e),
+        minvolume: volume("minvolume", &mut e),
+        maxvolume: volume("maxvolume", &mut e),
         minduration,
         maxduration,
         mindeadair,
@@ -171,9 +195,12 @@ fn input(b: &Fields, creating: bool) -> ApiResult<AudiotrackInput> {
         active: b.bool("active", &mut e),
         start_with_silence: b.bool("start_with_silence", &mut e),
         banned_duration: b.int("banned_duration", &mut e).filter(|v| {
-            let ok = *v >= 0;
+            let ok = (0..=MAX_TIMING_S as i64).contains(v);
             if !ok {
-                e.add("banned_duration", "Must not be negative.");
+                e.add(
+                    "banned_duration",
+                    format!("Must be between 0 and {MAX_TIMING_S} seconds."),
+                );
             }
             ok
         }),

@@ -151,6 +151,53 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// What a caller may see of other people's device ids. A device id works as a password
+/// (`POST users/` hands out the device's token), so only staff and the device itself see it.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    staff: bool,
+    device_id: Option<String>,
+}
+
+impl Viewer {
+    /// The viewer behind a caller (one small read for non-staff token holders).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn of(state: &AppState, caller: &Caller) -> Result<Self, ApiError> {
+        let Some(user) = caller.user else {
+            return Ok(Self {
+                staff: false,
+                device_id: None,
+            });
+        };
+        if user.is_staff {
+            return Ok(Self {
+                staff: true,
+                device_id: None,
+            });
+        }
+        let device_id = state
+            .store
+            .read(move |c| Ok(crate::store::users::get(c, user.id)?.device_id))
+            .await?;
+        Ok(Self {
+            staff: false,
+            device_id,
+        })
+    }
+
+    /// `device_id` as this viewer may see it: unchanged for staff and for the device itself,
+    /// else `None`.
+    pub fn redact(&self, device_id: Option<String>) -> Option<String> {
+        match (&device_id, &self.device_id) {
+            _ if self.staff => device_id,
+            (Some(d), Some(own)) if d == own => device_id,
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,16 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what, id } => Self::not_found(what, id),
             StoreError::Conflict { field, message } => Self::field(field, message),
             StoreError::Closed => Self::Unavailable,
+            // A safety net: input checks should catch these first, but a constraint the
+            // database enforces is still the client's mistake, never a 500.
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Self::bad_request(format!(
+                    "The request conflicts with stored data ({}).",
+                    msg.unwrap_or_else(|| "constraint failed".into())
+                ))
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -68,11 +68,18 @@ impl FieldErrors {
 
 const REQUIRED: &str = "This field is required.";
 
+/// Longest id list accepted in a body or a filter (bounds the work one request can cause).
+pub const MAX_IDS: usize = 500;
+
+/// Largest JSON or urlencoded body; only multipart uploads may reach `[limits] max_upload_mb`.
+pub const MAX_FORM_BYTES: usize = 1024 * 1024;
+
 /// True for values clients send to mean "nothing": empty strings and the literal `undefined`
 /// (legacy web SDK), and JSON null.
 fn is_blank(v: &Value) -> bool {
     match v {
         Value::Null => true,
+        Value::Array(items) => items.is_empty(),
         Value::String(s) => {
             let t = s.trim();
             t.is_empty() || t == "undefined"
@@ -130,9 +137,14 @@ impl Fields {
         self.map.get(key).is_some_and(|v| !is_blank(v))
     }
 
-    /// The first of `keys` that is present (for renamed inputs such as `tags`/`tag_ids`).
+    /// The first of `keys` that has a value, else the first that is present at all (for
+    /// renamed inputs such as `tags`/`tag_ids`: `{"session": 1, "session_id": null}` reads
+    /// `session`).
     pub fn first_key<'k>(&self, keys: &[&'k str]) -> Option<&'k str> {
-        keys.iter().copied().find(|k| self.map.contains_key(*k))
+        keys.iter()
+            .copied()
+            .find(|k| self.has_value(k))
+            .or_else(|| keys.iter().copied().find(|k| self.map.contains_key(*k)))
     }
 
     /// Uploaded files.
@@ -304,6 +316,9 @@ impl Fields {
     /// repeated keys; `undefined`, blank and null give `None` (absent).
     pub fn ids(&self, key: &str, errs: &mut FieldErrors) -> Option<Vec<i64>> {
         let v = self.map.get(key)?;
+        if matches!(v, Value::Array(items) if items.is_empty()) {
+            return Some(Vec::new());
+        }
         if is_blank(v) {
             return None;
         }
@@ -312,6 +327,12 @@ impl Fields {
         collect_ids(v, &mut out, &mut ok);
         if !ok {
             errs.add(key, "Expected a list of integer ids, such as 1,2 or [1,2].");
+            return None;
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|id| seen.insert(*id));
+        if out.len() > MAX_IDS {
+            errs.add(key, format!("At most {MAX_IDS} ids are accepted."));
             return None;
         }
         Some(out)
@@ -438,9 +459,10 @@ impl FromRequest<AppState> for Body {
             })?;
             return read_multipart(multipart, limit).await.map(Self);
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
+        let form_limit = limit.min(MAX_FORM_BYTES);
+        let bytes = axum::body::to_bytes(req.into_body(), form_limit)
             .await
-            .map_err(|_| too_large(limit))?;
+            .map_err(|_| form_too_large(form_limit))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Fields::default()));
         }
@@ -469,13 +491,19 @@ impl FromRequest<AppState> for Body {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::Detail(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "Request body is larger than the {} MB limit ([limits] max_upload_mb).",
-            limit / (1024 * 1024)
-        ),
-    )
+    let detail = format!(
+        "Request body is larger than the {} MB limit ([limits] max_upload_mb).",
+        limit / (1024 * 1024)
+    );
+    ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, detail)
+}
+
+fn form_too_large(limit: usize) -> ApiError {
+    let detail = format!(
+        "Request body is larger than {} KB; only multipart uploads may be larger.",
+        limit / 1024
+    );
+    ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, detail)
 }
 
 async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Fields, ApiError> {

@@ -1,11 +1,12 @@
 //! `sessions/`: a client starts one per visit; it fixes the project, language and whether
-//! location drives listening. Any token holder may create and read sessions.
+//! location drives listening. Any token holder may create and read sessions; a session's
+//! `device_id` is shown only to staff and to that device (it works as a credential).
 
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::auth::{Access, Caller};
+use super::auth::{Access, Caller, Viewer};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::{ApiResult, AppState, Id};
@@ -91,11 +92,18 @@ fn filter(q: &Fields) -> ApiResult<SessionFilter> {
     Ok(f)
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Session>>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<Session>>> {
     let f = filter(&q)?;
-    Ok(Json(
-        state.store.read(move |c| sessions::list(c, &f)).await?,
-    ))
+    let viewer = Viewer::of(&state, &caller).await?;
+    let mut list = state.store.read(move |c| sessions::list(c, &f)).await?;
+    for s in &mut list {
+        s.device_id = viewer.redact(s.device_id.take());
+    }
+    Ok(Json(list))
 }
 
 async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Value>> {
@@ -104,8 +112,15 @@ async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json
     Ok(Json(json!({"count": n})))
 }
 
-async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Session>> {
-    Ok(Json(state.store.read(move |c| sessions::get(c, id)).await?))
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<Json<Session>> {
+    let viewer = Viewer::of(&state, &caller).await?;
+    let mut session = state.store.read(move |c| sessions::get(c, id)).await?;
+    session.device_id = viewer.redact(session.device_id.take());
+    Ok(Json(session))
 }
 
 #[cfg(test)]

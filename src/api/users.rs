@@ -148,6 +148,9 @@ async fn patch(
     ))
 }
 
+/// Password verifications allowed at the same time.
+static LOGIN_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 async fn login(state: axum::extract::State<AppState>, Body(body): Body) -> ApiResult<Json<Value>> {
     let mut errs = FieldErrors::default();
     let username = body.req_string("username", &mut errs);
@@ -158,7 +161,13 @@ async fn login(state: axum::extract::State<AppState>, Body(body): Body) -> ApiRe
         .store
         .read(move |c| users::login_lookup(c, &username))
         .await?;
-    // Verify on a blocking thread: Argon2 takes tens of milliseconds on a Pi.
+    // Verify on a blocking thread: Argon2 takes tens of milliseconds on a Pi and about 19 MiB
+    // of memory, so only a couple run at once (a flood of logins queues, it cannot exhaust
+    // the box's memory).
+    let _permit = LOGIN_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let user_id = tokio::task::spawn_blocking(move || {
         found
             .filter(|(_, hash)| crate::users::verify_password(&password, hash))

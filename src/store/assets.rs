@@ -111,8 +111,11 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Asset> {
             username: r.get(24)?,
             first_name: r.get(25)?,
             last_name: r.get(26)?,
-            email: r.get(27)?,
-            device_id: r.get(28)?,
+            // Contributors are shown by name only: a device id is a bearer credential
+            // (`POST users/` returns its token) and e-mails are private. Staff read them
+            // through `users/`.
+            email: String::new(),
+            device_id: None,
             client_type: r.get(29)?,
         }),
         None => None,

@@ -63,7 +63,24 @@ pub fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryEr
     if polygons.is_empty() {
         return Err(bad("MultiPolygon has no polygons"));
     }
-    Ok(MultiPolygon(polygons))
+    check_size(MultiPolygon(polygons))
+}
+
+/// Most positions accepted in one shape: zones drawn by hand have tens; deriving the
+/// attenuation border of a shape grows quickly with its size, and runs inside a write.
+pub const MAX_POSITIONS: usize = 1_000;
+
+fn check_size(mp: MultiPolygon<f64>) -> Result<MultiPolygon<f64>, GeometryError> {
+    let n: usize =
+        mp.0.iter()
+            .map(|p| p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>())
+            .sum();
+    if n > MAX_POSITIONS {
+        return Err(bad(format!(
+            "shape has {n} positions; at most {MAX_POSITIONS} are accepted"
+        )));
+    }
+    Ok(mp)
 }
 
 fn polygon_from_json(value: &Value) -> Result<Polygon<f64>, GeometryError> {
@@ -165,7 +182,7 @@ fn parse_wkt_multipolygon(text: &str) -> Result<MultiPolygon<f64>, GeometryError
     if polygons.is_empty() {
         return Err(bad("WKT has no polygons"));
     }
-    Ok(MultiPolygon(polygons))
+    check_size(MultiPolygon(polygons))
 }
 
 /// A parenthesised WKT group: either nested groups or a list of coordinates.
@@ -386,6 +403,19 @@ mod tests {
         assert_eq!(parse_multipolygon(&wkt).unwrap().0.len(), 2);
         let wkt = Value::String("SRID=4326;POLYGON((0 0, 1 0, 1 1, 0 0))".into());
         assert_eq!(parse_multipolygon(&wkt).unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn a_shape_with_too_many_positions_is_refused() {
+        let ring: Vec<Value> = (0..=MAX_POSITIONS)
+            .map(|i| {
+                let a = i as f64 / MAX_POSITIONS as f64 * std::f64::consts::TAU;
+                json!([0.1 + 0.001 * a.cos(), 0.1 + 0.001 * a.sin()])
+            })
+            .collect();
+        let err =
+            parse_multipolygon(&json!({"type": "Polygon", "coordinates": [ring]})).unwrap_err();
+        assert!(err.0.contains("at most"), "{}", err.0);
     }
 
     #[test]

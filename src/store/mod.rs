@@ -226,7 +226,12 @@ fn spawn_worker(
         .spawn(move || {
             // Ends when every Store handle (and so every sender) is dropped.
             while let Ok(job) = jobs.recv() {
-                job(&mut conn);
+                // A panicking job (a bug) must not take the store down with it: the caller
+                // sees its reply channel close, and the thread serves the next job.
+                let run = std::panic::AssertUnwindSafe(|| job(&mut conn));
+                if std::panic::catch_unwind(run).is_err() {
+                    log::error!("a database job panicked; the store carries on");
+                }
             }
         })
         .map(|_| ())
@@ -274,23 +279,6 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         log::info!("database migrated to schema version {}", index + 1);
     }
     Ok(())
-}
-
-/// Maps a SQLite constraint failure on an insert or update to a field error, for the
-/// common case of a foreign key naming a row that does not exist.
-#[allow(dead_code)] // used by resource modules as they land
-pub(crate) fn map_constraint(err: rusqlite::Error, field: &'static str) -> StoreError {
-    match &err {
-        rusqlite::Error::SqliteFailure(e, _)
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            StoreError::conflict(
-                field,
-                "refers to something that does not exist or is a duplicate",
-            )
-        }
-        _ => StoreError::Sqlite(err),
-    }
 }
 
 #[cfg(test)]

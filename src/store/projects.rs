@@ -9,6 +9,9 @@ use super::loc::{self, LocString, Owner};
 use super::sql::{Where, replace_links};
 use super::{StoreError, StoreResult, time};
 
+/// Hearing radius of an asset, in metres, for projects created without one.
+pub const DEFAULT_RECORDING_RADIUS_M: i64 = 10;
+
 /// The localized fields of a project: (stored field, output name, admin output key).
 pub const LOC_FIELDS: [(&str, &str, &str); 5] = [
     ("description", "description", "description_loc_admin"),
@@ -441,6 +444,10 @@ pub fn create(tx: &Transaction<'_>, p: &ProjectInput, language_id: i64) -> Store
     )?;
     let id = tx.last_insert_rowid();
     let mut p = p.clone();
+    if p.recording_radius.is_none() {
+        // iOS decodes recording_radius as a required number.
+        p.recording_radius = Some(Some(DEFAULT_RECORDING_RADIUS_M));
+    }
     if p.language_ids.is_none() {
         p.language_ids = Some(vec![loc::english_id(tx)?]);
     }

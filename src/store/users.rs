@@ -261,6 +261,20 @@ pub fn upsert_login(
     password_hash: &str,
     staff: bool,
 ) -> StoreResult<bool> {
+    let device: Option<Option<String>> = tx
+        .prepare_cached("SELECT device_id FROM users WHERE username = ?1")?
+        .query_row([username], |r| r.get(0))
+        .optional()?;
+    if let Some(Some(_)) = device {
+        // A name a phone registered (or renamed itself to) is never turned into a login, so
+        // nobody can claim a staff name before the operator creates it.
+        return Err(StoreError::conflict(
+            "username",
+            format!(
+                "`{username}` belongs to a registered device, not a login user; choose another name"
+            ),
+        ));
+    }
     let updated = tx.execute(
         "UPDATE users SET password_hash = ?2, is_staff = ?3, is_active = 1 WHERE username = ?1",
         rusqlite::params![username, password_hash, staff],

@@ -165,7 +165,7 @@ async fn a_body_over_the_upload_limit_is_refused_with_413_and_the_daemon_keeps_s
         )
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(r.body["detail"].as_str().unwrap().contains("max_upload_mb"));
+    assert!(r.body["detail"].as_str().unwrap().contains("larger than"));
     assert_eq!(s.scalar("SELECT count(*) FROM users").await, 0);
     let ok = s
         .post(
@@ -263,4 +263,78 @@ async fn a_multipart_body_over_the_limit_is_413() {
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
     assert_eq!(s.scalar("SELECT count(*) FROM users").await, 0);
+}
+
+#[tokio::test]
+async fn a_json_body_over_one_megabyte_is_413_even_with_a_large_upload_limit() {
+    let s = TestServer::start().await;
+    let mut body = b"{\"device_id\": \"x\", \"client_type\": \"y\", \"pad\": \"".to_vec();
+    body.extend_from_slice(&vec![b'a'; 1024 * 1024 + 10]);
+    body.extend_from_slice(b"\"}");
+    let r = s
+        .raw(
+            Method::POST,
+            "/api/2/users/",
+            None,
+            "application/json",
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("multipart"),
+        "{}",
+        r.body
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM users").await, 0);
+}
+
+#[tokio::test]
+async fn empty_arrays_and_blank_ids_are_400_not_500() {
+    let s = TestServer::with_reference_fixture().await;
+    let (_, token) = s.device_token("blank-ids").await;
+    let t = Some(token.as_str());
+    for body in [
+        json!({"session_id": [], "type": "like", "asset_id": 1}),
+        json!({"session_id": 1, "type": [], "asset_id": 1}),
+        json!({"session_id": 1, "type": "like", "asset_id": []}),
+    ] {
+        let r = s.post("/api/2/votes/", t, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body} -> {}", r.body);
+    }
+    for extra in [json!(null), json!(""), json!([])] {
+        let body = json!({"session": 1, "asset": 1, "starttime": "2026-01-01T00:00:00", "session_id": extra});
+        let r = s.post("/api/2/listenevents/", t, body.clone()).await;
+        assert!(r.status.as_u16() < 500, "{body} -> {}", r.status);
+    }
+}
+
+#[tokio::test]
+async fn id_lists_are_bounded() {
+    let s = TestServer::with_reference_fixture().await;
+    let (_, token) = s.device_token("many-ids").await;
+    let ids: Vec<String> = (1..=600).map(|i| i.to_string()).collect();
+    let r = s
+        .get(
+            &format!("/api/2/assets/?tag_ids={}", ids.join(",")),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.get("tag_ids").is_some());
+    let within: Vec<String> = (1..=400).map(|i| i.to_string()).collect();
+    let r = s
+        .get(
+            &format!("/api/2/assets/?tag_ids_or={}", within.join(",")),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s
+        .get(
+            &format!("/api/2/assets/?tag_ids={}", within.join(",")),
+            Some(&token),
+        )
+        .await;
+    assert!(r.status.as_u16() < 500, "{}", r.status);
 }

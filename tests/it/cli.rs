@@ -107,3 +107,48 @@ async fn a_user_added_on_the_command_line_can_log_in_as_staff() {
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
 }
+
+#[tokio::test]
+async fn a_name_taken_by_a_device_cannot_be_turned_into_a_staff_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndata_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let s = TestServer::start_in(dir.path(), "").await;
+    let (me, token) = s.device_token("squatter").await;
+    let r = s
+        .patch(
+            &format!("/api/2/users/{me}/"),
+            Some(&token),
+            json!({"username": "operator"}),
+        )
+        .await;
+    assert_eq!(r.ok()["username"], "operator");
+    let out = roundwared()
+        .args([
+            "user",
+            "add",
+            "--username",
+            "operator",
+            "--password",
+            "s3cret-pass",
+            "--staff",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("registered device"));
+    let p = s
+        .post(
+            "/api/2/projects/",
+            Some(&token),
+            json!({"name": "x", "latitude": 1, "longitude": 2}),
+        )
+        .await;
+    assert_eq!(p.status, reqwest::StatusCode::FORBIDDEN);
+}

@@ -282,3 +282,36 @@ async fn projects_list_filters_by_flags_and_name() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn a_new_project_gets_a_recording_radius_because_ios_requires_one() {
+    let s = TestServer::start().await;
+    let staff = s.staff_token().await;
+    let p = s
+        .post(
+            "/api/2/projects/",
+            Some(&staff),
+            json!({"name": "Plain", "latitude": 1, "longitude": 2}),
+        )
+        .await;
+    assert_eq!(p.ok()["recording_radius"], 10);
+}
+
+#[tokio::test]
+async fn audiotrack_timings_and_volumes_are_bounded_so_clients_never_get_null() {
+    let s = TestServer::with_reference_fixture().await;
+    let staff = s.staff_token().await;
+    for (body, field) in [
+        (json!({"maxduration": 1e300}), "maxduration"),
+        (json!({"maxvolume": 9.2e18}), "maxvolume"),
+        (json!({"banned_duration": 99999999}), "banned_duration"),
+    ] {
+        let r = s
+            .patch("/api/2/audiotracks/1/", Some(&staff), body.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(r.body.get(field).is_some(), "{}", r.body);
+    }
+    let r = s.get("/api/2/audiotracks/1/", Some(&staff)).await;
+    assert!(r.ok()["maxduration"].is_number());
+}

@@ -801,7 +801,10 @@ async fn a_speaker_needs_exactly_one_of_uri_and_file_and_a_valid_uri() {
     let r = multipart_with_file(&s, Method::POST, "/api/2/speakers/", &staff, &form, false).await;
     let sp = r.ok();
     // stored as a path on this box, answered as an absolute URL (iOS and browsers need one)
-    assert_eq!(sp["uri"], format!("{}/rwmedia/speaker-project1-bed.mp3", s.base));
+    assert_eq!(
+        sp["uri"],
+        format!("{}/rwmedia/speaker-project1-bed.mp3", s.base)
+    );
     assert_eq!(sp["backupuri"], "https://example.invalid/backup.mp3");
     assert_eq!(sp["attenuation_distance"], 20);
     assert_eq!(sp["activeyn"], false);

@@ -250,3 +250,53 @@ async fn sessions_list_filters_and_counts() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn a_device_id_is_never_shown_to_other_token_holders() {
+    let s = TestServer::with_reference_fixture().await;
+    let (_, victim) = s.device_token("victim-secret-device").await;
+    let (_, attacker) = s.device_token("attacker-device").await;
+    let mine = s
+        .post("/api/2/sessions/", Some(&victim), json!({"project_id": 1}))
+        .await;
+    let sid = mine.ok()["id"].as_i64().unwrap();
+    assert_eq!(
+        mine.body["device_id"], "victim-secret-device",
+        "the device sees its own id"
+    );
+
+    let listed = s
+        .get("/api/2/sessions/?project_id=1", Some(&attacker))
+        .await;
+    for session in listed.ok().as_array().unwrap() {
+        assert!(session["device_id"].is_null(), "{session}");
+    }
+    let one = s
+        .get(&format!("/api/2/sessions/{sid}/"), Some(&attacker))
+        .await;
+    assert!(one.ok()["device_id"].is_null());
+    let blocked = s
+        .get(
+            &format!("/api/2/assets/blocked/?session_id={sid}"),
+            Some(&attacker),
+        )
+        .await;
+    assert!(blocked.ok()["device_id"].is_null());
+
+    let own = s
+        .get(&format!("/api/2/sessions/{sid}/"), Some(&victim))
+        .await;
+    assert_eq!(own.ok()["device_id"], "victim-secret-device");
+    let staff = s.staff_token().await;
+    let seen = s
+        .get(&format!("/api/2/sessions/{sid}/"), Some(&staff))
+        .await;
+    assert_eq!(seen.ok()["device_id"], "victim-secret-device");
+
+    s.sql("UPDATE assets SET user_id = (SELECT id FROM users WHERE device_id = 'victim-secret-device')").await;
+    let assets = s.get("/api/2/assets/?project_id=1", Some(&attacker)).await;
+    for a in assets.ok().as_array().unwrap() {
+        assert!(a["user"]["device_id"].is_null(), "{a}");
+        assert_eq!(a["user"]["email"], "");
+    }
+}
