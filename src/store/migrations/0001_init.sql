@@ -2,16 +2,18 @@
 -- Times are naive UTC ISO-8601 text ("2026-11-21T17:29:44.610672"), which sorts as time.
 -- Durations stored by the reference server in nanoseconds stay nanoseconds here (INTEGER/REAL).
 -- Geometry is GeoJSON text (lon/lat order).
+-- Ids are AUTOINCREMENT: clients keep ids (cached sessions, shared envelope links), so a
+-- deleted id must never name a different row later.
 
 CREATE TABLE languages (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL DEFAULT '',
     language_code TEXT NOT NULL UNIQUE
 );
 INSERT INTO languages (id, name, language_code) VALUES (1, 'English', 'en');
 
 CREATE TABLE localized_strings (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     localized_string TEXT NOT NULL DEFAULT '',
     language_id INTEGER NOT NULL REFERENCES languages(id) ON DELETE CASCADE
 );
@@ -30,7 +32,7 @@ CREATE TABLE loc_links (
 CREATE INDEX loc_links_string ON loc_links(string_id);
 
 CREATE TABLE users (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL DEFAULT '',
     first_name TEXT NOT NULL DEFAULT '',
@@ -52,7 +54,7 @@ CREATE TABLE tokens (
 );
 
 CREATE TABLE projects (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     owner TEXT NOT NULL DEFAULT '',
     latitude REAL NOT NULL,
@@ -89,7 +91,7 @@ CREATE TABLE project_languages (
 );
 
 CREATE TABLE project_groups (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     active INTEGER NOT NULL DEFAULT 1,
     description TEXT NOT NULL DEFAULT ''
@@ -102,7 +104,7 @@ CREATE TABLE project_group_projects (
 );
 
 CREATE TABLE sessions (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     device_id TEXT,
     starttime TEXT NOT NULL,
     stoptime TEXT,
@@ -118,13 +120,13 @@ CREATE INDEX sessions_project ON sessions(project_id);
 CREATE INDEX sessions_device ON sessions(device_id);
 
 CREATE TABLE tag_categories (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     data TEXT
 );
 
 CREATE TABLE tags (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id INTEGER REFERENCES projects(id) ON DELETE SET NULL,
     tag_category_id INTEGER REFERENCES tag_categories(id) ON DELETE SET NULL,
     value TEXT NOT NULL,
@@ -136,14 +138,14 @@ CREATE TABLE tags (
 CREATE INDEX tags_project ON tags(project_id);
 
 CREATE TABLE tag_relationships (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
     parent_id INTEGER REFERENCES tag_relationships(id) ON DELETE SET NULL
 );
 CREATE INDEX tag_relationships_tag ON tag_relationships(tag_id);
 
 CREATE TABLE ui_groups (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     ui_mode TEXT NOT NULL DEFAULT 'listen',
     tag_category_id INTEGER NOT NULL REFERENCES tag_categories(id) ON DELETE CASCADE,
@@ -156,7 +158,7 @@ CREATE TABLE ui_groups (
 CREATE INDEX ui_groups_project ON ui_groups(project_id);
 
 CREATE TABLE ui_items (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     ui_group_id INTEGER NOT NULL REFERENCES ui_groups(id) ON DELETE CASCADE,
     idx INTEGER NOT NULL,
     tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
@@ -167,14 +169,14 @@ CREATE TABLE ui_items (
 CREATE INDEX ui_items_group ON ui_items(ui_group_id);
 
 CREATE TABLE ui_element_names (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     description TEXT,
     view TEXT NOT NULL
 );
 
 CREATE TABLE ui_elements (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     uielementname_id INTEGER NOT NULL REFERENCES ui_element_names(id) ON DELETE CASCADE,
     variant TEXT NOT NULL,
     file_extension TEXT NOT NULL,
@@ -184,7 +186,7 @@ CREATE TABLE ui_elements (
 );
 
 CREATE TABLE audiotracks (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     minvolume REAL NOT NULL,
     maxvolume REAL NOT NULL,
@@ -216,7 +218,7 @@ CREATE TABLE audiotrack_tags (
 );
 
 CREATE TABLE speakers (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     activeyn INTEGER NOT NULL DEFAULT 0,
     code TEXT NOT NULL DEFAULT '',
@@ -232,7 +234,7 @@ CREATE TABLE speakers (
 CREATE INDEX speakers_project ON speakers(project_id);
 
 CREATE TABLE assets (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
     user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
     latitude REAL,
@@ -267,7 +269,7 @@ CREATE TABLE asset_tags (
 CREATE INDEX asset_tags_tag ON asset_tags(tag_id);
 
 CREATE TABLE envelopes (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     created TEXT NOT NULL
 );
@@ -281,7 +283,7 @@ CREATE TABLE envelope_assets (
 CREATE INDEX envelope_assets_asset ON envelope_assets(asset_id);
 
 CREATE TABLE timed_assets (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     asset_id INTEGER NOT NULL REFERENCES assets(id) ON DELETE CASCADE,
     start REAL NOT NULL,
@@ -290,7 +292,7 @@ CREATE TABLE timed_assets (
 CREATE INDEX timed_assets_project ON timed_assets(project_id);
 
 CREATE TABLE votes (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     voter_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
     value INTEGER,
     session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
@@ -302,7 +304,7 @@ CREATE INDEX votes_session ON votes(session_id);
 CREATE INDEX votes_voter ON votes(voter_id);
 
 CREATE TABLE events (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     server_time TEXT NOT NULL,
     client_time TEXT,
     session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
@@ -315,7 +317,7 @@ CREATE TABLE events (
 CREATE INDEX events_session ON events(session_id);
 
 CREATE TABLE listen_events (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     asset_id INTEGER NOT NULL REFERENCES assets(id) ON DELETE CASCADE,
     starttime TEXT NOT NULL,
