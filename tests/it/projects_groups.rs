@@ -320,14 +320,38 @@ async fn audiotrack_timings_and_volumes_are_bounded_so_clients_never_get_null() 
 async fn ids_of_deleted_rows_are_never_handed_out_again() {
     let s = TestServer::with_reference_fixture().await;
     let staff = s.staff_token().await;
-    let p = s.post("/api/2/projects/", Some(&staff), json!({"name": "Temp", "latitude": 1, "longitude": 2})).await;
+    let p = s
+        .post(
+            "/api/2/projects/",
+            Some(&staff),
+            json!({"name": "Temp", "latitude": 1, "longitude": 2}),
+        )
+        .await;
     let pid = p.ok()["id"].as_i64().unwrap();
     let (_, token) = s.device_token("reuse").await;
-    let first = s.post("/api/2/sessions/", Some(&token), json!({"project_id": pid})).await;
+    let first = s
+        .post("/api/2/sessions/", Some(&token), json!({"project_id": pid}))
+        .await;
     let old = first.ok()["id"].as_i64().unwrap();
-    assert_eq!(s.delete(&format!("/api/2/projects/{pid}/"), Some(&staff)).await.status, StatusCode::NO_CONTENT);
-    let next = s.post("/api/2/sessions/", Some(&token), json!({"project_id": 1})).await;
-    assert!(next.ok()["id"].as_i64().unwrap() > old, "a deleted session id was reused");
-    let again = s.post("/api/2/projects/", Some(&staff), json!({"name": "Temp2", "latitude": 1, "longitude": 2})).await;
+    assert_eq!(
+        s.delete(&format!("/api/2/projects/{pid}/"), Some(&staff))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let next = s
+        .post("/api/2/sessions/", Some(&token), json!({"project_id": 1}))
+        .await;
+    assert!(
+        next.ok()["id"].as_i64().unwrap() > old,
+        "a deleted session id was reused"
+    );
+    let again = s
+        .post(
+            "/api/2/projects/",
+            Some(&staff),
+            json!({"name": "Temp2", "latitude": 1, "longitude": 2}),
+        )
+        .await;
     assert!(again.ok()["id"].as_i64().unwrap() > pid);
 }
