@@ -51,8 +51,10 @@ impl Rendered {
     }
 }
 
-/// At most this many cached renderings.
-const CACHE_MAX_ENTRIES: usize = 256;
+/// At most this many cached renderings. Slots still being rendered do not count towards
+/// [`CACHE_MAX_BYTES`] yet, so this also bounds a burst of distinct queries: 64 lists of 1,000
+/// assets with their gzip copies are about 45 MB.
+const CACHE_MAX_ENTRIES: usize = 64;
 /// At most this many bytes of cached renderings.
 const CACHE_MAX_BYTES: usize = 32 * 1024 * 1024;
 
