@@ -119,6 +119,9 @@ pub(super) fn media_error(err: MediaError) -> ApiError {
     }
 }
 
+/// Media conversions allowed at the same time.
+static MEDIA_JOBS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Checks, converts and durably writes an upload on a blocking thread.
 pub(super) async fn store_media(
     state: &AppState,
@@ -129,6 +132,12 @@ pub(super) async fn store_media(
 ) -> ApiResult<(Stored, Option<i64>, Written)> {
     let dir = state.config.storage.media_dir();
     let max = state.config.limits.max_recording_s as f64;
+    // Decoding and encoding hold the whole recording in memory and keep a core busy: a
+    // handful of parallel uploads queue here instead of exhausting a Pi.
+    let _permit = MEDIA_JOBS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let prepared = media::prepare(bytes, &media_type, purpose, max)?;
         let (stored, written) = prepared.write(&dir, &base_name)?;

@@ -52,6 +52,9 @@ pub fn hms(seconds: f64) -> String {
 /// file counts as undecodable.
 const MAX_BAD_PACKET_SHARE: f64 = 0.05;
 
+/// Sample rates accepted (telephone quality up to studio masters).
+pub const RATES_HZ: std::ops::RangeInclusive<u32> = 8_000..=192_000;
+
 /// Decodes a whole file held in memory. `max_seconds` bounds the recording length: a longer
 /// one is refused as soon as that is known (from the header, or while decoding).
 ///
@@ -84,6 +87,23 @@ pub fn decode(bytes: Bytes, max_seconds: f64) -> Result<Pcm, MediaError> {
         .and_then(|p| p.audio())
         .ok_or_else(|| MediaError::Undecodable("the file holds no audio track".into()))?
         .clone();
+    // A header can claim any rate; resampling from an absurd one costs gigabytes, and a
+    // 1 Hz "recording" of a few frames decodes to minutes. Refuse before doing any work.
+    match params.sample_rate {
+        Some(rate) if RATES_HZ.contains(&rate) => {}
+        Some(rate) => {
+            return Err(MediaError::Unsupported(format!(
+                "a sample rate of {rate} Hz (accepted: {} to {} Hz)",
+                RATES_HZ.start(),
+                RATES_HZ.end()
+            )));
+        }
+        None => {
+            return Err(MediaError::Undecodable(
+                "the file does not state its sample rate".into(),
+            ));
+        }
+    }
     if let (Some(frames), Some(rate)) = (declared, params.sample_rate) {
         let seconds = frames as f64 / f64::from(rate.max(1));
         if seconds > max_seconds {

@@ -699,3 +699,24 @@ async fn a_speaker_file_is_stored_with_an_mp3_and_uri_points_at_it() {
             .contains("speaker-project1-bed2-")
     );
 }
+
+#[tokio::test]
+async fn a_wav_header_with_an_absurd_sample_rate_is_refused_before_any_work() {
+    let s = TestServer::with_reference_fixture().await;
+    for rate in [0u32, 1, 2, 4_000, 400_000, u32::MAX] {
+        let mut bytes = wav(44_100, 1, Fmt::Pcm16, 0.05);
+        bytes[24..28].copy_from_slice(&rate.to_le_bytes());
+        bytes[28..32].copy_from_slice(&rate.wrapping_mul(2).to_le_bytes());
+        let r = upload(&s, bytes, "odd.wav").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{rate} Hz: {}", r.body);
+        let detail = r.body["detail"].as_str().unwrap_or_default().to_string();
+        assert!(
+            detail.contains("sample rate") || detail.contains("cannot be decoded"),
+            "{rate} Hz: {detail}"
+        );
+        assert_eq!(media_files(&s), Vec::<String>::new());
+    }
+    // The daemon keeps serving good uploads.
+    let good = wav(44_100, 1, Fmt::Pcm16, 0.5);
+    assert_eq!(upload(&s, good, "good.wav").await.status, StatusCode::OK);
+}
