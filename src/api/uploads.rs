@@ -312,19 +312,29 @@ async fn upload(
         asset_id,
         admin_fields,
     } = target;
-    let (env_session, asset_file) = state
+    let (env_session, asset_file, foreign) = state
         .store
         .read(move |c| {
             let asset = match asset_id {
                 Some(id) => Some(uploads::asset_file(c, id)?),
                 None => None,
             };
-            Ok((uploads::envelope_session(c, envelope_id)?, asset))
+            let foreign = match asset_id {
+                Some(id) => uploads::asset_of_another_device(c, id, envelope_id)?,
+                None => false,
+            };
+            Ok((uploads::envelope_session(c, envelope_id)?, asset, foreign))
         })
         .await?;
     if let (Some(id), Some(None)) = (asset_id, &asset_file) {
         return Err(ApiError::bad_request(format!(
             "Invalid Asset ID Provided. No Asset exists with ID {id}"
+        )));
+    }
+    if let (Some(id), true) = (asset_id, foreign) {
+        // Re-filing replaces the asset's files: only the device that made it may do that.
+        return Err(ApiError::bad_request(format!(
+            "Asset {id} belongs to another contributor; re-file only your own recordings"
         )));
     }
     let env_session = env_session.ok_or_else(|| no_envelope(envelope_id))?;

@@ -596,6 +596,29 @@ async fn an_asset_id_upload_refiles_the_asset_with_new_files() {
         .await
         .ok()
         .clone();
+    // Another phone's envelope may not take the recording over.
+    s.sql("INSERT INTO sessions (id, device_id, starttime, project_id, language_id) VALUES (9, 'other-phone', '2020-01-01T00:00:00', 1, 1)").await;
+    let theirs = envelope(&s, 9).await;
+    let r = s
+        .patch(
+            &format!("/api/2/envelopes/{theirs}/"),
+            None,
+            json!({"asset_id": first["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another contributor")
+    );
+    assert!(
+        local(&s, first["file"].as_str().unwrap()).exists(),
+        "files untouched"
+    );
+    // The same phone in a later session (session 2 is made the same device) may re-file it.
+    s.sql("UPDATE sessions SET device_id = (SELECT device_id FROM sessions WHERE id = 1) WHERE id = 2").await;
     let e = envelope(&s, 2).await;
     let r = s
         .patch(
