@@ -98,8 +98,7 @@ const SELECT: &str = "SELECT a.id, a.description, a.latitude, a.longitude, a.sha
 
 /// Nanoseconds → seconds rounded to 2 decimals; `None` for unknown or zero lengths.
 pub fn length_in_seconds(ns: Option<i64>) -> Option<f64> {
-    ns.filter(|n| *n != 0)
-        .map(|n| ((n as f64) / 1e7).round() / 100.0)
+    ns.filter(|n| *n != 0).map(super::time::ns_to_seconds)
 }
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Asset> {

@@ -56,6 +56,20 @@ pub fn id_for_code(conn: &Connection, code: &str) -> StoreResult<Option<i64>> {
         .optional()?)
 }
 
+/// The language of a client locale: `es-MX`, `es_MX` and `ES` all find `es`.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn id_for_locale(conn: &Connection, locale: &str) -> StoreResult<Option<i64>> {
+    let short = locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    id_for_code(conn, &short)
+}
+
 /// Filters of `GET languages/` (both case-insensitive substring matches).
 #[derive(Debug, Default, Clone)]
 pub struct LanguageFilter {

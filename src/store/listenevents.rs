@@ -28,15 +28,7 @@ pub struct ListenEvent {
 const SELECT: &str = "SELECT l.id, l.duration, l.starttime, l.session_id, l.asset_id, s.project_id
                         FROM listen_events l JOIN sessions s ON s.id = l.session_id";
 
-/// Nanoseconds → seconds rounded to 2 decimals.
-pub fn ns_to_seconds(ns: i64) -> f64 {
-    ((ns as f64) / 1e7).round() / 100.0
-}
-
-/// Seconds → nanoseconds.
-pub fn seconds_to_ns(seconds: f64) -> i64 {
-    (seconds * 1e9).round() as i64
-}
+pub use super::time::{ns_to_seconds, seconds_to_ns};
 
 fn row(r: &Row<'_>) -> rusqlite::Result<ListenEvent> {
     let duration: Option<i64> = r.get(1)?;

@@ -180,17 +180,7 @@ pub struct ProjectChoice {
 /// # Errors
 /// Only SQLite failures.
 pub fn language_by_code(conn: &Connection, code: &str) -> StoreResult<i64> {
-    let short = code
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT id FROM languages WHERE language_code = ?1")?
-        .query_row([short], |r| r.get(0))
-        .optional()?;
-    match found {
+    match super::languages::id_for_locale(conn, code)? {
         Some(id) => Ok(id),
         None => loc::english_id(conn),
     }

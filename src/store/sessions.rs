@@ -103,17 +103,7 @@ pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
         ));
     };
     let language_id = match (&n.language, n.language_id) {
-        (Some(code), _) => {
-            let short = code
-                .split(['-', '_'])
-                .next()
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            tx.prepare_cached("SELECT id FROM languages WHERE language_code = ?1")?
-                .query_row([short], |r| r.get(0))
-                .optional()?
-                .unwrap_or(1)
-        }
+        (Some(code), _) => super::languages::id_for_locale(tx, code)?.unwrap_or(1),
         (None, Some(id)) => {
             if !super::sql::exists(tx, "languages", id)? {
                 return Err(StoreError::conflict(

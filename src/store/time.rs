@@ -50,6 +50,17 @@ pub fn parse(input: &str) -> Option<String> {
         .map(format)
 }
 
+/// Nanoseconds (how the reference server stores durations) → seconds rounded to 2 decimals,
+/// as the wire shows them.
+pub fn ns_to_seconds(ns: i64) -> f64 {
+    ((ns as f64) / 1e7).round() / 100.0
+}
+
+/// Seconds from the wire → stored nanoseconds.
+pub fn seconds_to_ns(seconds: f64) -> i64 {
+    (seconds * 1e9).round() as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -160,7 +160,7 @@ pub fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> {
         },
     };
     let audiolength = match u.audio_length_in_seconds {
-        Some(sec) => Some((sec * 1e9).round() as i64),
+        Some(sec) => Some(time::seconds_to_ns(sec)),
         None => u.audiolength_ns,
     };
     let length_s = audiolength.map(|ns| ns as f64 / 1e9);

@@ -6,55 +6,30 @@
 //! It prints requests/s and latency percentiles per endpoint, and the server's resident
 //! memory when idle and after the load.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 const ASSETS: usize = 1_000;
 const TOKEN: &str = "bench0000000000000000000000000000000000";
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = arg("--seconds", 10);
-    let connections = arg("--connections", 32) as usize;
+    let seconds = common::arg("--seconds", 10);
+    let connections = common::arg("--connections", 32) as usize;
 
     let dir = tempfile::tempdir().expect("temp dir");
     seed(dir.path());
-    let port = free_port();
-    let config = dir.path().join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
-            dir.path().display()
-        ),
-    )
-    .expect("write config");
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_roundwared"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start roundwared"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let server = common::ReleaseServer::start(dir.path());
+    let base = server.base.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(wait_ready(&base));
+    runtime.block_on(common::wait_ready(&base));
     std::thread::sleep(Duration::from_millis(500));
-    let idle_kb = rss_kb(server.0.id());
+    let idle_kb = server.rss_kb();
 
     println!(
         "roundwared api_load: {ASSETS} assets, {connections} connections, {seconds} s per endpoint"
@@ -91,41 +66,12 @@ fn main() {
             r.bytes_per_response / 1024.0
         );
     }
-    let loaded_kb = rss_kb(server.0.id());
+    let loaded_kb = server.rss_kb();
     println!(
         "server resident memory: idle {:.1} MB, after load {:.1} MB",
         idle_kb as f64 / 1024.0,
         loaded_kb as f64 / 1024.0
     );
-    server.0.kill().ok();
-}
-
-/// Kills the server when the benchmark ends, even on panic.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 /// One project with tags, a session, a token, and 1,000 tagged assets in envelopes, written
@@ -177,17 +123,6 @@ fn seed(dir: &Path) {
         Ok(())
     }))
     .expect("seed");
-}
-
-async fn wait_ready(base: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{base}/api/2/")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("roundwared did not start");
 }
 
 struct LoadResult {

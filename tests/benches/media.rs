@@ -7,56 +7,31 @@
 //! percentiles. Every body is checked against the file's bytes. Goal (issue 3): ≥ 200 MB/s.
 //! The client runs on the same machine and takes a share of the CPU.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
 
 const FILE_BYTES: usize = 5 * 1024 * 1024;
 const MIN_RANGE: usize = 256 * 1024;
 const MAX_RANGE: usize = 1024 * 1024;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = arg("--seconds", 10);
-    let connections = arg("--connections", 100) as usize;
+    let seconds = common::arg("--seconds", 10);
+    let connections = common::arg("--connections", 100) as usize;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let media = dir.path().join("media");
     std::fs::create_dir_all(&media).expect("media dir");
     let content = Arc::new(noise(FILE_BYTES));
     std::fs::write(media.join("bench.mp3"), content.as_slice()).expect("write media file");
-    let port = free_port();
-    let config = dir.path().join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
-            dir.path().display()
-        ),
-    )
-    .expect("write config");
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_roundwared"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start roundwared"),
-    );
-    let url = format!("http://127.0.0.1:{port}/rwmedia/bench.mp3");
+    let server = common::ReleaseServer::start(dir.path());
+    let url = format!("{}/rwmedia/bench.mp3", server.base);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(wait_ready(&url));
+    runtime.block_on(common::wait_ready(&server.base));
 
     println!(
         "roundwared media: {} MB file, {connections} connections, random {}–{} KB ranges, {seconds} s",
@@ -86,24 +61,6 @@ fn main() {
             "NOT met"
         }
     );
-    server.0.kill().ok();
-}
-
-/// Kills the server when the benchmark ends, even on panic.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Deterministic pseudo-random bytes (xorshift).
@@ -117,18 +74,6 @@ fn noise(len: usize) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-async fn wait_ready(url: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = client.head(url).send().await {
-            assert!(r.status().is_success(), "{url} -> {}", r.status());
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("roundwared did not start");
 }
 
 struct LoadResult {

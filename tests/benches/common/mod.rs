@@ -1,0 +1,88 @@
+//! What the benchmarks that drive the release binary share: command-line options, starting
+//! `roundwared` on a free loopback port with a temporary config, waiting for it, and reading
+//! its resident memory.
+
+#![allow(dead_code, unreachable_pub)] // each benchmark uses its own subset
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The value after `name` on the command line (`cargo bench --bench X -- --seconds 5`).
+pub fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The release `roundwared` serving `data_dir` on loopback; killed when dropped, even on panic.
+pub struct ReleaseServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl ReleaseServer {
+    /// Writes a config next to the data and starts the binary (not yet ready: see
+    /// [`wait_ready`]).
+    pub fn start(data_dir: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let config = data_dir.join("bench.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
+                data_dir.display()
+            ),
+        )
+        .expect("write config");
+        let child = Command::new(env!("CARGO_BIN_EXE_roundwared"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start roundwared");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The server's resident memory in KiB (0 if unknown).
+    pub fn rss_kb(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ReleaseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the API answers (10 s at most).
+pub async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/api/2/")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("roundwared did not start");
+}
