@@ -501,12 +501,7 @@ fn must_exist(
     ids: impl IntoIterator<Item = i64>,
 ) -> StoreResult<()> {
     for id in ids {
-        if !super::sql::exists(tx, table, id)? {
-            return Err(StoreError::conflict(
-                field,
-                format!("Invalid pk \"{id}\" - object does not exist."),
-            ));
-        }
+        super::sql::check_ref(tx, table, field, Some(id))?;
     }
     Ok(())
 }

@@ -67,23 +67,8 @@ pub struct ListenEventInput {
 }
 
 fn check_refs(tx: &Transaction<'_>, input: &ListenEventInput) -> StoreResult<()> {
-    if let Some(sid) = input.session_id {
-        if !super::sql::exists(tx, "sessions", sid)? {
-            return Err(StoreError::conflict(
-                "session",
-                format!("Invalid pk \"{sid}\" - object does not exist."),
-            ));
-        }
-    }
-    if let Some(aid) = input.asset_id {
-        if !super::sql::exists(tx, "assets", aid)? {
-            return Err(StoreError::conflict(
-                "asset",
-                format!("Invalid pk \"{aid}\" - object does not exist."),
-            ));
-        }
-    }
-    Ok(())
+    super::sql::check_ref(tx, "sessions", "session", input.session_id)?;
+    super::sql::check_ref(tx, "assets", "asset", input.asset_id)
 }
 
 /// Creates a listen event; session, asset and start time are required (the API checks).

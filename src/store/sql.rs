@@ -162,6 +162,25 @@ pub fn exists(conn: &rusqlite::Connection, table: &str, id: i64) -> rusqlite::Re
         .exists([id])
 }
 
+/// Checks that a referenced row exists; `None` passes.
+///
+/// # Errors
+/// [`super::StoreError::Conflict`] naming `field` (DRF's wording) when it does not.
+pub fn check_ref(
+    conn: &rusqlite::Connection,
+    table: &str,
+    field: &'static str,
+    id: Option<i64>,
+) -> super::StoreResult<()> {
+    match id {
+        Some(id) if !exists(conn, table, id)? => Err(super::StoreError::conflict(
+            field,
+            format!("Invalid pk \"{id}\" - object does not exist."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

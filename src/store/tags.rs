@@ -548,24 +548,7 @@ impl Assignments {
     }
 }
 
-/// Checks that a referenced row exists; `None` passes.
-///
-/// # Errors
-/// [`StoreError::Conflict`] naming `field` (DRF's wording) when it does not.
-pub(crate) fn check_ref(
-    conn: &Connection,
-    table: &str,
-    field: &'static str,
-    id: Option<i64>,
-) -> StoreResult<()> {
-    match id {
-        Some(id) if !super::sql::exists(conn, table, id)? => Err(StoreError::conflict(
-            field,
-            format!("Invalid pk \"{id}\" - object does not exist."),
-        )),
-        _ => Ok(()),
-    }
-}
+pub(crate) use super::sql::check_ref;
 
 /// True if making `parent` the parent of row `id` (in a table with a self-referencing
 /// `parent_id`) would make `id` its own ancestor.

@@ -270,14 +270,7 @@ fn check_refs(tx: &Transaction<'_>, v: &VoteInput) -> StoreResult<()> {
         ("users", "voter_id", v.voter_id.flatten()),
     ];
     for (table, field, id) in checks {
-        if let Some(id) = id {
-            if !super::sql::exists(tx, table, id)? {
-                return Err(StoreError::conflict(
-                    field,
-                    format!("Invalid pk \"{id}\" - object does not exist."),
-                ));
-            }
-        }
+        super::sql::check_ref(tx, table, field, id)?;
     }
     Ok(())
 }
