@@ -12,6 +12,7 @@ pub mod api;
 pub mod config;
 pub mod demo;
 pub mod media;
+pub mod playlist;
 pub mod store;
 pub mod telemetry;
 pub mod users;
