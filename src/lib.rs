@@ -9,6 +9,7 @@
 //! [`config`] → [`store`] ← [`api`]; [`telemetry`] sets up logging.
 
 pub mod api;
+pub mod audio;
 pub mod config;
 pub mod demo;
 pub mod media;

@@ -1,0 +1,18 @@
+//! The audio engine's sample side: decoded sources shared by all listeners, voices with
+//! envelopes and pan, and the per-listener [`mix::Mixer`].
+//!
+//! ```text
+//!  pcm (files, decoded once) ─┐
+//!  live (HTTP beds, one ring) ─┼─► voice (envelope, pan, gain ramps) ─► mix (bus, limiter)
+//!  rt: commands in, retired voices out, counters ──────────────────────┘
+//! ```
+//!
+//! Owns: samples and everything that touches them per frame. May not touch: the store,
+//! playlist decisions, HTTP. `mix`, `voice`, `rt` and the ring reads of `live` are real-time
+//! code (design.md §3.4): no allocation, locks, logging or panics.
+
+pub mod live;
+pub mod mix;
+pub mod pcm;
+pub mod rt;
+pub mod voice;
