@@ -104,6 +104,10 @@ pub struct StreamConfig {
     pub ban_timeout_s: u64,
     /// Default MP3 bitrate.
     pub bitrate_kbps: u32,
+    /// Time over which a speaker's gain follows the listener's movement, in ms.
+    pub speaker_ramp_ms: u32,
+    /// Memory for decoded assets that no stream is playing, in MiB.
+    pub cache_mb: u32,
 }
 
 /// `[limits]`: request size bounds.
@@ -183,6 +187,8 @@ struct RawStream {
     heartbeat_timeout_s: u64,
     ban_timeout_s: u64,
     bitrate_kbps: u32,
+    speaker_ramp_ms: u32,
+    cache_mb: u32,
 }
 
 impl Default for RawStream {
@@ -191,6 +197,8 @@ impl Default for RawStream {
             heartbeat_timeout_s: 200,
             ban_timeout_s: 1800,
             bitrate_kbps: 128,
+            speaker_ramp_ms: 1000,
+            cache_mb: 256,
         }
     }
 }
@@ -315,6 +323,18 @@ impl Config {
                 ),
             ));
         }
+        if raw.stream.speaker_ramp_ms > 60_000 {
+            return Err(invalid(
+                "stream.speaker_ramp_ms",
+                format!("{} is more than 60000 (one minute)", raw.stream.speaker_ramp_ms),
+            ));
+        }
+        if !(16..=65_536).contains(&raw.stream.cache_mb) {
+            return Err(invalid(
+                "stream.cache_mb",
+                format!("{} is not between 16 and 65536", raw.stream.cache_mb),
+            ));
+        }
         if !(1..=4096).contains(&raw.limits.max_upload_mb) {
             return Err(invalid(
                 "limits.max_upload_mb",
@@ -347,6 +367,8 @@ impl Config {
                 heartbeat_timeout_s: raw.stream.heartbeat_timeout_s,
                 ban_timeout_s: raw.stream.ban_timeout_s,
                 bitrate_kbps: raw.stream.bitrate_kbps,
+                speaker_ramp_ms: raw.stream.speaker_ramp_ms,
+                cache_mb: raw.stream.cache_mb,
             },
             limits: LimitsConfig {
                 max_upload_mb: raw.limits.max_upload_mb,

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod conductor;
 pub mod config;
 pub mod demo;
 pub mod media;
@@ -111,7 +112,16 @@ impl Daemon {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
+        let engine = self.state.engine.clone();
         let app = api::router(self.state);
+        // Stream bodies never end on their own: stop the engine (which ends every body) as
+        // soon as shutdown begins, so graceful shutdown does not wait on open streams.
+        let shutdown = async move {
+            shutdown.await;
+            tokio::task::spawn_blocking(move || engine.shutdown())
+                .await
+                .ok();
+        };
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await

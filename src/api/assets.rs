@@ -566,6 +566,7 @@ async fn vote(State(state): State<AppState>, Id(id): Id, Body(body): Body) -> Ap
     if event.data.is_none() {
         event.data = Some(Value::Object(body.as_map().clone()).to_string());
     }
+    let blocks = vote_type.starts_with("block_");
     let v = AssetVote {
         session_id: session_id.unwrap_or_default(),
         vote_type,
@@ -577,6 +578,10 @@ async fn vote(State(state): State<AppState>, Id(id): Id, Body(body): Body) -> Ap
         .write(move |tx| votes::vote_asset(tx, id, &v))
         .await
         .map_err(session_not_found)?;
+    if blocks && let Some(session_id) = session_id {
+        // Streams of the voter drop what is now blocked and skip (§7.7).
+        state.engine.blocks_changed(session_id).await;
+    }
     Ok(match voted {
         Some(v) => Json(v).into_response(),
         // The reference answers a withdrawn vote with its serializer's blank object.

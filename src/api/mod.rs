@@ -28,6 +28,7 @@ mod projectgroups;
 mod projects;
 mod sessions;
 mod speakers;
+mod streams;
 mod tags;
 mod timedassets;
 mod uielements;
@@ -62,16 +63,29 @@ pub struct AppState {
     pub tokens: Arc<auth::TokenCache>,
     /// Cached renderings of hot list responses, invalidated by the store revision.
     pub cache: Arc<list_cache::ListCache>,
+    /// The stream engine (`/api/2/streams/`).
+    pub engine: crate::conductor::Engine,
+    /// Running streams' MP3 feeds, by stream id (`/stream<id>.mp3`).
+    pub feeds: crate::output::feed::Feeds,
 }
 
 impl AppState {
-    /// State for a store and configuration.
+    /// State for a store and configuration; starts the stream engine on the current tokio
+    /// runtime.
     pub fn new(store: Store, config: Arc<Config>) -> Self {
+        let feeds = crate::output::feed::Feeds::default();
+        let engine = crate::conductor::Engine::start(
+            store.clone(),
+            crate::conductor::EngineConfig::from_config(&config),
+            feeds.clone(),
+        );
         Self {
             store,
             config,
             tokens: Arc::new(auth::TokenCache::default()),
             cache: Arc::new(list_cache::ListCache::default()),
+            engine,
+            feeds,
         }
     }
 }
@@ -89,6 +103,7 @@ pub fn routes(state: &AppState) -> routes::Routes {
     languages::routes(&mut r);
     audiotracks::routes(&mut r);
     speakers::routes(&mut r);
+    streams::routes(&mut r);
     uigroups::routes(&mut r);
     uielements::routes(&mut r);
     timedassets::routes(&mut r);

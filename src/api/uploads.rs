@@ -405,6 +405,11 @@ async fn upload(
         }
     };
     written.keep();
+    // The uploader hears the new recording next in their own stream (§5 step 12).
+    let (engine, session_id, new_id) = (state.engine.clone(), asset.session_id, asset.id);
+    if let Some(session_id) = session_id {
+        tokio::spawn(async move { engine.uploaded(session_id, new_id).await });
+    }
     absolutize(&mut asset, &base.0);
     Ok(asset)
 }

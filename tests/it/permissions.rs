@@ -92,6 +92,15 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/listenevents/{id}/", Method::GET, Token);
     put("/listenevents/{id}/", Method::PATCH, Token);
     put("/listenevents/{id}/", Method::DELETE, Token);
+    put("/streams/", Method::POST, Token);
+    put("/streams/status/", Method::GET, Staff);
+    put("/streams/{id}/", Method::PATCH, Token);
+    for op in [
+        "heartbeat", "playasset", "replayasset", "skipasset", "skip", "pause", "resume", "kill",
+    ] {
+        put(&format!("/streams/{{id}}/{op}/"), Method::POST, Token);
+    }
+    put("/streams/{id}/isactive/", Method::GET, Token);
     m
 }
 

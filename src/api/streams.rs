@@ -1,0 +1,228 @@
+//! `/api/2/streams/`: the legacy server-side stream API (reference-server §2.19), restored.
+//! Handlers parse leniently (form, multipart, JSON; numbers as strings; `tag_ids=undefined`
+//! as absent), make one call into the [`crate::conductor::Engine`], and shape the answer.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::auth::Access;
+use super::error::ApiError;
+use super::input::{Body, FieldErrors, Fields, Query};
+use super::routes::Routes;
+use super::{ApiResult, AppState, BaseUrl, Id};
+use crate::conductor::{EngineError, EngineStatus, OpenRequest, Opened, Update};
+use crate::playlist::Position;
+
+pub(super) fn routes(r: &mut Routes) {
+    let a = r
+        .at("/streams/", "streams")
+        .post(Access::Token, "Start (or reuse) the session's personal stream", create);
+    r.add(a);
+    let a = r.at("/streams/status/", "streams").get(
+        Access::Staff,
+        "Counters of every running stream (underruns, late blocks, listeners, encoder lead)",
+        status,
+    );
+    r.add(a);
+    let a = r.at("/streams/{id}/", "streams").patch(
+        Access::Token,
+        "Change tags and/or move the listener",
+        patch,
+    );
+    r.add(a);
+    let a = r
+        .at("/streams/{id}/heartbeat/", "streams")
+        .post(Access::Token, "Keep an unlistened stream alive", heartbeat);
+    r.add(a);
+    let a = r
+        .at("/streams/{id}/playasset/", "streams")
+        .post(Access::Token, "Play an asset next", play_asset);
+    r.add(a);
+    let a = r
+        .at("/streams/{id}/replayasset/", "streams")
+        .post(Access::Token, "Replay the last asset heard", replay);
+    r.add(a);
+    for path in ["/streams/{id}/skipasset/", "/streams/{id}/skip/"] {
+        let a = r
+            .at(path, "streams")
+            .post(Access::Token, "Fade out what is playing; the next asset follows", skip);
+        r.add(a);
+    }
+    let a = r
+        .at("/streams/{id}/pause/", "streams")
+        .post(Access::Token, "Pause assets (speakers keep playing)", pause);
+    r.add(a);
+    let a = r
+        .at("/streams/{id}/resume/", "streams")
+        .post(Access::Token, "Resume assets", resume);
+    r.add(a);
+    let a = r
+        .at("/streams/{id}/isactive/", "streams")
+        .get(Access::Token, "Whether the stream is running", is_active);
+    r.add(a);
+    let a = r
+        .at("/streams/{id}/kill/", "streams")
+        .post(Access::Token, "End the stream", kill);
+    r.add(a);
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(s) => s.into(),
+            EngineError::Start(m) => ApiError::Internal(m),
+            e => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+/// The listener position of a request, when both coordinates are given (0 is a value).
+fn position(f: &Fields, errs: &mut FieldErrors) -> Option<Position> {
+    let lat = f.float_in("latitude", -90.0..=90.0, errs);
+    let lon = f.float_in("longitude", -180.0..=180.0, errs);
+    let heading = f.float("listener_heading", errs);
+    let width = f.float_in("listener_width", 0.0..=360.0, errs);
+    let range_min = f.float_in("listener_range_min", 0.0..=f64::MAX, errs);
+    let range_max = f.float_in("listener_range_max", 0.0..=f64::MAX, errs);
+    Some(Position {
+        latitude: lat?,
+        longitude: lon?,
+        heading_deg: heading,
+        width_deg: width,
+        range_min_m: range_min,
+        range_max_m: range_max,
+    })
+}
+
+fn stream_url(base: &str, id: i64) -> String {
+    format!("{base}/stream{id}.mp3")
+}
+
+async fn create(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Body(body): Body,
+) -> ApiResult<Json<Value>> {
+    let mut errs = FieldErrors::default();
+    let session_id = body.req_int("session_id", &mut errs);
+    let project_id = body.int("project_id", &mut errs);
+    let bitrate = body.int("audio_stream_bitrate", &mut errs);
+    let position = position(&body, &mut errs);
+    if let Some(fmt) = body.string("audio_format", &mut errs)
+        && !fmt.eq_ignore_ascii_case("mp3")
+    {
+        errs.add("audio_format", "Only MP3 streams are served (audio_format=mp3).");
+    }
+    errs.finish()?;
+    let Some(session_id) = session_id else {
+        return Err(ApiError::field("session_id", "This field is required."));
+    };
+    let req = OpenRequest {
+        session_id,
+        project_id,
+        position,
+        bitrate_kbps: bitrate.map(|b| b.clamp(0, i64::from(u32::MAX)) as u32),
+        data: Some(Value::Object(body.as_map().clone()).to_string()),
+    };
+    Ok(Json(match state.engine.open(req).await? {
+        Opened::Stream => json!({"stream_url": stream_url(&base, session_id), "stream_id": session_id}),
+        Opened::Demo { url, message } => {
+            let url = if url.trim().is_empty() {
+                format!("{base}/demo_stream.mp3")
+            } else {
+                url
+            };
+            json!({"stream_url": url, "demo_stream_message": message, "stream_id": session_id})
+        }
+        Opened::OutOfRange { url, message } => {
+            json!({"stream_url": url, "user_message": message, "stream_id": session_id})
+        }
+    }))
+}
+
+async fn patch(State(state): State<AppState>, Id(id): Id, Body(body): Body) -> ApiResult<Json<Value>> {
+    let mut errs = FieldErrors::default();
+    let tags = body.ids("tag_ids", &mut errs);
+    let language = body.string("language", &mut errs).filter(|l| !l.trim().is_empty());
+    let position = position(&body, &mut errs);
+    errs.finish()?;
+    state
+        .engine
+        .update(
+            id,
+            Update {
+                tags,
+                language,
+                position,
+            },
+        )
+        .await?;
+    Ok(Json(json!({"stream_id": id})))
+}
+
+async fn heartbeat(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+    state.engine.heartbeat(id).await?;
+    Ok(Json(json!({"stream_id": id})))
+}
+
+fn outcome(ok: bool, what: &str) -> Json<Value> {
+    if ok {
+        Json(json!({"success": true}))
+    } else {
+        Json(json!({"success": false, "message": format!("Specified stream not active; can't {what} non-existent stream!")}))
+    }
+}
+
+async fn play_asset(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Query(query): Query,
+    Body(body): Body,
+) -> ApiResult<Json<Value>> {
+    let mut errs = FieldErrors::default();
+    let asset_id = if body.has_value("asset_id") {
+        body.req_int("asset_id", &mut errs)
+    } else {
+        query.req_int("asset_id", &mut errs)
+    };
+    errs.finish()?;
+    let Some(asset_id) = asset_id else {
+        return Err(ApiError::field("asset_id", "This field is required."));
+    };
+    let ok = state.engine.play_asset(id, asset_id).await?;
+    Ok(outcome(ok, "add new asset to"))
+}
+
+async fn replay(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+    let ok = state.engine.replay(id).await?;
+    Ok(outcome(ok, "replay asset on"))
+}
+
+async fn skip(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+    let ok = state.engine.skip(id).await?;
+    Ok(outcome(ok, "skip asset on"))
+}
+
+async fn pause(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+    state.engine.pause(id, true).await?;
+    Ok(Json(json!({"success": true})))
+}
+
+async fn resume(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+    state.engine.pause(id, false).await?;
+    Ok(Json(json!({"success": true})))
+}
+
+async fn is_active(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
+    Json(json!({"stream_id": id, "active": state.engine.is_active(id)}))
+}
+
+async fn kill(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
+    let ok = state.engine.kill(id).await;
+    Json(json!({"stream_id": id, "success": ok}))
+}
+
+async fn status(State(state): State<AppState>) -> Json<EngineStatus> {
+    Json(state.engine.status())
+}

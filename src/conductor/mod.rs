@@ -1,0 +1,515 @@
+//! The conductor: the only bridge from the control plane (API calls, catalog changes,
+//! positions) to the audio engine. It owns every live stream's control state, keeps one
+//! catalog snapshot per project up to date with the store, ticks the audiotracks, writes the
+//! events the reference server wrote, and tears idle streams down.
+//!
+//! ```text
+//!  api::streams ─► Engine ─► StreamState (playlist, tracks, speakers) ─► MixerControl ─► Mixer
+//!  store revision ─► catalog reload ─┘              renderer thread ◄─────────────────┘
+//! ```
+//!
+//! Owns: streams and their lifecycle. May not touch: samples (the mixer's), HTTP types.
+
+pub mod sources;
+pub mod stream;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::audio::mix::mixer;
+use crate::config::Config;
+use crate::output::feed::{Feed, Feeds};
+use crate::output::mp3::Mp3Encoder;
+use crate::output::render::{self, Renderer};
+use crate::playlist::catalog::Catalog;
+use crate::playlist::{Listener, Playlist, Position};
+use crate::store::{Store, StoreError};
+
+use sources::Sources;
+use stream::{Effect, ListenerInfo, StreamState, Titles};
+
+/// How often tracks are advanced.
+const TICK: Duration = Duration::from_millis(50);
+/// How often idle streams are looked for (the reference's ping interval).
+const IDLE_CHECK: Duration = Duration::from_secs(10);
+/// A burst of store writes is folded into one catalog reload after this.
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Why a stream operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No such session.
+    #[error("session {0} not found")]
+    NoSession(i64),
+    /// No running stream for the session.
+    #[error("no stream available for session: {0}")]
+    NoStream(i64),
+    /// A request the engine cannot honour (the message names the parameter).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stream's thread could not start.
+    #[error("cannot start the stream: {0}")]
+    Start(String),
+}
+
+/// Settings the engine reads from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Idle time before teardown.
+    pub heartbeat_timeout: Duration,
+    /// Timeout ban length.
+    pub ban_timeout_s: f64,
+    /// Default MP3 bitrate.
+    pub bitrate_kbps: u32,
+    /// Speaker gain smoothing.
+    pub speaker_ramp_ms: u32,
+    /// Decoded-asset cache budget.
+    pub cache_bytes: usize,
+    /// The media folder.
+    pub media_dir: std::path::PathBuf,
+}
+
+impl EngineConfig {
+    /// From the daemon's configuration.
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            heartbeat_timeout: Duration::from_secs(c.stream.heartbeat_timeout_s),
+            ban_timeout_s: c.stream.ban_timeout_s as f64,
+            bitrate_kbps: c.stream.bitrate_kbps,
+            speaker_ramp_ms: c.stream.speaker_ramp_ms,
+            cache_bytes: c.stream.cache_mb as usize * 1024 * 1024,
+            media_dir: c.storage.media_dir(),
+        }
+    }
+}
+
+/// `POST streams/` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct OpenRequest {
+    /// The session (= stream id).
+    pub session_id: i64,
+    /// Must equal the session's project when given.
+    pub project_id: Option<i64>,
+    /// Listener position, when given.
+    pub position: Option<Position>,
+    /// `audio_stream_bitrate`.
+    pub bitrate_kbps: Option<u32>,
+    /// The request body, for the `request_stream` event.
+    pub data: Option<String>,
+}
+
+/// What `POST streams/` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Opened {
+    /// A stream is running (new or reused).
+    Stream,
+    /// The session asked for the demo stream.
+    Demo {
+        /// `project.demo_stream_url` (empty: the caller builds the default).
+        url: String,
+        /// The localized message.
+        message: String,
+    },
+    /// The listener is too far from every active speaker.
+    OutOfRange {
+        /// `project.out_of_range_url`.
+        url: String,
+        /// The localized message.
+        message: String,
+    },
+}
+
+/// `PATCH streams/:id/` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    /// `tag_ids` when present (modify_stream); empty = no change.
+    pub tags: Option<Vec<i64>>,
+    /// `language` code (modify_stream only).
+    pub language: Option<String>,
+    /// Position with directional/range parameters, when lat and lon are both given.
+    pub position: Option<Position>,
+}
+
+struct Entry {
+    state: Mutex<StreamState>,
+    renderer: Mutex<Renderer>,
+    feed: Feed,
+    bitrate_kbps: u32,
+    activity: Mutex<Instant>,
+    idle_checks: AtomicU8,
+    persistent: bool,
+}
+
+impl Entry {
+    fn state(&self) -> MutexGuard<'_, StreamState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn touch(&self) {
+        *self.activity.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+}
+
+struct Inner {
+    store: Store,
+    config: EngineConfig,
+    feeds: Feeds,
+    sources: Sources,
+    streams: Mutex<HashMap<i64, Arc<Entry>>>,
+    catalogs: Mutex<HashMap<i64, Arc<Catalog>>>,
+    epoch: Instant,
+    closed: AtomicBool,
+}
+
+/// The stream engine handle (cheap to clone).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+mod control;
+mod status;
+
+pub use status::{EngineStatus, StreamStatus};
+
+impl Engine {
+    /// An engine over `store`, publishing streams into `feeds`. Spawns its tasks on the
+    /// current tokio runtime.
+    pub fn start(store: Store, config: EngineConfig, feeds: Feeds) -> Self {
+        let sources = Sources::new(&config.media_dir, config.cache_bytes);
+        let engine = Self {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                feeds,
+                sources,
+                streams: Mutex::default(),
+                catalogs: Mutex::default(),
+                epoch: Instant::now(),
+                closed: AtomicBool::new(false),
+            }),
+        };
+        tokio::spawn(engine.clone().tick_loop());
+        tokio::spawn(engine.clone().reload_loop());
+        tokio::spawn(engine.clone().idle_loop());
+        engine
+    }
+
+    fn now_s(&self) -> f64 {
+        self.inner.epoch.elapsed().as_secs_f64()
+    }
+
+    fn streams(&self) -> MutexGuard<'_, HashMap<i64, Arc<Entry>>> {
+        self.inner
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn entry(&self, id: i64) -> Option<Arc<Entry>> {
+        self.streams().get(&id).cloned()
+    }
+
+    /// The shared source cache.
+    pub fn sources(&self) -> &Sources {
+        &self.inner.sources
+    }
+
+    /// True while a stream runs for the session.
+    pub fn is_active(&self, id: i64) -> bool {
+        self.entry(id).is_some()
+    }
+
+    /// The catalog of a project, loaded on first use.
+    async fn catalog(&self, project_id: i64) -> Result<Option<Arc<Catalog>>, EngineError> {
+        if let Some(c) = self
+            .inner
+            .catalogs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&project_id)
+        {
+            return Ok(Some(c.clone()));
+        }
+        let media = self.inner.config.media_dir.clone();
+        let loaded = self
+            .inner
+            .store
+            .read(move |c| Ok(Catalog::load(c, project_id, &media)?))
+            .await?;
+        let Some(catalog) = loaded.map(Arc::new) else {
+            return Ok(None);
+        };
+        self.inner
+            .catalogs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(project_id, catalog.clone());
+        let (sources, c) = (self.inner.sources.clone(), catalog.clone());
+        tokio::task::spawn_blocking(move || sources.resolve_speakers(&c));
+        Ok(Some(catalog))
+    }
+
+    /// Starts (or reuses) the stream of a session; the caller answers with the URL.
+    ///
+    /// # Errors
+    /// Unknown session, a project mismatch, listening disabled, a bad bitrate.
+    pub async fn open(&self, req: OpenRequest) -> Result<Opened, EngineError> {
+        control::open(self, req).await
+    }
+
+    fn spawn_stream(
+        &self,
+        info: ListenerInfo,
+        catalog: Arc<Catalog>,
+        mut playlist: Playlist,
+        position: Option<Position>,
+        bitrate_kbps: u32,
+        persistent: bool,
+    ) -> Result<Arc<Entry>, EngineError> {
+        let id = info.session_id;
+        let (mixer, control) = mixer();
+        let titles = Arc::new(Titles::default());
+        let encoder =
+            Mp3Encoder::new(bitrate_kbps).map_err(|e| EngineError::Start(e.to_string()))?;
+        let feed = Feed::new(bitrate_kbps);
+        let renderer = render::spawn(id, mixer, encoder, feed.clone(), titles.clone())
+            .map_err(|e| EngineError::Start(e.to_string()))?;
+        let now_s = self.now_s();
+        playlist.rebuild(&catalog, position.as_ref().filter(|_| info.geo), now_s);
+        let mut state = StreamState::new(
+            info,
+            catalog,
+            playlist,
+            control,
+            titles,
+            self.inner.config.speaker_ramp_ms,
+            rand::random(),
+        );
+        if let Some(p) = position {
+            state.move_to(p, now_s, &self.inner.sources);
+        } else {
+            state.update_speakers(&self.inner.sources);
+        }
+        let entry = Arc::new(Entry {
+            state: Mutex::new(state),
+            renderer: Mutex::new(renderer),
+            feed: feed.clone(),
+            bitrate_kbps,
+            activity: Mutex::new(Instant::now()),
+            idle_checks: AtomicU8::new(0),
+            persistent,
+        });
+        self.inner.feeds.insert(id, feed);
+        self.streams().insert(id, entry.clone());
+        log::info!(stream = id; "stream {id} started at {bitrate_kbps} kbps");
+        Ok(entry)
+    }
+
+    /// Ends a stream: its clients' bodies end, its thread stops, `cleanup_session` is logged.
+    /// False if it was not running.
+    pub async fn kill(&self, id: i64) -> bool {
+        let Some(entry) = self.streams().remove(&id) else {
+            return false;
+        };
+        self.inner.feeds.remove(id);
+        entry.feed.close();
+        let e2 = entry.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            e2.renderer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .stop();
+        })
+        .await;
+        self.log_event(id, "cleanup_session", None, None).await;
+        log::info!(stream = id; "stream {id} ended");
+        true
+    }
+
+    /// Stops every stream (daemon shutdown): bodies end, threads stop, pullers stop.
+    pub fn shutdown(&self) {
+        self.inner.closed.store(true, Relaxed);
+        let entries: Vec<Arc<Entry>> = self.streams().drain().map(|(_, e)| e).collect();
+        self.inner.feeds.close_all();
+        for e in entries {
+            e.feed.close();
+            e.renderer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .stop();
+        }
+        self.inner.sources.stop_all();
+    }
+
+    async fn log_event(&self, id: i64, kind: &'static str, data: Option<String>, p: Option<Position>) {
+        let result = self
+            .inner
+            .store
+            .write(move |tx| {
+                crate::store::events::log_event(
+                    tx,
+                    id,
+                    kind,
+                    data,
+                    p.map(|p| p.latitude),
+                    p.map(|p| p.longitude),
+                    None,
+                )
+            })
+            .await;
+        if let Err(e) = result {
+            log::warn!(stream = id; "cannot log {kind} for stream {id}: {e}");
+        }
+    }
+
+    async fn tick_loop(self) {
+        let mut interval = tokio::time::interval(TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n = 0u64;
+        while !self.inner.closed.load(Relaxed) {
+            interval.tick().await;
+            n += 1;
+            let now_s = self.now_s();
+            let entries: Vec<(i64, Arc<Entry>)> =
+                self.streams().iter().map(|(k, v)| (*k, v.clone())).collect();
+            let mut writes = Vec::new();
+            for (id, e) in entries {
+                let mut s = e.state();
+                for effect in s.tick(now_s, &self.inner.sources) {
+                    writes.push((id, effect));
+                }
+                if n % 20 == 0 && s.speakers_pending() {
+                    s.update_speakers(&self.inner.sources);
+                }
+            }
+            if !writes.is_empty() {
+                self.write_listen_events(writes);
+            }
+        }
+    }
+
+    fn write_listen_events(&self, writes: Vec<(i64, Effect)>) {
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            let result = store
+                .write(move |tx| {
+                    for (session_id, Effect::Listened { asset_id, duration_ns }) in &writes {
+                        let input = crate::store::listenevents::ListenEventInput {
+                            session_id: *session_id,
+                            asset_id: *asset_id,
+                            starttime: None,
+                            duration: Some(Some(*duration_ns)),
+                        };
+                        // An asset deleted in between has nothing to record.
+                        let _ = crate::store::listenevents::create(tx, &input);
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = result {
+                log::warn!("cannot record listen events: {e}");
+            }
+        });
+    }
+
+    async fn reload_loop(self) {
+        let mut rx = self.inner.store.subscribe();
+        while rx.changed().await.is_ok() && !self.inner.closed.load(Relaxed) {
+            tokio::time::sleep(RELOAD_DEBOUNCE).await;
+            rx.borrow_and_update();
+            let projects: HashSet<i64> = self
+                .streams()
+                .values()
+                .map(|e| e.state().info.project_id)
+                .collect();
+            self.inner
+                .catalogs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|p, _| projects.contains(p));
+            for project_id in projects {
+                self.reload(project_id).await;
+            }
+        }
+    }
+
+    async fn reload(&self, project_id: i64) {
+        let media = self.inner.config.media_dir.clone();
+        let loaded = self
+            .inner
+            .store
+            .read(move |c| Ok(Catalog::load(c, project_id, &media)?))
+            .await;
+        let catalog = match loaded {
+            Ok(Some(c)) => Arc::new(c),
+            Ok(None) => return,
+            Err(e) => {
+                log::warn!("cannot reload project {project_id} for its streams: {e}");
+                return;
+            }
+        };
+        let old = self
+            .inner
+            .catalogs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(project_id, catalog.clone());
+        if old.as_deref() == Some(&*catalog) {
+            return;
+        }
+        self.inner.sources.forget_failures();
+        let sources = self.inner.sources.clone();
+        let c = catalog.clone();
+        let _ = tokio::task::spawn_blocking(move || sources.resolve_speakers(&c)).await;
+        let now_s = self.now_s();
+        let entries: Vec<Arc<Entry>> = self.streams().values().cloned().collect();
+        for e in entries {
+            let mut s = e.state();
+            if s.info.project_id == project_id {
+                s.set_catalog(catalog.clone(), now_s, &self.inner.sources);
+            }
+        }
+    }
+
+    async fn idle_loop(self) {
+        let every = IDLE_CHECK
+            .min(self.inner.config.heartbeat_timeout / 2)
+            .max(Duration::from_millis(200));
+        let mut interval = tokio::time::interval(every);
+        interval.tick().await;
+        while !self.inner.closed.load(Relaxed) {
+            interval.tick().await;
+            let timeout = self.inner.config.heartbeat_timeout;
+            let idle: Vec<i64> = self
+                .streams()
+                .iter()
+                .filter(|(_, e)| {
+                    if e.persistent || e.feed.listeners() > 0 {
+                        e.idle_checks.store(0, Relaxed);
+                        return false;
+                    }
+                    let quiet = e
+                        .activity
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .elapsed()
+                        >= timeout;
+                    // Two consecutive checks without a listener, as the reference required.
+                    let checks = e.idle_checks.fetch_add(1, Relaxed) + 1;
+                    quiet && checks >= 2
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            for id in idle {
+                log::info!(stream = id; "stream {id} idle (no heartbeat, update or listener): tearing down");
+                self.kill(id).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The MP3 renderer: one thread per HTTP stream that runs the stream's [`Mixer`] against the
+//! monotonic clock (pacing by sample count since start, never by `sleep(block)`), encodes
+//! each block with LAME, and publishes whole-frame chunks with the current ICY title to the
+//! stream's [`Feed`], which every HTTP client of the stream shares.
+//!
+//! Soft real time: the thread never waits for a client (publishing cannot block), stays a
+//! little ahead of real time so clients always have data, and counts late blocks and
+//! underruns. Owns: pacing and encoding. May not touch: playlist or geo decisions, the store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::feed::{Chunk, Feed};
+use super::mp3::Mp3Encoder;
+use crate::audio::mix::Mixer;
+use crate::audio::pcm::RATE_HZ;
+use crate::audio::rt::BLOCK_FRAMES;
+use crate::conductor::stream::Titles;
+
+/// How far ahead of real time the renderer keeps the stream.
+const LEAD_FRAMES: u64 = RATE_HZ as u64 / 4;
+/// The thread wakes this often (so control changes reach the mixer within about this).
+const WAKE: Duration = Duration::from_millis(20);
+/// Audio per published chunk (one socket write per client per chunk).
+const CHUNK_FRAMES: u64 = RATE_HZ as u64 / 10;
+/// Further behind than this, the stream skips ahead instead of trying to catch up.
+const MAX_BEHIND_FRAMES: u64 = RATE_HZ as u64;
+
+/// Counters of one renderer.
+#[derive(Debug, Default)]
+pub struct RenderStats {
+    /// Blocks rendered after the moment they should already have been playing.
+    pub late_blocks: AtomicU64,
+    /// Times the stream fell behind real time (clients were starved).
+    pub underruns: AtomicU64,
+    /// How far ahead of real time the stream is, in ms (negative: behind).
+    pub lead_ms: AtomicI64,
+    /// Time spent rendering and encoding one block, in µs (last block).
+    pub block_work_us: AtomicU64,
+    /// MP3 bytes produced.
+    pub bytes: AtomicU64,
+}
+
+/// A running renderer; dropping it stops the thread.
+pub struct Renderer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<RenderStats>,
+}
+
+impl Renderer {
+    /// The renderer's counters.
+    pub fn stats(&self) -> &Arc<RenderStats> {
+        &self.stats
+    }
+
+    /// Stops the thread (the feed is closed by it on the way out) and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Renderer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts rendering `mixer` into `feed`.
+///
+/// # Errors
+/// If the thread cannot be spawned.
+pub fn spawn(
+    stream_id: i64,
+    mut mixer: Mixer,
+    mut encoder: Mp3Encoder,
+    feed: Feed,
+    titles: Arc<Titles>,
+) -> std::io::Result<Renderer> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(RenderStats::default());
+    let (stop2, stats2) = (stop.clone(), stats.clone());
+    let thread = std::thread::Builder::new()
+        .name(format!("rw-stream-{stream_id}"))
+        .spawn(move || {
+            let mut block = vec![0.0f32; BLOCK_FRAMES * 2];
+            let mut mp3 = Vec::with_capacity(64 * 1024);
+            let mut title: Arc<str> = Arc::from("");
+            let mut chunk_from = 0u64;
+            let mut origin = Instant::now();
+            let mut behind = false;
+            let mut wake = Instant::now();
+            while !stop2.load(Relaxed) && !feed.is_closed() {
+                let wall = (origin.elapsed().as_secs_f64() * f64::from(RATE_HZ)) as u64;
+                if wall > mixer.frame() + MAX_BEHIND_FRAMES {
+                    // Hopelessly late (an overloaded box): skip ahead rather than pile up.
+                    origin += Duration::from_secs_f64(
+                        (wall - mixer.frame()) as f64 / f64::from(RATE_HZ),
+                    );
+                    stats2.underruns.fetch_add(1, Relaxed);
+                    behind = true;
+                } else if wall > mixer.frame() {
+                    if !behind {
+                        stats2.underruns.fetch_add(1, Relaxed);
+                    }
+                    behind = true;
+                } else {
+                    behind = false;
+                }
+                let wall = (origin.elapsed().as_secs_f64() * f64::from(RATE_HZ)) as u64;
+                while mixer.frame() < wall + LEAD_FRAMES {
+                    let t0 = Instant::now();
+                    if mixer.frame() + (BLOCK_FRAMES as u64) < wall {
+                        stats2.late_blocks.fetch_add(1, Relaxed);
+                    }
+                    mixer.render(&mut block);
+                    if let Some(t) = titles.due(mixer.frame()) {
+                        title = t;
+                    }
+                    if let Err(e) = encoder.encode(&block, &mut mp3) {
+                        log::error!(stream = stream_id; "stream {stream_id}: MP3 encoder failed: {e}; ending the stream");
+                        feed.close();
+                        return;
+                    }
+                    stats2
+                        .block_work_us
+                        .store(t0.elapsed().as_micros() as u64, Relaxed);
+                    let first = chunk_from == 0;
+                    if !mp3.is_empty() && (first || mixer.frame() >= chunk_from + CHUNK_FRAMES) {
+                        stats2.bytes.fetch_add(mp3.len() as u64, Relaxed);
+                        feed.publish(Chunk {
+                            mp3: Bytes::copy_from_slice(&mp3),
+                            title: title.clone(),
+                        });
+                        mp3.clear();
+                        chunk_from = mixer.frame();
+                    }
+                }
+                let lead = mixer.frame() as i64 - wall as i64;
+                stats2
+                    .lead_ms
+                    .store(lead * 1000 / i64::from(RATE_HZ), Relaxed);
+                wake += WAKE;
+                let now = Instant::now();
+                if wake > now {
+                    std::thread::sleep(wake - now);
+                } else {
+                    wake = now;
+                }
+            }
+            feed.close();
+        })?;
+    Ok(Renderer {
+        stop,
+        thread: Some(thread),
+        stats,
+    })
+}
