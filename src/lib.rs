@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod media;
 pub mod playlist;
+pub mod spatial;
 pub mod store;
 pub mod telemetry;
 pub mod users;

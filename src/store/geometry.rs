@@ -349,6 +349,18 @@ pub fn distance_to_shape_m(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Distance in metres from a point (longitude, latitude) to the nearest line of an outline,
+/// measured the same way from inside or outside the shape (`INFINITY` for an empty outline).
+pub fn distance_to_outline_m(outline: &MultiLineString<f64>, lon: f64, lat: f64) -> f64 {
+    let frame = Frame::around(Coord { x: lon, y: lat });
+    let p = Point::new(0.0, 0.0);
+    outline
+        .0
+        .iter()
+        .map(|line| Euclidean.distance(&p, &line.map_coords(|c| frame.to_m(c))))
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// True when the point lies inside the shape.
 pub fn contains(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> bool {
     mp.contains(&Point::new(lon, lat))
