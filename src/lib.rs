@@ -6,12 +6,14 @@
 //!
 //! The library holds everything; `main.rs` only parses the command line, builds the real
 //! configuration and calls into here. Module map (data flows left to right):
-//! [`config`] → [`store`] ← [`api`]; [`telemetry`] sets up logging.
+//! [`config`] → [`store`] ← [`api`]; [`output`] (MP3 encoder, stream feeds) → [`api`];
+//! [`telemetry`] sets up logging.
 
 pub mod api;
 pub mod config;
 pub mod demo;
 pub mod media;
+pub mod output;
 pub mod playlist;
 pub mod store;
 pub mod telemetry;
@@ -102,7 +104,16 @@ impl Daemon {
         &self.state.store
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets open requests finish.
+    /// The live stream feeds served at `/stream<id>.mp3` (the engine registers its feeds here).
+    pub fn feeds(&self) -> &output::feed::Feeds {
+        &self.state.feeds
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, closes every stream feed (so
+    /// open stream bodies end) and lets open requests finish.
+    ///
+    /// Connections are accepted through [`api::conn::TunedListener`] so a stream response
+    /// can cap its socket's send buffer.
     ///
     /// # Errors
     /// [`RunError::Serve`] if the server fails.
@@ -110,11 +121,19 @@ impl Daemon {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
+        let feeds = self.state.feeds.clone();
         let app = api::router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(RunError::Serve)
+        let listener = api::conn::TunedListener::new(self.listener);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<api::conn::ConnTuning>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            feeds.close_all();
+        })
+        .await
+        .map_err(RunError::Serve)
     }
 }
 

@@ -16,6 +16,7 @@ mod permissions;
 mod projects_groups;
 mod reference_checks;
 mod speakers_tracks;
+mod stream_http;
 mod tags_ui;
 mod uploads;
 mod users_sessions;
