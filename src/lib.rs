@@ -6,7 +6,8 @@
 //!
 //! The library holds everything; `main.rs` only parses the command line, builds the real
 //! configuration and calls into here. Module map (data flows left to right):
-//! [`config`] → [`store`] ← [`api`]; [`telemetry`] sets up logging.
+//! [`config`] → [`store`] ← [`api`]; [`output`] (MP3 encoder, stream feeds) → [`api`];
+//! [`telemetry`] sets up logging.
 
 pub mod api;
 pub mod audio;
@@ -14,6 +15,7 @@ pub mod conductor;
 pub mod config;
 pub mod demo;
 pub mod media;
+pub mod output;
 pub mod playlist;
 pub mod spatial;
 pub mod store;
@@ -105,7 +107,16 @@ impl Daemon {
         &self.state.store
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets open requests finish.
+    /// The live stream feeds served at `/stream<id>.mp3` (the engine registers its feeds here).
+    pub fn feeds(&self) -> &output::feed::Feeds {
+        &self.state.feeds
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, closes every stream feed (so
+    /// open stream bodies end) and lets open requests finish.
+    ///
+    /// Connections are accepted through [`api::conn::TunedListener`] so a stream response
+    /// can cap its socket's send buffer.
     ///
     /// # Errors
     /// [`RunError::Serve`] if the server fails.
@@ -115,18 +126,21 @@ impl Daemon {
     ) -> Result<(), RunError> {
         let engine = self.state.engine.clone();
         let app = api::router(self.state);
+        let listener = api::conn::TunedListener::new(self.listener);
         // Stream bodies never end on their own: stop the engine (which ends every body) as
         // soon as shutdown begins, so graceful shutdown does not wait on open streams.
-        let shutdown = async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<api::conn::ConnTuning>(),
+        )
+        .with_graceful_shutdown(async move {
             shutdown.await;
             tokio::task::spawn_blocking(move || engine.shutdown())
                 .await
                 .ok();
-        };
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(RunError::Serve)
+        })
+        .await
+        .map_err(RunError::Serve)
     }
 }
 

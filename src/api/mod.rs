@@ -1,5 +1,6 @@
-//! The HTTP API: the Roundware api/2 surface under `/api/2/` and the media files under
-//! `/rwmedia/` ([`media`]), with CORS on every route.
+//! The HTTP API: the Roundware api/2 surface under `/api/2/`, the media files under
+//! `/rwmedia/` ([`media`]) and the live streams at `/stream<id>.mp3` ([`stream`]), with CORS
+//! on every route; [`conn`] wraps accepted sockets so a stream can cap its send buffer.
 //!
 //! Handlers are thin: read input ([`input`]), check it, make one call into the store (or,
 //! later, the conductor), shape the answer. Every operation is registered through
@@ -10,6 +11,7 @@
 //! audio, locks held across awaits, business rules that belong to the store or the engine.
 
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod input;
 pub mod list_cache;
@@ -28,6 +30,7 @@ mod projectgroups;
 mod projects;
 mod sessions;
 mod speakers;
+mod stream;
 mod streams;
 mod tags;
 mod timedassets;
@@ -49,6 +52,7 @@ use serde_json::{Map, Value, json};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::Config;
+use crate::output::feed::Feeds;
 use crate::store::Store;
 pub use error::{ApiError, ApiResult};
 
@@ -65,15 +69,15 @@ pub struct AppState {
     pub cache: Arc<list_cache::ListCache>,
     /// The stream engine (`/api/2/streams/`).
     pub engine: crate::conductor::Engine,
-    /// Running streams' MP3 feeds, by stream id (`/stream<id>.mp3`).
-    pub feeds: crate::output::feed::Feeds,
+    /// Live MP3 feeds by stream (session) id, served at `/stream<id>.mp3`.
+    pub feeds: Feeds,
 }
 
 impl AppState {
     /// State for a store and configuration; starts the stream engine on the current tokio
     /// runtime.
     pub fn new(store: Store, config: Arc<Config>) -> Self {
-        let feeds = crate::output::feed::Feeds::default();
+        let feeds = Feeds::default();
         let engine = crate::conductor::Engine::start(
             store.clone(),
             crate::conductor::EngineConfig::from_config(&config),
@@ -144,6 +148,13 @@ pub fn router(state: AppState) -> Router {
                 ApiError::MethodNotAllowed(method.to_string())
             }),
         )
+        .route(
+            // matchit has no suffix parameters: `{file}` is `<id>.mp3`, checked by the handler.
+            "/stream{file}",
+            axum::routing::get(stream::serve).fallback(|method: Method| async move {
+                ApiError::MethodNotAllowed(method.to_string())
+            }),
+        )
         .fallback(|| async { ApiError::NotFound("path".into()) })
         .layer(body_limit)
         .layer(cors())
@@ -169,12 +180,13 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("icy-metadata"),
             HeaderName::from_static("range"),
         ])
-        .expose_headers([
-            HeaderName::from_static("content-length"),
-            HeaderName::from_static("content-range"),
-            HeaderName::from_static("accept-ranges"),
-            HeaderName::from_static("etag"),
-        ])
+        .expose_headers(
+            ["content-length", "content-range", "accept-ranges", "etag"]
+                .into_iter()
+                .chain(stream::ICY_HEADERS)
+                .map(HeaderName::from_static)
+                .collect::<Vec<_>>(),
+        )
         .max_age(std::time::Duration::from_secs(3600))
 }
 

@@ -11,7 +11,7 @@ use crate::store::{StoreError, sessions};
 use super::stream::ListenerInfo;
 
 /// The reference's default out-of-range message (reference-server §7.11).
-pub const OUT_OF_RANGE_MESSAGE: &str = "This application is designed to be used in specific geographic locations. Apparently your phone thinks you are not at one of those locations, so you will hear a sample audio stream instead of the real deal. If you think your phone is incorrect, please restart Roundware and it will probably work. Thanks for checking it out!";
+pub(super) const OUT_OF_RANGE_MESSAGE: &str = "This application is designed to be used in specific geographic locations. Apparently your phone thinks you are not at one of those locations, so you will hear a sample audio stream instead of the real deal. If you think your phone is incorrect, please restart Roundware and it will probably work. Thanks for checking it out!";
 
 use crate::config::ALLOWED_BITRATES_KBPS;
 

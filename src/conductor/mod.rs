@@ -24,7 +24,7 @@ use crate::output::feed::{Feed, Feeds};
 use crate::output::mp3::Mp3Encoder;
 use crate::output::render::{self, Renderer};
 use crate::playlist::catalog::Catalog;
-use crate::playlist::{Listener, Playlist, Position};
+use crate::playlist::{Playlist, Position};
 use crate::store::{Store, StoreError};
 
 use sources::Sources;
@@ -401,8 +401,8 @@ impl Engine {
                 .write(move |tx| {
                     for (session_id, Effect::Listened { asset_id, duration_ns }) in &writes {
                         let input = crate::store::listenevents::ListenEventInput {
-                            session_id: *session_id,
-                            asset_id: *asset_id,
+                            session_id: Some(*session_id),
+                            asset_id: Some(*asset_id),
                             starttime: None,
                             duration: Some(Some(*duration_ns)),
                         };

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::store::audiotracks::NS_PER_SECOND;
 use geo::{MultiLineString, MultiPolygon};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -36,7 +37,7 @@ pub enum RepeatMode {
 }
 
 /// Project-level settings the engine reads.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProjectRules {
     /// Project id.
     pub id: i64,
@@ -59,7 +60,7 @@ pub struct ProjectRules {
 }
 
 /// One audio asset of the project (photos, text and assets without audio are not loaded).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Asset {
     /// Asset id.
     pub id: i64,
@@ -94,7 +95,7 @@ pub struct Asset {
 }
 
 /// A timed asset row: the asset is a candidate while the stream clock is in `[start_s, end_s]`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TimedAsset {
     /// The asset.
     pub asset_id: i64,
@@ -115,7 +116,7 @@ pub struct Range {
 
 /// One audiotrack: a voice slot that plays assets one after another (reference-server §7.6).
 /// All times in seconds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Track {
     /// Audiotrack id.
     pub id: i64,
@@ -136,7 +137,7 @@ pub struct Track {
 }
 
 /// One speaker: a looping ambient source heard inside its shape.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Speaker {
     /// Speaker id.
     pub id: i64,
@@ -159,7 +160,7 @@ pub struct Speaker {
 }
 
 /// The project's active listen UI groups, as the tag filter needs them (reference-server §7.2).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListenFilter {
     /// Tag category of every tag whose category is one of `categories` (every tag that
     /// appears in an active listen group's items, and their siblings in those categories).
@@ -171,7 +172,7 @@ pub struct ListenFilter {
 }
 
 /// Everything the engine needs to know about one project, as of one store revision.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
     /// Project settings.
     pub project: ProjectRules,
@@ -386,15 +387,23 @@ fn load_tracks(conn: &Connection, project_id: i64) -> rusqlite::Result<Vec<Track
                 max: r.get(i + 1)?,
             })
         };
+        // Timings are stored in nanoseconds, as the reference server stores them.
+        let seconds = |i: usize| -> rusqlite::Result<Range> {
+            let ns = range(i)?;
+            Ok(Range {
+                min: ns.min / NS_PER_SECOND,
+                max: ns.max / NS_PER_SECOND,
+            })
+        };
         Ok(Track {
             id: r.get(0)?,
             volume: range(1)?,
-            duration_s: range(3)?,
-            deadair_s: range(5)?,
-            fadein_s: range(7)?,
-            fadeout_s: range(9)?,
+            duration_s: seconds(3)?,
+            deadair_s: seconds(5)?,
+            fadein_s: seconds(7)?,
+            fadeout_s: seconds(9)?,
             pan: range(11)?,
-            pan_duration_s: range(13)?,
+            pan_duration_s: seconds(13)?,
         })
     })?;
     rows.collect()

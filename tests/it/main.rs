@@ -17,6 +17,7 @@ mod permissions;
 mod projects_groups;
 mod reference_checks;
 mod speakers_tracks;
+mod stream_http;
 mod streams_api;
 mod tags_ui;
 mod uploads;

@@ -18,6 +18,8 @@ pub struct TestServer {
     pub store: Store,
     /// HTTP client.
     pub client: reqwest::Client,
+    /// The daemon's live stream feeds (tests register feeds here without the engine).
+    pub feeds: roundwared::output::feed::Feeds,
     dir: Option<tempfile::TempDir>,
     data_dir: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -67,6 +69,7 @@ impl TestServer {
             .expect("daemon starts");
         let addr = daemon.local_addr().unwrap();
         let store = daemon.store().clone();
+        let feeds = daemon.feeds().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             daemon
@@ -80,6 +83,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             store,
             client: reqwest::Client::new(),
+            feeds,
             dir: None,
             data_dir: data_dir.to_path_buf(),
             stop: Some(stop),

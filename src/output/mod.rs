@@ -1,0 +1,23 @@
+//! Outputs of the mixer: MP3 stream feeds now, the sound card later.
+//!
+//! * [`mp3`]: the LAME encoder a render thread feeds with interleaved stereo `f32`; it hands
+//!   back whole MP3 frames only.
+//! * [`feed`]: one encoded stream fanned out to any number of HTTP listeners ([`feed::Feed`])
+//!   and the registry of live feeds by stream id ([`feed::Feeds`]).
+//! * [`listener`]: one HTTP listener's view of a feed: the burst on connect, the lag policy
+//!   and the ICY metadata interleaving ([`icy`]).
+//! * [`render`]: the per-stream thread that paces a mixer in real time, encodes it and
+//!   publishes to its feed.
+//! * [`tone`]: a paced, LAME-encoded sine published into a feed, for tests and tools that
+//!   need a live stream without the engine.
+//!
+//! Owns: encoding, chunk queues, per-listener byte streams. May not touch: HTTP routing and
+//! headers (that is `api::stream`), the mixer, SQL. Nothing here blocks the producer: a
+//! render thread calls [`feed::Feed::publish`] and returns at once whatever the listeners do.
+
+pub mod feed;
+pub mod icy;
+pub mod listener;
+pub mod mp3;
+pub mod render;
+pub mod tone;
