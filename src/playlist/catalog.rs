@@ -269,6 +269,10 @@ pub fn blocked_assets(conn: &Connection, user_id: i64) -> rusqlite::Result<HashS
     Ok(ids.into_iter().collect())
 }
 
+#[cfg(test)]
+#[path = "catalog_tests.rs"]
+mod tests;
+
 fn load_project(conn: &Connection, project_id: i64) -> rusqlite::Result<Option<ProjectRules>> {
     conn.prepare_cached(
         "SELECT id, listen_enabled, recording_radius, repeat_mode, ordering,

@@ -165,7 +165,7 @@ impl Playlist {
     /// geo mode with a position).
     pub fn next(&mut self, catalog: &Catalog, now_s: f64, elapsed_s: f64) -> Option<i64> {
         self.expire_bans(now_s);
-        if let Some(id) = self.forced.take() {
+        if let Some(id) = self.forced.take().filter(|id| catalog.asset(*id).is_some()) {
             self.hand_out(id, now_s);
             return Some(id);
         }
@@ -197,7 +197,8 @@ impl Playlist {
         None
     }
 
-    /// playasset: this asset is the next pick, bypassing filters and bans (§7.7).
+    /// playasset: this asset is the next pick, bypassing filters and bans (§7.7). An id that
+    /// is not an audio asset of the catalog at pick time is dropped.
     pub fn force(&mut self, asset_id: i64) {
         self.stack.retain(|id| *id != asset_id);
         self.forced = Some(asset_id);
@@ -208,7 +209,7 @@ impl Playlist {
         let timed = self
             .timed_candidates(catalog, elapsed_s)
             .into_iter()
-            .filter(|id| !self.banned_at(*id, now_s))
+            .filter(|id| !self.banned_at(*id, now_s) && !self.stack.contains(id))
             .count();
         self.stack.len() + timed + usize::from(self.forced.is_some())
     }

@@ -308,9 +308,30 @@ fn a_forced_asset_is_the_next_pick() {
     pl.rebuild(&c, Some(&here()), 0.0);
     pl.force(2);
     assert_eq!(picks(&mut pl, &c, 0.0, LATE_S), seq(&[2, 3, 1]));
-    // Forcing bypasses bans and filters too.
+    // Forcing bypasses bans and filters too, and survives a rebuild.
     pl.force(2);
+    pl.rebuild(&c, Some(&Position::at(50.0, 50.0)), 0.5);
+    assert_eq!(pl.remaining(&c, 0.5, LATE_S), 1);
     assert_eq!(pl.next(&c, 0.5, LATE_S), Some(2));
+    // An id that is not an asset of the catalog is dropped.
+    pl.force(99);
+    assert_eq!(pl.next(&c, 0.5, LATE_S), None);
+}
+
+#[test]
+fn remaining_counts_the_playlist_and_the_eligible_timed_assets_once() {
+    let mut c = p3();
+    c.timed.push(TimedAsset {
+        asset_id: 5,
+        start_s: 0.0,
+        end_s: 30.0,
+    });
+    let mut pl = Playlist::new(geo(), BAN_S, 1);
+    pl.rebuild(&c, Some(&here()), 0.0);
+    // A5 is both in the playlist and timed; A7, A4 are timed; A6 fails the tag filter.
+    assert_eq!(pl.remaining(&c, 0.0, 1.0), 3);
+    assert_eq!(pl.remaining(&c, 0.0, 20.0), 2, "A4's window has closed");
+    assert_eq!(picks(&mut pl, &c, 0.0, 1.0), seq(&[5, 7, 4]));
 }
 
 #[test]

@@ -281,6 +281,17 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     Ok(())
 }
 
+/// A fresh in-memory database with the schema applied, for unit tests of modules that read
+/// the store directly.
+#[cfg(test)]
+pub(crate) fn migrated_in_memory() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("in-memory database");
+    conn.pragma_update(None, "foreign_keys", true)
+        .expect("foreign keys on");
+    migrate(&mut conn).expect("migrations apply");
+    conn
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
