@@ -50,11 +50,12 @@ fn seed(conn: &Connection) {
          INSERT INTO asset_tags (asset_id, tag_id) VALUES (1, 2), (1, 1), (2, 3), (5, 1);
          INSERT INTO timed_assets (project_id, asset_id, start, \"end\") VALUES
              (1, 1, 5, 15), (2, 5, 0, 30);
+         -- timings in nanoseconds, as stored
          INSERT INTO audiotracks (id, project_id, minvolume, maxvolume, minduration, maxduration,
                                   mindeadair, maxdeadair, minfadeintime, maxfadeintime,
                                   minfadeouttime, maxfadeouttime, minpanpos, maxpanpos,
                                   minpanduration, maxpanduration, active) VALUES
-             (1, 1, 0.5, 1.0, 5, 10, 1, 3, 0.1, 0.2, 0.3, 0.4, -1, 1, 2, 4, 1),
+             (1, 1, 0.5, 1.0, 5e9, 10e9, 1e9, 3e9, 1e8, 2e8, 3e8, 4e8, -1, 1, 2e9, 4e9, 1),
              (2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0);
          INSERT INTO speakers (id, project_id, activeyn, maxvolume, minvolume, uri, backupuri,
                                shape, attenuation_distance) VALUES
