@@ -326,7 +326,10 @@ impl Config {
         if raw.stream.speaker_ramp_ms > 60_000 {
             return Err(invalid(
                 "stream.speaker_ramp_ms",
-                format!("{} is more than 60000 (one minute)", raw.stream.speaker_ramp_ms),
+                format!(
+                    "{} is more than 60000 (one minute)",
+                    raw.stream.speaker_ramp_ms
+                ),
             ));
         }
         if !(16..=65_536).contains(&raw.stream.cache_mb) {

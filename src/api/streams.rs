@@ -15,9 +15,11 @@ use crate::conductor::{EngineError, EngineStatus, OpenRequest, Opened, Update};
 use crate::playlist::Position;
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/streams/", "streams")
-        .post(Access::Token, "Start (or reuse) the session's personal stream", create);
+    let a = r.at("/streams/", "streams").post(
+        Access::Token,
+        "Start (or reuse) the session's personal stream",
+        create,
+    );
     r.add(a);
     let a = r.at("/streams/status/", "streams").get(
         Access::Staff,
@@ -31,35 +33,47 @@ pub(super) fn routes(r: &mut Routes) {
         patch,
     );
     r.add(a);
-    let a = r
-        .at("/streams/{id}/heartbeat/", "streams")
-        .post(Access::Token, "Keep an unlistened stream alive", heartbeat);
+    let a = r.at("/streams/{id}/heartbeat/", "streams").post(
+        Access::Token,
+        "Keep an unlistened stream alive",
+        heartbeat,
+    );
     r.add(a);
-    let a = r
-        .at("/streams/{id}/playasset/", "streams")
-        .post(Access::Token, "Play an asset next", play_asset);
+    let a = r.at("/streams/{id}/playasset/", "streams").post(
+        Access::Token,
+        "Play an asset next",
+        play_asset,
+    );
     r.add(a);
-    let a = r
-        .at("/streams/{id}/replayasset/", "streams")
-        .post(Access::Token, "Replay the last asset heard", replay);
+    let a = r.at("/streams/{id}/replayasset/", "streams").post(
+        Access::Token,
+        "Replay the last asset heard",
+        replay,
+    );
     r.add(a);
     for path in ["/streams/{id}/skipasset/", "/streams/{id}/skip/"] {
-        let a = r
-            .at(path, "streams")
-            .post(Access::Token, "Fade out what is playing; the next asset follows", skip);
+        let a = r.at(path, "streams").post(
+            Access::Token,
+            "Fade out what is playing; the next asset follows",
+            skip,
+        );
         r.add(a);
     }
-    let a = r
-        .at("/streams/{id}/pause/", "streams")
-        .post(Access::Token, "Pause assets (speakers keep playing)", pause);
+    let a = r.at("/streams/{id}/pause/", "streams").post(
+        Access::Token,
+        "Pause assets (speakers keep playing)",
+        pause,
+    );
     r.add(a);
     let a = r
         .at("/streams/{id}/resume/", "streams")
         .post(Access::Token, "Resume assets", resume);
     r.add(a);
-    let a = r
-        .at("/streams/{id}/isactive/", "streams")
-        .get(Access::Token, "Whether the stream is running", is_active);
+    let a = r.at("/streams/{id}/isactive/", "streams").get(
+        Access::Token,
+        "Whether the stream is running",
+        is_active,
+    );
     r.add(a);
     let a = r
         .at("/streams/{id}/kill/", "streams")
@@ -112,7 +126,10 @@ async fn create(
     if let Some(fmt) = body.string("audio_format", &mut errs)
         && !fmt.eq_ignore_ascii_case("mp3")
     {
-        errs.add("audio_format", "Only MP3 streams are served (audio_format=mp3).");
+        errs.add(
+            "audio_format",
+            "Only MP3 streams are served (audio_format=mp3).",
+        );
     }
     errs.finish()?;
     let Some(session_id) = session_id else {
@@ -126,7 +143,9 @@ async fn create(
         data: Some(Value::Object(body.as_map().clone()).to_string()),
     };
     Ok(Json(match state.engine.open(req).await? {
-        Opened::Stream => json!({"stream_url": stream_url(&base, session_id), "stream_id": session_id}),
+        Opened::Stream => {
+            json!({"stream_url": stream_url(&base, session_id), "stream_id": session_id})
+        }
         Opened::Demo { url, message } => {
             let url = if url.trim().is_empty() {
                 format!("{base}/demo_stream.mp3")
@@ -141,10 +160,16 @@ async fn create(
     }))
 }
 
-async fn patch(State(state): State<AppState>, Id(id): Id, Body(body): Body) -> ApiResult<Json<Value>> {
+async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body,
+) -> ApiResult<Json<Value>> {
     let mut errs = FieldErrors::default();
     let tags = body.ids("tag_ids", &mut errs);
-    let language = body.string("language", &mut errs).filter(|l| !l.trim().is_empty());
+    let language = body
+        .string("language", &mut errs)
+        .filter(|l| !l.trim().is_empty());
     let position = position(&body, &mut errs);
     errs.finish()?;
     state
@@ -170,7 +195,9 @@ fn outcome(ok: bool, what: &str) -> Json<Value> {
     if ok {
         Json(json!({"success": true}))
     } else {
-        Json(json!({"success": false, "message": format!("Specified stream not active; can't {what} non-existent stream!")}))
+        Json(
+            json!({"success": false, "message": format!("Specified stream not active; can't {what} non-existent stream!")}),
+        )
     }
 }
 

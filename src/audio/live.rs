@@ -215,7 +215,12 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
     let mut hint = Hint::new();
     hint.with_extension("mp3");
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|e| LiveError::Decode(e.to_string()))?;
     let track = format
         .default_track(TrackType::Audio)
@@ -337,7 +342,9 @@ fn open(url: &str, redirects: u32) -> Result<Box<dyn Read + Send + Sync>, LiveEr
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| LiveError::NotAudio(format!("a malformed status line {:?}", status.trim())))?;
+        .ok_or_else(|| {
+            LiveError::NotAudio(format!("a malformed status line {:?}", status.trim()))
+        })?;
     let (mut content_type, mut location, mut seen) = (String::new(), None, 0usize);
     loop {
         let mut line = String::new();
@@ -361,14 +368,18 @@ fn open(url: &str, redirects: u32) -> Result<Box<dyn Read + Send + Sync>, LiveEr
     if (300..400).contains(&code) {
         return match location {
             Some(next) if redirects > 0 => open(&next, redirects - 1),
-            _ => Err(LiveError::NotAudio(format!("HTTP {code} without a usable redirect"))),
+            _ => Err(LiveError::NotAudio(format!(
+                "HTTP {code} without a usable redirect"
+            ))),
         };
     }
     if code != 200 {
         return Err(LiveError::NotAudio(format!("HTTP {code}")));
     }
     if content_type.split(';').next().map(str::trim) != Some("audio/mpeg") {
-        return Err(LiveError::NotAudio(format!("Content-Type {content_type:?}")));
+        return Err(LiveError::NotAudio(format!(
+            "Content-Type {content_type:?}"
+        )));
     }
     Ok(Box::new(reader))
 }
@@ -383,7 +394,10 @@ mod tests {
         let block = vec![0.5f32; 441 * 2];
         let mut cursor = LiveCursor::default();
         let mut bus = vec![0.0f32; 441 * 2];
-        assert!(!ring.mix_into(&mut cursor, &mut bus, 1.0, 1.0), "nothing yet");
+        assert!(
+            !ring.mix_into(&mut cursor, &mut bus, 1.0, 1.0),
+            "nothing yet"
+        );
         for _ in 0..120 {
             ring.write(&block);
         }
@@ -409,7 +423,10 @@ mod tests {
             last = (bus[0], ring.mix_into(&mut cursor, &mut bus, 1.0, 1.0));
             let _ = last;
         }
-        assert!(bus[880].abs() < 0.01, "the last block before running dry ends silent");
+        assert!(
+            bus[880].abs() < 0.01,
+            "the last block before running dry ends silent"
+        );
         bus.fill(0.0);
         assert!(!ring.mix_into(&mut cursor, &mut bus, 1.0, 1.0), "dry");
         assert!(bus.iter().all(|s| *s == 0.0));

@@ -160,9 +160,7 @@ impl Mixer {
             };
             let us = sent.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
             self.counters.command_latency_last_us.store(us, Relaxed);
-            self.counters
-                .command_latency_max_us
-                .fetch_max(us, Relaxed);
+            self.counters.command_latency_max_us.fetch_max(us, Relaxed);
             self.apply(command);
         }
     }

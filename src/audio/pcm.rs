@@ -163,7 +163,12 @@ fn parse_wav16(b: &[u8]) -> Option<Pcm16> {
         let len = u32_at(pos + 4)? as usize;
         let body = pos + 8;
         if id == b"fmt " {
-            format = Some((u16_at(body)?, u16_at(body + 2)?, u32_at(body + 4)?, u16_at(body + 14)?));
+            format = Some((
+                u16_at(body)?,
+                u16_at(body + 2)?,
+                u32_at(body + 4)?,
+                u16_at(body + 14)?,
+            ));
         } else if id == b"data" {
             let (tag, channels, rate, bits) = format?;
             if tag != 1 || bits != 16 || rate != RATE_HZ || !(1..=2).contains(&channels) {
@@ -215,7 +220,11 @@ mod tests {
         pcm.rate = 48_000;
         assert!(parse_wav16(&wav16(&pcm)).is_none());
         let decoded = decode_bytes(wav16(&pcm).into(), "x.wav").expect("decodes");
-        assert!((decoded.frames() as i64 - 919).abs() <= 2, "{}", decoded.frames());
+        assert!(
+            (decoded.frames() as i64 - 919).abs() <= 2,
+            "{}",
+            decoded.frames()
+        );
     }
 
     #[test]

@@ -223,7 +223,10 @@ impl AssetVoice {
     /// Adds `bus.len() / 2` frames starting at mixer frame `now_frame` into `bus`.
     pub fn render(&mut self, bus: &mut [f32], now_frame: u64) {
         let frames = bus.len() / 2;
-        let skip = self.start_at_frame.saturating_sub(now_frame).min(frames as u64) as usize;
+        let skip = self
+            .start_at_frame
+            .saturating_sub(now_frame)
+            .min(frames as u64) as usize;
         let mut at = skip;
         // Runs end at the envelope's corners and are at most a block long, so the linear
         // interpolation between their ends follows the envelope exactly.
@@ -471,7 +474,10 @@ mod tests {
             .windows(2)
             .map(|w| (w[1] - w[0]).abs())
             .fold(0.0f32, f32::max);
-        assert!(max_step < hold / 400.0, "no step larger than the fade slope: {max_step}");
+        assert!(
+            max_step < hold / 400.0,
+            "no step larger than the fade slope: {max_step}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{Engine, EngineError, Opened, OpenRequest, Update};
+use super::{Engine, EngineError, OpenRequest, Opened, Update};
 use crate::playlist::{Listener, Playlist};
 use crate::store::loc::{self, Owner};
 use crate::store::{StoreError, sessions};
@@ -94,7 +94,9 @@ pub(super) async fn open(engine: &Engine, req: OpenRequest) -> Result<Opened, En
         .catalog(facts.project_id)
         .await?
         .ok_or(EngineError::NoSession(id))?;
-    engine.log_event(id, "request_stream", req.data.clone(), req.position).await;
+    engine
+        .log_event(id, "request_stream", req.data.clone(), req.position)
+        .await;
     if !catalog.project.listen_enabled {
         return Err(EngineError::Invalid(format!(
             "listening is not enabled for project {} (listen_enabled is false)",
@@ -102,9 +104,14 @@ pub(super) async fn open(engine: &Engine, req: OpenRequest) -> Result<Opened, En
         )));
     }
     if facts.demo {
-        let message = project_message(engine, facts.project_id, "demo_stream_message", facts.language_id)
-            .await?
-            .unwrap_or_else(|| "demo_stream_message".into());
+        let message = project_message(
+            engine,
+            facts.project_id,
+            "demo_stream_message",
+            facts.language_id,
+        )
+        .await?
+        .unwrap_or_else(|| "demo_stream_message".into());
         return Ok(Opened::Demo {
             url: catalog.project.demo_stream_url.clone(),
             message,
@@ -114,9 +121,14 @@ pub(super) async fn open(engine: &Engine, req: OpenRequest) -> Result<Opened, En
         && facts.geo
         && !crate::spatial::in_range(&catalog, p.latitude, p.longitude)
     {
-        let message = project_message(engine, facts.project_id, "out_of_range_message", facts.language_id)
-            .await?
-            .unwrap_or_else(|| OUT_OF_RANGE_MESSAGE.into());
+        let message = project_message(
+            engine,
+            facts.project_id,
+            "out_of_range_message",
+            facts.language_id,
+        )
+        .await?
+        .unwrap_or_else(|| OUT_OF_RANGE_MESSAGE.into());
         return Ok(Opened::OutOfRange {
             url: catalog.project.out_of_range_url.clone(),
             message,
@@ -172,7 +184,8 @@ impl Engine {
                         .inner
                         .store
                         .write(move |tx| {
-                            let Some(lang) = crate::store::languages::id_for_code(tx, &code2)? else {
+                            let Some(lang) = crate::store::languages::id_for_code(tx, &code2)?
+                            else {
                                 return Ok(None);
                             };
                             tx.execute(
@@ -204,7 +217,8 @@ impl Engine {
             }
             entry.touch();
             let data = Some(format!("tag_ids={}", join(&tags)));
-            self.log_event_tags(id, "modify_stream", data, u.position, tags).await;
+            self.log_event_tags(id, "modify_stream", data, u.position, tags)
+                .await;
             return Ok(());
         }
         let Some(p) = u.position else {
@@ -270,12 +284,19 @@ impl Engine {
         {
             let mut s = entry.state();
             if s.catalog().asset(asset_id).is_none() {
-                return Err(EngineError::Invalid("no asset found with this asset_id".into()));
+                return Err(EngineError::Invalid(
+                    "no asset found with this asset_id".into(),
+                ));
             }
             s.play_asset(asset_id);
         }
-        self.log_event(id, "play_asset_in_stream", Some(format!("asset_id={asset_id}")), None)
-            .await;
+        self.log_event(
+            id,
+            "play_asset_in_stream",
+            Some(format!("asset_id={asset_id}")),
+            None,
+        )
+        .await;
         Ok(true)
     }
 
@@ -361,8 +382,13 @@ impl Engine {
             known
         };
         if known {
-            self.log_event(session_id, "play_asset_in_stream", Some(format!("asset_id={asset_id}")), None)
-                .await;
+            self.log_event(
+                session_id,
+                "play_asset_in_stream",
+                Some(format!("asset_id={asset_id}")),
+                None,
+            )
+            .await;
         }
     }
 

@@ -161,7 +161,8 @@ struct Inner {
     feeds: Feeds,
     sources: Sources,
     streams: Mutex<HashMap<i64, Arc<Entry>>>,
-    catalogs: Mutex<HashMap<i64, Arc<Catalog>>>,
+    /// Catalogs by project, with the store revision they were loaded at.
+    catalogs: Mutex<HashMap<i64, (u64, Arc<Catalog>)>>,
     epoch: Instant,
     closed: AtomicBool,
 }
@@ -225,14 +226,16 @@ impl Engine {
         self.entry(id).is_some()
     }
 
-    /// The catalog of a project, loaded on first use.
+    /// The catalog of a project as of the store's current revision.
     async fn catalog(&self, project_id: i64) -> Result<Option<Arc<Catalog>>, EngineError> {
-        if let Some(c) = self
+        let revision = self.inner.store.revision();
+        if let Some((rev, c)) = self
             .inner
             .catalogs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&project_id)
+            && *rev == revision
         {
             return Ok(Some(c.clone()));
         }
@@ -249,7 +252,7 @@ impl Engine {
             .catalogs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(project_id, catalog.clone());
+            .insert(project_id, (revision, catalog.clone()));
         let (sources, c) = (self.inner.sources.clone(), catalog.clone());
         tokio::task::spawn_blocking(move || sources.resolve_speakers(&c));
         Ok(Some(catalog))
@@ -347,7 +350,13 @@ impl Engine {
         self.inner.sources.stop_all();
     }
 
-    async fn log_event(&self, id: i64, kind: &'static str, data: Option<String>, p: Option<Position>) {
+    async fn log_event(
+        &self,
+        id: i64,
+        kind: &'static str,
+        data: Option<String>,
+        p: Option<Position>,
+    ) {
         let result = self
             .inner
             .store
@@ -376,8 +385,11 @@ impl Engine {
             interval.tick().await;
             n += 1;
             let now_s = self.now_s();
-            let entries: Vec<(i64, Arc<Entry>)> =
-                self.streams().iter().map(|(k, v)| (*k, v.clone())).collect();
+            let entries: Vec<(i64, Arc<Entry>)> = self
+                .streams()
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
             let mut writes = Vec::new();
             for (id, e) in entries {
                 let mut s = e.state();
@@ -399,7 +411,14 @@ impl Engine {
         tokio::spawn(async move {
             let result = store
                 .write(move |tx| {
-                    for (session_id, Effect::Listened { asset_id, duration_ns }) in &writes {
+                    for (
+                        session_id,
+                        Effect::Listened {
+                            asset_id,
+                            duration_ns,
+                        },
+                    ) in &writes
+                    {
                         let input = crate::store::listenevents::ListenEventInput {
                             session_id: Some(*session_id),
                             asset_id: Some(*asset_id),
@@ -440,6 +459,7 @@ impl Engine {
     }
 
     async fn reload(&self, project_id: i64) {
+        let revision = self.inner.store.revision();
         let media = self.inner.config.media_dir.clone();
         let loaded = self
             .inner
@@ -459,19 +479,20 @@ impl Engine {
             .catalogs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(project_id, catalog.clone());
-        if old.as_deref() == Some(&*catalog) {
-            return;
+            .insert(project_id, (revision, catalog.clone()));
+        if old.as_ref().map(|(_, c)| &**c) != Some(&*catalog) {
+            self.inner.sources.forget_failures();
+            let sources = self.inner.sources.clone();
+            let c = catalog.clone();
+            let _ = tokio::task::spawn_blocking(move || sources.resolve_speakers(&c)).await;
         }
-        self.inner.sources.forget_failures();
-        let sources = self.inner.sources.clone();
-        let c = catalog.clone();
-        let _ = tokio::task::spawn_blocking(move || sources.resolve_speakers(&c)).await;
+        // Each stream compares with its own snapshot (another request may have refreshed the
+        // shared one already).
         let now_s = self.now_s();
         let entries: Vec<Arc<Entry>> = self.streams().values().cloned().collect();
         for e in entries {
             let mut s = e.state();
-            if s.info.project_id == project_id {
+            if s.info.project_id == project_id && **s.catalog() != *catalog {
                 s.set_catalog(catalog.clone(), now_s, &self.inner.sources);
             }
         }

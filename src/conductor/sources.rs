@@ -79,7 +79,8 @@ impl Sources {
                 inner.tick += 1;
                 let tick = inner.tick;
                 inner.bytes += pcm.bytes();
-                if let Some((old, _)) = inner.assets.insert(path.to_path_buf(), (pcm.clone(), tick)) {
+                if let Some((old, _)) = inner.assets.insert(path.to_path_buf(), (pcm.clone(), tick))
+                {
                     inner.bytes -= old.bytes();
                 }
                 self.evict(&mut inner);
@@ -88,7 +89,9 @@ impl Sources {
             Err(e) => {
                 let reason = e.to_string();
                 log::warn!("asset audio unavailable, the asset is skipped: {reason}");
-                self.lock().failed.insert(path.to_path_buf(), reason.clone());
+                self.lock()
+                    .failed
+                    .insert(path.to_path_buf(), reason.clone());
                 Err(reason)
             }
         }
@@ -161,7 +164,10 @@ impl Sources {
 
     /// The speaker's source if it is already resolved (no I/O; the render side never waits).
     pub fn cached_speaker(&self, uri: &str, backupuri: &str) -> Option<SpeakerSource> {
-        self.lock().beds.get(&format!("{uri}\n{backupuri}")).cloned()
+        self.lock()
+            .beds
+            .get(&format!("{uri}\n{backupuri}"))
+            .cloned()
     }
 
     /// Resolves every active speaker of a catalog (blocking: decodes beds, starts pullers);
@@ -273,7 +279,9 @@ mod tests {
     fn a_missing_asset_file_is_reported_by_path() {
         let dir = tempfile::tempdir().expect("dir");
         let sources = Sources::new(dir.path(), 1 << 20);
-        let err = sources.load_asset(&dir.path().join("gone.wav")).expect_err("missing");
+        let err = sources
+            .load_asset(&dir.path().join("gone.wav"))
+            .expect_err("missing");
         assert!(err.contains("gone.wav"), "{err}");
     }
 
@@ -290,7 +298,10 @@ mod tests {
             sources.speaker("http://box.local:8888/rwmedia/bed.wav", ""),
             Ok(SpeakerSource::Loop(_))
         ));
-        let err = sources.speaker("/rwmedia/../etc/passwd", "").err().expect("refused");
+        let err = sources
+            .speaker("/rwmedia/../etc/passwd", "")
+            .err()
+            .expect("refused");
         assert!(err.contains("not a media file"), "{err}");
         let err = sources.speaker("ftp://x/y.mp3", "").err().expect("refused");
         assert!(err.contains("only http://"), "{err}");

@@ -60,7 +60,11 @@ pub struct EngineStatus {
 impl Engine {
     /// A snapshot of every stream's counters.
     pub fn status(&self) -> EngineStatus {
-        let entries: Vec<_> = self.streams().iter().map(|(k, v)| (*k, v.clone())).collect();
+        let entries: Vec<_> = self
+            .streams()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
         let mut streams: Vec<StreamStatus> = entries
             .into_iter()
             .map(|(id, e)| {
@@ -89,8 +93,7 @@ impl Engine {
                     source_underruns: c.source_underruns.load(Relaxed),
                     dropped_commands: c.dropped_commands.load(Relaxed),
                     command_latency_ms: c.command_latency_last_us.load(Relaxed) as f64 / 1000.0,
-                    command_latency_max_ms: c.command_latency_max_us.load(Relaxed) as f64
-                        / 1000.0,
+                    command_latency_max_ms: c.command_latency_max_us.load(Relaxed) as f64 / 1000.0,
                     peak: c.peak(),
                     lagged_clients: feed.lag_skips,
                 }

@@ -75,6 +75,9 @@ impl Titles {
     }
 }
 
+/// Where a blocking load leaves its result for the next tick.
+type LoadSlot = Arc<Mutex<Option<super::sources::Loaded>>>;
+
 /// What an audiotrack is doing.
 #[derive(Debug, Clone, PartialEq)]
 enum TrackState {
@@ -132,7 +135,7 @@ pub struct StreamState {
     control: MixerControl,
     titles: Arc<Titles>,
     last_empty_title: Vec<Option<usize>>,
-    loads: Vec<Arc<Mutex<Option<Result<Arc<Pcm16>, String>>>>>,
+    loads: Vec<LoadSlot>,
     speaker_ramp_frames: u32,
     /// The monotonic clock as of the last call that gave it.
     now_s: f64,
@@ -164,7 +167,7 @@ impl StreamState {
             last_empty_title: Vec::new(),
             loads: Vec::new(),
             speaker_ramp_frames: (u64::from(speaker_ramp_ms) * u64::from(RATE_HZ) / 1000) as u32,
-            catalog: catalog.clone(),
+            catalog,
             now_s: 0.0,
         };
         s.titles.push(0, "stream_started=True".into());
@@ -223,7 +226,7 @@ impl StreamState {
             })
             .collect();
         self.last_empty_title = vec![None; tracks.len()];
-        self.loads = vec![Arc::new(Mutex::new(None)); tracks.len()];
+        self.loads = tracks.iter().map(|_| LoadSlot::default()).collect();
     }
 
     /// A new catalog (an upload, an edit): the playlist is rebuilt from the last position and
@@ -457,7 +460,13 @@ impl StreamState {
                 && pick_at <= now + LOOKAHEAD_FRAMES
                 && !self.paused
             {
-                self.pick(i, &track, pick_at.max(now + MIN_LEAD_FRAMES), now_s, sources);
+                self.pick(
+                    i,
+                    &track,
+                    pick_at.max(now + MIN_LEAD_FRAMES),
+                    now_s,
+                    sources,
+                );
             }
             if let TrackState::Loading { asset_id, start_at } = self.tracks[i] {
                 let done = self.loads[i]

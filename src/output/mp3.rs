@@ -67,6 +67,11 @@ impl Mp3Encoder {
         builder
             .set_sample_rate(SAMPLE_RATE_HZ)
             .map_err(|e| setup("sample rate", format!("{e:?}")))?;
+        // Without this LAME resamples low bitrates (96 kbps → 32 kHz); the stream promises
+        // 44.1 kHz whatever the bitrate.
+        builder
+            .set_output_sample_rate(std::num::NonZeroU32::new(SAMPLE_RATE_HZ))
+            .map_err(|e| setup("output sample rate", format!("{e:?}")))?;
         builder
             .set_brate(brate)
             .map_err(|e| setup("bitrate", format!("{e:?}")))?;

@@ -96,7 +96,14 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/streams/status/", Method::GET, Staff);
     put("/streams/{id}/", Method::PATCH, Token);
     for op in [
-        "heartbeat", "playasset", "replayasset", "skipasset", "skip", "pause", "resume", "kill",
+        "heartbeat",
+        "playasset",
+        "replayasset",
+        "skipasset",
+        "skip",
+        "pause",
+        "resume",
+        "kill",
     ] {
         put(&format!("/streams/{{id}}/{op}/"), Method::POST, Token);
     }

@@ -55,7 +55,13 @@ async fn walk_project(s: &TestServer) -> (String, i64) {
 }
 
 /// Reads a live stream for `seconds` of wall time, running `during` after `at` seconds.
-async fn capture<F, Fut>(url: &str, icy: bool, seconds: f64, at: f64, during: F) -> (reqwest::header::HeaderMap, Vec<u8>)
+async fn capture<F, Fut>(
+    url: &str,
+    icy: bool,
+    seconds: f64,
+    at: f64,
+    during: F,
+) -> (reqwest::header::HeaderMap, Vec<u8>)
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -96,8 +102,16 @@ fn decode(mp3: &[u8], dir: &Path) -> Vec<f32> {
         .args(["-f", "f32le", "-ac", "2", "-ar", "44100", "-"])
         .output()
         .expect("ffmpeg runs (installed by the test command)");
-    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "every frame decodes: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "every frame decodes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -114,7 +128,8 @@ fn rms_windows(stereo: &[f32], window_s: f64) -> Vec<f32> {
 
 async fn reference() -> (TestServer, String) {
     let s = TestServer::with_reference_fixture().await;
-    s.sql("UPDATE projects SET listen_enabled = 1; UPDATE assets SET filename = NULL;").await;
+    s.sql("UPDATE projects SET listen_enabled = 1; UPDATE assets SET filename = NULL;")
+        .await;
     let (_, token) = s.device_token("stream-device").await;
     (s, token)
 }
@@ -140,9 +155,18 @@ async fn a_stream_is_created_reused_controlled_and_killed() {
     assert_eq!(r.body["stream_id"], 1);
     let url = r.body["stream_url"].as_str().expect("url").to_string();
     assert_eq!(url, s.url("/stream1.mp3"));
-    let again = s.post("/api/2/streams/", t, json!({"session_id": "1"})).await;
-    assert_eq!(again.body["stream_url"], url.as_str(), "a second POST reuses the stream");
-    assert_eq!(s.get("/api/2/streams/1/isactive/", t).await.body, json!({"stream_id": 1, "active": true}));
+    let again = s
+        .post("/api/2/streams/", t, json!({"session_id": "1"}))
+        .await;
+    assert_eq!(
+        again.body["stream_url"],
+        url.as_str(),
+        "a second POST reuses the stream"
+    );
+    assert_eq!(
+        s.get("/api/2/streams/1/isactive/", t).await.body,
+        json!({"stream_id": 1, "active": true})
+    );
 
     let first = reqwest::get(&url).await.expect("stream");
     assert_eq!(first.headers()["content-type"], "audio/mpeg");
@@ -152,38 +176,74 @@ async fn a_stream_is_created_reused_controlled_and_killed() {
     assert_eq!(chunk[1] & 0xE0, 0xE0);
 
     for op in ["skipasset", "skip", "pause", "resume"] {
-        let r = s.post(&format!("/api/2/streams/1/{op}/"), t, json!({})).await;
+        let r = s
+            .post(&format!("/api/2/streams/1/{op}/"), t, json!({}))
+            .await;
         assert_eq!(r.body, json!({"success": true}), "{op}");
     }
     let hb = s.post("/api/2/streams/1/heartbeat/", t, json!({})).await;
     assert_eq!(hb.status, StatusCode::OK);
     let moved = s
-        .form(reqwest::Method::PATCH, "/api/2/streams/1/", t, &[("latitude", "0.1"), ("longitude", "0.1"), ("tag_ids", "undefined")])
+        .form(
+            reqwest::Method::PATCH,
+            "/api/2/streams/1/",
+            t,
+            &[
+                ("latitude", "0.1"),
+                ("longitude", "0.1"),
+                ("tag_ids", "undefined"),
+            ],
+        )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     let tagged = s
-        .patch("/api/2/streams/1/", t, json!({"tag_ids": "1,2", "latitude": "0.1", "longitude": "0.1"}))
+        .patch(
+            "/api/2/streams/1/",
+            t,
+            json!({"tag_ids": "1,2", "latitude": "0.1", "longitude": "0.1"}),
+        )
         .await;
     assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
 
     let killed = s.post("/api/2/streams/1/kill/", t, json!({})).await;
     assert_eq!(killed.body, json!({"stream_id": 1, "success": true}));
-    assert_eq!(s.get("/api/2/streams/1/isactive/", t).await.body["active"], false);
-    assert_eq!(s.post("/api/2/streams/1/kill/", t, json!({})).await.body["success"], false);
+    assert_eq!(
+        s.get("/api/2/streams/1/isactive/", t).await.body["active"],
+        false
+    );
+    assert_eq!(
+        s.post("/api/2/streams/1/kill/", t, json!({})).await.body["success"],
+        false
+    );
     let gone = reqwest::get(&url).await.expect("answers");
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     let skipped = s.post("/api/2/streams/1/skipasset/", t, json!({})).await;
     assert_eq!(skipped.body["success"], false);
-    assert!(skipped.body["message"].as_str().unwrap().contains("not active"));
+    assert!(
+        skipped.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not active")
+    );
 
     let events = event_types(&s, 1).await;
     for e in [
-        "request_stream", "skip_ahead", "pause", "resume", "heartbeat", "move_listener",
-        "modify_stream", "cleanup_session",
+        "request_stream",
+        "skip_ahead",
+        "pause",
+        "resume",
+        "heartbeat",
+        "move_listener",
+        "modify_stream",
+        "cleanup_session",
     ] {
         assert!(events.iter().any(|x| x == e), "{e} logged: {events:?}");
     }
-    let tags = s.scalar("SELECT count(*) FROM events WHERE event_type = 'modify_stream' AND tags LIKE '%1%2%'").await;
+    let tags = s
+        .scalar(
+            "SELECT count(*) FROM events WHERE event_type = 'modify_stream' AND tags LIKE '%1%2%'",
+        )
+        .await;
     assert_eq!(tags, 1, "modify_stream records the tags");
 }
 
@@ -195,45 +255,110 @@ async fn bad_stream_requests_get_a_400_naming_the_problem() {
     let r = s.post("/api/2/streams/", t, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(detail(&r).contains("session_id"), "{}", r.body);
-    let r = s.post("/api/2/streams/", t, json!({"session_id": 999})).await;
+    let r = s
+        .post("/api/2/streams/", t, json!({"session_id": 999}))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(detail(&r).contains("session 999"), "{}", r.body);
-    let r = s.post("/api/2/streams/", t, json!({"session_id": 1, "project_id": 5})).await;
+    let r = s
+        .post(
+            "/api/2/streams/",
+            t,
+            json!({"session_id": 1, "project_id": 5}),
+        )
+        .await;
     assert!(detail(&r).contains("project_id 5"), "{}", r.body);
-    let r = s.post("/api/2/streams/", t, json!({"session_id": 1, "audio_stream_bitrate": 100})).await;
+    let r = s
+        .post(
+            "/api/2/streams/",
+            t,
+            json!({"session_id": 1, "audio_stream_bitrate": 100}),
+        )
+        .await;
     assert!(detail(&r).contains("audio_stream_bitrate"), "{}", r.body);
-    let r = s.post("/api/2/streams/", t, json!({"session_id": 1, "latitude": 91, "longitude": 0})).await;
+    let r = s
+        .post(
+            "/api/2/streams/",
+            t,
+            json!({"session_id": 1, "latitude": 91, "longitude": 0}),
+        )
+        .await;
     assert!(r.body["latitude"].is_array(), "{}", r.body);
     s.sql("UPDATE projects SET listen_enabled = 0").await;
     let r = s.post("/api/2/streams/", t, json!({"session_id": 1})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(detail(&r).contains("listen_enabled"), "{}", r.body);
-    assert_eq!(s.get("/api/2/streams/1/isactive/", t).await.body["active"], false);
+    assert_eq!(
+        s.get("/api/2/streams/1/isactive/", t).await.body["active"],
+        false
+    );
     s.sql("UPDATE projects SET listen_enabled = 1").await;
 
-    let r = s.patch("/api/2/streams/1/", t, json!({"latitude": 0.1, "longitude": 0.1})).await;
-    assert!(detail(&r).contains("no stream available for session: 1"), "{}", r.body);
-    assert_eq!(s.post("/api/2/streams/", t, json!({"session_id": 1})).await.status, StatusCode::OK);
+    let r = s
+        .patch(
+            "/api/2/streams/1/",
+            t,
+            json!({"latitude": 0.1, "longitude": 0.1}),
+        )
+        .await;
+    assert!(
+        detail(&r).contains("no stream available for session: 1"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        s.post("/api/2/streams/", t, json!({"session_id": 1}))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let r = s.patch("/api/2/streams/1/", t, json!({"foo": 1})).await;
-    assert!(detail(&r).contains("must supply something to update"), "{}", r.body);
-    let r = s.patch("/api/2/streams/1/", t, json!({"latitude": "north", "longitude": 0.1})).await;
+    assert!(
+        detail(&r).contains("must supply something to update"),
+        "{}",
+        r.body
+    );
+    let r = s
+        .patch(
+            "/api/2/streams/1/",
+            t,
+            json!({"latitude": "north", "longitude": 0.1}),
+        )
+        .await;
     assert!(r.body["latitude"].is_array(), "{}", r.body);
-    let r = s.patch("/api/2/streams/1/", t, json!({"latitude": 0.1, "longitude": 0.1, "listener_heading": "NaN"})).await;
+    let r = s
+        .patch(
+            "/api/2/streams/1/",
+            t,
+            json!({"latitude": 0.1, "longitude": 0.1, "listener_heading": "NaN"}),
+        )
+        .await;
     assert!(r.body["listener_heading"].is_array(), "{}", r.body);
-    let r = s.patch("/api/2/streams/1/", t, json!({"tag_ids": "1", "language": "xx"})).await;
+    let r = s
+        .patch(
+            "/api/2/streams/1/",
+            t,
+            json!({"tag_ids": "1", "language": "xx"}),
+        )
+        .await;
     assert!(detail(&r).contains("language not supported"), "{}", r.body);
     let r = s.post("/api/2/streams/1/playasset/", t, json!({})).await;
     assert!(r.body["asset_id"].is_array(), "{}", r.body);
     s.sql("INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (2, 'Other', 0, 0, '2020-01-01T00:00:00.000000');
            INSERT INTO assets (id, project_id, created, updated, audiolength, filename, language_id) VALUES (30, 2, '2020-01-01T00:00:00.000000', '2020-01-01T00:00:00.000000', 5000000000, 'x.wav', 1);").await;
-    let r = s.post("/api/2/streams/1/playasset/", t, json!({"asset_id": 30})).await;
+    let r = s
+        .post("/api/2/streams/1/playasset/", t, json!({"asset_id": 30}))
+        .await;
     assert!(detail(&r).contains("no asset found"), "{}", r.body);
     let r = s.post("/api/2/streams/1/replayasset/", t, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let r = s.post("/api/2/streams/77/pause/", t, json!({})).await;
     assert!(detail(&r).contains("session 77"), "{}", r.body);
     // The daemon still serves the stream after all of that.
-    assert_eq!(s.get("/api/2/streams/1/isactive/", t).await.body["active"], true);
+    assert_eq!(
+        s.get("/api/2/streams/1/isactive/", t).await.body["active"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -242,28 +367,65 @@ async fn out_of_range_and_demo_answers_follow_the_reference_table() {
     let t = Some(token.as_str());
     let post = |lat: &str, lon: &str| json!({"session_id": 1, "latitude": lat, "longitude": lon});
     let inside = s.post("/api/2/streams/", t, post("0.1", "0.1")).await;
-    assert_eq!(inside.body["stream_url"], s.url("/stream1.mp3").as_str(), "{}", inside.body);
+    assert_eq!(
+        inside.body["stream_url"],
+        s.url("/stream1.mp3").as_str(),
+        "{}",
+        inside.body
+    );
     s.post("/api/2/streams/1/kill/", t, json!({})).await;
     // About 940 m east of the speaker's edge: still within the 1000 m out_of_range_distance.
     let near = s.post("/api/2/streams/", t, post("0.1", "0.1095")).await;
-    assert_eq!(near.body["stream_url"], s.url("/stream1.mp3").as_str(), "{}", near.body);
+    assert_eq!(
+        near.body["stream_url"],
+        s.url("/stream1.mp3").as_str(),
+        "{}",
+        near.body
+    );
     s.post("/api/2/streams/1/kill/", t, json!({})).await;
     let far = s.post("/api/2/streams/", t, post("-0.1", "0.1")).await;
     assert_eq!(far.body["stream_url"], "http://rw.com:8000/outofrange.mp3");
-    assert!(far.body["user_message"].as_str().unwrap().starts_with("This application is designed"));
+    assert!(
+        far.body["user_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("This application is designed")
+    );
     assert_eq!(far.body["stream_id"], 1);
-    assert_eq!(s.get("/api/2/streams/1/isactive/", t).await.body["active"], false);
+    assert_eq!(
+        s.get("/api/2/streams/1/isactive/", t).await.body["active"],
+        false
+    );
     let no_location = s.post("/api/2/streams/", t, json!({"session_id": 1})).await;
-    assert!(no_location.body["stream_url"].as_str().unwrap().ends_with("/stream1.mp3"));
+    assert!(
+        no_location.body["stream_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/stream1.mp3")
+    );
     s.post("/api/2/streams/1/kill/", t, json!({})).await;
-    s.sql("UPDATE sessions SET geo_listen_enabled = 0 WHERE id = 1").await;
+    s.sql("UPDATE sessions SET geo_listen_enabled = 0 WHERE id = 1")
+        .await;
     let global = s.post("/api/2/streams/", t, post("-0.1", "0.1")).await;
-    assert!(global.body["stream_url"].as_str().unwrap().ends_with("/stream1.mp3"), "geo off: in range");
+    assert!(
+        global.body["stream_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/stream1.mp3"),
+        "geo off: in range"
+    );
     s.post("/api/2/streams/1/kill/", t, json!({})).await;
-    s.sql("UPDATE sessions SET geo_listen_enabled = 1 WHERE id = 1; UPDATE speakers SET activeyn = 0").await;
+    s.sql(
+        "UPDATE sessions SET geo_listen_enabled = 1 WHERE id = 1; UPDATE speakers SET activeyn = 0",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(600)).await; // the catalog follows the store
     let inactive = s.post("/api/2/streams/", t, post("0.1", "0.1")).await;
-    assert_eq!(inactive.body["stream_url"], "http://rw.com:8000/outofrange.mp3", "{}", inactive.body);
+    assert_eq!(
+        inactive.body["stream_url"], "http://rw.com:8000/outofrange.mp3",
+        "{}",
+        inactive.body
+    );
     // Demo: the project's demo message in the session's language.
     s.sql("UPDATE sessions SET demo_stream_enabled = 1").await;
     let demo = s.post("/api/2/streams/", t, json!({"session_id": 2})).await;
@@ -277,7 +439,11 @@ async fn out_of_range_and_demo_answers_follow_the_reference_table() {
 async fn a_stream_is_mp3_at_the_requested_bitrate_with_icy_titles_only_on_request() {
     let (s, token) = reference().await;
     let r = s
-        .post("/api/2/streams/", Some(&token), json!({"session_id": 1, "audio_stream_bitrate": "96"}))
+        .post(
+            "/api/2/streams/",
+            Some(&token),
+            json!({"session_id": 1, "audio_stream_bitrate": "96"}),
+        )
         .await;
     let url = r.body["stream_url"].as_str().unwrap().to_string();
     let (headers, plain) = capture(&url, false, 2.5, 99.0, || async {}).await;
@@ -287,7 +453,14 @@ async fn a_stream_is_mp3_at_the_requested_bitrate_with_icy_titles_only_on_reques
     let path = dir.path().join("plain.mp3");
     std::fs::write(&path, &plain).unwrap();
     let probe = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels,bit_rate", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,sample_rate,channels,bit_rate",
+            "-of",
+            "json",
+        ])
         .arg(&path)
         .output()
         .expect("ffprobe runs");
@@ -298,7 +471,11 @@ async fn a_stream_is_mp3_at_the_requested_bitrate_with_icy_titles_only_on_reques
     assert_eq!(stream["channels"], 2);
     assert_eq!(stream["bit_rate"], "96000");
     let pcm = decode(&plain, dir.path());
-    assert!(pcm.len() >= 2 * 44_100, "at least a second of audio in 2.5 s: {}", pcm.len() / 2);
+    assert!(
+        pcm.len() >= 2 * 44_100,
+        "at least a second of audio in 2.5 s: {}",
+        pcm.len() / 2
+    );
 
     let (headers, icy) = capture(&url, true, 1.5, 99.0, || async {}).await;
     assert_eq!(headers["icy-metaint"], "16000");
@@ -314,30 +491,44 @@ async fn a_listener_walking_into_a_speaker_zone_hears_the_speaker_rise_smoothly(
     let (token, sid) = walk_project(&s).await;
     let t = Some(token.as_str());
     let r = s
-        .post("/api/2/streams/", t, json!({"session_id": sid, "latitude": 0.004, "longitude": 0.0}))
+        .post(
+            "/api/2/streams/",
+            t,
+            json!({"session_id": sid, "latitude": 0.004, "longitude": 0.0}),
+        )
         .await;
     let url = r.body["stream_url"].as_str().expect("in range").to_string();
     let patch_url = format!("/api/2/streams/{sid}/");
     let (_, mp3) = capture(&url, false, 5.0, 2.0, || async {
-        let r = s.patch(&patch_url, t, json!({"latitude": 0.0, "longitude": 0.0})).await;
+        let r = s
+            .patch(&patch_url, t, json!({"latitude": 0.0, "longitude": 0.0}))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
     let rms = rms_windows(&decode(&mp3, dir.path()), 0.25);
     assert!(rms.len() >= 16, "{} windows", rms.len());
-    assert!(rms[..4].iter().all(|r| *r < 0.005), "silent outside the zone: {rms:?}");
+    assert!(
+        rms[..4].iter().all(|r| *r < 0.005),
+        "silent outside the zone: {rms:?}"
+    );
     let full = 0.25; // a 0.5 sine at the centre of the stereo field
     let last = rms[rms.len() - 2];
     assert!((last - full).abs() < 0.03, "at full volume inside: {rms:?}");
     for w in rms.windows(2) {
         assert!(w[1] - w[0] < full * 0.4, "a 1 s ramp, not a step: {rms:?}");
     }
-    let status = s.get("/api/2/streams/status/", Some(&s.staff_token().await)).await;
+    let status = s
+        .get("/api/2/streams/status/", Some(&s.staff_token().await))
+        .await;
     let st = &status.body["streams"][0];
     assert_eq!(st["stream_id"], sid);
     assert_eq!(st["underruns"], 0, "{st}");
-    assert!(st["command_latency_max_ms"].as_f64().unwrap() < 1000.0, "{st}");
+    assert!(
+        st["command_latency_max_ms"].as_f64().unwrap() < 1000.0,
+        "{st}"
+    );
 }
 
 #[tokio::test]
@@ -351,15 +542,29 @@ async fn an_idle_stream_is_torn_down_but_a_listened_one_stays() {
     let r = s.post("/api/2/streams/", t, json!({"session_id": 2})).await;
     let url = r.body["stream_url"].as_str().unwrap().to_string();
     let (_, bytes) = capture(&url, false, 3.5, 99.0, || async {}).await;
-    assert!(bytes.len() > 30_000, "the listened stream kept flowing: {}", bytes.len());
-    assert_eq!(s.get("/api/2/streams/1/isactive/", t).await.body["active"], false, "idle: torn down");
-    assert!(event_types(&s, 1).await.contains(&"cleanup_session".to_string()));
+    assert!(
+        bytes.len() > 30_000,
+        "the listened stream kept flowing: {}",
+        bytes.len()
+    );
+    assert_eq!(
+        s.get("/api/2/streams/1/isactive/", t).await.body["active"],
+        false,
+        "idle: torn down"
+    );
+    assert!(
+        event_types(&s, 1)
+            .await
+            .contains(&"cleanup_session".to_string())
+    );
 }
 
 #[tokio::test]
 async fn shutdown_ends_open_stream_bodies() {
     let (s, token) = reference().await;
-    let r = s.post("/api/2/streams/", Some(&token), json!({"session_id": 1})).await;
+    let r = s
+        .post("/api/2/streams/", Some(&token), json!({"session_id": 1}))
+        .await;
     let url = r.body["stream_url"].as_str().unwrap().to_string();
     let mut resp = reqwest::get(&url).await.unwrap();
     resp.chunk().await.unwrap();
@@ -382,7 +587,9 @@ async fn the_uploaders_new_recording_plays_next_in_their_own_stream() {
     // Short dead air and fades so the next pick comes quickly.
     s.sql("UPDATE audiotracks SET mindeadair = 1e8, maxdeadair = 2e8, minfadeintime = 1e8, maxfadeintime = 1e8,
            minfadeouttime = 1e8, maxfadeouttime = 1e8, minduration = 1e9, maxduration = 1e9").await;
-    let r = s.post("/api/2/streams/", Some(&token), json!({"session_id": 1})).await;
+    let r = s
+        .post("/api/2/streams/", Some(&token), json!({"session_id": 1}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let e = envelope(&s, 1).await;
     let up = send(
@@ -392,16 +599,25 @@ async fn the_uploaders_new_recording_plays_next_in_their_own_stream() {
         None,
         vec![
             P::T("session_id", "1"),
-            P::F("file", Some("new.wav"), "audio/wav", wav(44_100, 1, Fmt::Pcm16, 2.0)),
+            P::F(
+                "file",
+                Some("new.wav"),
+                "audio/wav",
+                wav(44_100, 1, Fmt::Pcm16, 2.0),
+            ),
             P::T("submitted", "false"),
         ],
     )
     .await;
     let id = up.ok()["id"].as_i64().expect("asset id");
-    let sql = format!("SELECT count(*) FROM listen_events WHERE session_id = 1 AND asset_id = {id}");
+    let sql =
+        format!("SELECT count(*) FROM listen_events WHERE session_id = 1 AND asset_id = {id}");
     let deadline = Instant::now() + Duration::from_secs(8);
     while s.scalar(&sql).await == 0 {
-        assert!(Instant::now() < deadline, "the new recording was not played");
+        assert!(
+            Instant::now() < deadline,
+            "the new recording was not played"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let played = s.scalar(&format!(
