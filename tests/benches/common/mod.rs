@@ -30,6 +30,11 @@ impl ReleaseServer {
     /// Writes a config next to the data and starts the binary (not yet ready: see
     /// [`wait_ready`]).
     pub fn start(data_dir: &Path) -> Self {
+        Self::start_with_args(data_dir, &[])
+    }
+
+    /// Like [`ReleaseServer::start`], with extra `serve` arguments (e.g. `--demo`).
+    pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -46,6 +51,7 @@ impl ReleaseServer {
         let child = Command::new(env!("CARGO_BIN_EXE_roundwared"))
             .args(["serve", "--config"])
             .arg(&config)
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("start roundwared");
@@ -53,6 +59,11 @@ impl ReleaseServer {
             child,
             base: format!("http://127.0.0.1:{port}"),
         }
+    }
+
+    /// The server's process id (for CPU readings from `/proc/<pid>/stat`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's resident memory in KiB (0 if unknown).
