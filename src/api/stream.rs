@@ -1,5 +1,6 @@
-//! `GET`/`HEAD /stream<id>.mp3` (`OPTIONS` is answered by the CORS layer): a live stream for phones' `<audio>` elements and
-//! Icecast players, anonymous (they cannot send tokens), answered the way Icecast 2.4 does.
+//! `GET`/`HEAD /stream<id>.mp3`: a live stream for phones' `<audio>` elements and Icecast
+//! players, anonymous (they cannot send tokens), answered the way Icecast 2.4 does.
+//! `OPTIONS` (preflight or not) is answered by the global CORS layer.
 //!
 //! * `Content-Type: audio/mpeg`, no `Content-Length`, `Cache-Control: no-cache, no-store`,
 //!   `Pragma: no-cache`, an `Expires` in the past, `Server: roundwared`, `icy-name`,
