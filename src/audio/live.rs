@@ -437,6 +437,30 @@ mod tests {
         let _ = last;
     }
 
+    /// A one-shot HTTP server on loopback answering `response`.
+    fn answer_once(response: &'static [u8]) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(response);
+            }
+        });
+        format!("http://{addr}/bed.mp3")
+    }
+
+    #[test]
+    fn a_page_instead_of_audio_is_refused_naming_its_type() {
+        let url = answer_once(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>");
+        let err = open(&url, 0).err().expect("refused");
+        assert!(err.to_string().contains("text/html"), "{err}");
+        let url = answer_once(b"HTTP/1.1 404 Not Found\r\n\r\n");
+        let err = open(&url, 0).err().expect("refused");
+        assert!(err.to_string().contains("404"), "{err}");
+    }
+
     #[test]
     fn urls_that_are_not_http_are_refused_by_name() {
         let err = open("ftp://example/x.mp3", 0).err().expect("refused");

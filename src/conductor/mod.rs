@@ -34,6 +34,8 @@ use stream::{Effect, ListenerInfo, StreamState, Titles};
 const TICK: Duration = Duration::from_millis(50);
 /// How often idle streams are looked for (the reference's ping interval).
 const IDLE_CHECK: Duration = Duration::from_secs(10);
+/// How often every stream's counters are written to the log (ticks of [`TICK`]).
+const LOG_EVERY_TICKS: u64 = 1200;
 /// A burst of store writes is folded into one catalog reload after this.
 const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
 
@@ -402,6 +404,9 @@ impl Engine {
             }
             if !writes.is_empty() {
                 self.write_listen_events(writes);
+            }
+            if n % LOG_EVERY_TICKS == 0 {
+                self.log_counters();
             }
         }
     }

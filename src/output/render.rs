@@ -21,12 +21,14 @@ use crate::audio::pcm::RATE_HZ;
 use crate::audio::rt::BLOCK_FRAMES;
 use crate::conductor::stream::Titles;
 
-/// How far ahead of real time the renderer keeps the stream.
-const LEAD_FRAMES: u64 = RATE_HZ as u64 / 4;
+/// How far ahead of real time the renderer keeps the stream: slack for a busy box's
+/// scheduler, invisible behind the clients' 1.5 s burst.
+const LEAD_FRAMES: u64 = RATE_HZ as u64 / 2;
 /// The thread wakes this often (so control changes reach the mixer within about this).
 const WAKE: Duration = Duration::from_millis(20);
-/// Audio per published chunk (one socket write per client per chunk).
-const CHUNK_FRAMES: u64 = RATE_HZ as u64 / 10;
+/// Audio per published chunk (one socket write per client per chunk: about 4 KB at
+/// 128 kbps, the size Icecast moves per write).
+const CHUNK_FRAMES: u64 = RATE_HZ as u64 / 4;
 /// Further behind than this, the stream skips ahead instead of trying to catch up.
 const MAX_BEHIND_FRAMES: u64 = RATE_HZ as u64;
 

@@ -26,15 +26,35 @@ const TICKS_PER_S: f64 = 100.0;
 
 fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let t = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (t(11) + t(12)) / TICKS_PER_S
 }
 
 fn children_cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let t = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (t(13) + t(14)) / TICKS_PER_S
 }
 
@@ -53,7 +73,9 @@ async fn prepare(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
     let media = dir.join("media");
     std::fs::create_dir_all(&media).unwrap();
     let store = roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).unwrap();
-    roundwared::demo::seed_if_empty(&store, &media).await.unwrap();
+    roundwared::demo::seed_if_empty(&store, &media)
+        .await
+        .unwrap();
     let rows: Vec<(i64, String)> = store
         .read(|c| {
             let mut st = c.prepare("SELECT id, filename FROM assets ORDER BY id")?;
@@ -115,8 +137,17 @@ struct Client {
 }
 
 impl Client {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Value) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).json(&body);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(&body);
         if let Some(t) = token {
             req = req.header("Authorization", format!("token {t}"));
         }
@@ -127,19 +158,34 @@ impl Client {
     /// A new listener: user, session and stream; returns (token, session id, stream url).
     async fn listener(&self, n: usize) -> (String, i64, String) {
         let user = self
-            .call(reqwest::Method::POST, "/api/2/users/", None, json!({"device_id": format!("bench-{n}-{}", rand_suffix())}))
+            .call(reqwest::Method::POST, "/api/2/users/", None, json!({"device_id": format!("bench-{n}-{}", rand_suffix()), "client_type": "bench"}))
             .await;
-        let token = user["token"].as_str().unwrap().to_string();
+        let token = user["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("users/: {user}"))
+            .to_string();
         let session = self
-            .call(reqwest::Method::POST, "/api/2/sessions/", Some(&token), json!({"project_id": 1}))
+            .call(
+                reqwest::Method::POST,
+                "/api/2/sessions/",
+                Some(&token),
+                json!({"project_id": 1}),
+            )
             .await;
         let sid = session["id"].as_i64().unwrap();
         let (lat, lon) = walk(n, 0);
         let stream = self
-            .call(reqwest::Method::POST, "/api/2/streams/", Some(&token),
-                  json!({"session_id": sid, "latitude": lat, "longitude": lon}))
+            .call(
+                reqwest::Method::POST,
+                "/api/2/streams/",
+                Some(&token),
+                json!({"session_id": sid, "latitude": lat, "longitude": lon}),
+            )
             .await;
-        let url = stream["stream_url"].as_str().unwrap_or_else(|| panic!("{stream}")).to_string();
+        let url = stream["stream_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{stream}"))
+            .to_string();
         (token, sid, url)
     }
 }
@@ -154,7 +200,10 @@ fn rand_suffix() -> u64 {
 /// A walk through the demo project: a circle of 100 m radius through both speaker zones.
 fn walk(n: usize, step: usize) -> (f64, f64) {
     let angle = (n as f64 * 0.7 + step as f64 * 0.05) % std::f64::consts::TAU;
-    (42.3551 + 0.0009 * angle.sin(), -71.0656 + 0.0012 * angle.cos())
+    (
+        42.3551 + 0.0009 * angle.sin(),
+        -71.0656 + 0.0012 * angle.cos(),
+    )
 }
 
 /// Reads a stream until `stop`, counting bytes.
@@ -199,7 +248,7 @@ fn lame_alone() -> f64 {
 fn ffmpeg_cpu_per_stream_second(sources: &[PathBuf]) -> Option<f64> {
     let seconds = 60;
     let mut cmd = std::process::Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-nostdin"]);
+    cmd.args(["-v", "error", "-nostdin", "-y"]);
     for s in sources.iter().take(4) {
         cmd.args(["-stream_loop", "-1", "-i"]).arg(s);
     }
@@ -208,8 +257,27 @@ fn ffmpeg_cpu_per_stream_second(sources: &[PathBuf]) -> Option<f64> {
                   [2:a]aresample=44100,volume=0.9,pan=stereo|c0=0.9*c0|c1=0.4*c0[a2];\
                   [3:a]aresample=44100,volume=0.7,pan=stereo|c0=0.4*c0|c1=0.9*c0[a3];\
                   [a0][a1][a2][a3]amix=inputs=4:normalize=0[out]";
-    cmd.args(["-filter_complex", filter, "-map", "[out]", "-t", &seconds.to_string()])
-        .args(["-ac", "2", "-ar", "44100", "-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3", "/dev/null"]);
+    cmd.args([
+        "-filter_complex",
+        filter,
+        "-map",
+        "[out]",
+        "-t",
+        &seconds.to_string(),
+    ])
+    .args([
+        "-ac",
+        "2",
+        "-ar",
+        "44100",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp3",
+        "/dev/null",
+    ]);
     let before = children_cpu_s();
     let status = cmd.status().ok()?;
     if !status.success() {
@@ -221,7 +289,10 @@ fn ffmpeg_cpu_per_stream_second(sources: &[PathBuf]) -> Option<f64> {
 
 fn main() {
     let seconds = common::arg("--seconds", 15) as f64;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let (_media, sources) = prepare(dir.path()).await;

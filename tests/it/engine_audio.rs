@@ -330,3 +330,14 @@ fn a_paused_stream_starts_nothing_but_keeps_its_speakers() {
     e.render(1.5);
     assert_eq!(e.effects.len(), 1, "assets come back after resume");
 }
+
+#[test]
+fn a_missing_asset_file_leaves_its_track_silent_and_the_speakers_playing() {
+    let mut e = Offline::new(false, vec![track(0.0)], vec![speaker(0.0)]);
+    std::fs::remove_file(e._dir.path().join("asset.wav")).expect("remove the asset file");
+    let audio = e.render(4.0);
+    assert!(e.effects.is_empty(), "nothing recorded as heard");
+    let rms = window_rms(&audio, 1.0);
+    let bed = 0.25; // the speaker alone, at max volume (geo off)
+    assert!((rms[3] - bed).abs() < 0.02, "the speaker plays on: {rms:?}");
+}

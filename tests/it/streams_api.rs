@@ -625,3 +625,46 @@ async fn the_uploaders_new_recording_plays_next_in_their_own_stream() {
     )).await;
     assert_eq!(played, 1, "play_asset_in_stream logged for the uploader");
 }
+
+#[tokio::test]
+async fn a_speaker_can_be_a_live_http_mp3_stream_pulled_by_the_box() {
+    let s = TestServer::start().await;
+    // Stream 1 (a listener of the walk project, inside its zone) is itself an HTTP MP3 stream:
+    // a second project's speaker plays it.
+    let (token, sid) = walk_project(&s).await;
+    let t = Some(token.as_str());
+    let r = s
+        .post(
+            "/api/2/streams/",
+            t,
+            json!({"session_id": sid, "latitude": 0.0, "longitude": 0.0}),
+        )
+        .await;
+    let source_url = r.body["stream_url"]
+        .as_str()
+        .expect("source stream")
+        .to_string();
+    s.sql("INSERT INTO projects (id, name, latitude, longitude, pub_date, listen_enabled, geo_listen_enabled)
+           VALUES (2, 'Relay', 0, 0, '2020-01-01T00:00:00.000000', 1, 0);
+           INSERT INTO project_languages VALUES (2, 1);").await;
+    let staff = s.staff_token().await;
+    let sp = s
+        .post("/api/2/speakers/", Some(&staff), json!({"project_id": 2, "activeyn": true, "maxvolume": 1.0, "minvolume": 0.0,
+              "uri": source_url, "attenuation_distance": 10,
+              "shape": {"type": "MultiPolygon", "coordinates": [[[[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]]]]}}))
+        .await;
+    assert_eq!(sp.status, StatusCode::OK, "{}", sp.body);
+    let session = s
+        .post("/api/2/sessions/", t, json!({"project_id": 2}))
+        .await;
+    let relay_sid = session.ok()["id"].as_i64().unwrap();
+    let r = s
+        .post("/api/2/streams/", t, json!({"session_id": relay_sid}))
+        .await;
+    let url = r.body["stream_url"].as_str().unwrap().to_string();
+    let (_, mp3) = capture(&url, false, 5.0, 99.0, || async {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rms = rms_windows(&decode(&mp3, dir.path()), 0.5);
+    let heard = rms.iter().copied().fold(0.0f32, f32::max);
+    assert!(heard > 0.1, "the relayed stream is heard: {rms:?}");
+}
