@@ -62,6 +62,8 @@ pub struct Config {
     pub stream: StreamConfig,
     /// `[limits]`
     pub limits: LimitsConfig,
+    /// `[local]`
+    pub local: LocalConfig,
     /// `[log]`
     pub log: LogConfig,
 }
@@ -93,6 +95,17 @@ impl StorageConfig {
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
     }
+}
+
+/// `[local]`: the box itself as a listener (kiosks, walking-tour headsets).
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Whether the daemon starts a local listener.
+    pub enabled: bool,
+    /// The project it listens to.
+    pub project_id: i64,
+    /// Sound card: a cpal/ALSA device name, `"default"`, or `"none"` (HTTP only).
+    pub output: String,
 }
 
 /// `[stream]`: server-side personal streams.
@@ -148,7 +161,27 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    local: RawLocal,
+    #[serde(default)]
     log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLocal {
+    enabled: bool,
+    project_id: i64,
+    output: String,
+}
+
+impl Default for RawLocal {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            project_id: 1,
+            output: "default".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,6 +383,18 @@ impl Config {
                 "must be between 1 and 86400".into(),
             ));
         }
+        if raw.local.project_id < 1 {
+            return Err(invalid(
+                "local.project_id",
+                format!("{} is not a project id", raw.local.project_id),
+            ));
+        }
+        if raw.local.output.trim().is_empty() {
+            return Err(invalid(
+                "local.output",
+                "must name a sound card, \"default\" or \"none\"".into(),
+            ));
+        }
         let level: log::LevelFilter = raw.log.level.parse().map_err(|_| {
             invalid(
                 "log.level",
@@ -376,6 +421,11 @@ impl Config {
             limits: LimitsConfig {
                 max_upload_mb: raw.limits.max_upload_mb,
                 max_recording_s: raw.limits.max_recording_s,
+            },
+            local: LocalConfig {
+                enabled: raw.local.enabled,
+                project_id: raw.local.project_id,
+                output: raw.local.output.trim().to_owned(),
             },
             log: LogConfig { level },
         })

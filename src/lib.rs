@@ -94,6 +94,18 @@ impl Daemon {
         })
     }
 
+    /// Starts the local listener when `[local] enabled`; a problem (no such project,
+    /// listening disabled) is logged with the remedy and the daemon carries on without it.
+    pub async fn start_local_listener(&self) {
+        let local = &self.state.config.local;
+        if !local.enabled {
+            return;
+        }
+        if let Err(e) = self.state.engine.start_local(local.project_id, None).await {
+            log::warn!("local listener not started: {e} (fix [local] in the configuration)");
+        }
+    }
+
     /// The address actually bound (useful with port 0).
     ///
     /// # Errors

@@ -130,6 +130,7 @@ fn real_main() -> anyhow::Result<()> {
                         .await
                         .context("cannot seed the demo project")?;
                 }
+                daemon.start_local_listener().await;
                 daemon.run(roundwared::shutdown_signal()).await?;
                 anyhow::Ok(())
             })

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::auth::Access;
+use super::auth::{Access, Caller};
 use super::error::ApiError;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
@@ -25,6 +25,12 @@ pub(super) fn routes(r: &mut Routes) {
         Access::Staff,
         "Counters of every running stream (underruns, late blocks, listeners, encoder lead)",
         status,
+    );
+    r.add(a);
+    let a = r.at("/streams/local/", "streams").get(
+        Access::Token,
+        "The local listener's stream (the box's own mix): id, URL, whether it runs",
+        local,
     );
     r.add(a);
     let a = r.at("/streams/{id}/", "streams").patch(
@@ -109,6 +115,17 @@ fn position(f: &Fields, errs: &mut FieldErrors) -> Option<Position> {
     })
 }
 
+/// Only staff may steer the box's own listener.
+fn guard(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
+    if state.engine.local_id() == Some(id) && !caller.is_staff() {
+        return Err(ApiError::Detail(
+            axum::http::StatusCode::FORBIDDEN,
+            format!("stream {id} is the box's local listener; only staff may control it"),
+        ));
+    }
+    Ok(())
+}
+
 fn stream_url(base: &str, id: i64) -> String {
     format!("{base}/stream{id}.mp3")
 }
@@ -163,8 +180,10 @@ async fn create(
 async fn patch(
     State(state): State<AppState>,
     Id(id): Id,
+    caller: Caller,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id)?;
     let mut errs = FieldErrors::default();
     let tags = body.ids("tag_ids", &mut errs);
     let language = body
@@ -204,9 +223,11 @@ fn outcome(ok: bool, what: &str) -> Json<Value> {
 async fn play_asset(
     State(state): State<AppState>,
     Id(id): Id,
+    caller: Caller,
     Query(query): Query,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id)?;
     let mut errs = FieldErrors::default();
     let asset_id = if body.has_value("asset_id") {
         body.req_int("asset_id", &mut errs)
@@ -221,22 +242,38 @@ async fn play_asset(
     Ok(outcome(ok, "add new asset to"))
 }
 
-async fn replay(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+async fn replay(
+    State(state): State<AppState>,
+    Id(id): Id,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id)?;
     let ok = state.engine.replay(id).await?;
     Ok(outcome(ok, "replay asset on"))
 }
 
-async fn skip(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+async fn skip(State(state): State<AppState>, Id(id): Id, caller: Caller) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id)?;
     let ok = state.engine.skip(id).await?;
     Ok(outcome(ok, "skip asset on"))
 }
 
-async fn pause(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+async fn pause(
+    State(state): State<AppState>,
+    Id(id): Id,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id)?;
     state.engine.pause(id, true).await?;
     Ok(Json(json!({"success": true})))
 }
 
-async fn resume(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+async fn resume(
+    State(state): State<AppState>,
+    Id(id): Id,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id)?;
     state.engine.pause(id, false).await?;
     Ok(Json(json!({"success": true})))
 }
@@ -245,11 +282,21 @@ async fn is_active(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
     Json(json!({"stream_id": id, "active": state.engine.is_active(id)}))
 }
 
-async fn kill(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
+async fn kill(State(state): State<AppState>, Id(id): Id, caller: Caller) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id)?;
     let ok = state.engine.kill(id).await;
-    Json(json!({"stream_id": id, "success": ok}))
+    Ok(Json(json!({"stream_id": id, "success": ok})))
 }
 
 async fn status(State(state): State<AppState>) -> Json<EngineStatus> {
     Json(state.engine.status())
+}
+
+async fn local(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> ApiResult<Json<Value>> {
+    let id = state.engine.local_id().ok_or_else(|| {
+        ApiError::NotFound("local listener (enable it with [local] enabled = true)".into())
+    })?;
+    Ok(Json(
+        json!({"stream_id": id, "stream_url": stream_url(&base, id), "active": true}),
+    ))
 }

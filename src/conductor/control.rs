@@ -15,16 +15,16 @@ pub(super) const OUT_OF_RANGE_MESSAGE: &str = "This application is designed to b
 
 use crate::config::ALLOWED_BITRATES_KBPS;
 
-struct SessionFacts {
-    project_id: i64,
-    language_id: Option<i64>,
-    geo: bool,
-    demo: bool,
-    user_id: Option<i64>,
-    blocked: std::collections::HashSet<i64>,
+pub(super) struct SessionFacts {
+    pub(super) project_id: i64,
+    pub(super) language_id: Option<i64>,
+    pub(super) geo: bool,
+    pub(super) demo: bool,
+    pub(super) user_id: Option<i64>,
+    pub(super) blocked: std::collections::HashSet<i64>,
 }
 
-async fn session_facts(engine: &Engine, id: i64) -> Result<SessionFacts, EngineError> {
+pub(super) async fn session_facts(engine: &Engine, id: i64) -> Result<SessionFacts, EngineError> {
     engine
         .inner
         .store
@@ -160,7 +160,15 @@ pub(super) async fn open(engine: &Engine, req: OpenRequest) -> Result<Opened, En
         geo: facts.geo,
         user_id: facts.user_id,
     };
-    engine.spawn_stream(info, catalog, playlist, req.position, bitrate, false)?;
+    engine.spawn_stream(
+        info,
+        catalog,
+        playlist,
+        req.position,
+        bitrate,
+        false,
+        crate::output::render::RenderOptions::default(),
+    )?;
     if let Some(p) = req.position {
         engine.log_event(id, "move_listener", None, Some(p)).await;
     }

@@ -167,6 +167,8 @@ struct Inner {
     catalogs: Mutex<HashMap<i64, (u64, Arc<Catalog>)>>,
     epoch: Instant,
     closed: AtomicBool,
+    /// The local listener's stream id, once started.
+    local: Mutex<Option<i64>>,
 }
 
 /// The stream engine handle (cheap to clone).
@@ -176,6 +178,7 @@ pub struct Engine {
 }
 
 mod control;
+mod local;
 mod status;
 
 pub use status::{EngineStatus, StreamStatus};
@@ -195,6 +198,7 @@ impl Engine {
                 catalogs: Mutex::default(),
                 epoch: Instant::now(),
                 closed: AtomicBool::new(false),
+                local: Mutex::new(None),
             }),
         };
         tokio::spawn(engine.clone().tick_loop());
@@ -276,6 +280,7 @@ impl Engine {
         position: Option<Position>,
         bitrate_kbps: u32,
         persistent: bool,
+        options: render::RenderOptions,
     ) -> Result<Arc<Entry>, EngineError> {
         let id = info.session_id;
         let (mixer, control) = mixer();
@@ -283,7 +288,7 @@ impl Engine {
         let encoder =
             Mp3Encoder::new(bitrate_kbps).map_err(|e| EngineError::Start(e.to_string()))?;
         let feed = Feed::new(bitrate_kbps);
-        let renderer = render::spawn(id, mixer, encoder, feed.clone(), titles.clone())
+        let renderer = render::spawn(id, mixer, encoder, feed.clone(), titles.clone(), options)
             .map_err(|e| EngineError::Start(e.to_string()))?;
         let now_s = self.now_s();
         playlist.rebuild(&catalog, position.as_ref().filter(|_| info.geo), now_s);

@@ -21,9 +21,35 @@ use crate::audio::pcm::RATE_HZ;
 use crate::audio::rt::BLOCK_FRAMES;
 use crate::conductor::stream::Titles;
 
-/// How far ahead of real time the renderer keeps the stream: slack for a busy box's
+/// How far ahead of real time an HTTP-only renderer keeps its stream: slack for a busy box's
 /// scheduler, invisible behind the clients' 1.5 s burst.
-const LEAD_FRAMES: u64 = RATE_HZ as u64 / 2;
+pub const HTTP_LEAD_FRAMES: u64 = RATE_HZ as u64 / 2;
+/// Lead of a renderer that also feeds a sound card: the card's own small buffer is the slack,
+/// and every millisecond here is latency between a control change and the loudspeaker.
+pub const CARD_LEAD_FRAMES: u64 = RATE_HZ as u64 / 50;
+
+/// Somewhere else each rendered block goes (the sound card of the local listener).
+pub trait BlockSink: Send {
+    /// Takes one block of interleaved stereo at the engine rate; must not block.
+    fn push_block(&mut self, interleaved: &[f32]);
+}
+
+/// How a renderer runs.
+pub struct RenderOptions {
+    /// Frames kept ahead of real time.
+    pub lead_frames: u64,
+    /// An extra destination for every block.
+    pub tap: Option<Box<dyn BlockSink>>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            lead_frames: HTTP_LEAD_FRAMES,
+            tap: None,
+        }
+    }
+}
 /// The thread wakes this often (so control changes reach the mixer within about this).
 const WAKE: Duration = Duration::from_millis(20);
 /// Audio per published chunk (one socket write per client per chunk: about 4 KB at
@@ -85,7 +111,12 @@ pub fn spawn(
     mut encoder: Mp3Encoder,
     feed: Feed,
     titles: Arc<Titles>,
+    options: RenderOptions,
 ) -> std::io::Result<Renderer> {
+    let RenderOptions {
+        lead_frames,
+        mut tap,
+    } = options;
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(RenderStats::default());
     let (stop2, stats2) = (stop.clone(), stats.clone());
@@ -117,12 +148,15 @@ pub fn spawn(
                     behind = false;
                 }
                 let wall = (origin.elapsed().as_secs_f64() * f64::from(RATE_HZ)) as u64;
-                while mixer.frame() < wall + LEAD_FRAMES {
+                while mixer.frame() < wall + lead_frames {
                     let t0 = Instant::now();
                     if mixer.frame() + (BLOCK_FRAMES as u64) < wall {
                         stats2.late_blocks.fetch_add(1, Relaxed);
                     }
                     mixer.render(&mut block);
+                    if let Some(t) = tap.as_mut() {
+                        t.push_block(&block);
+                    }
                     if let Some(t) = titles.due(mixer.frame()) {
                         title = t;
                     }

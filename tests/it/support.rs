@@ -67,6 +67,7 @@ impl TestServer {
         let daemon = roundwared::Daemon::start(test_config(data_dir, extra_toml))
             .await
             .expect("daemon starts");
+        daemon.start_local_listener().await;
         let addr = daemon.local_addr().unwrap();
         let store = daemon.store().clone();
         let feeds = daemon.feeds().clone();

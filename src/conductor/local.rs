@@ -1,0 +1,140 @@
+//! The local listener: the box itself listening to a project from its own position, its mix
+//! going to the sound card (through a render tap) and, like any stream, over HTTP. It is never
+//! torn down for idleness, and only staff may control it through `/api/2/streams/`.
+
+use std::sync::PoisonError;
+
+use rusqlite::OptionalExtension;
+
+use super::control::session_facts;
+use super::stream::ListenerInfo;
+use super::{Engine, EngineError};
+use crate::output::render::{BlockSink, CARD_LEAD_FRAMES, HTTP_LEAD_FRAMES, RenderOptions};
+use crate::playlist::{Listener, Playlist, Position};
+
+/// The device id of the local listener's session.
+pub(super) const LOCAL_DEVICE: &str = "roundwared-local";
+
+impl Engine {
+    /// Starts the local listener on `project_id` (its session is reused across restarts, so
+    /// its stream id stays the same); `tap` receives every rendered block.
+    ///
+    /// # Errors
+    /// A missing project, or listening disabled on it.
+    pub async fn start_local(
+        &self,
+        project_id: i64,
+        tap: Option<Box<dyn BlockSink>>,
+    ) -> Result<i64, EngineError> {
+        let sid = self
+            .inner
+            .store
+            .write(move |tx| {
+                if !crate::store::sql::exists(tx, "projects", project_id)? {
+                    return Ok(None);
+                }
+                let found: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM sessions WHERE device_id = ?1 AND project_id = ?2 ORDER BY id DESC LIMIT 1",
+                        rusqlite::params![LOCAL_DEVICE, project_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(id) = found {
+                    return Ok(Some(id));
+                }
+                tx.execute(
+                    "INSERT INTO sessions (device_id, starttime, project_id, language_id, client_type,
+                                           geo_listen_enabled, timezone)
+                     VALUES (?1, ?2, ?3, 1, 'roundwared-local', 1, '0000')",
+                    rusqlite::params![LOCAL_DEVICE, crate::store::time::now(), project_id],
+                )?;
+                Ok(Some(tx.last_insert_rowid()))
+            })
+            .await?
+            .ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "[local] project_id {project_id}: no such project"
+                ))
+            })?;
+        let facts = session_facts(self, sid).await?;
+        let catalog = self
+            .catalog(project_id)
+            .await?
+            .ok_or(EngineError::NoSession(sid))?;
+        if !catalog.project.listen_enabled {
+            return Err(EngineError::Invalid(format!(
+                "[local] project {project_id} has listen_enabled = false"
+            )));
+        }
+        let mut playlist = Playlist::new(
+            Listener {
+                language_id: facts.language_id,
+                geo: facts.geo,
+            },
+            self.inner.config.ban_timeout_s,
+            rand::random(),
+        );
+        playlist.set_tags(None);
+        let info = ListenerInfo {
+            session_id: sid,
+            project_id,
+            geo: facts.geo,
+            user_id: None,
+        };
+        let lead_frames = if tap.is_some() {
+            CARD_LEAD_FRAMES
+        } else {
+            HTTP_LEAD_FRAMES
+        };
+        self.spawn_stream(
+            info,
+            catalog,
+            playlist,
+            None,
+            self.inner.config.bitrate_kbps,
+            true,
+            RenderOptions { lead_frames, tap },
+        )?;
+        *self
+            .inner
+            .local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(sid);
+        log::info!(stream = sid; "local listener started on project {project_id} (stream {sid})");
+        Ok(sid)
+    }
+
+    /// The local listener's stream id, when it runs.
+    pub fn local_id(&self) -> Option<i64> {
+        let id = *self
+            .inner
+            .local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        id.filter(|id| self.is_active(*id))
+    }
+
+    /// A fix from the box's own position source (no event is logged: GPS gives one a
+    /// second).
+    pub fn move_local(&self, position: Position) {
+        let Some(entry) = self.local_id().and_then(|id| self.entry(id)) else {
+            return;
+        };
+        entry
+            .state()
+            .move_to(position, self.now_s(), &self.inner.sources);
+    }
+
+    /// Pauses or resumes the local listener's assets (the `pause` fix-loss policy).
+    pub fn pause_local(&self, paused: bool) {
+        if let Some(entry) = self.local_id().and_then(|id| self.entry(id)) {
+            let mut s = entry.state();
+            if paused {
+                s.pause();
+            } else {
+                s.resume();
+            }
+        }
+    }
+}
