@@ -160,15 +160,13 @@ pub(super) async fn open(engine: &Engine, req: OpenRequest) -> Result<Opened, En
         geo: facts.geo,
         user_id: facts.user_id,
     };
-    engine.spawn_stream(
-        info,
-        catalog,
-        playlist,
-        req.position,
-        bitrate,
-        false,
-        crate::output::render::RenderOptions::default(),
-    )?;
+    let launch = super::Launch {
+        position: req.position,
+        bitrate_kbps: bitrate,
+        persistent: false,
+        render: crate::output::render::RenderOptions::default(),
+    };
+    engine.spawn_stream(info, catalog, playlist, launch)?;
     if let Some(p) = req.position {
         engine.log_event(id, "move_listener", None, Some(p)).await;
     }

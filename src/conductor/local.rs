@@ -87,15 +87,13 @@ impl Engine {
         } else {
             HTTP_LEAD_FRAMES
         };
-        self.spawn_stream(
-            info,
-            catalog,
-            playlist,
-            None,
-            self.inner.config.bitrate_kbps,
-            true,
-            RenderOptions { lead_frames, tap },
-        )?;
+        let launch = super::Launch {
+            position: None,
+            bitrate_kbps: self.inner.config.bitrate_kbps,
+            persistent: true,
+            render: RenderOptions { lead_frames, tap },
+        };
+        self.spawn_stream(info, catalog, playlist, launch)?;
         *self
             .inner
             .local

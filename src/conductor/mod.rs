@@ -137,6 +137,18 @@ pub struct Update {
     pub position: Option<Position>,
 }
 
+/// How a stream starts.
+struct Launch {
+    /// The listener's first position.
+    position: Option<Position>,
+    /// MP3 bitrate.
+    bitrate_kbps: u32,
+    /// Exempt from the idle teardown (the local listener).
+    persistent: bool,
+    /// Renderer settings.
+    render: render::RenderOptions,
+}
+
 struct Entry {
     state: Mutex<StreamState>,
     renderer: Mutex<Renderer>,
@@ -277,11 +289,14 @@ impl Engine {
         info: ListenerInfo,
         catalog: Arc<Catalog>,
         mut playlist: Playlist,
-        position: Option<Position>,
-        bitrate_kbps: u32,
-        persistent: bool,
-        options: render::RenderOptions,
+        launch: Launch,
     ) -> Result<Arc<Entry>, EngineError> {
+        let Launch {
+            position,
+            bitrate_kbps,
+            persistent,
+            render: options,
+        } = launch;
         let id = info.session_id;
         let (mixer, control) = mixer();
         let titles = Arc::new(Titles::default());
