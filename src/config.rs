@@ -121,6 +121,8 @@ pub struct StreamConfig {
     pub speaker_ramp_ms: u32,
     /// Memory for decoded assets that no stream is playing, in MiB.
     pub cache_mb: u32,
+    /// Most personal streams mixed at once (the local listener not counted).
+    pub max_streams: u32,
 }
 
 /// `[limits]`: request size bounds.
@@ -222,6 +224,7 @@ struct RawStream {
     bitrate_kbps: u32,
     speaker_ramp_ms: u32,
     cache_mb: u32,
+    max_streams: u32,
 }
 
 impl Default for RawStream {
@@ -232,6 +235,7 @@ impl Default for RawStream {
             bitrate_kbps: 128,
             speaker_ramp_ms: 1000,
             cache_mb: 256,
+            max_streams: 200,
         }
     }
 }
@@ -365,6 +369,12 @@ impl Config {
                 ),
             ));
         }
+        if !(1..=10_000).contains(&raw.stream.max_streams) {
+            return Err(invalid(
+                "stream.max_streams",
+                format!("{} is not between 1 and 10000", raw.stream.max_streams),
+            ));
+        }
         if !(16..=65_536).contains(&raw.stream.cache_mb) {
             return Err(invalid(
                 "stream.cache_mb",
@@ -417,6 +427,7 @@ impl Config {
                 bitrate_kbps: raw.stream.bitrate_kbps,
                 speaker_ramp_ms: raw.stream.speaker_ramp_ms,
                 cache_mb: raw.stream.cache_mb,
+                max_streams: raw.stream.max_streams,
             },
             limits: LimitsConfig {
                 max_upload_mb: raw.limits.max_upload_mb,

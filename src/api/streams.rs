@@ -92,6 +92,9 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Store(s) => s.into(),
             EngineError::Start(m) => ApiError::Internal(m),
+            e @ EngineError::Busy(_) => {
+                ApiError::Detail(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             e => ApiError::bad_request(e.to_string()),
         }
     }
@@ -133,6 +136,7 @@ fn stream_url(base: &str, id: i64) -> String {
 async fn create(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
+    caller: Caller,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
     let mut errs = FieldErrors::default();
@@ -152,6 +156,7 @@ async fn create(
     let Some(session_id) = session_id else {
         return Err(ApiError::field("session_id", "This field is required."));
     };
+    guard(&state, &caller, session_id)?;
     let req = OpenRequest {
         session_id,
         project_id,

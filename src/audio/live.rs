@@ -30,6 +30,8 @@ const MAX_LAG_FRAMES: u64 = DELAY_FRAMES * 3;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A puller stays at most this far ahead of real time.
+const PACE_AHEAD_S: f64 = 4.0;
 /// Response header size accepted.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -46,6 +48,9 @@ pub struct LiveRing {
 pub struct LiveCursor {
     pos: Option<u64>,
     fade_in: bool,
+    /// Ran dry: silent until half the delay has built up again, so the reader does not
+    /// chatter on every late packet.
+    rebuffering: bool,
 }
 
 impl Default for LiveRing {
@@ -119,19 +124,28 @@ impl LiveRing {
             *cursor = LiveCursor {
                 pos: Some(w - DELAY_FRAMES),
                 fade_in: true,
+                rebuffering: false,
             };
             return true;
         };
         let avail = w.saturating_sub(pos);
+        if cursor.rebuffering {
+            if avail < DELAY_FRAMES / 2 {
+                return false;
+            }
+            cursor.rebuffering = false;
+            cursor.fade_in = true;
+        }
         if avail == 0 {
-            // Still dry: silence, and fade in when data comes back.
+            cursor.rebuffering = true;
             cursor.fade_in = true;
             return false;
         }
         // Fade out at the old position when the reader must jump, or when this is the last
-        // audio before the source runs dry.
+        // audio before the source runs dry (then rebuffer).
         let jump = avail > MAX_LAG_FRAMES.min(CAPACITY_FRAMES - frames);
-        let fade_out = jump || avail < 2 * frames;
+        let running_dry = avail < 2 * frames;
+        let fade_out = jump || running_dry;
         let n = frames.min(avail);
         let inv = 1.0 / n.max(1) as f32;
         for i in 0..n {
@@ -152,6 +166,7 @@ impl LiveRing {
         *cursor = LiveCursor {
             pos: Some(if jump { w - DELAY_FRAMES } else { pos + n }),
             fade_in: fade_out,
+            rebuffering: running_dry && !jump,
         };
         n == frames
     }
@@ -186,10 +201,15 @@ pub fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::Result<(
                 let Some(url) = urls.get(attempt % urls.len().max(1)) else {
                     return;
                 };
+                let started = std::time::Instant::now();
                 match pull(url, &ring) {
-                    Ok(()) => {
-                        log::info!(url = url.as_str(); "live speaker source ended; reconnecting");
+                    Ok(()) if started.elapsed() > Duration::from_secs(2) => {
+                        // A file ends, a stream may end: start again at once (a file loops).
                         backoff = Duration::from_secs(1);
+                        continue;
+                    }
+                    Ok(()) => {
+                        log::info!(url = url.as_str(); "live speaker source {url} ended at once; retrying");
                     }
                     Err(e) => {
                         log::warn!(url = url.as_str(); "live speaker source {url}: {e}; the speaker is silent until it answers");
@@ -238,7 +258,16 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
     let mut interleaved: Vec<f32> = Vec::new();
     let mut stereo: Vec<f32> = Vec::new();
     let mut resampler = Linear::default();
+    // Paced: a plain file URL arrives much faster than real time; stay at most a few seconds
+    // ahead of the clock (an Icecast burst fits) instead of overrunning the readers.
+    let connected = std::time::Instant::now();
+    let first_frame = ring.written();
     while !ring.stop.load(Ordering::Relaxed) {
+        let ahead_s = (ring.written() - first_frame) as f64 / f64::from(RATE_HZ)
+            - connected.elapsed().as_secs_f64();
+        if ahead_s > PACE_AHEAD_S {
+            std::thread::sleep(Duration::from_secs_f64(ahead_s - PACE_AHEAD_S + 0.5));
+        }
         let packet = match format.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => return Ok(()),
@@ -367,6 +396,9 @@ fn open(url: &str, redirects: u32) -> Result<Box<dyn Read + Send + Sync>, LiveEr
     }
     if (300..400).contains(&code) {
         return match location {
+            Some(next) if redirects > 0 && next.starts_with('/') => {
+                open(&format!("http://{authority}{next}"), redirects - 1)
+            }
             Some(next) if redirects > 0 => open(&next, redirects - 1),
             _ => Err(LiveError::NotAudio(format!(
                 "HTTP {code} without a usable redirect"
@@ -432,9 +464,46 @@ mod tests {
         assert!(bus.iter().all(|s| *s == 0.0));
         ring.write(&vec![0.5f32; 441 * 4]);
         bus.fill(0.0);
+        assert!(
+            !ring.mix_into(&mut cursor, &mut bus, 1.0, 1.0),
+            "rebuffering first"
+        );
+        ring.write(&vec![0.5f32; DELAY_FRAMES as usize]);
+        bus.fill(0.0);
         assert!(ring.mix_into(&mut cursor, &mut bus, 1.0, 1.0));
         assert!(bus[0].abs() < 0.01, "comes back with a fade-in");
         let _ = last;
+    }
+
+    #[test]
+    fn after_a_stall_a_source_in_mp3_packets_plays_steadily_again() {
+        let ring = LiveRing::new();
+        let mut cursor = LiveCursor::default();
+        let mut bus = vec![0.0f32; 441 * 2];
+        let packet = vec![0.5f32; 1152 * 2];
+        let (mut written, mut read) = (0u64, 0u64);
+        let mut quiet_blocks = 0;
+        for block in 0..6000u64 {
+            // The source stalls for 1.5 s after 5 s, then goes on at real time in packets
+            // without making up for the stall (its cushion is gone).
+            let stalled = (500..650).contains(&block);
+            let lost = if block >= 650 { 150 * 441 } else { 0 };
+            while !stalled && written < (block + 1) * 441 + DELAY_FRAMES - lost {
+                ring.write(&packet);
+                written += 1152;
+            }
+            bus.fill(0.0);
+            ring.mix_into(&mut cursor, &mut bus, 1.0, 1.0);
+            read += 1;
+            if block > 1000 && bus[440] < 0.4 {
+                quiet_blocks += 1;
+            }
+        }
+        assert!(read > 0);
+        assert!(
+            quiet_blocks < 5,
+            "{quiet_blocks} choppy blocks after recovering"
+        );
     }
 
     /// A one-shot HTTP server on loopback answering `response`.

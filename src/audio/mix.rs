@@ -180,12 +180,13 @@ impl Mixer {
                 let mut i = 0;
                 while i < self.voices.len() {
                     let v = &mut self.voices[i];
-                    if v.track == track && !v.started(now) {
+                    if v.track == track && !v.started(now) && self.retire.slots() > 0 {
                         let v = self.voices.swap_remove(i);
                         self.give_back(Retired::Voice(v));
                         continue;
                     }
                     if v.track == track {
+                        // (A scheduled voice that cannot be handed back now fades instead.)
                         v.stop(fade_frames);
                     }
                     i += 1;

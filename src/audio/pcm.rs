@@ -14,8 +14,10 @@ use crate::media::encode::{OUTPUT_RATE, to_output_rate};
 /// The engine's sample rate (every source is converted to it before it reaches the mixer).
 pub const RATE_HZ: u32 = OUTPUT_RATE;
 
-/// Longest source the engine loads (a 2 h ambient bed is 635 MB of stereo PCM16; refuse more).
-const MAX_SOURCE_S: f64 = 2.0 * 3600.0;
+/// Longest source the engine loads: 30 min of stereo is 318 MB as 16-bit PCM, and decoding
+/// passes through 32-bit floats, so longer beds would not fit a small Pi. Longer ambience
+/// belongs on an `http://` stream (pulled, never held whole).
+const MAX_SOURCE_S: f64 = 30.0 * 60.0;
 
 /// Length of the crossfade that makes a loop seamless.
 const LOOP_SEAM_FRAMES: usize = 441 * 2;

@@ -54,6 +54,11 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// As many streams run as the box is configured for.
+    #[error(
+        "the box is already mixing {0} streams, its configured maximum ([stream] max_streams); try again later"
+    )]
+    Busy(usize),
     /// The stream's thread could not start.
     #[error("cannot start the stream: {0}")]
     Start(String),
@@ -74,6 +79,8 @@ pub struct EngineConfig {
     pub cache_bytes: usize,
     /// The media folder.
     pub media_dir: std::path::PathBuf,
+    /// Most streams running at once.
+    pub max_streams: usize,
 }
 
 impl EngineConfig {
@@ -86,6 +93,7 @@ impl EngineConfig {
             speaker_ramp_ms: c.stream.speaker_ramp_ms,
             cache_bytes: c.stream.cache_mb as usize * 1024 * 1024,
             media_dir: c.storage.media_dir(),
+            max_streams: c.stream.max_streams as usize,
         }
     }
 }
@@ -298,6 +306,10 @@ impl Engine {
             render: options,
         } = launch;
         let id = info.session_id;
+        let running = self.streams().len();
+        if running >= self.inner.config.max_streams && !persistent {
+            return Err(EngineError::Busy(running));
+        }
         let (mixer, control) = mixer();
         let titles = Arc::new(Titles::default());
         let encoder =
@@ -342,7 +354,7 @@ impl Engine {
         let Some(entry) = self.streams().remove(&id) else {
             return false;
         };
-        self.inner.feeds.remove(id);
+        self.inner.feeds.remove_if_same(id, &entry.feed);
         entry.feed.close();
         let e2 = entry.clone();
         let _ = tokio::task::spawn_blocking(move || {
@@ -354,6 +366,7 @@ impl Engine {
         .await;
         self.log_event(id, "cleanup_session", None, None).await;
         log::info!(stream = id; "stream {id} ended");
+        self.release_unused_beds();
         true
     }
 
@@ -521,6 +534,20 @@ impl Engine {
                 s.set_catalog(catalog.clone(), now_s, &self.inner.sources);
             }
         }
+        self.release_unused_beds();
+    }
+
+    /// Stops the pullers and frees the decoded beds no running stream's catalog names.
+    fn release_unused_beds(&self) {
+        let entries: Vec<Arc<Entry>> = self.streams().values().cloned().collect();
+        let mut in_use = Vec::new();
+        for e in entries {
+            let s = e.state();
+            for sp in s.catalog().speakers.iter().filter(|sp| sp.active) {
+                in_use.push((sp.uri.clone(), sp.backupuri.clone()));
+            }
+        }
+        self.inner.sources.retain_beds(&in_use);
     }
 
     async fn idle_loop(self) {

@@ -28,6 +28,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Sources {
     inner: Arc<Mutex<Inner>>,
+    /// Serialises speaker resolution, so two callers never decode one bed or start two
+    /// pullers for one URL (held only on blocking threads).
+    resolving: Arc<Mutex<()>>,
     media_dir: PathBuf,
     budget_bytes: usize,
 }
@@ -38,6 +41,7 @@ impl Sources {
     pub fn new(media_dir: &Path, budget_bytes: usize) -> Self {
         Self {
             inner: Arc::default(),
+            resolving: Arc::default(),
             media_dir: media_dir.to_path_buf(),
             budget_bytes,
         }
@@ -122,6 +126,10 @@ impl Sources {
     /// or a bare file name) decoded and looped once per box, or an `http://` stream pulled
     /// once per box. Blocking on first use of a file; `Err` says why the speaker is silent.
     pub fn speaker(&self, uri: &str, backupuri: &str) -> Result<SpeakerSource, String> {
+        let _one_at_a_time = self
+            .resolving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let key = format!("{uri}\n{backupuri}");
         if let Some(s) = self.lock().beds.get(&key) {
             return Ok(s.clone());

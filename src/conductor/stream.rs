@@ -299,11 +299,21 @@ impl StreamState {
                 self.speakers.remove(&sp.id);
             }
             if let Some(slot) = self.speakers.get(&sp.id) {
-                self.control.send(Command::SpeakerGain {
-                    key: slot.key,
-                    gain,
-                    ramp_frames: ramp,
-                });
+                if gain <= 0.0 {
+                    // Silent for this listener: fade out and free the mixer slot (it comes
+                    // back when the listener walks in again).
+                    self.control.send(Command::RemoveSpeaker {
+                        key: slot.key,
+                        ramp_frames: ramp,
+                    });
+                    self.speakers.remove(&sp.id);
+                } else {
+                    self.control.send(Command::SpeakerGain {
+                        key: slot.key,
+                        gain,
+                        ramp_frames: ramp,
+                    });
+                }
                 continue;
             }
             if gain <= 0.0 {
@@ -476,8 +486,15 @@ impl StreamState {
                 match done {
                     Some(Ok(pcm)) => {
                         let at = start_at.max(now + MIN_LEAD_FRAMES);
-                        if let Some(e) = self.start(i, &track, asset_id, pcm, at, now_s) {
-                            effects.push(e);
+                        match self.start(i, &track, asset_id, pcm, at, now_s) {
+                            Some(e) => effects.push(e),
+                            // Gone from the catalog meanwhile, or the mixer is full: try
+                            // again after a dead air rather than stay stuck.
+                            None => {
+                                self.tracks[i] = TrackState::Waiting {
+                                    pick_at: now + frames(draw(&mut self.rng, track.deadair_s)),
+                                };
+                            }
                         }
                     }
                     Some(Err(_)) => {

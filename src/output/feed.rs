@@ -358,6 +358,21 @@ impl Feeds {
         self.lock().feeds.remove(&id)
     }
 
+    /// Removes `feed` from under `id` only if it is still the one registered there (a new
+    /// stream of the same session may have replaced it meanwhile).
+    pub fn remove_if_same(&self, id: i64, feed: &Feed) -> bool {
+        let mut r = self.lock();
+        if r.feeds
+            .get(&id)
+            .is_some_and(|f| Arc::ptr_eq(&f.inner, &feed.inner))
+        {
+            r.feeds.remove(&id);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Closes every feed (daemon shutdown: open stream bodies end so the server can stop);
     /// feeds inserted afterwards are closed on insertion.
     pub fn close_all(&self) {

@@ -26,7 +26,7 @@ use crate::conductor::stream::Titles;
 pub const HTTP_LEAD_FRAMES: u64 = RATE_HZ as u64 / 2;
 /// Lead of a renderer that also feeds a sound card: the card's own small buffer is the slack,
 /// and every millisecond here is latency between a control change and the loudspeaker.
-pub const CARD_LEAD_FRAMES: u64 = RATE_HZ as u64 / 50;
+pub const CARD_LEAD_FRAMES: u64 = RATE_HZ as u64 / 25;
 
 /// Somewhere else each rendered block goes (the sound card of the local listener).
 pub trait BlockSink: Send {

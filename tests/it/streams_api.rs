@@ -675,7 +675,10 @@ async fn the_local_listener_is_discoverable_persistent_and_steered_only_by_staff
     {
         let store = roundwared::store::Store::open(&dir.path().join("roundwared.sqlite3")).unwrap();
         let sql = format!("{REFERENCE_FIXTURE}\nUPDATE projects SET listen_enabled = 1;");
-        store.write(move |tx| Ok(tx.execute_batch(&sql)?)).await.unwrap();
+        store
+            .write(move |tx| Ok(tx.execute_batch(&sql)?))
+            .await
+            .unwrap();
     }
     std::fs::create_dir_all(dir.path().join("media")).unwrap();
     let local = "[local]\nenabled = true\nproject_id = 1\noutput = \"none\"\n[stream]\nheartbeat_timeout_s = 1\n";
@@ -687,16 +690,44 @@ async fn the_local_listener_is_discoverable_persistent_and_steered_only_by_staff
     let id = r.body["stream_id"].as_i64().unwrap();
     let url = r.body["stream_url"].as_str().unwrap().to_string();
     assert!(url.ends_with(&format!("/stream{id}.mp3")));
-    let denied = s.post(&format!("/api/2/streams/{id}/skipasset/"), Some(&token), json!({})).await;
+    let denied = s
+        .post(
+            &format!("/api/2/streams/{id}/skipasset/"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
-    assert!(denied.body["detail"].as_str().unwrap().contains("local listener"));
-    let denied = s.post(&format!("/api/2/streams/{id}/kill/"), Some(&token), json!({})).await;
+    assert!(
+        denied.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("local listener")
+    );
+    let denied = s
+        .post(
+            &format!("/api/2/streams/{id}/kill/"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    let ok = s.post(&format!("/api/2/streams/{id}/pause/"), Some(&staff), json!({})).await;
+    let ok = s
+        .post(
+            &format!("/api/2/streams/{id}/pause/"),
+            Some(&staff),
+            json!({}),
+        )
+        .await;
     assert_eq!(ok.body, json!({"success": true}));
     // No heartbeat and no listener for longer than the timeout: the local listener stays.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(s.get(&format!("/api/2/streams/{id}/isactive/"), Some(&token)).await.body["active"], true);
+    assert_eq!(
+        s.get(&format!("/api/2/streams/{id}/isactive/"), Some(&token))
+            .await
+            .body["active"],
+        true
+    );
     let (_, bytes) = capture(&url, false, 1.0, 99.0, || async {}).await;
     assert!(bytes.len() > 4000, "served over HTTP like any stream");
     let kept = s.stop().await;
@@ -704,5 +735,8 @@ async fn the_local_listener_is_discoverable_persistent_and_steered_only_by_staff
     let again = TestServer::start_in(dir.path(), local).await;
     let (_, token) = again.device_token("visitor").await;
     let r = again.get("/api/2/streams/local/", Some(&token)).await;
-    assert_eq!(r.body["stream_id"], id, "the same stream id after a restart");
+    assert_eq!(
+        r.body["stream_id"], id,
+        "the same stream id after a restart"
+    );
 }
