@@ -32,6 +32,27 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copy the database (online, consistent) and the media into a new folder PATH. Safe
+    /// while the daemon runs.
+    Backup {
+        /// New folder to write the backup into.
+        path: PathBuf,
+        /// Config file (for the data directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replace the data with a backup made by `backup`. The daemon must be stopped; existing
+    /// data is moved aside (kept), and only with --force.
+    Restore {
+        /// Backup folder.
+        path: PathBuf,
+        /// Replace existing data (it is renamed *.before-restore-*, not deleted).
+        #[arg(long)]
+        force: bool,
+        /// Config file (for the data directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Manage login users (staff for the console and configuration writes).
     User {
         #[command(subcommand)]
@@ -96,6 +117,40 @@ fn real_main() -> anyhow::Result<()> {
                 c.limits.max_upload_mb,
                 c.log.level,
             );
+            Ok(())
+        }
+        Command::Backup { path, config } => {
+            let c = load(config)?;
+            let s = roundwared::backup::backup(&c, &path).context("backup failed")?;
+            println!(
+                "backup written to {}: schema version {}, {} assets, {} media files ({} bytes)",
+                s.path.display(),
+                s.schema_version,
+                s.assets,
+                s.media_files,
+                s.media_bytes
+            );
+            Ok(())
+        }
+        Command::Restore {
+            path,
+            force,
+            config,
+        } => {
+            let c = load(config)?;
+            let s = roundwared::backup::restore(&c, &path, force).context("restore failed")?;
+            println!(
+                "restored {} into {}: schema version {}, {} assets, {} media files ({} bytes)",
+                s.path.display(),
+                c.storage.data_dir.display(),
+                s.schema_version,
+                s.assets,
+                s.media_files,
+                s.media_bytes
+            );
+            for p in &s.moved_aside {
+                println!("  previous data kept as {}", p.display());
+            }
             Ok(())
         }
         Command::User {
