@@ -196,15 +196,21 @@ impl Store {
         .await
     }
 
-    /// A round trip through the writer thread and one reader thread (no transaction, no
-    /// revision bump): proves the store threads and the database file answer.
+    /// A round trip through the writer thread (taking and releasing the write lock, no
+    /// revision bump) and one reader thread (reading the schema): proves the store threads and
+    /// the database file answer.
     ///
     /// # Errors
     /// [`StoreError::Closed`] or the reader's SQLite error.
     pub async fn ping(&self) -> StoreResult<()> {
-        run(&self.inner.writer, |_| Ok(())).await?;
+        // Takes (and gives back) the write lock: proves the file is writable by us right now.
+        run(&self.inner.writer, |c| {
+            c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await?;
         run(&self.inner.readers, |c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            c.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
             Ok(())
         })
         .await

@@ -6,6 +6,7 @@
 mod support;
 
 mod api_core;
+mod appliance;
 mod assets_votes;
 mod cli;
 mod demo;
