@@ -9,6 +9,7 @@ mod api_core;
 mod appliance;
 mod assets_votes;
 mod cli;
+mod crash_safety;
 mod demo;
 mod media_delete;
 mod media_serving;
