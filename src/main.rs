@@ -178,7 +178,7 @@ fn real_main() -> anyhow::Result<()> {
                 .thread_name("roundwared")
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(async {
+            let result = runtime.block_on(async {
                 let daemon = roundwared::Daemon::start(c).await?;
                 if demo {
                     roundwared::demo::seed_if_empty(daemon.store(), &media_dir)
@@ -187,7 +187,11 @@ fn real_main() -> anyhow::Result<()> {
                 }
                 daemon.run(roundwared::shutdown_signal()).await?;
                 anyhow::Ok(())
-            })
+            });
+            // A media conversion still running on a blocking thread is not waited for: its
+            // upload was never acknowledged and its temporary files are ignored.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            result
         }
     }
 }
