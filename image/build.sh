@@ -20,7 +20,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/roundwared-target}"
 target=aarch64-unknown-linux-gnu
 
 [ "$(id -u)" -eq 0 ] || { echo "image: run as root (mmdebstrap, chroot)"; exit 1; }
-command -v mmdebstrap >/dev/null || { echo "image: apt-get install mmdebstrap qemu-user-static binfmt-support"; exit 1; }
+command -v mmdebstrap >/dev/null || { echo "image: apt-get install mmdebstrap arch-test qemu-user-static binfmt-support"; exit 1; }
 
 # arm64 programs (maintainer scripts, the check below) run through binfmt + qemu.
 if ! [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
@@ -42,7 +42,7 @@ mkdir -p "$out"
 rootfs="$out/rootfs"
 cp "$deb" "$out/roundwared.deb"
 mmdebstrap --variant=minbase --architectures=arm64 \
-    --include=systemd,systemd-sysv,dbus,udev,iproute2,gpsd,chrony,avahi-daemon,libasound2,ca-certificates \
+    --include=systemd,systemd-sysv,dbus,udev,procps,iproute2,gpsd,chrony,avahi-daemon,libasound2,ca-certificates \
     --customize-hook="copy-in $out/roundwared.deb /tmp" \
     --customize-hook='chroot "$1" dpkg -i /tmp/roundwared.deb' \
     --customize-hook='rm -f "$1"/tmp/roundwared.deb' \

@@ -57,6 +57,18 @@ impl DatabaseProbe {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// [`Self::check`] unless the last check is younger than `max_age` (so a client polling
+    /// `/healthz` in a loop cannot keep the writer busy); returns the state.
+    pub async fn refresh(&self, max_age: Duration) -> ComponentState {
+        {
+            let last = self.last();
+            if last.checked.is_some_and(|t| t.elapsed() < max_age) {
+                return last.state.clone();
+            }
+        }
+        self.check().await
+    }
+
     /// Pings the store (at most [`PING_TIMEOUT`]) and measures free space; stores and returns
     /// the state. `false` from [`Probe::alive`] afterwards means the store did not answer.
     pub async fn check(&self) -> ComponentState {

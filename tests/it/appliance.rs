@@ -195,6 +195,51 @@ async fn healthz_reports_the_database_and_metrics_count_requests_and_uploads() {
     }
 }
 
+/// A component as the engine will plug in: its state and metrics are set by the test.
+struct FakeEngine(std::sync::Mutex<roundwared::health::ComponentState>);
+
+impl roundwared::health::Probe for FakeEngine {
+    fn name(&self) -> &'static str {
+        "engine"
+    }
+    fn state(&self) -> roundwared::health::ComponentState {
+        self.0.lock().unwrap().clone()
+    }
+    fn write_metrics(&self, out: &mut String) {
+        out.push_str("# HELP roundwared_streams Open streams.\n# TYPE roundwared_streams gauge\nroundwared_streams 3\n");
+    }
+}
+
+#[tokio::test]
+async fn a_registered_component_shows_in_healthz_and_metrics_and_only_the_database_makes_it_503() {
+    use roundwared::health::ComponentState;
+    let s = TestServer::start().await;
+    let engine = std::sync::Arc::new(FakeEngine(std::sync::Mutex::new(ComponentState::Ok)));
+    s.health.register(engine.clone());
+    let r = s.get("/healthz", None).await;
+    assert_eq!(r.body["status"], "ok");
+    assert_eq!(r.body["components"]["engine"]["state"], "ok");
+
+    *engine.0.lock().unwrap() = ComponentState::Down("no sound card".into());
+    let r = s.get("/healthz", None).await;
+    assert_eq!(r.status, StatusCode::OK, "only a database failure is a 503");
+    assert_eq!(r.body["status"], "degraded");
+    assert_eq!(r.body["components"]["engine"]["state"], "down");
+    assert_eq!(r.body["components"]["engine"]["reason"], "no sound card");
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("roundwared_streams 3\n"), "{text}");
+    assert!(text.contains("roundwared_up 0.5\n"), "{text}");
+    assert!(text.contains("roundwared_component_state{component=\"engine\",state=\"down\"} 1"));
+}
+
 #[test]
 fn under_systemd_it_is_ready_pings_the_watchdog_reloads_on_hup_and_stops_within_2_s() {
     let mut d = Notified::start(300);

@@ -16,6 +16,8 @@ pub struct TestServer {
     pub base: String,
     /// The daemon's store (for seeding fixtures with SQL and checking rows).
     pub store: Store,
+    /// The daemon's health registry (for registering test probes).
+    pub health: roundwared::health::Health,
     /// HTTP client.
     pub client: reqwest::Client,
     dir: Option<tempfile::TempDir>,
@@ -67,6 +69,7 @@ impl TestServer {
             .expect("daemon starts");
         let addr = daemon.local_addr().unwrap();
         let store = daemon.store().clone();
+        let health = daemon.state().health.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             daemon
@@ -79,6 +82,7 @@ impl TestServer {
         Self {
             base: format!("http://{addr}"),
             store,
+            health,
             client: reqwest::Client::new(),
             dir: None,
             data_dir: data_dir.to_path_buf(),
