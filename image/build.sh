@@ -71,7 +71,11 @@ if command -v genimage >/dev/null; then
     genimage --config "$here/genimage.cfg" --rootpath "$rootfs" --tmppath "$tmp" \
         --inputpath "$out" --outputpath "$out"
     rm -rf "$tmp"
-    echo "image: $(ls -lh "$out/sdcard.img" | awk '{print $5}') $out/sdcard.img (no Pi firmware: see README.md)"
+    debugfs -R "ls /etc/systemd/system/multi-user.target.wants" "$out/root.ext4" 2>/dev/null \
+        | grep -q roundwared.service || fail "root.ext4 lacks the enabled unit"
+    debugfs -R "stat /usr/bin/roundwared" "$out/root.ext4" 2>/dev/null | grep -q "Size: [1-9]" \
+        || fail "root.ext4 lacks the binary"
+    echo "image: $(ls -lh "$out/sdcard.img" | awk '{print $5}') $out/sdcard.img: boot vfat (config.txt, cmdline.txt; no Pi firmware, see README.md), root ext4 with the enabled unit, data ext4 for /var/lib/roundwared"
 else
     echo "image: genimage not installed; rootfs only (apt-get install genimage for sdcard.img)"
 fi

@@ -58,7 +58,7 @@ pub enum RunError {
         "{0}. If the file is damaged, stop roundwared and restore a backup \
          (`roundwared restore BACKUP_DIR --force`); if it comes from a newer roundwared, install that version"
     )]
-    Store(#[from] store::StoreError),
+    Store(store::StoreError),
     /// Another roundwared (or a restore) is using the data directory.
     #[error(transparent)]
     Locked(#[from] backup::LockError),
@@ -73,6 +73,12 @@ pub enum RunError {
     /// The HTTP server failed.
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+}
+
+impl From<store::StoreError> for RunError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Store(e)
+    }
 }
 
 /// A started daemon: the database is open and migrated, the HTTP port is bound.

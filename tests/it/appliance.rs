@@ -531,3 +531,33 @@ mod raw_http {
         (code, body)
     }
 }
+
+#[test]
+fn a_damaged_database_or_an_unusable_data_dir_stops_the_daemon_naming_the_file_and_the_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("roundwared.sqlite3"), vec![0x5Au8; 64 * 1024]).unwrap();
+    let config = write_config(dir.path(), free_port(), "info");
+    let out = roundwared()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("roundwared.sqlite3"), "{err}");
+    assert!(err.contains("roundwared restore"), "{err}");
+
+    let blocked = dir.path().join("blocked.toml");
+    std::fs::write(&blocked, "[storage]\ndata_dir = \"/dev/null/roundwared\"\n").unwrap();
+    let out = roundwared()
+        .args(["serve", "--config"])
+        .arg(&blocked)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/null/roundwared"), "{err}");
+    assert!(err.contains("data_dir"), "{err}");
+}
