@@ -34,7 +34,7 @@ use store::Store;
 
 /// After SIGTERM, how long open requests may take before their connections are dropped; with
 /// the final checkpoint the daemon exits within 2 s.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 
 /// The most the final WAL checkpoint may take at shutdown (commits are durable without it).
 const CHECKPOINT_DEADLINE: Duration = Duration::from_millis(300);
