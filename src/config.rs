@@ -473,6 +473,22 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_config_differs_from_the_development_one_only_in_data_dir_and_header() {
+        let dev = include_str!("../config/roundwared.toml");
+        let packaged = include_str!("../config/roundwared.packaged.toml");
+        let c = parse(packaged).unwrap();
+        assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/roundwared"));
+        let settings = |t: &str| -> Vec<String> {
+            t.lines()
+                .skip_while(|l| l.starts_with('#') || l.is_empty())
+                .filter(|l| !l.starts_with("data_dir"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(settings(dev), settings(packaged));
+    }
+
+    #[test]
     fn an_unknown_key_is_refused_by_name() {
         let err = parse("[http]\nlisten = \"0.0.0.0:1\"\nlisten_port = 3\n").unwrap_err();
         assert!(err.to_string().contains("listen_port"), "{err}");

@@ -6,34 +6,53 @@
 //!
 //! The library holds everything; `main.rs` only parses the command line, builds the real
 //! configuration and calls into here. Module map (data flows left to right):
-//! [`config`] → [`store`] ← [`api`]; [`output`] (MP3 encoder, stream feeds) → [`api`];
-//! [`telemetry`] sets up logging.
+//! [`config`] → [`store`] ← [`api`]; [`conductor`] (streams) → [`audio`] (mixer) →
+//! [`output`] (MP3 feeds, sound card) → [`api`]; [`playlist`] and [`spatial`] are the pure
+//! rules; [`telemetry`] sets up logging; [`health`] is the seam for `/healthz`, `/metrics`
+//! and the watchdog; [`service`] speaks to systemd and holds the shutdown and reload hooks;
+//! [`backup`] makes and restores online copies of the data.
 
 pub mod api;
 pub mod audio;
+pub mod backup;
 pub mod conductor;
 pub mod config;
 pub mod demo;
+pub mod health;
 pub mod media;
 pub mod output;
 pub mod playlist;
+pub mod service;
 pub mod spatial;
 pub mod store;
 pub mod telemetry;
 pub mod users;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use config::Config;
+use health::DatabaseProbe;
+use sd_notify::NotifyState;
 use store::Store;
+
+/// After SIGTERM, how long open requests may take before their connections are dropped; with
+/// the final checkpoint the daemon exits within 2 s.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+
+/// The most the final WAL checkpoint may take at shutdown (commits are durable without it).
+const CHECKPOINT_DEADLINE: Duration = Duration::from_millis(300);
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The data directory could not be prepared.
-    #[error("cannot prepare data directory {path}: {source}")]
+    #[error(
+        "cannot prepare data directory {path}: {source} (set [storage] data_dir to a writable \
+         folder, or give the roundwared user write access to it)"
+    )]
     DataDir {
         /// The directory.
         path: std::path::PathBuf,
@@ -41,8 +60,14 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// The database could not be opened.
+    #[error(
+        "{0}. If the file is damaged, stop roundwared and restore a backup \
+         (`roundwared restore BACKUP_DIR --force`); if it comes from a newer roundwared, install that version"
+    )]
+    Store(store::StoreError),
+    /// Another roundwared (or a restore) is using the data directory.
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Locked(#[from] backup::LockError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -56,10 +81,18 @@ pub enum RunError {
     Serve(std::io::Error),
 }
 
+impl From<store::StoreError> for RunError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
 /// A started daemon: the database is open and migrated, the HTTP port is bound.
 pub struct Daemon {
     listener: tokio::net::TcpListener,
     state: api::AppState,
+    database: Arc<DatabaseProbe>,
+    _lock: backup::DataLock,
 }
 
 impl Daemon {
@@ -74,6 +107,7 @@ impl Daemon {
             path: media,
             source,
         })?;
+        let lock = backup::DataLock::acquire(&data_dir)?;
         let store = Store::open(&config.storage.database_path())?;
         let listen = config.http.listen;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -88,9 +122,15 @@ impl Daemon {
             listener.local_addr().unwrap_or(listen),
             data_dir.display()
         );
+        let state = api::AppState::new(store.clone(), Arc::new(config));
+        let database = Arc::new(DatabaseProbe::new(store, data_dir));
+        database.check().await;
+        state.health.register_database(database.clone());
         Ok(Self {
             listener,
-            state: api::AppState::new(store, Arc::new(config)),
+            state,
+            database,
+            _lock: lock,
         })
     }
 
@@ -124,11 +164,16 @@ impl Daemon {
         &self.state.feeds
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, closes every stream feed (so
-    /// open stream bodies end) and lets open requests finish.
-    ///
-    /// Connections are accepted through [`api::conn::TunedListener`] so a stream response
-    /// can cap its socket's send buffer.
+    /// The shared state (health registry, shutdown and reload hooks) for components started
+    /// beside the API.
+    pub fn state(&self) -> &api::AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes. Tells systemd `READY=1` first and runs the health /
+    /// watchdog task and the SIGHUP reloader beside the server. On shutdown: `STOPPING=1`, the
+    /// [`service::Lifecycle::shutdown`] token is cancelled (streams end), no new connections
+    /// are accepted, open requests get [`SHUTDOWN_GRACE`], then the WAL is checkpointed.
     ///
     /// # Errors
     /// [`RunError::Serve`] if the server fails.
@@ -136,23 +181,67 @@ impl Daemon {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
-        let engine = self.state.engine.clone();
-        let app = api::router(self.state);
-        let listener = api::conn::TunedListener::new(self.listener);
-        // Stream bodies never end on their own: stop the engine (which ends every body) as
-        // soon as shutdown begins, so graceful shutdown does not wait on open streams.
-        axum::serve(
+        let Self {
             listener,
+            state,
+            database,
+            _lock,
+        } = self;
+        let token = state.lifecycle.shutdown.clone();
+        tokio::spawn(service::watchdog_task(
+            state.health.clone(),
+            database,
+            token.clone(),
+        ));
+        tokio::spawn(service::reload_on_sighup(
+            state.config.source.clone(),
+            state.lifecycle.clone(),
+        ));
+        let stop = token.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown => {},
+                () = stop.cancelled() => {},
+            }
+            service::notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+            stop.cancel();
+        });
+        let store = state.store.clone();
+        let engine = state.engine.clone();
+        let status = state.health.report().status_line();
+        let app = api::router(state);
+        service::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+        // Stream bodies never end on their own: the engine stops (ending every body) as soon
+        // as shutdown begins, so graceful shutdown does not wait on open streams. Connections
+        // go through TunedListener so a stream response can cap its socket's send buffer.
+        let stopping = token.clone();
+        let serve = axum::serve(
+            api::conn::TunedListener::new(listener),
             app.into_make_service_with_connect_info::<api::conn::ConnTuning>(),
         )
         .with_graceful_shutdown(async move {
-            shutdown.await;
+            stopping.cancelled().await;
             tokio::task::spawn_blocking(move || engine.shutdown())
                 .await
                 .ok();
         })
-        .await
-        .map_err(RunError::Serve)
+        .into_future();
+        let result = tokio::select! {
+            r = serve => r.map_err(RunError::Serve),
+            () = async { token.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+                log::warn!(
+                    "open requests did not finish within {} ms of the stop signal; closing them",
+                    SHUTDOWN_GRACE.as_millis()
+                );
+                Ok(())
+            }
+        };
+        match tokio::time::timeout(CHECKPOINT_DEADLINE, store.checkpoint()).await {
+            Ok(Ok(())) => log::info!("database checkpointed; stopped"),
+            Ok(Err(e)) => log::warn!("final checkpoint failed (commits are already durable): {e}"),
+            Err(_) => log::warn!("final checkpoint still busy; leaving it to the next start"),
+        }
+        result
     }
 }
 

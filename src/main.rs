@@ -32,6 +32,27 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copy the database (online, consistent) and the media into a new folder PATH. Safe
+    /// while the daemon runs.
+    Backup {
+        /// New folder to write the backup into.
+        path: PathBuf,
+        /// Config file (for the data directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replace the data with a backup made by `backup`. The daemon must be stopped; existing
+    /// data is moved aside (kept), and only with --force.
+    Restore {
+        /// Backup folder.
+        path: PathBuf,
+        /// Replace existing data (it is renamed *.before-restore-*, not deleted).
+        #[arg(long)]
+        force: bool,
+        /// Config file (for the data directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Manage login users (staff for the console and configuration writes).
     User {
         #[command(subcommand)]
@@ -98,6 +119,40 @@ fn real_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Backup { path, config } => {
+            let c = load(config)?;
+            let s = roundwared::backup::backup(&c, &path).context("backup failed")?;
+            println!(
+                "backup written to {}: schema version {}, {} assets, {} media files ({} bytes)",
+                s.path.display(),
+                s.schema_version,
+                s.assets,
+                s.media_files,
+                s.media_bytes
+            );
+            Ok(())
+        }
+        Command::Restore {
+            path,
+            force,
+            config,
+        } => {
+            let c = load(config)?;
+            let s = roundwared::backup::restore(&c, &path, force).context("restore failed")?;
+            println!(
+                "restored {} into {}: schema version {}, {} assets, {} media files ({} bytes)",
+                s.path.display(),
+                c.storage.data_dir.display(),
+                s.schema_version,
+                s.assets,
+                s.media_files,
+                s.media_bytes
+            );
+            for p in &s.moved_aside {
+                println!("  previous data kept as {}", p.display());
+            }
+            Ok(())
+        }
         Command::User {
             action:
                 UserAction::Add {
@@ -123,7 +178,7 @@ fn real_main() -> anyhow::Result<()> {
                 .thread_name("roundwared")
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(async {
+            let result = runtime.block_on(async {
                 let daemon = roundwared::Daemon::start(c).await?;
                 if demo {
                     roundwared::demo::seed_if_empty(daemon.store(), &media_dir)
@@ -133,7 +188,11 @@ fn real_main() -> anyhow::Result<()> {
                 daemon.start_local_listener().await;
                 daemon.run(roundwared::shutdown_signal()).await?;
                 anyhow::Ok(())
-            })
+            });
+            // A media conversion still running on a blocking thread is not waited for: its
+            // upload was never acknowledged and its temporary files are ignored.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            result
         }
     }
 }

@@ -1,5 +1,10 @@
 //! Logging: to the systemd journal when stderr is connected to it (structured fields), else a
-//! readable stderr logger. The level comes from the config; `RUST_LOG` overrides it.
+//! readable stderr logger. The level comes from the config; `RUST_LOG` overrides it; SIGHUP
+//! re-reads the config and calls [`set_level`].
+//!
+//! Structured fields: the journal logger sends every `log` key-value as a journal field, so
+//! `log::info!(stream_id = id, session_id = sid; "...")` gives `STREAM_ID=`/`SESSION_ID=` in
+//! `journalctl -o verbose`; every record also carries `VERSION=`.
 
 use std::io::Write;
 
@@ -49,13 +54,21 @@ pub fn effective_level(config_level: LevelFilter, rust_log: Option<&str>) -> Lev
     level.unwrap_or(config_level)
 }
 
+/// Sets the level from the config (`RUST_LOG` still wins) and returns the level in force.
+/// SIGHUP reloads call this.
+pub fn set_level(config_level: LevelFilter) -> LevelFilter {
+    let level = effective_level(config_level, std::env::var("RUST_LOG").ok().as_deref());
+    log::set_max_level(level);
+    level
+}
+
 /// Installs the logger once; later calls only change the level.
 pub fn init(config_level: LevelFilter) {
-    let level = effective_level(config_level, std::env::var("RUST_LOG").ok().as_deref());
     let installed = if systemd_journal_logger::connected_to_journal() {
         systemd_journal_logger::JournalLog::new()
             .map(|j| {
                 j.with_syslog_identifier("roundwared".into())
+                    .with_extra_fields(vec![("VERSION", env!("CARGO_PKG_VERSION"))])
                     .install()
                     .is_ok()
             })
@@ -66,7 +79,7 @@ pub fn init(config_level: LevelFilter) {
     if !installed {
         let _ = log::set_logger(&StderrLogger);
     }
-    log::set_max_level(level);
+    set_level(config_level);
 }
 
 #[cfg(test)]

@@ -8,3 +8,7 @@ bash tests/install-deps.sh test
 # Library, binary, integration and doc tests (benchmarks are run on purpose with
 # `cargo bench`, never here; clippy still compiles them).
 cargo test --locked
+# The systemd unit: verify must be silent, security exposure at most 2.5.
+bash tests/unit-checks.sh
+# aarch64 cross-build + smoke under qemu-user (prints "skipped: <reason>" where impossible).
+bash tests/aarch64-smoke.sh

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod conn;
 pub mod error;
+mod health;
 pub mod input;
 pub mod list_cache;
 mod paging;
@@ -71,6 +72,10 @@ pub struct AppState {
     pub engine: crate::conductor::Engine,
     /// Live MP3 feeds by stream (session) id, served at `/stream<id>.mp3`.
     pub feeds: Feeds,
+    /// Component probes and request counters for `/healthz`, `/metrics` and the watchdog.
+    pub health: crate::health::Health,
+    /// The shutdown token and the SIGHUP reload channel.
+    pub lifecycle: crate::service::Lifecycle,
 }
 
 impl AppState {
@@ -85,11 +90,13 @@ impl AppState {
         );
         Self {
             store,
-            config,
             tokens: Arc::new(auth::TokenCache::default()),
             cache: Arc::new(list_cache::ListCache::default()),
             engine,
             feeds,
+            health: crate::health::Health::default(),
+            lifecycle: crate::service::Lifecycle::new(config.clone()),
+            config,
         }
     }
 }
@@ -117,8 +124,8 @@ pub fn routes(state: &AppState) -> routes::Routes {
     r
 }
 
-/// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`, CORS,
-/// and JSON answers for unknown paths.
+/// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`,
+/// `/healthz` and `/metrics`, request metrics, CORS, and JSON answers for unknown paths.
 pub fn router(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
@@ -155,7 +162,12 @@ pub fn router(state: AppState) -> Router {
                 ApiError::MethodNotAllowed(method.to_string())
             }),
         )
+        .merge(health::routes())
         .fallback(|| async { ApiError::NotFound("path".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.health.clone(),
+            health::track,
+        ))
         .layer(body_limit)
         .layer(cors())
         .with_state(state)

@@ -41,6 +41,11 @@ use tokio::sync::{oneshot, watch};
 /// Embedded migrations, applied in order and tracked with `PRAGMA user_version`.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
 
+/// The schema version this build creates and understands (`PRAGMA user_version`).
+pub fn schema_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
 /// How many reader threads (and connections) serve reads.
 const READERS: usize = 3;
 
@@ -187,6 +192,39 @@ impl Store {
             // that disconnects must not leave caches serving pre-write data).
             inner.revision.send_modify(|r| *r += 1);
             Ok(value)
+        })
+        .await
+    }
+
+    /// A round trip through the writer thread (taking and releasing the write lock, no
+    /// revision bump) and one reader thread (reading the schema): proves the store threads and
+    /// the database file answer.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] or the reader's SQLite error.
+    pub async fn ping(&self) -> StoreResult<()> {
+        // Takes (and gives back) the write lock: proves the file is writable by us right now.
+        run(&self.inner.writer, |c| {
+            c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await?;
+        run(&self.inner.readers, |c| {
+            c.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Copies the WAL back into the database file and truncates it (at shutdown, so the file
+    /// alone is complete). Every commit is already durable before this.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] or SQLite's error.
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        run(&self.inner.writer, |c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
         })
         .await
     }

@@ -6,8 +6,10 @@
 mod support;
 
 mod api_core;
+mod appliance;
 mod assets_votes;
 mod cli;
+mod crash_safety;
 mod demo;
 mod engine_audio;
 mod media_delete;

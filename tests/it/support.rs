@@ -16,6 +16,8 @@ pub struct TestServer {
     pub base: String,
     /// The daemon's store (for seeding fixtures with SQL and checking rows).
     pub store: Store,
+    /// The daemon's health registry (for registering test probes).
+    pub health: roundwared::health::Health,
     /// HTTP client.
     pub client: reqwest::Client,
     /// The daemon's live stream feeds (tests register feeds here without the engine).
@@ -71,6 +73,7 @@ impl TestServer {
         let addr = daemon.local_addr().unwrap();
         let store = daemon.store().clone();
         let feeds = daemon.feeds().clone();
+        let health = daemon.state().health.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             daemon
@@ -83,6 +86,7 @@ impl TestServer {
         Self {
             base: format!("http://{addr}"),
             store,
+            health,
             client: reqwest::Client::new(),
             feeds,
             dir: None,

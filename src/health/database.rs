@@ -1,0 +1,165 @@
+//! The database's health probe: a round trip through the store's writer and reader threads
+//! with a deadline, the time it took, and the free space left on the data partition.
+//!
+//! Owns: judging the database. May not touch: SQL beyond `SELECT 1` (see `Store::ping`).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{ComponentState, Probe};
+use crate::store::Store;
+
+/// The probe's name in `/healthz` and `/metrics`.
+pub const NAME: &str = "database";
+
+/// A ping that takes longer than this counts as a hung database.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Below this much free space on the data partition the database is degraded (uploads will
+/// start failing).
+pub const LOW_SPACE_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Checks the store on demand and remembers the outcome for [`Probe::state`].
+pub struct DatabaseProbe {
+    store: Store,
+    data_dir: PathBuf,
+    last: Mutex<Last>,
+}
+
+#[derive(Clone)]
+struct Last {
+    state: ComponentState,
+    ping_s: f64,
+    free_bytes: Option<u64>,
+    checked: Option<Instant>,
+}
+
+impl DatabaseProbe {
+    /// A probe for `store`, whose data partition holds `data_dir`.
+    pub fn new(store: Store, data_dir: PathBuf) -> Self {
+        Self {
+            store,
+            data_dir,
+            last: Mutex::new(Last {
+                state: ComponentState::Ok,
+                ping_s: 0.0,
+                free_bytes: None,
+                checked: None,
+            }),
+        }
+    }
+
+    fn last(&self) -> std::sync::MutexGuard<'_, Last> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// [`Self::check`] unless the last check is younger than `max_age` (so a client polling
+    /// `/healthz` in a loop cannot keep the writer busy); returns the state.
+    pub async fn refresh(&self, max_age: Duration) -> ComponentState {
+        {
+            let last = self.last();
+            if last.checked.is_some_and(|t| t.elapsed() < max_age) {
+                return last.state.clone();
+            }
+        }
+        self.check().await
+    }
+
+    /// Pings the store (at most [`PING_TIMEOUT`]) and measures free space; stores and returns
+    /// the state. `false` from [`Probe::alive`] afterwards means the store did not answer.
+    pub async fn check(&self) -> ComponentState {
+        let started = Instant::now();
+        let ping = tokio::time::timeout(PING_TIMEOUT, self.store.ping()).await;
+        let ping_s = started.elapsed().as_secs_f64();
+        let dir = self.data_dir.clone();
+        let free_bytes = tokio::task::spawn_blocking(move || free_space(&dir))
+            .await
+            .ok()
+            .flatten();
+        let state = match ping {
+            Err(_) => ComponentState::Down(format!(
+                "the database did not answer within {} s",
+                PING_TIMEOUT.as_secs()
+            )),
+            Ok(Err(e)) => ComponentState::Down(format!("{e}")),
+            Ok(Ok(())) => match free_bytes {
+                Some(free) if free < LOW_SPACE_BYTES => ComponentState::Degraded(format!(
+                    "only {} MiB free on the partition of {}; uploads will fail: delete old media or make room",
+                    free / (1024 * 1024),
+                    self.data_dir.display()
+                )),
+                _ => ComponentState::Ok,
+            },
+        };
+        let mut last = self.last();
+        if last.state != state {
+            match &state {
+                ComponentState::Ok => log::info!("database health: ok"),
+                s => log::warn!(
+                    "database health: {}: {}",
+                    s.label(),
+                    s.reason().unwrap_or("")
+                ),
+            }
+        }
+        *last = Last {
+            state: state.clone(),
+            ping_s,
+            free_bytes,
+            checked: Some(Instant::now()),
+        };
+        state
+    }
+}
+
+/// Bytes available to unprivileged users on the filesystem holding `dir`.
+fn free_space(dir: &std::path::Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+impl Probe for DatabaseProbe {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn state(&self) -> ComponentState {
+        self.last().state.clone()
+    }
+
+    fn alive(&self) -> bool {
+        !matches!(self.last().state, ComponentState::Down(_))
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        let last = self.last().clone();
+        let up = u8::from(!matches!(last.state, ComponentState::Down(_)));
+        let _ = write!(
+            out,
+            "# HELP roundwared_database_up 1 when the last database check answered.\n\
+             # TYPE roundwared_database_up gauge\nroundwared_database_up {up}\n\
+             # HELP roundwared_database_ping_seconds Duration of the last database check.\n\
+             # TYPE roundwared_database_ping_seconds gauge\nroundwared_database_ping_seconds {:.6}\n",
+            last.ping_s
+        );
+        if let Some(checked) = last.checked {
+            let _ = write!(
+                out,
+                "# HELP roundwared_database_check_age_seconds Seconds since the last database check.\n\
+                 # TYPE roundwared_database_check_age_seconds gauge\nroundwared_database_check_age_seconds {:.3}\n",
+                checked.elapsed().as_secs_f64()
+            );
+        }
+        if let Some(free) = last.free_bytes {
+            let _ = write!(
+                out,
+                "# HELP roundwared_data_free_bytes Free bytes on the data partition.\n\
+                 # TYPE roundwared_data_free_bytes gauge\nroundwared_data_free_bytes {free}\n"
+            );
+        }
+    }
+}
