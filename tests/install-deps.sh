@@ -5,11 +5,13 @@
 set -euo pipefail
 kind="${1:-test}"
 
-# `runtime` needs only the build tools; `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and
-# FLAC files the upload tests send, and ffprobe checks the MP3 renditions).
-packages=(build-essential pkg-config ca-certificates)
+# `runtime` needs the build tools and the ALSA headers (the default `soundcard` feature links
+# libasound through cpal); `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and FLAC files the
+# upload tests send, and ffprobe checks the MP3 renditions) and alsa-utils (aplay, to check the
+# file-plugin ALSA configs the sound-card tests write).
+packages=(build-essential pkg-config ca-certificates libasound2-dev)
 if [ "$kind" = "test" ]; then
-    packages+=(ffmpeg)
+    packages+=(ffmpeg alsa-utils)
 fi
 echo "checking packages for: $kind"
 
