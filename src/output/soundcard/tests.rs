@@ -310,3 +310,63 @@ fn device_none_starts_nothing_and_accepts_nothing() {
     assert_eq!(s.state, CardState::Disabled);
     assert!(sink.thread.is_none());
 }
+
+/// The child's half of the late-device test: `HOME` starts without the device.
+fn wait_for_late_device() {
+    let name = "rwlatecard";
+    let (sink, mut feed) = CardSink::start(CardConfig {
+        device: name.into(),
+        buffer_ms: 20,
+    });
+    let wait_for = |want: CardState, secs: u64| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = sink.status();
+            if s.state == want {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "never {want:?}: {s:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let s = wait_for(CardState::WaitingForDevice, 20);
+    assert!(s.summary.contains(name), "{s:?}");
+    let home = std::env::var_os("HOME").expect("HOME");
+    let conf = format!(
+        "pcm.{name} {{\n  type null\n  hint {{ show on; description \"late test card\" }}\n}}\n"
+    );
+    std::fs::write(Path::new(&home).join(".asoundrc"), conf).expect("write .asoundrc");
+    let s = wait_for(CardState::Playing, 20);
+    assert_eq!(s.last_error, None);
+    assert!(feed.push(&[0.1; 882]) > 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.status().device_frames == 0 {
+        assert!(Instant::now() < deadline, "the stream never called back");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_device_missing_at_start_is_waited_for_and_plays_once_it_appears() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        wait_for_late_device();
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("current exe");
+    let test = test_name("a_device_missing_at_start_is_waited_for_and_plays_once_it_appears");
+    let out = Command::new(exe)
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("HOME", dir.path())
+        .output()
+        .expect("run child test");
+    assert!(
+        out.status.success(),
+        "child failed\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The child really ran the test (and did not filter it away).
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
