@@ -5,12 +5,14 @@
 set -euo pipefail
 kind="${1:-test}"
 
-# `runtime` needs only the build tools; `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and
-# FLAC files the upload tests send, and ffprobe checks the MP3 renditions) and systemd (its
-# systemd-analyze lints the unit).
-packages=(build-essential pkg-config ca-certificates)
+# `runtime` needs the build tools and the ALSA headers (the default `soundcard` feature links
+# libasound through cpal); `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and FLAC files the
+# upload tests send; ffprobe/ffmpeg check renditions and streams), systemd (systemd-analyze
+# lints the unit), alsa-utils (the sound-card tests' ALSA configs) and
+# gpsd with gpsd-clients (gpsfake for the GPS tests).
+packages=(build-essential pkg-config ca-certificates libasound2-dev)
 if [ "$kind" = "test" ]; then
-    packages+=(ffmpeg systemd)
+    packages+=(ffmpeg systemd alsa-utils gpsd gpsd-clients)
 fi
 echo "checking packages for: $kind"
 

@@ -1,4 +1,4 @@
-//! Outputs of the mixer: MP3 stream feeds now, the sound card later.
+//! Outputs of the mixer: MP3 stream feeds and the local sound card.
 //!
 //! * [`mp3`]: the LAME encoder a render thread feeds with interleaved stereo `f32`; it hands
 //!   back whole MP3 frames only.
@@ -8,6 +8,8 @@
 //!   and the ICY metadata interleaving ([`icy`]).
 //! * [`render`]: the per-stream thread that paces a mixer in real time, encodes it and
 //!   publishes to its feed.
+//! * `soundcard` (feature `soundcard`, on by default): the local listener's sound card through
+//!   cpal/ALSA, fed from a ring by a render thread, drift-compensated, reopened when it vanishes.
 //! * [`tone`]: a paced, LAME-encoded sine published into a feed, for tests and tools that
 //!   need a live stream without the engine.
 //!
@@ -20,4 +22,6 @@ pub mod icy;
 pub mod listener;
 pub mod mp3;
 pub mod render;
+#[cfg(feature = "soundcard")]
+pub mod soundcard;
 pub mod tone;

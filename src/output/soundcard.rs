@@ -1,0 +1,580 @@
+//! The sound-card sink of the local listener: a cpal (ALSA) output stream fed from an rtrb
+//! ring that the local listener's render thread fills at 44.1 kHz, resampled to the device
+//! rate with a drift-compensating ratio ([`drift`]), reopened with back-off when the device is
+//! missing or vanishes.
+//!
+//! Threads: the caller's render thread owns the [`CardFeed`] (producer, never blocks); a
+//! supervisor thread owns the cpal `Stream` (it is not `Send`), opens, watches and reopens it,
+//! and logs state changes with the device name; cpal's callback runs [`engine::Engine`]
+//! (real time: no allocation, locks or logging). [`CardSink`] is the control handle: status
+//! and, on drop, shutdown.
+//!
+//! Owns: the device, its format and buffer, the ring, resampling, fault handling. May not
+//! touch: the mixer, the renderer's pacing (it only reports [`CardFeed::wanted_frames`]),
+//! HTTP, the store.
+
+mod drift;
+mod engine;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{BufferSize, ErrorKind, SampleFormat, StreamConfig};
+
+use engine::{Engine, Meters, OutSample, RING_MS, TARGET_FILL_MS, frames_in_ms};
+
+/// Largest card buffer accepted (larger requests are clamped): fades must stay responsive.
+pub const MAX_BUFFER_MS: u32 = 40;
+/// First wait before reopening a missing or failed device; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait between reopen attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often the supervisor looks at the stream's fault flag and the xrun counter.
+const WATCH: Duration = Duration::from_millis(100);
+/// Xruns are logged at most this often (with the count since the last line).
+const XRUN_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Which sound card and how much buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardConfig {
+    /// ALSA/cpal device name: `"default"`, `"hw:CARD=Device,DEV=0"`, `"plughw:1,0"`…, or
+    /// `"none"` for no sound card at all.
+    pub device: String,
+    /// Device buffer in ms (two periods), at most [`MAX_BUFFER_MS`].
+    pub buffer_ms: u32,
+}
+
+/// What the sink is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardState {
+    /// Device `"none"`: no card thread.
+    Disabled,
+    /// The first open is under way.
+    Starting,
+    /// The stream runs.
+    Playing,
+    /// The device does not exist (yet): retried with back-off.
+    WaitingForDevice,
+    /// The device exists but failed to open or failed while playing: retried with back-off.
+    Error,
+    /// The sink was dropped.
+    Stopped,
+}
+
+impl CardState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Disabled,
+            1 => Self::Starting,
+            2 => Self::Playing,
+            3 => Self::WaitingForDevice,
+            4 => Self::Error,
+            _ => Self::Stopped,
+        }
+    }
+}
+
+/// A snapshot for the status route and the tests.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CardStatus {
+    /// State of the sink.
+    pub state: CardState,
+    /// The configured device name.
+    pub device: String,
+    /// Human-readable state, naming the device (`"waiting for device hw:CARD=X,DEV=0"`).
+    pub summary: String,
+    /// The last open or stream error, if any since the last successful open.
+    pub last_error: Option<String>,
+    /// Rate the device runs at (0 before the first open).
+    pub device_rate_hz: u32,
+    /// Sample format on the wire to the device (`"f32"`, `"i16"`), empty before the first open.
+    pub sample_format: String,
+    /// Device buffer the stream asked for, in ms.
+    pub card_buffer_ms: u32,
+    /// Audio waiting in the ring between the renderer and the callback, in ms.
+    pub buffer_fill_ms: f64,
+    /// Target of that fill, in ms.
+    pub target_fill_ms: u32,
+    /// ALSA xruns reported by cpal (recovered).
+    pub xruns: u64,
+    /// Callbacks that found the ring empty (silence played instead).
+    pub underruns: u64,
+    /// Frames the renderer pushed that did not fit in the ring (dropped).
+    pub dropped_frames: u64,
+    /// Times the ring was over-full and the sink skipped ahead.
+    pub resyncs: u64,
+    /// Successful opens after the first (device came back, or recovered from an error).
+    pub reopens: u64,
+    /// Drift correction: input frames consumed per nominal frame (1 ± 0.005).
+    pub resample_ratio: f64,
+    /// Largest absolute sample of the latest callback (0..1), for a meter.
+    pub peak: f32,
+    /// Device frames written since start, silence included.
+    pub device_frames: u64,
+}
+
+/// State shared by the handle, the feed, the supervisor and the callbacks.
+#[derive(Debug, Default)]
+struct Shared {
+    state: AtomicU8,
+    meters: Arc<Meters>,
+    xruns: AtomicU64,
+    dropped_frames: AtomicU64,
+    reopens: AtomicU64,
+    /// Set by cpal's error callback when the stream is dead (not for xruns).
+    stream_failed: std::sync::atomic::AtomicBool,
+    /// Written by the supervisor only (never by a callback).
+    details: Mutex<Details>,
+}
+
+#[derive(Debug, Default)]
+struct Details {
+    last_error: Option<String>,
+    device_rate_hz: u32,
+    sample_format: String,
+    card_buffer_ms: u32,
+}
+
+impl Shared {
+    fn set_state(&self, s: CardState) {
+        self.state.store(s as u8, Relaxed);
+    }
+
+    fn details(&self) -> std::sync::MutexGuard<'_, Details> {
+        self.details.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Control handle of the sink; dropping it stops the stream and the supervisor.
+pub struct CardSink {
+    device: String,
+    shared: Arc<Shared>,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Producer end of the ring, owned by the render thread. Never blocks or allocates.
+pub struct CardFeed {
+    ring: Option<rtrb::Producer<f32>>,
+    shared: Arc<Shared>,
+    target_frames: usize,
+}
+
+impl CardSink {
+    /// Opens the device on its own thread and returns the producer. A missing device is not
+    /// an error: it is retried with back-off and reported in [`CardSink::status`]. Device
+    /// `"none"` starts no thread; its feed accepts nothing.
+    pub fn start(config: CardConfig) -> (CardSink, CardFeed) {
+        let shared = Arc::new(Shared::default());
+        let target_frames = frames_in_ms(TARGET_FILL_MS);
+        if config.device == "none" {
+            shared.set_state(CardState::Disabled);
+            let sink = CardSink {
+                device: config.device,
+                shared: shared.clone(),
+                stop: None,
+                thread: None,
+            };
+            let feed = CardFeed {
+                ring: None,
+                shared,
+                target_frames,
+            };
+            return (sink, feed);
+        }
+        shared.set_state(CardState::Starting);
+        let (producer, consumer) = rtrb::RingBuffer::new(frames_in_ms(RING_MS) * 2);
+        let engine = Engine::new(consumer, shared.meters.clone());
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let thread_shared = shared.clone();
+        let thread_config = config.clone();
+        let thread = std::thread::Builder::new()
+            .name("soundcard".into())
+            .spawn(move || supervise(&thread_config, engine, &thread_shared, &stop_rx));
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::error!("sound card {}: cannot start its thread: {e}", config.device);
+                shared.set_state(CardState::Error);
+                shared.details().last_error = Some(format!("cannot start thread: {e}"));
+                None
+            }
+        };
+        let sink = CardSink {
+            device: config.device,
+            shared: shared.clone(),
+            stop: Some(stop_tx),
+            thread,
+        };
+        let feed = CardFeed {
+            ring: Some(producer),
+            shared,
+            target_frames,
+        };
+        (sink, feed)
+    }
+
+    /// A snapshot of state, device, buffer fill and counters.
+    pub fn status(&self) -> CardStatus {
+        let s = &self.shared;
+        let m = &s.meters;
+        let state = CardState::from_u8(s.state.load(Relaxed));
+        let d = s.details();
+        let summary = match state {
+            CardState::Disabled => "no sound card (device \"none\")".to_string(),
+            CardState::Starting => format!("opening {}", self.device),
+            CardState::Playing => format!("playing on {}", self.device),
+            CardState::WaitingForDevice => format!("waiting for device {}", self.device),
+            CardState::Error => format!(
+                "error on {}: {}",
+                self.device,
+                d.last_error.as_deref().unwrap_or("unknown")
+            ),
+            CardState::Stopped => format!("stopped ({})", self.device),
+        };
+        CardStatus {
+            state,
+            device: self.device.clone(),
+            summary,
+            last_error: d.last_error.clone(),
+            device_rate_hz: d.device_rate_hz,
+            sample_format: d.sample_format.clone(),
+            card_buffer_ms: d.card_buffer_ms,
+            buffer_fill_ms: f64::from(m.fill_frames.load(Relaxed)) * 1000.0
+                / f64::from(crate::audio::pcm::RATE_HZ),
+            target_fill_ms: TARGET_FILL_MS,
+            xruns: s.xruns.load(Relaxed),
+            underruns: m.underruns.load(Relaxed),
+            dropped_frames: s.dropped_frames.load(Relaxed),
+            resyncs: m.resyncs.load(Relaxed),
+            reopens: s.reopens.load(Relaxed),
+            resample_ratio: f64::from_bits(m.ratio_bits.load(Relaxed)),
+            peak: f32::from_bits(m.peak_bits.load(Relaxed)),
+            device_frames: m.device_frames.load(Relaxed),
+        }
+    }
+}
+
+impl Drop for CardSink {
+    fn drop(&mut self) {
+        // Dropping the sender wakes the supervisor at once.
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if self.shared.state.load(Relaxed) != CardState::Disabled as u8 {
+            self.shared.set_state(CardState::Stopped);
+        }
+    }
+}
+
+impl CardFeed {
+    /// Pushes interleaved stereo `f32` at 44.1 kHz; returns the frames accepted. What does
+    /// not fit is dropped and counted. Never blocks or allocates. A trailing half frame is
+    /// ignored.
+    pub fn push(&mut self, interleaved: &[f32]) -> usize {
+        let frames = interleaved.len() / 2;
+        let Some(ring) = self.ring.as_mut() else {
+            return 0;
+        };
+        let n = frames.min(ring.slots() / 2);
+        if n > 0
+            && let Ok(chunk) = ring.write_chunk_uninit(n * 2)
+        {
+            chunk.fill_from_iter(interleaved.iter().copied());
+        }
+        if n < frames {
+            self.shared
+                .dropped_frames
+                .fetch_add((frames - n) as u64, Relaxed);
+        }
+        n
+    }
+
+    /// Frames the ring wants to reach its target fill (0 for device `"none"`); a renderer
+    /// that paces itself by this keeps the card's latency at the target.
+    pub fn wanted_frames(&self) -> usize {
+        match &self.ring {
+            Some(ring) => {
+                let fill = (ring.buffer().capacity() - ring.slots()) / 2;
+                self.target_frames.saturating_sub(fill)
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Why an open failed.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("no such device")]
+    NotFound,
+    #[error("no usable output format (stereo or mono, f32 or i16)")]
+    NoFormat,
+    #[error("{0}")]
+    Cpal(#[from] cpal::Error),
+    #[error("the stream lost its callback state")]
+    EngineLost,
+}
+
+impl OpenError {
+    /// Whether this means "the device is not there" rather than "it is there but broken".
+    fn is_missing(&self) -> bool {
+        match self {
+            Self::NotFound => true,
+            Self::Cpal(e) => matches!(
+                e.kind(),
+                ErrorKind::DeviceNotAvailable | ErrorKind::HostUnavailable
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Where the callback state goes back to when cpal drops the callback (stream dropped or
+/// never built), so the next open reuses the ring's consumer end.
+type EngineSlot = Arc<Mutex<Option<Engine>>>;
+
+/// Lives inside the data callback; returns the engine to the slot when dropped.
+struct Returner {
+    engine: Option<Engine>,
+    slot: EngineSlot,
+}
+
+impl Drop for Returner {
+    fn drop(&mut self) {
+        if let Some(e) = self.engine.take() {
+            *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    }
+}
+
+/// An open, playing stream.
+struct Opened {
+    _stream: cpal::Stream,
+    rate_hz: u32,
+    format: SampleFormat,
+    buffer_ms: u32,
+}
+
+/// The supervisor loop: open, watch, reopen with back-off, until the handle is dropped.
+fn supervise(config: &CardConfig, engine: Engine, shared: &Arc<Shared>, stop: &mpsc::Receiver<()>) {
+    let name = config.device.as_str();
+    let slot: EngineSlot = Arc::new(Mutex::new(Some(engine)));
+    let mut backoff = FIRST_BACKOFF;
+    let mut opened_once = false;
+    let mut last_logged: Option<(CardState, String)> = None;
+    loop {
+        shared.stream_failed.store(false, Relaxed);
+        let result = open(config, &slot, shared);
+        match result {
+            Ok(opened) => {
+                if opened_once {
+                    shared.reopens.fetch_add(1, Relaxed);
+                }
+                opened_once = true;
+                backoff = FIRST_BACKOFF;
+                {
+                    let mut d = shared.details();
+                    d.last_error = None;
+                    d.device_rate_hz = opened.rate_hz;
+                    d.sample_format = opened.format.to_string();
+                    d.card_buffer_ms = opened.buffer_ms;
+                }
+                shared.set_state(CardState::Playing);
+                log::info!(
+                    "sound card {name}: playing at {} Hz, {}, {} ms buffer",
+                    opened.rate_hz,
+                    opened.format,
+                    opened.buffer_ms
+                );
+                if !watch(name, shared, stop) {
+                    return;
+                }
+                drop(opened);
+                let msg = "the stream failed (device gone?)".to_string();
+                shared.set_state(CardState::Error);
+                shared.details().last_error = Some(msg.clone());
+                log::warn!("sound card {name}: {msg}; reopening");
+                last_logged = Some((CardState::Error, msg));
+            }
+            Err(e) => {
+                let state = if e.is_missing() {
+                    CardState::WaitingForDevice
+                } else {
+                    CardState::Error
+                };
+                let msg = e.to_string();
+                shared.set_state(state);
+                shared.details().last_error = Some(msg.clone());
+                let entry = (state, msg);
+                if last_logged.as_ref() != Some(&entry) {
+                    match state {
+                        CardState::WaitingForDevice => log::warn!(
+                            "sound card {name}: waiting for the device ({}); retrying with back-off up to {} s",
+                            entry.1,
+                            MAX_BACKOFF.as_secs()
+                        ),
+                        _ => log::error!(
+                            "sound card {name}: cannot open: {}; retrying with back-off",
+                            entry.1
+                        ),
+                    }
+                    last_logged = Some(entry);
+                }
+                if matches!(e, OpenError::EngineLost) {
+                    return;
+                }
+                match stop.recv_timeout(backoff) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Waits while the stream plays; logs xruns now and then. Returns false when told to stop,
+/// true when the stream failed.
+fn watch(name: &str, shared: &Shared, stop: &mpsc::Receiver<()>) -> bool {
+    let mut xruns_logged = shared.xruns.load(Relaxed);
+    let mut last_xrun_log = Instant::now();
+    loop {
+        match stop.recv_timeout(WATCH) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return false,
+        }
+        if shared.stream_failed.load(Relaxed) {
+            return true;
+        }
+        let xruns = shared.xruns.load(Relaxed);
+        if xruns > xruns_logged && last_xrun_log.elapsed() >= XRUN_LOG_EVERY {
+            log::warn!(
+                "sound card {name}: {} xrun(s) recovered ({xruns} in all)",
+                xruns - xruns_logged
+            );
+            xruns_logged = xruns;
+            last_xrun_log = Instant::now();
+        }
+    }
+}
+
+/// Finds the device by name: `"default"`, an ALSA PCM id, or a listed device's name.
+fn find_device(host: &cpal::Host, name: &str) -> Option<cpal::Device> {
+    if name == "default" {
+        return host.default_output_device();
+    }
+    let id = cpal::DeviceId::new(host.id(), name);
+    host.device_by_id(&id).or_else(|| {
+        host.output_devices()
+            .ok()?
+            .find(|d| d.to_string() == name || d.id().is_ok_and(|i| i.id() == name))
+    })
+}
+
+/// Picks rate (the device's own if 44.1 or 48 kHz, else 48 kHz, else 44.1 kHz, else its
+/// own), channels (2 preferred) and format (f32, else i16).
+fn choose_config(device: &cpal::Device) -> Result<(u32, u16, SampleFormat), OpenError> {
+    let preferred = device.default_output_config().ok().map(|c| c.sample_rate());
+    let ranges: Vec<_> = device.supported_output_configs()?.collect();
+    let usable = |f: SampleFormat| matches!(f, SampleFormat::F32 | SampleFormat::I16);
+    let mut rates: Vec<u32> = Vec::new();
+    if let Some(r @ (44_100 | 48_000)) = preferred {
+        rates.push(r);
+    }
+    rates.extend([48_000, 44_100]);
+    rates.extend(preferred);
+    for rate in rates {
+        let mut best: Option<(u16, SampleFormat)> = None;
+        let score = |c: u16, f: SampleFormat| (c == 2, c >= 2, f == SampleFormat::F32);
+        for r in ranges
+            .iter()
+            .filter(|r| usable(r.sample_format()) && r.contains_rate(rate))
+        {
+            let cand = (r.channels(), r.sample_format());
+            if best.is_none_or(|b| score(cand.0, cand.1) > score(b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+        if let Some((channels, format)) = best {
+            return Ok((rate, channels, format));
+        }
+    }
+    Err(OpenError::NoFormat)
+}
+
+/// Opens and starts the stream, moving the engine out of `slot` into the callback.
+fn open(config: &CardConfig, slot: &EngineSlot, shared: &Arc<Shared>) -> Result<Opened, OpenError> {
+    let host = cpal::default_host();
+    let device = find_device(&host, &config.device).ok_or(OpenError::NotFound)?;
+    let (rate_hz, channels, format) = choose_config(&device)?;
+    let buffer_ms = config.buffer_ms.clamp(4, MAX_BUFFER_MS);
+    let period_frames = (rate_hz * buffer_ms / 2000).max(32);
+    let stream_config = StreamConfig {
+        channels,
+        sample_rate: rate_hz,
+        buffer_size: BufferSize::Fixed(period_frames),
+    };
+    let mut engine = slot
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or(OpenError::EngineLost)?;
+    engine.reset_for_device(rate_hz);
+    let returner = Returner {
+        engine: Some(engine),
+        slot: slot.clone(),
+    };
+    let err_shared = shared.clone();
+    let on_error = move |e: cpal::Error| match e.kind() {
+        ErrorKind::Xrun => {
+            err_shared.xruns.fetch_add(1, Relaxed);
+        }
+        ErrorKind::DeviceChanged | ErrorKind::RealtimeDenied => {}
+        _ => err_shared.stream_failed.store(true, Relaxed),
+    };
+    let timeout = Some(Duration::from_secs(2));
+    let ch = usize::from(channels);
+    let stream = match format {
+        SampleFormat::I16 => build::<i16>(&device, stream_config, returner, ch, on_error, timeout),
+        _ => build::<f32>(&device, stream_config, returner, ch, on_error, timeout),
+    }?;
+    stream.play()?;
+    Ok(Opened {
+        _stream: stream,
+        rate_hz,
+        format,
+        buffer_ms,
+    })
+}
+
+fn build<T>(
+    device: &cpal::Device,
+    config: StreamConfig,
+    mut returner: Returner,
+    channels: usize,
+    on_error: impl FnMut(cpal::Error) + Send + 'static,
+    timeout: Option<Duration>,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: OutSample + cpal::SizedSample + Send + 'static,
+{
+    device.build_output_stream::<T, _, _>(
+        config,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+            if let Some(e) = returner.engine.as_mut() {
+                e.fill(data, channels);
+            }
+        },
+        on_error,
+        timeout,
+    )
+}
