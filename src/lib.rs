@@ -17,6 +17,7 @@ pub mod demo;
 pub mod media;
 pub mod output;
 pub mod playlist;
+pub mod position;
 pub mod spatial;
 pub mod store;
 pub mod telemetry;
