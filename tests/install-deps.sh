@@ -6,10 +6,11 @@ set -euo pipefail
 kind="${1:-test}"
 
 # `runtime` needs only the build tools; `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and
-# FLAC files the upload tests send, and ffprobe checks the MP3 renditions).
+# FLAC files the upload tests send, and ffprobe checks the MP3 renditions) and gpsd with
+# gpsd-clients (gpsfake replays a generated NMEA walk through a real gpsd).
 packages=(build-essential pkg-config ca-certificates)
 if [ "$kind" = "test" ]; then
-    packages+=(ffmpeg)
+    packages+=(ffmpeg gpsd gpsd-clients)
 fi
 echo "checking packages for: $kind"
 

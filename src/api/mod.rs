@@ -26,6 +26,7 @@ mod languages;
 mod listenevents;
 mod media;
 mod media_files;
+mod position;
 mod projectgroups;
 mod projects;
 mod sessions;
@@ -71,11 +72,13 @@ pub struct AppState {
     pub engine: crate::conductor::Engine,
     /// Live MP3 feeds by stream (session) id, served at `/stream<id>.mp3`.
     pub feeds: Feeds,
+    /// The box's own position (`[position]`), shown at `/api/2/position/`.
+    pub position: crate::position::PositionSource,
 }
 
 impl AppState {
-    /// State for a store and configuration; starts the stream engine on the current tokio
-    /// runtime.
+    /// State for a store and configuration; starts the stream engine and the position source
+    /// on the current tokio runtime.
     pub fn new(store: Store, config: Arc<Config>) -> Self {
         let feeds = Feeds::default();
         let engine = crate::conductor::Engine::start(
@@ -83,6 +86,7 @@ impl AppState {
             crate::conductor::EngineConfig::from_config(&config),
             feeds.clone(),
         );
+        let position = crate::position::PositionSource::start(&config.position);
         Self {
             store,
             config,
@@ -90,6 +94,7 @@ impl AppState {
             cache: Arc::new(list_cache::ListCache::default()),
             engine,
             feeds,
+            position,
         }
     }
 }
@@ -114,6 +119,7 @@ pub fn routes(state: &AppState) -> routes::Routes {
     votes::routes(&mut r);
     events::routes(&mut r);
     listenevents::routes(&mut r);
+    position::routes(&mut r);
     r
 }
 

@@ -94,6 +94,7 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/listenevents/{id}/", Method::DELETE, Token);
     put("/streams/", Method::POST, Token);
     put("/streams/status/", Method::GET, Staff);
+    put("/position/", Method::GET, Staff);
     put("/streams/{id}/", Method::PATCH, Token);
     for op in [
         "heartbeat",
