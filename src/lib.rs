@@ -126,11 +126,16 @@ impl Daemon {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
         let engine = self.state.engine.clone();
+        #[cfg(unix)]
+        let reloader = tokio::spawn(reload_on_sighup(
+            self.state.config.source.clone(),
+            self.state.position.clone(),
+        ));
         let app = api::router(self.state);
         let listener = api::conn::TunedListener::new(self.listener);
         // Stream bodies never end on their own: stop the engine (which ends every body) as
         // soon as shutdown begins, so graceful shutdown does not wait on open streams.
-        axum::serve(
+        let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<api::conn::ConnTuning>(),
         )
@@ -141,7 +146,37 @@ impl Daemon {
                 .ok();
         })
         .await
-        .map_err(RunError::Serve)
+        .map_err(RunError::Serve);
+        #[cfg(unix)]
+        reloader.abort();
+        served
+    }
+}
+
+/// On SIGHUP, re-reads the config file and applies the sections that can change while
+/// running (today `[position]`); a bad file is logged and the running settings are kept.
+#[cfg(unix)]
+async fn reload_on_sighup(path: Option<std::path::PathBuf>, position: position::PositionSource) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("cannot listen for SIGHUP: {e}");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let Some(path) = &path else {
+            log::warn!("SIGHUP: no config file to re-read (built-in defaults)");
+            continue;
+        };
+        match Config::load(path) {
+            Ok(config) => {
+                log::info!("SIGHUP: reloading [position] from {}", path.display());
+                position.reload(&config.position);
+            }
+            Err(e) => log::error!("SIGHUP: keeping the running settings: {e}"),
+        }
     }
 }
 

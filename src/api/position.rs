@@ -47,7 +47,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "status": s.status.name(),
         "error": error,
         "on_fix_loss": s.on_fix_loss.name(),
-        "hold_s": state.config.position.hold_s,
+        "hold_s": s.hold_s,
         "fix": fix_json(s.fix.as_ref(), now),
         "last_fix": fix_json(s.last_fix.as_ref(), now),
         "counters": {

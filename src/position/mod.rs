@@ -113,6 +113,8 @@ pub struct PositionState {
     pub source: &'static str,
     /// `[position] on_fix_loss`.
     pub on_fix_loss: FixLossPolicy,
+    /// `[position] hold_s`.
+    pub hold_s: u64,
     /// Running totals.
     pub counters: Counters,
 }
@@ -125,6 +127,7 @@ impl PositionState {
             status: Status::NoFix,
             source: config.source.name(),
             on_fix_loss: config.on_fix_loss,
+            hold_s: config.hold_s,
             counters,
         }
     }
@@ -397,6 +400,7 @@ impl Hub {
                 status,
                 source: s.source,
                 on_fix_loss: self.policy,
+                hold_s: s.hold_s,
                 counters: self.counters.clone(),
             };
             let wake = next.differs_for_watchers(s);
@@ -412,6 +416,58 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    fn position_config(toml: &str) -> PositionConfig {
+        Config::from_toml_str(toml, std::path::Path::new("test.toml"))
+            .unwrap()
+            .position
+    }
+
+    #[tokio::test]
+    async fn a_fixed_source_publishes_its_point_and_a_reload_replaces_it() {
+        let source = PositionSource::start(&position_config(
+            "[position]\nsource = \"fixed\"\nfixed = [52.5, 13.4]\n",
+        ));
+        let mut rx = source.subscribe();
+        let s = source.state();
+        assert_eq!((s.source, &s.status), ("fixed", &Status::Ok));
+        let fix = s.fix.unwrap();
+        assert_eq!((fix.lat, fix.lon), (52.5, 13.4));
+
+        source.reload(&position_config("[position]\nsource = \"none\"\n"));
+        assert!(
+            rx.has_changed().unwrap(),
+            "watchers are told about a reload"
+        );
+        let s = rx.borrow_and_update().clone();
+        assert_eq!((s.source, &s.status, s.fix), ("none", &Status::NoFix, None));
+    }
+
+    #[tokio::test]
+    async fn an_absent_device_is_reported_down_and_the_fixed_point_used_after_the_hold() {
+        let source = PositionSource::start(&position_config(
+            "[position]\nsource = \"nmea\"\nnmea_device = \"/nonexistent/ttyGPS\"\n\
+             hold_s = 0\non_fix_loss = \"fixed\"\nfixed = [1.0, 2.0]\n",
+        ));
+        let mut rx = source.subscribe();
+        let s = tokio::time::timeout(
+            Duration::from_secs(5),
+            rx.wait_for(|s| matches!(s.status, Status::SourceDown(_))),
+        )
+        .await
+        .expect("reported down in time")
+        .unwrap()
+        .clone();
+        let Status::SourceDown(why) = &s.status else {
+            unreachable!()
+        };
+        assert!(why.contains("/nonexistent/ttyGPS"), "{why}");
+        let fix = s.fix.unwrap();
+        assert_eq!((fix.lat, fix.lon), (1.0, 2.0));
+        assert_eq!(s.last_fix, None);
+        source.stop();
+    }
 
     #[test]
     fn back_off_doubles_from_a_quarter_second_to_five_seconds() {
