@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod position;
+use position::RawPosition;
+pub use position::{ALLOWED_NMEA_BAUDS, FixLossPolicy, PositionConfig, PositionSourceKind};
+
 /// Where the daemon looks for its configuration when `--config` is not given, in order.
 pub const SEARCH_PATHS: [&str; 2] = [
     "/etc/roundwared/roundwared.toml",
@@ -66,6 +70,8 @@ pub struct Config {
     pub local: LocalConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[position]`
+    pub position: PositionConfig,
 }
 
 /// `[http]`: the API and media listener.
@@ -166,6 +172,8 @@ struct RawConfig {
     local: RawLocal,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    position: RawPosition,
 }
 
 #[derive(Debug, Deserialize)]
@@ -415,6 +423,11 @@ impl Config {
             )
         })?;
 
+        let position = raw
+            .position
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
+
         Ok(Self {
             source: None,
             http: HttpConfig { listen, public_url },
@@ -439,6 +452,7 @@ impl Config {
                 output: raw.local.output.trim().to_owned(),
             },
             log: LogConfig { level },
+            position,
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod health;
 pub mod media;
 pub mod output;
 pub mod playlist;
+pub mod position;
 pub mod service;
 pub mod spatial;
 pub mod store;
@@ -197,6 +198,16 @@ impl Daemon {
             state.config.source.clone(),
             state.lifecycle.clone(),
         ));
+        // The position source follows a reloaded [position] without a restart.
+        let mut reloads = state.lifecycle.subscribe_reloads();
+        let position = state.position.clone();
+        tokio::spawn(async move {
+            while reloads.changed().await.is_ok() {
+                let config = reloads.borrow_and_update().clone();
+                log::info!("reload: [position] source is now {:?}", config.position.source);
+                position.reload(&config.position);
+            }
+        });
         let stop = token.clone();
         tokio::spawn(async move {
             tokio::select! {

@@ -103,7 +103,8 @@ fn real_main() -> anyhow::Result<()> {
             println!(
                 "config OK: {}\n  http.listen = {}\n  http.public_url = {}\n  storage.data_dir = {}\n  \
                  stream.heartbeat_timeout_s = {}\n  stream.ban_timeout_s = {}\n  stream.bitrate_kbps = {}\n  \
-                 limits.max_upload_mb = {}\n  log.level = {}",
+                 limits.max_upload_mb = {}\n  log.level = {}\n  position.source = {}\n  \
+                 position.on_fix_loss = {} after {} s",
                 c.source
                     .as_deref()
                     .map(|p| p.display().to_string())
@@ -116,6 +117,9 @@ fn real_main() -> anyhow::Result<()> {
                 c.stream.bitrate_kbps,
                 c.limits.max_upload_mb,
                 c.log.level,
+                c.position.source.name(),
+                c.position.on_fix_loss.name(),
+                c.position.hold_s,
             );
             Ok(())
         }

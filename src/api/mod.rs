@@ -27,6 +27,7 @@ mod languages;
 mod listenevents;
 mod media;
 mod media_files;
+mod position;
 mod projectgroups;
 mod projects;
 mod sessions;
@@ -76,11 +77,13 @@ pub struct AppState {
     pub health: crate::health::Health,
     /// The shutdown token and the SIGHUP reload channel.
     pub lifecycle: crate::service::Lifecycle,
+    /// The box's own position (`[position]`), shown at `/api/2/position/`.
+    pub position: crate::position::PositionSource,
 }
 
 impl AppState {
-    /// State for a store and configuration; starts the stream engine on the current tokio
-    /// runtime.
+    /// State for a store and configuration; starts the stream engine and the position source
+    /// on the current tokio runtime.
     pub fn new(store: Store, config: Arc<Config>) -> Self {
         let feeds = Feeds::default();
         let engine = crate::conductor::Engine::start(
@@ -88,6 +91,7 @@ impl AppState {
             crate::conductor::EngineConfig::from_config(&config),
             feeds.clone(),
         );
+        let position = crate::position::PositionSource::start(&config.position);
         Self {
             store,
             tokens: Arc::new(auth::TokenCache::default()),
@@ -96,6 +100,7 @@ impl AppState {
             feeds,
             health: crate::health::Health::default(),
             lifecycle: crate::service::Lifecycle::new(config.clone()),
+            position,
             config,
         }
     }
@@ -121,6 +126,7 @@ pub fn routes(state: &AppState) -> routes::Routes {
     votes::routes(&mut r);
     events::routes(&mut r);
     listenevents::routes(&mut r);
+    position::routes(&mut r);
     r
 }
 

@@ -16,6 +16,7 @@ mod media_delete;
 mod media_serving;
 mod media_support;
 mod permissions;
+mod position;
 mod projects_groups;
 mod reference_checks;
 mod speakers_tracks;

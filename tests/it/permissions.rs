@@ -95,6 +95,7 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/streams/", Method::POST, Token);
     put("/streams/status/", Method::GET, Staff);
     put("/streams/local/", Method::GET, Token);
+    put("/position/", Method::GET, Staff);
     put("/streams/{id}/", Method::PATCH, Token);
     for op in [
         "heartbeat",
