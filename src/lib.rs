@@ -19,6 +19,7 @@ pub mod conductor;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod local;
 pub mod media;
 pub mod output;
 pub mod playlist;
@@ -138,13 +139,8 @@ impl Daemon {
     /// Starts the local listener when `[local] enabled`; a problem (no such project,
     /// listening disabled) is logged with the remedy and the daemon carries on without it.
     pub async fn start_local_listener(&self) {
-        let local = &self.state.config.local;
-        if !local.enabled {
-            return;
-        }
-        if let Err(e) = self.state.engine.start_local(local.project_id, None).await {
-            log::warn!("local listener not started: {e} (fix [local] in the configuration)");
-        }
+        let card = local::start(&self.state).await;
+        let _ = self.state.card.set(card);
     }
 
     /// The address actually bound (useful with port 0).

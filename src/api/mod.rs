@@ -79,6 +79,8 @@ pub struct AppState {
     pub lifecycle: crate::service::Lifecycle,
     /// The box's own position (`[position]`), shown at `/api/2/position/`.
     pub position: crate::position::PositionSource,
+    /// The local listener's sound card, once started.
+    pub card: Arc<std::sync::OnceLock<crate::local::Card>>,
 }
 
 impl AppState {
@@ -92,13 +94,17 @@ impl AppState {
             feeds.clone(),
         );
         let position = crate::position::PositionSource::start(&config.position);
+        let health = crate::health::Health::default();
+        health.register(Arc::new(crate::local::EngineProbe(engine.clone())));
+        health.register(Arc::new(crate::local::PositionProbe(position.clone())));
         Self {
             store,
             tokens: Arc::new(auth::TokenCache::default()),
             cache: Arc::new(list_cache::ListCache::default()),
             engine,
             feeds,
-            health: crate::health::Health::default(),
+            card: Arc::default(),
+            health,
             lifecycle: crate::service::Lifecycle::new(config.clone()),
             position,
             config,

@@ -189,6 +189,8 @@ struct Inner {
     closed: AtomicBool,
     /// The local listener's stream id, once started.
     local: Mutex<Option<i64>>,
+    /// When the control loop last ticked (ms since `epoch`), for the watchdog.
+    last_tick_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The stream engine handle (cheap to clone).
@@ -219,6 +221,7 @@ impl Engine {
                 epoch: Instant::now(),
                 closed: AtomicBool::new(false),
                 local: Mutex::new(None),
+                last_tick_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         tokio::spawn(engine.clone().tick_loop());
@@ -240,6 +243,12 @@ impl Engine {
 
     fn entry(&self, id: i64) -> Option<Arc<Entry>> {
         self.streams().get(&id).cloned()
+    }
+
+    /// True while the control loop runs (it ticked within the last 5 s).
+    pub fn ticking(&self) -> bool {
+        let last = self.inner.last_tick_ms.load(Relaxed) as f64 / 1000.0;
+        self.now_s() - last < 5.0
     }
 
     /// The shared source cache.
@@ -420,6 +429,9 @@ impl Engine {
             interval.tick().await;
             n += 1;
             let now_s = self.now_s();
+            self.inner
+                .last_tick_ms
+                .store((now_s * 1000.0) as u64, Relaxed);
             let entries: Vec<(i64, Arc<Entry>)> = self
                 .streams()
                 .iter()
