@@ -200,7 +200,10 @@ impl Daemon {
         tokio::spawn(async move {
             while reloads.changed().await.is_ok() {
                 let config = reloads.borrow_and_update().clone();
-                log::info!("reload: [position] source is now {:?}", config.position.source);
+                log::info!(
+                    "reload: [position] source is now {:?}",
+                    config.position.source
+                );
                 position.reload(&config.position);
             }
         });

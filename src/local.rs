@@ -84,7 +84,9 @@ fn open_card(output: &str) -> (Card, Option<Box<dyn crate::output::render::Block
 #[cfg(not(feature = "soundcard"))]
 fn open_card(output: &str) -> (Card, Option<Box<dyn crate::output::render::BlockSink>>) {
     if output != "none" {
-        log::warn!("[local] output = {output:?}, but this build has no sound card support (feature `soundcard`); the local mix is served over HTTP only");
+        log::warn!(
+            "[local] output = {output:?}, but this build has no sound card support (feature `soundcard`); the local mix is served over HTTP only"
+        );
     }
     (Card::default(), None)
 }
@@ -104,12 +106,14 @@ async fn follow_position(engine: Engine, position: PositionSource) {
                 }
                 engine.move_local(Position::at(fix.lat, fix.lon));
             }
-            None if state.source != "none" && !paused && state.status != Status::Holding => {
-                if state.status != Status::NoFix || state.last_fix.is_some() {
-                    log::info!("local listener: no position ({}); pausing its recordings", state.status.name());
-                    engine.pause_local(true);
-                    paused = true;
-                }
+            // Lost after having had one (never having had a fix is already silence).
+            None if state.source != "none" && !paused && state.last_fix.is_some() => {
+                log::info!(
+                    "local listener: no position ({}); pausing its recordings",
+                    state.status.name()
+                );
+                engine.pause_local(true);
+                paused = true;
             }
             None => {}
         }
@@ -145,16 +149,53 @@ impl Probe for EngineProbe {
             st.streams.iter().map(f).sum()
         };
         let lines = [
-            ("roundwared_streams", "gauge", "Personal streams running.", st.streams.len() as u64),
-            ("roundwared_stream_listeners", "gauge", "HTTP clients connected to streams.", sum(|s| s.listeners as u64)),
-            ("roundwared_stream_underruns_total", "counter", "Times a stream fell behind real time.", sum(|s| s.underruns)),
-            ("roundwared_stream_late_blocks_total", "counter", "Blocks rendered after their time.", sum(|s| s.late_blocks)),
-            ("roundwared_stream_source_underruns_total", "counter", "Blocks a live speaker source had no data.", sum(|s| s.source_underruns)),
-            ("roundwared_stream_lagged_clients_total", "counter", "Stream clients skipped ahead for falling behind.", sum(|s| s.lagged_clients)),
-            ("roundwared_decoded_source_bytes", "gauge", "Decoded audio held in memory.", st.resident_source_bytes as u64),
+            (
+                "roundwared_streams",
+                "gauge",
+                "Personal streams running.",
+                st.streams.len() as u64,
+            ),
+            (
+                "roundwared_stream_listeners",
+                "gauge",
+                "HTTP clients connected to streams.",
+                sum(|s| s.listeners as u64),
+            ),
+            (
+                "roundwared_stream_underruns_total",
+                "counter",
+                "Times a stream fell behind real time.",
+                sum(|s| s.underruns),
+            ),
+            (
+                "roundwared_stream_late_blocks_total",
+                "counter",
+                "Blocks rendered after their time.",
+                sum(|s| s.late_blocks),
+            ),
+            (
+                "roundwared_stream_source_underruns_total",
+                "counter",
+                "Blocks a live speaker source had no data.",
+                sum(|s| s.source_underruns),
+            ),
+            (
+                "roundwared_stream_lagged_clients_total",
+                "counter",
+                "Stream clients skipped ahead for falling behind.",
+                sum(|s| s.lagged_clients),
+            ),
+            (
+                "roundwared_decoded_source_bytes",
+                "gauge",
+                "Decoded audio held in memory.",
+                st.resident_source_bytes as u64,
+            ),
         ];
         for (name, kind, help, v) in lines {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
         }
     }
 }
@@ -185,11 +226,25 @@ impl Probe for CardProbe {
         if let Some(sink) = &self.0.sink {
             let s = sink.status();
             for (name, help, v) in [
-                ("roundwared_soundcard_xruns_total", "ALSA xruns of the local sound card.", s.xruns),
-                ("roundwared_soundcard_underruns_total", "Callbacks the sound card's ring was empty.", s.underruns),
-                ("roundwared_soundcard_reopens_total", "Times the sound card was reopened.", s.reopens),
+                (
+                    "roundwared_soundcard_xruns_total",
+                    "ALSA xruns of the local sound card.",
+                    s.xruns,
+                ),
+                (
+                    "roundwared_soundcard_underruns_total",
+                    "Callbacks the sound card's ring was empty.",
+                    s.underruns,
+                ),
+                (
+                    "roundwared_soundcard_reopens_total",
+                    "Times the sound card was reopened.",
+                    s.reopens,
+                ),
             ] {
-                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+                out.push_str(&format!(
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+                ));
             }
         }
         let _ = out;

@@ -748,10 +748,24 @@ async fn beyond_max_streams_a_new_stream_gets_503_and_the_running_one_is_untouch
     s.sql("UPDATE projects SET listen_enabled = 1").await;
     let (_, token) = s.device_token("busy-device").await;
     let t = Some(token.as_str());
-    assert_eq!(s.post("/api/2/streams/", t, json!({"session_id": 1})).await.status, StatusCode::OK);
+    assert_eq!(
+        s.post("/api/2/streams/", t, json!({"session_id": 1}))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let r = s.post("/api/2/streams/", t, json!({"session_id": 2})).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("max_streams"));
-    assert_eq!(s.post("/api/2/streams/", t, json!({"session_id": 1})).await.status, StatusCode::OK, "reuse still works");
-    assert_eq!(s.get("/api/2/streams/1/isactive/", t).await.body["active"], true);
+    assert_eq!(
+        s.post("/api/2/streams/", t, json!({"session_id": 1}))
+            .await
+            .status,
+        StatusCode::OK,
+        "reuse still works"
+    );
+    assert_eq!(
+        s.get("/api/2/streams/1/isactive/", t).await.body["active"],
+        true
+    );
 }
