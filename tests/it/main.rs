@@ -11,6 +11,7 @@ mod assets_votes;
 mod cli;
 mod crash_safety;
 mod demo;
+mod local_card;
 mod engine_audio;
 mod media_delete;
 mod media_serving;
