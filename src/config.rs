@@ -487,7 +487,8 @@ mod tests {
     }
 
     #[test]
-    fn the_packaged_config_differs_from_the_development_one_only_in_data_dir_header_and_local_listener() {
+    fn the_packaged_config_differs_from_the_development_one_only_in_data_dir_header_and_local_listener()
+     {
         let dev = include_str!("../config/roundwared.toml");
         let packaged = include_str!("../config/roundwared.packaged.toml");
         let c = parse(packaged).unwrap();
@@ -497,7 +498,9 @@ mod tests {
                 .skip_while(|l| l.starts_with('#') || l.is_empty())
                 .filter(|l| !l.starts_with("data_dir"))
                 // The development copy turns the local listener on at the demo's fixed point.
-                .filter(|l| !["enabled = true", "# enabled = false", "source = \"fixed\""].contains(l))
+                .filter(|l| {
+                    !["enabled = true", "# enabled = false", "source = \"fixed\""].contains(l)
+                })
                 .filter(|l| !l.starts_with("fixed = "))
                 .map(str::to_string)
                 .collect()

@@ -301,7 +301,30 @@ async fn local(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> ApiResu
     let id = state.engine.local_id().ok_or_else(|| {
         ApiError::NotFound("local listener (enable it with [local] enabled = true)".into())
     })?;
-    Ok(Json(
-        json!({"stream_id": id, "stream_url": stream_url(&base, id), "active": true}),
-    ))
+    let soundcard = state
+        .card
+        .get()
+        .map_or(Value::Null, crate::local::Card::status_json);
+    let p = state.position.state();
+    let position = json!({
+        "source": p.source,
+        "status": p.status.name(),
+        "latitude": p.fix.as_ref().map(|f| f.lat),
+        "longitude": p.fix.as_ref().map(|f| f.lon),
+        "age_s": p.last_fix.as_ref().map(|f| f.at.elapsed().as_secs_f64()),
+    });
+    let stream = state
+        .engine
+        .status()
+        .streams
+        .into_iter()
+        .find(|s| s.stream_id == id);
+    Ok(Json(json!({
+        "stream_id": id,
+        "stream_url": stream_url(&base, id),
+        "active": true,
+        "soundcard": soundcard,
+        "position": position,
+        "stream": stream,
+    })))
 }

@@ -33,7 +33,11 @@ async fn seed(dir: &Path) {
         channels: 1,
         samples,
     };
-    std::fs::write(media.join("bed.wav"), roundwared::media::encode::wav16(&pcm)).unwrap();
+    std::fs::write(
+        media.join("bed.wav"),
+        roundwared::media::encode::wav16(&pcm),
+    )
+    .unwrap();
     let store = roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).unwrap();
     store
         .write(|tx| {
@@ -52,7 +56,10 @@ async fn seed(dir: &Path) {
 }
 
 fn rms(x: &[i16]) -> f64 {
-    (x.iter().map(|s| (f64::from(*s) / 32768.0).powi(2)).sum::<f64>() / x.len().max(1) as f64)
+    (x.iter()
+        .map(|s| (f64::from(*s) / 32768.0).powi(2))
+        .sum::<f64>()
+        / x.len().max(1) as f64)
         .sqrt()
 }
 
@@ -61,7 +68,13 @@ async fn the_local_mix_reaches_the_sound_card_and_steps_up_when_the_box_moves_in
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path()).await;
     let fifo = dir.path().join("card.fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     std::fs::write(
         dir.path().join(".asoundrc"),
         format!(
@@ -71,7 +84,11 @@ async fn the_local_mix_reaches_the_sound_card_and_steps_up_when_the_box_moves_in
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cfg = dir.path().join("roundwared.toml");
     std::fs::write(&cfg, config(dir.path(), port, 0.01)).unwrap(); // 1.1 km north: outside
     let mut reader = std::fs::OpenOptions::new()
@@ -97,7 +114,10 @@ async fn the_local_mix_reaches_the_sound_card_and_steps_up_when_the_box_moves_in
     while start.elapsed() < Duration::from_secs(6) {
         if moved_at.is_none() && start.elapsed() > Duration::from_millis(2500) {
             std::fs::write(&cfg, config(dir.path(), port, 0.0)).unwrap();
-            Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+            Command::new("kill")
+                .args(["-HUP", &child.id().to_string()])
+                .status()
+                .unwrap();
             moved_at = Some(captured.len() / 4);
         }
         let allowed = (start.elapsed().as_secs_f64() * bytes_per_s as f64) as usize + 8192;
@@ -111,7 +131,9 @@ async fn the_local_mix_reaches_the_sound_card_and_steps_up_when_the_box_moves_in
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let status = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
+    let status = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
     let health: serde_json::Value = status.json().await.unwrap();
     let _ = child.kill();
     let mut log = String::new();
@@ -124,12 +146,141 @@ async fn the_local_mix_reaches_the_sound_card_and_steps_up_when_the_box_moves_in
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
         .collect();
     let frames = samples.len() / 2;
-    assert!(frames > CAP_RATE_HZ * 4, "the card played {frames} frames in 6 s\n{log}");
+    assert!(
+        frames > CAP_RATE_HZ * 4,
+        "the card played {frames} frames in 6 s\n{log}"
+    );
     let moved = moved_at.unwrap_or(0);
     let before = &samples[(moved.saturating_sub(CAP_RATE_HZ)) * 2..moved * 2];
     let after = &samples[(frames - CAP_RATE_HZ) * 2..];
-    assert!(rms(before) < 0.005, "silent outside the zone: {}\n{log}", rms(before));
+    assert!(
+        rms(before) < 0.005,
+        "silent outside the zone: {}\n{log}",
+        rms(before)
+    );
     // A 0.5 sine in the centre of the stereo field: RMS 0.25 per channel.
-    assert!((rms(after) - 0.25).abs() < 0.04, "the speaker at full level inside: {}\n{log}", rms(after));
+    assert!(
+        (rms(after) - 0.25).abs() < 0.04,
+        "the speaker at full level inside: {}\n{log}",
+        rms(after)
+    );
     assert_eq!(health["components"]["soundcard"]["state"], "ok", "{health}");
+}
+
+/// Starts `gpsfake` replaying `log` on a free port; returns it (killed on drop) and the port.
+fn gpsfake(log: &Path) -> (crate::position::GpsFake, u16) {
+    use std::os::unix::process::CommandExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = format!(
+        "{}:/usr/sbin:/sbin",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new("gpsfake")
+        .args(["-1", "-q", "-c", "0.05", "-P", &port.to_string()])
+        .arg(log)
+        .env("PATH", path)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run gpsfake ({e}): run tests/install-deps.sh test"));
+    let fake = crate::position::GpsFake(child);
+    let until = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < until,
+            "gpsfake's gpsd never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (fake, port)
+}
+
+#[tokio::test]
+async fn a_gps_walk_through_gpsd_moves_the_local_listener_into_a_speaker_zone() {
+    use crate::position::{LAT0, LON0, M_PER_DEG, epoch};
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path()).await;
+    // Move the project's zone to the walk: from 40 m to 400 m north of the walk's start.
+    let (south, north) = (LAT0 + 40.0 / M_PER_DEG, LAT0 + 400.0 / M_PER_DEG);
+    let (west, east) = (LON0 - 0.002, LON0 + 0.002);
+    let shape = format!(
+        "{{\"type\":\"MultiPolygon\",\"coordinates\":[[[[{west},{south}],[{east},{south}],[{east},{north}],[{west},{north}],[{west},{south}]]]]}}"
+    );
+    {
+        let store = roundwared::store::Store::open(&dir.path().join("roundwared.sqlite3")).unwrap();
+        store
+            .write(move |tx| {
+                tx.execute("UPDATE speakers SET shape = ?1", [shape])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let log = dir.path().join("walk.nmea");
+    let mut text = String::new();
+    for t in 0..60u32 {
+        text.push_str(&epoch(t, 1.3 * f64::from(t), 0.0));
+    }
+    std::fs::write(&log, text).unwrap();
+    let (_fake, port) = gpsfake(&log);
+    let s = crate::support::TestServer::start_in(
+        dir.path(),
+        &format!("[local]\nenabled = true\nproject_id = 1\noutput = \"none\"\n[position]\nsource = \"gpsd\"\ngpsd = \"127.0.0.1:{port}\"\n"),
+    )
+    .await;
+    let staff = s.staff_token().await;
+    let local = s.get("/api/2/streams/local/", Some(&staff)).await;
+    let url = local.body["stream_url"]
+        .as_str()
+        .expect("local stream")
+        .to_string();
+    let mut resp = reqwest::get(&url).await.unwrap();
+    let mut mp3 = Vec::new();
+    let start = Instant::now();
+    let mut last = serde_json::Value::Null;
+    while start.elapsed() < Duration::from_secs(8) {
+        if let Ok(Ok(Some(c))) =
+            tokio::time::timeout(Duration::from_millis(200), resp.chunk()).await
+        {
+            mp3.extend_from_slice(&c);
+        }
+        last = s.get("/api/2/streams/local/", Some(&staff)).await.body;
+    }
+    let lat = last["stream"]["position"][0]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the local listener has a position: {last}"));
+    let walked_m = (lat - LAT0) * M_PER_DEG;
+    assert!(
+        walked_m > 60.0,
+        "the listener followed the walk: {walked_m:.1} m; {last}"
+    );
+    assert_eq!(last["position"]["source"], "gpsd");
+    // The speaker gain followed: silent at the start of the walk, then the bed.
+    let path = dir.path().join("local.mp3");
+    std::fs::write(&path, &mp3).unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-f", "s16le", "-ac", "2", "-ar", "44100", "-"])
+        .output()
+        .unwrap();
+    let pcm: Vec<i16> = out
+        .stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let second = 44_100 * 2;
+    assert!(pcm.len() > 5 * second, "{} samples", pcm.len());
+    assert!(
+        rms(&pcm[..second / 2]) < 0.01,
+        "silent before the zone: {}",
+        rms(&pcm[..second / 2])
+    );
+    let tail = rms(&pcm[pcm.len() - second..]);
+    assert!(tail > 0.15, "the speaker is heard inside the zone: {tail}");
 }

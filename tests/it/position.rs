@@ -14,9 +14,9 @@ use serde_json::Value;
 
 use crate::support::TestServer;
 
-const LAT0: f64 = 52.52;
-const LON0: f64 = 13.405;
-const M_PER_DEG: f64 = 111_320.0;
+pub(crate) const LAT0: f64 = 52.52;
+pub(crate) const LON0: f64 = 13.405;
+pub(crate) const M_PER_DEG: f64 = 111_320.0;
 
 /// `$body*hh` with the correct checksum.
 fn sentence(body: &str) -> String {
@@ -31,7 +31,7 @@ fn ddmm(value: f64, degree_digits: usize) -> String {
 }
 
 /// GGA and RMC for epoch `t_s` (seconds after 10:00:00) at `north_m`/`east_m` from the origin.
-fn epoch(t_s: u32, north_m: f64, east_m: f64) -> String {
+pub(crate) fn epoch(t_s: u32, north_m: f64, east_m: f64) -> String {
     let lat = LAT0 + north_m / M_PER_DEG;
     let lon = LON0 + east_m / (M_PER_DEG * LAT0.to_radians().cos());
     let time = format!("10{:02}{:02}.00", t_s / 60, t_s % 60);
@@ -157,7 +157,7 @@ async fn nmea_over_a_pseudo_terminal_gives_the_filtered_fix_and_counts_bad_sente
 }
 
 /// gpsfake in its own process group, killed with the group (it can ignore SIGTERM alone).
-struct GpsFake(std::process::Child);
+pub(crate) struct GpsFake(pub(crate) std::process::Child);
 
 impl Drop for GpsFake {
     fn drop(&mut self) {
