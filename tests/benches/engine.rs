@@ -331,7 +331,7 @@ fn main() {
         let mut listeners: Vec<(String, i64)> = Vec::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut readers = Vec::new();
-        let mut per_stream_cpu = None;
+        let mut per_step: Vec<(usize, f64, u64)> = Vec::new();
         for target in steps() {
             while listeners.len() < target {
                 let (token, sid, url) = client.listener(listeners.len()).await;
@@ -373,9 +373,7 @@ fn main() {
             let p99 = patch_ms.get(patch_ms.len() * 99 / 100).copied().unwrap_or(0.0);
             let rss = server.rss_kb();
             let cps = cpu / (window * target as f64);
-            if target == 20 || per_stream_cpu.is_none() {
-                per_stream_cpu = Some(cps);
-            }
+            per_step.push((target, cpu / window, underruns));
             println!(
                 "{target:>8} {:>9.1} {cps:>11.4} {underruns:>9} {late:>11} {p99:>12.1} {cmd_max:>12.1} {:>12.1} {:>10.1}  ({running} running)",
                 cpu / window * 100.0,
@@ -390,10 +388,22 @@ fn main() {
             total += r.await.unwrap_or(0);
         }
         println!("clients received {:.1} MB in all", total as f64 / 1e6);
-        if let (Some(ours), Some(ff)) = (per_stream_cpu, ffmpeg_cpu_per_stream_second(&sources)) {
+        let Some(ff) = ffmpeg_cpu_per_stream_second(&sources) else {
+            return;
+        };
+        println!("ffmpeg pipeline (4-source mix, libmp3lame 128k): {ff:.4} CPU-s per stream-second");
+        for (n, cores, _) in &per_step {
+            let ours = cores / *n as f64;
+            println!("  {n:>4} streams: roundwared {ours:.4} CPU-s per stream-second (whole daemon / streams) -> {:.2}x ffmpeg", ours / ff);
+        }
+        let ok: Vec<_> = per_step.iter().filter(|s| s.2 == 0).collect();
+        if let (Some(a), Some(b)) = (ok.first(), ok.last())
+            && b.0 > a.0
+        {
+            let marginal = (b.1 - a.1) / (b.0 - a.0) as f64;
             println!(
-                "CPU per stream-second: roundwared {ours:.4} s, ffmpeg pipeline {ff:.4} s -> ratio {:.2}",
-                ours / ff
+                "  marginal cost of a stream ({}..{} streams): {marginal:.4} CPU-s per stream-second -> {:.2}x ffmpeg",
+                a.0, b.0, marginal / ff
             );
         }
     });
