@@ -32,6 +32,8 @@ use stream::{Effect, ListenerInfo, StreamState, Titles};
 
 /// How often tracks are advanced.
 const TICK: Duration = Duration::from_millis(50);
+/// Without streams, the control loop wakes this often (for the watchdog's liveness check).
+const IDLE_WAKE: Duration = Duration::from_secs(2);
 /// How often idle streams are looked for (the reference's ping interval).
 const IDLE_CHECK: Duration = Duration::from_secs(10);
 /// How often every stream's counters are written to the log (ticks of [`TICK`]).
@@ -191,6 +193,8 @@ struct Inner {
     local: Mutex<Option<i64>>,
     /// When the control loop last ticked (ms since `epoch`), for the watchdog.
     last_tick_ms: std::sync::atomic::AtomicU64,
+    /// Wakes the control loop when the first stream starts (it idles without streams).
+    wake: tokio::sync::Notify,
 }
 
 /// The stream engine handle (cheap to clone).
@@ -222,6 +226,7 @@ impl Engine {
                 closed: AtomicBool::new(false),
                 local: Mutex::new(None),
                 last_tick_ms: std::sync::atomic::AtomicU64::new(0),
+                wake: tokio::sync::Notify::new(),
             }),
         };
         tokio::spawn(engine.clone().tick_loop());
@@ -353,6 +358,7 @@ impl Engine {
         });
         self.inner.feeds.insert(id, feed);
         self.streams().insert(id, entry.clone());
+        self.inner.wake.notify_one();
         log::info!(stream = id; "stream {id} started at {bitrate_kbps} kbps");
         Ok(entry)
     }
@@ -437,6 +443,13 @@ impl Engine {
                 .iter()
                 .map(|(k, v)| (*k, v.clone()))
                 .collect();
+            if entries.is_empty() {
+                // Nothing to conduct: idle (an idle box should cost no CPU), waking for the
+                // first stream, or every 2 s so the watchdog sees the loop alive.
+                let _ = tokio::time::timeout(IDLE_WAKE, self.inner.wake.notified()).await;
+                interval.reset();
+                continue;
+            }
             let mut writes = Vec::new();
             for (id, e) in entries {
                 let mut s = e.state();
