@@ -223,7 +223,7 @@ impl Engine {
             }
             entry.touch();
             let data = Some(format!("tag_ids={}", join(&tags)));
-            self.log_event_tags(id, "modify_stream", data, u.position, tags)
+            self.log_event_tags(id, "modify_stream", data, u.position, Some(tags))
                 .await;
             return Ok(());
         }
@@ -236,34 +236,6 @@ impl Engine {
         entry.touch();
         self.log_event(id, "move_listener", None, Some(p)).await;
         Ok(())
-    }
-
-    async fn log_event_tags(
-        &self,
-        id: i64,
-        kind: &'static str,
-        data: Option<String>,
-        p: Option<crate::playlist::Position>,
-        tags: Vec<i64>,
-    ) {
-        let result = self
-            .inner
-            .store
-            .write(move |tx| {
-                crate::store::events::log_event(
-                    tx,
-                    id,
-                    kind,
-                    data,
-                    p.map(|p| p.latitude),
-                    p.map(|p| p.longitude),
-                    Some(&tags),
-                )
-            })
-            .await;
-        if let Err(e) = result {
-            log::warn!(stream = id; "cannot log {kind} for stream {id}: {e}");
-        }
     }
 
     /// heartbeat: keeps an unlistened stream alive.

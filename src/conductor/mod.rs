@@ -407,6 +407,19 @@ impl Engine {
         data: Option<String>,
         p: Option<Position>,
     ) {
+        self.log_event_tags(id, kind, data, p, None).await;
+    }
+
+    /// Records a server-side event (reference-server §6); a failure is logged, not returned
+    /// (the stream operation itself succeeded).
+    async fn log_event_tags(
+        &self,
+        id: i64,
+        kind: &'static str,
+        data: Option<String>,
+        p: Option<Position>,
+        tags: Option<Vec<i64>>,
+    ) {
         let result = self
             .inner
             .store
@@ -418,7 +431,7 @@ impl Engine {
                     data,
                     p.map(|p| p.latitude),
                     p.map(|p| p.longitude),
-                    None,
+                    tags.as_deref(),
                 )
             })
             .await;

@@ -167,39 +167,6 @@ async fn the_local_mix_reaches_the_sound_card_and_steps_up_when_the_box_moves_in
     assert_eq!(health["components"]["soundcard"]["state"], "ok", "{health}");
 }
 
-/// Starts `gpsfake` replaying `log` on a free port; returns it (killed on drop) and the port.
-fn gpsfake(log: &Path) -> (crate::position::GpsFake, u16) {
-    use std::os::unix::process::CommandExt;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let path = format!(
-        "{}:/usr/sbin:/sbin",
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let child = Command::new("gpsfake")
-        .args(["-1", "-q", "-c", "0.05", "-P", &port.to_string()])
-        .arg(log)
-        .env("PATH", path)
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run gpsfake ({e}): run tests/install-deps.sh test"));
-    let fake = crate::position::GpsFake(child);
-    let until = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < until,
-            "gpsfake's gpsd never listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (fake, port)
-}
-
 #[tokio::test]
 async fn a_gps_walk_through_gpsd_moves_the_local_listener_into_a_speaker_zone() {
     use crate::position::{LAT0, LON0, M_PER_DEG, epoch};
@@ -227,7 +194,7 @@ async fn a_gps_walk_through_gpsd_moves_the_local_listener_into_a_speaker_zone() 
         text.push_str(&epoch(t, 1.3 * f64::from(t), 0.0));
     }
     std::fs::write(&log, text).unwrap();
-    let (_fake, port) = gpsfake(&log);
+    let (_fake, port) = crate::position::gpsfake(&log);
     let s = crate::support::TestServer::start_in(
         dir.path(),
         &format!("[local]\nenabled = true\nproject_id = 1\noutput = \"none\"\n[position]\nsource = \"gpsd\"\ngpsd = \"127.0.0.1:{port}\"\n"),

@@ -169,16 +169,9 @@ impl Drop for GpsFake {
     }
 }
 
-#[tokio::test]
-async fn a_walk_replayed_through_gpsd_is_followed_and_its_spike_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("walk.nmea");
-    let mut text = String::from("# synthetic walk north at 1.3 m/s, one 150 m spike at 30 s\r\n");
-    for t in 0..60u32 {
-        let east = if t == 30 { 150.0 } else { 0.0 };
-        text.push_str(&epoch(t, 1.3 * f64::from(t), east));
-    }
-    std::fs::write(&log, text).unwrap();
+/// Starts `gpsfake` replaying `log` once, fast, on a free port; returns it (killed on drop)
+/// once its gpsd listens (gpsfake feeds from the moment it starts, so connect right away).
+pub(crate) fn gpsfake(log: &std::path::Path) -> (GpsFake, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -190,7 +183,7 @@ async fn a_walk_replayed_through_gpsd_is_followed_and_its_spike_rejected() {
     );
     let child = std::process::Command::new("gpsfake")
         .args(["-1", "-q", "-c", "0.05", "-P", &port.to_string()])
-        .arg(&log)
+        .arg(log)
         .env("PATH", path)
         .process_group(0)
         .stdout(std::process::Stdio::null())
@@ -199,8 +192,7 @@ async fn a_walk_replayed_through_gpsd_is_followed_and_its_spike_rejected() {
         .unwrap_or_else(|e| {
             panic!("cannot run gpsfake ({e}): install gpsd and gpsd-clients (tests/install-deps.sh test)")
         });
-    let _gpsfake = GpsFake(child);
-    // gpsfake feeds from the moment it starts: connect as soon as its gpsd listens.
+    let fake = GpsFake(child);
     let until = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -209,6 +201,20 @@ async fn a_walk_replayed_through_gpsd_is_followed_and_its_spike_rejected() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    (fake, port)
+}
+
+#[tokio::test]
+async fn a_walk_replayed_through_gpsd_is_followed_and_its_spike_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("walk.nmea");
+    let mut text = String::from("# synthetic walk north at 1.3 m/s, one 150 m spike at 30 s\r\n");
+    for t in 0..60u32 {
+        let east = if t == 30 { 150.0 } else { 0.0 };
+        text.push_str(&epoch(t, 1.3 * f64::from(t), east));
+    }
+    std::fs::write(&log, text).unwrap();
+    let (_gpsfake, port) = gpsfake(&log);
     let server = TestServer::start_with(&format!(
         "[position]\nsource = \"gpsd\"\ngpsd = \"127.0.0.1:{port}\"\n"
     ))
