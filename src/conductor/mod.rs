@@ -13,7 +13,7 @@
 pub mod sources;
 pub mod stream;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use crate::playlist::{Playlist, Position};
 use crate::store::{Store, StoreError};
 
 use sources::Sources;
-use stream::{Effect, ListenerInfo, StreamState, Titles};
+use stream::{ListenerInfo, StreamState, Titles};
 
 /// How often tracks are advanced.
 const TICK: Duration = Duration::from_millis(50);
@@ -205,6 +205,7 @@ pub struct Engine {
 
 mod control;
 mod local;
+mod loops;
 mod status;
 
 pub use status::{EngineStatus, StreamStatus};
@@ -437,190 +438,6 @@ impl Engine {
             .await;
         if let Err(e) = result {
             log::warn!(stream = id; "cannot log {kind} for stream {id}: {e}");
-        }
-    }
-
-    async fn tick_loop(self) {
-        let mut interval = tokio::time::interval(TICK);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut n = 0u64;
-        while !self.inner.closed.load(Relaxed) {
-            interval.tick().await;
-            n += 1;
-            let now_s = self.now_s();
-            self.inner
-                .last_tick_ms
-                .store((now_s * 1000.0) as u64, Relaxed);
-            let entries: Vec<(i64, Arc<Entry>)> = self
-                .streams()
-                .iter()
-                .map(|(k, v)| (*k, v.clone()))
-                .collect();
-            if entries.is_empty() {
-                // Nothing to conduct: idle (an idle box should cost no CPU), waking for the
-                // first stream, or every 2 s so the watchdog sees the loop alive.
-                let _ = tokio::time::timeout(IDLE_WAKE, self.inner.wake.notified()).await;
-                interval.reset();
-                continue;
-            }
-            let mut writes = Vec::new();
-            for (id, e) in entries {
-                let mut s = e.state();
-                for effect in s.tick(now_s, &self.inner.sources) {
-                    writes.push((id, effect));
-                }
-                if n % 20 == 0 && s.speakers_pending() {
-                    s.update_speakers(&self.inner.sources);
-                }
-            }
-            if !writes.is_empty() {
-                self.write_listen_events(writes);
-            }
-            if n % LOG_EVERY_TICKS == 0 {
-                self.log_counters();
-            }
-        }
-    }
-
-    fn write_listen_events(&self, writes: Vec<(i64, Effect)>) {
-        let store = self.inner.store.clone();
-        tokio::spawn(async move {
-            let result = store
-                .write(move |tx| {
-                    for (
-                        session_id,
-                        Effect::Listened {
-                            asset_id,
-                            duration_ns,
-                        },
-                    ) in &writes
-                    {
-                        let input = crate::store::listenevents::ListenEventInput {
-                            session_id: Some(*session_id),
-                            asset_id: Some(*asset_id),
-                            starttime: None,
-                            duration: Some(Some(*duration_ns)),
-                        };
-                        // An asset deleted in between has nothing to record.
-                        let _ = crate::store::listenevents::create(tx, &input);
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = result {
-                log::warn!("cannot record listen events: {e}");
-            }
-        });
-    }
-
-    async fn reload_loop(self) {
-        let mut rx = self.inner.store.subscribe();
-        while rx.changed().await.is_ok() && !self.inner.closed.load(Relaxed) {
-            tokio::time::sleep(RELOAD_DEBOUNCE).await;
-            rx.borrow_and_update();
-            let projects: HashSet<i64> = self
-                .streams()
-                .values()
-                .map(|e| e.state().info.project_id)
-                .collect();
-            self.inner
-                .catalogs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|p, _| projects.contains(p));
-            for project_id in projects {
-                self.reload(project_id).await;
-            }
-        }
-    }
-
-    async fn reload(&self, project_id: i64) {
-        let revision = self.inner.store.revision();
-        let media = self.inner.config.media_dir.clone();
-        let loaded = self
-            .inner
-            .store
-            .read(move |c| Ok(Catalog::load(c, project_id, &media)?))
-            .await;
-        let catalog = match loaded {
-            Ok(Some(c)) => Arc::new(c),
-            Ok(None) => return,
-            Err(e) => {
-                log::warn!("cannot reload project {project_id} for its streams: {e}");
-                return;
-            }
-        };
-        let old = self
-            .inner
-            .catalogs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(project_id, (revision, catalog.clone()));
-        if old.as_ref().map(|(_, c)| &**c) != Some(&*catalog) {
-            self.inner.sources.forget_failures();
-            let sources = self.inner.sources.clone();
-            let c = catalog.clone();
-            let _ = tokio::task::spawn_blocking(move || sources.resolve_speakers(&c)).await;
-        }
-        // Each stream compares with its own snapshot (another request may have refreshed the
-        // shared one already).
-        let now_s = self.now_s();
-        let entries: Vec<Arc<Entry>> = self.streams().values().cloned().collect();
-        for e in entries {
-            let mut s = e.state();
-            if s.info.project_id == project_id && **s.catalog() != *catalog {
-                s.set_catalog(catalog.clone(), now_s, &self.inner.sources);
-            }
-        }
-        self.release_unused_beds();
-    }
-
-    /// Stops the pullers and frees the decoded beds no running stream's catalog names.
-    fn release_unused_beds(&self) {
-        let entries: Vec<Arc<Entry>> = self.streams().values().cloned().collect();
-        let mut in_use = Vec::new();
-        for e in entries {
-            let s = e.state();
-            for sp in s.catalog().speakers.iter().filter(|sp| sp.active) {
-                in_use.push((sp.uri.clone(), sp.backupuri.clone()));
-            }
-        }
-        self.inner.sources.retain_beds(&in_use);
-    }
-
-    async fn idle_loop(self) {
-        let every = IDLE_CHECK
-            .min(self.inner.config.heartbeat_timeout / 2)
-            .max(Duration::from_millis(200));
-        let mut interval = tokio::time::interval(every);
-        interval.tick().await;
-        while !self.inner.closed.load(Relaxed) {
-            interval.tick().await;
-            let timeout = self.inner.config.heartbeat_timeout;
-            let idle: Vec<i64> = self
-                .streams()
-                .iter()
-                .filter(|(_, e)| {
-                    if e.persistent || e.feed.listeners() > 0 {
-                        e.idle_checks.store(0, Relaxed);
-                        return false;
-                    }
-                    let quiet = e
-                        .activity
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .elapsed()
-                        >= timeout;
-                    // Two consecutive checks without a listener, as the reference required.
-                    let checks = e.idle_checks.fetch_add(1, Relaxed) + 1;
-                    quiet && checks >= 2
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            for id in idle {
-                log::info!(stream = id; "stream {id} idle (no heartbeat, update or listener): tearing down");
-                self.kill(id).await;
-            }
         }
     }
 }
