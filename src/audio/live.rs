@@ -39,7 +39,6 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub struct LiveRing {
     slots: Box<[AtomicU32]>,
     written: AtomicU64,
-    connected: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -65,14 +64,8 @@ impl LiveRing {
         Self {
             slots: (0..CAPACITY_FRAMES).map(|_| AtomicU32::new(0)).collect(),
             written: AtomicU64::new(0),
-            connected: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         }
-    }
-
-    /// True while the puller is receiving audio.
-    pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
     }
 
     /// Frames written since the start.
@@ -216,7 +209,6 @@ pub fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::Result<(
                         attempt += 1;
                     }
                 }
-                ring.connected.store(false, Ordering::Relaxed);
                 let mut waited = Duration::ZERO;
                 while waited < backoff && !ring.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
@@ -289,7 +281,6 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
             let r = if channels > 1 { f[1] } else { l };
             stereo.extend_from_slice(&[l, r]);
         }
-        ring.connected.store(true, Ordering::Relaxed);
         if rate == RATE_HZ {
             ring.write(&stereo);
         } else {

@@ -69,8 +69,6 @@ pub struct RenderStats {
     pub lead_ms: AtomicI64,
     /// Time spent rendering and encoding one block, in µs (last block).
     pub block_work_us: AtomicU64,
-    /// MP3 bytes produced.
-    pub bytes: AtomicU64,
 }
 
 /// A running renderer; dropping it stops the thread.
@@ -170,7 +168,6 @@ pub fn spawn(
                         .store(t0.elapsed().as_micros() as u64, Relaxed);
                     let first = chunk_from == 0;
                     if !mp3.is_empty() && (first || mixer.frame() >= chunk_from + CHUNK_FRAMES) {
-                        stats2.bytes.fetch_add(mp3.len() as u64, Relaxed);
                         feed.publish(Chunk {
                             mp3: Bytes::copy_from_slice(&mp3),
                             title: title.clone(),

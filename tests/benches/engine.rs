@@ -24,8 +24,10 @@ use serde_json::{Value, json};
 
 const TICKS_PER_S: f64 = 100.0;
 
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+/// CPU seconds from a `/proc/.../stat` file: fields 14+15 (utime, stime) of the process, or
+/// 16+17 (cutime, cstime) for its waited-for children.
+fn stat_cpu_s(path: &str, children: bool) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -38,24 +40,16 @@ fn cpu_s(pid: u32) -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (t(11) + t(12)) / TICKS_PER_S
+    let first = if children { 13 } else { 11 };
+    (t(first) + t(first + 1)) / TICKS_PER_S
+}
+
+fn cpu_s(pid: u32) -> f64 {
+    stat_cpu_s(&format!("/proc/{pid}/stat"), false)
 }
 
 fn children_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (t(13) + t(14)) / TICKS_PER_S
+    stat_cpu_s("/proc/self/stat", true)
 }
 
 fn steps() -> Vec<usize> {
