@@ -112,6 +112,9 @@ pub struct LocalConfig {
     pub project_id: i64,
     /// Sound card: a cpal/ALSA device name, `"default"`, or `"none"` (HTTP only).
     pub output: String,
+    /// `SCHED_FIFO` priority of the sound-card callback thread (the local render thread gets
+    /// one less), 1–99; 0 keeps normal scheduling.
+    pub realtime_priority: u8,
 }
 
 /// `[stream]`: server-side personal streams.
@@ -182,6 +185,7 @@ struct RawLocal {
     enabled: bool,
     project_id: i64,
     output: String,
+    realtime_priority: i64,
 }
 
 impl Default for RawLocal {
@@ -190,6 +194,7 @@ impl Default for RawLocal {
             enabled: false,
             project_id: 1,
             output: "default".into(),
+            realtime_priority: 20,
         }
     }
 }
@@ -413,6 +418,18 @@ impl Config {
                 "must name a sound card, \"default\" or \"none\"".into(),
             ));
         }
+        let realtime_priority = u8::try_from(raw.local.realtime_priority)
+            .ok()
+            .filter(|p| *p <= 99)
+            .ok_or_else(|| {
+                invalid(
+                    "local.realtime_priority",
+                    format!(
+                        "{} is not between 0 (off) and 99",
+                        raw.local.realtime_priority
+                    ),
+                )
+            })?;
         let level: log::LevelFilter = raw.log.level.parse().map_err(|_| {
             invalid(
                 "log.level",
@@ -450,6 +467,7 @@ impl Config {
                 enabled: raw.local.enabled,
                 project_id: raw.local.project_id,
                 output: raw.local.output.trim().to_owned(),
+                realtime_priority,
             },
             log: LogConfig { level },
             position,
@@ -531,6 +549,17 @@ mod tests {
         assert!(err.to_string().contains("limits.max_upload_mb"), "{err}");
         let err = parse("[log]\nlevel = \"loud\"\n").unwrap_err();
         assert!(err.to_string().contains("log.level"), "{err}");
+        for bad in ["100", "-1"] {
+            let err = parse(&format!("[local]\nrealtime_priority = {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("local.realtime_priority"), "{err}");
+        }
+        assert_eq!(
+            parse("[local]\nrealtime_priority = 0\n")
+                .unwrap()
+                .local
+                .realtime_priority,
+            0
+        );
     }
 
     #[test]

@@ -50,8 +50,12 @@ pub async fn start(state: &AppState) -> Card {
     if !local.enabled {
         return Card::default();
     }
-    let (card, tap) = open_card(&local.output);
-    match state.engine.start_local(local.project_id, tap).await {
+    let (card, tap) = open_card(&local.output, local.realtime_priority);
+    match state
+        .engine
+        .start_local(local.project_id, tap, local.realtime_priority)
+        .await
+    {
         Ok(_) => {
             tokio::spawn(follow_position(
                 state.engine.clone(),
@@ -65,13 +69,17 @@ pub async fn start(state: &AppState) -> Card {
 }
 
 #[cfg(feature = "soundcard")]
-fn open_card(output: &str) -> (Card, Option<Box<dyn crate::output::render::BlockSink>>) {
+fn open_card(
+    output: &str,
+    rt_priority: u8,
+) -> (Card, Option<Box<dyn crate::output::render::BlockSink>>) {
     if output == "none" {
         return (Card::default(), None);
     }
     let (sink, feed) = CardSink::start(CardConfig {
         device: output.to_owned(),
         buffer_ms: 40,
+        rt_priority,
     });
     (
         Card {
@@ -82,7 +90,10 @@ fn open_card(output: &str) -> (Card, Option<Box<dyn crate::output::render::Block
 }
 
 #[cfg(not(feature = "soundcard"))]
-fn open_card(output: &str) -> (Card, Option<Box<dyn crate::output::render::BlockSink>>) {
+fn open_card(
+    output: &str,
+    _rt_priority: u8,
+) -> (Card, Option<Box<dyn crate::output::render::BlockSink>>) {
     if output != "none" {
         log::warn!(
             "[local] output = {output:?}, but this build has no sound card support (feature `soundcard`); the local mix is served over HTTP only"
@@ -96,6 +107,8 @@ fn open_card(output: &str) -> (Card, Option<Box<dyn crate::output::render::Block
 async fn follow_position(engine: Engine, position: PositionSource) {
     let mut rx = position.subscribe();
     let mut paused = false;
+    // The arrival of the last fix moved to (a held fix is republished with its old one).
+    let mut last_at = None;
     loop {
         let state = rx.borrow_and_update().clone();
         match state.fix {
@@ -104,7 +117,9 @@ async fn follow_position(engine: Engine, position: PositionSource) {
                     engine.pause_local(false);
                     paused = false;
                 }
-                engine.move_local(Position::at(fix.lat, fix.lon));
+                let fresh = (last_at != Some(fix.at)).then_some(fix.at);
+                last_at = Some(fix.at);
+                engine.move_local(Position::at(fix.lat, fix.lon), fresh);
             }
             // Lost after having had one (never having had a fix is already silence).
             None if state.source != "none" && !paused && state.last_fix.is_some() => {

@@ -43,6 +43,8 @@ pub struct MixerControl {
     commands: rtrb::Producer<Stamped>,
     retire: rtrb::Consumer<Retired>,
     counters: Arc<Counters>,
+    /// While set, commands are stamped with this fix arrival instead of the send time.
+    fix_at: Option<Instant>,
 }
 
 /// A connected mixer and its control handle.
@@ -64,6 +66,7 @@ pub fn mixer() -> (Mixer, MixerControl) {
             commands: cmd_tx,
             retire: ret_rx,
             counters,
+            fix_at: None,
         },
     )
 }
@@ -75,13 +78,20 @@ impl MixerControl {
             .commands
             .push(Stamped {
                 command,
-                sent: Instant::now(),
+                sent: self.fix_at.unwrap_or_else(Instant::now),
+                from_fix: self.fix_at.is_some(),
             })
             .is_ok();
         if !ok {
             self.counters.dropped_commands.fetch_add(1, Relaxed);
         }
         ok
+    }
+
+    /// Until called again with `None`, stamps the commands sent as consequences of a position
+    /// fix that arrived at `at` (the fix-to-mixer latency figure).
+    pub fn set_fix_origin(&mut self, at: Option<Instant>) {
+        self.fix_at = at;
     }
 
     /// Takes back what the mixer has finished with; finished asset ids are returned so the
@@ -155,12 +165,23 @@ impl Mixer {
             if self.parked.is_some() {
                 break;
             }
-            let Ok(Stamped { command, sent }) = self.commands.pop() else {
+            let Ok(Stamped {
+                command,
+                sent,
+                from_fix,
+            }) = self.commands.pop()
+            else {
                 break;
             };
             let us = sent.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-            self.counters.command_latency_last_us.store(us, Relaxed);
-            self.counters.command_latency_max_us.fetch_max(us, Relaxed);
+            if from_fix {
+                self.counters.fix_latency_last_us.store(us, Relaxed);
+                self.counters.fix_latency_max_us.fetch_max(us, Relaxed);
+                self.counters.fix_commands.fetch_add(1, Relaxed);
+            } else {
+                self.counters.command_latency_last_us.store(us, Relaxed);
+                self.counters.command_latency_max_us.fetch_max(us, Relaxed);
+            }
             self.apply(command);
         }
     }

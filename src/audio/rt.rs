@@ -70,8 +70,11 @@ pub enum Command {
 pub struct Stamped {
     /// The command.
     pub command: Command,
-    /// When the control side sent it.
+    /// When the control side sent it; for a consequence of a position fix, when the fix
+    /// arrived.
     pub sent: Instant,
+    /// Whether `sent` is a fix's arrival (counted in the fix-to-mixer latency too).
+    pub from_fix: bool,
 }
 
 /// Something the mixer no longer needs; dropped on the control side (it may free memory).
@@ -101,6 +104,12 @@ pub struct Counters {
     pub command_latency_last_us: AtomicU64,
     /// Largest command latency seen, microseconds.
     pub command_latency_max_us: AtomicU64,
+    /// Commands applied that followed a position fix (the local listener).
+    pub fix_commands: AtomicU64,
+    /// Time from the fix's arrival to the last such command applied in the mixer, µs.
+    pub fix_latency_last_us: AtomicU64,
+    /// Largest such time, µs.
+    pub fix_latency_max_us: AtomicU64,
 }
 
 impl Counters {

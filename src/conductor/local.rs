@@ -3,13 +3,14 @@
 //! torn down for idleness, and only staff may control it through `/api/2/streams/`.
 
 use std::sync::PoisonError;
+use std::time::Instant;
 
 use rusqlite::OptionalExtension;
 
 use super::control::session_facts;
 use super::stream::ListenerInfo;
 use super::{Engine, EngineError};
-use crate::output::render::{BlockSink, CARD_LEAD_FRAMES, HTTP_LEAD_FRAMES, RenderOptions};
+use crate::output::render::{BlockSink, RenderOptions};
 use crate::playlist::{Listener, Playlist, Position};
 
 /// The device id of the local listener's session.
@@ -17,7 +18,8 @@ pub(super) const LOCAL_DEVICE: &str = "roundwared-local";
 
 impl Engine {
     /// Starts the local listener on `project_id` (its session is reused across restarts, so
-    /// its stream id stays the same); `tap` receives every rendered block.
+    /// its stream id stays the same); `tap` receives every rendered block, and with a tap the
+    /// render thread asks for `SCHED_FIFO` just below `rt_priority` (0: normal scheduling).
     ///
     /// # Errors
     /// A missing project, or listening disabled on it.
@@ -25,6 +27,7 @@ impl Engine {
         &self,
         project_id: i64,
         tap: Option<Box<dyn BlockSink>>,
+        rt_priority: u8,
     ) -> Result<i64, EngineError> {
         let sid = self
             .inner
@@ -82,16 +85,18 @@ impl Engine {
             geo: facts.geo,
             user_id: None,
         };
-        let lead_frames = if tap.is_some() {
-            CARD_LEAD_FRAMES
-        } else {
-            HTTP_LEAD_FRAMES
+        // The render thread feeding the card runs one below the card's callback.
+        let render = match tap {
+            Some(tap) => {
+                RenderOptions::card(tap, rt_priority.saturating_sub(1).max(1).min(rt_priority))
+            }
+            None => RenderOptions::default(),
         };
         let launch = super::Launch {
             position: None,
             bitrate_kbps: self.inner.config.bitrate_kbps,
             persistent: true,
-            render: RenderOptions { lead_frames, tap },
+            render,
         };
         self.spawn_stream(info, catalog, playlist, launch)?;
         *self
@@ -114,14 +119,15 @@ impl Engine {
     }
 
     /// A fix from the box's own position source (no event is logged: GPS gives one a
-    /// second).
-    pub fn move_local(&self, position: Position) {
+    /// second). `fix_at`, the fix's arrival, stamps the mixer commands that follow from it.
+    pub fn move_local(&self, position: Position, fix_at: Option<Instant>) {
         let Some(entry) = self.local_id().and_then(|id| self.entry(id)) else {
             return;
         };
-        entry
-            .state()
-            .move_to(position, self.now_s(), &self.inner.sources);
+        let mut state = entry.state();
+        state.set_fix_origin(fix_at);
+        state.move_to(position, self.now_s(), &self.inner.sources);
+        state.set_fix_origin(None);
     }
 
     /// Pauses or resumes the local listener's assets (the `pause` fix-loss policy).

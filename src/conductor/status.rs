@@ -42,6 +42,12 @@ pub struct StreamStatus {
     pub command_latency_ms: f64,
     /// Largest control-to-mixer latency seen, ms.
     pub command_latency_max_ms: f64,
+    /// Mixer commands that followed a position fix (the local listener's GPS).
+    pub fix_commands: u64,
+    /// Fix arrival to the last such command applied in the mixer, ms.
+    pub fix_to_mixer_ms: f64,
+    /// Largest fix-to-mixer time seen, ms.
+    pub fix_to_mixer_max_ms: f64,
     /// Peak level of the last block (0..1).
     pub peak: f32,
     /// Clients skipped ahead because they fell behind.
@@ -94,6 +100,9 @@ impl Engine {
                     dropped_commands: c.dropped_commands.load(Relaxed),
                     command_latency_ms: c.command_latency_last_us.load(Relaxed) as f64 / 1000.0,
                     command_latency_max_ms: c.command_latency_max_us.load(Relaxed) as f64 / 1000.0,
+                    fix_commands: c.fix_commands.load(Relaxed),
+                    fix_to_mixer_ms: c.fix_latency_last_us.load(Relaxed) as f64 / 1000.0,
+                    fix_to_mixer_max_ms: c.fix_latency_max_us.load(Relaxed) as f64 / 1000.0,
                     peak: c.peak(),
                     lagged_clients: feed.lag_skips,
                 }

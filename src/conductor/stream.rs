@@ -263,6 +263,12 @@ impl StreamState {
         self.update_speakers(sources);
     }
 
+    /// Stamps the mixer commands sent until the next call with a fix's arrival (`None`:
+    /// with their send time).
+    pub fn set_fix_origin(&mut self, at: Option<std::time::Instant>) {
+        self.control.set_fix_origin(at);
+    }
+
     /// `modify_stream`: new tags (and optionally a position), then a rebuild.
     pub fn set_tags(&mut self, tags: Option<Vec<i64>>, now_s: f64) {
         self.playlist.set_tags(tags);

@@ -10,6 +10,7 @@
 //!   publishes to its feed.
 //! * `soundcard` (feature `soundcard`, on by default): the local listener's sound card through
 //!   cpal/ALSA, fed from a ring by a render thread, drift-compensated, reopened when it vanishes.
+//! * [`sched`]: `SCHED_FIFO` for the threads that feed the sound card.
 //! * [`tone`]: a paced, LAME-encoded sine published into a feed, for tests and tools that
 //!   need a live stream without the engine.
 //!
@@ -22,6 +23,7 @@ pub mod icy;
 pub mod listener;
 pub mod mp3;
 pub mod render;
+pub mod sched;
 #[cfg(feature = "soundcard")]
 pub mod soundcard;
 pub mod tone;

@@ -34,23 +34,46 @@ pub trait BlockSink: Send {
     fn push_block(&mut self, interleaved: &[f32]);
 }
 
+/// How often a renderer that feeds a sound card wakes: control changes (a GPS fix) reach
+/// its mixer within about this.
+pub const CARD_WAKE: Duration = Duration::from_millis(10);
+
 /// How a renderer runs.
 pub struct RenderOptions {
     /// Frames kept ahead of real time.
     pub lead_frames: u64,
+    /// How often the thread wakes to render up to the lead.
+    pub wake: Duration,
+    /// `SCHED_FIFO` priority of the thread (0: normal scheduling).
+    pub rt_priority: u8,
     /// An extra destination for every block.
     pub tap: Option<Box<dyn BlockSink>>,
+}
+
+impl RenderOptions {
+    /// A renderer feeding a sound card through `tap`: small lead, frequent wake-ups,
+    /// real-time priority `rt_priority` when not 0.
+    pub fn card(tap: Box<dyn BlockSink>, rt_priority: u8) -> Self {
+        Self {
+            lead_frames: CARD_LEAD_FRAMES,
+            wake: CARD_WAKE,
+            rt_priority,
+            tap: Some(tap),
+        }
+    }
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         Self {
             lead_frames: HTTP_LEAD_FRAMES,
+            wake: WAKE,
+            rt_priority: 0,
             tap: None,
         }
     }
 }
-/// The thread wakes this often (so control changes reach the mixer within about this).
+/// An HTTP renderer wakes this often (so control changes reach the mixer within about this).
 const WAKE: Duration = Duration::from_millis(20);
 /// Audio per published chunk (one socket write per client per chunk: about 4 KB at
 /// 128 kbps, the size Icecast moves per write).
@@ -113,6 +136,8 @@ pub fn spawn(
 ) -> std::io::Result<Renderer> {
     let RenderOptions {
         lead_frames,
+        wake: wake_every,
+        rt_priority,
         mut tap,
     } = options;
     let stop = Arc::new(AtomicBool::new(false));
@@ -127,6 +152,16 @@ pub fn spawn(
             let mut chunk_from = 0u64;
             let mut origin = Instant::now();
             let mut behind = false;
+            if rt_priority > 0 {
+                let promotion = super::sched::Promotion::default();
+                promotion.promote_current_thread(rt_priority);
+                let text = promotion.describe();
+                if promotion.priority().is_some() {
+                    log::info!(stream = stream_id; "stream {stream_id}: render thread runs {text}");
+                } else {
+                    log::warn!(stream = stream_id; "stream {stream_id}: render thread runs {text}");
+                }
+            }
             let mut wake = Instant::now();
             while !stop2.load(Relaxed) && !feed.is_closed() {
                 let wall = (origin.elapsed().as_secs_f64() * f64::from(RATE_HZ)) as u64;
@@ -180,7 +215,7 @@ pub fn spawn(
                 stats2
                     .lead_ms
                     .store(lead * 1000 / i64::from(RATE_HZ), Relaxed);
-                wake += WAKE;
+                wake += wake_every;
                 let now = Instant::now();
                 if wake > now {
                     std::thread::sleep(wake - now);

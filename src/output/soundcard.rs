@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, ErrorKind, SampleFormat, StreamConfig};
 
+use super::sched::Promotion;
 use engine::{Engine, Meters, OutSample, RING_MS, TARGET_FILL_MS, frames_in_ms};
 
 /// Largest card buffer accepted (larger requests are clamped): fades must stay responsive.
@@ -48,6 +49,8 @@ pub struct CardConfig {
     pub device: String,
     /// Device buffer in ms (two periods), at most [`MAX_BUFFER_MS`].
     pub buffer_ms: u32,
+    /// `SCHED_FIFO` priority for the callback thread (1–99), 0 to leave it alone.
+    pub rt_priority: u8,
 }
 
 /// What the sink is doing.
@@ -118,6 +121,12 @@ pub struct CardStatus {
     pub peak: f32,
     /// Device frames written since start, silence included.
     pub device_frames: u64,
+    /// Scheduling of the callback thread (`"SCHED_FIFO priority 20"`, or why it is normal).
+    pub callback_scheduling: String,
+    /// Mean time the callback spends per call, in % of the device period.
+    pub callback_load_mean_pct: f64,
+    /// Longest time the callback spent in one call, in % of the device period.
+    pub callback_load_max_pct: f64,
 }
 
 /// State shared by the handle, the feed, the supervisor and the callbacks.
@@ -128,8 +137,11 @@ struct Shared {
     xruns: AtomicU64,
     dropped_frames: AtomicU64,
     reopens: AtomicU64,
-    /// Set by cpal's error callback when the stream is dead (not for xruns).
-    stream_failed: std::sync::atomic::AtomicBool,
+    /// Set by cpal's error callback when the stream is dead (not for xruns): the
+    /// [`failure_text`] code of what cpal reported, 0 while the stream is fine.
+    stream_failed: AtomicU8,
+    /// How the callback thread is scheduled.
+    promotion: Promotion,
     /// Written by the supervisor only (never by a callback).
     details: Mutex<Details>,
 }
@@ -258,6 +270,9 @@ impl CardSink {
             resample_ratio: f64::from_bits(m.ratio_bits.load(Relaxed)),
             peak: f32::from_bits(m.peak_bits.load(Relaxed)),
             device_frames: m.device_frames.load(Relaxed),
+            callback_scheduling: s.promotion.describe(),
+            callback_load_mean_pct: m.load.mean_pct(),
+            callback_load_max_pct: m.load.max_pct(),
         }
     }
 }
@@ -372,7 +387,7 @@ fn supervise(config: &CardConfig, engine: Engine, shared: &Arc<Shared>, stop: &m
     let mut opened_once = false;
     let mut last_logged: Option<(CardState, String)> = None;
     loop {
-        shared.stream_failed.store(false, Relaxed);
+        shared.stream_failed.store(0, Relaxed);
         let result = open(config, &slot, shared);
         match result {
             Ok(opened) => {
@@ -399,7 +414,10 @@ fn supervise(config: &CardConfig, engine: Engine, shared: &Arc<Shared>, stop: &m
                     return;
                 }
                 drop(opened);
-                let msg = "the stream failed (device gone?)".to_string();
+                let msg = format!(
+                    "the stream failed: {}",
+                    failure_text(shared.stream_failed.load(Relaxed))
+                );
                 shared.set_state(CardState::Error);
                 shared.details().last_error = Some(msg.clone());
                 log::warn!("sound card {name}: {msg}; reopening");
@@ -442,18 +460,50 @@ fn supervise(config: &CardConfig, engine: Engine, shared: &Arc<Shared>, stop: &m
     }
 }
 
-/// Waits while the stream plays; logs xruns now and then. Returns false when told to stop,
-/// true when the stream failed.
+/// cpal's failure kinds as the callback records them (it may not format strings).
+fn failure_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::DeviceNotAvailable => 1,
+        ErrorKind::StreamInvalidated => 2,
+        ErrorKind::DeviceBusy => 3,
+        ErrorKind::PermissionDenied => 4,
+        _ => 5,
+    }
+}
+
+/// Words for a [`failure_code`].
+fn failure_text(code: u8) -> &'static str {
+    match code {
+        1 => "the device disappeared (unplugged?)",
+        2 => "the device's configuration changed",
+        3 => "the device is busy",
+        4 => "access to the device was denied",
+        _ => "the audio system reported an error",
+    }
+}
+
+/// Waits while the stream plays; logs xruns now and then, and the callback thread's
+/// scheduling once known. Returns false when told to stop, true when the stream failed.
 fn watch(name: &str, shared: &Shared, stop: &mpsc::Receiver<()>) -> bool {
     let mut xruns_logged = shared.xruns.load(Relaxed);
     let mut last_xrun_log = Instant::now();
+    let mut scheduling_logged = false;
     loop {
         match stop.recv_timeout(WATCH) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return false,
         }
-        if shared.stream_failed.load(Relaxed) {
+        if shared.stream_failed.load(Relaxed) != 0 {
             return true;
+        }
+        if !scheduling_logged && shared.promotion.settled() {
+            scheduling_logged = true;
+            let text = shared.promotion.describe();
+            if text.contains("refused") {
+                log::warn!("sound card {name}: callback thread runs {text}");
+            } else {
+                log::info!("sound card {name}: callback thread runs {text}");
+            }
         }
         let xruns = shared.xruns.load(Relaxed);
         if xruns > xruns_logged && last_xrun_log.elapsed() >= XRUN_LOG_EVERY {
@@ -539,13 +589,20 @@ fn open(config: &CardConfig, slot: &EngineSlot, shared: &Arc<Shared>) -> Result<
             err_shared.xruns.fetch_add(1, Relaxed);
         }
         ErrorKind::DeviceChanged | ErrorKind::RealtimeDenied => {}
-        _ => err_shared.stream_failed.store(true, Relaxed),
+        kind => err_shared.stream_failed.store(failure_code(kind), Relaxed),
     };
     let timeout = Some(Duration::from_secs(2));
-    let ch = usize::from(channels);
+    let cb = Callback {
+        returner,
+        channels: usize::from(channels),
+        shared: shared.clone(),
+        rt_priority: config.rt_priority,
+        promoted: false,
+        period_ns: u64::from(period_frames) * 1_000_000_000 / u64::from(rate_hz),
+    };
     let stream = match format {
-        SampleFormat::I16 => build::<i16>(&device, stream_config, returner, ch, on_error, timeout),
-        _ => build::<f32>(&device, stream_config, returner, ch, on_error, timeout),
+        SampleFormat::I16 => build::<i16>(&device, stream_config, cb, on_error, timeout),
+        _ => build::<f32>(&device, stream_config, cb, on_error, timeout),
     }?;
     stream.play()?;
     Ok(Opened {
@@ -556,11 +613,40 @@ fn open(config: &CardConfig, slot: &EngineSlot, shared: &Arc<Shared>) -> Result<
     })
 }
 
+/// What the data callback owns: the engine (returned on drop), the promotion to do on the
+/// first call, and the load meter's period.
+struct Callback {
+    returner: Returner,
+    channels: usize,
+    shared: Arc<Shared>,
+    rt_priority: u8,
+    promoted: bool,
+    period_ns: u64,
+}
+
+impl Callback {
+    /// One device buffer: real time, no allocation, locks or logging (the promotion on the
+    /// first call is two system calls).
+    fn run<T: OutSample>(&mut self, data: &mut [T]) {
+        if !self.promoted {
+            self.promoted = true;
+            self.shared
+                .promotion
+                .promote_current_thread(self.rt_priority);
+        }
+        let started = Instant::now();
+        if let Some(e) = self.returner.engine.as_mut() {
+            e.fill(data, self.channels);
+        }
+        let work_ns = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.shared.meters.load.record(work_ns, self.period_ns);
+    }
+}
+
 fn build<T>(
     device: &cpal::Device,
     config: StreamConfig,
-    mut returner: Returner,
-    channels: usize,
+    mut cb: Callback,
     on_error: impl FnMut(cpal::Error) + Send + 'static,
     timeout: Option<Duration>,
 ) -> Result<cpal::Stream, cpal::Error>
@@ -569,11 +655,7 @@ where
 {
     device.build_output_stream::<T, _, _>(
         config,
-        move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
-            if let Some(e) = returner.engine.as_mut() {
-                e.fill(data, channels);
-            }
-        },
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| cb.run(data),
         on_error,
         timeout,
     )

@@ -227,6 +227,14 @@ async fn a_gps_walk_through_gpsd_moves_the_local_listener_into_a_speaker_zone() 
         "the listener followed the walk: {walked_m:.1} m; {last}"
     );
     assert_eq!(last["position"]["source"], "gpsd");
+    // The mixer commands that followed the fixes were counted from each fix's arrival.
+    let fix_commands = last["stream"]["fix_commands"].as_u64().unwrap_or(0);
+    assert!(fix_commands > 0, "no fix-stamped commands: {last}");
+    let latest_ms = last["stream"]["fix_to_mixer_ms"].as_f64().unwrap_or(0.0);
+    let max_ms = last["stream"]["fix_to_mixer_max_ms"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(latest_ms > 0.0 && max_ms >= latest_ms, "{last}");
     // The speaker gain followed: silent at the start of the walk, then the bed.
     let path = dir.path().join("local.mp3");
     std::fs::write(&path, &mp3).unwrap();

@@ -44,6 +44,41 @@ pub(crate) struct Meters {
     pub(crate) peak_bits: AtomicU32,
     /// Device frames written (silence included).
     pub(crate) device_frames: AtomicU64,
+    /// Time the callback spends per call against the device period.
+    pub(crate) load: CallbackLoad,
+}
+
+/// The callback's work in proportion to its period: a running sum for the mean and the
+/// largest single call, in atomics the callback updates without locking.
+#[derive(Debug, Default)]
+pub(crate) struct CallbackLoad {
+    work_ns: AtomicU64,
+    period_ns: AtomicU64,
+    max_ppm: AtomicU64,
+}
+
+impl CallbackLoad {
+    /// Records one call that took `work_ns` of a `period_ns` device period.
+    pub(crate) fn record(&self, work_ns: u64, period_ns: u64) {
+        self.work_ns.fetch_add(work_ns, Relaxed);
+        self.period_ns.fetch_add(period_ns, Relaxed);
+        let ppm = work_ns.saturating_mul(1_000_000) / period_ns.max(1);
+        self.max_ppm.fetch_max(ppm, Relaxed);
+    }
+
+    /// Total work over total period time, in %.
+    pub(crate) fn mean_pct(&self) -> f64 {
+        let period = self.period_ns.load(Relaxed);
+        if period == 0 {
+            return 0.0;
+        }
+        self.work_ns.load(Relaxed) as f64 * 100.0 / period as f64
+    }
+
+    /// The heaviest single call, in % of its period.
+    pub(crate) fn max_pct(&self) -> f64 {
+        self.max_ppm.load(Relaxed) as f64 / 10_000.0
+    }
 }
 
 /// One output sample type the callback can write.

@@ -39,6 +39,7 @@ fn play_tone_step() {
     let (sink, mut feed) = CardSink::start(CardConfig {
         device: "default".into(),
         buffer_ms: 40,
+        rt_priority: 10,
     });
     let block = 441;
     let preroll = (PREROLL_S * 44_100.0) as usize;
@@ -82,6 +83,20 @@ fn play_tone_step() {
     );
     assert_eq!(status.dropped_frames, 0);
     assert!((status.resample_ratio - 1.0).abs() <= 0.005 + 1e-9);
+    // The callback thread asked for SCHED_FIFO 10: it got it, or the refusal is reported.
+    assert!(
+        status.callback_scheduling == "SCHED_FIFO priority 10"
+            || status
+                .callback_scheduling
+                .starts_with("normal (real-time priority refused"),
+        "{status:?}"
+    );
+    // The load meter saw the callbacks' work.
+    assert!(status.callback_load_mean_pct > 0.0, "{status:?}");
+    assert!(
+        status.callback_load_max_pct >= status.callback_load_mean_pct,
+        "{status:?}"
+    );
     drop(sink);
 }
 
@@ -269,6 +284,7 @@ fn a_device_that_does_not_exist_is_reported_by_name_and_the_feed_keeps_accepting
     let (sink, mut feed) = CardSink::start(CardConfig {
         device: name.into(),
         buffer_ms: 20,
+        rt_priority: 0,
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -303,6 +319,7 @@ fn device_none_starts_nothing_and_accepts_nothing() {
     let (sink, mut feed) = CardSink::start(CardConfig {
         device: "none".into(),
         buffer_ms: 20,
+        rt_priority: 0,
     });
     assert_eq!(feed.push(&[0.1; 882]), 0);
     assert_eq!(feed.wanted_frames(), 0);
@@ -317,6 +334,7 @@ fn wait_for_late_device() {
     let (sink, mut feed) = CardSink::start(CardConfig {
         device: name.into(),
         buffer_ms: 20,
+        rt_priority: 0,
     });
     let wait_for = |want: CardState, secs: u64| {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -369,4 +387,218 @@ fn a_device_missing_at_start_is_waited_for_and_plays_once_it_appears() {
     );
     // The child really ran the test (and did not filter it away).
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
+
+/// The device name of the vanishing-device test: a `file` plugin into a FIFO whose reader the
+/// parent closes (the device "is unplugged") and opens again (it "comes back").
+const VANISHING: &str = "rwusbdac";
+
+/// Waits up to `secs` for `cond` on the sink's status; returns the status that met it.
+fn wait_status(sink: &CardSink, secs: u64, cond: impl Fn(&CardStatus) -> bool) -> CardStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = sink.status();
+        if cond(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "timed out in state {s:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The child's half: play a paced tone through the device while it vanishes and returns.
+fn play_through_a_vanishing_device() {
+    use std::sync::atomic::AtomicBool;
+    let (sink, mut feed) = CardSink::start(CardConfig {
+        device: VANISHING.into(),
+        buffer_ms: 20,
+        rt_priority: 0,
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder_stop = stop.clone();
+    let feeder = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut frame = 0usize;
+        let mut buf = vec![0.0f32; 441 * 2];
+        while !feeder_stop.load(Relaxed) {
+            let due = start + Duration::from_secs_f64(frame as f64 / 44_100.0);
+            if let Some(wait) =
+                due.checked_duration_since(Instant::now() + Duration::from_millis(20))
+            {
+                std::thread::sleep(wait);
+            }
+            for (i, s) in buf.chunks_exact_mut(2).enumerate() {
+                let t = (frame + i) as f64 / 44_100.0;
+                let x = (LOUD_AMP * (2.0 * std::f64::consts::PI * TONE_HZ * t).sin()) as f32;
+                s[0] = x;
+                s[1] = x;
+            }
+            feed.push(&buf);
+            frame += 441;
+        }
+    });
+    let playing = wait_status(&sink, 20, |s| s.state == CardState::Playing);
+    println!(
+        "PLAYING {} {}",
+        playing.sample_format, playing.device_rate_hz
+    );
+    let gone = wait_status(&sink, 20, |s| s.state != CardState::Playing);
+    println!("GONE {gone:?}");
+    assert_eq!(gone.state, CardState::Error, "{gone:?}");
+    assert!(gone.summary.contains(VANISHING), "{gone:?}");
+    assert!(gone.last_error.is_some(), "{gone:?}");
+    let back = wait_status(&sink, 30, |s| s.state == CardState::Playing);
+    assert_eq!(back.reopens, 1, "{back:?}");
+    assert_eq!(back.last_error, None, "{back:?}");
+    println!("BACK {back:?}");
+    let frames = back.device_frames;
+    wait_status(&sink, 10, |s| s.device_frames > frames + 48_000);
+    stop.store(true, Relaxed);
+    let _ = feeder.join();
+    drop(sink);
+}
+
+#[test]
+fn a_device_that_vanishes_mid_run_is_reported_reopened_with_back_off_and_plays_again() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        play_through_a_vanishing_device();
+        return;
+    }
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("usb.fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status();
+    assert!(status.is_ok_and(|s| s.success()), "mkfifo failed");
+    let conf = format!(
+        "pcm.{VANISHING} {{\n  type file\n  slave.pcm \"null\"\n  file \"{}\"\n  format \"raw\"\n}}\n",
+        fifo.display()
+    );
+    std::fs::write(dir.path().join(".asoundrc"), conf).expect("write .asoundrc");
+    let open_reader = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open(&fifo)
+            .expect("open fifo")
+    };
+    let mut reader = Some(open_reader());
+    let exe = std::env::current_exe().expect("current exe");
+    let test = test_name(
+        "a_device_that_vanishes_mid_run_is_reported_reopened_with_back_off_and_plays_again",
+    );
+    let mut child = Command::new(exe)
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child test");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("child stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let mut phase = 0; // 0 playing before, 1 gone, 2 back
+    // The device's sample format and rate, as the child reports them once playing.
+    let mut format = (String::new(), CAP_RATE_HZ);
+    let mut before: Vec<u8> = Vec::new();
+    let mut after: Vec<u8> = Vec::new();
+    let mut paced_from = Instant::now();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let start = Instant::now();
+    let exit = loop {
+        while let Ok(line) = lines.try_recv() {
+            seen.push_str(&line);
+            seen.push('\n');
+            // libtest's "test … ... " precedes the first line without a newline.
+            if let Some((_, rest)) = line.split_once("PLAYING ") {
+                let mut words = rest.split(' ');
+                format.0 = words.next().unwrap_or_default().to_owned();
+                format.1 = words
+                    .next()
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(CAP_RATE_HZ);
+            } else if line.starts_with("GONE") {
+                phase = 1;
+                // The device returns a moment later.
+                std::thread::sleep(Duration::from_millis(300));
+                reader = Some(open_reader());
+                paced_from = Instant::now();
+            } else if line.starts_with("BACK") {
+                phase = 2;
+            }
+        }
+        let buf = if phase == 0 { &mut before } else { &mut after };
+        let bytes_per_s = format.1 * if format.0 == "i16" { 4 } else { 8 };
+        if let Some(r) = reader.as_mut() {
+            let allowed = (paced_from.elapsed().as_secs_f64() * bytes_per_s as f64) as usize + 8192;
+            let room = allowed.saturating_sub(buf.len()).min(chunk.len());
+            if room > 0 {
+                match r.read(&mut chunk[..room]) {
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("reading the fifo: {e}"),
+                }
+            }
+        }
+        // One second of audio heard: unplug.
+        if phase == 0 && before.len() >= bytes_per_s && reader.is_some() {
+            reader = None;
+        }
+        if let Some(exit) = child.try_wait().expect("wait child") {
+            break exit;
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the child did not finish in 90 s; it said:\n{seen}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    while let Ok(line) = lines.try_recv() {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    assert!(exit.success(), "child failed: {exit}\n{seen}\n{err}");
+    assert!(seen.contains("1 passed"), "{seen}");
+    // The tone was heard before the device vanished and again after it came back.
+    let samples = |b: &[u8]| -> Vec<f64> {
+        if format.0 == "i16" {
+            b.chunks_exact(2)
+                .map(|s| f64::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0)
+                .collect()
+        } else {
+            b.chunks_exact(4)
+                .map(|s| f64::from(f32::from_le_bytes([s[0], s[1], s[2], s[3]])))
+                .collect()
+        }
+    };
+    let level = |b: &[u8]| rms(&samples(b));
+    assert!(matches!(format.0.as_str(), "f32" | "i16"), "{seen}");
+    let tone_rms = LOUD_AMP / 2f64.sqrt();
+    // The first half second may hold the start-up silence.
+    let settled = &before[before.len() / 2 / 8 * 8..];
+    assert!(
+        level(settled) > 0.8 * tone_rms,
+        "before: {}",
+        level(settled)
+    );
+    assert!(
+        after.len() > format.1 * 4,
+        "only {} bytes after the return",
+        after.len()
+    );
+    let tail = &after[after.len() / 2 / 8 * 8..];
+    assert!(level(tail) > 0.8 * tone_rms, "after: {}", level(tail));
 }
