@@ -16,9 +16,15 @@ impl Engine {
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut n = 0u64;
+        let mut beds_seen = 0u64;
         while !self.inner.closed.load(Relaxed) {
             interval.tick().await;
             n += 1;
+            // Streams waiting for a speaker source retry on the tick after a bed resolves
+            // (a new listener hears the bed at once), and every second anyway.
+            let beds_resolved = self.inner.sources.beds_resolved();
+            let retry_speakers = n % 20 == 0 || beds_resolved != beds_seen;
+            beds_seen = beds_resolved;
             let now_s = self.now_s();
             self.inner
                 .last_tick_ms
@@ -41,7 +47,7 @@ impl Engine {
                 for effect in s.tick(now_s, &self.inner.sources) {
                     writes.push((id, effect));
                 }
-                if n % 20 == 0 && s.speakers_pending() {
+                if retry_speakers && s.speakers_pending() {
                     s.update_speakers(&self.inner.sources);
                 }
             }

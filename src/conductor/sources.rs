@@ -20,6 +20,8 @@ struct Inner {
     assets: HashMap<PathBuf, (Arc<Pcm16>, u64)>,
     failed: HashMap<PathBuf, String>,
     beds: HashMap<String, SpeakerSource>,
+    /// Beds resolved so far (streams waiting for one retry when it changes).
+    beds_resolved: u64,
     tick: u64,
     bytes: usize,
 }
@@ -146,7 +148,9 @@ impl Sources {
                 Some(Ok(path)) => match load_file(&path) {
                     Ok(pcm) => {
                         let source = SpeakerSource::Loop(Arc::new(pcm.into_loop()));
-                        self.lock().beds.insert(key, source.clone());
+                        let mut inner = self.lock();
+                        inner.beds.insert(key, source.clone());
+                        inner.beds_resolved += 1;
                         return Ok(source);
                     }
                     Err(e) => reasons.push(e.to_string()),
@@ -166,8 +170,16 @@ impl Sources {
         let ring = Arc::new(LiveRing::new());
         spawn_puller(urls, ring.clone()).map_err(|e| format!("cannot start a puller: {e}"))?;
         let source = SpeakerSource::Live(ring);
-        self.lock().beds.insert(key, source.clone());
+        let mut inner = self.lock();
+        inner.beds.insert(key, source.clone());
+        inner.beds_resolved += 1;
         Ok(source)
+    }
+
+    /// Counts the beds resolved since start: a change means a stream waiting for a speaker
+    /// source may now add it.
+    pub fn beds_resolved(&self) -> u64 {
+        self.lock().beds_resolved
     }
 
     /// The speaker's source if it is already resolved (no I/O; the render side never waits).

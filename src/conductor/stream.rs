@@ -119,6 +119,9 @@ struct SpeakerSlot {
     uri: (String, String),
 }
 
+/// Fade-in of a speaker bed present when a stream starts (100 ms: no click, no wait).
+const START_FADE_IN_FRAMES: u32 = RATE_HZ / 10;
+
 /// The control state of one stream.
 pub struct StreamState {
     /// Facts about the listener.
@@ -332,10 +335,17 @@ impl StreamState {
             self.next_key += 1;
             let voice = crate::audio::voice::SpeakerVoice::new(key, source, self.frame() as usize);
             if self.control.send(Command::AddSpeaker(Box::new(voice))) {
+                // A listener who just pressed play hears the bed at once (a short fade-in);
+                // later entries into a zone follow the walking ramp.
+                let fade_in = if self.frame() < u64::from(RATE_HZ) {
+                    START_FADE_IN_FRAMES.min(ramp)
+                } else {
+                    ramp
+                };
                 self.control.send(Command::SpeakerGain {
                     key,
                     gain,
-                    ramp_frames: ramp,
+                    ramp_frames: fade_in,
                 });
                 self.speakers.insert(sp.id, SpeakerSlot { key, uri });
             }

@@ -36,7 +36,7 @@ pub trait BlockSink: Send {
 
 /// How often a renderer that feeds a sound card wakes: control changes (a GPS fix) reach
 /// its mixer within about this.
-pub const CARD_WAKE: Duration = Duration::from_millis(10);
+pub const CARD_WAKE: Duration = Duration::from_millis(5);
 
 /// How a renderer runs.
 pub struct RenderOptions {
@@ -156,10 +156,10 @@ pub fn spawn(
                 let promotion = super::sched::Promotion::default();
                 promotion.promote_current_thread(rt_priority);
                 let text = promotion.describe();
-                if promotion.priority().is_some() {
-                    log::info!(stream = stream_id; "stream {stream_id}: render thread runs {text}");
-                } else {
+                if promotion.refused() {
                     log::warn!(stream = stream_id; "stream {stream_id}: render thread runs {text}");
+                } else {
+                    log::info!(stream = stream_id; "stream {stream_id}: render thread runs {text}");
                 }
             }
             let mut wake = Instant::now();

@@ -57,6 +57,12 @@ impl Promotion {
         u8::try_from(self.0.load(Relaxed)).ok().filter(|p| *p > 0)
     }
 
+    /// Whether a requested promotion was refused by the kernel.
+    pub fn refused(&self) -> bool {
+        let code = self.0.load(Relaxed);
+        code < 0 && code != NOT_REQUESTED
+    }
+
     /// Whether the promotion has been attempted (or deliberately skipped).
     pub fn settled(&self) -> bool {
         self.0.load(Relaxed) != 0
@@ -125,15 +131,22 @@ mod tests {
             let p = Promotion::default();
             assert_eq!(p.describe(), "");
             p.promote_current_thread(5);
-            (p.priority(), p.describe(), policy_of_this_thread())
+            (
+                p.priority(),
+                p.describe(),
+                policy_of_this_thread(),
+                p.refused(),
+            )
         });
-        let (priority, text, policy) = handle.join().expect("thread");
+        let (priority, text, policy, refused) = handle.join().expect("thread");
         let privileged = has_cap_sys_nice() || rtprio_limit() >= 5;
         if privileged {
             assert_eq!(priority, Some(5), "{text}");
             assert_eq!(policy, 1, "the kernel does not show SCHED_FIFO");
             assert_eq!(text, "SCHED_FIFO priority 5");
+            assert!(!refused);
         } else {
+            assert!(refused, "{text}");
             assert_eq!(priority, None);
             assert_eq!(policy, 0);
             assert!(
@@ -150,13 +163,15 @@ mod tests {
             p.promote_current_thread(0);
             (
                 p.settled(),
+                p.refused(),
                 p.priority(),
                 p.describe(),
                 policy_of_this_thread(),
             )
         });
-        let (settled, priority, text, policy) = handle.join().expect("thread");
+        let (settled, refused, priority, text, policy) = handle.join().expect("thread");
         assert!(settled);
+        assert!(!refused);
         assert_eq!(priority, None);
         assert_eq!(policy, 0);
         assert_eq!(text, "normal (real-time priority off)");

@@ -499,7 +499,7 @@ fn watch(name: &str, shared: &Shared, stop: &mpsc::Receiver<()>) -> bool {
         if !scheduling_logged && shared.promotion.settled() {
             scheduling_logged = true;
             let text = shared.promotion.describe();
-            if text.contains("refused") {
+            if shared.promotion.refused() {
                 log::warn!("sound card {name}: callback thread runs {text}");
             } else {
                 log::info!("sound card {name}: callback thread runs {text}");

@@ -325,7 +325,7 @@ fn main() {
         card["callback_load_mean_pct"].as_f64().unwrap_or(f64::NAN),
         card["callback_load_max_pct"].as_f64().unwrap_or(f64::NAN)
     );
-    let mut sorted = fix_ms.clone();
+    let mut sorted = fix_ms;
     sorted.sort_by(f64::total_cmp);
     println!(
         "  fix arrival → mixer commands applied: {} fixes with commands, median {:.2} ms, p99 {:.2} ms, worst {:.2} ms (worst of all {:.2} ms)",
