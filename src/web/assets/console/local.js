@@ -46,7 +46,7 @@ export function localSection() {
     const bar = el('span');
     const meter = el('div', { class: 'rw-meter rw-meter-big', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 1, 'aria-valuenow': 0, 'aria-labelledby': 'local-level-label' }, bar);
     const levelText = el('span', { id: 'local-level-text' });
-    const ctl = controls(id, () => last?.stream?.paused);
+    const ctl = controls(id, () => last?.stream?.paused, { kill: false });
     view = {
       id,
       f,
@@ -113,7 +113,9 @@ export function localSection() {
     const peak = Math.max(0, Math.min(1, Number(card ? card.peak : st ? st.peak : 0) || 0));
     const source = card ? 'sound card' : 'mix (no sound card)';
     document.getElementById('local-level-source').textContent = `(${source})`;
-    view.bar.style.width = `${(peak * 100).toFixed(1)}%`;
+    // The bar shows -60..0 dBFS, as level meters do.
+    const db = peak > 0 ? 20 * Math.log10(peak) : -60;
+    view.bar.style.width = `${Math.max(0, Math.min(100, ((db + 60) / 60) * 100)).toFixed(1)}%`;
     view.meter.setAttribute('aria-valuenow', peak.toFixed(2));
     view.meter.setAttribute('aria-valuetext', dbfs(peak));
     view.levelText.textContent = dbfs(peak);

@@ -32,8 +32,8 @@ export function playingText(st, names) {
   return `${playing || 'no audiotracks'}. ${next}.`;
 }
 
-/** Buttons that control stream `id`; `paused()` tells the current state. */
-export function controls(id, isPaused) {
+/** Buttons that control stream `id`; `isPaused()` tells the current state; no Kill with `kill: false`. */
+export function controls(id, isPaused, { kill: withKill = true } = {}) {
   const post = (what) => act(what, async () => {
     const r = await call(`streams/${id}/${what}/`, { method: 'POST', body: {} });
     if (r && r.success === false) throw new ApiError(409, `${what} on stream ${id}: ${r.message || 'refused'}`);
@@ -60,7 +60,7 @@ export function controls(id, isPaused) {
     post('kill');
   });
   const setPaused = (p) => pause.replaceChildren(p ? 'Resume' : 'Pause', el('span', { class: 'visually-hidden' }, ` stream ${id}`));
-  return { node: el('div', { class: 'rw-row' }, skip, pause, kill), setPaused };
+  return { node: el('div', { class: 'rw-row rw-controls' }, skip, pause, withKill ? kill : null), setPaused };
 }
 
 /** The Streams section. */
