@@ -13,6 +13,7 @@ let daemon;
 let browser;
 let page;
 let staff;
+let uploaded;
 const errors = [];
 
 before(async () => {
@@ -144,6 +145,27 @@ test('an upload appears in the console without a reload', async () => {
   await row.waitFor({ timeout: 15000 });
   assert.match(await row.textContent(), /Calm/);
   assert.match(await page.textContent('#status'), new RegExp(`New recording arrived: #${asset.id}`));
+  uploaded = asset.id;
+});
+
+test('tags are edited and a recording is deleted after a confirmation', async () => {
+  const row = page.locator(`#assets-table tbody tr[data-id="${uploaded}"]`);
+  await row.locator('.rw-tags button').click();
+  await row.locator('.rw-tags label:has-text("Calm") input').uncheck();
+  await row.locator('.rw-tags label:has-text("Lively") input').check();
+  await row.locator('.rw-tags button:has-text("Save tags")').click();
+  await waitFor(async () => /Lively, Tones/.test(await row.locator('.rw-tags').textContent()), { what: 'new tags shown' });
+  const a = await apiCall(daemon.url, `assets/${uploaded}/`, { token: staff });
+  assert.deepEqual([...a.tag_ids].sort(), [2, 3]);
+
+  await row.locator('button[data-action="delete"]').click();
+  assert.match(await row.textContent(), /cannot be undone/);
+  await row.locator('button:has-text("Keep it")').click();
+  await apiCall(daemon.url, `assets/${uploaded}/`, { token: staff });
+  await row.locator('button[data-action="delete"]').click();
+  await row.locator('button[data-action="confirm-delete"]').click();
+  await row.waitFor({ state: 'detached' });
+  await assert.rejects(apiCall(daemon.url, `assets/${uploaded}/`, { token: staff }), /404/);
 });
 
 test('a speaker vertex dragged on the map is saved', async () => {
@@ -198,6 +220,18 @@ test('health shows the components and counters; the local listener says it is di
   await openTab('local');
   await page.waitForSelector('#local-disabled');
   assert.match(await page.textContent('#local-body'), /disabled/);
+});
+
+test('a daemon restart under the open page shows a message and the page recovers by itself', async () => {
+  await openTab('streams');
+  await page.waitForSelector('#streams-summary:has-text("Refreshed"), #streams-summary:has-text("No stream")');
+  await daemon.stop({ keep: true });
+  await waitFor(async () => (await page.isVisible('#error')) && /did not answer/.test(await page.textContent('#error-text')), { what: 'the failure shown' });
+  assert.match(await page.textContent('#error-text'), /Retrying in/);
+  assert.equal(await page.isVisible('#error-retry'), true, 'a Retry button');
+  await daemon.restart();
+  await waitFor(async () => await page.isHidden('#error'), { timeoutMs: 30000, what: 'the banner cleared after the restart' });
+  assert.equal(await page.isVisible('#tabs'), true, 'still logged in');
 });
 
 test('a token that stops working sends the curator back to the login with a message', async () => {

@@ -74,7 +74,7 @@ export function assetsSection() {
     const label = a.description || '(no description)';
     r.tr.classList.toggle('rw-unsubmitted', !a.submitted);
     r.tr.replaceChildren(
-      el('td', {}, String(a.id)),
+      el('td', {}, `#${a.id}`),
       el(
         'td',
         {},
