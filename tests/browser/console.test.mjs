@@ -259,6 +259,13 @@ test('the local listener shows its position, sound card state and a moving level
     assert.match(text, /42\.355100, -71\.065600/);
     assert.match(text, /output = "none"/);
     assert.match(await p.textContent('#local-level-text'), /dBFS/);
+    // Staff choose what the box plays.
+    await p.locator('#local-tags label:has-text("Calm") input').check();
+    await p.locator('#local-tags label:has-text("Tones") input').check();
+    await p.click('#local-tags-apply');
+    const staffBox = await staffToken(box);
+    await waitFor(async () => JSON.stringify((await apiCall(box.url, 'streams/local/', { token: staffBox })).stream.tag_ids) === '[1,3]', { what: 'local tags applied' });
+    await waitFor(async () => /now: Calm, Tones/.test(await p.textContent('#local-tags legend')), { what: 'the page shows the new tags' });
     await screenshot(p, 'console-local');
   } finally {
     await p.close();

@@ -2,7 +2,7 @@
 // fix, its sound card (state, device, xruns) and a level meter of what it plays, with the
 // stream's controls. A 404 means the box has no local listener: the page says so and looks
 // again every 5 s.
-import { call, el, coords, Poller, ApiError } from './core.js';
+import { state, call, el, coords, Poller, ApiError, act, say, tagNames } from './core.js';
 import { AssetNames, playingText, controls } from './streams.js';
 
 const FAST_MS = 250;
@@ -47,6 +47,7 @@ export function localSection() {
     const meter = el('div', { class: 'rw-meter rw-meter-big', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 1, 'aria-valuenow': 0, 'aria-labelledby': 'local-level-label' }, bar);
     const levelText = el('span', { id: 'local-level-text' });
     const ctl = controls(id, () => last?.stream?.paused, { kill: false });
+    const tagBox = el('div', { id: 'local-tags' });
     view = {
       id,
       f,
@@ -61,7 +62,10 @@ export function localSection() {
         meter,
         dl,
         ctl.node,
+        tagBox,
       ),
+      tagBox,
+      tagsFor: null,
     };
     body.replaceChildren(view.node);
   }
@@ -103,6 +107,7 @@ export function localSection() {
       f.device.textContent = '—';
       f.counts.textContent = '—';
     }
+    if (st) renderTags(s.stream_id, st);
     if (st) {
       await names.ensure((st.playing || []).filter((x) => x != null));
       f.playing.textContent = `${st.paused ? 'Paused. ' : ''}${playingText(st, names)}`;
@@ -120,6 +125,33 @@ export function localSection() {
     view.meter.setAttribute('aria-valuetext', dbfs(peak));
     view.levelText.textContent = dbfs(peak);
     window.__rw.local = { peak, source, enabled: true };
+  }
+
+  /** The tag chooser of the local stream (built once per project; PATCH streams/{id}/ tag_ids). */
+  function renderTags(id, st) {
+    if (st.project_id !== state.projectId) {
+      if (view.tagsFor !== -1) view.tagBox.replaceChildren(el('p', { class: 'rw-small rw-muted' }, `Its tags: ${st.tag_ids == null ? 'project defaults' : st.tag_ids.join(', ')} (choose project ${st.project_id} above to change them).`));
+      view.tagsFor = -1;
+      return;
+    }
+    const now = `What the box plays (now: ${st.tag_ids == null ? 'project defaults' : tagNames(st.tag_ids) || 'no tags'})`;
+    if (view.tagsFor === state.projectId) {
+      if (view.tagLegend.textContent !== now) view.tagLegend.textContent = now;
+      return;
+    }
+    view.tagsFor = state.projectId;
+    view.tagLegend = el('legend', {}, now);
+    const boxes = state.tags.map((t) => el('label', {}, el('input', { type: 'checkbox', value: t.id, checked: (st.tag_ids || []).includes(t.id) }), ` ${t.msg_loc || t.value}`));
+    const apply = () =>
+      act('local tags', async () => {
+        const ids = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => Number(i.value));
+        await call(`streams/${id}/`, { method: 'PATCH', body: { tag_ids: ids.join(',') } });
+        say(`The local listener now hears: ${tagNames(ids) || 'no tags'}.`);
+      });
+    view.tagBox.replaceChildren(
+      el('fieldset', {}, view.tagLegend, el('div', { class: 'rw-checks' }, boxes)),
+      el('button', { type: 'button', id: 'local-tags-apply', onclick: apply }, 'Apply tags'),
+    );
   }
 
   const poller = new Poller('local', refresh, FAST_MS);
