@@ -148,13 +148,15 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 /**
  * Debian's Chromium, headless, with a fresh profile (playwright gives every launch its own
  * temporary --user-data-dir and removes it on close). Returns the playwright Browser: use
- * browser.newPage() / newContext(). extraArgs are appended to CHROMIUM_ARGS.
+ * browser.newPage() / newContext(). extraArgs are appended to CHROMIUM_ARGS; withoutFakeUi
+ * leaves out --use-fake-ui-for-media-stream, so microphone requests are refused.
  */
-export async function launchBrowser({ extraArgs = [] } = {}) {
+export async function launchBrowser({ extraArgs = [], withoutFakeUi = false } = {}) {
+  const base = withoutFakeUi ? CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream') : CHROMIUM_ARGS;
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...CHROMIUM_ARGS, ...extraArgs],
+    args: [...base, ...extraArgs],
   });
 }
 
