@@ -196,6 +196,39 @@ test('a speaker vertex dragged on the map is saved', async () => {
   // The page shows what the server has.
   const shown = await page.locator('#vertex-list li').first().textContent();
   assert.equal(shown, `${lat1.toFixed(6)}, ${lon1.toFixed(6)}`);
+  // Keyboard: a focused handle moves 5 m east with Shift+ArrowRight (not saved).
+  const second = await page.locator('#vertex-list li').nth(1).textContent();
+  await page.locator('#map .rw-vertex').nth(1).focus();
+  await page.keyboard.press('Shift+ArrowRight');
+  const moved = await page.locator('#vertex-list li').nth(1).textContent();
+  const dLon = Number(moved.split(', ')[1]) - Number(second.split(', ')[1]);
+  assert.ok(Math.abs(dLon * 111320 * Math.cos((42.3551 * Math.PI) / 180) - 5) < 0.2, `5 m east: ${second} → ${moved}`);
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-index')), '1', 'the handle keeps focus');
+  await page.click('#shape-close');
+});
+
+test('project settings are saved, and a refused value is explained next to its field', async () => {
+  await openTab('project');
+  await page.fill('#pf-max_recording_length', '90');
+  await page.check('#pf-demo_stream_enabled');
+  await page.click('#project-form button[type="submit"]');
+  await waitFor(async () => /Saved: max_recording_length, demo_stream_enabled/.test(await page.textContent('#project-saved')), { what: 'saved message' });
+  const p = await apiCall(daemon.url, 'projects/1/', { token: staff });
+  assert.equal(p.max_recording_length, 90);
+  assert.equal(p.demo_stream_enabled, true);
+  assert.equal(p.name, 'Roundware demo', 'unchanged fields are not sent');
+
+  await page.fill('#pf-latitude', '200');
+  await page.click('#project-form button[type="submit"]');
+  await waitFor(async () => /between -90 and 90/.test(await page.textContent('#pf-latitude-err')), { what: 'field error' });
+  assert.match(await page.textContent('#project-saved'), /Not saved/);
+  assert.equal((await apiCall(daemon.url, 'projects/1/', { token: staff })).latitude, 42.3551);
+  await page.click('#project-form button:has-text("Undo changes")');
+  assert.equal(await page.inputValue('#pf-latitude'), '42.3551');
+  // Back as it was, for the tests after this one.
+  await page.uncheck('#pf-demo_stream_enabled');
+  await page.click('#project-form button[type="submit"]');
+  await waitFor(async () => (await apiCall(daemon.url, 'projects/1/', { token: staff })).demo_stream_enabled === false, { what: 'demo stream off again' });
 });
 
 test('live streams are listed and can be paused from the console', async () => {
