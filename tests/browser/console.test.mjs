@@ -171,7 +171,7 @@ test('tags are edited and a recording is deleted after a confirmation', async ()
 test('a speaker vertex dragged on the map is saved', async () => {
   await openTab('map');
   await page.click('button[data-speaker="1"]');
-  const handle = page.locator('#map .rw-vertex').first();
+  const handle = page.locator('#map .rw-vertex-handle').first();
   await handle.waitFor();
   const before = (await apiCall(daemon.url, 'speakers/1/', { token: staff })).shape.coordinates[0][0];
   const box = await handle.boundingBox();
@@ -198,7 +198,7 @@ test('a speaker vertex dragged on the map is saved', async () => {
   assert.equal(shown, `${lat1.toFixed(6)}, ${lon1.toFixed(6)}`);
   // Keyboard: a focused handle moves 5 m east with Shift+ArrowRight (not saved).
   const second = await page.locator('#vertex-list li').nth(1).textContent();
-  await page.locator('#map .rw-vertex').nth(1).focus();
+  await page.locator('#map .rw-vertex-handle').nth(1).focus();
   await page.keyboard.press('Shift+ArrowRight');
   const moved = await page.locator('#vertex-list li').nth(1).textContent();
   const dLon = Number(moved.split(', ')[1]) - Number(second.split(', ')[1]);

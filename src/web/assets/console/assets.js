@@ -156,7 +156,8 @@ export function assetsSection() {
         assets = assets.filter((x) => x.id !== a.id);
         render();
         say(`Recording #${a.id} deleted.`);
-        summary.focus?.();
+        summary.setAttribute('tabindex', '-1');
+        summary.focus();
       } catch (e) {
         showError(e, yes);
       }

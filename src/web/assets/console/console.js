@@ -70,7 +70,7 @@ async function login(ev) {
     }
     saveLogin(token, username);
     msg.textContent = '';
-    await enter();
+    await enter(true);
   } catch (e) {
     if (e instanceof ApiError && e.status === 400) {
       msg.textContent = 'Wrong user name or password. Check both and try again.';
@@ -84,7 +84,7 @@ async function login(ev) {
 }
 
 /** After a login (or a reload with a kept token): projects, then the section in the address. */
-async function enter() {
+async function enter(focus = false) {
   $('login').hidden = true;
   $('who').hidden = false;
   $('tabs').hidden = false;
@@ -100,22 +100,22 @@ async function enter() {
     const kept = Number(sessionStorage.getItem(PROJECT_KEY));
     const id = projects.some((p) => p.id === kept) ? kept : projects[0].id;
     select.value = String(id);
-    await chooseProject(id);
+    await chooseProject(id, focus);
     clearError('enter');
   } catch (e) {
     if (e instanceof LoggedOut) return;
-    showError(e, () => enter(), 'enter');
+    showError(e, () => enter(focus), 'enter');
   }
 }
 
-async function chooseProject(id) {
+async function chooseProject(id, focus = false) {
   const [project, tags] = await Promise.all([call(`projects/${id}/`), call('tags/', { query: { project_id: id } })]);
   state.projectId = id;
   state.project = project;
   state.tags = tags;
   sessionStorage.setItem(PROJECT_KEY, String(id));
   for (const s of Object.values(sections)) s.projectChanged?.();
-  openTab(tabFromHash(), false);
+  openTab(tabFromHash(), focus);
 }
 
 function tabFromHash() {

@@ -89,7 +89,7 @@ export function mapSection() {
     $('shape-panel').hidden = false;
     listVertices();
     say(`Editing the shape of speaker ${id}: drag a handle, or focus one and use the arrow keys.`);
-    map.layers.overlay.querySelector('.rw-vertex')?.focus();
+    map.layers.overlay.querySelector('.rw-vertex-handle')?.focus();
   }
 
   function stopEdit() {

@@ -72,17 +72,19 @@ export class ShapeEditor {
     const map = this.map;
     const q = map.toSvg(h.lat, h.lon);
     const key = `${h.p}-${h.r}-${h.v}`;
-    const c = svgEl('circle', {
-      cx: q.x,
-      cy: q.y,
-      r: map.unit(1 / 55),
-      class: 'rw-vertex',
+    // A visible dot inside a larger transparent target (fingers on a phone need ~44 px).
+    const r = map.unit(1 / 55);
+    const dot = svgEl('circle', { cx: q.x, cy: q.y, r, class: 'rw-vertex' });
+    const hit = svgEl('circle', { cx: q.x, cy: q.y, r: r * 2.5, class: 'rw-vertex-hit' });
+    const c = svgEl('g', {
+      class: 'rw-vertex-handle',
       tabindex: 0,
       role: 'button',
       'data-key': key,
       'data-index': i,
       'aria-label': `Vertex ${i + 1} of speaker ${this.speakerId} at ${h.lat.toFixed(6)}, ${h.lon.toFixed(6)}; arrow keys move it`,
     });
+    c.append(hit, dot);
     let dragging = false;
     c.addEventListener('pointerdown', (e) => {
       dragging = true;
@@ -97,8 +99,10 @@ export class ShapeEditor {
       const closed = same(ring[0], ring[ring.length - 1]);
       ring[h.v] = [lon, lat];
       if (closed && h.v === 0) ring[ring.length - 1] = [lon, lat];
-      c.setAttribute('cx', s.x);
-      c.setAttribute('cy', s.y);
+      for (const k of [dot, hit]) {
+        k.setAttribute('cx', s.x);
+        k.setAttribute('cy', s.y);
+      }
       this.group.firstChild?.setAttribute('d', this.outlinePath());
     };
     c.addEventListener('pointermove', (e) => {
