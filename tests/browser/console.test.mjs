@@ -244,6 +244,10 @@ test('live streams are listed and can be paused from the console', async () => {
   await screenshot(page, 'console-streams');
   await row.locator('button[data-action="pause"]').click();
   await waitFor(async () => (await streamStatus(s.id)).paused === false, { what: 'stream resumed' });
+  // The map shows where that listener is.
+  await openTab('map');
+  await page.locator(`#map rect.rw-live-listener[data-stream="${s.id}"]`).waitFor({ timeout: 10000 });
+  assert.match(await page.textContent('#map-listeners'), new RegExp(`Stream ${s.id}: 42\\.355100, -71\\.065600`));
 });
 
 test('health shows the components and counters; the local listener says it is disabled', async () => {

@@ -1,8 +1,9 @@
 // The Map section: the project's speakers and recordings on the shared SVG map, with a list
 // of both as the text alternative. A speaker's shape is edited with ShapeEditor and saved
-// with PATCH speakers/{id}/ (the server derives the borders again).
-import { ProjectMap } from '/web/shared/map.js';
-import { state, call, say, el, coords, act, showError, LoggedOut } from './core.js';
+// with PATCH speakers/{id}/ (the server derives the borders again). The listeners of the
+// project's live streams are drawn too (streams/status/, every 3 s).
+import { ProjectMap, svgEl } from '/web/shared/map.js';
+import { state, call, say, el, coords, act, showError, LoggedOut, Poller } from './core.js';
 import { ShapeEditor } from './shape-edit.js';
 
 const $ = (id) => document.getElementById(id);
@@ -124,15 +125,41 @@ export function mapSection() {
     });
   }
 
+  const listenerLayer = svgEl('g', { class: 'rw-live-listeners' });
+
+  /** The project's live listeners as small squares (their own layer under the editor's). */
+  async function drawListeners() {
+    if (!map) return;
+    const status = await call('streams/status/');
+    const here = (status.streams || []).filter((st) => st.project_id === state.projectId && st.position);
+    if (!listenerLayer.parentNode) map.layers.overlay.before(listenerLayer);
+    const size = map.unit(1 / 70);
+    listenerLayer.replaceChildren(
+      ...here.map((st) => {
+        const p = map.toSvg(st.position[0], st.position[1]);
+        const title = svgEl('title');
+        title.textContent = `Listener of stream ${st.stream_id}`;
+        const r = svgEl('rect', { x: p.x - size, y: p.y - size, width: 2 * size, height: 2 * size, class: 'rw-live-listener', 'data-stream': st.stream_id });
+        r.append(title);
+        return r;
+      }),
+    );
+    $('map-listeners').replaceChildren(
+      ...(here.length ? here.map((st) => el('li', {}, `Stream ${st.stream_id}: ${coords(st.position[0], st.position[1])}`)) : [el('li', {}, 'No listener with a position right now.')]),
+    );
+  }
+  const listenersPoller = new Poller('map-listeners', drawListeners, 3000);
+
   return {
     async activate() {
       try {
         await load();
+        listenersPoller.start();
       } catch (e) {
         if (!(e instanceof LoggedOut)) showError(e, () => this.activate());
       }
     },
-    deactivate() {},
+    deactivate: () => listenersPoller.stop(),
     projectChanged() {
       if (editing) stopEdit();
       loadedFor = null;
