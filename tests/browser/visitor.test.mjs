@@ -29,17 +29,16 @@ async function meanLevel(page, ms = 2500) {
   return samples.reduce((a, b) => a + b, 0) / samples.length;
 }
 
-/** Waits until the mean level over 1.5 s satisfies pred; returns it. */
+/** Waits (up to 40 s) until the mean level over 1.5 s satisfies pred; returns it. */
 async function levelBecomes(page, pred, what) {
-  let last = null;
-  await waitFor(
-    async () => {
-      last = await meanLevel(page, 1500);
-      return pred(last);
-    },
-    { timeoutMs: 30000, intervalMs: 0, what: `${what} (last mean level ${last})` },
-  );
-  return last;
+  const seen = [];
+  const until = Date.now() + 40000;
+  while (Date.now() < until) {
+    const l = await meanLevel(page, 1500);
+    seen.push(l.toFixed(4));
+    if (pred(l)) return l;
+  }
+  throw new Error(`timed out waiting for ${what}; mean levels seen: ${seen.join(', ')}`);
 }
 
 async function openVisitor(context, { width = 1200, height = 900 } = {}) {

@@ -27,3 +27,4 @@ mod streams_api;
 mod tags_ui;
 mod uploads;
 mod users_sessions;
+mod web_pages;

@@ -171,9 +171,13 @@ export class ProjectMap {
     return this;
   }
 
-  /** Places the listener without telling onMoveListener. */
+  /** Places the listener without telling onMoveListener; the view grows to keep it in sight. */
   setListener(lat, lon) {
     this.listener = { lat, lon };
+    if (this.centre) {
+      const p = this.toSvg(lat, lon);
+      if (Math.max(Math.abs(p.x), Math.abs(p.y)) > this.radiusM * 0.95) return this.fit(25);
+    }
     this._drawListener();
     return this;
   }

@@ -152,7 +152,7 @@ async function openProject(id) {
     rw.projectId = id;
     saved.set('project', String(id));
     const session = await call('sessions/', {
-      body: { project_id: id, geo_listen_enabled: false, client_system: navigator.userAgent.slice(0, 127) },
+      body: { project_id: id, geo_listen_enabled: true, client_system: navigator.userAgent.slice(0, 127) },
     });
     rw.sessionId = session.id;
     const q = { session_id: rw.sessionId };
@@ -451,7 +451,9 @@ setInterval(() => {
   if (rw.listening && !reconnecting && rw.streamId && performance.now() - lastProgressAt > 8000) reconnect('no data for 8 s');
 }, 2000);
 
-// Now playing: the session's listen events (the box logs one per asset it starts).
+// Now playing: the session's listen events (the box logs one per asset it starts). An event
+// counts as playing for its duration after the page first saw it (offsets within one answer
+// come from the box's start times), so the box's and the browser's clocks need not agree.
 let newestStart = null;
 let events = [];
 async function pollNowPlaying() {
@@ -461,18 +463,19 @@ async function pollNowPlaying() {
     if (newestStart) q.start_time__gte = newestStart;
     const list = await call('listenevents/', { query: q });
     const rows = Array.isArray(list) ? list : list.results || [];
+    const now = Date.now();
     const seen = new Set(events.map((e) => e.id));
-    for (const r of rows) if (!seen.has(r.id)) events.push(r);
+    const fresh = rows.filter((r) => !seen.has(r.id));
+    const batchNewest = Math.max(...fresh.map((r) => Date.parse(r.start_time + 'Z')));
+    for (const r of fresh) events.push({ ...r, seenAt: now - (batchNewest - Date.parse(r.start_time + 'Z')) });
     events.sort((a, b) => (a.start_time < b.start_time ? -1 : 1));
     events = events.slice(-10);
-    if (!events.length) return;
-    newestStart = events[events.length - 1].start_time;
-    const t0 = Date.parse(newestStart + 'Z');
-    const current = events.filter((e) => Date.parse(e.start_time + 'Z') + (e.duration_in_seconds || 0) * 1000 >= t0).reverse();
+    if (events.length) newestStart = events[events.length - 1].start_time;
+    const current = events.filter((e) => e.seenAt + (e.duration_in_seconds || 0) * 1000 > now).reverse();
     rw.nowPlaying = current.map((e) => e.asset_id);
     const names = [];
     for (const e of current) names.push(await assetName(e.asset_id));
-    $('now-playing-text').textContent = names.join(' · ') || '—';
+    $('now-playing-text').textContent = names.join(' · ') || (events.length ? 'no recording right now (sound zones may still play)' : '—');
     map?.highlightAsset(current[0]?.asset_id ?? null);
   } catch {
     /* the stream's own reconnection reports a box that went away */
