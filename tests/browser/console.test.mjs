@@ -231,7 +231,7 @@ test('project settings are saved, and a refused value is explained next to its f
   await waitFor(async () => (await apiCall(daemon.url, 'projects/1/', { token: staff })).demo_stream_enabled === false, { what: 'demo stream off again' });
 });
 
-test('live streams are listed and can be paused from the console', async () => {
+test('live streams are listed, paused and killed from the console, and shown on the map', async () => {
   const s = await visitorStream('console-test-controls');
   await apiCall(daemon.url, `streams/${s.id}/`, { method: 'PATCH', token: s.token, body: { tag_ids: '1,3', latitude: 42.3551, longitude: -71.0656 } });
   await openTab('streams');
@@ -244,6 +244,16 @@ test('live streams are listed and can be paused from the console', async () => {
   await screenshot(page, 'console-streams');
   await row.locator('button[data-action="pause"]').click();
   await waitFor(async () => (await streamStatus(s.id)).paused === false, { what: 'stream resumed' });
+  // Kill asks for a second press, then ends the stream.
+  const k = await visitorStream('console-test-kill');
+  const krow = page.locator(`#streams-table tbody tr[data-id="${k.id}"]`);
+  await krow.waitFor({ timeout: 10000 });
+  await krow.locator('button[data-action="kill"]').click();
+  assert.match(await krow.locator('button[data-action="kill"]').textContent(), /Confirm kill/);
+  assert.equal((await apiCall(daemon.url, `streams/${k.id}/isactive/`, { token: k.token })).active, true, 'one press does not kill');
+  await krow.locator('button[data-action="kill"]').click();
+  await waitFor(async () => (await apiCall(daemon.url, `streams/${k.id}/isactive/`, { token: k.token })).active === false, { what: 'stream killed' });
+  await krow.waitFor({ state: 'detached', timeout: 10000 });
   // The map shows where that listener is.
   await openTab('map');
   await page.locator(`#map rect.rw-live-listener[data-stream="${s.id}"]`).waitFor({ timeout: 10000 });
