@@ -10,7 +10,8 @@
 //! [`output`] (MP3 feeds, sound card) → [`api`]; [`playlist`] and [`spatial`] are the pure
 //! rules; [`telemetry`] sets up logging; [`health`] is the seam for `/healthz`, `/metrics`
 //! and the watchdog; [`service`] speaks to systemd and holds the shutdown and reload hooks;
-//! [`backup`] makes and restores online copies of the data.
+//! [`backup`] makes and restores online copies of the data; [`web`] embeds and serves the
+//! visitor page and the curator console.
 
 pub mod api;
 pub mod audio;
@@ -29,6 +30,7 @@ pub mod spatial;
 pub mod store;
 pub mod telemetry;
 pub mod users;
+pub mod web;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;

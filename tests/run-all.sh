@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages, then runs every test:
-# unit tests, the integration suite (real daemon, real SQLite, real HTTP on loopback)
-# and doc tests. Works on a fresh Debian 12 / Raspberry Pi OS machine with a Rust toolchain.
+# unit tests, the integration suite (real daemon, real SQLite, real HTTP on loopback), doc
+# tests and the browser tests of the web pages. Works on a fresh Debian 12 / Raspberry Pi OS
+# machine with a Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh test
 # Library, binary, integration and doc tests (benchmarks are run on purpose with
 # `cargo bench`, never here; clippy still compiles them).
 cargo test --locked
+# The web pages end to end in headless Chromium against the daemon `cargo test` just built
+# (npm ci of playwright-core when tests/browser/node_modules is missing or stale).
+bash tests/browser/run.sh
 # The systemd unit: verify must be silent, security exposure at most 2.5.
 bash tests/unit-checks.sh
 # aarch64 cross-build + smoke under qemu-user (prints "skipped: <reason>" where impossible).

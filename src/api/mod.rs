@@ -137,7 +137,8 @@ pub fn routes(state: &AppState) -> routes::Routes {
 }
 
 /// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`,
-/// `/healthz` and `/metrics`, request metrics, CORS, and JSON answers for unknown paths.
+/// `/healthz` and `/metrics`, the web pages ([`crate::web`]), request metrics, CORS, and JSON
+/// answers for unknown paths.
 pub fn router(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
@@ -175,6 +176,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(health::routes())
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::NotFound("path".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.health.clone(),

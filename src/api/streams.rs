@@ -23,7 +23,7 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
     let a = r.at("/streams/status/", "streams").get(
         Access::Staff,
-        "Counters of every running stream (underruns, late blocks, listeners, encoder lead)",
+        "Every running stream: position, requested tags, what plays and what is queued, counters",
         status,
     );
     r.add(a);

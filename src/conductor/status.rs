@@ -24,6 +24,10 @@ pub struct StreamStatus {
     pub position: Option<[f64; 2]>,
     /// Asset playing on each audiotrack.
     pub playing: Vec<Option<i64>>,
+    /// Tags the listener asked for (`None`: the project's default listen tags).
+    pub tag_ids: Option<Vec<i64>>,
+    /// Assets waiting in the stream's playlist, next first.
+    pub queue: Vec<i64>,
     /// Paused by the listener.
     pub paused: bool,
     /// Times the stream fell behind real time.
@@ -91,6 +95,8 @@ impl Engine {
                     elapsed_s: s.elapsed_s(),
                     position: s.position().map(|p| [p.latitude, p.longitude]),
                     playing: s.playing(),
+                    tag_ids: s.playlist.tags().map(<[i64]>::to_vec),
+                    queue: s.playlist.upcoming(),
                     paused: s.paused(),
                     underruns: r.underruns.load(Relaxed),
                     late_blocks: r.late_blocks.load(Relaxed),

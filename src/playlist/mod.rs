@@ -118,6 +118,21 @@ impl Playlist {
         self.tags = tags;
     }
 
+    /// The requested tags (None = the project's active listen tags).
+    pub fn tags(&self) -> Option<&[i64]> {
+        self.tags.as_deref()
+    }
+
+    /// The assets waiting to be handed out, next first (a `playasset` pick leads); what the
+    /// staff status route shows as the stream's queue.
+    pub fn upcoming(&self) -> Vec<i64> {
+        self.forced
+            .iter()
+            .copied()
+            .chain(self.stack.iter().rev().copied())
+            .collect()
+    }
+
     /// Switches the listener's language (takes effect at the next rebuild).
     pub fn set_language(&mut self, language_id: Option<i64>) {
         self.listener.language_id = language_id;

@@ -572,3 +572,18 @@ fn the_test_db_tag_filter_table_holds() {
     c.filter.category_of.remove(&1);
     assert_eq!(all(&c, EN, Some(vec![1, 2])), vec![2, 3]);
 }
+
+#[test]
+fn the_upcoming_list_is_the_pick_order_with_a_playasset_pick_first() {
+    let c = p1();
+    let mut pl = Playlist::new(geo(), BAN_S, 1);
+    assert_eq!(pl.tags(), None);
+    pl.set_tags(Some(vec![1, 2]));
+    assert_eq!(pl.tags(), Some(&[1, 2][..]));
+    pl.rebuild(&c, Some(&here()), 0.0);
+    assert_eq!(pl.upcoming(), vec![3, 2, 1]);
+    pl.force(1);
+    assert_eq!(pl.upcoming(), vec![1, 3, 2]);
+    assert_eq!(pl.next(&c, 0.0, LATE_S), Some(1));
+    assert_eq!(pl.upcoming(), vec![3, 2]);
+}

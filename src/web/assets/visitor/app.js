@@ -1,0 +1,603 @@
+// The visitor page: choose a project, choose what to hear, Listen (users/ → sessions/ →
+// streams/ → <audio>), walk the map (PATCH streams/{id}/), and record (recorder.js).
+// Everything goes through the public api/2. State for tests and debugging: window.__rw.
+import { api, upload, ApiError, backoffMs, sleep } from '/web/shared/api.js';
+import { ProjectMap } from '/web/shared/map.js';
+import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
+
+const $ = (id) => document.getElementById(id);
+const saved = {
+  get(k) {
+    try {
+      return localStorage.getItem(`rw.${k}`);
+    } catch {
+      return null;
+    }
+  },
+  set(k, v) {
+    try {
+      if (v === null) localStorage.removeItem(`rw.${k}`);
+      else localStorage.setItem(`rw.${k}`, v);
+    } catch {
+      /* private mode: keep in memory only */
+    }
+  },
+};
+
+/** Page state, exposed for tests (window.__rw) — read it, do not drive the page with it. */
+const rw = {
+  token: null,
+  projectId: null,
+  sessionId: null,
+  streamId: null,
+  listening: false,
+  audioState: 'idle',
+  level: 0,
+  firstAudioMs: null,
+  listenClickedAt: null,
+  streamOpenMs: null,
+  playingMs: null,
+  nowPlaying: [],
+  listener: null,
+  patches: 0,
+  reconnects: 0,
+  take: null,
+  uploads: [],
+};
+window.__rw = rw;
+
+let project = null;
+let uiconfig = { listen: [], speak: [] };
+let assetsById = new Map();
+let map = null;
+
+// ---------- messages ----------
+let retryAction = null;
+function showError(err, retry) {
+  const text = err instanceof Error ? err.message : String(err);
+  $('error-text').textContent = text;
+  $('error').hidden = false;
+  retryAction = retry || null;
+  $('error-retry').hidden = !retry;
+  console.warn(text);
+}
+function clearError() {
+  $('error').hidden = true;
+  retryAction = null;
+}
+$('error-retry').addEventListener('click', async () => {
+  const f = retryAction;
+  clearError();
+  if (f) await f();
+});
+$('error-close').addEventListener('click', clearError);
+const status = (t) => ($('status').textContent = t);
+const listenStatus = (t) => ($('listen-status').textContent = t);
+
+// ---------- identity (401 → register again) ----------
+function deviceId() {
+  let id = saved.get('device');
+  if (!id) {
+    id = 'web-' + (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2));
+    saved.set('device', id);
+  }
+  return id;
+}
+
+async function register() {
+  const user = await api('users/', { body: { device_id: deviceId(), client_type: 'web', client_system: navigator.userAgent.slice(0, 127) } });
+  rw.token = user.token;
+  saved.set('token', user.token);
+  return user.token;
+}
+
+/** api() with the visitor's token; a 401 (unknown or expired token) registers again once. */
+async function call(path, opts = {}) {
+  if (!rw.token) await register();
+  try {
+    return await api(path, { ...opts, token: rw.token });
+  } catch (e) {
+    if (!(e instanceof ApiError) || !e.unauthorized) throw e;
+    saved.set('token', null);
+    await register();
+    return api(path, { ...opts, token: rw.token });
+  }
+}
+
+async function callUpload(path, form, opts) {
+  if (!rw.token) await register();
+  try {
+    return await upload(path, form, { ...opts, token: rw.token });
+  } catch (e) {
+    if (!(e instanceof ApiError) || !e.unauthorized) throw e;
+    await register();
+    return upload(path, form, { ...opts, token: rw.token });
+  }
+}
+
+// ---------- start: choose a project ----------
+async function boot() {
+  clearError();
+  status('Connecting to the box…');
+  rw.token = saved.get('token');
+  try {
+    const projects = await call('projects/');
+    const list = Array.isArray(projects) ? projects : projects.results || [];
+    if (!list.length) {
+      status('This box has no project yet. A curator can create one in the console (/console/).');
+      return;
+    }
+    const wanted = Number(new URLSearchParams(location.search).get('project'));
+    const pick = list.find((p) => p.id === wanted) || (list.length === 1 ? list[0] : null);
+    if (pick) return openProject(pick.id);
+    const sel = $('project-select');
+    sel.replaceChildren(...list.map((p) => new Option(p.name, p.id)));
+    const last = Number(saved.get('project'));
+    if (list.some((p) => p.id === last)) sel.value = String(last);
+    $('choose').hidden = false;
+    status('Choose a project.');
+    sel.focus();
+  } catch (e) {
+    status('');
+    showError(e, boot);
+  }
+}
+$('project-go').addEventListener('click', () => openProject(Number($('project-select').value)));
+
+async function openProject(id) {
+  clearError();
+  status('Opening the project…');
+  try {
+    project = await call(`projects/${id}/`);
+    rw.projectId = id;
+    saved.set('project', String(id));
+    const session = await call('sessions/', {
+      body: { project_id: id, geo_listen_enabled: true, client_system: navigator.userAgent.slice(0, 127) },
+    });
+    rw.sessionId = session.id;
+    const q = { session_id: rw.sessionId };
+    const [ui, speakers, assets] = await Promise.all([
+      call(`projects/${id}/uiconfig/`, { query: q }),
+      call('speakers/', { query: { project_id: id, activeyn: true } }),
+      call('assets/', { query: { project_id: id, submitted: true, media_type: 'audio' } }),
+    ]);
+    uiconfig = ui || { listen: [], speak: [] };
+    $('project-name').textContent = project.name;
+    document.title = `${project.name} — Listen`;
+    $('description').textContent = project.description || '';
+    renderTags($('listen-tags'), uiconfig.listen, 'listen');
+    renderTags($('speak-tags'), uiconfig.speak, 'speak');
+    $('choose').hidden = true;
+    $('project').hidden = false;
+    $('listen-btn').disabled = !project.listen_enabled;
+    $('record-btn').disabled = !project.speak_enabled;
+    if (!project.speak_enabled) $('record-status').textContent = 'This project does not take recordings.';
+    setupMap(speakers || [], assets || []);
+    status('');
+  } catch (e) {
+    status('');
+    showError(e, () => openProject(id));
+  }
+}
+
+// ---------- tags ----------
+function renderTags(form, groups, kind) {
+  form.replaceChildren();
+  for (const [gi, g] of (groups || []).entries()) {
+    const fs = document.createElement('fieldset');
+    const lg = document.createElement('legend');
+    lg.textContent = g.header_display_text || g.group_short_name || 'Tags';
+    const box = document.createElement('div');
+    box.className = 'rw-checks';
+    const single = g.select === 'single';
+    for (const item of g.display_items || []) {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = single ? 'radio' : 'checkbox';
+      input.name = `${kind}-${gi}`;
+      input.value = item.tag_id;
+      input.checked = !!item.default_state;
+      label.append(input, document.createTextNode(item.tag_display_text || `Tag ${item.tag_id}`));
+      box.append(label);
+    }
+    if (single && !box.querySelector('input:checked') && box.querySelector('input')) box.querySelector('input').checked = true;
+    fs.append(lg, box);
+    form.append(fs);
+  }
+}
+const checkedTags = (form) => [...form.querySelectorAll('input:checked')].map((i) => Number(i.value));
+const allTags = (form) => [...form.querySelectorAll('input')].map((i) => Number(i.value));
+
+$('listen-tags').addEventListener('change', async () => {
+  if (!rw.streamId) return;
+  try {
+    await call(`streams/${rw.streamId}/`, { method: 'PATCH', body: { tag_ids: checkedTags($('listen-tags')).join(',') } });
+    listenStatus('What you hear will follow your choice.');
+  } catch (e) {
+    showError(e, () => $('listen-tags').dispatchEvent(new Event('change')));
+  }
+});
+
+// ---------- map and listener position ----------
+function setupMap(speakers, assets) {
+  assetsById = new Map(assets.map((a) => [a.id, a]));
+  map = new ProjectMap($('map'), { onMoveListener: (lat, lon, { final }) => moveListener(lat, lon, final) });
+  map.setSpeakers(speakers);
+  map.setAssets(assets.map(assetMarker));
+  const radius = Math.max(60, Number(project.recording_radius) || 0);
+  map.setBounds({ latitude: project.latitude, longitude: project.longitude, radius_m: radius });
+  map.fit(25);
+  const last = (saved.get(`listener.${project.id}`) || '').split(',').map(Number);
+  const [lat, lon] = last.length === 2 && last.every(Number.isFinite) ? last : [project.latitude, project.longitude];
+  setListener(lat, lon);
+}
+
+function assetMarker(a) {
+  return { id: a.id, latitude: a.latitude, longitude: a.longitude, label: a.description || `Recording ${a.id}` };
+}
+
+function setListener(lat, lon) {
+  rw.listener = { lat, lon };
+  map.setListener(lat, lon);
+  $('listener-pos').textContent = `You are at ${lat.toFixed(6)}, ${lon.toFixed(6)}.`;
+  saved.set(`listener.${project.id}`, `${lat},${lon}`);
+}
+
+// At most one PATCH in flight and one every 250 ms; the last position always goes out.
+let patchBusy = false;
+let patchPending = false;
+let lastPatchAt = 0;
+function moveListener(lat, lon, final) {
+  setListener(lat, lon);
+  patchPending = true;
+  if (final) lastPatchAt = 0;
+  pumpPatch();
+}
+async function pumpPatch() {
+  if (patchBusy || !patchPending || !rw.streamId) return;
+  const wait = lastPatchAt + 250 - performance.now();
+  if (wait > 0) {
+    setTimeout(pumpPatch, wait);
+    return;
+  }
+  patchBusy = true;
+  patchPending = false;
+  lastPatchAt = performance.now();
+  const { lat, lon } = rw.listener;
+  try {
+    await call(`streams/${rw.streamId}/`, { method: 'PATCH', body: { latitude: lat, longitude: lon } });
+    rw.patches++;
+  } catch (e) {
+    // A box that went away is handled by the stream's reconnection; anything else is shown.
+    if (!(e instanceof ApiError && e.network) && rw.streamId) showError(e, () => moveListener(rw.listener.lat, rw.listener.lon, true));
+  } finally {
+    patchBusy = false;
+    if (patchPending) pumpPatch();
+  }
+}
+
+let geoWatch = null;
+const geoSwitch = $('geo-switch');
+if (!('geolocation' in navigator) || !window.isSecureContext) {
+  geoSwitch.disabled = true;
+  geoSwitch.parentElement.title = 'Your browser shares its location only with secure (https) pages or localhost.';
+  geoSwitch.parentElement.append(document.createTextNode(' (not available on this connection)'));
+}
+geoSwitch.addEventListener('change', () => {
+  if (!geoSwitch.checked) {
+    if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
+    geoWatch = null;
+    return;
+  }
+  geoWatch = navigator.geolocation.watchPosition(
+    (p) => moveListener(p.coords.latitude, p.coords.longitude, true),
+    (err) => {
+      geoSwitch.checked = false;
+      if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
+      geoWatch = null;
+      showError(new Error(`Your location is not available: ${err.message || 'permission refused'}. You can still move on the map.`));
+    },
+    { enableHighAccuracy: true, maximumAge: 2000, timeout: 20000 },
+  );
+});
+
+// ---------- listening ----------
+const player = $('player');
+let audioCtx = null;
+let analyser = null;
+let heartbeatTimer = null;
+let nowPlayingTimer = null;
+let lastProgressAt = 0;
+let lastTime = 0;
+
+function setupAudioGraph() {
+  if (audioCtx) {
+    audioCtx.resume();
+    return;
+  }
+  try {
+    audioCtx = new AudioContext();
+    const src = audioCtx.createMediaElementSource(player);
+    analyser = audioCtx.createAnalyser();
+    analyser.fftSize = 2048;
+    src.connect(analyser);
+    analyser.connect(audioCtx.destination);
+  } catch (e) {
+    console.warn('no level meter:', e);
+  }
+  const buf = new Float32Array(2048);
+  setInterval(() => {
+    if (!analyser) return;
+    analyser.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const v of buf) sum += v * v;
+    rw.level = Math.sqrt(sum / buf.length);
+    $('level-bar').style.width = `${Math.min(100, rw.level * 300)}%`;
+    if (rw.listening && rw.firstAudioMs === null && rw.level > 0.002) {
+      rw.firstAudioMs = Math.round(performance.now() - rw.listenClickedAt);
+    }
+  }, 50);
+}
+
+$('listen-btn').addEventListener('click', () => (rw.listening ? stopListening() : startListening()));
+$('skip-btn').addEventListener('click', async () => {
+  try {
+    await call(`streams/${rw.streamId}/skipasset/`, { method: 'POST', body: {} });
+  } catch (e) {
+    showError(e);
+  }
+});
+
+async function openStream() {
+  const { lat, lon } = rw.listener;
+  const r = await call('streams/', { body: { session_id: rw.sessionId, latitude: lat, longitude: lon } });
+  rw.streamId = r.stream_id;
+  if (rw.streamOpenMs === null) rw.streamOpenMs = Math.round(performance.now() - rw.listenClickedAt);
+  const chosen = checkedTags($('listen-tags'));
+  if (chosen.length !== allTags($('listen-tags')).length) {
+    await call(`streams/${rw.streamId}/`, { method: 'PATCH', body: { tag_ids: chosen.join(',') } });
+  }
+  listenStatus(r.user_message || r.demo_stream_message || 'Listening.');
+  player.src = r.stream_url;
+  lastProgressAt = performance.now();
+  await player.play();
+}
+
+async function startListening() {
+  clearError();
+  rw.listenClickedAt = performance.now();
+  rw.firstAudioMs = null;
+  rw.streamOpenMs = null;
+  rw.playingMs = null;
+  rw.listening = true;
+  setupAudioGraph();
+  const btn = $('listen-btn');
+  btn.textContent = 'Stop';
+  btn.setAttribute('aria-pressed', 'true');
+  listenStatus('Starting your stream…');
+  try {
+    await openStream();
+    $('skip-btn').disabled = false;
+    heartbeatTimer = setInterval(() => rw.streamId && call(`streams/${rw.streamId}/heartbeat/`, { method: 'POST', body: {} }).catch(() => {}), 60000);
+    nowPlayingTimer = setInterval(pollNowPlaying, 2000);
+  } catch (e) {
+    if (!rw.listening) return;
+    if (e instanceof ApiError && e.network) return reconnect('could not start the stream');
+    stopListening(false);
+    showError(e, startListening);
+  }
+}
+
+function stopListening(kill = true) {
+  rw.listening = false;
+  rw.audioState = 'idle';
+  clearInterval(heartbeatTimer);
+  clearInterval(nowPlayingTimer);
+  player.pause();
+  player.removeAttribute('src');
+  player.load();
+  const btn = $('listen-btn');
+  btn.textContent = 'Listen';
+  btn.setAttribute('aria-pressed', 'false');
+  $('skip-btn').disabled = true;
+  listenStatus('Stopped.');
+  if (kill && rw.streamId) call(`streams/${rw.streamId}/kill/`, { method: 'POST', body: {} }).catch(() => {});
+  rw.streamId = null;
+}
+
+// The box restarting under the page: the audio errors, ends or stalls. Re-create the stream
+// with back-off until it plays again (or the visitor presses Stop).
+let reconnecting = false;
+async function reconnect(why) {
+  if (reconnecting || !rw.listening) return;
+  reconnecting = true;
+  rw.audioState = 'reconnecting';
+  for (let attempt = 0; rw.listening; attempt++) {
+    const delay = backoffMs(attempt);
+    listenStatus(`The stream stopped (${why}); the box may be restarting. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    await sleep(delay);
+    if (!rw.listening) break;
+    try {
+      await openStream();
+      rw.reconnects++;
+      listenStatus('Reconnected. Listening.');
+      break;
+    } catch (e) {
+      why = e.message;
+    }
+  }
+  reconnecting = false;
+}
+
+player.addEventListener('playing', () => {
+  rw.audioState = 'playing';
+  if (rw.playingMs === null && rw.listenClickedAt !== null) rw.playingMs = Math.round(performance.now() - rw.listenClickedAt);
+  pollNowPlaying();
+  lastProgressAt = performance.now();
+});
+player.addEventListener('timeupdate', () => {
+  if (player.currentTime !== lastTime) {
+    lastTime = player.currentTime;
+    lastProgressAt = performance.now();
+  }
+});
+for (const ev of ['error', 'ended', 'stalled']) {
+  player.addEventListener(ev, () => {
+    if (rw.listening && player.getAttribute('src')) reconnect(ev === 'error' ? 'audio error' : ev === 'ended' ? 'the box closed it' : 'no data');
+  });
+}
+// A watchdog for silent failures: no playback progress for 8 s while listening.
+setInterval(() => {
+  if (rw.listening && !reconnecting && rw.streamId && performance.now() - lastProgressAt > 8000) reconnect('no data for 8 s');
+}, 2000);
+
+// Now playing: the session's listen events (the box logs one per asset it starts). An event
+// counts as playing for its duration after the page first saw it (offsets within one answer
+// come from the box's start times), so the box's and the browser's clocks need not agree.
+let newestStart = null;
+let events = [];
+async function pollNowPlaying() {
+  if (!rw.sessionId || !rw.listening) return;
+  try {
+    const q = { session_id: rw.sessionId };
+    if (newestStart) q.start_time__gte = newestStart;
+    const list = await call('listenevents/', { query: q });
+    const rows = Array.isArray(list) ? list : list.results || [];
+    const now = Date.now();
+    const seen = new Set(events.map((e) => e.id));
+    const fresh = rows.filter((r) => !seen.has(r.id));
+    const batchNewest = Math.max(...fresh.map((r) => Date.parse(r.start_time + 'Z')));
+    for (const r of fresh) events.push({ ...r, seenAt: now - (batchNewest - Date.parse(r.start_time + 'Z')) });
+    events.sort((a, b) => (a.start_time < b.start_time ? -1 : 1));
+    events = events.slice(-10);
+    if (events.length) newestStart = events[events.length - 1].start_time;
+    const current = events.filter((e) => e.seenAt + (e.duration_in_seconds || 0) * 1000 > now).reverse();
+    rw.nowPlaying = current.map((e) => e.asset_id);
+    const names = [];
+    for (const e of current) names.push(await assetName(e.asset_id));
+    $('now-playing-text').textContent = names.join(' · ') || (events.length ? 'no recording right now (sound zones may still play)' : '—');
+    map?.highlightAsset(current[0]?.asset_id ?? null);
+  } catch {
+    /* the stream's own reconnection reports a box that went away */
+  }
+}
+async function assetName(id) {
+  if (!assetsById.has(id)) {
+    try {
+      assetsById.set(id, await call(`assets/${id}/`));
+    } catch {
+      return `recording ${id}`;
+    }
+  }
+  const a = assetsById.get(id);
+  return a.description || `recording ${id}`;
+}
+
+// ---------- recording ----------
+const recorder = new TakeRecorder({
+  onTick: (s, max) => ($('record-time').textContent = `${fmt(s)} / ${fmt(max)}`),
+  onStop: (take) => takeReady(take),
+});
+const fmt = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+const recordStatus = (t) => ($('record-status').textContent = t);
+
+$('record-btn').addEventListener('click', async () => {
+  const btn = $('record-btn');
+  if (recorder.recording) {
+    recorder.stop();
+    return;
+  }
+  if (rw.take && !rw.take.uploaded) {
+    recordStatus('Upload or discard the last recording first.');
+    return;
+  }
+  clearError();
+  try {
+    await recorder.start(Number(project.max_recording_length) || 60);
+    btn.textContent = 'Stop recording';
+    btn.classList.add('rw-recording');
+    recordStatus('Recording… press Stop when you are done.');
+  } catch (e) {
+    recordStatus('');
+    showError(new Error(describeMicError(e)), () => $('record-btn').click());
+  }
+});
+
+async function takeReady(take) {
+  const btn = $('record-btn');
+  btn.textContent = 'Record';
+  btn.classList.remove('rw-recording');
+  if (take.error) {
+    showError(new Error(`The recording could not be prepared: ${take.error}`));
+    return;
+  }
+  take.tagIds = checkedTags($('speak-tags'));
+  take.position = { ...rw.listener };
+  take.url = URL.createObjectURL(take.blob);
+  rw.take = take;
+  $('take-download').href = take.url;
+  $('take-download').download = take.filename;
+  $('take-preview').src = take.url;
+  $('take-preview').hidden = false;
+  await uploadTake();
+}
+
+async function uploadTake() {
+  const take = rw.take;
+  if (!take || take.uploaded) return;
+  clearError();
+  $('take-actions').hidden = true;
+  const bar = $('upload-progress');
+  bar.hidden = false;
+  bar.value = 0;
+  recordStatus(`Uploading your recording (${(take.blob.size / 1024).toFixed(0)} KB)…`);
+  try {
+    if (!take.envelopeId) take.envelopeId = (await call('envelopes/', { body: { session_id: rw.sessionId } })).id;
+    const asset = await callUpload(
+      `envelopes/${take.envelopeId}/`,
+      {
+        session_id: rw.sessionId,
+        file: [take.blob, take.filename],
+        latitude: take.position.lat,
+        longitude: take.position.lon,
+        tag_ids: take.tagIds.join(','),
+        media_type: 'audio',
+      },
+      { onProgress: (f) => (bar.value = f) },
+    );
+    take.uploaded = true;
+    rw.uploads.push(asset);
+    bar.value = 1;
+    if (asset && asset.id) {
+      assetsById.set(asset.id, asset);
+      map.setAssets([...assetsById.values()].filter((a) => a.project_id === undefined || a.project_id === rw.projectId).map(assetMarker));
+    }
+    recordStatus(rw.listening ? 'Thank you! Your recording is uploaded and plays next in your stream.' : 'Thank you! Your recording is uploaded; press Listen to hear it.');
+    $('take-actions').hidden = false;
+    $('upload-retry').hidden = true;
+    $('take-discard').textContent = 'Done';
+  } catch (e) {
+    bar.hidden = true;
+    recordStatus('Not uploaded yet: your recording is kept on this page. Retry, or download it.');
+    $('take-actions').hidden = false;
+    $('upload-retry').hidden = false;
+    $('take-discard').textContent = 'Discard';
+    showError(e, uploadTake);
+  }
+}
+$('upload-retry').addEventListener('click', uploadTake);
+$('take-discard').addEventListener('click', () => {
+  if (rw.take && !rw.take.uploaded && !confirm('Discard this recording? It has not been uploaded.')) return;
+  if (rw.take?.url) URL.revokeObjectURL(rw.take.url);
+  rw.take = null;
+  $('take-actions').hidden = true;
+  $('take-preview').hidden = true;
+  $('upload-progress').hidden = true;
+  $('record-time').textContent = '0:00';
+  recordStatus('');
+});
+window.addEventListener('beforeunload', (e) => {
+  if (rw.take && !rw.take.uploaded) e.preventDefault();
+});
+
+boot();

@@ -1,0 +1,223 @@
+// Shared harness of the browser tests: a real roundwared (the binary `cargo test` builds) on
+// a free loopback port with its own temp data dir, and Debian's headless Chromium driven by
+// playwright-core. No mocks: the pages talk to the real daemon over real HTTP.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+/** The repository root. */
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The daemon binary: $ROUNDWARED_BIN, else $CARGO_TARGET_DIR/debug/roundwared, else target/debug. */
+export const BINARY =
+  process.env.ROUNDWARED_BIN ||
+  join(process.env.CARGO_TARGET_DIR ? resolve(REPO, process.env.CARGO_TARGET_DIR) : join(REPO, 'target'), 'debug', 'roundwared');
+
+/** The staff login startDaemon creates. */
+export const STAFF = { username: 'curator', password: 'curator-pass-1' };
+
+/** A free TCP port on 127.0.0.1 (bound and released; the daemon binds it right after). */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts roundwared with the demo project (default) and a staff user (default).
+ * Returns {url, port, dataDir, configPath, logPath, staff, stop(), restart(), kill()}:
+ * stop() ends it with SIGTERM (and removes the temp dir unless {keep: true});
+ * restart() starts it again on the same data dir and port (after stop({keep: true})).
+ * extraToml is appended to the config (e.g. "[local]\nenabled = true\noutput = \"none\"").
+ */
+export async function startDaemon({ demo = true, staff = true, extraToml = '' } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'rw-browser-'));
+  const port = await freePort();
+  const configPath = join(dataDir, 'roundwared.toml');
+  const logPath = join(dataDir, 'daemon.log');
+  mkdirSync(join(dataDir, 'data'), { recursive: true });
+  writeFileSync(
+    configPath,
+    `[http]\nlisten = "127.0.0.1:${port}"\n[storage]\ndata_dir = "${join(dataDir, 'data')}"\n` +
+      `[log]\nlevel = "info"\n` +
+      (/\[local\]/.test(extraToml) ? '' : `[local]\nenabled = false\n`) +
+      extraToml +
+      '\n',
+  );
+  const url = `http://127.0.0.1:${port}`;
+  let child = null;
+
+  async function launch() {
+    const log = openSync(logPath, 'a');
+    const args = ['serve', '--config', configPath];
+    if (demo) args.push('--demo');
+    const env = { ...process.env };
+    delete env.NOTIFY_SOCKET;
+    child = spawn(BINARY, args, { stdio: ['ignore', log, log], env });
+    closeSync(log);
+    const me = child;
+    let exited = null;
+    me.once('exit', (code, sig) => (exited = `exit ${code ?? sig}`));
+    for (let i = 0; i < 300; i++) {
+      if (exited) throw new Error(`roundwared ${exited}; log:\n${readFileSync(logPath, 'utf8')}`);
+      try {
+        const r = await fetch(`${url}/healthz`);
+        if (r.status < 500 || r.status === 503) {
+          // Demo seeding finishes before the port answers; one more check that the API is up.
+          const p = await fetch(`${url}/api/2/`);
+          if (p.ok) return;
+        }
+      } catch {
+        /* not yet */
+      }
+      await sleep(50);
+    }
+    throw new Error(`roundwared did not answer on ${url} within 15 s; log:\n${readFileSync(logPath, 'utf8')}`);
+  }
+
+  function waitExit(c) {
+    return new Promise((ok) => {
+      if (c.exitCode !== null || c.signalCode !== null) return ok();
+      c.once('exit', () => ok());
+    });
+  }
+
+  await launch();
+  if (staff) {
+    execFileSync(BINARY, ['user', 'add', '--username', STAFF.username, '--password', STAFF.password, '--staff', '--config', configPath], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  }
+  return {
+    url,
+    port,
+    dataDir,
+    configPath,
+    logPath,
+    staff: staff ? { ...STAFF } : null,
+    /** SIGTERM and wait; removes the temp dir unless keep. */
+    async stop({ keep = false } = {}) {
+      if (child) {
+        const c = child;
+        child = null;
+        c.kill('SIGTERM');
+        await waitExit(c);
+      }
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
+    },
+    /** Starts the daemon again on the same data dir and port. */
+    async restart() {
+      if (child) throw new Error('daemon still running');
+      await launch();
+    },
+    /** Whether the daemon process is running. */
+    get running() {
+      return child !== null;
+    },
+  };
+}
+
+/** The flags every test browser gets (fake microphone, autoplay allowed, no network chatter). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+];
+
+/** The system Chromium: $CHROMIUM, else /usr/bin/chromium. */
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/**
+ * Debian's Chromium, headless, with a fresh profile (playwright gives every launch its own
+ * temporary --user-data-dir and removes it on close). Returns the playwright Browser: use
+ * browser.newPage() / newContext(). extraArgs are appended to CHROMIUM_ARGS; withoutFakeUi
+ * leaves out --use-fake-ui-for-media-stream, so microphone requests are refused.
+ */
+export async function launchBrowser({ extraArgs = [], withoutFakeUi = false } = {}) {
+  const base = withoutFakeUi ? CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream') : CHROMIUM_ARGS;
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...base, ...extraArgs],
+  });
+}
+
+/** Where screenshots go: $SCREENSHOT_DIR, else a temp dir made once per run. */
+export const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), 'rw-screenshots-'));
+
+/**
+ * Writes `<name>.png` of the page into SCREENSHOT_DIR and, with UPDATE_SCREENSHOTS=1, into
+ * the committed tests/screenshots/. Returns the path written in SCREENSHOT_DIR.
+ */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const path = join(SCREENSHOT_DIR, `${name}.png`);
+  const png = await page.screenshot({ path, fullPage: true });
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    const dir = join(REPO, 'tests', 'screenshots');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.png`), png);
+  }
+  return path;
+}
+
+/** Calls the daemon's api/2 from node (test set-up and checks): JSON in, JSON out. */
+export async function apiCall(base, path, { method = 'GET', body, token } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `token ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(`${base}/api/2/${path.replace(/^\//, '')}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return json;
+}
+
+/** The staff token of a daemon started with staff: true. */
+export async function staffToken(daemon) {
+  const r = await apiCall(daemon.url, 'login/', { method: 'POST', body: daemon.staff });
+  return r.token;
+}
+
+/** Polls fn() until it returns a truthy value (or throws after timeoutMs); returns that value. */
+export async function waitFor(fn, { timeoutMs = 15000, intervalMs = 100, what = 'condition' } = {}) {
+  const until = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < until) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
