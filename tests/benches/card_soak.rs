@@ -48,17 +48,32 @@ struct Capture {
     bytes: usize,
     dropouts: usize,
     longest_zero_run: usize,
+    /// The reader's own longest gap between two reads, ms (a stall of the "device").
+    longest_gap_ms: f64,
+    /// The reader's scheduling (it asks for SCHED_FIFO 30: hardware does not wait).
+    scheduling: String,
 }
 
 /// Drains the FIFO at real-time pace until `stop`; counts silent stretches after the first
 /// sound.
 fn drain(mut reader: std::fs::File, stop: &AtomicBool) -> Capture {
+    let promotion = roundwared::output::sched::Promotion::default();
+    promotion.promote_current_thread(30);
     let bytes_per_s = CAP_RATE_HZ * 4;
     let start = Instant::now();
-    let mut c = Capture::default();
+    let mut c = Capture {
+        scheduling: promotion.describe(),
+        ..Capture::default()
+    };
+    let mut last_read = Instant::now();
     let (mut zero_run, mut started) = (0usize, false);
     let mut chunk = vec![0u8; 16 * 1024];
     while !stop.load(Relaxed) {
+        let gap_ms = last_read.elapsed().as_secs_f64() * 1000.0;
+        if c.bytes > 0 {
+            c.longest_gap_ms = c.longest_gap_ms.max(gap_ms);
+        }
+        last_read = Instant::now();
         let allowed = (start.elapsed().as_secs_f64() * bytes_per_s as f64) as usize + 8192;
         let room = allowed.saturating_sub(c.bytes).min(chunk.len()) & !3;
         if room > 0 {
@@ -341,6 +356,10 @@ fn main() {
         "  silent stretches over 10 ms after the first sound: {} (longest {:.1} ms; dead air between recordings is silence by design when no speaker plays)",
         capture.dropouts,
         capture.longest_zero_run as f64 * 1000.0 / CAP_RATE_HZ as f64
+    );
+    println!(
+        "  the bench's FIFO reader: {}, longest gap between its reads {:.1} ms (a stall of the stand-in device)",
+        capture.scheduling, capture.longest_gap_ms
     );
     println!(
         "  local stream: underruns {}, late blocks {}",
