@@ -137,42 +137,33 @@ fn east_m_at(t: u64) -> f64 {
     25.0 + if d < span_m { d } else { 2.0 * span_m - d }
 }
 
+/// POSTs `body` as JSON to `base` + `path` (with a token when given) and returns the answer.
+async fn post(base: &str, path: &str, auth: Option<&str>, body: Value) -> Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body);
+    if let Some(auth) = auth {
+        request = request.header("Authorization", auth);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// A new device's `Authorization` header value.
+async fn register(base: &str, device_id: &str) -> String {
+    let body = json!({"device_id": device_id, "client_type": "bench"});
+    let user = post(base, "/api/2/users/", None, body).await;
+    format!("token {}", user["token"].as_str().unwrap())
+}
+
 /// Starts `n` personal HTTP streams at the demo's centre and reads them until the bench ends.
 async fn load_streams(base: &str, n: u64) {
-    let client = reqwest::Client::new();
     for i in 0..n {
-        let user: Value = client
-            .post(format!("{base}/api/2/users/"))
-            .json(&json!({"device_id": format!("load-{i}"), "client_type": "bench"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let auth = format!("token {}", user["token"].as_str().unwrap());
-        let session: Value = client
-            .post(format!("{base}/api/2/sessions/"))
-            .header("Authorization", &auth)
-            .json(&json!({"project_id": 1, "client_type": "bench", "timezone": "0000"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let stream: Value = client
-            .post(format!("{base}/api/2/streams/"))
-            .header("Authorization", &auth)
-            .json(
-                &json!({"session_id": session["id"], "latitude": CENTRE.0, "longitude": CENTRE.1}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let auth = register(base, &format!("load-{i}")).await;
+        let body = json!({"project_id": 1, "client_type": "bench", "timezone": "0000"});
+        let session = post(base, "/api/2/sessions/", Some(&auth), body).await;
+        let body =
+            json!({"session_id": session["id"], "latitude": CENTRE.0, "longitude": CENTRE.1});
+        let stream = post(base, "/api/2/streams/", Some(&auth), body).await;
         let url = stream["stream_url"].as_str().unwrap().to_string();
         tokio::spawn(async move {
             let Ok(mut resp) = reqwest::get(&url).await else {
@@ -259,16 +250,7 @@ fn main() {
     let (status, fix_ms) = rt.block_on(async {
         let base = format!("http://127.0.0.1:{port}");
         common::wait_ready(&base).await;
-        let user: Value = reqwest::Client::new()
-            .post(format!("{base}/api/2/users/"))
-            .json(&json!({"device_id": "soak", "client_type": "bench"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let auth = format!("token {}", user["token"].as_str().unwrap());
+        let auth = register(&base, "soak").await;
         load_streams(&base, streams).await;
         let local = || async {
             reqwest::Client::new()

@@ -400,13 +400,8 @@ fn config_for(dir: &Path, data: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn a_backup_taken_while_serving_restores_the_same_data_and_media() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with_demo().await;
     let media = s.data_dir().join("media");
-    assert!(
-        roundwared::demo::seed_if_empty(&s.store, &media)
-            .await
-            .unwrap()
-    );
     let (_, token) = s.device_token("backup-device").await;
     let assets = s.scalar("SELECT count(*) FROM assets").await;
     assert!(assets > 0);

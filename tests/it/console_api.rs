@@ -56,13 +56,7 @@ async fn open_stream(s: &TestServer, device: &str) -> (String, i64) {
 
 #[tokio::test]
 async fn stream_status_shows_requested_tags_and_an_unsubmitted_asset_leaves_every_queue() {
-    let s = TestServer::start().await;
-    let media = s.data_dir().join("media");
-    assert!(
-        roundwared::demo::seed_if_empty(&s.store, &media)
-            .await
-            .unwrap()
-    );
+    let s = TestServer::start_with_demo().await;
     let staff = s.staff_token().await;
     let assets = s
         .get("/api/2/assets/?project_id=1&submitted=true", Some(&staff))

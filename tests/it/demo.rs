@@ -6,13 +6,8 @@ use crate::support::TestServer;
 
 #[tokio::test]
 async fn the_demo_project_is_complete_playable_and_seeded_only_once() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with_demo().await;
     let media = s.data_dir().join("media");
-    assert!(
-        roundwared::demo::seed_if_empty(&s.store, &media)
-            .await
-            .unwrap()
-    );
     let (_, token) = s.device_token("demo-visitor").await;
     let t = Some(token.as_str());
 

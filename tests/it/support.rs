@@ -56,6 +56,19 @@ impl TestServer {
         Self::start_with("").await
     }
 
+    /// A server whose database holds the demo project (seeded as `serve --demo` does).
+    pub async fn start_with_demo() -> Self {
+        let s = Self::start().await;
+        let media = s.data_dir().join("media");
+        assert!(
+            roundwared::demo::seed_if_empty(&s.store, &media)
+                .await
+                .unwrap(),
+            "the demo was not seeded"
+        );
+        s
+    }
+
     pub async fn start_with(extra_toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
