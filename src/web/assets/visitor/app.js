@@ -283,19 +283,31 @@ if (!('geolocation' in navigator) || !window.isSecureContext) {
   geoSwitch.parentElement.title = 'Your browser shares its location only with secure (https) pages or localhost.';
   geoSwitch.parentElement.append(document.createTextNode(' (not available on this connection)'));
 }
+const geoStatus = $('geo-status');
 geoSwitch.addEventListener('change', () => {
   if (!geoSwitch.checked) {
     if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
     geoWatch = null;
+    geoStatus.textContent = '';
     return;
   }
+  geoStatus.textContent = 'Waiting for your location…';
   geoWatch = navigator.geolocation.watchPosition(
-    (p) => moveListener(p.coords.latitude, p.coords.longitude, true),
+    (p) => {
+      geoStatus.textContent = `Following your location (±${Math.round(p.coords.accuracy)} m).`;
+      moveListener(p.coords.latitude, p.coords.longitude, true);
+    },
     (err) => {
+      if (err.code !== err.PERMISSION_DENIED) {
+        // A lost fix (indoors, a tunnel) or a slow one: keep watching, keep the last point.
+        geoStatus.textContent = 'Your location is unavailable just now; still trying (you can move on the map meanwhile).';
+        return;
+      }
       geoSwitch.checked = false;
       if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
       geoWatch = null;
-      showError(new Error(`Your location is not available: ${err.message || 'permission refused'}. You can still move on the map.`));
+      geoStatus.textContent = '';
+      showError(new Error('Your location is not available: the browser was not allowed to share it. You can still move on the map.'));
     },
     { enableHighAccuracy: true, maximumAge: 2000, timeout: 20000 },
   );
