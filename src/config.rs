@@ -82,6 +82,8 @@ pub struct HttpConfig {
     /// Base for absolute media and stream URLs, without a trailing slash; `None` derives it
     /// from the request's `Host` header.
     pub public_url: Option<String>,
+    /// The project the visitor page at `/` opens; `None`: the only project, or a list.
+    pub home_project_id: Option<i64>,
 }
 
 /// `[storage]`: where state lives.
@@ -204,6 +206,7 @@ impl Default for RawLocal {
 struct RawHttp {
     listen: String,
     public_url: String,
+    home_project_id: i64,
 }
 
 impl Default for RawHttp {
@@ -211,6 +214,7 @@ impl Default for RawHttp {
         Self {
             listen: "0.0.0.0:8888".into(),
             public_url: String::new(),
+            home_project_id: 0,
         }
     }
 }
@@ -406,6 +410,15 @@ impl Config {
                 "must be between 1 and 86400".into(),
             ));
         }
+        if raw.http.home_project_id < 0 {
+            return Err(invalid(
+                "http.home_project_id",
+                format!(
+                    "{} is not a project id (0: the only project, or a list)",
+                    raw.http.home_project_id
+                ),
+            ));
+        }
         if raw.local.project_id < 1 {
             return Err(invalid(
                 "local.project_id",
@@ -447,7 +460,11 @@ impl Config {
 
         Ok(Self {
             source: None,
-            http: HttpConfig { listen, public_url },
+            http: HttpConfig {
+                listen,
+                public_url,
+                home_project_id: (raw.http.home_project_id > 0).then_some(raw.http.home_project_id),
+            },
             storage: StorageConfig {
                 data_dir: raw.storage.data_dir,
             },
@@ -549,6 +566,15 @@ mod tests {
         assert!(err.to_string().contains("limits.max_upload_mb"), "{err}");
         let err = parse("[log]\nlevel = \"loud\"\n").unwrap_err();
         assert!(err.to_string().contains("log.level"), "{err}");
+        let err = parse("[http]\nhome_project_id = -3\n").unwrap_err();
+        assert!(err.to_string().contains("http.home_project_id"), "{err}");
+        assert_eq!(
+            parse("[http]\nhome_project_id = 4\n")
+                .unwrap()
+                .http
+                .home_project_id,
+            Some(4)
+        );
         for bad in ["100", "-1"] {
             let err = parse(&format!("[local]\nrealtime_priority = {bad}\n")).unwrap_err();
             assert!(err.to_string().contains("local.realtime_priority"), "{err}");

@@ -11,7 +11,7 @@
 //! anything the pages do (they use the public api/2 like any other client).
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -64,10 +64,7 @@ pub fn content_type(path: &str) -> &'static str {
 /// The page routes, merged into the root router.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/",
-            axum::routing::get(|h: HeaderMap| serve(VISITOR_PAGE, h)),
-        )
+        .route("/", axum::routing::get(visitor_page))
         .route(
             "/console/",
             axum::routing::get(|h: HeaderMap| serve(CONSOLE_PAGE, h)),
@@ -85,6 +82,19 @@ pub fn routes() -> Router<AppState> {
                 ApiError::MethodNotAllowed(method.to_string())
             }),
         )
+}
+
+/// The visitor page; with `[http] home_project_id` set, a bare `/` first redirects to
+/// `/?project=ID` so the page opens that project.
+async fn visitor_page(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let (Some(id), None) = (state.config.http.home_project_id, query.as_deref()) {
+        return Redirect::to(&format!("/?project={id}")).into_response();
+    }
+    serve(VISITOR_PAGE, headers).await
 }
 
 /// Answers one embedded file, or 404.

@@ -43,9 +43,15 @@ impl Reply {
     }
 }
 
+/// A loopback config on `data_dir` plus `extra_toml`; an `[http]` table at the start of
+/// `extra_toml` is merged into the test's own (TOML allows each table once).
 pub fn test_config(data_dir: &Path, extra_toml: &str) -> Config {
+    let (extra_http, rest) = match extra_toml.strip_prefix("[http]\n") {
+        Some(after) => after.split_at(after.find("\n[").map_or(after.len(), |i| i + 1)),
+        None => ("", extra_toml),
+    };
     let text = format!(
-        "[http]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n{extra_toml}",
+        "[http]\nlisten = \"127.0.0.1:0\"\n{extra_http}[storage]\ndata_dir = \"{}\"\n{rest}",
         data_dir.display()
     );
     Config::from_toml_str(&text, Path::new("test.toml")).expect("test config")

@@ -56,6 +56,23 @@ async fn the_visitor_page_and_the_console_are_html_pages() {
 }
 
 #[tokio::test]
+async fn a_configured_home_project_sends_a_bare_visit_to_that_project() {
+    let s = TestServer::start_with("[http]\nhome_project_id = 7\n").await;
+    let r = no_redirects().get(s.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/?project=7");
+    // The page itself once a project is named (never a redirect loop).
+    let r = no_redirects()
+        .get(s.url("/?project=7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().starts_with("<!doctype html>"));
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn web_files_have_their_content_type_no_cache_and_a_strong_etag() {
     let s = TestServer::start().await;
     for (path, ct) in [
