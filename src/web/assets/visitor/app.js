@@ -1,9 +1,10 @@
 // The visitor page: choose a project, choose what to hear, Listen (users/ → sessions/ →
-// streams/ → <audio>), walk the map (PATCH streams/{id}/), and record (recorder.js).
+// streams/ → player.js), walk the map (PATCH streams/{id}/), and record (recorder.js).
 // Everything goes through the public api/2. State for tests and debugging: window.__rw.
 import { api, upload, ApiError, backoffMs, sleep } from '/web/shared/api.js';
 import { ProjectMap } from '/web/shared/map.js';
 import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
+import { StreamPlayer } from '/web/visitor/player.js';
 
 const $ = (id) => document.getElementById(id);
 const saved = {
@@ -43,6 +44,7 @@ const rw = {
   reconnects: 0,
   take: null,
   uploads: [],
+  player: null,
 };
 window.__rw = rw;
 
@@ -315,6 +317,8 @@ geoSwitch.addEventListener('change', () => {
 
 // ---------- listening ----------
 const player = $('player');
+const streamPlayer = new StreamPlayer(player, (why) => reconnect(why));
+rw.player = streamPlayer.mode;
 let audioCtx = null;
 let analyser = null;
 let heartbeatTimer = null;
@@ -370,9 +374,8 @@ async function openStream() {
     await call(`streams/${rw.streamId}/`, { method: 'PATCH', body: { tag_ids: chosen.join(',') } });
   }
   listenStatus(r.user_message || r.demo_stream_message || 'Listening.');
-  player.src = r.stream_url;
   lastProgressAt = performance.now();
-  await player.play();
+  await streamPlayer.play(r.stream_url);
 }
 
 async function startListening() {
@@ -405,9 +408,7 @@ function stopListening(kill = true) {
   rw.audioState = 'idle';
   clearInterval(heartbeatTimer);
   clearInterval(nowPlayingTimer);
-  player.pause();
-  player.removeAttribute('src');
-  player.load();
+  streamPlayer.stop();
   const btn = $('listen-btn');
   btn.textContent = 'Listen';
   btn.setAttribute('aria-pressed', 'false');
