@@ -1,0 +1,53 @@
+// First paint of the visitor page as a phone on the venue Wi-Fi would see it: a 360 px
+// viewport, the CPU slowed 4× (a mid-range phone) and the network shaped to 20 Mbit/s with
+// 20 ms of latency, against a real roundwared. The figure is printed (never asserted: the
+// machine is shared); the test checks that the page painted its project from the box alone.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon, launchBrowser } from './lib.mjs';
+
+let daemon;
+let browser;
+before(async () => {
+  daemon = await startDaemon();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await daemon?.stop();
+});
+
+test('the visitor page paints on a throttled phone and reports its first paint', async (t) => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 20,
+    downloadThroughput: (20e6 / 8) | 0,
+    uploadThroughput: (10e6 / 8) | 0,
+  });
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const figures = [];
+  for (let run = 0; run < 3; run++) {
+    // A first visit each time: nothing cached.
+    await cdp.send('Network.clearBrowserCache');
+    await page.goto(`${daemon.url}/`, { waitUntil: 'load' });
+    await page.locator('#project').waitFor({ state: 'visible' });
+    const m = await page.evaluate(() => {
+      const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+      const nav = performance.getEntriesByType('navigation')[0];
+      return { fcp: fcp ? Math.round(fcp.startTime) : null, load: Math.round(nav.loadEventEnd), bytes: performance.getEntriesByType('resource').reduce((a, r) => a + (r.transferSize || 0), nav.transferSize || 0) };
+    });
+    assert.ok(m.fcp > 0, `a first contentful paint was recorded: ${JSON.stringify(m)}`);
+    figures.push(m);
+  }
+  assert.ok(requests.every((u) => u.startsWith(daemon.url)), 'everything came from the box');
+  const line = figures.map((m) => `first contentful paint ${m.fcp} ms, load ${m.load} ms, ${(m.bytes / 1024).toFixed(1)} KB transferred`).join('; ');
+  t.diagnostic(line);
+  console.log(`FIGURE phone (4× CPU slowdown, 20 Mbit/s, 20 ms): ${line}`);
+  await context.close();
+});
