@@ -8,6 +8,8 @@
 
 const BACK_S = 30;
 const LIVE_SLACK_S = 6;
+/** Chunks waiting for the SourceBuffer at most (a few KB each: about a minute of audio). */
+const MAX_QUEUED_CHUNKS = 256;
 
 export class StreamPlayer {
   /**
@@ -34,7 +36,11 @@ export class StreamPlayer {
     const source = new MediaSource();
     session.objectUrl = URL.createObjectURL(source);
     this.audio.src = session.objectUrl;
-    await new Promise((resolve) => source.addEventListener('sourceopen', resolve, { once: true }));
+    // Stopped before the source opened: the wait ends too (a caller never hangs).
+    await new Promise((resolve) => {
+      source.addEventListener('sourceopen', resolve, { once: true });
+      session.abort.signal.addEventListener('abort', resolve, { once: true });
+    });
     if (this.session !== session) return;
     const buffer = source.addSourceBuffer('audio/mpeg');
     buffer.mode = 'sequence';
@@ -68,6 +74,8 @@ export class StreamPlayer {
         const { done, value } = await reader.read();
         if (done) return;
         session.queue.push(value);
+        // A buffer that stopped taking audio must not make the queue grow without end.
+        if (session.queue.length > MAX_QUEUED_CHUNKS) session.queue.shift();
         pump();
       }
     };
@@ -86,7 +94,13 @@ export class StreamPlayer {
         this.fail(session, e.name === 'AbortError' ? null : e.message || 'network error');
       },
     );
-    await Promise.race([firstAudio, new Promise((resolve) => setTimeout(resolve, 10000))]);
+    await Promise.race([
+      firstAudio,
+      new Promise((resolve) => {
+        setTimeout(resolve, 10000);
+        session.abort.signal.addEventListener('abort', resolve, { once: true });
+      }),
+    ]);
     if (this.session !== session) return;
     if (fellBack) return this.play(url);
     await this.audio.play();
