@@ -15,6 +15,16 @@ if [ ! -x "$ROUNDWARED_BIN" ]; then
     (cd "$repo" && cargo build --locked)
 fi
 command -v node >/dev/null || { echo "node is missing: bash tests/install-deps.sh test" >&2; exit 1; }
+# playwright-core needs Node 20 or newer; Debian 12's nodejs is 18: then take Node 20 from the
+# npm registry (the `node` package), once, into tests/browser/.node.
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    if [ ! -x "$here/.node/node_modules/.bin/node" ]; then
+        echo "node $(node -v) is too old for playwright-core: installing Node 20 from the npm registry"
+        npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$here/.node" node@20
+    fi
+    export PATH="$here/.node/node_modules/.bin:$PATH"
+    echo "using node $(node -v)"
+fi
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "chromium is missing: bash tests/install-deps.sh test" >&2; exit 1; }
 cd "$here"
 stamp=node_modules/.package-lock.json
