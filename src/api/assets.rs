@@ -3,7 +3,14 @@
 //!
 //! The two list endpoints are the hottest reads of the API (clients refresh their asset pool
 //! every 30 s to 3 min), so they are served from the [`super::list_cache::ListCache`], keyed
-//! by path, canonical query and base URL, and valid until the next committed write.
+//! by path, canonical query, base URL and whether the viewer is staff, and valid until the
+//! next committed write.
+//!
+//! Ownership (decisions.md): PATCH and DELETE are for the asset's owner (the user whose session
+//! recorded it) or staff; `delete_binary`, `user_id` and moving an asset into someone else's
+//! session are staff's. A vote is cast in one of the caller's own sessions. Contributors are
+//! shown without their username to anyone but staff (it names staff logins and holds four
+//! characters of a device id).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::{Access, Caller, Viewer};
+use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
@@ -54,10 +62,14 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/assets/{id}/", "assets")
         .get(Access::Token, "Get an asset", get_one)
-        .patch(Access::Token, "Update an asset", patch)
+        .patch(
+            Access::Owner,
+            "Update an asset (its owner or staff; `user_id` and others' sessions: staff)",
+            patch,
+        )
         .delete(
-            Access::Token,
-            "Delete an asset (`delete_binary=true` also removes its media files)",
+            Access::Owner,
+            "Delete an asset (its owner or staff; `delete_binary=true`, staff only, also removes its media files)",
             delete,
         );
     r.add(a);
@@ -69,8 +81,8 @@ pub(super) fn routes(r: &mut Routes) {
             vote_counts,
         )
         .post(
-            Access::Token,
-            "Vote on an asset as a session (a repeat without value withdraws the vote)",
+            Access::Owner,
+            "Vote on an asset as one of your own sessions (a repeat without value withdraws the vote)",
             vote,
         );
     r.add(a);
@@ -200,6 +212,16 @@ pub(super) fn media_url(base: &str, name: &str) -> String {
     }
 }
 
+/// Leaves the contributor's username out for anyone but staff: it names staff logins and
+/// ends in four characters of the device id, a bearer secret.
+pub(super) fn redact_contributor(asset: &mut Asset, staff: bool) {
+    if !staff {
+        if let Some(user) = asset.user.as_mut() {
+            user.username = String::new();
+        }
+    }
+}
+
 /// Replaces the asset's stored file name with its absolute URL.
 pub(super) fn absolutize(asset: &mut Asset, base: &str) {
     if let Some(name) = asset.file.take() {
@@ -216,6 +238,7 @@ async fn render_list(
     base: &str,
     uri: &Uri,
     project: Option<i64>,
+    staff: bool,
 ) -> ApiResult<Vec<u8>> {
     let q = Fields::from_urlencoded(uri.query().unwrap_or("").as_bytes());
     let mut f = asset_filter(&q)?;
@@ -258,6 +281,7 @@ async fn render_list(
         .await?;
     for a in &mut rows {
         absolutize(a, base);
+        redact_contributor(a, staff);
     }
     let body = match paging {
         None => serde_json::to_vec(&rows),
@@ -272,18 +296,21 @@ async fn render_list(
 /// Serves a list from the cache, rendering and storing it on a miss.
 async fn cached_list(
     state: &AppState,
+    caller: &Caller,
     base: &BaseUrl,
     uri: &Uri,
     headers: &HeaderMap,
     project: Option<i64>,
 ) -> ApiResult<Response> {
-    let key = cache_key(&base.0, uri.path(), uri.query());
+    let staff = caller.is_staff();
+    let viewer = if staff { "staff\n" } else { "" };
+    let key = format!("{viewer}{}", cache_key(&base.0, uri.path(), uri.query()));
     // Read before the data: an entry is then never newer than the revision it is filed under.
     let revision = state.store.revision();
     let body = state
         .cache
         .get_or_render(&key, revision, || async {
-            render_list(state, &base.0, uri, project)
+            render_list(state, &base.0, uri, project, staff)
                 .await
                 .map(Bytes::from)
         })
@@ -293,21 +320,23 @@ async fn cached_list(
 
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     base: BaseUrl,
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    cached_list(&state, &base, &uri, &headers, None).await
+    cached_list(&state, &caller, &base, &uri, &headers, None).await
 }
 
 async fn project_assets(
     State(state): State<AppState>,
+    caller: Caller,
     Id(project): Id,
     base: BaseUrl,
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    cached_list(&state, &base, &uri, &headers, Some(project)).await
+    cached_list(&state, &caller, &base, &uri, &headers, Some(project)).await
 }
 
 async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Value>> {
@@ -324,6 +353,7 @@ async fn count(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json
 
 async fn random(
     State(state): State<AppState>,
+    caller: Caller,
     base: BaseUrl,
     Query(q): Query,
 ) -> ApiResult<Json<Vec<Asset>>> {
@@ -343,6 +373,7 @@ async fn random(
         .await?;
     for a in &mut rows {
         absolutize(a, &base.0);
+        redact_contributor(a, caller.is_staff());
     }
     Ok(Json(rows))
 }
@@ -366,6 +397,36 @@ async fn blocked(
     Ok(Json(blocked))
 }
 
+/// `Ok` when the caller may act as session `session_id` (it is theirs, or they are staff), or
+/// when there is no such session (the write that follows refuses it in the endpoint's own
+/// words); someone else's session is a 403. The box's own listening session belongs to
+/// nobody, so only staff act in it (no visitor can silence the kiosk with `block_asset`).
+///
+/// # Errors
+/// 403 for someone else's session.
+pub(super) async fn own_session(
+    state: &AppState,
+    caller: &Caller,
+    session_id: i64,
+) -> ApiResult<()> {
+    let owner = state
+        .store
+        .read(move |c| match owners::of_session(c, session_id) {
+            Ok(owner) => Ok(Some(owner)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?;
+    if owner.is_none_or(|owner| caller.owns(owner)) {
+        Ok(())
+    } else {
+        Err(ApiError::Detail(
+            StatusCode::FORBIDDEN,
+            format!("Session {session_id} is not yours; act only in your own sessions."),
+        ))
+    }
+}
+
 /// An unknown session named in a query or body is a 400, not a 404.
 fn session_not_found(err: StoreError) -> ApiError {
     match err {
@@ -381,6 +442,7 @@ fn session_not_found(err: StoreError) -> ApiError {
 
 async fn get_one(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     base: BaseUrl,
     Query(q): Query,
@@ -397,6 +459,7 @@ async fn get_one(
         })
         .await?;
     absolutize(&mut asset, &base.0);
+    redact_contributor(&mut asset, caller.is_staff());
     Ok(Json(asset))
 }
 
@@ -470,17 +533,57 @@ fn asset_patch(body: &Fields) -> ApiResult<AssetPatch> {
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     base: BaseUrl,
     Body(body): Body,
 ) -> ApiResult<Json<Asset>> {
     let p = asset_patch(&body)?;
+    if p.user_id.is_some() && !caller.is_staff() {
+        return Err(ApiError::field(
+            "user_id",
+            "Only staff may change who made a recording.",
+        ));
+    }
+    let new_session = p.session_id.flatten();
+    let owners = state
+        .store
+        .read(move |c| {
+            let asset = owners::of(c, Owned::Asset, id)?;
+            let session = match new_session {
+                Some(s) => Some(owners::of_session(c, s).map_err(session_not_found_store)?),
+                None => None,
+            };
+            Ok((asset, session))
+        })
+        .await?;
+    caller.may_change(owners.0, "recording")?;
+    if let Some(session_owner) = owners.1 {
+        if !caller.owns(session_owner) {
+            return Err(ApiError::field(
+                "session_id",
+                "Only staff may move a recording into someone else's session.",
+            ));
+        }
+    }
     let mut asset = state
         .store
         .write(move |tx| assets::patch(tx, id, &p))
         .await?;
     absolutize(&mut asset, &base.0);
+    redact_contributor(&mut asset, caller.is_staff());
     Ok(Json(asset))
+}
+
+/// An unknown session named in a body, as a field conflict (400) rather than a 404 of the path.
+fn session_not_found_store(err: StoreError) -> StoreError {
+    match err {
+        StoreError::NotFound {
+            what: "session",
+            id,
+        } => StoreError::conflict("session_id", format!("Session {id} not found.")),
+        other => other,
+    }
 }
 
 /// Deletes the row; with `?delete_binary=true` then also the asset's media files (the
@@ -488,6 +591,7 @@ async fn patch(
 /// still names them. A failed removal is logged; the answer is 204 either way.
 async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     Query(q): Query,
     base: BaseUrl,
@@ -495,6 +599,18 @@ async fn delete(
     let mut e = FieldErrors::default();
     let delete_binary = q.bool("delete_binary", &mut e).unwrap_or(false);
     e.finish()?;
+    let owner = state
+        .store
+        .read(move |c| owners::of(c, Owned::Asset, id))
+        .await?;
+    caller.may_change(owner, "recording")?;
+    if delete_binary && !caller.is_staff() {
+        return Err(ApiError::Detail(
+            StatusCode::FORBIDDEN,
+            "Only staff may delete a recording's files (delete_binary); delete it without them."
+                .into(),
+        ));
+    }
     let stems = state
         .store
         .write(move |tx| {
@@ -542,7 +658,12 @@ pub(super) fn check_vote_type(t: &str) -> ApiResult<()> {
     }
 }
 
-async fn vote(State(state): State<AppState>, Id(id): Id, Body(body): Body) -> ApiResult<Response> {
+async fn vote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Body(body): Body,
+) -> ApiResult<Response> {
     if !body.has_value("session_id") {
         return Err(ApiError::bad_request(
             "a session_id is required for this operation",
@@ -559,12 +680,17 @@ async fn vote(State(state): State<AppState>, Id(id): Id, Body(body): Body) -> Ap
     let value = body.int("value", &mut errs);
     errs.finish()?;
     check_vote_type(&vote_type)?;
+    if let Some(sid) = session_id {
+        own_session(&state, &caller, sid).await?;
+    }
     // The event copies what the client sent; a malformed optional field there does not
     // fail the vote.
     let mut event = NewEvent::default();
     super::events::optional_fields(&body, &mut event, &mut FieldErrors::default());
     if event.data.is_none() {
-        event.data = Some(Value::Object(body.as_map().clone()).to_string());
+        event.data = Some(super::events::clip_data(
+            Value::Object(body.as_map().clone()).to_string(),
+        ));
     }
     let blocks = vote_type.starts_with("block_");
     let v = AssetVote {

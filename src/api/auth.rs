@@ -1,5 +1,11 @@
 //! Who is calling: `Authorization: token <key>` (scheme word in any case) resolved to a user,
-//! and the three access levels of api/2 routes (anyone, any token holder, staff).
+//! and the four access levels of api/2 routes (anyone, any token holder, the owner of the
+//! object, staff).
+//!
+//! Ownership (decisions.md): an asset, vote, listen event, event, envelope or stream belongs to
+//! the user whose session made it. The route table checks that an owner-level caller holds a
+//! token; the handler, which knows the object, asks [`Caller::may_change`] with the owner the
+//! store found (`crate::store::owners`). Staff pass every check.
 //!
 //! A header that is present but names no valid token is refused with 401 even on routes open
 //! to anyone, as DRF does. Resolved tokens are cached briefly so a busy list endpoint does not
@@ -28,6 +34,9 @@ pub enum Access {
     Anyone,
     /// Any valid token.
     Token,
+    /// A token of the object's owner (the user whose session made it) or of staff; the route
+    /// table checks for a token, the handler for the owner ([`Caller::may_change`]).
+    Owner,
     /// A token of a staff user.
     Staff,
 }
@@ -41,7 +50,7 @@ impl Access {
         match (self, caller.user) {
             (Self::Anyone, _) => Ok(()),
             (_, None) => Err(ApiError::NotAuthenticated),
-            (Self::Token, Some(_)) => Ok(()),
+            (Self::Token | Self::Owner, Some(_)) => Ok(()),
             (Self::Staff, Some(u)) if u.is_staff => Ok(()),
             (Self::Staff, Some(_)) => Err(ApiError::Forbidden),
         }
@@ -52,6 +61,7 @@ impl Access {
         match self {
             Self::Anyone => "anyone",
             Self::Token => "token",
+            Self::Owner => "owner",
             Self::Staff => "staff",
         }
     }
@@ -77,6 +87,39 @@ impl Caller {
     /// True for staff users.
     pub fn is_staff(&self) -> bool {
         self.user.is_some_and(|u| u.is_staff)
+    }
+
+    /// The caller's user id, if any.
+    pub fn user_id(&self) -> Option<i64> {
+        self.user.map(|u| u.id)
+    }
+
+    /// True for staff and for the user `owner` names; an object without an owner (the demo's,
+    /// the box's own, made before owners were recorded) is staff's alone.
+    pub fn owns(&self, owner: Option<i64>) -> bool {
+        match self.user {
+            Some(u) => u.is_staff || owner == Some(u.id),
+            None => false,
+        }
+    }
+
+    /// `Ok` for staff and for the owner, else 403 naming what is protected (401 without a
+    /// token).
+    ///
+    /// # Errors
+    /// [`ApiError::NotAuthenticated`] or a 403 `detail`.
+    pub fn may_change(&self, owner: Option<i64>, what: &str) -> Result<(), ApiError> {
+        if self.user.is_none() {
+            return Err(ApiError::NotAuthenticated);
+        }
+        if self.owns(owner) {
+            Ok(())
+        } else {
+            Err(ApiError::Detail(
+                axum::http::StatusCode::FORBIDDEN,
+                format!("Only the visitor who made this {what}, or staff, may do that."),
+            ))
+        }
     }
 }
 
@@ -242,5 +285,27 @@ mod tests {
             Err(ApiError::NotAuthenticated)
         ));
         assert!(Access::Anyone.check(&anon).is_ok());
+        assert!(Access::Owner.check(&user).is_ok());
+        assert!(matches!(
+            Access::Owner.check(&anon),
+            Err(ApiError::NotAuthenticated)
+        ));
+    }
+
+    #[test]
+    fn only_the_owner_and_staff_may_change_an_object_and_nobody_owns_an_ownerless_one() {
+        let user = |id, is_staff| Caller {
+            user: Some(AuthUser { id, is_staff }),
+        };
+        assert!(user(7, false).may_change(Some(7), "asset").is_ok());
+        assert!(user(7, true).may_change(Some(8), "asset").is_ok());
+        assert!(user(7, true).may_change(None, "asset").is_ok());
+        let err = user(8, false).may_change(Some(7), "asset").unwrap_err();
+        assert!(matches!(err, ApiError::Detail(s, ref m) if s == 403 && m.contains("asset")));
+        assert!(user(7, false).may_change(None, "asset").is_err());
+        assert!(matches!(
+            Caller::default().may_change(Some(7), "asset"),
+            Err(ApiError::NotAuthenticated)
+        ));
     }
 }

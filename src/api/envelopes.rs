@@ -1,11 +1,16 @@
-//! `envelopes/`: open to anyone, as on the reference server (uploading clients may not hold a
-//! token). Create and read here; the upload (`PATCH envelopes/:id/`) is in
+//! `envelopes/`: an upload's container, made for one of the caller's own sessions. The
+//! reference server left envelopes open to anyone, which let anyone file into anyone's session
+//! and re-file anyone's recording; every Roundware client sends its token here (the web SDK and
+//! iOS send `Authorization` on every call after `POST users/`, client-contract.md §1.0), so
+//! roundwared asks for it: creating, reading and uploading into an envelope are for the owner of
+//! its session, or staff. Create and read here; the upload (`PATCH envelopes/:id/`) is in
 //! [`super::uploads`].
 
 use axum::Json;
 use axum::extract::State;
 
-use super::auth::Access;
+use super::auth::{Access, Caller};
+use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Query};
 use super::routes::Routes;
 use super::{ApiResult, AppState, Id};
@@ -14,24 +19,37 @@ use crate::store::envelopes::{self, Envelope, EnvelopeFilter};
 pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/envelopes/", "envelopes")
-        .get(Access::Anyone, "List envelopes", list)
+        .get(
+            Access::Token,
+            "List envelopes of your own sessions (staff: all)",
+            list,
+        )
         .post(
-            Access::Anyone,
-            "Create an empty envelope for a session",
+            Access::Owner,
+            "Create an empty envelope for one of your own sessions",
             create,
         );
     r.add(a);
     let a = r
         .at("/envelopes/{id}/", "envelopes")
-        .get(Access::Anyone, "Get an envelope", get_one);
+        .get(
+            Access::Owner,
+            "Get an envelope (your own, or any for staff)",
+            get_one,
+        );
     r.add(super::uploads::envelope_route(a));
 }
 
-async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<Envelope>> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body,
+) -> ApiResult<Json<Envelope>> {
     let mut errs = FieldErrors::default();
     let session_id = body.req_int("session_id", &mut errs);
     errs.finish()?;
     let session_id = session_id.unwrap_or_default();
+    super::assets::own_session(&state, &caller, session_id).await?;
     Ok(Json(
         state
             .store
@@ -40,7 +58,11 @@ async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Js
     ))
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Envelope>>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<Envelope>>> {
     let mut errs = FieldErrors::default();
     let f = EnvelopeFilter {
         session_id: q
@@ -50,6 +72,7 @@ async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<
         asset_id: q.int("asset_id", &mut errs),
         assets: q.ids("assets", &mut errs).unwrap_or_default(),
         created: q.datetime("created", &mut errs),
+        owner_id: (!caller.is_staff()).then(|| caller.user_id()).flatten(),
     };
     errs.finish()?;
     Ok(Json(
@@ -58,7 +81,16 @@ async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<
 }
 
 /// Extra query parameters (the web client sends `?session_id=`) are ignored.
-async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Envelope>> {
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<Json<Envelope>> {
+    let owner = state
+        .store
+        .read(move |c| owners::of(c, Owned::Envelope, id))
+        .await?;
+    caller.may_change(owner, "envelope")?;
     Ok(Json(
         state.store.read(move |c| envelopes::get(c, id)).await?,
     ))

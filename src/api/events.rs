@@ -1,12 +1,14 @@
 //! `events/`: the client activity log (`start_session`, `location_update`, `client_error`,
-//! ...). Any token holder may write and read events; events are never changed or deleted
-//! through the API (PATCH and DELETE answer 405).
+//! ...). A token holder records events in their own sessions and reads only their own (events
+//! carry positions: everyone's would be a location trail of every visitor); staff read all.
+//! Events are never changed or deleted through the API (PATCH and DELETE answer 405).
 
 use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
-use super::auth::Access;
+use super::auth::{Access, Caller};
+use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::{ApiError, ApiResult, AppState, Id};
@@ -16,14 +18,30 @@ use crate::store::events::{self, Event, EventFilter, NewEvent};
 pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/events/", "events")
-        .get(Access::Token, "List events", list)
-        .post(Access::Token, "Record an event for a session", create);
+        .get(
+            Access::Token,
+            "List events (your own sessions'; staff: all)",
+            list,
+        )
+        .post(
+            Access::Owner,
+            "Record an event for one of your own sessions",
+            create,
+        );
     r.add(a);
     let a = r
         .at("/events/{id}/", "events")
-        .get(Access::Token, "Get an event", get_one);
+        .get(
+            Access::Owner,
+            "Get an event (your own, or any for staff)",
+            get_one,
+        );
     r.add(a);
 }
+
+/// Longest event `data` kept, in characters (clients send a line or two: `asset_id:12`,
+/// an error description, a share URL).
+pub(super) const DATA_MAX: usize = 16 * 1024;
 
 /// The `data` of an event: text as sent; a JSON object, array, number or boolean as its
 /// JSON text.
@@ -32,6 +50,15 @@ pub(super) fn data_text(body: &Fields) -> Option<String> {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
+    }
+}
+
+/// `text` cut to at most [`DATA_MAX`] characters (for data the server itself copies from a
+/// request, which a client cannot be told to shorten).
+pub(super) fn clip_data(text: String) -> String {
+    match text.char_indices().nth(DATA_MAX) {
+        Some((cut, _)) => text[..cut].to_string(),
+        None => text,
     }
 }
 
@@ -55,9 +82,17 @@ pub(super) fn optional_fields(body: &Fields, e: &mut NewEvent, errs: &mut FieldE
         .first_key(&["tags", "tag_ids"])
         .and_then(|k| body.ids(k, errs));
     e.data = data_text(body);
+    if e.data.as_ref().is_some_and(|d| d.chars().count() > DATA_MAX) {
+        errs.add("data", crate::api::input::too_long(DATA_MAX));
+        e.data = None;
+    }
 }
 
-async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<Event>> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body,
+) -> ApiResult<Json<Event>> {
     let mut errs = FieldErrors::default();
     if !body.has_value("session_id") {
         return Err(ApiError::bad_request(
@@ -82,6 +117,7 @@ async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Js
     }
     optional_fields(&body, &mut e, &mut errs);
     errs.finish()?;
+    super::assets::own_session(&state, &caller, e.session_id).await?;
     state
         .store
         .write(move |tx| events::create(tx, &e))
@@ -127,17 +163,34 @@ fn filter(q: &Fields) -> ApiResult<EventFilter> {
         longitude: text("longitude", &mut errs),
         tag_ids: q.ids("tag_ids", &mut errs).unwrap_or_default(),
         tags: text("tags", &mut errs),
+        owner_id: None,
     };
     errs.finish()?;
     Ok(f)
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Event>>> {
-    let f = filter(&q)?;
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<Event>>> {
+    let mut f = filter(&q)?;
+    if !caller.is_staff() {
+        f.owner_id = caller.user_id();
+    }
     Ok(Json(state.store.read(move |c| events::list(c, &f)).await?))
 }
 
-async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Event>> {
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<Json<Event>> {
+    let owner = state
+        .store
+        .read(move |c| owners::of(c, Owned::Event, id))
+        .await?;
+    caller.may_change(owner, "event")?;
     Ok(Json(state.store.read(move |c| events::get(c, id)).await?))
 }
 

@@ -71,6 +71,11 @@ const REQUIRED: &str = "This field is required.";
 /// Longest id list accepted in a body or a filter (bounds the work one request can cause).
 pub const MAX_IDS: usize = 500;
 
+/// Longest text any field may carry, in characters (a legal agreement fits; a memory bomb
+/// stored in a name and repeated in every list does not). Fields with a tighter rule (names,
+/// descriptions) check their own.
+pub const MAX_TEXT_CHARS: usize = 65_536;
+
 /// Largest JSON or urlencoded body; only multipart uploads may reach `[limits] max_upload_mb`.
 pub const MAX_FORM_BYTES: usize = 1024 * 1024;
 
@@ -171,7 +176,8 @@ impl Fields {
         }
     }
 
-    /// A text field; numbers and booleans are accepted as their text. Blank → `None`.
+    /// A text field; numbers are accepted as their text (as DRF's CharField does; booleans are
+    /// not). Blank → `None`. At most [`MAX_TEXT_CHARS`].
     pub fn string(&self, key: &str, errs: &mut FieldErrors) -> Option<String> {
         self.nullable_string(key, errs).flatten()
     }
@@ -181,14 +187,27 @@ impl Fields {
     pub fn nullable_string(&self, key: &str, errs: &mut FieldErrors) -> Option<Option<String>> {
         match self.single(key)? {
             Value::Null => Some(None),
+            Value::String(s) if s.chars().count() > MAX_TEXT_CHARS => {
+                errs.add(key, too_long(MAX_TEXT_CHARS));
+                None
+            }
             Value::String(s) => Some(Some(s.clone())),
             Value::Number(n) => Some(Some(n.to_string())),
-            Value::Bool(b) => Some(Some(b.to_string())),
             _ => {
                 errs.add(key, "Not a valid string.");
                 None
             }
         }
+    }
+
+    /// A text field of at most `max_chars` characters (blank → `None`).
+    pub fn string_max(&self, key: &str, max_chars: usize, errs: &mut FieldErrors) -> Option<String> {
+        let s = self.string(key, errs)?;
+        if s.chars().count() > max_chars {
+            errs.add(key, too_long(max_chars));
+            return None;
+        }
+        Some(s)
     }
 
     /// A required text field (blank counts as missing).
@@ -386,6 +405,11 @@ impl Fields {
             }
         }
     }
+}
+
+/// DRF's message for an over-long text.
+pub fn too_long(max_chars: usize) -> String {
+    format!("Ensure this field has no more than {max_chars} characters.")
 }
 
 /// Parses the boolean spellings clients use.
@@ -637,6 +661,23 @@ mod tests {
         for k in ["n", "b", "x", "f", "missing"] {
             assert!(map.contains_key(k), "{k} missing from {map:?}");
         }
+    }
+
+    #[test]
+    fn texts_refuse_booleans_and_anything_longer_than_the_cap() {
+        let long = "A".repeat(MAX_TEXT_CHARS + 1);
+        let f = json_fields(json!({"b": false, "n": 5, "long": long, "name": "Ada Lovelace"}));
+        let mut errs = FieldErrors::default();
+        assert_eq!(f.string("b", &mut errs), None);
+        assert_eq!(f.string("n", &mut errs), Some("5".into()));
+        assert_eq!(f.string("long", &mut errs), None);
+        assert_eq!(f.string_max("name", 4, &mut errs), None);
+        assert_eq!(f.string_max("name", 150, &mut errs), Some("Ada Lovelace".into()));
+        let ApiError::Fields(map) = errs.finish().unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(map.len(), 3, "{map:?}");
+        assert!(map["long"][0].contains("65536"), "{map:?}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `listenevents/`: which asset a session heard and for how long. Clients post one when an
 //! asset starts (`{starttime, session, asset}`) and PATCH its `duration_in_seconds` when it
-//! stops. Any token holder may read and write them.
+//! stops. They are written in the caller's own sessions and changed, deleted or read only by
+//! their owner or staff (what a visitor heard, where and when, is theirs); the count stays
+//! public.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +10,9 @@ use axum::http::StatusCode;
 use axum::http::Uri;
 use serde_json::{Value, json};
 
-use super::auth::Access;
+use super::assets::own_session;
+use super::auth::{Access, Caller};
+use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
@@ -22,12 +26,12 @@ pub(super) fn routes(r: &mut Routes) {
         .at("/listenevents/", "listenevents")
         .get(
             Access::Token,
-            "List listen events (`paginate=true` for pages)",
+            "List listen events of your own sessions (staff: all; `paginate=true` for pages)",
             list,
         )
         .post(
-            Access::Token,
-            "Record that a session started hearing an asset",
+            Access::Owner,
+            "Record that one of your own sessions started hearing an asset",
             create,
         );
     r.add(a);
@@ -39,13 +43,17 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
     let a = r
         .at("/listenevents/{id}/", "listenevents")
-        .get(Access::Token, "Get a listen event", get_one)
+        .get(
+            Access::Owner,
+            "Get a listen event (your own, or any for staff)",
+            get_one,
+        )
         .patch(
-            Access::Token,
-            "Update a listen event (e.g. its duration_in_seconds)",
+            Access::Owner,
+            "Update your listen event (e.g. its duration_in_seconds)",
             patch,
         )
-        .delete(Access::Token, "Delete a listen event", delete);
+        .delete(Access::Owner, "Delete your listen event", delete);
     r.add(a);
 }
 
@@ -67,7 +75,20 @@ fn input(body: &Fields, errs: &mut FieldErrors) -> ListenEventInput {
     }
 }
 
-async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<ListenEvent>> {
+/// 403 unless the caller owns listen event `id` (or is staff); 404 when there is none.
+async fn check_owner(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
+    let owner = state
+        .store
+        .read(move |c| owners::of(c, Owned::ListenEvent, id))
+        .await?;
+    caller.may_change(owner, "listen event")
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body,
+) -> ApiResult<Json<ListenEvent>> {
     let mut errs = FieldErrors::default();
     let new = input(&body, &mut errs);
     let missing = |names: &[&str]| !names.iter().any(|k| body.has_value(k));
@@ -81,6 +102,9 @@ async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Js
         }
     }
     errs.finish()?;
+    if let Some(sid) = new.session_id {
+        own_session(&state, &caller, sid).await?;
+    }
     Ok(Json(
         state
             .store
@@ -91,12 +115,17 @@ async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Js
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     Body(body): Body,
 ) -> ApiResult<Json<ListenEvent>> {
     let mut errs = FieldErrors::default();
     let p = input(&body, &mut errs);
     errs.finish()?;
+    check_owner(&state, &caller, id).await?;
+    if let Some(sid) = p.session_id {
+        own_session(&state, &caller, sid).await?;
+    }
     Ok(Json(
         state
             .store
@@ -105,7 +134,12 @@ async fn patch(
     ))
 }
 
-async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    check_owner(&state, &caller, id).await?;
     state
         .store
         .write(move |tx| listenevents::delete(tx, id))
@@ -113,7 +147,12 @@ async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCo
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ListenEvent>> {
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<Json<ListenEvent>> {
+    check_owner(&state, &caller, id).await?;
     Ok(Json(
         state.store.read(move |c| listenevents::get(c, id)).await?,
     ))
@@ -147,6 +186,7 @@ fn filter(q: &Fields) -> ApiResult<ListenEventFilter> {
             .int("session_id", &mut errs)
             .or(q.int("session", &mut errs)),
         asset_id: q.int("asset_id", &mut errs).or(q.int("asset", &mut errs)),
+        owner_id: None,
     };
     errs.finish()?;
     Ok(f)
@@ -154,11 +194,15 @@ fn filter(q: &Fields) -> ApiResult<ListenEventFilter> {
 
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     base: BaseUrl,
     uri: Uri,
     Query(q): Query,
 ) -> ApiResult<Json<Value>> {
-    let f = filter(&q)?;
+    let mut f = filter(&q)?;
+    if !caller.is_staff() {
+        f.owner_id = caller.user_id();
+    }
     match Paging::from_query(&q)? {
         None => {
             let rows = state

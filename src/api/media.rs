@@ -1,5 +1,8 @@
 //! `/rwmedia/<name>`: the media folder served to clients, anonymously (media URLs go to
-//! `<audio>` elements and iOS downloads without auth headers), for GET and HEAD.
+//! `<audio>` elements and iOS downloads without auth headers), for GET and HEAD — except the
+//! files of recordings that are not submitted (held for moderation or withdrawn): those are
+//! served only with the `Authorization` token of their owner or of staff (the console fetches
+//! them with its token), and are a 404 to anyone else, as if they did not exist.
 //!
 //! What it answers:
 //! * `Content-Type` by extension, exact `Content-Length`, `Accept-Ranges: bytes`, a strong
@@ -39,6 +42,7 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::auth::Caller;
 use super::{ApiError, AppState};
 
 /// The URL prefix of media files.
@@ -50,9 +54,20 @@ const CHUNK: usize = 256 * 1024;
 /// Longest accepted media name, in bytes.
 const MAX_NAME: usize = 1024;
 
+/// `Some(owner)` when `name` is a file of a recording that is not published (see
+/// [`crate::store::owners::of_unpublished_media`]).
+async fn unpublished_owner(state: &AppState, name: &str) -> Result<Option<Option<i64>>, ApiError> {
+    let stem = name.split('.').next().unwrap_or(name).to_string();
+    Ok(state
+        .store
+        .read(move |c| crate::store::owners::of_unpublished_media(c, &stem))
+        .await?)
+}
+
 /// `GET`/`HEAD /rwmedia/{*path}`.
 pub(super) async fn serve(
     State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -61,6 +76,15 @@ pub(super) async fn serve(
     let Some(name) = uri.path().strip_prefix(PREFIX).and_then(decode_name) else {
         return not_found();
     };
+    match unpublished_owner(&state, &name).await {
+        Ok(None) => {}
+        Ok(Some(owner)) => {
+            if !caller.is_ok_and(|c| c.owns(owner)) {
+                return not_found();
+            }
+        }
+        Err(err) => return err.into_response(),
+    }
     let media_dir = state.config.storage.media_dir();
     let opened = tokio::task::spawn_blocking(move || open_inside(&media_dir, &name)).await;
     let (file, meta, path) = match opened {

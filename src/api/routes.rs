@@ -203,7 +203,7 @@ impl Routes {
                         json!({"$ref": "#/components/responses/Unauthenticated"}),
                     );
                 }
-                if op.access == Access::Staff {
+                if matches!(op.access, Access::Staff | Access::Owner) {
                     responses.insert(
                         "403".into(),
                         json!({"$ref": "#/components/responses/Forbidden"}),
@@ -253,7 +253,7 @@ impl Routes {
                     "BadRequest": {"description": "Invalid input: `detail` or a field map naming the problem.",
                         "content": {"application/json": {"schema": {"type": "object"}}}},
                     "Unauthenticated": {"description": "Missing or invalid token.", "content": {"application/json": {"schema": detail}}},
-                    "Forbidden": {"description": "Staff only.", "content": {"application/json": {"schema": detail}}},
+                    "Forbidden": {"description": "Staff only (`x-access: staff`), or the object's owner or staff (`x-access: owner`).", "content": {"application/json": {"schema": detail}}},
                     "NotFound": {"description": "No such object.", "content": {"application/json": {"schema": detail}}},
                 }
             }

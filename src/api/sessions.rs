@@ -1,6 +1,8 @@
 //! `sessions/`: a client starts one per visit; it fixes the project, language and whether
-//! location drives listening. Any token holder may create and read sessions; a session's
-//! `device_id` is shown only to staff and to that device (it works as a credential).
+//! location drives listening. Any token holder may create sessions, which then belong to them
+//! (`crate::store::owners`); a visitor reads only their own sessions (a session's client system
+//! and device are private), staff read all; the count stays public. A session's `device_id` is
+//! shown only to staff and to that device (it works as a credential).
 
 use axum::Json;
 use axum::extract::State;
@@ -15,7 +17,11 @@ use crate::store::sessions::{self, NewSession, Session, SessionFilter};
 pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/sessions/", "sessions")
-        .get(Access::Token, "List sessions", list)
+        .get(
+            Access::Token,
+            "List sessions (your own; staff: all)",
+            list,
+        )
         .post(Access::Token, "Start a session for a project", create);
     r.add(a);
     let a = r.at("/sessions/count/", "sessions").get(
@@ -26,7 +32,7 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
     let a = r
         .at("/sessions/{id}/", "sessions")
-        .get(Access::Token, "Get a session", get_one);
+        .get(Access::Owner, "Get a session (your own, or any for staff)", get_one);
     r.add(a);
 }
 
@@ -59,8 +65,8 @@ async fn create(
         language_id: body.int("language_id", &mut errs),
         geo_listen_enabled: body.bool("geo_listen_enabled", &mut errs),
         demo_stream_enabled: body.bool("demo_stream_enabled", &mut errs),
-        client_type: body.string("client_type", &mut errs),
-        client_system: body.string("client_system", &mut errs),
+        client_type: body.string_max("client_type", 254, &mut errs),
+        client_system: body.string_max("client_system", 255, &mut errs),
         timezone,
         user_id: caller.user.map(|u| u.id),
     };
@@ -87,6 +93,7 @@ fn filter(q: &Fields) -> ApiResult<SessionFilter> {
         client_type: q.string("client_type", &mut errs),
         client_system: q.string("client_system", &mut errs),
         timezone: q.string("timezone", &mut errs),
+        owner_id: None,
     };
     errs.finish()?;
     Ok(f)
@@ -97,7 +104,10 @@ async fn list(
     caller: Caller,
     Query(q): Query,
 ) -> ApiResult<Json<Vec<Session>>> {
-    let f = filter(&q)?;
+    let mut f = filter(&q)?;
+    if !caller.is_staff() {
+        f.owner_id = caller.user_id();
+    }
     let viewer = Viewer::of(&state, &caller).await?;
     let mut list = state.store.read(move |c| sessions::list(c, &f)).await?;
     for s in &mut list {
@@ -117,6 +127,11 @@ async fn get_one(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Json<Session>> {
+    let owner = state
+        .store
+        .read(move |c| crate::store::owners::of_session(c, id))
+        .await?;
+    caller.may_change(owner, "session")?;
     let viewer = Viewer::of(&state, &caller).await?;
     let mut session = state.store.read(move |c| sessions::get(c, id)).await?;
     session.device_id = viewer.redact(session.device_id.take());

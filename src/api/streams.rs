@@ -1,4 +1,6 @@
 //! `/api/2/streams/`: the legacy server-side stream API (reference-server §2.19), restored.
+//! A stream is opened for one of the caller's own sessions and steered only by that session's
+//! user or by staff (the box's own listener: staff only).
 //! Handlers parse leniently (form, multipart, JSON; numbers as strings; `tag_ids=undefined`
 //! as absent), make one call into the [`crate::conductor::Engine`], and shape the answer.
 
@@ -16,7 +18,7 @@ use crate::playlist::Position;
 
 pub(super) fn routes(r: &mut Routes) {
     let a = r.at("/streams/", "streams").post(
-        Access::Token,
+        Access::Owner,
         "Start (or reuse) the session's personal stream",
         create,
     );
@@ -34,46 +36,46 @@ pub(super) fn routes(r: &mut Routes) {
     );
     r.add(a);
     let a = r.at("/streams/{id}/", "streams").patch(
-        Access::Token,
+        Access::Owner,
         "Change tags and/or move the listener",
         patch,
     );
     r.add(a);
     let a = r.at("/streams/{id}/heartbeat/", "streams").post(
-        Access::Token,
+        Access::Owner,
         "Keep an unlistened stream alive",
         heartbeat,
     );
     r.add(a);
     let a = r.at("/streams/{id}/playasset/", "streams").post(
-        Access::Token,
+        Access::Owner,
         "Play an asset next",
         play_asset,
     );
     r.add(a);
     let a = r.at("/streams/{id}/replayasset/", "streams").post(
-        Access::Token,
+        Access::Owner,
         "Replay the last asset heard",
         replay,
     );
     r.add(a);
     for path in ["/streams/{id}/skipasset/", "/streams/{id}/skip/"] {
         let a = r.at(path, "streams").post(
-            Access::Token,
+            Access::Owner,
             "Fade out what is playing; the next asset follows",
             skip,
         );
         r.add(a);
     }
     let a = r.at("/streams/{id}/pause/", "streams").post(
-        Access::Token,
+        Access::Owner,
         "Pause assets (speakers keep playing)",
         pause,
     );
     r.add(a);
     let a = r
         .at("/streams/{id}/resume/", "streams")
-        .post(Access::Token, "Resume assets", resume);
+        .post(Access::Owner, "Resume assets", resume);
     r.add(a);
     let a = r.at("/streams/{id}/isactive/", "streams").get(
         Access::Token,
@@ -83,7 +85,7 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
     let a = r
         .at("/streams/{id}/kill/", "streams")
-        .post(Access::Token, "End the stream", kill);
+        .post(Access::Owner, "End the stream", kill);
     r.add(a);
 }
 
@@ -118,15 +120,31 @@ fn position(f: &Fields, errs: &mut FieldErrors) -> Option<Position> {
     })
 }
 
-/// Only staff may steer the box's own listener.
-fn guard(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
+/// A stream is steered only by the user whose session it is (stream id = session id) or by
+/// staff; the box's own listener belongs to nobody, so only staff steer it. A session that
+/// does not exist passes here and gets the engine's own answer.
+async fn guard(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
     if state.engine.local_id() == Some(id) && !caller.is_staff() {
         return Err(ApiError::Detail(
             axum::http::StatusCode::FORBIDDEN,
             format!("stream {id} is the box's local listener; only staff may control it"),
         ));
     }
-    Ok(())
+    let owner = state
+        .store
+        .read(move |c| match crate::store::owners::of_session(c, id) {
+            Ok(owner) => Ok(Some(owner)),
+            Err(crate::store::StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?;
+    match owner {
+        Some(owner) if !caller.owns(owner) => Err(ApiError::Detail(
+            axum::http::StatusCode::FORBIDDEN,
+            format!("stream {id} belongs to another visitor; control only your own stream"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn stream_url(base: &str, id: i64) -> String {
@@ -156,7 +174,7 @@ async fn create(
     let Some(session_id) = session_id else {
         return Err(ApiError::field("session_id", "This field is required."));
     };
-    guard(&state, &caller, session_id)?;
+    guard(&state, &caller, session_id).await?;
     let req = OpenRequest {
         session_id,
         project_id,
@@ -188,7 +206,7 @@ async fn patch(
     caller: Caller,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id)?;
+    guard(&state, &caller, id).await?;
     let mut errs = FieldErrors::default();
     let tags = body.ids("tag_ids", &mut errs);
     let language = body
@@ -210,7 +228,12 @@ async fn patch(
     Ok(Json(json!({"stream_id": id})))
 }
 
-async fn heartbeat(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Value>> {
+async fn heartbeat(
+    State(state): State<AppState>,
+    Id(id): Id,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    guard(&state, &caller, id).await?;
     state.engine.heartbeat(id).await?;
     Ok(Json(json!({"stream_id": id})))
 }
@@ -232,7 +255,7 @@ async fn play_asset(
     Query(query): Query,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id)?;
+    guard(&state, &caller, id).await?;
     let mut errs = FieldErrors::default();
     let asset_id = if body.has_value("asset_id") {
         body.req_int("asset_id", &mut errs)
@@ -252,13 +275,13 @@ async fn replay(
     Id(id): Id,
     caller: Caller,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id)?;
+    guard(&state, &caller, id).await?;
     let ok = state.engine.replay(id).await?;
     Ok(outcome(ok, "replay asset on"))
 }
 
 async fn skip(State(state): State<AppState>, Id(id): Id, caller: Caller) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id)?;
+    guard(&state, &caller, id).await?;
     let ok = state.engine.skip(id).await?;
     Ok(outcome(ok, "skip asset on"))
 }
@@ -268,7 +291,7 @@ async fn pause(
     Id(id): Id,
     caller: Caller,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id)?;
+    guard(&state, &caller, id).await?;
     state.engine.pause(id, true).await?;
     Ok(Json(json!({"success": true})))
 }
@@ -278,7 +301,7 @@ async fn resume(
     Id(id): Id,
     caller: Caller,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id)?;
+    guard(&state, &caller, id).await?;
     state.engine.pause(id, false).await?;
     Ok(Json(json!({"success": true})))
 }
@@ -288,7 +311,7 @@ async fn is_active(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
 }
 
 async fn kill(State(state): State<AppState>, Id(id): Id, caller: Caller) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id)?;
+    guard(&state, &caller, id).await?;
     let ok = state.engine.kill(id).await;
     Ok(Json(json!({"stream_id": id, "success": ok})))
 }

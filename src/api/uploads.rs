@@ -1,6 +1,10 @@
 //! Uploads (reference-server §5): `PATCH envelopes/:id/` (a `file`, or an `asset_id` to
 //! re-file), `POST assets/`, and the shared pieces the speaker upload uses.
 //!
+//! Ownership (decisions.md): the envelope must belong to the caller (its session is theirs),
+//! a re-filed asset too, and a `session_id` field may only name one of the caller's sessions;
+//! `user_id` is honoured from staff only (iOS sends `0`; others are credited to the caller).
+//!
 //! Fields are read from the form first, then the query string, then a JSON body. Every
 //! failure is a 400 `{"detail": ...}` naming the problem (413 for a body over the limit, from
 //! [`Body`]); success is 200 with the Asset. Media work runs on a blocking thread
@@ -16,7 +20,8 @@ use axum::http::header::CONTENT_TYPE;
 use bytes::Bytes;
 
 use super::assets::absolutize;
-use super::auth::Access;
+use super::auth::{Access, Caller};
+use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::media::{self, MediaError, Purpose, Stored, Written};
@@ -28,8 +33,8 @@ use crate::store::uploads::{self, NewUpload};
 /// Registers `PATCH envelopes/{id}/` on the envelope resource being built.
 pub(super) fn envelope_route(a: super::routes::Resource) -> super::routes::Resource {
     a.patch(
-        Access::Anyone,
-        "Upload into an envelope (multipart `file`, or `asset_id`); answers the Asset",
+        Access::Owner,
+        "Upload into your envelope (multipart `file`, or `asset_id` of your own recording); answers the Asset",
         envelope_upload,
     )
 }
@@ -37,8 +42,8 @@ pub(super) fn envelope_route(a: super::routes::Resource) -> super::routes::Resou
 /// Registers `POST assets/` on the asset resource being built.
 pub(super) fn asset_route(a: super::routes::Resource) -> super::routes::Resource {
     a.post(
-        Access::Token,
-        "Upload an asset (multipart `file` and `envelope_ids` with one id); answers the Asset",
+        Access::Owner,
+        "Upload an asset (multipart `file` and `envelope_ids` with one of your envelopes); answers the Asset",
         asset_upload,
     )
 }
@@ -298,9 +303,21 @@ struct Target {
     admin_fields: bool,
 }
 
-/// The shared upload: envelope checked, event logged, media stored, row committed.
+/// Who owns what an upload touches: the envelope's session and owner, and for a re-file the
+/// asset's stored file and owner.
+struct Owners {
+    env_session: Option<i64>,
+    env_owner: Option<i64>,
+    /// `None`: no re-file; `Some(None)`: no such asset; `Some(Some(file))`.
+    asset_file: Option<Option<Option<String>>>,
+    asset_owner: Option<i64>,
+}
+
+/// The shared upload: envelope and ownership checked, event logged, media stored, row
+/// committed.
 async fn upload(
     state: &AppState,
+    caller: &Caller,
     base: &BaseUrl,
     src: &Sources<'_>,
     query: &Fields,
@@ -312,32 +329,41 @@ async fn upload(
         asset_id,
         admin_fields,
     } = target;
-    let (env_session, asset_file, foreign) = state
+    let found = state
         .store
         .read(move |c| {
-            let asset = match asset_id {
-                Some(id) => Some(uploads::asset_file(c, id)?),
+            let env_session = uploads::envelope_session(c, envelope_id)?;
+            let env_owner = match env_session {
+                Some(_) => owners::of(c, Owned::Envelope, envelope_id)?,
                 None => None,
             };
-            let foreign = match asset_id {
-                Some(id) => uploads::asset_of_another_device(c, id, envelope_id)?,
-                None => false,
+            let (asset_file, asset_owner) = match asset_id {
+                Some(id) => match uploads::asset_file(c, id)? {
+                    Some(file) => (Some(Some(file)), owners::of(c, Owned::Asset, id)?),
+                    None => (Some(None), None),
+                },
+                None => (None, None),
             };
-            Ok((uploads::envelope_session(c, envelope_id)?, asset, foreign))
+            Ok(Owners {
+                env_session,
+                env_owner,
+                asset_file,
+                asset_owner,
+            })
         })
         .await?;
-    if let (Some(id), Some(None)) = (asset_id, &asset_file) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid Asset ID Provided. No Asset exists with ID {id}"
-        )));
+    let env_session = found.env_session.ok_or_else(|| no_envelope(envelope_id))?;
+    caller.may_change(found.env_owner, "envelope")?;
+    if let Some(id) = asset_id {
+        if matches!(found.asset_file, Some(None)) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid Asset ID Provided. No Asset exists with ID {id}"
+            )));
+        }
+        // Re-filing replaces the asset's files: only its owner (or staff) may do that.
+        caller.may_change(found.asset_owner, "recording")?;
     }
-    if let (Some(id), true) = (asset_id, foreign) {
-        // Re-filing replaces the asset's files: only the device that made it may do that.
-        return Err(ApiError::bad_request(format!(
-            "Asset {id} belongs to another contributor; re-file only your own recordings"
-        )));
-    }
-    let env_session = env_session.ok_or_else(|| no_envelope(envelope_id))?;
+    let asset_file = found.asset_file;
     log_start(state, env_session, query).await?;
 
     let mut u = read_fields(src, admin_fields)?;
@@ -346,15 +372,20 @@ async fn upload(
     e.finish().map_err(as_detail)?;
     u.envelope_id = envelope_id;
     u.session_id = session_id.unwrap_or(env_session);
-    let session_ok = {
+    if !caller.is_staff() || u.user_id.is_none() {
+        // iOS sends `user_id=0`; anyone but staff is credited as themselves.
+        u.user_id = caller.user_id();
+    }
+    if u.session_id != env_session {
+        super::assets::own_session(state, caller, u.session_id).await?;
         let sid = u.session_id;
-        state
+        let exists = state
             .store
             .read(move |c| Ok(crate::store::sql::exists(c, "sessions", sid)?))
-            .await?
-    };
-    if !session_ok {
-        return Err(ApiError::bad_request(NO_SESSION));
+            .await?;
+        if !exists {
+            return Err(ApiError::bad_request(NO_SESSION));
+        }
     }
 
     let bytes = match (file, asset_file.flatten().flatten()) {
@@ -438,6 +469,7 @@ async fn remove_old(state: &AppState, old: &str) {
 
 async fn envelope_upload(
     State(state): State<AppState>,
+    caller: Caller,
     Id(envelope_id): Id,
     base: BaseUrl,
     Query(query): Query,
@@ -458,12 +490,13 @@ async fn envelope_upload(
         asset_id,
         admin_fields: false,
     };
-    let asset = upload(&state, &base, &src, &query, target).await?;
+    let asset = upload(&state, &caller, &base, &src, &query, target).await?;
     Ok(Json(asset))
 }
 
 async fn asset_upload(
     State(state): State<AppState>,
+    caller: Caller,
     base: BaseUrl,
     Query(query): Query,
     headers: HeaderMap,
@@ -490,6 +523,6 @@ async fn asset_upload(
         asset_id: None,
         admin_fields: true,
     };
-    let asset = upload(&state, &base, &src, &query, target).await?;
+    let asset = upload(&state, &caller, &base, &src, &query, target).await?;
     Ok(Json(asset))
 }

@@ -2,6 +2,9 @@
 //!
 //! decisions.md: listing users is staff only; a token holder may read and PATCH only their own
 //! user; `POST users/` without `device_id` or `client_type` is a 400, not the reference's 500.
+//! Names are at most 150 characters and e-mails 254 (Django's limits); only staff rename
+//! users (a visitor renaming itself `curator` would squat a login name). The box's own
+//! listener device id is reserved.
 
 use axum::Json;
 use serde_json::{Value, json};
@@ -49,9 +52,9 @@ async fn create(state: axum::extract::State<AppState>, Body(body): Body) -> ApiR
     let client_type = body.req_string("client_type", &mut errs);
     let names = UserPatch {
         username: None,
-        first_name: body.string("first_name", &mut errs),
-        last_name: body.string("last_name", &mut errs),
-        email: body.string("email", &mut errs),
+        first_name: body.string_max("first_name", NAME_MAX, &mut errs),
+        last_name: body.string_max("last_name", NAME_MAX, &mut errs),
+        email: body.string_max("email", EMAIL_MAX, &mut errs),
     };
     errs.finish()?;
     let (device_id, client_type) = (
@@ -86,6 +89,11 @@ async fn list(
         state.store.read(move |c| users::list(c, &filter)).await?,
     ))
 }
+
+/// Longest first name, last name or username (Django's `max_length`).
+const NAME_MAX: usize = 150;
+/// Longest e-mail address (Django's EmailField).
+const EMAIL_MAX: usize = 254;
 
 /// Non-staff callers may only see and change themselves.
 fn own_or_staff(caller: &Caller, id: i64) -> ApiResult<()> {
@@ -123,13 +131,19 @@ async fn patch(
     }
     let p = UserPatch {
         username: body.string("username", &mut errs),
-        first_name: body.string("first_name", &mut errs),
-        last_name: body.string("last_name", &mut errs),
-        email: body.string("email", &mut errs),
+        first_name: body.string_max("first_name", NAME_MAX, &mut errs),
+        last_name: body.string_max("last_name", NAME_MAX, &mut errs),
+        email: body.string_max("email", EMAIL_MAX, &mut errs),
     };
-    if p.username
+    if p.username.is_some() && !caller.is_staff() {
+        errs.add(
+            "username",
+            "Only staff may rename users; change your first or last name instead.",
+        );
+    } else if p
+        .username
         .as_deref()
-        .is_some_and(|u| u.trim().is_empty() || u.len() > 150)
+        .is_some_and(|u| u.trim().is_empty() || u.chars().count() > NAME_MAX)
     {
         errs.add("username", "Must be 1 to 150 characters.");
     }

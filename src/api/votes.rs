@@ -1,23 +1,31 @@
-//! `votes/`: plain CRUD on votes for any token holder (the listener's toggle vote is
-//! `POST assets/:id/votes/`), and `votes/summary/`, the per-asset counts clients use for
-//! `by_like` ordering.
+//! `votes/`: plain CRUD on votes (the listener's toggle vote is `POST assets/:id/votes/`), and
+//! `votes/summary/`, the per-asset counts clients use for `by_like` ordering.
+//!
+//! Ownership (decisions.md): a vote is cast in one of the caller's own sessions and counts as
+//! the caller's (`voter_id` is staff's to set); only its owner or staff change or delete it.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::assets::check_vote_type;
-use super::auth::Access;
+use super::assets::own_session;
+use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
-use super::{ApiResult, AppState, Id};
+use super::{ApiError, ApiResult, AppState, Id};
+use crate::store::owners::{self, Owned};
 use crate::store::votes::{self, SummaryEntry, Vote, VoteFilter, VoteInput};
 
 pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/votes/", "votes")
         .get(Access::Token, "List votes", list)
-        .post(Access::Token, "Create a vote (no toggle, no event)", create);
+        .post(
+            Access::Owner,
+            "Create a vote in one of your own sessions (no toggle, no event)",
+            create,
+        );
     r.add(a);
     let a = r.at("/votes/summary/", "votes").get(
         Access::Token,
@@ -28,8 +36,8 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/votes/{id}/", "votes")
         .get(Access::Token, "Get a vote", get_one)
-        .patch(Access::Token, "Update a vote", patch)
-        .delete(Access::Token, "Delete a vote", delete);
+        .patch(Access::Owner, "Update your vote (or any, for staff)", patch)
+        .delete(Access::Owner, "Delete your vote (or any, for staff)", delete);
     r.add(a);
 }
 
@@ -48,7 +56,35 @@ fn input(body: &Fields, errs: &mut FieldErrors) -> ApiResult<VoteInput> {
     Ok(v)
 }
 
-async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<Vote>> {
+/// The checks every vote write makes: the session named is the caller's, and only staff name
+/// another voter (a non-staff vote always counts as the caller's).
+async fn owned_input(
+    state: &AppState,
+    caller: &Caller,
+    mut v: VoteInput,
+) -> ApiResult<VoteInput> {
+    if let Some(sid) = v.session_id {
+        own_session(state, caller, sid).await?;
+    }
+    if !caller.is_staff() {
+        if v.voter_id.flatten().is_some_and(|id| Some(id) != caller.user_id()) {
+            return Err(ApiError::field(
+                "voter_id",
+                "Only staff may vote in someone else's name.",
+            ));
+        }
+        if v.voter_id.is_some() || v.session_id.is_some() {
+            v.voter_id = Some(caller.user_id());
+        }
+    }
+    Ok(v)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body,
+) -> ApiResult<Json<Vote>> {
     let mut errs = FieldErrors::default();
     let v = input(&body, &mut errs)?;
     for (present, field) in [
@@ -66,6 +102,7 @@ async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Js
         }
     }
     errs.finish()?;
+    let v = owned_input(&state, &caller, v).await?;
     Ok(Json(
         state.store.write(move |tx| votes::create(tx, &v)).await?,
     ))
@@ -73,12 +110,19 @@ async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Js
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     Body(body): Body,
 ) -> ApiResult<Json<Vote>> {
     let mut errs = FieldErrors::default();
     let v = input(&body, &mut errs)?;
     errs.finish()?;
+    let owner = state
+        .store
+        .read(move |c| owners::of(c, Owned::Vote, id))
+        .await?;
+    caller.may_change(owner, "vote")?;
+    let v = owned_input(&state, &caller, v).await?;
     Ok(Json(
         state
             .store
@@ -87,7 +131,16 @@ async fn patch(
     ))
 }
 
-async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    let owner = state
+        .store
+        .read(move |c| owners::of(c, Owned::Vote, id))
+        .await?;
+    caller.may_change(owner, "vote")?;
     state.store.write(move |tx| votes::delete(tx, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,8 +13,9 @@ use super::{Engine, EngineError};
 use crate::output::render::{BlockSink, RenderOptions};
 use crate::playlist::{Listener, Playlist, Position};
 
-/// The device id of the local listener's session.
-pub(super) const LOCAL_DEVICE: &str = "roundwared-local";
+/// The device id of the local listener's session: reserved, never registrable through
+/// `POST users/`; the box's session is the one with this device and no user.
+pub(super) const LOCAL_DEVICE: &str = crate::store::users::LOCAL_DEVICE;
 
 impl Engine {
     /// Starts the local listener on `project_id` (its session is reused across restarts, so
@@ -38,7 +39,8 @@ impl Engine {
                 }
                 let found: Option<i64> = tx
                     .query_row(
-                        "SELECT id FROM sessions WHERE device_id = ?1 AND project_id = ?2 ORDER BY id DESC LIMIT 1",
+                        "SELECT id FROM sessions WHERE device_id = ?1 AND user_id IS NULL AND project_id = ?2 \
+                         ORDER BY id DESC LIMIT 1",
                         rusqlite::params![LOCAL_DEVICE, project_id],
                         |r| r.get(0),
                     )

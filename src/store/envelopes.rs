@@ -74,13 +74,16 @@ pub struct EnvelopeFilter {
     pub assets: Vec<i64>,
     /// Exact creation time.
     pub created: Option<String>,
+    /// Only envelopes of sessions this user opened (non-staff callers see their own only).
+    pub owner_id: Option<i64>,
 }
 
 impl EnvelopeFilter {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
         w.eq_opt("e.session_id", self.session_id)
-            .eq_opt("e.created", self.created.clone());
+            .eq_opt("e.created", self.created.clone())
+            .owned_by("e.session_id", self.owner_id);
         if let Some(p) = self.project_id {
             w.raw(
                 "e.session_id IN (SELECT id FROM sessions WHERE project_id = ?)",

@@ -186,6 +186,8 @@ pub struct EventFilter {
     pub tag_ids: Vec<i64>,
     /// exact on the stored tags text
     pub tags: Option<String>,
+    /// Only events of sessions this user opened (non-staff callers see their own only).
+    pub owner_id: Option<i64>,
 }
 
 impl EventFilter {
@@ -196,6 +198,7 @@ impl EventFilter {
             .cmp_opt("server_time", "<", self.server_time_lt.clone())
             .cmp_opt("server_time", ">", self.server_time_gt.clone())
             .eq_opt("session_id", self.session_id)
+            .owned_by("session_id", self.owner_id)
             .starts_with_opt("latitude", self.latitude.as_deref())
             .starts_with_opt("longitude", self.longitude.as_deref())
             .eq_opt("tags", self.tags.clone());

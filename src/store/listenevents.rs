@@ -202,6 +202,8 @@ pub struct ListenEventFilter {
     pub session_id: Option<i64>,
     /// exact
     pub asset_id: Option<i64>,
+    /// Only listen events of sessions this user opened (non-staff callers see their own only).
+    pub owner_id: Option<i64>,
 }
 
 impl ListenEventFilter {
@@ -215,7 +217,8 @@ impl ListenEventFilter {
             .eq_opt("l.starttime", self.starttime.clone())
             .eq_opt("s.project_id", self.project_id)
             .eq_opt("l.session_id", self.session_id)
-            .eq_opt("l.asset_id", self.asset_id);
+            .eq_opt("l.asset_id", self.asset_id)
+            .owned_by("l.session_id", self.owner_id);
         if let Some(range) = self.start_time_range {
             let (from, to) = range.bounds(Utc::now().date_naive());
             w.cmp_opt("l.starttime", ">=", Some(from))

@@ -19,6 +19,7 @@ pub mod envelopes;
 pub mod events;
 pub mod languages;
 pub mod listenevents;
+pub mod owners;
 pub mod projectgroups;
 pub mod projects;
 pub mod sessions;
@@ -39,7 +40,10 @@ use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
 /// Embedded migrations, applied in order and tracked with `PRAGMA user_version`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_owners.sql"),
+];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
 pub fn schema_version() -> i64 {

@@ -125,8 +125,8 @@ pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
     };
     tx.execute(
         "INSERT INTO sessions (device_id, starttime, project_id, language_id, client_type, client_system,
-                               demo_stream_enabled, geo_listen_enabled, timezone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               demo_stream_enabled, geo_listen_enabled, timezone, user_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         rusqlite::params![
             device_id,
             time::now(),
@@ -137,6 +137,7 @@ pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
             n.demo_stream_enabled.unwrap_or(false),
             n.geo_listen_enabled.unwrap_or(project_geo),
             n.timezone.as_deref().unwrap_or("0000"),
+            n.user_id,
         ],
     )?;
     get(tx, tx.last_insert_rowid())
@@ -163,6 +164,8 @@ pub struct SessionFilter {
     pub client_system: Option<String>,
     /// exact
     pub timezone: Option<String>,
+    /// Only sessions this user opened (non-staff callers see their own only).
+    pub owner_id: Option<i64>,
 }
 
 impl SessionFilter {
@@ -175,7 +178,8 @@ impl SessionFilter {
             .eq_opt("device_id", self.device_id.clone())
             .eq_opt("client_type", self.client_type.clone())
             .eq_opt("client_system", self.client_system.clone())
-            .eq_opt("timezone", self.timezone.clone());
+            .eq_opt("timezone", self.timezone.clone())
+            .eq_opt("user_id", self.owner_id);
         if let Some(code) = &self.language {
             w.raw(
                 "language_id IN (SELECT id FROM languages WHERE language_code = ?)",

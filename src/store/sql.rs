@@ -79,6 +79,18 @@ impl Where {
         self
     }
 
+    /// With `Some(user)`: only rows whose `session_column` names a session `user` opened (the
+    /// "your own only" view of non-staff callers).
+    pub fn owned_by(&mut self, session_column: &str, user: Option<i64>) -> &mut Self {
+        if let Some(user) = user {
+            self.clauses.push(format!(
+                "{session_column} IN (SELECT id FROM sessions WHERE user_id = ?)"
+            ));
+            self.params.push(Value::Integer(user));
+        }
+        self
+    }
+
     /// Adds a raw clause with `?` placeholders and their values.
     pub fn raw(
         &mut self,

@@ -215,28 +215,6 @@ pub fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> {
     assets::get(tx, id)
 }
 
-/// True when the asset was recorded in a session of a device other than the envelope's
-/// (an asset without a session, or sessions without devices, count as nobody's).
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn asset_of_another_device(
-    conn: &Connection,
-    asset_id: i64,
-    envelope_id: i64,
-) -> StoreResult<bool> {
-    let devices: Option<(Option<String>, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT (SELECT s.device_id FROM assets a JOIN sessions s ON s.id = a.session_id WHERE a.id = ?1),
-                    (SELECT s.device_id FROM envelopes e JOIN sessions s ON s.id = e.session_id WHERE e.id = ?2)",
-        )?
-        .query_row([asset_id, envelope_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(
-        matches!(devices, Some((Some(owner), envelope)) if envelope.as_deref() != Some(owner.as_str())),
-    )
-}
-
 /// Re-files an existing asset into an envelope with freshly stored media (the `asset_id`
 /// form of the upload): new file names and length, the envelope's session. Returns the asset
 /// and its previous `file` (whose files the caller removes after the commit).

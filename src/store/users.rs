@@ -145,11 +145,16 @@ pub fn patch(tx: &Transaction<'_>, id: i64, p: &UserPatch) -> StoreResult<User> 
     get(tx, id)
 }
 
+/// The device id of the box's own listening session (the local listener); reserved, so no
+/// visitor can register it and take that session over.
+pub const LOCAL_DEVICE: &str = "roundwared-local";
+
 /// The user and token for a device: the existing ones if the device registered before (the
-/// same device_id always maps to the same user and token), else new ones.
+/// same device_id always maps to the same user and token), else new ones. The username is the reference's (registration time and the device id's
+/// last four characters), so only staff and the user see it (asset lists leave it out).
 ///
 /// # Errors
-/// Only SQLite failures.
+/// A field conflict for the reserved [`LOCAL_DEVICE`]; SQLite failures.
 pub fn register_device(
     tx: &Transaction<'_>,
     device_id: &str,
@@ -157,6 +162,12 @@ pub fn register_device(
     names: &UserPatch,
 ) -> StoreResult<(User, String)> {
     let device_id: String = device_id.chars().take(254).collect();
+    if device_id.trim() == LOCAL_DEVICE {
+        return Err(StoreError::conflict(
+            "device_id",
+            format!("\"{LOCAL_DEVICE}\" is reserved for the box's own listener; use another device id."),
+        ));
+    }
     let existing: Option<i64> = tx
         .prepare_cached("SELECT id FROM users WHERE device_id = ?1 ORDER BY id LIMIT 1")?
         .query_row([&device_id], |r| r.get(0))

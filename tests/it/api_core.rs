@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{FIXTURE_DEVICE, TestServer};
 
 #[tokio::test]
 async fn preflight_answers_cors_for_any_api_path() {
@@ -57,7 +57,7 @@ async fn simple_responses_carry_the_cors_origin_header() {
 #[tokio::test]
 async fn both_slash_forms_answer_without_redirects() {
     let s = TestServer::with_reference_fixture().await;
-    let (_, token) = s.device_token("slash").await;
+    let (_, token) = s.device_token(FIXTURE_DEVICE).await;
     for path in ["/api/2/sessions/1/", "/api/2/sessions/1"] {
         let r = s.get(path, Some(&token)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -95,7 +95,7 @@ async fn a_bad_token_is_refused_even_where_anyone_may_call() {
 #[tokio::test]
 async fn the_token_scheme_word_may_be_any_case() {
     let s = TestServer::with_reference_fixture().await;
-    let (_, token) = s.device_token("case").await;
+    let (_, token) = s.device_token(FIXTURE_DEVICE).await;
     for scheme in ["token", "Token", "TOKEN"] {
         let r = s
             .client

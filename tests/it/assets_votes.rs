@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{FIXTURE_DEVICE, TestServer};
 
 /// Assets 3 and 4 beside the fixture's 1 and 2, a named user who uploaded asset 3, a third
 /// envelope, and more tag links:
@@ -33,7 +33,7 @@ INSERT INTO envelope_assets VALUES (1, 3), (3, 3);
 async fn server() -> (TestServer, String) {
     let s = TestServer::with_reference_fixture().await;
     s.sql(EXTRA).await;
-    let (_, token) = s.device_token("assets-tests").await;
+    let (_, token) = s.device_token(FIXTURE_DEVICE).await;
     (s, token)
 }
 
@@ -244,11 +244,19 @@ async fn the_asset_object_has_every_field_with_an_absolute_file_url() {
     );
     assert_eq!(three["envelope_ids"], json!([1, 3]));
     assert_eq!(three["tag_ids"], json!([1, 2]));
+    // Contributors are shown without their username to anyone but staff.
     assert_eq!(
         three["user"],
-        json!({"id": 50, "username": "alice", "first_name": "Alice", "last_name": "O'Hara",
+        json!({"id": 50, "username": "", "first_name": "Alice", "last_name": "O'Hara",
                "email": "", "device_id": null, "client_type": "web"})
     );
+    let staff = s.staff_token().await;
+    let seen_by_staff = s.get("/api/2/assets/3/", Some(&staff)).await.ok().clone();
+    assert_eq!(seen_by_staff["user"]["username"], "alice");
+    let listed = s.get("/api/2/assets/?media_type=photo", Some(&token)).await;
+    assert_eq!(listed.ok()[0]["user"]["username"], "");
+    let listed = s.get("/api/2/assets/?media_type=photo", Some(&staff)).await;
+    assert_eq!(listed.ok()[0]["user"]["username"], "alice", "staff lists are cached apart");
     let four = s.get("/api/2/assets/4/", Some(&token)).await.ok().clone();
     assert_eq!(four["file"], Value::Null, "an empty file is null");
     assert_eq!(
@@ -721,7 +729,9 @@ async fn random_returns_distinct_matching_assets_up_to_the_limit() {
 
 #[tokio::test]
 async fn patch_changes_every_accepted_field_and_answers_the_asset() {
-    let (s, t) = server().await;
+    // Staff: `user_id` (who made a recording) is staff's to change.
+    let (s, _) = server().await;
+    let t = s.staff_token().await;
     let before = s.get("/api/2/assets/1/", Some(&t)).await.ok().clone();
     let square = json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [0.001, 0.0], [0.001, 0.001], [0.0, 0.001], [0.0, 0.0]]]});
     let r = s
@@ -759,7 +769,7 @@ async fn patch_changes_every_accepted_field_and_answers_the_asset() {
     assert!(a["updated"].as_str().unwrap() > before["updated"].as_str().unwrap());
     assert_eq!(a["created"], before["created"]);
     // Envelope 1 no longer holds asset 1.
-    let e = s.get("/api/2/envelopes/1/", None).await;
+    let e = s.get("/api/2/envelopes/1/", Some(&t)).await;
     assert_eq!(e.ok()["asset_ids"], json!([3]));
     // Model names are accepted too; null clears the shape.
     let r = s
@@ -855,7 +865,9 @@ async fn bad_patches_are_400_naming_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn delete_removes_the_row_and_its_links_and_answers_204_empty() {
-    let (s, t) = server().await;
+    // Staff: asset 3 is another visitor's, and `delete_binary` is staff's.
+    let (s, _) = server().await;
+    let t = s.staff_token().await;
     s.sql("INSERT INTO votes (session_id, asset_id, type) VALUES (1, 3, 'like')")
         .await;
     let r = s
@@ -989,7 +1001,7 @@ async fn a_repeated_vote_without_value_is_withdrawn_and_with_value_is_updated() 
     let first = r.ok().clone();
     assert_eq!(first["type"], "like");
     assert_eq!(first["value"], Value::Null);
-    assert_eq!(first["voter_id"], Value::Null, "no user has this device");
+    assert_eq!(first["voter_id"], 90, "the user registered with the session's device");
     assert_eq!(first["asset_votes"], json!([{"type": "like", "total": 1}]));
     let r = s
         .post("/api/2/assets/2/votes/", Some(&t), like.clone())
@@ -1015,12 +1027,13 @@ async fn a_repeated_vote_without_value_is_withdrawn_and_with_value_is_updated() 
     assert_eq!(b["id"], a["id"], "updated, not added");
     assert_eq!(b["value"], 0);
     assert_eq!(s.scalar("SELECT count(*) FROM votes").await, 1);
-    // Other sessions vote independently; multipart works.
+    // Other sessions (here another visitor's) vote independently; multipart works.
+    let (_, es) = s.device_token("fixture-device-es").await;
     let r = s
         .multipart(
             Method::POST,
             "/api/2/assets/2/votes/",
-            Some(&t),
+            Some(&es),
             &[("session_id", "2"), ("vote_type", "rate"), ("value", "5")],
         )
         .await;
@@ -1054,16 +1067,20 @@ async fn a_vote_by_a_registered_device_names_the_voter_and_logs_vote_asset() {
     assert_eq!(e["tag_ids"], json!([1, 2]));
     let data: Value = serde_json::from_str(e["data"].as_str().unwrap()).unwrap();
     assert_eq!(data["vote_type"], "like", "data records the request body");
-    // A session whose device has no user: no voter, no event.
-    s.post(
-        "/api/2/assets/1/votes/",
-        Some(&t),
-        json!({"session_id": 1, "vote_type": "flag", "data": "why"}),
-    )
-    .await
-    .ok();
+    // A session whose device has no user (only staff act in it): no voter, no event.
+    s.sql("INSERT INTO sessions (id, device_id, starttime, project_id) VALUES (7, 'gone', '2020-01-01T00:00:00', 1)")
+        .await;
+    let staff = s.staff_token().await;
+    let r = s
+        .post(
+            "/api/2/assets/1/votes/",
+            Some(&staff),
+            json!({"session_id": 7, "vote_type": "flag", "data": "why"}),
+        )
+        .await;
+    assert_eq!(r.ok()["voter_id"], Value::Null);
     assert_eq!(
-        s.scalar("SELECT count(*) FROM events WHERE session_id = 1")
+        s.scalar("SELECT count(*) FROM events WHERE session_id = 7")
             .await,
         0
     );
@@ -1186,7 +1203,7 @@ async fn blocked_without_a_known_session_is_400() {
 // votes/
 
 #[tokio::test]
-async fn votes_crud_for_any_token_holder() {
+async fn votes_crud_for_their_owner_and_staff() {
     let (s, t) = server().await;
     let r = s
         .post(
@@ -1208,11 +1225,14 @@ async fn votes_crud_for_any_token_holder() {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["asset_votes"], json!([{"type": "like", "total": 1}]));
-    // Plain create: the same vote again is a second vote, not a toggle.
+    assert_eq!(v["voter_id"], 90, "a visitor's vote counts as theirs");
+    // Plain create: the same vote again is a second vote, not a toggle (staff may name the
+    // voter).
+    let staff = s.staff_token().await;
     let r = s
         .post(
             "/api/2/votes/",
-            Some(&t),
+            Some(&staff),
             json!({"type": "like", "asset_id": 1, "session_id": 1, "voter_id": 50, "value": 1}),
         )
         .await;
@@ -1388,10 +1408,12 @@ async fn the_vote_summary_has_one_entry_per_asset_shaped_by_type() {
 // envelopes/
 
 #[tokio::test]
-async fn envelopes_are_created_and_read_without_a_token() {
+async fn envelopes_are_created_and_read_by_the_owner_of_their_session() {
     let s = TestServer::with_reference_fixture().await;
+    let (_, t) = s.device_token(FIXTURE_DEVICE).await;
+    let (_, es) = s.device_token("fixture-device-es").await;
     let r = s
-        .post("/api/2/envelopes/", None, json!({"session_id": 1}))
+        .post("/api/2/envelopes/", Some(&t), json!({"session_id": 1}))
         .await;
     let e = r.ok().clone();
     assert_eq!(e["session_id"], 1);
@@ -1399,10 +1421,10 @@ async fn envelopes_are_created_and_read_without_a_token() {
     assert!(e["created"].as_str().unwrap().len() >= 19);
     assert!(!e["created"].as_str().unwrap().ends_with('Z'));
     let id = e["id"].as_i64().unwrap();
-    let r = s.get(&format!("/api/2/envelopes/{id}/"), None).await;
+    let r = s.get(&format!("/api/2/envelopes/{id}/"), Some(&t)).await;
     assert_eq!(r.ok(), &e);
     // The web client: no slash, and a session_id that is ignored.
-    let r = s.get("/api/2/envelopes/1?session_id=1", None).await;
+    let r = s.get("/api/2/envelopes/1?session_id=1", Some(&t)).await;
     assert_eq!(
         r.ok(),
         &json!({"id": 1, "session_id": 1, "created": "2020-01-01T00:00:00.000000", "asset_ids": [1]})
@@ -1411,42 +1433,62 @@ async fn envelopes_are_created_and_read_without_a_token() {
         .multipart(
             Method::POST,
             "/api/2/envelopes/",
-            None,
+            Some(&es),
             &[("session_id", "2")],
         )
         .await;
     assert_eq!(r.ok()["session_id"], 2);
     assert_eq!(
-        s.get("/api/2/envelopes/999/", None).await.status,
+        s.get("/api/2/envelopes/999/", Some(&t)).await.status,
         StatusCode::NOT_FOUND
+    );
+    // Without a token, nothing; with someone else's, 403.
+    assert_eq!(
+        s.post("/api/2/envelopes/", None, json!({"session_id": 1}))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.get(&format!("/api/2/envelopes/{id}/"), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.get(&format!("/api/2/envelopes/{id}/"), Some(&es))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
     );
 }
 
 #[tokio::test]
 async fn envelope_creation_errors_match_the_reference() {
     let s = TestServer::with_reference_fixture().await;
-    let r = s.post("/api/2/envelopes/", None, json!({})).await;
+    let (_, t) = s.device_token(FIXTURE_DEVICE).await;
+    let t = Some(t.as_str());
+    let r = s.post("/api/2/envelopes/", t, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, json!({"session_id": ["This field is required."]}));
     let r = s
-        .post("/api/2/envelopes/", None, json!({"session_id": 999999}))
+        .post("/api/2/envelopes/", t, json!({"session_id": 999999}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, json!({"session_id": ["Session not found"]}));
     let r = s
-        .post("/api/2/envelopes/", None, json!({"session_id": "abc"}))
+        .post("/api/2/envelopes/", t, json!({"session_id": "abc"}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(s.scalar("SELECT count(*) FROM envelopes").await, 2);
     // The upload PATCH (tests in uploads.rs) refuses a request with nothing to upload.
-    let r = s.patch("/api/2/envelopes/1/", None, json!({})).await;
+    let r = s.patch("/api/2/envelopes/1/", t, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["detail"], "asset_id or file required");
 }
 
 #[tokio::test]
 async fn envelope_list_filters() {
-    let (s, _) = server().await;
+    let (s, own) = server().await;
+    let staff = s.staff_token().await;
     let cases: &[(&str, &[i64])] = &[
         ("", &[1, 2, 3]),
         ("session_id=1", &[1, 2]),
@@ -1459,10 +1501,18 @@ async fn envelope_list_filters() {
         ("created=2020-01-02T00:00:00", &[2]),
     ];
     for (query, want) in cases {
-        let r = s.get(&format!("/api/2/envelopes/?{query}"), None).await;
+        let r = s
+            .get(&format!("/api/2/envelopes/?{query}"), Some(&staff))
+            .await;
         assert_eq!(ids(r.ok()), want.to_vec(), "{query}");
     }
-    let r = s.get("/api/2/envelopes/?session_id=x", None).await;
+    // A visitor lists only the envelopes of their own sessions.
+    assert_eq!(list_ids(&s, "/api/2/envelopes/", &own).await, vec![1, 2]);
+    assert_eq!(
+        list_ids(&s, "/api/2/envelopes/?session=2", &own).await,
+        Vec::<i64>::new()
+    );
+    let r = s.get("/api/2/envelopes/?session_id=x", Some(&own)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.get("session_id").is_some());
 }
@@ -1540,12 +1590,13 @@ async fn events_from_the_web_and_ios_clients_are_recorded_in_admin_shape() {
         2,
         "stored as a comma string"
     );
-    // tags instead of tag_ids, and a form body.
+    // tags instead of tag_ids, and a form body (session 2's own visitor).
+    let (_, es) = s.device_token("fixture-device-es").await;
     let r = s
         .form(
             Method::POST,
             "/api/2/events/",
-            Some(&t),
+            Some(&es),
             &[
                 ("session_id", "2"),
                 ("event_type", "tagged"),
@@ -1555,8 +1606,20 @@ async fn events_from_the_web_and_ios_clients_are_recorded_in_admin_shape() {
         .await;
     assert_eq!(r.ok()["tag_ids"], json!([93]));
     let id = r.body["id"].as_i64().unwrap();
-    let r = s.get(&format!("/api/2/events/{id}"), Some(&t)).await;
+    let r = s.get(&format!("/api/2/events/{id}"), Some(&es)).await;
     assert_eq!(r.ok()["event_type"], "tagged");
+    // Events are private: another visitor's is a 403, and lists hold only one's own.
+    assert_eq!(
+        s.get(&format!("/api/2/events/{id}"), Some(&t)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        list_ids(&s, "/api/2/events/", &t)
+            .await
+            .iter()
+            .all(|e| *e != id)
+    );
+    assert_eq!(list_ids(&s, "/api/2/events/", &es).await, vec![id]);
     assert_eq!(
         s.get("/api/2/events/999/", Some(&t)).await.status,
         StatusCode::NOT_FOUND
@@ -1612,7 +1675,9 @@ async fn bad_events_are_400_and_events_cannot_be_changed() {
 
 #[tokio::test]
 async fn event_filters_match_ids_as_list_elements_not_substrings() {
-    let (s, t) = server().await;
+    // Staff see every session's events (a visitor only their own: checked at the end).
+    let (s, own) = server().await;
+    let t = s.staff_token().await;
     s.sql(
         "INSERT INTO events (id, server_time, session_id, event_type, latitude, longitude, tags) VALUES
             (1, '2026-11-21T17:29:44.610672', 1, 'heartbeat', '42.36', '-71.06', '12,3'),
@@ -1647,6 +1712,11 @@ async fn event_filters_match_ids_as_list_elements_not_substrings() {
             "{query}"
         );
     }
+    assert_eq!(list_ids(&s, "/api/2/events/", &own).await, vec![1, 2]);
+    assert_eq!(
+        list_ids(&s, "/api/2/events/?session_id=2", &own).await,
+        Vec::<i64>::new()
+    );
     let r = s.get("/api/2/events/4/", Some(&t)).await;
     assert_eq!(r.ok()["latitude"], Value::Null, "non-numeric text is null");
     let r = s.get("/api/2/events/3/", Some(&t)).await;
@@ -1697,7 +1767,8 @@ async fn the_web_clients_listen_event_calls_work() {
         .await,
         2_500_000_000
     );
-    // The admin names, a naive time and a duration on create.
+    // The admin names, a naive time and a duration on create (by session 2's own visitor).
+    let (_, t) = s.device_token("fixture-device-es").await;
     let r = s
         .post(
             "/api/2/listenevents/",
@@ -1794,7 +1865,9 @@ async fn bad_listen_events_are_400_naming_the_field_and_write_nothing() {
 
 #[tokio::test]
 async fn listen_event_filters_pages_and_count() {
-    let (s, t) = server().await;
+    // Staff see every session's listen events; a visitor only their own (checked at the end).
+    let (s, own) = server().await;
+    let t = s.staff_token().await;
     s.sql(
         "INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (2, 'Dos', 0, 0, '2020-01-01T00:00:00.000000');
          INSERT INTO sessions (id, device_id, starttime, project_id) VALUES (9, 'p2', '2020-01-01T00:00:00.000000', 2);",
@@ -1880,6 +1953,14 @@ async fn listen_event_filters_pages_and_count() {
     ] {
         assert_400_naming(&s, &format!("/api/2/listenevents/?{query}"), &t, param).await;
     }
+    assert_eq!(list_ids(&s, "/api/2/listenevents/", &own).await, vec![1, 2]);
+    assert_eq!(
+        s.get("/api/2/listenevents/3/", Some(&own)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // The count stays public (clients show how often something was heard).
+    let r = s.get("/api/2/listenevents/count/", Some(&own)).await;
+    assert_eq!(r.ok(), &json!({"count": 3}));
 }
 
 /// The current UTC time in the web client's form (`…Z` with milliseconds).

@@ -324,10 +324,14 @@ impl TestServer {
     }
 }
 
+/// The device that opened the fixture's session 1 (user 90); `device_token(FIXTURE_DEVICE)`
+/// is a token of the owner of session 1, its assets, envelopes and listen events.
+pub const FIXTURE_DEVICE: &str = "fixture-device";
+
 /// The data set of the reference server's api2 test (reference-server.md §8.2): languages en
-/// and es, project 1 "Uno", session 1 (en) and 2 (es), tag categories, three tags (tag 3 has
-/// no project), UI groups and items, assets 1 and 2 in their own envelopes, two listen events,
-/// audiotrack 1 and one active speaker.
+/// and es, project 1 "Uno", session 1 (en, opened by user 90 of [`FIXTURE_DEVICE`]) and 2 (es,
+/// user 91), tag categories, three tags (tag 3 has no project), UI groups and items, assets 1
+/// and 2 in their own envelopes, two listen events, audiotrack 1 and one active speaker.
 pub const REFERENCE_FIXTURE: &str = r#"
 INSERT INTO languages (id, name, language_code) VALUES (2, 'Español', 'es');
 INSERT INTO localized_strings (id, localized_string, language_id) VALUES (1, 'One', 1), (2, 'Uno', 2);
@@ -338,9 +342,12 @@ INSERT INTO projects (id, name, latitude, longitude, pub_date, audio_format, max
 INSERT INTO project_languages VALUES (1, 1), (1, 2);
 INSERT INTO loc_links (owner, owner_id, field, position, string_id) VALUES
     ('project', 1, 'demo_stream_message', 0, 1), ('project', 1, 'demo_stream_message', 1, 2);
-INSERT INTO sessions (id, device_id, starttime, project_id, language_id, timezone)
-    VALUES (1, 'fixture-device', '2020-01-01T00:00:00.000000', 1, 1, '0000'),
-           (2, 'fixture-device-es', '2020-01-01T00:00:00.000000', 1, 2, '0000');
+INSERT INTO users (id, username, date_joined, device_id, client_type)
+    VALUES (90, '1577836800vice', '2020-01-01T00:00:00.000000', 'fixture-device', 'phone'),
+           (91, '1577836800e-es', '2020-01-01T00:00:00.000000', 'fixture-device-es', 'phone');
+INSERT INTO sessions (id, device_id, starttime, project_id, language_id, timezone, user_id)
+    VALUES (1, 'fixture-device', '2020-01-01T00:00:00.000000', 1, 1, '0000', 90),
+           (2, 'fixture-device-es', '2020-01-01T00:00:00.000000', 1, 2, '0000', 91);
 INSERT INTO tag_categories (id, name) VALUES (1, 'gender'), (2, 'age'), (3, 'color');
 INSERT INTO tags (id, project_id, tag_category_id, value, description, data) VALUES
     (1, 1, 1, 'male', 'tag one', 'd1'), (2, 1, 2, 'young', 'tag two', 'd2'), (3, NULL, 3, 'red', NULL, NULL);

@@ -2,7 +2,7 @@
 // uploads appear: play (an <audio> of the file URL), submit/unsubmit (PATCH submitted), edit
 // tags (PATCH tag_ids), delete (DELETE, after an in-page confirmation). Rows are updated in
 // place so a playing recording or an open editor survives the refresh.
-import { state, call, say, showError, el, tagNames, secs, coords, Poller, act } from './core.js';
+import { state, call, say, showError, el, tagNames, secs, coords, Poller, act, fetchMediaUrl } from './core.js';
 
 const POLL_MS = 3000;
 
@@ -64,8 +64,30 @@ export function assetsSection() {
 
   function player(r, a) {
     if (a.media_type && a.media_type !== 'audio') return el('a', { href: a.file, target: '_blank', rel: 'noopener' }, `Open ${a.media_type}`);
-    if (r.audio && r.audio.dataset.src === a.file) return r.audio;
-    r.audio = el('audio', { controls: true, preload: 'none', src: a.file, 'aria-label': `Play recording ${a.id}`, dataset: { src: a.file } });
+    // A recording's player is kept across refreshes while its file and publication stay.
+    const key = `${a.submitted ? 'public' : 'private'} ${a.file}`;
+    if (r.audio && r.audio.dataset.src === key) return r.audio;
+    if (!a.submitted) {
+      // Not published: the box serves its file only with the staff token, so fetch it first.
+      const mp3 = a.file.replace(/\.[^./]+$/, '.mp3');
+      const load = el('button', { type: 'button', class: 'rw-small', dataset: { src: key }, 'aria-label': `Load recording ${a.id} to play it` }, 'Load to play');
+      load.addEventListener('click', async () => {
+        load.disabled = true;
+        try {
+          const url = await fetchMediaUrl(mp3);
+          const audio = el('audio', { controls: true, src: url, 'aria-label': `Play recording ${a.id}`, dataset: { src: key } });
+          load.replaceWith(audio);
+          r.audio = audio;
+          audio.play().catch(() => {});
+        } catch (e) {
+          load.disabled = false;
+          say(`Recording #${a.id} could not be loaded (${e.message}).`);
+        }
+      });
+      r.audio = load;
+      return load;
+    }
+    r.audio = el('audio', { controls: true, preload: 'none', src: a.file, 'aria-label': `Play recording ${a.id}`, dataset: { src: key } });
     r.audio.addEventListener('error', () => say(`Recording #${a.id} could not be played (its file did not load).`));
     return r.audio;
   }

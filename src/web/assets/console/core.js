@@ -53,6 +53,22 @@ export async function call(path, opts = {}) {
   }
 }
 
+/**
+ * A media file fetched with the staff token, as an object URL for an <audio> element: the box
+ * serves a recording that is not submitted only to its owner and staff, and an <audio src>
+ * cannot send the token.
+ */
+export async function fetchMediaUrl(url) {
+  let resp;
+  try {
+    resp = await fetch(url, { headers: { Authorization: `token ${state.token}` } });
+  } catch (e) {
+    throw new ApiError(0, `The box did not answer (${e.message}).`, null, `GET ${url}`);
+  }
+  if (!resp.ok) throw new ApiError(resp.status, `The file did not load (HTTP ${resp.status}).`, null, `GET ${url}`);
+  return URL.createObjectURL(await resp.blob());
+}
+
 /** The text of /metrics (not JSON). */
 export async function fetchText(path) {
   let resp;

@@ -80,7 +80,10 @@ const listenStatus = (t) => ($('listen-status').textContent = t);
 function deviceId() {
   let id = saved.get('device');
   if (!id) {
-    id = 'web-' + (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2));
+    // The device id is a bearer secret (POST users/ hands out its token): 128 random bits from
+    // crypto.getRandomValues, which (unlike crypto.randomUUID) also exists on plain http.
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    id = 'web-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
     saved.set('device', id);
   }
   return id;
