@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::{Access, Caller, Viewer};
-use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
@@ -32,6 +31,7 @@ use crate::store::assets::{
     self, Asset, AssetFilter, AssetPatch, Blocked, DESCRIPTION_MAX, MEDIA_TYPES, OrderKey,
 };
 use crate::store::events::NewEvent;
+use crate::store::owners::{self, Owned};
 use crate::store::votes::{self, AssetVote, VOTE_TYPES, Vote, VoteCount};
 
 pub(super) fn routes(r: &mut Routes) {

@@ -10,11 +10,11 @@ use axum::Json;
 use axum::extract::State;
 
 use super::auth::{Access, Caller};
-use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Query};
 use super::routes::Routes;
 use super::{ApiResult, AppState, Id};
 use crate::store::envelopes::{self, Envelope, EnvelopeFilter};
+use crate::store::owners::{self, Owned};
 
 pub(super) fn routes(r: &mut Routes) {
     let a = r
@@ -30,13 +30,11 @@ pub(super) fn routes(r: &mut Routes) {
             create,
         );
     r.add(a);
-    let a = r
-        .at("/envelopes/{id}/", "envelopes")
-        .get(
-            Access::Owner,
-            "Get an envelope (your own, or any for staff)",
-            get_one,
-        );
+    let a = r.at("/envelopes/{id}/", "envelopes").get(
+        Access::Owner,
+        "Get an envelope (your own, or any for staff)",
+        get_one,
+    );
     r.add(super::uploads::envelope_route(a));
 }
 

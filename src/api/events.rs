@@ -8,12 +8,12 @@ use axum::extract::State;
 use serde_json::Value;
 
 use super::auth::{Access, Caller};
-use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::StoreError;
 use crate::store::events::{self, Event, EventFilter, NewEvent};
+use crate::store::owners::{self, Owned};
 
 pub(super) fn routes(r: &mut Routes) {
     let a = r
@@ -29,13 +29,11 @@ pub(super) fn routes(r: &mut Routes) {
             create,
         );
     r.add(a);
-    let a = r
-        .at("/events/{id}/", "events")
-        .get(
-            Access::Owner,
-            "Get an event (your own, or any for staff)",
-            get_one,
-        );
+    let a = r.at("/events/{id}/", "events").get(
+        Access::Owner,
+        "Get an event (your own, or any for staff)",
+        get_one,
+    );
     r.add(a);
 }
 
@@ -82,7 +80,10 @@ pub(super) fn optional_fields(body: &Fields, e: &mut NewEvent, errs: &mut FieldE
         .first_key(&["tags", "tag_ids"])
         .and_then(|k| body.ids(k, errs));
     e.data = data_text(body);
-    if e.data.as_ref().is_some_and(|d| d.chars().count() > DATA_MAX) {
+    if e.data
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > DATA_MAX)
+    {
         errs.add("data", crate::api::input::too_long(DATA_MAX));
         e.data = None;
     }

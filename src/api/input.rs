@@ -201,7 +201,12 @@ impl Fields {
     }
 
     /// A text field of at most `max_chars` characters (blank → `None`).
-    pub fn string_max(&self, key: &str, max_chars: usize, errs: &mut FieldErrors) -> Option<String> {
+    pub fn string_max(
+        &self,
+        key: &str,
+        max_chars: usize,
+        errs: &mut FieldErrors,
+    ) -> Option<String> {
         let s = self.string(key, errs)?;
         if s.chars().count() > max_chars {
             errs.add(key, too_long(max_chars));
@@ -672,7 +677,10 @@ mod tests {
         assert_eq!(f.string("n", &mut errs), Some("5".into()));
         assert_eq!(f.string("long", &mut errs), None);
         assert_eq!(f.string_max("name", 4, &mut errs), None);
-        assert_eq!(f.string_max("name", 150, &mut errs), Some("Ada Lovelace".into()));
+        assert_eq!(
+            f.string_max("name", 150, &mut errs),
+            Some("Ada Lovelace".into())
+        );
         let ApiError::Fields(map) = errs.finish().unwrap_err() else {
             panic!()
         };

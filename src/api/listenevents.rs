@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use super::assets::own_session;
 use super::auth::{Access, Caller};
-use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
@@ -20,6 +19,7 @@ use super::{ApiResult, AppState, BaseUrl, Id};
 use crate::store::listenevents::{
     self, DateRange, ListenEvent, ListenEventFilter, ListenEventInput, seconds_to_ns,
 };
+use crate::store::owners::{self, Owned};
 
 pub(super) fn routes(r: &mut Routes) {
     let a = r

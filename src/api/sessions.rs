@@ -17,11 +17,7 @@ use crate::store::sessions::{self, NewSession, Session, SessionFilter};
 pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/sessions/", "sessions")
-        .get(
-            Access::Token,
-            "List sessions (your own; staff: all)",
-            list,
-        )
+        .get(Access::Token, "List sessions (your own; staff: all)", list)
         .post(Access::Token, "Start a session for a project", create);
     r.add(a);
     let a = r.at("/sessions/count/", "sessions").get(
@@ -30,9 +26,11 @@ pub(super) fn routes(r: &mut Routes) {
         count,
     );
     r.add(a);
-    let a = r
-        .at("/sessions/{id}/", "sessions")
-        .get(Access::Owner, "Get a session (your own, or any for staff)", get_one);
+    let a = r.at("/sessions/{id}/", "sessions").get(
+        Access::Owner,
+        "Get a session (your own, or any for staff)",
+        get_one,
+    );
     r.add(a);
 }
 

@@ -21,13 +21,13 @@ use bytes::Bytes;
 
 use super::assets::absolutize;
 use super::auth::{Access, Caller};
-use crate::store::owners::{self, Owned};
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::media::{self, MediaError, Purpose, Stored, Written};
 use crate::store::StoreError;
 use crate::store::assets::{Asset, DESCRIPTION_MAX, MEDIA_TYPES};
 use crate::store::events::NewEvent;
+use crate::store::owners::{self, Owned};
 use crate::store::uploads::{self, NewUpload};
 
 /// Registers `PATCH envelopes/{id}/` on the envelope resource being built.
@@ -442,6 +442,7 @@ async fn upload(
         tokio::spawn(async move { engine.uploaded(session_id, new_id).await });
     }
     absolutize(&mut asset, &base.0);
+    super::assets::redact_contributor(&mut asset, caller.is_staff());
     Ok(asset)
 }
 

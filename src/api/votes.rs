@@ -37,7 +37,11 @@ pub(super) fn routes(r: &mut Routes) {
         .at("/votes/{id}/", "votes")
         .get(Access::Token, "Get a vote", get_one)
         .patch(Access::Owner, "Update your vote (or any, for staff)", patch)
-        .delete(Access::Owner, "Delete your vote (or any, for staff)", delete);
+        .delete(
+            Access::Owner,
+            "Delete your vote (or any, for staff)",
+            delete,
+        );
     r.add(a);
 }
 
@@ -58,16 +62,15 @@ fn input(body: &Fields, errs: &mut FieldErrors) -> ApiResult<VoteInput> {
 
 /// The checks every vote write makes: the session named is the caller's, and only staff name
 /// another voter (a non-staff vote always counts as the caller's).
-async fn owned_input(
-    state: &AppState,
-    caller: &Caller,
-    mut v: VoteInput,
-) -> ApiResult<VoteInput> {
+async fn owned_input(state: &AppState, caller: &Caller, mut v: VoteInput) -> ApiResult<VoteInput> {
     if let Some(sid) = v.session_id {
         own_session(state, caller, sid).await?;
     }
     if !caller.is_staff() {
-        if v.voter_id.flatten().is_some_and(|id| Some(id) != caller.user_id()) {
+        if v.voter_id
+            .flatten()
+            .is_some_and(|id| Some(id) != caller.user_id())
+        {
             return Err(ApiError::field(
                 "voter_id",
                 "Only staff may vote in someone else's name.",

@@ -148,10 +148,46 @@ mod tests {
             of_unpublished_media(&conn, "20260101-000000-3").unwrap(),
             Some(Some(7))
         );
-        assert_eq!(of_unpublished_media(&conn, "20260101-000001-3").unwrap(), None);
+        assert_eq!(
+            of_unpublished_media(&conn, "20260101-000001-3").unwrap(),
+            None
+        );
         assert_eq!(of_unpublished_media(&conn, "speaker-bed").unwrap(), None);
         // A stem that is a prefix of another stem's name is not confused with it.
-        assert_eq!(of_unpublished_media(&conn, "20260101-000000").unwrap(), None);
+        assert_eq!(
+            of_unpublished_media(&conn, "20260101-000000").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_owners_migration_gives_old_sessions_their_devices_user_and_reserves_the_box_device() {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch(crate::store::MIGRATIONS[0])
+            .expect("schema 1");
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, latitude, longitude, pub_date)
+                  VALUES (1, 'p', 0, 0, '2026-01-01T00:00:00');
+             INSERT INTO users (id, username, date_joined, device_id)
+                  VALUES (5, 'x', '2026-01-01T00:00:00', 'phone-x'),
+                         (6, 'squatter', '2026-01-01T00:00:00', 'roundwared-local');
+             INSERT INTO sessions (id, device_id, starttime, project_id)
+                  VALUES (1, 'phone-x', '2026-01-01T00:00:00', 1),
+                         (2, 'roundwared-local', '2026-01-01T00:00:00', 1),
+                         (3, NULL, '2026-01-01T00:00:00', 1);",
+        )
+        .expect("old data");
+        conn.execute_batch(crate::store::MIGRATIONS[1])
+            .expect("schema 2");
+        assert_eq!(of_session(&conn, 1).unwrap(), Some(5));
+        // Nobody can tell the box's session from the squatter's: the squatter keeps it, and the
+        // local listener (which takes only a session without a user) opens a fresh one.
+        assert_eq!(of_session(&conn, 2).unwrap(), Some(6));
+        assert_eq!(of_session(&conn, 3).unwrap(), None);
+        let device: Option<String> = conn
+            .query_row("SELECT device_id FROM users WHERE id = 6", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(device, None, "the reserved device id is taken back");
     }
 
     #[test]

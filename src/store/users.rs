@@ -165,7 +165,9 @@ pub fn register_device(
     if device_id.trim() == LOCAL_DEVICE {
         return Err(StoreError::conflict(
             "device_id",
-            format!("\"{LOCAL_DEVICE}\" is reserved for the box's own listener; use another device id."),
+            format!(
+                "\"{LOCAL_DEVICE}\" is reserved for the box's own listener; use another device id."
+            ),
         ));
     }
     let existing: Option<i64> = tx

@@ -256,7 +256,11 @@ async fn the_asset_object_has_every_field_with_an_absolute_file_url() {
     let listed = s.get("/api/2/assets/?media_type=photo", Some(&token)).await;
     assert_eq!(listed.ok()[0]["user"]["username"], "");
     let listed = s.get("/api/2/assets/?media_type=photo", Some(&staff)).await;
-    assert_eq!(listed.ok()[0]["user"]["username"], "alice", "staff lists are cached apart");
+    assert_eq!(
+        listed.ok()[0]["user"]["username"],
+        "alice",
+        "staff lists are cached apart"
+    );
     let four = s.get("/api/2/assets/4/", Some(&token)).await.ok().clone();
     assert_eq!(four["file"], Value::Null, "an empty file is null");
     assert_eq!(
@@ -1001,7 +1005,10 @@ async fn a_repeated_vote_without_value_is_withdrawn_and_with_value_is_updated() 
     let first = r.ok().clone();
     assert_eq!(first["type"], "like");
     assert_eq!(first["value"], Value::Null);
-    assert_eq!(first["voter_id"], 90, "the user registered with the session's device");
+    assert_eq!(
+        first["voter_id"], 90,
+        "the user registered with the session's device"
+    );
     assert_eq!(first["asset_votes"], json!([{"type": "like", "total": 1}]));
     let r = s
         .post("/api/2/assets/2/votes/", Some(&t), like.clone())

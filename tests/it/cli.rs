@@ -119,10 +119,22 @@ async fn a_name_taken_by_a_device_cannot_be_turned_into_a_staff_login() {
     .unwrap();
     let s = TestServer::start_in(dir.path(), "").await;
     let (me, token) = s.device_token("squatter").await;
+    // A visitor cannot take a login name by renaming itself...
     let r = s
         .patch(
             &format!("/api/2/users/{me}/"),
             Some(&token),
+            json!({"username": "operator"}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["username"][0].as_str().unwrap().contains("staff"));
+    // ...but a name a device user holds (here given by staff) is still not turned into a login.
+    let staff = s.staff_token().await;
+    let r = s
+        .patch(
+            &format!("/api/2/users/{me}/"),
+            Some(&staff),
             json!({"username": "operator"}),
         )
         .await;

@@ -72,12 +72,26 @@ async fn register_devices(
     }
 }
 
-/// Creates envelopes and uploads a short recording into each, recording what was acknowledged.
+/// Creates envelopes and uploads a short recording into each, as the owner of session 1,
+/// recording what was acknowledged.
 async fn upload_recordings(client: reqwest::Client, base: String, acked: Arc<Mutex<Acked>>) {
     let bytes = wav(44_100, 1, Fmt::Pcm16, 0.3);
+    let Ok(r) = client
+        .post(format!("{base}/api/2/users/"))
+        .json(&json!({"device_id": crate::support::FIXTURE_DEVICE, "client_type": "phone"}))
+        .send()
+        .await
+    else {
+        return;
+    };
+    let Ok(owner) = r.json::<Value>().await else {
+        return;
+    };
+    let auth = format!("token {}", owner["token"].as_str().unwrap_or_default());
     loop {
         let Ok(r) = client
             .post(format!("{base}/api/2/envelopes/"))
+            .header("Authorization", &auth)
             .json(&json!({"session_id": 1}))
             .send()
             .await
@@ -100,6 +114,7 @@ async fn upload_recordings(client: reqwest::Client, base: String, acked: Arc<Mut
         );
         let Ok(r) = client
             .patch(format!("{base}/api/2/envelopes/{envelope}/"))
+            .header("Authorization", &auth)
             .multipart(form)
             .send()
             .await

@@ -17,6 +17,7 @@ mod local_card;
 mod media_delete;
 mod media_serving;
 mod media_support;
+mod ownership;
 mod permissions;
 mod position;
 mod projects_groups;

@@ -171,22 +171,29 @@ pub async fn send(
     }
 }
 
+/// A new envelope of `session`, made by the session's owner.
 pub async fn envelope(s: &TestServer, session: i64) -> i64 {
-    s.post("/api/2/envelopes/", None, json!({"session_id": session}))
-        .await
-        .ok()["id"]
+    let token = s.session_owner_token(session).await;
+    s.post(
+        "/api/2/envelopes/",
+        Some(&token),
+        json!({"session_id": session}),
+    )
+    .await
+    .ok()["id"]
         .as_i64()
         .unwrap()
 }
 
-/// Uploads one audio file into a new envelope of session 1.
+/// Uploads one audio file into a new envelope of session 1, as its owner.
 pub async fn upload(s: &TestServer, bytes: Vec<u8>, name: &str) -> Reply {
     let e = envelope(s, 1).await;
+    let token = s.session_owner_token(1).await;
     send(
         s,
         Method::PATCH,
         &format!("/api/2/envelopes/{e}/"),
-        None,
+        Some(&token),
         vec![
             P::T("session_id", "1"),
             P::F("file", Some(name), "application/octet-stream", bytes),

@@ -122,15 +122,16 @@ async fn the_ten_upstream_checks_pass_in_order() {
 #[tokio::test]
 async fn the_extra_checks_of_the_reference_pass() {
     let s = TestServer::with_reference_fixture().await;
-    let (_, token) = s.device_token("extra-checks").await;
+    let (_, token) = s.device_token(crate::support::FIXTURE_DEVICE).await;
     let t = Some(token.as_str());
     let staff = s.staff_token().await;
 
-    let r = s.post("/api/2/envelopes/", None, json!({})).await;
+    // Envelopes need a token here (the reference left them open to anyone).
+    let r = s.post("/api/2/envelopes/", t, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, json!({"session_id": ["This field is required."]}));
     let r = s
-        .post("/api/2/envelopes/", None, json!({"session_id": 999999}))
+        .post("/api/2/envelopes/", t, json!({"session_id": 999999}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, json!({"session_id": ["Session not found"]}));

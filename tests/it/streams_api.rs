@@ -130,7 +130,8 @@ async fn reference() -> (TestServer, String) {
     let s = TestServer::with_reference_fixture().await;
     s.sql("UPDATE projects SET listen_enabled = 1; UPDATE assets SET filename = NULL;")
         .await;
-    let (_, token) = s.device_token("stream-device").await;
+    // The visitor whose session 1 is: only they (or staff) steer its stream.
+    let (_, token) = s.device_token(crate::support::FIXTURE_DEVICE).await;
     (s, token)
 }
 
@@ -428,7 +429,10 @@ async fn out_of_range_and_demo_answers_follow_the_reference_table() {
     );
     // Demo: the project's demo message in the session's language.
     s.sql("UPDATE sessions SET demo_stream_enabled = 1").await;
-    let demo = s.post("/api/2/streams/", t, json!({"session_id": 2})).await;
+    let (_, es) = s.device_token("fixture-device-es").await;
+    let demo = s
+        .post("/api/2/streams/", Some(&es), json!({"session_id": 2}))
+        .await;
     assert_eq!(demo.body["demo_stream_message"], "Uno");
     assert_eq!(demo.body["stream_url"], s.url("/demo_stream.mp3").as_str());
     let demo_en = s.post("/api/2/streams/", t, json!({"session_id": 1})).await;
@@ -536,7 +540,8 @@ async fn an_idle_stream_is_torn_down_but_a_listened_one_stays() {
     let s = TestServer::start_with("[stream]\nheartbeat_timeout_s = 1\n").await;
     s.sql(REFERENCE_FIXTURE).await;
     s.sql("UPDATE projects SET listen_enabled = 1").await;
-    let (_, token) = s.device_token("idle-device").await;
+    // Staff may open streams for any session (here two visitors').
+    let token = s.staff_token().await;
     let t = Some(token.as_str());
     s.post("/api/2/streams/", t, json!({"session_id": 1})).await;
     let r = s.post("/api/2/streams/", t, json!({"session_id": 2})).await;
@@ -596,7 +601,7 @@ async fn the_uploaders_new_recording_plays_next_in_their_own_stream() {
         &s,
         reqwest::Method::PATCH,
         &format!("/api/2/envelopes/{e}/"),
-        None,
+        Some(&token),
         vec![
             P::T("session_id", "1"),
             P::F(
@@ -746,7 +751,7 @@ async fn beyond_max_streams_a_new_stream_gets_503_and_the_running_one_is_untouch
     let s = TestServer::start_with("[stream]\nmax_streams = 1\n").await;
     s.sql(REFERENCE_FIXTURE).await;
     s.sql("UPDATE projects SET listen_enabled = 1").await;
-    let (_, token) = s.device_token("busy-device").await;
+    let token = s.staff_token().await;
     let t = Some(token.as_str());
     assert_eq!(
         s.post("/api/2/streams/", t, json!({"session_id": 1}))

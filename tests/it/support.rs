@@ -155,6 +155,24 @@ impl TestServer {
             .expect("scalar")
     }
 
+    /// A token of the user who opened session `session` (registering that user's device
+    /// again returns its token): the caller the ownership rules let act in that session.
+    pub async fn session_owner_token(&self, session: i64) -> String {
+        let device: String = self
+            .store
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT u.device_id FROM sessions s JOIN users u ON u.id = s.user_id
+                      WHERE s.id = ?1",
+                    [session],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("session {session} has no owner with a device: {e}"));
+        self.device_token(&device).await.1
+    }
+
     pub async fn send(
         &self,
         method: Method,

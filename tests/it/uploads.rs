@@ -111,11 +111,12 @@ async fn a_web_client_upload_of_a_wav_named_blob_is_an_asset_with_tags() {
         .await;
     for tags in ["91,92", "\"91,92\""] {
         let e = envelope(&s, 1).await;
+        let owner = s.session_owner_token(1).await;
         let r = send(
             &s,
             Method::PATCH,
             &format!("/api/2/envelopes/{e}/"),
-            None,
+            Some(&owner),
             vec![
                 P::T("session_id", "1"),
                 P::F(
@@ -146,7 +147,7 @@ async fn a_web_client_upload_of_a_wav_named_blob_is_an_asset_with_tags() {
             (Some(0.1), Some(0.1))
         );
         check_audio(&s, a, 1.0, 1);
-        let env = s.get(&format!("/api/2/envelopes/{e}/"), None).await;
+        let env = s.get(&format!("/api/2/envelopes/{e}/"), Some(&owner)).await;
         assert_eq!(env.ok()["asset_ids"], json!([a["id"]]));
     }
 }
@@ -158,12 +159,13 @@ async fn an_ios_upload_with_the_file_first_is_attributed_to_the_device_user() {
         .await;
     let (user_id, _) = s.device_token("fixture-device-es").await;
     let e = envelope(&s, 2).await;
+    let owner = s.session_owner_token(2).await;
     let m4a = ffmpeg(2.0, 22_050, 1, &["-c:a", "aac", "-b:a", "64k"], "m4a");
     let r = send(
         &s,
         Method::PATCH,
         &format!("/api/2/envelopes/{e}/"),
-        None,
+        Some(&owner),
         vec![
             P::F("file", Some("recording-1-1.m4a"), "audio/x-m4a", m4a),
             P::T("session_id", "2"),
@@ -200,11 +202,12 @@ async fn an_ios_upload_with_the_file_first_is_attributed_to_the_device_user() {
 async fn every_upload_logs_start_upload_with_query_parameters_only() {
     let s = TestServer::with_reference_fixture().await;
     let e = envelope(&s, 1).await;
+    let owner = s.session_owner_token(1).await;
     let r = send(
         &s,
         Method::PATCH,
         &format!("/api/2/envelopes/{e}/?latitude=1.5&longitude=2.5"),
-        None,
+        Some(&owner),
         vec![
             P::T("latitude", "0.1"),
             P::T("longitude", "0.1"),
@@ -236,6 +239,7 @@ async fn every_upload_logs_start_upload_with_query_parameters_only() {
 
 async fn cascade(s: &TestServer, session: i64, fields: &[(&str, &str)]) -> Value {
     let e = envelope(s, session).await;
+    let owner = s.session_owner_token(session).await;
     let mut parts = vec![P::F(
         "file",
         Some("t.txt"),
@@ -250,7 +254,7 @@ async fn cascade(s: &TestServer, session: i64, fields: &[(&str, &str)]) -> Value
         s,
         Method::PATCH,
         &format!("/api/2/envelopes/{e}/"),
-        None,
+        Some(&owner),
         parts,
     )
     .await;
@@ -318,7 +322,7 @@ async fn the_submitted_cascade_follows_the_reference() {
         &s,
         Method::PATCH,
         &format!("/api/2/envelopes/{}/", envelope(&s, 1).await),
-        None,
+        Some(&s.session_owner_token(1).await),
         vec![
             P::F("file", Some("t"), "text/plain", b"x".to_vec()),
             P::T("media_type", "text"),
@@ -433,7 +437,7 @@ async fn bad_uploads_are_refused_by_name_and_leave_nothing_behind() {
         &s,
         Method::PATCH,
         "/api/2/envelopes/999/",
-        None,
+        Some(&s.session_owner_token(1).await),
         vec![P::F("file", Some("a.wav"), "audio/wav", good.clone())],
     )
     .await;
@@ -443,11 +447,12 @@ async fn bad_uploads_are_refused_by_name_and_leave_nothing_behind() {
         "Invalid Envelope ID Provided. No Envelope exists with ID 999"
     );
     let e = envelope(&s, 1).await;
+    let owner = s.session_owner_token(1).await;
     let r = send(
         &s,
         Method::PATCH,
         &format!("/api/2/envelopes/{e}/"),
-        None,
+        Some(&owner),
         vec![
             P::T("session_id", "4242"),
             P::F("file", Some("a.wav"), "audio/wav", good.clone()),
@@ -459,7 +464,7 @@ async fn bad_uploads_are_refused_by_name_and_leave_nothing_behind() {
     let r = s
         .patch(
             &format!("/api/2/envelopes/{e}/"),
-            None,
+            Some(&owner),
             json!({"session_id": 1}),
         )
         .await;
@@ -468,7 +473,7 @@ async fn bad_uploads_are_refused_by_name_and_leave_nothing_behind() {
     let r = s
         .patch(
             &format!("/api/2/envelopes/{e}/"),
-            None,
+            Some(&owner),
             json!({"asset_id": 31337}),
         )
         .await;
@@ -501,15 +506,23 @@ async fn a_two_hour_recording_is_refused_from_its_header() {
 async fn parallel_uploads_into_one_envelope_all_get_their_own_files() {
     let s = TestServer::with_reference_fixture().await;
     let e = envelope(&s, 1).await;
+    let owner = s.session_owner_token(1).await;
     let mut tasks = Vec::new();
     for i in 0..8 {
         let bytes = wav(44_100, 1, Fmt::Pcm16, 0.5 + f64::from(i) * 0.1);
         let (client, url) = (s.client.clone(), s.url(&format!("/api/2/envelopes/{e}/")));
+        let auth = format!("token {owner}");
         tasks.push(tokio::spawn(async move {
             let form = Form::new()
                 .text("session_id", "1")
                 .part("file", Part::bytes(bytes).file_name("blob"));
-            let r = client.patch(url).multipart(form).send().await.unwrap();
+            let r = client
+                .patch(url)
+                .header("Authorization", auth)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::OK);
             r.json::<Value>().await.unwrap()
         }));
@@ -522,7 +535,7 @@ async fn parallel_uploads_into_one_envelope_all_get_their_own_files() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 8, "{files:?}");
-    let env = s.get(&format!("/api/2/envelopes/{e}/"), None).await;
+    let env = s.get(&format!("/api/2/envelopes/{e}/"), Some(&owner)).await;
     assert_eq!(env.ok()["asset_ids"].as_array().unwrap().len(), 8);
     for f in &files {
         assert!(local(&s, &mp3_of(f)).exists());
@@ -536,7 +549,7 @@ async fn parallel_uploads_into_one_envelope_all_get_their_own_files() {
 #[tokio::test]
 async fn post_assets_needs_a_token_a_file_and_one_envelope() {
     let s = TestServer::with_reference_fixture().await;
-    let (_, token) = s.device_token("poster").await;
+    let token = s.session_owner_token(1).await;
     let e = envelope(&s, 1).await;
     let file = || {
         P::F(
@@ -597,33 +610,38 @@ async fn an_asset_id_upload_refiles_the_asset_with_new_files() {
         .ok()
         .clone();
     // Another phone's envelope may not take the recording over.
-    s.sql("INSERT INTO sessions (id, device_id, starttime, project_id, language_id) VALUES (9, 'other-phone', '2020-01-01T00:00:00', 1, 1)").await;
+    let (other_id, other) = s.device_token("other-phone").await;
+    s.sql(&format!("INSERT INTO sessions (id, device_id, starttime, project_id, language_id, user_id) VALUES (9, 'other-phone', '2020-01-01T00:00:00', 1, 1, {other_id})")).await;
     let theirs = envelope(&s, 9).await;
     let r = s
         .patch(
             &format!("/api/2/envelopes/{theirs}/"),
-            None,
+            Some(&other),
             json!({"asset_id": first["id"]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(
         r.body["detail"]
             .as_str()
             .unwrap()
-            .contains("another contributor")
+            .contains("Only the visitor who made this recording"),
+        "{}",
+        r.body
     );
     assert!(
         local(&s, first["file"].as_str().unwrap()).exists(),
         "files untouched"
     );
-    // The same phone in a later session (session 2 is made the same device) may re-file it.
-    s.sql("UPDATE sessions SET device_id = (SELECT device_id FROM sessions WHERE id = 1) WHERE id = 2").await;
+    // The same visitor in a later session (session 2 is made theirs) may re-file it.
+    s.sql("UPDATE sessions SET device_id = 'fixture-device', user_id = 90 WHERE id = 2")
+        .await;
     let e = envelope(&s, 2).await;
+    let owner = s.session_owner_token(2).await;
     let r = s
         .patch(
             &format!("/api/2/envelopes/{e}/"),
-            None,
+            Some(&owner),
             json!({"asset_id": first["id"]}),
         )
         .await;
@@ -641,7 +659,7 @@ async fn an_asset_id_upload_refiles_the_asset_with_new_files() {
     let r = s
         .patch(
             &format!("/api/2/envelopes/{e}/"),
-            None,
+            Some(&owner),
             json!({"asset_id": 1}),
         )
         .await;

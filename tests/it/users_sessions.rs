@@ -34,7 +34,7 @@ async fn registering_a_device_returns_a_user_and_token_and_the_same_ones_again()
 #[tokio::test]
 async fn a_token_still_works_after_the_daemon_restarts_on_the_same_data() {
     let s = TestServer::with_reference_fixture().await;
-    let (_, token) = s.device_token("restart-device").await;
+    let (_, token) = s.device_token(crate::support::FIXTURE_DEVICE).await;
     assert_eq!(
         s.get("/api/2/sessions/1/", Some(&token)).await.status,
         StatusCode::OK
@@ -49,7 +49,7 @@ async fn a_token_still_works_after_the_daemon_restarts_on_the_same_data() {
         .post(
             "/api/2/users/",
             None,
-            json!({"device_id": "restart-device", "client_type": "phone"}),
+            json!({"device_id": crate::support::FIXTURE_DEVICE, "client_type": "phone"}),
         )
         .await;
     assert_eq!(again.ok()["token"], token.as_str());
@@ -232,9 +232,17 @@ async fn bad_session_input_is_a_400_and_writes_nothing() {
 #[tokio::test]
 async fn sessions_list_filters_and_counts() {
     let s = TestServer::with_reference_fixture().await;
-    let (_, token) = s.device_token("list-sessions").await;
+    let token = s.staff_token().await;
     let r = s.get("/api/2/sessions/?language=es&", Some(&token)).await;
     assert_eq!(r.ok().as_array().unwrap().len(), 1);
+    // A visitor lists only their own sessions; the count stays public.
+    let (_, visitor) = s.device_token("list-sessions").await;
+    let r = s.get("/api/2/sessions/", Some(&visitor)).await;
+    assert_eq!(r.ok(), &json!([]));
+    let r = s
+        .get("/api/2/sessions/count/?project_id=1", Some(&visitor))
+        .await;
+    assert_eq!(r.ok()["count"], 2);
     let r = s
         .get("/api/2/sessions/count/?project_id=1", Some(&token))
         .await;
@@ -265,16 +273,16 @@ async fn a_device_id_is_never_shown_to_other_token_holders() {
         "the device sees its own id"
     );
 
+    // Other visitors do not even see the session (nor its client system).
     let listed = s
         .get("/api/2/sessions/?project_id=1", Some(&attacker))
         .await;
-    for session in listed.ok().as_array().unwrap() {
-        assert!(session["device_id"].is_null(), "{session}");
-    }
+    assert_eq!(listed.ok(), &json!([]));
     let one = s
         .get(&format!("/api/2/sessions/{sid}/"), Some(&attacker))
         .await;
-    assert!(one.ok()["device_id"].is_null());
+    assert_eq!(one.status, StatusCode::FORBIDDEN);
+    assert!(one.body.get("device_id").is_none());
     let blocked = s
         .get(
             &format!("/api/2/assets/blocked/?session_id={sid}"),
