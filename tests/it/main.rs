@@ -9,6 +9,7 @@ mod api_core;
 mod appliance;
 mod assets_votes;
 mod cli;
+mod client_flows;
 mod console_api;
 mod crash_safety;
 mod demo;
