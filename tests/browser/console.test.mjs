@@ -110,6 +110,14 @@ test('the curator sees the demo recordings and an unsubmitted one leaves every p
   await row.locator('button[data-action="toggle-submitted"]').click();
   await waitFor(async () => /Not submitted/.test(await row.textContent()), { what: 'row shows not submitted' });
   await screenshot(page, 'console-assets');
+  // Not published: its file is a 404 without the staff token, and the console loads it with it.
+  const hidden = (await apiCall(daemon.url, `assets/${gone}/`, { token: staff })).file.replace(/\.[^./]+$/, '.mp3');
+  assert.equal((await fetch(hidden)).status, 404, 'an unsubmitted recording is not served to anyone');
+  await row.getByRole('button', { name: `Load recording ${gone} to play it` }).click();
+  const player = row.locator('audio');
+  await player.waitFor();
+  assert.match(await player.getAttribute('src'), /^blob:/);
+  await waitFor(async () => (await player.evaluate((a) => a.duration)) > 0, { what: 'the loaded recording has a duration' });
 
   const submitted = await apiCall(daemon.url, 'assets/?project_id=1&submitted=true', { token: staff });
   assert.equal(submitted.length, 5);
