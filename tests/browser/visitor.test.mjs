@@ -169,6 +169,8 @@ test('a wrong or expired token is replaced by registering the device again', asy
   const s = await rw(page);
   assert.notEqual(s.token, 'not-a-real-token-0000');
   assert.ok(s.sessionId > 0);
+  // The device id is a bearer secret: 128 random bits even on plain http (no randomUUID there).
+  assert.match(await page.evaluate(() => localStorage.getItem('rw.device')), /^web-[0-9a-f]{32}$/);
   assert.equal(await page.isVisible('#error'), false);
   assert.deepEqual(problems, []);
   await context.close();
