@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -15,8 +14,9 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::error::ApiError;
 
-/// A file part of a multipart body.
-#[derive(Debug, Clone)]
+/// A file part of a multipart body, spooled to a temporary file in the media folder as it
+/// arrived (see [`super::ingest`]); removed when dropped unless it became a stored original.
+#[derive(Debug)]
 pub struct UploadedFile {
     /// The form field name (normally `file`).
     pub field: String,
@@ -24,12 +24,14 @@ pub struct UploadedFile {
     pub filename: Option<String>,
     /// The part's Content-Type, if it sent one.
     pub content_type: Option<String>,
-    /// The bytes.
-    pub bytes: Bytes,
+    /// The bytes, on disk.
+    pub spool: crate::media::TempFile,
+    /// The upload's place among those in flight, held until its conversion ends.
+    pub ticket: super::ingest::Ticket,
 }
 
 /// Request fields from a body or a query string.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Fields {
     map: Map<String, Value>,
     files: Vec<UploadedFile>,
@@ -73,6 +75,15 @@ pub const MAX_IDS: usize = 500;
 
 /// Largest JSON or urlencoded body; only multipart uploads may reach `[limits] max_upload_mb`.
 pub const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// Largest text field of a multipart body (file parts go to disk and may be larger).
+pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
+
+/// Most parts (text and files) in one multipart body.
+pub const MAX_PARTS: usize = 64;
+
+/// Most file parts in one multipart body (uploads need one).
+pub const MAX_FILE_PARTS: usize = 4;
 
 /// True for values clients send to mean "nothing": empty strings and the literal `undefined`
 /// (legacy web SDK), and JSON null.
@@ -424,7 +435,7 @@ fn collect_ids(v: &Value, out: &mut Vec<i64>, ok: &mut bool) {
 }
 
 /// The query string as [`Fields`]; a trailing `&`, any order and raw `:` are tolerated.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Query(pub Fields);
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
@@ -439,7 +450,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 
 /// The request body as [`Fields`], from JSON, urlencoded or multipart form; an empty body
 /// gives no fields. Query-string values are not merged in.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Body(pub Fields);
 
 impl FromRequest<AppState> for Body {
@@ -454,10 +465,17 @@ impl FromRequest<AppState> for Body {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
+            let length = req
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
             let multipart = Multipart::from_request(req, state).await.map_err(|e| {
                 ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
             })?;
-            return read_multipart(multipart, limit).await.map(Self);
+            return read_multipart(multipart, state, limit, length)
+                .await
+                .map(Self);
         }
         let form_limit = limit.min(MAX_FORM_BYTES);
         let bytes = axum::body::to_bytes(req.into_body(), form_limit)
@@ -506,10 +524,22 @@ fn form_too_large(limit: usize) -> ApiError {
     ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, detail)
 }
 
-async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Fields, ApiError> {
+fn part_too_large(what: String) -> ApiError {
+    ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, what)
+}
+
+/// Reads a multipart body: text fields into the map (each at most [`MAX_TEXT_FIELD_BYTES`]),
+/// file parts spooled to disk under an admission ticket and the disk reserve.
+async fn read_multipart(
+    mut multipart: Multipart,
+    state: &AppState,
+    limit: usize,
+    length: Option<u64>,
+) -> Result<Fields, ApiError> {
     let mut fields = Fields::default();
+    let mut parts = 0usize;
     loop {
-        let field = match multipart.next_field().await {
+        let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
@@ -520,32 +550,67 @@ async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Fields
                 )));
             }
         };
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(part_too_large(format!(
+                "The form has more than {MAX_PARTS} parts."
+            )));
+        }
         let name = field.name().unwrap_or("").to_string();
         let filename = field.file_name().map(str::to_string);
         let content_type = field.content_type().map(str::to_string);
-        let bytes = match field.bytes().await {
-            Ok(b) => b,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Malformed multipart body: {}",
-                    e.body_text()
+        if filename.is_some() {
+            if fields.files.len() >= MAX_FILE_PARTS {
+                return Err(part_too_large(format!(
+                    "The form has more than {MAX_FILE_PARTS} files."
                 )));
             }
-        };
-        if filename.is_some() {
+            let media_dir = state.config.storage.media_dir();
+            let reserve = crate::media::space::Reserve::new(
+                &media_dir,
+                state.config.storage.min_free_bytes(),
+            );
+            // Within the reserve and admitted before a byte is stored.
+            super::ingest::check_reserve(&reserve, length)?;
+            let ticket = state.ingest.admit()?;
+            let spool =
+                super::ingest::spool(&mut field, reserve, &media_dir, || too_large(limit)).await?;
             fields.files.push(UploadedFile {
                 field: name,
                 filename,
                 content_type,
-                bytes,
+                spool,
+                ticket,
             });
-        } else {
-            let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
-                ApiError::field(name.clone(), "Form field is not valid UTF-8 text.")
-            })?;
-            fields.map.insert(name, Value::String(text));
+            continue;
         }
+        let mut text: Vec<u8> = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if text.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
+                        return Err(part_too_large(format!(
+                            "Form field `{name}` is longer than {} KiB; send files as file parts.",
+                            MAX_TEXT_FIELD_BYTES / 1024
+                        )));
+                    }
+                    text.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Err(too_large(limit));
+                }
+                Err(e) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Malformed multipart body: {}",
+                        e.body_text()
+                    )));
+                }
+            }
+        }
+        let text = String::from_utf8(text)
+            .map_err(|_| ApiError::field(name.clone(), "Form field is not valid UTF-8 text."))?;
+        fields.map.insert(name, Value::String(text));
     }
     Ok(fields)
 }
