@@ -17,13 +17,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::multipart::Field;
 use axum::http::StatusCode;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, ApiResult};
-use crate::media::space::{self, Reserve};
+use crate::media::space::Reserve;
 use crate::media::{MediaError, TempFile};
 
 /// Media conversions allowed at the same time (each keeps a core busy).
@@ -144,34 +145,27 @@ pub fn check_reserve(reserve: &Reserve, coming: Option<u64>) -> ApiResult<()> {
         .map_err(|b| ApiError::disk_full(b.message()))
 }
 
-/// Writes a multipart file part to a temporary file in the media folder as it arrives.
-/// On any error the file is removed before this returns.
+/// Writes the chunks of a multipart file part to a temporary file in the media folder as
+/// they arrive. On any error the file is removed before this returns.
 ///
 /// # Errors
-/// 413 past the body limit, 400 for a broken body, 507 when the reserve would be crossed or
-/// the disk is full.
-pub async fn spool(
-    field: &mut Field<'_>,
+/// `chunk_error` for a failing body (413 past the limit, 400 for a broken body), 507 when
+/// the reserve would be crossed or the disk is full.
+pub async fn spool<S, E>(
+    mut chunks: S,
     mut reserve: Reserve,
     media_dir: &std::path::Path,
-    too_large: impl Fn() -> ApiError,
-) -> ApiResult<TempFile> {
+    chunk_error: impl Fn(E) -> ApiError,
+) -> ApiResult<TempFile>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
     let tmp = TempFile::create(media_dir).map_err(io_error)?;
     let file = tmp.file().try_clone().map_err(io_error)?;
     let mut out =
         tokio::io::BufWriter::with_capacity(SPOOL_BUFFER_BYTES, tokio::fs::File::from_std(file));
-    loop {
-        let chunk = match field.chunk().await {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Malformed multipart body: {}",
-                    e.body_text()
-                )));
-            }
-        };
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(&chunk_error)?;
         out.write_all(&chunk).await.map_err(io_error)?;
         reserve
             .wrote(chunk.len() as u64)
@@ -179,11 +173,6 @@ pub async fn spool(
     }
     out.flush().await.map_err(io_error)?;
     Ok(tmp)
-}
-
-/// True when an I/O error means the disk is full.
-pub fn is_disk_full(e: &std::io::Error) -> bool {
-    space::is_disk_full(e)
 }
 
 #[cfg(test)]
@@ -204,6 +193,69 @@ mod tests {
         assert!(detail.contains("max_uploads_waiting"), "{detail}");
         drop(tickets);
         assert!(gate.admit().is_ok(), "a finished upload frees its place");
+    }
+
+    fn chunks(n: usize, size: usize) -> impl Stream<Item = Result<Bytes, ApiError>> + Unpin {
+        futures_util::stream::iter((0..n).map(move |_| Ok(Bytes::from(vec![7u8; size]))))
+    }
+
+    fn files_in(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn a_spool_is_written_whole_to_a_hidden_file_in_the_media_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let reserve = Reserve::with_free_space(dir.path(), 1, |_| Some(u64::MAX));
+        let tmp = spool(chunks(40, 100_000), reserve, dir.path(), |e| e)
+            .await
+            .unwrap();
+        assert_eq!(tmp.len_bytes().unwrap(), 4_000_000);
+        assert!(
+            tmp.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".upload-"),
+            "{}",
+            tmp.path().display()
+        );
+        drop(tmp);
+        assert_eq!(files_in(dir.path()), 0, "dropped spools are removed");
+    }
+
+    #[tokio::test]
+    async fn a_spool_that_would_cross_the_reserve_stops_with_507_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // The disk "fills" as soon as it is measured again, after the first MiB.
+        let reserve = Reserve::with_free_space(dir.path(), 200 << 20, |_| Some(100 << 20));
+        let Err(ApiError::Detail(status, detail)) =
+            spool(chunks(40, 100_000), reserve, dir.path(), |e| e).await
+        else {
+            panic!("refused")
+        };
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+        assert!(
+            detail.contains("min_free_mb") && detail.contains("100 MiB free"),
+            "{detail}"
+        );
+        assert_eq!(files_in(dir.path()), 0, "the partial spool is gone");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_fails_midway_leaves_no_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let reserve = Reserve::with_free_space(dir.path(), 0, |_| None);
+        let broken = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"RIFF")),
+            Err(ApiError::bad_request("Malformed multipart body: cut off")),
+        ]);
+        let result = spool(broken, reserve, dir.path(), |e| e).await;
+        assert!(matches!(
+            result,
+            Err(ApiError::Detail(StatusCode::BAD_REQUEST, _))
+        ));
+        assert_eq!(files_in(dir.path()), 0);
     }
 
     #[test]

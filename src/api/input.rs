@@ -573,8 +573,14 @@ async fn read_multipart(
             // Within the reserve and admitted before a byte is stored.
             super::ingest::check_reserve(&reserve, length)?;
             let ticket = state.ingest.admit()?;
-            let spool =
-                super::ingest::spool(&mut field, reserve, &media_dir, || too_large(limit)).await?;
+            let chunk_error = |e: axum::extract::multipart::MultipartError| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large(limit)
+                } else {
+                    ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
+                }
+            };
+            let spool = super::ingest::spool(&mut field, reserve, &media_dir, chunk_error).await?;
             fields.files.push(UploadedFile {
                 field: name,
                 filename,

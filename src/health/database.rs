@@ -59,6 +59,8 @@ pub struct DatabaseProbe {
 struct Last {
     state: ComponentState,
     refused: RefusedWrites,
+    /// The store reported `SQLITE_FULL` at this check.
+    disk_full: bool,
     ping_s: f64,
     free_bytes: Option<u64>,
     checked: Option<Instant>,
@@ -74,6 +76,7 @@ impl DatabaseProbe {
             last: Mutex::new(Last {
                 state: ComponentState::Ok,
                 refused: RefusedWrites::None,
+                disk_full: false,
                 ping_s: 0.0,
                 free_bytes: None,
                 checked: None,
@@ -104,7 +107,10 @@ impl DatabaseProbe {
     pub async fn refresh(&self, max_age: Duration) -> ComponentState {
         {
             let last = self.last();
-            if last.checked.is_some_and(|t| t.elapsed() < max_age) {
+            // A write refused (or accepted again) since the last check is news at once.
+            let full_now = self.store.disk_full_since().is_some();
+            let full_then = last.disk_full;
+            if last.checked.is_some_and(|t| t.elapsed() < max_age) && full_now == full_then {
                 return last.state.clone();
             }
         }
@@ -123,6 +129,7 @@ impl DatabaseProbe {
             .ok()
             .flatten();
         let mib = |b: u64| b / (1024 * 1024);
+        let disk_full = self.store.disk_full_since().is_some();
         let (state, refused) = match ping {
             Err(_) => (
                 ComponentState::Down(format!(
@@ -180,6 +187,7 @@ impl DatabaseProbe {
         *last = Last {
             state: state.clone(),
             refused,
+            disk_full,
             ping_s,
             free_bytes,
             checked: Some(Instant::now()),

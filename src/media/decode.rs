@@ -71,6 +71,12 @@ pub fn sanitize(samples: &mut [f32]) {
     }
 }
 
+/// What a panic inside the decoder (a bug a crafted file triggered) becomes.
+fn decoder_failed() -> MediaError {
+    log::warn!("the audio decoder failed on an upload (see the panic above); refused");
+    MediaError::Undecodable("its headers make the decoder fail (a damaged or crafted file)".into())
+}
+
 /// Share of packets that may fail to decode (damaged frames are skipped) before the whole
 /// file counts as undecodable.
 const MAX_BAD_PACKET_SHARE: f64 = 0.05;
@@ -141,6 +147,13 @@ impl Decoder {
     /// # Errors
     /// [`MediaError`] naming the problem.
     pub fn open(source: Box<dyn MediaSource>, max_seconds: f64) -> Result<Self, MediaError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::open_inner(source, max_seconds)
+        }))
+        .unwrap_or_else(|_| Err(decoder_failed()))
+    }
+
+    fn open_inner(source: Box<dyn MediaSource>, max_seconds: f64) -> Result<Self, MediaError> {
         let mss = MediaSourceStream::new(source, Default::default());
         let format = symphonia::default::get_probe()
             .probe(
@@ -236,10 +249,26 @@ impl Decoder {
     /// [`MediaError`] for a cut-off or damaged stream, a change of format inside the file, more
     /// than two channels, or a recording past the limit.
     pub fn next_chunk(&mut self) -> Result<Option<Block<'_>>, MediaError> {
+        // A decoder bug triggered by a crafted file (an arithmetic overflow on a header field,
+        // an index out of bounds) is the file's problem: a clean refusal, never a 500.
+        let more = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.fill()))
+            .unwrap_or_else(|_| Err(decoder_failed()))?;
+        if !more {
+            return Ok(None);
+        }
+        Ok(Some(Block {
+            rate: self.rate,
+            channels: self.channels,
+            samples: &self.chunk,
+        }))
+    }
+
+    /// Decodes the next packet of the track into `chunk`; false at the end of the stream.
+    fn fill(&mut self) -> Result<bool, MediaError> {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(Some(p)) => p,
-                Ok(None) | Err(SymError::ResetRequired) => return Ok(None),
+                Ok(None) | Err(SymError::ResetRequired) => return Ok(false),
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return Err(MediaError::Truncated(
                         "the file ends in the middle of the audio".into(),
@@ -286,19 +315,13 @@ impl Decoder {
             sanitize(&mut self.chunk);
             self.frames += (self.chunk.len() / channels) as u64;
             if self.seconds() > self.max_seconds {
-                return Err(MediaError::TooLong {
-                    seconds: self.seconds(),
+                return Err(MediaError::LongerThan {
                     max: self.max_seconds,
                 });
             }
-            if self.chunk.is_empty() {
-                continue;
+            if !self.chunk.is_empty() {
+                return Ok(true);
             }
-            return Ok(Some(Block {
-                rate: self.rate,
-                channels: self.channels,
-                samples: &self.chunk,
-            }));
         }
     }
 
@@ -428,7 +451,8 @@ pub(crate) mod tests {
             1.5,
         ];
         sanitize(&mut s);
-        assert_eq!(s, [0.0, 0.0, 0.0, 1.0, -1.0, 0.25, -1.0, 1.0]);
+        let want = [0.0f32, 0.0, 0.0, 1.0, -1.0, 0.25, -1.0, 1.0];
+        assert_eq!(s.map(f32::to_bits), want.map(f32::to_bits), "{s:?}");
     }
 
     #[test]
@@ -447,9 +471,15 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_decode_is_refused_once_it_passes_the_longest_recording() {
-        let wav = float_wav(&vec![0.1; 44_100 * 3], 32);
-        let err = decode(wav.into(), 2.0).expect_err("too long");
+    fn a_recording_is_refused_from_its_header_or_once_its_decoded_frames_pass_the_limit() {
+        let mut wav = float_wav(&vec![0.1; 44_100 * 3], 32);
+        let err = decode(wav.clone().into(), 2.0).expect_err("too long");
         assert!(matches!(err, MediaError::TooLong { .. }), "{err}");
+        // A streaming writer's WAV does not state its length: it is counted as it decodes.
+        wav[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        wav[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = decode(wav.into(), 2.0).expect_err("too long");
+        assert!(matches!(err, MediaError::LongerThan { .. }), "{err}");
+        assert!(err.to_string().contains("longer than 0:00:02"), "{err}");
     }
 }

@@ -122,11 +122,11 @@ impl TempFile {
         &self.file
     }
 
-    /// Its length in bytes.
+    /// Its size in bytes.
     ///
     /// # Errors
     /// I/O failures.
-    pub fn len(&self) -> std::io::Result<u64> {
+    pub fn len_bytes(&self) -> std::io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
 }

@@ -84,6 +84,12 @@ pub enum MediaError {
         /// The limit.
         max: f64,
     },
+    /// Found longer than the configured maximum while decoding (its header did not say).
+    #[error("The recording is longer than {}, the longest accepted; it was refused while decoding.", decode::hms(*.max))]
+    LongerThan {
+        /// The limit.
+        max: f64,
+    },
     /// Storing it would cross the disk reserve (`[storage] min_free_mb`): a 507.
     #[error("{0}")]
     NoSpace(String),
@@ -203,7 +209,7 @@ pub fn ingest(
     dir: &Path,
     base: &str,
 ) -> Result<Ingested, MediaError> {
-    if original.len()? == 0 {
+    if original.len_bytes()? == 0 {
         return Err(MediaError::Empty);
     }
     let kind = check_type(detect::detect_in(original.file())?, media_type)?;
@@ -401,4 +407,151 @@ fn convert(
     }
     let (mp3, wav) = renditions.finish()?;
     Ok((decoded, mp3, wav))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::decode::tests::{float_wav, hostile_samples};
+
+    fn limits(dir: &Path) -> Limits {
+        Limits {
+            max_recording_s: 60.0,
+            reserve: Reserve::with_free_space(dir, 0, |_| None),
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_upload_of_nan_inf_and_huge_floats_gets_clean_renditions_of_the_exact_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples = hostile_samples();
+        for bits in [32, 64] {
+            let wav = float_wav(&samples, bits);
+            let done = ingest_bytes(
+                &wav,
+                "audio",
+                Purpose::Asset,
+                &limits(dir.path()),
+                dir.path(),
+                "s",
+            )
+            .expect("stored");
+            assert_eq!(
+                done.audiolength_ns,
+                Some(decode::nanoseconds(samples.len() as u64, 44_100))
+            );
+            for name in [
+                done.stored.mp3.clone().unwrap(),
+                done.stored.filename.clone(),
+            ] {
+                let bytes = std::fs::read(dir.path().join(&name)).unwrap();
+                let pcm = decode::decode(bytes.into(), 60.0).expect("rendition decodes");
+                assert!(
+                    pcm.samples.iter().all(|s| s.is_finite() && s.abs() <= 1.0),
+                    "{name}: finite and within full scale"
+                );
+            }
+            done.written.keep();
+        }
+        assert_eq!(
+            names(dir.path()),
+            [
+                "s.mp3",
+                "s.pcm.wav",
+                "s.wav",
+                "s_0.mp3",
+                "s_0.pcm.wav",
+                "s_0.wav"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_conversion_that_would_cross_the_disk_reserve_stops_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // 20 s of stereo makes more than a MiB of renditions; the disk "fills" at the first
+        // measurement.
+        let wav = encode::wav16(&decode::Pcm {
+            rate: 44_100,
+            channels: 2,
+            samples: vec![0.25; 44_100 * 2 * 20],
+        });
+        let limits = Limits {
+            max_recording_s: 60.0,
+            reserve: Reserve::with_free_space(dir.path(), 200 << 20, |_| Some(10 << 20)),
+        };
+        let err = ingest_bytes(&wav, "audio", Purpose::Asset, &limits, dir.path(), "s")
+            .expect_err("refused");
+        assert!(err.is_disk_full(), "{err}");
+        assert!(err.to_string().contains("min_free_mb"), "{err}");
+        assert_eq!(
+            names(dir.path()),
+            Vec::<String>::new(),
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn a_recording_found_too_long_while_decoding_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wav = float_wav(&vec![0.1; 44_100 * 3], 32);
+        wav[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        wav[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+        let limits = Limits {
+            max_recording_s: 2.0,
+            reserve: Reserve::with_free_space(dir.path(), 0, |_| None),
+        };
+        let err = ingest_bytes(&wav, "audio", Purpose::Asset, &limits, dir.path(), "s")
+            .expect_err("too long");
+        assert!(matches!(err, MediaError::LongerThan { .. }), "{err}");
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn text_and_photos_are_stored_as_they_come_and_mp3_originals_are_not_re_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = limits(dir.path());
+        let text = ingest_bytes(
+            "a story".as_bytes(),
+            "text",
+            Purpose::Asset,
+            &l,
+            dir.path(),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            (text.stored.file.as_str(), text.stored.filename.as_str()),
+            ("t.txt", "t.txt")
+        );
+        assert_eq!(std::fs::read(dir.path().join("t.txt")).unwrap(), b"a story");
+        text.written.keep();
+        let mp3 = encode::mp3(
+            &decode::Pcm {
+                rate: 44_100,
+                channels: 1,
+                samples: vec![0.1; 44_100],
+            },
+            mp3lame_encoder::Bitrate::Kbps128,
+        )
+        .unwrap();
+        let done = ingest_bytes(&mp3, "audio", Purpose::Asset, &l, dir.path(), "m").unwrap();
+        assert_eq!(done.stored.file, "m.mp3");
+        assert_eq!(
+            std::fs::read(dir.path().join("m.mp3")).unwrap(),
+            mp3,
+            "kept as sent"
+        );
+        assert_eq!(done.stored.filename, "m.wav");
+        done.written.keep();
+    }
 }

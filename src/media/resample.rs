@@ -187,7 +187,6 @@ fn unsupported(rate: u32, e: &str) -> MediaError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rubato::Resampler as _;
 
     fn tone(frames: usize, channels: usize, rate: u32) -> Vec<f32> {
         (0..frames * channels)
