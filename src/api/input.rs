@@ -79,6 +79,9 @@ pub const MAX_FORM_BYTES: usize = 1024 * 1024;
 /// Largest text field of a multipart body (file parts go to disk and may be larger).
 pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 
+/// Largest sum of the text fields of one multipart body.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
 /// Most parts (text and files) in one multipart body.
 pub const MAX_PARTS: usize = 64;
 
@@ -528,8 +531,9 @@ fn part_too_large(what: String) -> ApiError {
     ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, what)
 }
 
-/// Reads a multipart body: text fields into the map (each at most [`MAX_TEXT_FIELD_BYTES`]),
-/// file parts spooled to disk under an admission ticket and the disk reserve.
+/// Reads a multipart body: text fields into the map (each at most [`MAX_TEXT_FIELD_BYTES`],
+/// [`MAX_TEXT_BYTES`] in all, at most [`MAX_PARTS`] parts), file parts spooled to disk under an
+/// admission ticket and the disk reserve (at most [`MAX_FILE_PARTS`]).
 async fn read_multipart(
     mut multipart: Multipart,
     state: &AppState,
@@ -538,6 +542,7 @@ async fn read_multipart(
 ) -> Result<Fields, ApiError> {
     let mut fields = Fields::default();
     let mut parts = 0usize;
+    let mut text_bytes = 0usize;
     loop {
         let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -598,6 +603,13 @@ async fn read_multipart(
                         return Err(part_too_large(format!(
                             "Form field `{name}` is longer than {} KiB; send files as file parts.",
                             MAX_TEXT_FIELD_BYTES / 1024
+                        )));
+                    }
+                    text_bytes += chunk.len();
+                    if text_bytes > MAX_TEXT_BYTES {
+                        return Err(part_too_large(format!(
+                            "The form's text fields hold more than {} KiB in all (at `{name}`).",
+                            MAX_TEXT_BYTES / 1024
                         )));
                     }
                     text.extend_from_slice(&chunk);

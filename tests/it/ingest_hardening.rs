@@ -379,7 +379,8 @@ async fn uploads_beyond_those_converting_and_waiting_are_refused_at_once_with_50
 // H2: multipart caps
 
 #[tokio::test]
-async fn multipart_text_fields_over_64_kib_and_forms_of_too_many_parts_are_refused_by_name() {
+async fn multipart_text_fields_over_64_kib_forms_over_256_kib_of_text_and_forms_of_too_many_parts_are_refused_by_name()
+ {
     let s = fixture_server("").await;
     let big = "A".repeat(64 * 1024 + 1);
     let r = s
@@ -434,6 +435,22 @@ async fn multipart_text_fields_over_64_kib_and_forms_of_too_many_parts_are_refus
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("64 parts"));
+    // Five fields of 60 KiB: each is fine, together they pass the 256 KiB of text per form.
+    let chunk = "C".repeat(60 * 1024);
+    let fields: Vec<(&str, &str)> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|k| (*k, chunk.as_str()))
+        .collect();
+    let r = s
+        .multipart(Method::POST, "/api/2/users/", None, &fields)
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("256 KiB in all")
+    );
     // A field of exactly 64 KiB is still accepted by the form reader (the route decides).
     let ok = "B".repeat(64 * 1024);
     let r = s
