@@ -198,7 +198,7 @@ mod tests {
         // Everything is "young" right now: nothing goes, the leftovers are listed.
         let young = sweep(d, &named, SystemTime::now(), MIN_AGE, None).unwrap();
         assert_eq!((young.temp_files, young.orphans), (0, 0));
-        let mut listed = young.young.clone();
+        let mut listed = young.young;
         listed.sort();
         assert_eq!(listed, [".upload-1-2.tmp", "orphan.mp3", "orphan.wav"]);
         // Two minutes later the leftovers go.
