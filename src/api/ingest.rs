@@ -69,7 +69,7 @@ impl IngestGate {
         match self.admitted.clone().try_acquire_owned() {
             Ok(permit) => Ok(Ticket { _permit: permit }),
             Err(_) => {
-                log::info!(
+                log::debug!(
                     "upload refused: {MEDIA_JOBS} converting and {} more in flight",
                     self.waiting
                 );

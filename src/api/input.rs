@@ -37,6 +37,17 @@ pub struct Fields {
     files: Vec<UploadedFile>,
 }
 
+/// A clone carries the text fields only: an uploaded file is one file on disk with one
+/// admission ticket, and stays with the original.
+impl Clone for Fields {
+    fn clone(&self) -> Self {
+        Self {
+            map: self.map.clone(),
+            files: Vec::new(),
+        }
+    }
+}
+
 /// Problems found while reading fields, keyed by field name.
 #[derive(Debug, Default)]
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);
@@ -438,7 +449,7 @@ fn collect_ids(v: &Value, out: &mut Vec<i64>, ok: &mut bool) {
 }
 
 /// The query string as [`Fields`]; a trailing `&`, any order and raw `:` are tolerated.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Query(pub Fields);
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
@@ -453,7 +464,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 
 /// The request body as [`Fields`], from JSON, urlencoded or multipart form; an empty body
 /// gives no fields. Query-string values are not merged in.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Body(pub Fields);
 
 impl FromRequest<AppState> for Body {
