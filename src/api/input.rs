@@ -87,18 +87,6 @@ pub const MAX_IDS: usize = 500;
 /// Largest JSON or urlencoded body; only multipart uploads may reach `[limits] max_upload_mb`.
 pub const MAX_FORM_BYTES: usize = 1024 * 1024;
 
-/// Largest text field of a multipart body (file parts go to disk and may be larger).
-pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
-
-/// Largest sum of the text fields of one multipart body.
-pub const MAX_TEXT_BYTES: usize = 256 * 1024;
-
-/// Most parts (text and files) in one multipart body.
-pub const MAX_PARTS: usize = 64;
-
-/// Most file parts in one multipart body (uploads need one).
-pub const MAX_FILE_PARTS: usize = 4;
-
 /// True for values clients send to mean "nothing": empty strings and the literal `undefined`
 /// (legacy web SDK), and JSON null.
 fn is_blank(v: &Value) -> bool {
@@ -170,6 +158,16 @@ impl Fields {
             .copied()
             .find(|k| self.has_value(k))
             .or_else(|| keys.iter().copied().find(|k| self.map.contains_key(*k)))
+    }
+
+    /// Adds a text field (a repeated name keeps the last value, as multipart always did).
+    pub(super) fn insert_text(&mut self, name: String, text: String) {
+        self.map.insert(name, Value::String(text));
+    }
+
+    /// Adds an uploaded file.
+    pub(super) fn push_file(&mut self, file: UploadedFile) {
+        self.files.push(file);
     }
 
     /// Uploaded files.
@@ -487,7 +485,7 @@ impl FromRequest<AppState> for Body {
             let multipart = Multipart::from_request(req, state).await.map_err(|e| {
                 ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
             })?;
-            return read_multipart(multipart, state, limit, length)
+            return super::multipart::read(multipart, state, limit, length)
                 .await
                 .map(Self);
         }
@@ -522,7 +520,7 @@ impl FromRequest<AppState> for Body {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
+pub(super) fn too_large(limit: usize) -> ApiError {
     let detail = format!(
         "Request body is larger than the {} MB limit ([limits] max_upload_mb).",
         limit / (1024 * 1024)
@@ -536,112 +534,6 @@ fn form_too_large(limit: usize) -> ApiError {
         limit / 1024
     );
     ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, detail)
-}
-
-fn part_too_large(what: String) -> ApiError {
-    ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, what)
-}
-
-/// Reads a multipart body: text fields into the map (each at most [`MAX_TEXT_FIELD_BYTES`],
-/// [`MAX_TEXT_BYTES`] in all, at most [`MAX_PARTS`] parts), file parts spooled to disk under an
-/// admission ticket and the disk reserve (at most [`MAX_FILE_PARTS`]).
-async fn read_multipart(
-    mut multipart: Multipart,
-    state: &AppState,
-    limit: usize,
-    length: Option<u64>,
-) -> Result<Fields, ApiError> {
-    let mut fields = Fields::default();
-    let mut parts = 0usize;
-    let mut text_bytes = 0usize;
-    loop {
-        let mut field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Malformed multipart body: {}",
-                    e.body_text()
-                )));
-            }
-        };
-        parts += 1;
-        if parts > MAX_PARTS {
-            return Err(part_too_large(format!(
-                "The form has more than {MAX_PARTS} parts."
-            )));
-        }
-        let name = field.name().unwrap_or("").to_string();
-        let filename = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(str::to_string);
-        if filename.is_some() {
-            if fields.files.len() >= MAX_FILE_PARTS {
-                return Err(part_too_large(format!(
-                    "The form has more than {MAX_FILE_PARTS} files."
-                )));
-            }
-            let media_dir = state.config.storage.media_dir();
-            let reserve = crate::media::space::Reserve::new(
-                &media_dir,
-                state.config.storage.min_free_bytes(),
-            );
-            // Within the reserve and admitted before a byte is stored.
-            super::ingest::check_reserve(&reserve, length)?;
-            let ticket = state.ingest.admit()?;
-            let chunk_error = |e: axum::extract::multipart::MultipartError| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    too_large(limit)
-                } else {
-                    ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
-                }
-            };
-            let spool = super::ingest::spool(&mut field, reserve, &media_dir, chunk_error).await?;
-            fields.files.push(UploadedFile {
-                field: name,
-                filename,
-                content_type,
-                spool,
-                ticket,
-            });
-            continue;
-        }
-        let mut text: Vec<u8> = Vec::new();
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    if text.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
-                        return Err(part_too_large(format!(
-                            "Form field `{name}` is longer than {} KiB; send files as file parts.",
-                            MAX_TEXT_FIELD_BYTES / 1024
-                        )));
-                    }
-                    text_bytes += chunk.len();
-                    if text_bytes > MAX_TEXT_BYTES {
-                        return Err(part_too_large(format!(
-                            "The form's text fields hold more than {} KiB in all (at `{name}`).",
-                            MAX_TEXT_BYTES / 1024
-                        )));
-                    }
-                    text.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    return Err(too_large(limit));
-                }
-                Err(e) => {
-                    return Err(ApiError::bad_request(format!(
-                        "Malformed multipart body: {}",
-                        e.body_text()
-                    )));
-                }
-            }
-        }
-        let text = String::from_utf8(text)
-            .map_err(|_| ApiError::field(name.clone(), "Form field is not valid UTF-8 text."))?;
-        fields.map.insert(name, Value::String(text));
-    }
-    Ok(fields)
 }
 
 #[cfg(test)]

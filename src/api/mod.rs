@@ -17,6 +17,7 @@ mod health;
 pub mod ingest;
 pub mod input;
 pub mod list_cache;
+pub mod multipart;
 mod paging;
 pub mod routes;
 
