@@ -233,7 +233,10 @@ async fn a_multipart_body_under_the_limit_is_read_whole_even_when_large() {
     let pad = vec![b'x'; 3 * 1024 * 1024];
     let form = reqwest::multipart::Form::new()
         .text("device_id", "big-form")
-        .part("pad", reqwest::multipart::Part::bytes(pad).file_name("pad.bin"))
+        .part(
+            "pad",
+            reqwest::multipart::Part::bytes(pad).file_name("pad.bin"),
+        )
         .text("client_type", "web");
     let resp = s
         .client
@@ -245,7 +248,10 @@ async fn a_multipart_body_under_the_limit_is_read_whole_even_when_large() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["device_id"], "big-form");
-    assert_eq!(body["client_type"], "web", "the field after the large part was read");
+    assert_eq!(
+        body["client_type"], "web",
+        "the field after the large part was read"
+    );
 }
 
 #[tokio::test]
