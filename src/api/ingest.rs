@@ -40,7 +40,7 @@ const SPOOL_BUFFER_BYTES: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct IngestGate {
     admitted: Arc<Semaphore>,
-    converting: Semaphore,
+    converting: Arc<Semaphore>,
     waiting: usize,
 }
 
@@ -56,7 +56,7 @@ impl IngestGate {
         let waiting = usize::try_from(waiting).unwrap_or(usize::MAX / 2);
         Self {
             admitted: Arc::new(Semaphore::new(MEDIA_JOBS + waiting)),
-            converting: Semaphore::new(MEDIA_JOBS),
+            converting: Arc::new(Semaphore::new(MEDIA_JOBS)),
             waiting,
         }
     }
@@ -88,23 +88,30 @@ impl IngestGate {
     }
 
     /// Runs `work` on a blocking thread once a conversion slot is free (the ticket proves the
-    /// upload was admitted, so the wait is bounded).
+    /// upload was admitted, so the wait is bounded). The slot and the ticket go with the work:
+    /// a client that disconnects mid-conversion frees neither until the work has ended, so
+    /// conversions never exceed [`MEDIA_JOBS`].
     ///
     /// # Errors
     /// 500 if the task panicked.
-    pub async fn convert<T, F>(&self, _ticket: &Ticket, work: F) -> ApiResult<T>
+    pub async fn convert<T, F>(&self, ticket: Ticket, work: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _slot = self
+        let slot = self
             .converting
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ApiError::Internal(format!("media task failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop((slot, ticket));
+            result
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("media task failed: {e}")))
     }
 }
 
@@ -193,6 +200,40 @@ mod tests {
         assert!(detail.contains("max_uploads_waiting"), "{detail}");
         drop(tickets);
         assert!(gate.admit().is_ok(), "a finished upload frees its place");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conversion_keeps_its_slot_and_ticket_until_the_work_ends_even_if_the_client_leaves()
+    {
+        let gate = Arc::new(IngestGate::new(0));
+        let ticket = gate.admit().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let g = gate.clone();
+        let task = tokio::spawn(async move {
+            g.convert(ticket, move || {
+                started_tx.send(()).unwrap();
+                go_rx.recv().ok();
+            })
+            .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        task.abort(); // the client disconnects mid-conversion
+        let _ = task.await;
+        assert_eq!(gate.converting.available_permits(), MEDIA_JOBS - 1);
+        assert_eq!(gate.admitted.available_permits(), MEDIA_JOBS - 1);
+        go_tx.send(()).unwrap();
+        for _ in 0..1000 {
+            if gate.converting.available_permits() == MEDIA_JOBS
+                && gate.admitted.available_permits() == MEDIA_JOBS
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the slot and the ticket come back when the work ends");
     }
 
     fn chunks(n: usize, size: usize) -> impl Stream<Item = Result<Bytes, ApiError>> + Unpin {

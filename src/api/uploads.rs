@@ -113,7 +113,7 @@ pub(super) fn as_detail(err: ApiError) -> ApiError {
 }
 
 /// Checks, converts and durably writes a spooled upload on a blocking thread, in one of the
-/// conversion slots of the upload's `ticket`.
+/// conversion slots; the upload's `ticket` is given back when the conversion ends.
 pub(super) async fn store_media(
     state: &AppState,
     spool: TempFile,
@@ -129,12 +129,11 @@ pub(super) async fn store_media(
     };
     let done = state
         .ingest
-        .convert(&ticket, move || {
+        .convert(ticket, move || {
             media::ingest(spool, &media_type, purpose, &limits, &dir, &base_name)
         })
         .await?
         .map_err(media_error)?;
-    drop(ticket);
     Ok((done.stored, done.audiolength_ns, done.written))
 }
 
