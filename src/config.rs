@@ -91,6 +91,8 @@ pub struct HttpConfig {
 pub struct StorageConfig {
     /// Holds `roundwared.sqlite3` and `media/`.
     pub data_dir: PathBuf,
+    /// Free space on the data partition that uploads may not use, in MiB (0: no reserve).
+    pub min_free_mb: u64,
 }
 
 impl StorageConfig {
@@ -102,6 +104,11 @@ impl StorageConfig {
     /// Folder holding uploaded and generated media.
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
+    }
+
+    /// The upload reserve in bytes.
+    pub fn min_free_bytes(&self) -> u64 {
+        self.min_free_mb.saturating_mul(1024 * 1024)
     }
 }
 
@@ -143,6 +150,8 @@ pub struct LimitsConfig {
     pub max_upload_mb: u64,
     /// Longest accepted audio upload, in seconds.
     pub max_recording_s: u64,
+    /// Uploads admitted beyond those converting (receiving or waiting); more get 503.
+    pub max_uploads_waiting: u32,
 }
 
 impl LimitsConfig {
@@ -223,12 +232,14 @@ impl Default for RawHttp {
 #[serde(deny_unknown_fields, default)]
 struct RawStorage {
     data_dir: PathBuf,
+    min_free_mb: u64,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("/var/lib/roundwared"),
+            min_free_mb: 200,
         }
     }
 }
@@ -262,6 +273,7 @@ impl Default for RawStream {
 struct RawLimits {
     max_upload_mb: u64,
     max_recording_s: u64,
+    max_uploads_waiting: u32,
 }
 
 impl Default for RawLimits {
@@ -269,6 +281,7 @@ impl Default for RawLimits {
         Self {
             max_upload_mb: 64,
             max_recording_s: 900,
+            max_uploads_waiting: 8,
         }
     }
 }
@@ -410,6 +423,24 @@ impl Config {
                 "must be between 1 and 86400".into(),
             ));
         }
+        if raw.storage.min_free_mb > 1_048_576 {
+            return Err(invalid(
+                "storage.min_free_mb",
+                format!(
+                    "{} is more than 1048576 (1 TiB); 0 turns the reserve off",
+                    raw.storage.min_free_mb
+                ),
+            ));
+        }
+        if raw.limits.max_uploads_waiting > 1000 {
+            return Err(invalid(
+                "limits.max_uploads_waiting",
+                format!(
+                    "{} is not between 0 and 1000",
+                    raw.limits.max_uploads_waiting
+                ),
+            ));
+        }
         if raw.http.home_project_id < 0 {
             return Err(invalid(
                 "http.home_project_id",
@@ -467,6 +498,7 @@ impl Config {
             },
             storage: StorageConfig {
                 data_dir: raw.storage.data_dir,
+                min_free_mb: raw.storage.min_free_mb,
             },
             stream: StreamConfig {
                 heartbeat_timeout_s: raw.stream.heartbeat_timeout_s,
@@ -479,6 +511,7 @@ impl Config {
             limits: LimitsConfig {
                 max_upload_mb: raw.limits.max_upload_mb,
                 max_recording_s: raw.limits.max_recording_s,
+                max_uploads_waiting: raw.limits.max_uploads_waiting,
             },
             local: LocalConfig {
                 enabled: raw.local.enabled,
@@ -511,6 +544,9 @@ mod tests {
         assert_eq!(c.stream.bitrate_kbps, 128);
         assert_eq!(c.limits.max_upload_mb, 64);
         assert_eq!(c.limits.max_recording_s, 900);
+        assert_eq!(c.limits.max_uploads_waiting, 8);
+        assert_eq!(c.storage.min_free_mb, 200);
+        assert_eq!(c.storage.min_free_bytes(), 200 * 1024 * 1024);
     }
 
     #[test]
@@ -564,6 +600,15 @@ mod tests {
         assert!(err.to_string().contains("http.public_url"), "{err}");
         let err = parse("[limits]\nmax_upload_mb = 0\n").unwrap_err();
         assert!(err.to_string().contains("limits.max_upload_mb"), "{err}");
+        let err = parse("[storage]\nmin_free_mb = 2000000\n").unwrap_err();
+        assert!(err.to_string().contains("storage.min_free_mb"), "{err}");
+        let err = parse("[storage]\nmin_free_mb = -1\n").unwrap_err();
+        assert!(err.to_string().contains("min_free_mb"), "{err}");
+        let err = parse("[limits]\nmax_uploads_waiting = 5000\n").unwrap_err();
+        assert!(
+            err.to_string().contains("limits.max_uploads_waiting"),
+            "{err}"
+        );
         let err = parse("[log]\nlevel = \"loud\"\n").unwrap_err();
         assert!(err.to_string().contains("log.level"), "{err}");
         let err = parse("[http]\nhome_project_id = -3\n").unwrap_err();

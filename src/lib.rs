@@ -113,6 +113,7 @@ impl Daemon {
         })?;
         let lock = backup::DataLock::acquire(&data_dir)?;
         let store = Store::open(&config.storage.database_path())?;
+        media::sweep::at_start(&store, &config.storage.media_dir()).await;
         let listen = config.http.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -127,7 +128,9 @@ impl Daemon {
             data_dir.display()
         );
         let state = api::AppState::new(store.clone(), Arc::new(config));
-        let database = Arc::new(DatabaseProbe::new(store, data_dir));
+        let database = Arc::new(
+            DatabaseProbe::new(store, data_dir).with_reserve(state.config.storage.min_free_bytes()),
+        );
         database.check().await;
         state.health.register_database(database.clone());
         Ok(Self {

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 503: the store is shutting down.
     #[error("service unavailable")]
     Unavailable,
+    /// A status (503 when the box is busy) with a `detail` and a `Retry-After` in seconds.
+    #[error("{1}")]
+    Retry(StatusCode, String, u32),
     /// 500: a bug or a broken database; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -55,11 +58,20 @@ impl ApiError {
         Self::Fields(map)
     }
 
+    /// 507 Insufficient Storage with a `detail` naming the disk.
+    pub fn disk_full(detail: impl Into<String>) -> Self {
+        Self::Detail(StatusCode::INSUFFICIENT_STORAGE, detail.into())
+    }
+
     /// 404 naming what was not found, e.g. `not_found("asset", 7)`.
     pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
         Self::NotFound(format!("{what} {id}"))
     }
 }
+
+/// The answer when SQLite reports `SQLITE_FULL`.
+pub const DATABASE_FULL: &str = "The box's disk is full: the database cannot store this change \
+     (SQLITE_FULL) and nothing was saved. Staff can make room by deleting old recordings.";
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
@@ -67,6 +79,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what, id } => Self::not_found(what, id),
             StoreError::Conflict { field, message } => Self::field(field, message),
             StoreError::Closed => Self::Unavailable,
+            StoreError::Sqlite(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
+            {
+                Self::disk_full(DATABASE_FULL)
+            }
             // A safety net: input checks should catch these first, but a constraint the
             // database enforces is still the client's mistake, never a 500.
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg))
@@ -90,6 +107,13 @@ impl IntoResponse for ApiError {
                 json!({"detail": format!("Not found: {what}.")}),
             ),
             Self::Detail(status, detail) => (status, json!({"detail": detail})),
+            Self::Retry(status, detail, after_s) => {
+                let mut response = (status, axum::Json(json!({"detail": detail}))).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(after_s));
+                return response;
+            }
             Self::Fields(map) => (StatusCode::BAD_REQUEST, json!(map)),
             Self::NotAuthenticated => (
                 StatusCode::UNAUTHORIZED,
@@ -131,3 +155,26 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_database_answers_507_naming_the_disk() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        let response = ApiError::from(StoreError::Sqlite(full)).into_response();
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+    }
+
+    #[test]
+    fn a_busy_answer_carries_retry_after() {
+        let response =
+            ApiError::Retry(StatusCode::SERVICE_UNAVAILABLE, "busy".into(), 7).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+}

@@ -22,12 +22,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/metrics", axum::routing::get(metrics))
 }
 
-/// 200 with `{"status": "ok"|"degraded", "components": {...}}`; 503 with `"status": "down"`
-/// only when the database does not answer. The database is checked afresh unless the last
-/// check is younger than a second.
+/// 200 with `{"status": "ok"|"degraded", "refused_writes": "none"|"uploads"|"all",
+/// "components": {...}}`; 503 with `"status": "down"` only when the database does not answer.
+/// The database is checked afresh unless the last check is younger than a second.
 async fn healthz(State(state): State<AppState>) -> Response {
+    let mut refused = "none";
     if let Some(db) = state.health.database() {
         db.refresh(Duration::from_secs(1)).await;
+        refused = db.refused_writes().label();
     }
     let report = state.health.report();
     let components: Map<String, Value> = report
@@ -50,6 +52,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "status": report.overall.label(),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.health.uptime_s().round(),
+        "refused_writes": refused,
         "components": components,
     });
     (

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -15,8 +14,9 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::error::ApiError;
 
-/// A file part of a multipart body.
-#[derive(Debug, Clone)]
+/// A file part of a multipart body, spooled to a temporary file in the media folder as it
+/// arrived (see [`super::ingest`]); removed when dropped unless it became a stored original.
+#[derive(Debug)]
 pub struct UploadedFile {
     /// The form field name (normally `file`).
     pub field: String,
@@ -24,15 +24,28 @@ pub struct UploadedFile {
     pub filename: Option<String>,
     /// The part's Content-Type, if it sent one.
     pub content_type: Option<String>,
-    /// The bytes.
-    pub bytes: Bytes,
+    /// The bytes, on disk.
+    pub spool: crate::media::TempFile,
+    /// The upload's place among those in flight, held until its conversion ends.
+    pub ticket: super::ingest::Ticket,
 }
 
 /// Request fields from a body or a query string.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Fields {
     map: Map<String, Value>,
     files: Vec<UploadedFile>,
+}
+
+/// A clone carries the text fields only: an uploaded file is one file on disk with one
+/// admission ticket, and stays with the original.
+impl Clone for Fields {
+    fn clone(&self) -> Self {
+        Self {
+            map: self.map.clone(),
+            files: Vec::new(),
+        }
+    }
 }
 
 /// Problems found while reading fields, keyed by field name.
@@ -150,6 +163,16 @@ impl Fields {
             .copied()
             .find(|k| self.has_value(k))
             .or_else(|| keys.iter().copied().find(|k| self.map.contains_key(*k)))
+    }
+
+    /// Adds a text field (a repeated name keeps the last value, as multipart always did).
+    pub(super) fn insert_text(&mut self, name: String, text: String) {
+        self.map.insert(name, Value::String(text));
+    }
+
+    /// Adds an uploaded file.
+    pub(super) fn push_file(&mut self, file: UploadedFile) {
+        self.files.push(file);
     }
 
     /// Uploaded files.
@@ -483,10 +506,17 @@ impl FromRequest<AppState> for Body {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
+            let length = req
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
             let multipart = Multipart::from_request(req, state).await.map_err(|e| {
                 ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
             })?;
-            return read_multipart(multipart, limit).await.map(Self);
+            return super::multipart::read(multipart, state, limit, length)
+                .await
+                .map(Self);
         }
         let form_limit = limit.min(MAX_FORM_BYTES);
         let bytes = axum::body::to_bytes(req.into_body(), form_limit)
@@ -519,7 +549,7 @@ impl FromRequest<AppState> for Body {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
+pub(super) fn too_large(limit: usize) -> ApiError {
     let detail = format!(
         "Request body is larger than the {} MB limit ([limits] max_upload_mb).",
         limit / (1024 * 1024)
@@ -533,50 +563,6 @@ fn form_too_large(limit: usize) -> ApiError {
         limit / 1024
     );
     ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, detail)
-}
-
-async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Fields, ApiError> {
-    let mut fields = Fields::default();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Malformed multipart body: {}",
-                    e.body_text()
-                )));
-            }
-        };
-        let name = field.name().unwrap_or("").to_string();
-        let filename = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(str::to_string);
-        let bytes = match field.bytes().await {
-            Ok(b) => b,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Malformed multipart body: {}",
-                    e.body_text()
-                )));
-            }
-        };
-        if filename.is_some() {
-            fields.files.push(UploadedFile {
-                field: name,
-                filename,
-                content_type,
-                bytes,
-            });
-        } else {
-            let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
-                ApiError::field(name.clone(), "Form field is not valid UTF-8 text.")
-            })?;
-            fields.map.insert(name, Value::String(text));
-        }
-    }
-    Ok(fields)
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@ pub mod auth;
 pub mod conn;
 pub mod error;
 mod health;
+pub mod ingest;
 pub mod input;
 pub mod list_cache;
+pub mod multipart;
 mod paging;
 pub mod routes;
 
@@ -81,6 +83,8 @@ pub struct AppState {
     pub position: crate::position::PositionSource,
     /// The local listener's sound card, once started.
     pub card: Arc<std::sync::OnceLock<crate::local::Card>>,
+    /// Uploads in flight and conversion slots.
+    pub ingest: Arc<ingest::IngestGate>,
 }
 
 impl AppState {
@@ -107,6 +111,7 @@ impl AppState {
             health,
             lifecycle: crate::service::Lifecycle::new(config.clone()),
             position,
+            ingest: Arc::new(ingest::IngestGate::new(config.limits.max_uploads_waiting)),
             config,
         }
     }

@@ -271,8 +271,15 @@ async fn store_file(
         files::safe_stem(file.filename.as_deref()),
         files::timestamp()
     );
-    let (stored, _, written) =
-        uploads::store_media(state, file.bytes, "audio".into(), Purpose::Speaker, name).await?;
+    let (stored, _, written) = uploads::store_media(
+        state,
+        file.spool,
+        file.ticket,
+        "audio".into(),
+        Purpose::Speaker,
+        name,
+    )
+    .await?;
     let mp3 = stored.mp3.unwrap_or(stored.file);
     Ok((format!("/rwmedia/{mp3}"), written))
 }

@@ -7,9 +7,11 @@
 //!
 //! Fields are read from the form first, then the query string, then a JSON body. Every
 //! failure is a 400 `{"detail": ...}` naming the problem (413 for a body over the limit, from
-//! [`Body`]); success is 200 with the Asset. Media work runs on a blocking thread
-//! ([`crate::media`]); the row commits only after every file exists, and the files are removed
-//! again if the commit fails, so a refused upload leaves nothing behind.
+//! [`Body`]; 503 when too many uploads are in flight and 507 when the disk reserve would be
+//! crossed, from [`super::ingest`]); success is 200 with the Asset. The file part arrives
+//! spooled to disk; media work runs on a blocking thread ([`crate::media`]); the row commits
+//! only after every file exists, and the files are removed again if the commit fails, so a
+//! refused upload leaves nothing behind.
 
 use std::path::PathBuf;
 
@@ -17,13 +19,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use bytes::Bytes;
 
 use super::assets::absolutize;
 use super::auth::{Access, Caller};
+use super::ingest::{Ticket, media_error};
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
-use crate::media::{self, MediaError, Purpose, Stored, Written};
+use crate::media::{self, Purpose, Stored, TempFile, Written};
 use crate::store::StoreError;
 use crate::store::assets::{Asset, DESCRIPTION_MAX, MEDIA_TYPES};
 use crate::store::events::NewEvent;
@@ -115,42 +117,56 @@ pub(super) fn as_detail(err: ApiError) -> ApiError {
     }
 }
 
-/// A media failure as an API error: the client's fault → 400 with the message.
-pub(super) fn media_error(err: MediaError) -> ApiError {
-    if err.is_client_error() {
-        ApiError::bad_request(err.to_string())
-    } else {
-        ApiError::Internal(err.to_string())
-    }
-}
-
-/// Media conversions allowed at the same time.
-static MEDIA_JOBS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
-/// Checks, converts and durably writes an upload on a blocking thread.
+/// Checks, converts and durably writes a spooled upload on a blocking thread, in one of the
+/// conversion slots; the upload's `ticket` is given back when the conversion ends.
 pub(super) async fn store_media(
     state: &AppState,
-    bytes: Bytes,
+    spool: TempFile,
+    ticket: Ticket,
     media_type: String,
     purpose: Purpose,
     base_name: String,
 ) -> ApiResult<(Stored, Option<i64>, Written)> {
     let dir = state.config.storage.media_dir();
-    let max = state.config.limits.max_recording_s as f64;
-    // Decoding and encoding hold the whole recording in memory and keep a core busy: a
-    // handful of parallel uploads queue here instead of exhausting a Pi.
-    let _permit = MEDIA_JOBS
-        .acquire()
+    let limits = media::Limits {
+        max_recording_s: state.config.limits.max_recording_s as f64,
+        reserve: media::space::Reserve::new(&dir, state.config.storage.min_free_bytes()),
+    };
+    let done = state
+        .ingest
+        .convert(ticket, move || {
+            media::ingest(spool, &media_type, purpose, &limits, &dir, &base_name)
+        })
+        .await?
+        .map_err(media_error)?;
+    Ok((done.stored, done.audiolength_ns, done.written))
+}
+
+/// Copies a stored original to a spool file (re-filing an asset from its own file), under a
+/// ticket and the disk reserve.
+async fn respool(state: &AppState, path: PathBuf) -> ApiResult<(TempFile, Ticket)> {
+    let no_file = || ApiError::bad_request("No file in request");
+    let len = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        let prepared = media::prepare(bytes, &media_type, purpose, max)?;
-        let (stored, written) = prepared.write(&dir, &base_name)?;
-        Ok::<_, MediaError>((stored, prepared.audiolength_ns, written))
+        .map_err(|_| no_file())?
+        .len();
+    let dir = state.config.storage.media_dir();
+    let reserve = media::space::Reserve::new(&dir, state.config.storage.min_free_bytes());
+    super::ingest::check_reserve(&reserve, Some(len))?;
+    let ticket = state.ingest.admit()?;
+    let spool = tokio::task::spawn_blocking(move || {
+        let mut from = std::fs::File::open(&path)?;
+        let tmp = TempFile::create(&dir)?;
+        std::io::copy(&mut from, &mut tmp.file())?;
+        Ok::<_, std::io::Error>(tmp)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("media task failed: {e}")))?
-    .map_err(media_error)
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => no_file(),
+        _ => media_error(e.into()),
+    })?;
+    Ok((spool, ticket))
 }
 
 /// `submitted` as the reference reads it: `N n false False 0` / `Y y true True 1`; blank → cascade.
@@ -388,23 +404,20 @@ async fn upload(
         }
     }
 
-    let bytes = match (file, asset_file.flatten().flatten()) {
-        (Some(f), _) => f.bytes,
+    let (spool, ticket) = match (file, asset_file.flatten().flatten()) {
+        (Some(f), _) => (f.spool, f.ticket),
         (None, Some(old)) => {
             let path = media_path(state, &old)
                 .ok_or_else(|| ApiError::bad_request("No file in request"))?;
-            Bytes::from(
-                tokio::fs::read(&path)
-                    .await
-                    .map_err(|_| ApiError::bad_request("No file in request"))?,
-            )
+            respool(state, path).await?
         }
         (None, None) => return Err(ApiError::bad_request("No file in request")),
     };
     let base_name = format!("{}-{}", media::files::timestamp(), u.session_id);
     let (stored, audiolength, written) = store_media(
         state,
-        bytes,
+        spool,
+        ticket,
         u.media_type.clone(),
         Purpose::Asset,
         base_name,
@@ -468,10 +481,38 @@ async fn remove_old(state: &AppState, old: &str) {
     .await;
 }
 
+/// The envelope of the path, checked before the body is read: it exists and the caller owns
+/// it (or is staff), so a visitor cannot make the box spool a file into someone else's
+/// envelope only to refuse it afterwards.
+struct OwnEnvelope(i64);
+
+impl axum::extract::FromRequestParts<AppState> for OwnEnvelope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Id(id) = Id::from_request_parts(parts, state).await?;
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let owner = state
+            .store
+            .read(move |c| match owners::of(c, Owned::Envelope, id) {
+                Ok(owner) => Ok(Some(owner)),
+                Err(StoreError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await?
+            .ok_or_else(|| no_envelope(id))?;
+        caller.may_change(owner, "envelope")?;
+        Ok(Self(id))
+    }
+}
+
 async fn envelope_upload(
     State(state): State<AppState>,
     caller: Caller,
-    Id(envelope_id): Id,
+    OwnEnvelope(envelope_id): OwnEnvelope,
     base: BaseUrl,
     Query(query): Query,
     headers: HeaderMap,

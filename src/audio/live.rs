@@ -275,12 +275,7 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
         let channels = spec.channels().count().max(1);
         let rate = spec.rate();
         buf.copy_to_vec_interleaved(&mut interleaved);
-        stereo.clear();
-        for f in interleaved.chunks_exact(channels) {
-            let l = f[0];
-            let r = if channels > 1 { f[1] } else { l };
-            stereo.extend_from_slice(&[l, r]);
-        }
+        to_stereo(&mut interleaved, channels, &mut stereo);
         if rate == RATE_HZ {
             ring.write(&stereo);
         } else {
@@ -288,6 +283,19 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
         }
     }
     Ok(())
+}
+
+/// Sanitises decoded samples (a stream may decode to values past full scale; NaN or ±Inf
+/// become silence) and spreads them to interleaved stereo, mono doubled. Puller side: it may
+/// allocate, but never runs on the render path.
+fn to_stereo(interleaved: &mut [f32], channels: usize, stereo: &mut Vec<f32>) {
+    crate::media::decode::sanitize(interleaved);
+    stereo.clear();
+    for f in interleaved.chunks_exact(channels.max(1)) {
+        let l = f[0];
+        let r = if channels > 1 { f[1] } else { l };
+        stereo.extend_from_slice(&[l, r]);
+    }
 }
 
 /// A linear-interpolation resampler for the rare live source not at 44.1 kHz (speaker beds
@@ -495,6 +503,26 @@ mod tests {
             quiet_blocks < 5,
             "{quiet_blocks} choppy blocks after recovering"
         );
+    }
+
+    #[test]
+    fn a_live_stream_decoding_to_nan_inf_or_overloud_samples_reaches_the_ring_sanitised() {
+        let mut decoded = [f32::NAN, 0.5, f32::INFINITY, -3.0, 1e38, f32::NEG_INFINITY];
+        let mut stereo = Vec::new();
+        let bits = |v: &[f32]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+        to_stereo(&mut decoded, 2, &mut stereo);
+        assert_eq!(
+            bits(&stereo),
+            bits(&[0.0, 0.5, 0.0, -1.0, 1.0, 0.0]),
+            "{stereo:?}"
+        );
+        let mut mono = [f32::NAN, 2.0];
+        to_stereo(&mut mono, 1, &mut stereo);
+        assert_eq!(bits(&stereo), bits(&[0.0, 0.0, 1.0, 1.0]), "{stereo:?}");
+        let ring = LiveRing::new();
+        ring.write(&stereo);
+        let (l, r) = ring.frame(1);
+        assert!(l > 0.999 && r > 0.999, "full scale in the ring: {l} {r}");
     }
 
     /// A one-shot HTTP server on loopback answering `response`.

@@ -230,6 +230,22 @@ mod tests {
     }
 
     #[test]
+    fn a_speaker_bed_of_nan_inf_and_huge_samples_loads_as_silence_there_and_keeps_its_tone() {
+        use crate::media::decode::tests::{float_wav_at, hostile_samples};
+        // At 48 kHz the bed is resampled: one NaN left in would smear over its whole chunk.
+        let bed = float_wav_at(&hostile_samples(), 32, 48_000);
+        let pcm = decode_bytes(bed.into(), "bed.wav").expect("decodes");
+        let tone = &pcm.samples[..3000];
+        assert!(tone.iter().any(|s| s.abs() > 10_000), "the tone survives");
+        let nan_part = &pcm.samples[5000..8000];
+        assert!(nan_part.iter().all(|s| s.abs() < 50), "NaN became silence");
+        let inf_part = &pcm.samples[9000..11_000];
+        assert!(inf_part.iter().all(|s| s.abs() < 50), "+Inf became silence");
+        let huge = &pcm.samples[17_000..19_500];
+        assert!(huge.iter().all(|s| *s > 32_000), "1e10 became full scale");
+    }
+
+    #[test]
     fn garbage_is_refused_with_the_name_of_the_source() {
         let err = decode_bytes(bytes::Bytes::from_static(b"not audio at all"), "bed.mp3")
             .expect_err("garbage");

@@ -13,8 +13,6 @@ pub mod synth;
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-
 use crate::media::{self, Purpose, Stored, Written};
 use crate::store::geometry;
 use crate::store::speakers::{self, SpeakerInput};
@@ -196,12 +194,15 @@ fn make_audio(dir: &Path) -> Result<Made, DemoError> {
             channels: 1,
             samples,
         };
-        let wav = Bytes::from(media::encode::wav16(&pcm));
-        let prepared = media::prepare(wav, "audio", purpose, media::DEFAULT_MAX_SECONDS)
+        let wav = media::encode::wav16(&pcm);
+        let limits = media::Limits {
+            max_recording_s: media::DEFAULT_MAX_SECONDS,
+            reserve: media::space::Reserve::new(dir, 0),
+        };
+        let done = media::ingest_bytes(&wav, "audio", purpose, &limits, dir, base)
             .map_err(|e| fail(e.to_string()))?;
-        let ns = prepared.audiolength_ns.unwrap_or(0);
-        let (stored, written) = prepared.write(dir, base).map_err(|e| fail(e.to_string()))?;
-        Ok::<_, DemoError>((stored, written, ns))
+        let ns = done.audiolength_ns.unwrap_or(0);
+        Ok::<_, DemoError>((done.stored, done.written, ns))
     };
     let mut assets = Vec::new();
     for (n, piece) in PIECES.iter().enumerate() {

@@ -1,13 +1,19 @@
 //! Durable, race-free media files. Every file is written to a hidden temporary name in the
-//! media folder, fsynced, renamed into place and the folder fsynced, so a name never shows a
-//! half-written file. Names are made here only (never from a client's path): a base such as
-//! `<YYYYmmdd-HHMMSS>-<session_id>` gets `_0`, `_1`, … until every name of the set can be
-//! claimed with `create_new`, which keeps parallel uploads into one envelope apart.
-//! [`Written`] deletes what it wrote unless disarmed after the database commit.
+//! media folder ([`TempFile`], `.upload-<pid>-<random>.tmp`), fsynced, renamed into place and
+//! the folder fsynced, so a name never shows a half-written file. Names are made here only
+//! (never from a client's path): a base such as `<YYYYmmdd-HHMMSS>-<session_id>` gets `_0`,
+//! `_1`, … until every name of the set can be claimed with `create_new`, which keeps parallel
+//! uploads into one envelope apart. [`Written`] deletes what it wrote unless disarmed after the
+//! database commit; what a crash leaves behind is swept at the next start ([`super::sweep`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Prefix and suffix of temporary names (hidden, never served, skipped by backups).
+pub const TEMP_PREFIX: &str = ".upload-";
+/// See [`TEMP_PREFIX`].
+pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// How many `_N` suffixes are tried before giving up.
 const MAX_SUFFIX: usize = 10_000;
@@ -74,6 +80,69 @@ impl Drop for Written {
     }
 }
 
+/// A hidden temporary file in a media folder; removed on drop unless it was renamed into
+/// place by [`commit_set`].
+#[derive(Debug)]
+pub struct TempFile {
+    path: PathBuf,
+    file: File,
+    persisted: bool,
+}
+
+impl TempFile {
+    /// Creates an empty temporary file in `dir` (never an existing name).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
+        let path = dir.join(format!(
+            "{TEMP_PREFIX}{}-{}{TEMP_SUFFIX}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Self {
+            path,
+            file,
+            persisted: false,
+        })
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file (read and write).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Its size in bytes.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn len_bytes(&self) -> std::io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    log::warn!("cannot remove {}: {e}", self.path.display());
+                }
+            }
+        }
+    }
+}
+
 /// Writes `outputs` (suffix such as `.mp3` or `.pcm.wav`, bytes) into `dir` under one stem
 /// made from `base`; returns the stem chosen and the guard owning the files.
 ///
@@ -84,10 +153,34 @@ pub fn write_set(
     base: &str,
     outputs: &[(&str, &[u8])],
 ) -> std::io::Result<(String, Written)> {
+    let mut temps = Vec::with_capacity(outputs.len());
+    for (suffix, bytes) in outputs {
+        let tmp = TempFile::create(dir)?;
+        (&tmp.file).write_all(bytes)?;
+        temps.push((*suffix, tmp));
+    }
+    commit_set(dir, base, temps)
+}
+
+/// Moves finished temporary files into place under one stem made from `base`: each is
+/// fsynced, the names are claimed, each file is renamed onto its name and the folder is
+/// fsynced. Returns the stem chosen and the guard owning the files.
+///
+/// # Errors
+/// I/O failures (nothing is left behind), or no free name after many tries.
+pub fn commit_set(
+    dir: &Path,
+    base: &str,
+    outputs: Vec<(&str, TempFile)>,
+) -> std::io::Result<(String, Written)> {
+    for (_, tmp) in &outputs {
+        tmp.file.sync_all()?;
+    }
     let (stem, mut written) = reserve(dir, base, outputs.iter().map(|(s, _)| *s))?;
     written.armed = true;
-    for ((_, bytes), path) in outputs.iter().zip(written.paths.clone()) {
-        write_durable(dir, &path, bytes)?;
+    for ((_, mut tmp), path) in outputs.into_iter().zip(written.paths.clone()) {
+        std::fs::rename(&tmp.path, &path)?;
+        tmp.persisted = true;
     }
     sync_dir(dir)?;
     Ok((stem, written))
@@ -144,25 +237,6 @@ fn reserve<'a>(
         std::io::ErrorKind::AlreadyExists,
         format!("no free media name for {base}"),
     ))
-}
-
-/// Writes `bytes` to a temporary file in `dir`, fsyncs it and renames it onto `path`.
-fn write_durable(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(
-        ".upload-{}-{}.tmp",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Fsyncs a directory so renames in it survive a power cut.

@@ -1,9 +1,12 @@
-//! Media ingest: from the bytes a client uploaded to durable files on disk.
+//! Media ingest: from a file a client uploaded (spooled to disk as it arrived) to durable
+//! files on disk, never holding the whole recording in memory.
 //!
 //! ```text
-//!  bytes ─► detect (by content) ─► decode (symphonia) ─► resample to 44.1 kHz (rubato)
-//!                                                     ├─► <S>.mp3  LAME 128 kbps CBR (clients)
-//!                                                     └─► <S>.wav  PCM 16-bit 44.1 kHz (engine)
+//!  spooled file ─► detect (by content) ─► decode (symphonia, packet by packet) ─► sanitise
+//!     │                                 ─► resample to 44.1 kHz in chunks (rubato)
+//!     │                                      ├─► <S>.mp3  LAME 128 kbps CBR (clients), incremental
+//!     │                                      └─► <S>.wav  PCM 16-bit 44.1 kHz (engine), header patched
+//!     └─ renamed to <S><ext> (the original)
 //! ```
 //!
 //! **Naming.** Every file of one asset shares a stem `S` = `<YYYYmmdd-HHMMSS>-<session_id>`
@@ -21,20 +24,29 @@
 //! Speakers use `speaker-project<P>-<safe stem>-<YYYYmmdd-HHMMSS>` as `S`, with the original
 //! and `S.mp3` (the engine decodes a speaker bed once per box, so no WAV is kept).
 //!
-//! Photos, video and text are stored as they come (`filename` = `file`). All of this is CPU
-//! and disk work: callers run [`prepare`] and [`Prepared::write`] on a blocking thread.
+//! Photos, video and text are stored as they come (`filename` = `file`). Memory per ingest is
+//! a few packets and one resampler chunk whatever the length; the recording is counted against
+//! the longest accepted as it decodes, and the renditions are checked against the disk reserve
+//! ([`space`]) as they grow. All of this is CPU and disk work: callers run [`ingest`] on a
+//! blocking thread. [`sweep`] removes what a crash left behind, at start.
 
 pub mod decode;
 pub mod detect;
 pub mod encode;
 pub mod files;
+pub mod resample;
+pub mod space;
+pub mod sweep;
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::Path;
 
-use bytes::Bytes;
-
 use detect::Kind;
-pub use files::Written;
+use encode::{Mp3Writer, OUTPUT_RATE, Wav16Writer};
+pub use files::{TempFile, Written};
+use resample::Resampler;
+use space::Reserve;
 
 /// Why an upload was refused (client errors) or failed (I/O, encoder).
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +84,15 @@ pub enum MediaError {
         /// The limit.
         max: f64,
     },
+    /// Found longer than the configured maximum while decoding (its header did not say).
+    #[error("The recording is longer than {}, the longest accepted; it was refused while decoding.", decode::hms(*.max))]
+    LongerThan {
+        /// The limit.
+        max: f64,
+    },
+    /// Storing it would cross the disk reserve (`[storage] min_free_mb`): a 507.
+    #[error("{0}")]
+    NoSpace(String),
     /// The encoder failed (a server fault).
     #[error("MP3 encoding failed: {0}")]
     Encode(String),
@@ -83,12 +104,21 @@ pub enum MediaError {
 impl MediaError {
     /// True when the client sent something unacceptable (a 4xx), false for server faults.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Encode(_) | Self::Io(_))
+        !matches!(self, Self::Encode(_) | Self::Io(_) | Self::NoSpace(_))
+    }
+
+    /// True when the disk is full or the reserve would be crossed (a 507).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::NoSpace(_) => true,
+            Self::Io(e) => space::is_disk_full(e),
+            _ => false,
+        }
     }
 }
 
-/// Default longest recording accepted: 15 minutes (ingest decodes in memory; a Pi with 1 GB
-/// must survive the longest upload it accepts).
+/// Default longest recording accepted: 15 minutes (ingest streams, so memory does not grow
+/// with length; the renditions of 15 min of stereo take about 175 MB of disk).
 pub const DEFAULT_MAX_SECONDS: f64 = 900.0;
 
 /// The renditions to make.
@@ -100,19 +130,7 @@ pub enum Purpose {
     Speaker,
 }
 
-/// An upload checked and converted in memory, ready to be written.
-#[derive(Debug)]
-pub struct Prepared {
-    /// What the bytes are.
-    pub kind: Kind,
-    /// Exact audio length in nanoseconds (audio only).
-    pub audiolength_ns: Option<i64>,
-    original: Bytes,
-    mp3: Option<Vec<u8>>,
-    wav: Option<Vec<u8>>,
-}
-
-/// Where a prepared upload landed.
+/// Where an ingested upload landed.
 #[derive(Debug)]
 pub struct Stored {
     /// The stem shared by every file.
@@ -125,21 +143,31 @@ pub struct Stored {
     pub mp3: Option<String>,
 }
 
-/// Checks `bytes` against `media_type` (`audio`, `photo`, `text`, `video`) and, for audio,
-/// decodes and makes the renditions in memory. CPU-heavy: call on a blocking thread.
-///
-/// # Errors
-/// [`MediaError`] naming the problem.
-pub fn prepare(
-    bytes: Bytes,
-    media_type: &str,
-    purpose: Purpose,
-    max_seconds: f64,
-) -> Result<Prepared, MediaError> {
-    if bytes.is_empty() {
-        return Err(MediaError::Empty);
-    }
-    let kind = detect::detect(&bytes);
+/// An upload stored on disk: where, what, how long, and the guard that removes the files
+/// unless kept after the database commit.
+#[derive(Debug)]
+pub struct Ingested {
+    /// What the bytes are.
+    pub kind: Kind,
+    /// Exact audio length in nanoseconds (audio only).
+    pub audiolength_ns: Option<i64>,
+    /// The names.
+    pub stored: Stored,
+    /// Owns the files until [`Written::keep`].
+    pub written: Written,
+}
+
+/// The bounds one ingest works within.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest recording accepted, in seconds.
+    pub max_recording_s: f64,
+    /// The disk reserve the renditions may not cross.
+    pub reserve: Reserve,
+}
+
+/// Checks the detected kind against `media_type` (`audio`, `photo`, `text`, `video`).
+fn check_type(kind: Option<Kind>, media_type: &str) -> Result<Kind, MediaError> {
     let wanted = match media_type {
         "audio" => "audio",
         "photo" => "a photo",
@@ -152,89 +180,378 @@ pub fn prepare(
         "video" => k.is_video() || k == Kind::M4a,
         _ => k == Kind::Text,
     });
-    let kind = match (kind, ok) {
-        (Some(k), true) => k,
-        (Some(k), false) => {
-            return Err(MediaError::WrongType {
-                found: k.name().into(),
-                wanted,
-            });
-        }
-        (None, _) if media_type == "audio" => return Err(MediaError::UnknownFormat),
-        (None, _) => {
-            return Err(MediaError::WrongType {
-                found: "of an unrecognised format".into(),
-                wanted,
-            });
-        }
-    };
+    match (kind, ok) {
+        (Some(k), true) => Ok(k),
+        (Some(k), false) => Err(MediaError::WrongType {
+            found: k.name().into(),
+            wanted,
+        }),
+        (None, _) if media_type == "audio" => Err(MediaError::UnknownFormat),
+        (None, _) => Err(MediaError::WrongType {
+            found: "of an unrecognised format".into(),
+            wanted,
+        }),
+    }
+}
+
+/// Checks the spooled file `original` against `media_type` (`audio`, `photo`, `text`,
+/// `video`), and for audio decodes it packet by packet into its renditions; then moves the
+/// original and the renditions into `dir` under a free stem made from `base`. CPU and disk
+/// work: call on a blocking thread. On any error nothing is left in `dir`.
+///
+/// # Errors
+/// [`MediaError`] naming the problem.
+pub fn ingest(
+    original: TempFile,
+    media_type: &str,
+    purpose: Purpose,
+    limits: &Limits,
+    dir: &Path,
+    base: &str,
+) -> Result<Ingested, MediaError> {
+    if original.len_bytes()? == 0 {
+        return Err(MediaError::Empty);
+    }
+    let kind = check_type(detect::detect_in(original.file())?, media_type)?;
+    let ext = kind.ext();
     if media_type != "audio" {
-        return Ok(Prepared {
+        let (stem, written) = files::commit_set(dir, base, vec![(ext, original)])?;
+        let file = format!("{stem}{ext}");
+        return Ok(Ingested {
             kind,
             audiolength_ns: None,
-            original: bytes,
-            mp3: None,
-            wav: None,
+            stored: Stored {
+                mp3: None,
+                filename: file.clone(),
+                file,
+                stem,
+            },
+            written,
         });
     }
     if kind == Kind::Wav {
-        detect::check_wav_chunks(&bytes)
-            .map_err(|m| MediaError::Truncated(m.trim_end_matches('.').to_string()))?;
+        detect::check_wav_chunks_in(original.file()).map_err(|e| match e {
+            detect::WavChunkError::Bad(m) => {
+                MediaError::Truncated(m.trim_end_matches('.').to_string())
+            }
+            detect::WavChunkError::Io(e) => MediaError::Io(e),
+        })?;
     }
-    let pcm = decode::decode(bytes.clone(), max_seconds)?;
-    let audiolength_ns = Some(pcm.nanoseconds());
-    let pcm = encode::to_output_rate(pcm)?;
-    let mp3 = if kind == Kind::Mp3 {
-        None
+    let wav_suffix = if kind == Kind::Wav {
+        ".pcm.wav"
     } else {
-        Some(encode::mp3(&pcm, mp3lame_encoder::Bitrate::Kbps128)?)
+        ".wav"
     };
-    let wav = (purpose == Purpose::Asset).then(|| encode::wav16(&pcm));
-    Ok(Prepared {
+    let (decoded, mp3, wav) = convert(&original, kind, purpose, limits, dir)?;
+    let has_wav = wav.is_some();
+    let mut outputs = vec![(ext, original)];
+    if let Some(m) = mp3 {
+        outputs.push((".mp3", m));
+    }
+    if let Some(w) = wav {
+        outputs.push((wav_suffix, w));
+    }
+    let (stem, written) = files::commit_set(dir, base, outputs)?;
+    let file = format!("{stem}{ext}");
+    Ok(Ingested {
         kind,
-        audiolength_ns,
-        original: bytes,
-        mp3,
-        wav,
+        audiolength_ns: Some(decoded.nanoseconds()),
+        stored: Stored {
+            mp3: Some(format!("{stem}.mp3")),
+            filename: if has_wav {
+                format!("{stem}{wav_suffix}")
+            } else {
+                file.clone()
+            },
+            file,
+            stem,
+        },
+        written,
     })
 }
 
-impl Prepared {
-    /// Writes the original and its renditions durably under a free stem made from `base`.
-    /// The returned guard removes them again unless kept after the database commit.
-    ///
-    /// # Errors
-    /// I/O failures (nothing is left behind).
-    pub fn write(&self, dir: &Path, base: &str) -> std::io::Result<(Stored, Written)> {
-        let ext = self.kind.ext();
-        let wav_suffix = if self.kind == Kind::Wav {
-            ".pcm.wav"
-        } else {
-            ".wav"
+/// [`ingest`] of bytes already in memory (the demo's synthesised pieces): they are written to
+/// a temporary file in `dir` first.
+///
+/// # Errors
+/// [`MediaError`] naming the problem.
+pub fn ingest_bytes(
+    bytes: &[u8],
+    media_type: &str,
+    purpose: Purpose,
+    limits: &Limits,
+    dir: &Path,
+    base: &str,
+) -> Result<Ingested, MediaError> {
+    let tmp = TempFile::create(dir)?;
+    std::io::Write::write_all(&mut tmp.file(), bytes)?;
+    ingest(tmp, media_type, purpose, limits, dir, base)
+}
+
+/// The renditions being written, in temporary files of the media folder.
+struct Renditions {
+    mp3: Option<(TempFile, Mp3Writer<BufWriter<File>>)>,
+    wav: Option<(TempFile, Wav16Writer<BufWriter<File>>)>,
+    reserve: Reserve,
+}
+
+/// Buffer of each rendition writer.
+const WRITE_BUFFER_BYTES: usize = 256 * 1024;
+
+impl Renditions {
+    fn new(
+        dir: &Path,
+        kind: Kind,
+        purpose: Purpose,
+        channels: u16,
+        reserve: Reserve,
+    ) -> Result<Self, MediaError> {
+        let writer = |tmp: &TempFile| -> std::io::Result<BufWriter<File>> {
+            Ok(BufWriter::with_capacity(
+                WRITE_BUFFER_BYTES,
+                tmp.file().try_clone()?,
+            ))
         };
-        let mut outputs: Vec<(&str, &[u8])> = vec![(ext, &self.original)];
-        if let Some(m) = &self.mp3 {
-            outputs.push((".mp3", m));
-        }
-        if let Some(w) = &self.wav {
-            outputs.push((wav_suffix, w));
-        }
-        let (stem, written) = files::write_set(dir, base, &outputs)?;
-        let file = format!("{stem}{ext}");
-        let is_audio = self.kind.is_audio() && self.audiolength_ns.is_some();
-        let filename = if self.wav.is_some() {
-            format!("{stem}{wav_suffix}")
+        let mp3 = if kind == Kind::Mp3 {
+            None
         } else {
-            file.clone()
+            let tmp = TempFile::create(dir)?;
+            let w = Mp3Writer::new(
+                writer(&tmp)?,
+                channels,
+                OUTPUT_RATE,
+                mp3lame_encoder::Bitrate::Kbps128,
+            )?;
+            Some((tmp, w))
         };
-        Ok((
-            Stored {
-                mp3: is_audio.then(|| format!("{stem}.mp3")),
-                stem,
-                file,
-                filename,
+        let wav = if purpose == Purpose::Asset {
+            let tmp = TempFile::create(dir)?;
+            let w = Wav16Writer::new(writer(&tmp)?, channels, OUTPUT_RATE)?;
+            Some((tmp, w))
+        } else {
+            None
+        };
+        Ok(Self { mp3, wav, reserve })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.mp3.is_none() && self.wav.is_none()
+    }
+
+    fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        if let Some((_, w)) = &mut self.mp3 {
+            let before = w.bytes();
+            w.write(samples)?;
+            self.reserve.wrote(w.bytes() - before)?;
+        }
+        if let Some((_, w)) = &mut self.wav {
+            w.write(samples)?;
+            self.reserve.wrote(samples.len() as u64 * 2)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(Option<TempFile>, Option<TempFile>), MediaError> {
+        let mp3 = match self.mp3 {
+            Some((tmp, w)) => {
+                w.finish()?;
+                Some(tmp)
+            }
+            None => None,
+        };
+        let wav = match self.wav {
+            Some((tmp, w)) => {
+                w.finish()?;
+                Some(tmp)
+            }
+            None => None,
+        };
+        Ok((mp3, wav))
+    }
+}
+
+type Converted = (decode::Decoded, Option<TempFile>, Option<TempFile>);
+
+/// Decodes `original` packet by packet into its renditions (an MP3 original gets no MP3, a
+/// speaker no WAV).
+fn convert(
+    original: &TempFile,
+    kind: Kind,
+    purpose: Purpose,
+    limits: &Limits,
+    dir: &Path,
+) -> Result<Converted, MediaError> {
+    let source = File::open(original.path())?;
+    let mut decoder = decode::Decoder::open(Box::new(source), limits.max_recording_s)?;
+    let mut state: Option<(Resampler, Renditions)> = None;
+    while let Some(block) = decoder.next_chunk()? {
+        let (resampler, renditions) = match &mut state {
+            Some(s) => s,
+            None => state.insert((
+                Resampler::new(block.rate, block.channels)?,
+                Renditions::new(dir, kind, purpose, block.channels, limits.reserve.clone())?,
+            )),
+        };
+        if !renditions.is_empty() {
+            resampler.push(block.samples, &mut |s| renditions.write(s))?;
+        }
+    }
+    let decoded = decoder.finish()?;
+    let Some((resampler, mut renditions)) = state else {
+        return Err(MediaError::Undecodable(
+            "the file holds no audio samples".into(),
+        ));
+    };
+    if !renditions.is_empty() {
+        resampler.finish(&mut |s| renditions.write(s))?;
+    }
+    let (mp3, wav) = renditions.finish()?;
+    Ok((decoded, mp3, wav))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::decode::tests::{float_wav, hostile_samples};
+
+    fn limits(dir: &Path) -> Limits {
+        Limits {
+            max_recording_s: 60.0,
+            reserve: Reserve::with_free_space(dir, 0, |_| None),
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_upload_of_nan_inf_and_huge_floats_gets_clean_renditions_of_the_exact_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples = hostile_samples();
+        for bits in [32, 64] {
+            let wav = float_wav(&samples, bits);
+            let done = ingest_bytes(
+                &wav,
+                "audio",
+                Purpose::Asset,
+                &limits(dir.path()),
+                dir.path(),
+                "s",
+            )
+            .expect("stored");
+            assert_eq!(
+                done.audiolength_ns,
+                Some(decode::nanoseconds(samples.len() as u64, 44_100))
+            );
+            for name in [
+                done.stored.mp3.clone().unwrap(),
+                done.stored.filename.clone(),
+            ] {
+                let bytes = std::fs::read(dir.path().join(&name)).unwrap();
+                let pcm = decode::decode(bytes.into(), 60.0).expect("rendition decodes");
+                assert!(
+                    pcm.samples.iter().all(|s| s.is_finite() && s.abs() <= 1.0),
+                    "{name}: finite and within full scale"
+                );
+            }
+            done.written.keep();
+        }
+        assert_eq!(
+            names(dir.path()),
+            [
+                "s.mp3",
+                "s.pcm.wav",
+                "s.wav",
+                "s_0.mp3",
+                "s_0.pcm.wav",
+                "s_0.wav"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_conversion_that_would_cross_the_disk_reserve_stops_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // 20 s of stereo makes more than a MiB of renditions; the disk "fills" at the first
+        // measurement.
+        let wav = encode::wav16(&decode::Pcm {
+            rate: 44_100,
+            channels: 2,
+            samples: vec![0.25; 44_100 * 2 * 20],
+        });
+        let limits = Limits {
+            max_recording_s: 60.0,
+            reserve: Reserve::with_free_space(dir.path(), 200 << 20, |_| Some(10 << 20)),
+        };
+        let err = ingest_bytes(&wav, "audio", Purpose::Asset, &limits, dir.path(), "s")
+            .expect_err("refused");
+        assert!(err.is_disk_full(), "{err}");
+        assert!(err.to_string().contains("min_free_mb"), "{err}");
+        assert_eq!(
+            names(dir.path()),
+            Vec::<String>::new(),
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn a_recording_found_too_long_while_decoding_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wav = float_wav(&vec![0.1; 44_100 * 3], 32);
+        wav[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        wav[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+        let limits = Limits {
+            max_recording_s: 2.0,
+            reserve: Reserve::with_free_space(dir.path(), 0, |_| None),
+        };
+        let err = ingest_bytes(&wav, "audio", Purpose::Asset, &limits, dir.path(), "s")
+            .expect_err("too long");
+        assert!(matches!(err, MediaError::LongerThan { .. }), "{err}");
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn text_and_photos_are_stored_as_they_come_and_mp3_originals_are_not_re_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = limits(dir.path());
+        let text = ingest_bytes(
+            "a story".as_bytes(),
+            "text",
+            Purpose::Asset,
+            &l,
+            dir.path(),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            (text.stored.file.as_str(), text.stored.filename.as_str()),
+            ("t.txt", "t.txt")
+        );
+        assert_eq!(std::fs::read(dir.path().join("t.txt")).unwrap(), b"a story");
+        text.written.keep();
+        let mp3 = encode::mp3(
+            &decode::Pcm {
+                rate: 44_100,
+                channels: 1,
+                samples: vec![0.1; 44_100],
             },
-            written,
-        ))
+            mp3lame_encoder::Bitrate::Kbps128,
+        )
+        .unwrap();
+        let done = ingest_bytes(&mp3, "audio", Purpose::Asset, &l, dir.path(), "m").unwrap();
+        assert_eq!(done.stored.file, "m.mp3");
+        assert_eq!(
+            std::fs::read(dir.path().join("m.mp3")).unwrap(),
+            mp3,
+            "kept as sent"
+        );
+        assert_eq!(done.stored.filename, "m.wav");
+        done.written.keep();
     }
 }

@@ -120,6 +120,16 @@ struct Inner {
     readers: crossbeam_channel::Sender<Job>,
     revision: watch::Sender<u64>,
     path: PathBuf,
+    /// Unix seconds of the last write refused with `SQLITE_FULL`, 0 after a write succeeds.
+    disk_full_since_s: std::sync::atomic::AtomicU64,
+}
+
+impl StoreError {
+    /// True when SQLite refused the write because the disk (or the database's page limit)
+    /// is full: `SQLITE_FULL`.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
 }
 
 impl Store {
@@ -155,6 +165,7 @@ impl Store {
                 readers: rtx,
                 revision,
                 path: path.to_path_buf(),
+                disk_full_since_s: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -188,14 +199,33 @@ impl Store {
     {
         let inner = self.inner.clone();
         run(&self.inner.writer, move |conn| {
-            let tx = conn.transaction()?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            // Bumped on the writer thread right after the commit, so the revision moves even
-            // when the request that asked for the write was cancelled while waiting (a client
-            // that disconnects must not leave caches serving pre-write data).
-            inner.revision.send_modify(|r| *r += 1);
-            Ok(value)
+            let result = (|| -> StoreResult<T> {
+                let tx = conn.transaction()?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            let full = &inner.disk_full_since_s;
+            match &result {
+                Ok(_) => {
+                    full.store(0, std::sync::atomic::Ordering::Relaxed);
+                    // Bumped on the writer thread right after the commit, so the revision
+                    // moves even when the request that asked for the write was cancelled while
+                    // waiting (a client that disconnects must not leave caches serving
+                    // pre-write data).
+                    inner.revision.send_modify(|r| *r += 1);
+                }
+                Err(e) if e.is_disk_full() => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(1, |d| d.as_secs().max(1));
+                    if full.swap(now, std::sync::atomic::Ordering::Relaxed) == 0 {
+                        log::warn!("the database refused a write: the disk is full (SQLITE_FULL)");
+                    }
+                }
+                Err(_) => {}
+            }
+            result
         })
         .await
     }
@@ -231,6 +261,19 @@ impl Store {
             Ok(())
         })
         .await
+    }
+
+    /// When the last write was refused because the disk is full (`SQLITE_FULL`); `None` once a
+    /// write has succeeded since.
+    pub fn disk_full_since(&self) -> Option<std::time::SystemTime> {
+        match self
+            .inner
+            .disk_full_since_s
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            s => Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)),
+        }
     }
 
     /// The catalog revision: it changes after every committed write.
@@ -428,6 +471,47 @@ mod tests {
             .expect("the revision moves once the write commits")
             .unwrap();
         assert_eq!(store.revision(), before + 1);
+    }
+
+    #[tokio::test]
+    async fn a_write_refused_for_a_full_disk_is_remembered_until_a_write_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        assert!(store.disk_full_since().is_none());
+        // A page limit at the current size makes SQLite answer SQLITE_FULL, as a full disk does.
+        store
+            .write(|tx| {
+                let pages: i64 = tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                tx.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let big = "x".repeat(200_000);
+        let err = store
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO languages (name, language_code) VALUES (?1, 'zz')",
+                    [&big],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_disk_full(), "{err}");
+        assert!(store.disk_full_since().is_some());
+        store
+            .write(|tx| {
+                tx.query_row("PRAGMA max_page_count = 1000000", [], |_| Ok(()))?;
+                tx.execute(
+                    "INSERT INTO languages (name, language_code) VALUES ('ok', 'ok')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(store.disk_full_since().is_none(), "a write succeeded since");
     }
 
     #[tokio::test]

@@ -246,3 +246,23 @@ pub fn refile(
     )?;
     Ok((assets::get(tx, asset_id)?, old))
 }
+
+/// Every media name or URL a row holds (asset `file` and `filename`, speaker `uri` and
+/// `backupuri`, the projects' URLs): the start-up sweep keeps the files whose stem one of
+/// these names.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn media_names(conn: &Connection) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT file FROM assets UNION SELECT filename FROM assets
+         UNION SELECT uri FROM speakers UNION SELECT backupuri FROM speakers
+         UNION SELECT out_of_range_url FROM projects UNION SELECT demo_stream_url FROM projects
+         UNION SELECT sharing_url FROM projects UNION SELECT files_url FROM projects",
+    )?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, Option<String>>(0))?
+        .filter_map(|n| n.transpose())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names.into_iter().filter(|n| !n.is_empty()).collect())
+}

@@ -269,7 +269,12 @@ async fn upload_loop(
 }
 
 /// The console's polling over HTTP (when Chromium cannot be used): what its sections ask for.
-async fn console_replay(client: reqwest::Client, base: String, staff: String, stop: Arc<AtomicBool>) {
+async fn console_replay(
+    client: reqwest::Client,
+    base: String,
+    staff: String,
+    stop: Arc<AtomicBool>,
+) {
     let auth = format!("token {staff}");
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut n = 0u64;
@@ -299,7 +304,9 @@ async fn console_replay(client: reqwest::Client, base: String, staff: String, st
 /// Starts the real console in Chromium, if node and the browser tests' packages are there.
 fn console_in_chromium(base: &str, seconds: u64) -> Option<std::process::Child> {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !here.join("node_modules/playwright-core").exists() || !Path::new("/usr/bin/chromium").exists() {
+    if !here.join("node_modules/playwright-core").exists()
+        || !Path::new("/usr/bin/chromium").exists()
+    {
         return None;
     }
     std::process::Command::new("node")
@@ -327,7 +334,13 @@ struct Sample {
     streams: usize,
 }
 
-async fn sample(client: &reqwest::Client, base: &str, staff: &str, server: &ReleaseServer, at_s: f64) -> Sample {
+async fn sample(
+    client: &reqwest::Client,
+    base: &str,
+    staff: &str,
+    server: &ReleaseServer,
+    at_s: f64,
+) -> Sample {
     let status: Value = match client
         .get(format!("{base}/api/2/streams/status/"))
         .header("Authorization", format!("token {staff}"))
@@ -368,7 +381,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn run(seconds: u64, streams: usize, upload_every_s: u64, sample_s: u64, warmup_s: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     prepare(dir.path()).await;
-    let extra = format!("[stream]\nmax_streams = {}\n[local]\nenabled = false\n", streams + 10);
+    let extra = format!(
+        "[stream]\nmax_streams = {}\n[local]\nenabled = false\n",
+        streams + 10
+    );
     let server = ReleaseServer::start_many_phones_with(dir.path(), &extra, &[]);
     let base = server.base.clone();
     wait_ready(&base).await;
@@ -435,10 +451,20 @@ async fn run(seconds: u64, streams: usize, upload_every_s: u64, sample_s: u64, w
 
     let started = Instant::now();
     let mut samples = Vec::new();
-    println!("{:>7} {:>9} {:>5} {:>8} {:>9} {:>7}", "t s", "RSS MB", "fds", "streams", "underruns", "late");
+    println!(
+        "{:>7} {:>9} {:>5} {:>8} {:>9} {:>7}",
+        "t s", "RSS MB", "fds", "streams", "underruns", "late"
+    );
     while started.elapsed().as_secs() < seconds {
         tokio::time::sleep(Duration::from_secs(sample_s)).await;
-        let s = sample(&client, &base, &staff, &server, started.elapsed().as_secs_f64()).await;
+        let s = sample(
+            &client,
+            &base,
+            &staff,
+            &server,
+            started.elapsed().as_secs_f64(),
+        )
+        .await;
         if samples.len() % 6 == 0 {
             println!(
                 "{:>7.0} {:>9.1} {:>5} {:>8} {:>9} {:>7}",
@@ -452,7 +478,14 @@ async fn run(seconds: u64, streams: usize, upload_every_s: u64, sample_s: u64, w
         }
         samples.push(s);
     }
-    let last = sample(&client, &base, &staff, &server, started.elapsed().as_secs_f64()).await;
+    let last = sample(
+        &client,
+        &base,
+        &staff,
+        &server,
+        started.elapsed().as_secs_f64(),
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let elapsed_s = started.elapsed().as_secs_f64();
     let up = uploads.await.expect("uploads");

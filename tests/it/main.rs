@@ -14,6 +14,7 @@ mod console_api;
 mod crash_safety;
 mod demo;
 mod engine_audio;
+mod ingest_hardening;
 mod local_card;
 mod media_delete;
 mod media_serving;

@@ -597,3 +597,43 @@ async fn names_and_texts_are_bounded_and_booleans_are_not_text() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
+
+#[tokio::test]
+async fn an_upload_into_someone_elses_envelope_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (s, alice, bob, _) = setup().await;
+    let e = s
+        .post(
+            "/api/2/envelopes/",
+            Some(&alice.token),
+            json!({"session_id": alice.session}),
+        )
+        .await
+        .ok()["id"]
+        .as_i64()
+        .unwrap();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A 10 MB multipart body is announced; only its first bytes are ever sent.
+    let head = format!(
+        "PATCH /api/2/envelopes/{e}/ HTTP/1.1\r\nHost: {addr}\r\nAuthorization: token {}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 10000000\r\n\r\n\
+         --x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"blob\"\r\n\r\nRIFF",
+        bob.token
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(
+        std::fs::read_dir(s.data_dir().join("media"))
+            .unwrap()
+            .flatten()
+            .all(|f| !f.file_name().to_string_lossy().starts_with(".upload-")),
+        "nothing spooled"
+    );
+}

@@ -43,15 +43,24 @@ impl Reply {
     }
 }
 
-/// A loopback config on `data_dir` plus `extra_toml`; an `[http]` table at the start of
-/// `extra_toml` is merged into the test's own (TOML allows each table once).
+/// A loopback config on `data_dir` plus `extra_toml`; an `[http]` table and then a
+/// `[storage]` table at the start of `extra_toml` are merged into the test's own (TOML allows
+/// each table once).
 pub fn test_config(data_dir: &Path, extra_toml: &str) -> Config {
-    let (extra_http, rest) = match extra_toml.strip_prefix("[http]\n") {
-        Some(after) => after.split_at(after.find("\n[").map_or(after.len(), |i| i + 1)),
-        None => ("", extra_toml),
+    let leading = |text: &'static str, toml: &str| -> (String, String) {
+        match toml.strip_prefix(text) {
+            Some(after) => {
+                let (table, rest) =
+                    after.split_at(after.find("\n[").map_or(after.len(), |i| i + 1));
+                (table.to_string(), rest.to_string())
+            }
+            None => (String::new(), toml.to_string()),
+        }
     };
+    let (extra_http, rest) = leading("[http]\n", extra_toml);
+    let (extra_storage, rest) = leading("[storage]\n", &rest);
     let text = format!(
-        "[http]\nlisten = \"127.0.0.1:0\"\n{extra_http}[storage]\ndata_dir = \"{}\"\n{rest}",
+        "[http]\nlisten = \"127.0.0.1:0\"\n{extra_http}[storage]\ndata_dir = \"{}\"\n{extra_storage}{rest}",
         data_dir.display()
     );
     Config::from_toml_str(&text, Path::new("test.toml")).expect("test config")

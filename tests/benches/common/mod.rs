@@ -35,6 +35,12 @@ impl ReleaseServer {
 
     /// Like [`ReleaseServer::start`], with extra `serve` arguments (e.g. `--demo`).
     pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_config(data_dir, extra, "")
+    }
+
+    /// Like [`ReleaseServer::start_with_args`], with `extra_toml` (tables other than
+    /// `[http]`, `[storage]` and `[log]`) appended to the config.
+    pub fn start_with_config(data_dir: &Path, extra: &[&str], extra_toml: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -43,7 +49,7 @@ impl ReleaseServer {
         std::fs::write(
             &config,
             format!(
-                "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{extra_toml}",
                 data_dir.display()
             ),
         )
@@ -68,11 +74,21 @@ impl ReleaseServer {
 
     /// The server's resident memory in KiB (0 if unknown).
     pub fn rss_kb(&self) -> u64 {
+        self.status_kb("VmRSS:")
+    }
+
+    /// The server's peak resident memory in KiB (0 if unknown).
+    pub fn peak_rss_kb(&self) -> u64 {
+        self.status_kb("VmHWM:")
+    }
+
+    /// A `kB` line of `/proc/<pid>/status`.
+    fn status_kb(&self, key: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
+                    .find(|l| l.starts_with(key))
                     .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
             })
             .unwrap_or(0)
