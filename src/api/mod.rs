@@ -15,9 +15,14 @@ pub mod conn;
 pub mod error;
 mod health;
 pub mod input;
+pub mod limits;
 pub mod list_cache;
+pub mod login_guard;
 mod paging;
 pub mod routes;
+pub mod serve;
+pub mod slow_body;
+pub mod stream_slots;
 
 mod assets;
 mod audiotracks;
@@ -81,6 +86,8 @@ pub struct AppState {
     pub position: crate::position::PositionSource,
     /// The local listener's sound card, once started.
     pub card: Arc<std::sync::OnceLock<crate::local::Card>>,
+    /// Per-address request limits, stream caps per user, the login back-off.
+    pub limits: Arc<limits::Limits>,
 }
 
 impl AppState {
@@ -107,6 +114,7 @@ impl AppState {
             health,
             lifecycle: crate::service::Lifecycle::new(config.clone()),
             position,
+            limits: Arc::new(limits::Limits::new(&config)),
             config,
         }
     }
@@ -178,6 +186,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::NotFound("path".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            slow_body::BodyPace::from(&state.config.http.connections),
+            slow_body::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.health.clone(),
             health::track,

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use super::assets::absolutize;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
+use super::limits::{Allow, kind};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::media::{self, MediaError, Purpose, Stored, Written};
 use crate::store::StoreError;
@@ -438,6 +439,7 @@ async fn remove_old(state: &AppState, old: &str) {
 
 async fn envelope_upload(
     State(state): State<AppState>,
+    _limit: Allow<kind::Uploads>,
     Id(envelope_id): Id,
     base: BaseUrl,
     Query(query): Query,
@@ -464,6 +466,7 @@ async fn envelope_upload(
 
 async fn asset_upload(
     State(state): State<AppState>,
+    _limit: Allow<kind::Uploads>,
     base: BaseUrl,
     Query(query): Query,
     headers: HeaderMap,
