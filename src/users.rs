@@ -130,8 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_user_and_a_user_without_password_each_cost_one_verification_against_the_dummy()
-    {
+    fn an_unknown_user_and_a_user_without_password_each_cost_one_verification_against_the_dummy() {
         let calls = std::cell::RefCell::new(Vec::new());
         let spy = |pw: &str, hash: &str| {
             calls.borrow_mut().push(hash.to_string());
@@ -147,6 +146,10 @@ mod tests {
         );
         assert_eq!(calls.borrow().len(), 3);
         let params = |h: &str| PasswordHash::new(h).unwrap().params.to_string();
-        assert_eq!(params(dummy_hash()), params(&real), "the dummy costs as much");
+        assert_eq!(
+            params(dummy_hash()),
+            params(&real),
+            "the dummy costs as much"
+        );
     }
 }

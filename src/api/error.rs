@@ -120,9 +120,11 @@ impl IntoResponse for ApiError {
                 detail,
                 retry_after_s,
             } => {
-                let mut response =
-                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"detail": detail})))
-                        .into_response();
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    axum::Json(json!({"detail": detail})),
+                )
+                    .into_response();
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));

@@ -221,10 +221,7 @@ impl Limits {
     }
 
     /// Prunes every [`PRUNE_EVERY`] until the daemon stops.
-    pub fn spawn_pruner(
-        limits: std::sync::Arc<Self>,
-        stop: tokio_util::sync::CancellationToken,
-    ) {
+    pub fn spawn_pruner(limits: std::sync::Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(PRUNE_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -107,7 +107,11 @@ impl LoginGuard {
         let b = self.bump(&mut lock(&self.by_name), name_key(username), now);
         if let Some(length) = a.max(b) {
             // The username is not logged: people type passwords into that field.
-            let whom = if a.is_some() { "its address" } else { "its username" };
+            let whom = if a.is_some() {
+                "its address"
+            } else {
+                "its username"
+            };
             self.log.warn(|held| {
                 format!(
                     "login: a failed login from {ip} locked {whom} for {} s \

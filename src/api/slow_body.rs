@@ -166,6 +166,9 @@ mod tests {
         let start = Instant::now();
         assert_eq!(pace.deadline(start, 0), start + Duration::from_secs(20));
         assert_eq!(pace.deadline(start, 1500), start + Duration::from_secs(23));
-        assert_eq!(pace.deadline(start, 250), start + Duration::from_millis(20_500));
+        assert_eq!(
+            pace.deadline(start, 250),
+            start + Duration::from_millis(20_500)
+        );
     }
 }

@@ -150,7 +150,8 @@ mod tests {
         start(1, 7);
         start(2, 7);
         assert!(s.reserve(3, 7, ip, is_running).is_err(), "a third stream");
-        s.reserve(1, 7, ip, is_running).expect("reusing a running stream");
+        s.reserve(1, 7, ip, is_running)
+            .expect("reusing a running stream");
         start(4, 8);
         running.borrow_mut().retain(|id| *id != 2);
         s.reserve(3, 7, ip, is_running)

@@ -163,9 +163,12 @@ async fn create(
     // Streams per token and per address ([limits] streams_per_user, streams_per_ip); staff
     // are not counted.
     let slot = match caller.user {
-        Some(u) if !u.is_staff => Some(state.limits.streams.reserve(session_id, u.id, ip, |id| {
-            state.engine.is_active(id)
-        })?),
+        Some(u) if !u.is_staff => Some(state.limits.streams.reserve(
+            session_id,
+            u.id,
+            ip,
+            |id| state.engine.is_active(id),
+        )?),
         _ => None,
     };
     let req = OpenRequest {

@@ -215,10 +215,9 @@ async fn login(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     // Unknown usernames and device users are verified against a dummy hash: every failure
     // takes as long as a wrong password and reads the same.
-    let user_id =
-        tokio::task::spawn_blocking(move || crate::users::authenticate(found, &password))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let user_id = tokio::task::spawn_blocking(move || crate::users::authenticate(found, &password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(user_id) = user_id else {
         back_off.failed(ip, &username);
         return Err(ApiError::field(

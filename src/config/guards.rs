@@ -112,11 +112,8 @@ impl RawLimits {
     pub(super) fn abuse(&self) -> Result<AbuseLimits, Invalid> {
         let rate = |key, v| within(key, v, 1..=1_000_000);
         let login_lock_s = within("limits.login_lock_s", self.login_lock_s, 1..=86_400)?;
-        let login_lock_max_s = within(
-            "limits.login_lock_max_s",
-            self.login_lock_max_s,
-            1..=86_400,
-        )?;
+        let login_lock_max_s =
+            within("limits.login_lock_max_s", self.login_lock_max_s, 1..=86_400)?;
         if login_lock_max_s < login_lock_s {
             return Err((
                 "limits.login_lock_max_s",
@@ -128,7 +125,10 @@ impl RawLimits {
                 "limits.registrations_per_ip_per_min",
                 self.registrations_per_ip_per_min,
             )?,
-            logins_per_ip_per_min: rate("limits.logins_per_ip_per_min", self.logins_per_ip_per_min)?,
+            logins_per_ip_per_min: rate(
+                "limits.logins_per_ip_per_min",
+                self.logins_per_ip_per_min,
+            )?,
             uploads_per_ip_per_min: rate(
                 "limits.uploads_per_ip_per_min",
                 self.uploads_per_ip_per_min,
@@ -170,13 +170,19 @@ mod tests {
             header_read_timeout_s: 0,
             ..RawHttp::default()
         };
-        assert_eq!(raw.connections().unwrap_err().0, "http.header_read_timeout_s");
+        assert_eq!(
+            raw.connections().unwrap_err().0,
+            "http.header_read_timeout_s"
+        );
         let raw = RawHttp {
             max_connections: 100,
             max_connections_per_ip: 200,
             ..RawHttp::default()
         };
-        assert_eq!(raw.connections().unwrap_err().0, "http.max_connections_per_ip");
+        assert_eq!(
+            raw.connections().unwrap_err().0,
+            "http.max_connections_per_ip"
+        );
         let raw = RawLimits {
             streams_per_user: 0,
             ..RawLimits::default()

@@ -112,7 +112,11 @@ pub fn count(conn: &Connection, f: &UserFilter) -> StoreResult<i64> {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn list(conn: &Connection, f: &UserFilter, window: Option<(i64, i64)>) -> StoreResult<Vec<User>> {
+pub fn list(
+    conn: &Connection,
+    f: &UserFilter,
+    window: Option<(i64, i64)>,
+) -> StoreResult<Vec<User>> {
     let w = filtered(f);
     let page = window.map_or(String::new(), |(limit, offset)| {
         format!(" LIMIT {limit} OFFSET {offset}")
