@@ -298,7 +298,7 @@ impl Default for RawLimits {
             logins_per_ip_per_min: 10,
             uploads_per_ip_per_min: 20,
             stream_starts_per_ip_per_min: 30,
-            streams_per_user: 2,
+            streams_per_user: 3,
             streams_per_ip: 4,
             login_failures_before_lock: 5,
             login_lock_s: 2,

@@ -155,13 +155,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_defaults_validate_and_keep_per_address_caps_below_the_totals() {
+    fn the_defaults_are_the_documented_ones() {
         let c = RawHttp::default().connections().unwrap();
-        assert!(c.max_connections_per_ip < c.max_connections);
-        assert_eq!(c.header_read_timeout_s, 10);
+        assert_eq!(
+            c,
+            ConnectionConfig {
+                header_read_timeout_s: 10,
+                body_timeout_s: 20,
+                body_min_bytes_per_s: 500,
+                max_connections: 4096,
+                max_connections_per_ip: 64,
+            }
+        );
         let a = RawLimits::default().abuse().unwrap();
-        assert!(a.streams_per_user <= a.streams_per_ip);
-        assert!(a.login_lock_s <= a.login_lock_max_s);
+        assert_eq!(
+            a,
+            AbuseLimits {
+                registrations_per_ip_per_min: 20,
+                logins_per_ip_per_min: 10,
+                uploads_per_ip_per_min: 20,
+                stream_starts_per_ip_per_min: 30,
+                streams_per_user: 3,
+                streams_per_ip: 4,
+                login_failures_before_lock: 5,
+                login_lock_s: 2,
+                login_lock_max_s: 600,
+            }
+        );
     }
 
     #[test]

@@ -56,6 +56,19 @@ impl ReleaseServer {
 
     /// Starts with `http_keys` added to `[http]` and `tables` appended to the config.
     fn start_configured(data_dir: &Path, http_keys: &str, tables: &str, extra: &[&str]) -> Self {
+        let bin = Path::new(env!("CARGO_BIN_EXE_roundwared"));
+        Self::start_binary(bin, data_dir, http_keys, tables, extra)
+    }
+
+    /// Like [`ReleaseServer::start`] with another `roundwared` binary (an older build to
+    /// compare with); its config carries only keys every version knows unless told otherwise.
+    pub fn start_binary(
+        bin: &Path,
+        data_dir: &Path,
+        http_keys: &str,
+        tables: &str,
+        extra: &[&str],
+    ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -69,7 +82,7 @@ impl ReleaseServer {
             ),
         )
         .expect("write config");
-        let child = Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        let child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(&config)
             .args(extra)
