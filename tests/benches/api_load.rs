@@ -1,6 +1,6 @@
 //! Load benchmark of the api/2 hot paths: the release `roundwared` binary serving a database
 //! with 1,000 assets in one project on loopback, driven by 32 concurrent keep-alive
-//! connections from this process.
+//! connections from this process, each from its own loopback address (127.0.2.x).
 //!
 //! Run: `cargo bench --bench api_load` (options after `--`: `--seconds N`, `--connections N`,
 //! `--baseline PATH`, `--rounds N`). It prints requests/s and latency percentiles per
@@ -11,6 +11,7 @@
 //! loaded `--rounds` times (default 3) on each, alternating which goes first, so both see the
 //! same machine; the medians over the rounds are printed with the difference in req/s.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -224,12 +225,16 @@ async fn load(
     assert!(r.status().is_success(), "{path} -> {}", r.status());
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for i in 0..connections {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            // One client per task: one keep-alive connection each, like 32 separate clients.
+            // One client per task: one keep-alive connection each, like 32 separate phones,
+            // each from its own loopback address (127.0.2.x) as phones on the Wi-Fi are, so the
+            // per-address connection cap is in place but not what is measured.
+            let phone = Ipv4Addr::new(127, 0, 2 + (i / 250) as u8, 1 + (i % 250) as u8);
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
+                .local_address(IpAddr::V4(phone))
                 .build()
                 .unwrap();
             let mut latencies = Vec::new();
