@@ -9,7 +9,9 @@
 //! With `--baseline PATH` (another `roundwared` binary, e.g. the release build of an older
 //! commit) both servers run side by side on their own copies of the data, and each endpoint is
 //! loaded `--rounds` times (default 3) on each, alternating which goes first, so both see the
-//! same machine; the medians over the rounds are printed with the difference in req/s.
+//! same machine; the medians over the rounds are printed with the difference in req/s and in
+//! server CPU time per request (user + system from `/proc/<pid>/stat`, 10 ms ticks), which the
+//! other jobs on a shared machine disturb far less than throughput.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -75,21 +77,23 @@ fn main() {
          {rounds} round(s) per server"
     );
     println!(
-        "{:<48} {:<12} {:>10} {:>9} {:>9} {:>9} {:>10}",
-        "endpoint", "server", "req/s", "p50 ms", "p99 ms", "max ms", "KB/resp"
+        "{:<48} {:<12} {:>10} {:>9} {:>9} {:>9} {:>10} {:>13}",
+        "endpoint", "server", "req/s", "p50 ms", "p99 ms", "max ms", "KB/resp", "server µs/req"
     );
     for (path, gzip) in ENDPOINTS {
         let mut results: Vec<Vec<LoadResult>> = servers.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
             for k in 0..servers.len() {
                 let i = (k + round) % servers.len();
-                let r = runtime.block_on(load(
+                let cpu_before = cpu_s(servers[i].pid());
+                let mut r = runtime.block_on(load(
                     &servers[i].base,
                     path,
                     gzip,
                     connections,
                     Duration::from_secs(seconds),
                 ));
+                r.server_cpu_us = (cpu_s(servers[i].pid()) - cpu_before) * 1e6 / r.requests;
                 results[i].push(r);
             }
         }
@@ -102,20 +106,25 @@ fn main() {
         for (i, r) in medians.iter().enumerate() {
             let who = if i == 0 { "this build" } else { "baseline" };
             println!(
-                "{label:<48} {who:<12} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
+                "{label:<48} {who:<12} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>13.1}",
                 r.rps,
                 r.p50_ms,
                 r.p99_ms,
                 r.max_ms,
-                r.bytes_per_response / 1024.0
+                r.bytes_per_response / 1024.0,
+                r.server_cpu_us
             );
         }
         if let [this, base] = medians.as_slice() {
             println!(
-                "{:<48} {:<12} {:>+9.1}%",
+                "{:<48} {:<12} {:>+9.1}% {:>53}",
                 "",
                 "difference",
-                (this.rps / base.rps - 1.0) * 100.0
+                (this.rps / base.rps - 1.0) * 100.0,
+                format!(
+                    "{:+.1}%",
+                    (this.server_cpu_us / base.server_cpu_us - 1.0) * 100.0
+                )
             );
         }
     }
@@ -141,7 +150,24 @@ fn median(mut rounds: Vec<LoadResult>) -> LoadResult {
         p99_ms: mid(&mut rounds, |r| r.p99_ms),
         max_ms: mid(&mut rounds, |r| r.max_ms),
         bytes_per_response: mid(&mut rounds, |r| r.bytes_per_response),
+        requests: mid(&mut rounds, |r| r.requests),
+        server_cpu_us: mid(&mut rounds, |r| r.server_cpu_us),
     }
+}
+
+/// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat`.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    fields.iter().sum::<f64>() / 100.0
 }
 
 /// One project with tags, a session, a token, and 1,000 tagged assets in envelopes, written
@@ -196,6 +222,10 @@ fn seed(dir: &Path) {
 }
 
 struct LoadResult {
+    /// Completed requests.
+    requests: f64,
+    /// Server CPU (user + system) per completed request, in microseconds.
+    server_cpu_us: f64,
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -283,6 +313,8 @@ async fn load(
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     LoadResult {
+        requests: all.len() as f64,
+        server_cpu_us: 0.0,
         rps: all.len() as f64 / elapsed,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
