@@ -123,7 +123,7 @@ impl Daemon {
             listener.local_addr().unwrap_or(listen),
             data_dir.display()
         );
-        let listener = tuned_listener(listener, &config.http.connections);
+        let listener = api::serve::capped_listener(listener, &config.http.connections);
         let state = api::AppState::new(store.clone(), Arc::new(config));
         let database = Arc::new(DatabaseProbe::new(store, data_dir));
         database.check().await;
@@ -251,30 +251,6 @@ impl Daemon {
         }
         result
     }
-}
-
-/// Raises the open-file limit and wraps `listener` with the connection caps of `[http]`,
-/// lowered (with a warning) when the open-file limit is too small for them.
-fn tuned_listener(
-    listener: tokio::net::TcpListener,
-    c: &config::ConnectionConfig,
-) -> api::conn::TunedListener {
-    let open_files = api::serve::raise_open_file_limit();
-    let mut max = c.max_connections as usize;
-    if let Some(fits) = api::serve::connection_cap_for(c.max_connections, open_files) {
-        log::warn!(
-            "the open-file limit ({}) leaves room for {fits} connections, not [http] \
-             max_connections = {max}; serving at most {fits} (raise LimitNOFILE= to lift it)",
-            open_files.unwrap_or_default()
-        );
-        max = fits;
-    }
-    log::info!(
-        "serving at most {max} connections, {} per client address; open-file limit {}",
-        c.max_connections_per_ip.min(max as u32),
-        open_files.map_or("unknown".into(), |n| n.to_string())
-    );
-    api::conn::TunedListener::new(listener, max, c.max_connections_per_ip as usize)
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.

@@ -26,6 +26,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use super::conn::TunedListener;
@@ -59,6 +60,27 @@ pub fn raise_open_file_limit() -> Option<u64> {
 pub fn connection_cap_for(configured: u32, open_files: Option<u64>) -> Option<usize> {
     let fits = open_files?.saturating_sub(RESERVED_FDS).max(16);
     (u64::from(configured) > fits).then_some(fits as usize)
+}
+
+/// Raises the open-file limit and wraps `listener` with the connection caps of `[http]`,
+/// lowered (with a warning) when the open-file limit is too small for them.
+pub fn capped_listener(listener: TcpListener, c: &ConnectionConfig) -> TunedListener {
+    let open_files = raise_open_file_limit();
+    let mut max = c.max_connections as usize;
+    if let Some(fits) = connection_cap_for(c.max_connections, open_files) {
+        log::warn!(
+            "the open-file limit ({}) leaves room for {fits} connections, not [http] \
+             max_connections = {max}; serving at most {fits} (raise LimitNOFILE= to lift it)",
+            open_files.unwrap_or_default()
+        );
+        max = fits;
+    }
+    let per_ip = (c.max_connections_per_ip as usize).min(max);
+    log::info!(
+        "serving at most {max} connections, {per_ip} per client address; open-file limit {}",
+        open_files.map_or("unknown".into(), |n| n.to_string())
+    );
+    TunedListener::new(listener, max, per_ip)
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish.

@@ -4,6 +4,9 @@
 //! `body_min_bytes_per_s` bytes received so far. A phone uploading a recording over weak Wi-Fi
 //! passes easily; a client trickling a byte every few seconds to hold a connection does not.
 //!
+//! Only time spent waiting for the client counts: while a handler does not read (it may wait
+//! for a media slot between two parts of an upload), the client is held back by TCP, not slow.
+//!
 //! Only request bodies are watched, and only while a handler reads them: responses (the
 //! endless `/stream<id>.mp3` ones included) are never timed, and a request without a body
 //! costs nothing.
@@ -47,10 +50,9 @@ impl From<&ConnectionConfig> for BodyPace {
 }
 
 impl BodyPace {
-    /// The time by which more of the body must have arrived, after `received` bytes.
-    fn deadline(&self, start: Instant, received: u64) -> Instant {
-        let earned = Duration::from_millis(received.saturating_mul(1000) / self.min_bytes_per_s);
-        start + self.stall + earned
+    /// The waiting time a body has earned after `received` bytes.
+    fn allowance(&self, received: u64) -> Duration {
+        self.stall + Duration::from_millis(received.saturating_mul(1000) / self.min_bytes_per_s)
     }
 }
 
@@ -64,12 +66,30 @@ pin_project_lite::pin_project! {
     struct PacedBody {
         #[pin]
         inner: Body,
+        // Armed while the reader waits for the client.
         #[pin]
         deadline: Sleep,
         pace: BodyPace,
-        start: Instant,
         received: u64,
+        // Time spent waiting for the client so far (finished waits).
+        waited: Duration,
+        // Start of the current wait, if the last poll found nothing.
+        waiting_since: Option<Instant>,
         tripped: Arc<AtomicBool>,
+    }
+}
+
+impl PacedBody {
+    fn new(inner: Body, pace: BodyPace, tripped: Arc<AtomicBool>) -> Self {
+        Self {
+            inner,
+            deadline: tokio::time::sleep(pace.stall),
+            pace,
+            received: 0,
+            waited: Duration::ZERO,
+            waiting_since: None,
+            tripped,
+        }
     }
 }
 
@@ -85,18 +105,32 @@ impl http_body::Body for PacedBody {
         if this.tripped.load(Ordering::Relaxed) {
             return Poll::Ready(Some(Err(SlowBody.into())));
         }
-        match this.inner.poll_frame(cx) {
+        let polled = this.inner.poll_frame(cx);
+        let now = Instant::now();
+        if polled.is_ready() {
+            if let Some(since) = this.waiting_since.take() {
+                *this.waited += now - since;
+            }
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.received += data.len() as u64;
-                    let next = this.pace.deadline(*this.start, *this.received);
-                    this.deadline.as_mut().reset(next);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(other) => Poll::Ready(other.map(|r| r.map_err(Into::into))),
             Poll::Pending => {
-                if this.deadline.poll(cx).is_ready() {
+                let since = *this.waiting_since.get_or_insert(now);
+                let left = this
+                    .pace
+                    .allowance(*this.received)
+                    .saturating_sub(*this.waited);
+                let deadline = since + left;
+                if this.deadline.deadline() != deadline {
+                    this.deadline.as_mut().reset(deadline);
+                }
+                if deadline <= now || this.deadline.poll(cx).is_ready() {
                     this.tripped.store(true, Ordering::Relaxed);
                     return Poll::Ready(Some(Err(SlowBody.into())));
                 }
@@ -122,17 +156,7 @@ pub async fn guard(State(pace): State<BodyPace>, req: Request, next: Next) -> Re
         return next.run(req).await;
     }
     let tripped = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let req = req.map(|inner| {
-        Body::new(PacedBody {
-            inner,
-            deadline: tokio::time::sleep_until(pace.deadline(start, 0)),
-            pace,
-            start,
-            received: 0,
-            tripped: tripped.clone(),
-        })
-    });
+    let req = req.map(|inner| Body::new(PacedBody::new(inner, pace, tripped.clone())));
     let response = next.run(req).await;
     if !tripped.load(Ordering::Relaxed) {
         return response;
@@ -156,19 +180,76 @@ pub async fn guard(State(pace): State<BodyPace>, req: Request, next: Next) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body::Body as _;
 
-    #[test]
-    fn each_chunk_of_min_rate_bytes_buys_one_more_second() {
-        let pace = BodyPace {
+    fn pace() -> BodyPace {
+        BodyPace {
             stall: Duration::from_secs(20),
             min_bytes_per_s: 500,
-        };
-        let start = Instant::now();
-        assert_eq!(pace.deadline(start, 0), start + Duration::from_secs(20));
-        assert_eq!(pace.deadline(start, 1500), start + Duration::from_secs(23));
+        }
+    }
+
+    #[test]
+    fn each_min_rate_bytes_received_buy_one_more_second() {
+        assert_eq!(pace().allowance(0), Duration::from_secs(20));
+        assert_eq!(pace().allowance(1500), Duration::from_secs(23));
+        assert_eq!(pace().allowance(250), Duration::from_millis(20_500));
+    }
+
+    /// A body fed through a channel, wrapped like the middleware does.
+    fn paced() -> (
+        tokio::sync::mpsc::Sender<Bytes>,
+        Pin<Box<PacedBody>>,
+        Arc<AtomicBool>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+        });
+        let tripped = Arc::new(AtomicBool::new(false));
+        let body = PacedBody::new(Body::from_stream(chunks), pace(), tripped.clone());
+        (tx, Box::pin(body), tripped)
+    }
+
+    async fn next(body: &mut Pin<Box<PacedBody>>) -> Option<Result<Frame<Bytes>, BoxError>> {
+        std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_sending_trips_the_guard_after_its_allowance() {
+        let (tx, mut body, tripped) = paced();
+        tx.send(Bytes::from(vec![0; 1000])).await.unwrap();
+        assert!(next(&mut body).await.unwrap().is_ok());
+        let started = Instant::now();
+        let err = next(&mut body).await.unwrap().unwrap_err();
+        assert!(err.is::<SlowBody>(), "{err}");
         assert_eq!(
-            pace.deadline(start, 250),
-            start + Duration::from_millis(20_500)
+            started.elapsed(),
+            Duration::from_secs(22),
+            "20 s + 1000 B at 500 B/s"
         );
+        assert!(tripped.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_the_reader_spends_elsewhere_is_not_charged_to_the_client() {
+        let (tx, mut body, tripped) = paced();
+        tx.send(Bytes::from_static(b"part one")).await.unwrap();
+        assert!(next(&mut body).await.unwrap().is_ok());
+        // The handler waits a minute before reading on; the client's next part is queued.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tx.send(Bytes::from_static(b"part two")).await.unwrap();
+        assert!(next(&mut body).await.unwrap().is_ok());
+        // Waiting for part three starts now, with the whole allowance left.
+        let wait = tokio::time::timeout(Duration::from_secs(10), next(&mut body)).await;
+        assert!(
+            wait.is_err(),
+            "the guard tripped on time the handler spent elsewhere"
+        );
+        tx.send(Bytes::from_static(b"part three")).await.unwrap();
+        assert!(next(&mut body).await.unwrap().is_ok());
+        drop(tx);
+        assert!(next(&mut body).await.is_none(), "the body ends normally");
+        assert!(!tripped.load(Ordering::Relaxed));
     }
 }
