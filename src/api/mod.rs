@@ -187,10 +187,6 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::NotFound("path".into()) })
         .layer(axum::middleware::from_fn_with_state(
-            slow_body::BodyPace::from(&state.config.http.connections),
-            slow_body::guard,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
             state.health.clone(),
             health::track,
         ))

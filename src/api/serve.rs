@@ -1,7 +1,8 @@
 //! The HTTP/1 server loop in place of `axum::serve`, which has no timeouts: connections come
 //! from [`TunedListener`] (connection caps), each is served by hyper's HTTP/1 connection
-//! builder with a timer and `[http] header_read_timeout_s`, and each request carries
-//! `ConnectInfo<ConnTuning>` for the handlers. Also raises the process's open-file limit.
+//! builder with a timer and `[http] header_read_timeout_s`, each request carries
+//! `ConnectInfo<ConnTuning>` for the handlers and has its body paced ([`super::slow_body`]).
+//! Also raises the process's open-file limit.
 //!
 //! **Header-read timeout.** hyper starts it when it begins reading a request head: when the
 //! connection opens, and again after each response on a keep-alive connection. A client that
@@ -16,6 +17,7 @@
 //! Owns: the accept loop, the HTTP/1 settings, the open-file limit. May not touch: routing,
 //! handlers.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
@@ -25,11 +27,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use super::conn::TunedListener;
+use super::slow_body::{self, BodyPace};
 use crate::config::ConnectionConfig;
 
 /// File descriptors kept free of the connection cap for the database, media files, the
@@ -94,6 +96,7 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(settings.header_read_timeout_s));
+    let pace = BodyPace::from(settings);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -102,14 +105,18 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let tuning = io.tuning(peer);
-        let service = app
-            .clone()
-            .map_request(move |req: axum::http::Request<Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(tuning.clone()));
-                req
-            });
-        let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: axum::http::Request<Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(ConnectInfo(tuning.clone()));
+            let (req, tripped) = slow_body::pace(req, pace);
+            let answered = app.clone().oneshot(req);
+            async move {
+                let response = answered.await?;
+                Ok::<_, Infallible>(slow_body::answer(response, tripped.as_deref(), pace))
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

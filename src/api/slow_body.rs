@@ -9,7 +9,7 @@
 //!
 //! Only request bodies are watched, and only while a handler reads them: responses (the
 //! endless `/stream<id>.mp3` ones included) are never timed, and a request without a body
-//! costs nothing.
+//! costs nothing. The server loop ([`super::serve`]) applies it to every request.
 //!
 //! Owns: the body wrapper and the 408. May not touch: what handlers do with the body.
 
@@ -21,9 +21,8 @@ use std::time::Duration;
 
 use axum::BoxError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
@@ -148,17 +147,22 @@ impl http_body::Body for PacedBody {
     }
 }
 
-/// Middleware: paces the request body (when there is one) and answers 408 with
-/// `Connection: close` if it fell behind, whatever the handler made of the failed read.
-pub async fn guard(State(pace): State<BodyPace>, req: Request, next: Next) -> Response {
+/// Paces the body of `req` when it has one; the flag tells [`answer`] whether it fell behind.
+pub fn pace(req: Request, pace: BodyPace) -> (Request, Option<Arc<AtomicBool>>) {
     use http_body::Body as _;
     if req.body().is_end_stream() {
-        return next.run(req).await;
+        return (req, None);
     }
     let tripped = Arc::new(AtomicBool::new(false));
-    let req = req.map(|inner| Body::new(PacedBody::new(inner, pace, tripped.clone())));
-    let response = next.run(req).await;
-    if !tripped.load(Ordering::Relaxed) {
+    let flag = tripped.clone();
+    let req = req.map(|inner| Body::new(PacedBody::new(inner, pace, flag)));
+    (req, Some(tripped))
+}
+
+/// The handler's `response`, or 408 with `Connection: close` if the body fell behind,
+/// whatever the handler made of the failed read.
+pub fn answer(response: Response, tripped: Option<&AtomicBool>, pace: BodyPace) -> Response {
+    if !tripped.is_some_and(|t| t.load(Ordering::Relaxed)) {
         return response;
     }
     let mut response = ApiError::Detail(
