@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod guards;
 mod position;
+pub use guards::{AbuseLimits, ConnectionConfig};
 use position::RawPosition;
 pub use position::{ALLOWED_NMEA_BAUDS, FixLossPolicy, PositionConfig, PositionSourceKind};
 
@@ -84,6 +86,8 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
     /// The project the visitor page at `/` opens; `None`: the only project, or a list.
     pub home_project_id: Option<i64>,
+    /// Timeouts and caps of client connections.
+    pub connections: ConnectionConfig,
 }
 
 /// `[storage]`: where state lives.
@@ -152,6 +156,8 @@ pub struct LimitsConfig {
     pub max_recording_s: u64,
     /// Uploads admitted beyond those converting (receiving or waiting); more get 503.
     pub max_uploads_waiting: u32,
+    /// Per-address request limits, stream caps and the login back-off.
+    pub abuse: AbuseLimits,
 }
 
 impl LimitsConfig {
@@ -216,6 +222,11 @@ struct RawHttp {
     listen: String,
     public_url: String,
     home_project_id: i64,
+    header_read_timeout_s: u64,
+    body_timeout_s: u64,
+    body_min_bytes_per_s: u64,
+    max_connections: u32,
+    max_connections_per_ip: u32,
 }
 
 impl Default for RawHttp {
@@ -224,6 +235,11 @@ impl Default for RawHttp {
             listen: "0.0.0.0:8888".into(),
             public_url: String::new(),
             home_project_id: 0,
+            header_read_timeout_s: 10,
+            body_timeout_s: 20,
+            body_min_bytes_per_s: 500,
+            max_connections: 4096,
+            max_connections_per_ip: 64,
         }
     }
 }
@@ -274,6 +290,15 @@ struct RawLimits {
     max_upload_mb: u64,
     max_recording_s: u64,
     max_uploads_waiting: u32,
+    registrations_per_ip_per_min: u32,
+    logins_per_ip_per_min: u32,
+    uploads_per_ip_per_min: u32,
+    stream_starts_per_ip_per_min: u32,
+    streams_per_user: u32,
+    streams_per_ip: u32,
+    login_failures_before_lock: u32,
+    login_lock_s: u64,
+    login_lock_max_s: u64,
 }
 
 impl Default for RawLimits {
@@ -282,6 +307,15 @@ impl Default for RawLimits {
             max_upload_mb: 64,
             max_recording_s: 900,
             max_uploads_waiting: 8,
+            registrations_per_ip_per_min: 20,
+            logins_per_ip_per_min: 10,
+            uploads_per_ip_per_min: 20,
+            stream_starts_per_ip_per_min: 30,
+            streams_per_user: 3,
+            streams_per_ip: 4,
+            login_failures_before_lock: 5,
+            login_lock_s: 2,
+            login_lock_max_s: 600,
         }
     }
 }
@@ -488,6 +522,8 @@ impl Config {
             .position
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        let connections = raw.http.connections().map_err(|(k, m)| invalid(k, m))?;
+        let abuse = raw.limits.abuse().map_err(|(k, m)| invalid(k, m))?;
 
         Ok(Self {
             source: None,
@@ -495,6 +531,7 @@ impl Config {
                 listen,
                 public_url,
                 home_project_id: (raw.http.home_project_id > 0).then_some(raw.http.home_project_id),
+                connections,
             },
             storage: StorageConfig {
                 data_dir: raw.storage.data_dir,
@@ -512,6 +549,7 @@ impl Config {
                 max_upload_mb: raw.limits.max_upload_mb,
                 max_recording_s: raw.limits.max_recording_s,
                 max_uploads_waiting: raw.limits.max_uploads_waiting,
+                abuse,
             },
             local: LocalConfig {
                 enabled: raw.local.enabled,

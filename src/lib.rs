@@ -32,7 +32,7 @@ pub mod telemetry;
 pub mod users;
 pub mod web;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,9 +80,6 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The HTTP server failed.
-    #[error("HTTP server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 impl From<store::StoreError> for RunError {
@@ -93,7 +90,7 @@ impl From<store::StoreError> for RunError {
 
 /// A started daemon: the database is open and migrated, the HTTP port is bound.
 pub struct Daemon {
-    listener: tokio::net::TcpListener,
+    listener: api::conn::TunedListener,
     state: api::AppState,
     database: Arc<DatabaseProbe>,
     _lock: backup::DataLock,
@@ -127,6 +124,7 @@ impl Daemon {
             listener.local_addr().unwrap_or(listen),
             data_dir.display()
         );
+        let listener = api::serve::capped_listener(listener, &config.http.connections);
         let state = api::AppState::new(store.clone(), Arc::new(config));
         let database = Arc::new(
             DatabaseProbe::new(store, data_dir).with_reserve(state.config.storage.min_free_bytes()),
@@ -178,7 +176,7 @@ impl Daemon {
     /// are accepted, open requests get [`SHUTDOWN_GRACE`], then the WAL is checkpointed.
     ///
     /// # Errors
-    /// [`RunError::Serve`] if the server fails.
+    /// None so far: accept errors are retried and a failed connection ends only itself.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -212,6 +210,7 @@ impl Daemon {
                 position.reload(&config.position);
             }
         });
+        api::limits::Limits::spawn_pruner(state.limits.clone(), token.clone());
         let stop = token.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -224,25 +223,22 @@ impl Daemon {
         let store = state.store.clone();
         let engine = state.engine.clone();
         let status = state.health.report().status_line();
+        let connections = state.config.http.connections.clone();
         let app = api::router(state);
         service::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
         // Stream bodies never end on their own: the engine stops (ending every body) as soon
         // as shutdown begins, so graceful shutdown does not wait on open streams. Connections
-        // go through TunedListener so a stream response can cap its socket's send buffer.
+        // go through TunedListener (connection caps; a stream response can cap its socket's
+        // send buffer) and api::serve (header-read timeout).
         let stopping = token.clone();
-        let serve = axum::serve(
-            api::conn::TunedListener::new(listener),
-            app.into_make_service_with_connect_info::<api::conn::ConnTuning>(),
-        )
-        .with_graceful_shutdown(async move {
+        let serve = api::serve::serve(listener, app, &connections, async move {
             stopping.cancelled().await;
             tokio::task::spawn_blocking(move || engine.shutdown())
                 .await
                 .ok();
-        })
-        .into_future();
+        });
         let result = tokio::select! {
-            r = serve => r.map_err(RunError::Serve),
+            () = serve => Ok(()),
             () = async { token.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
                 log::warn!(
                     "open requests did not finish within {} ms of the stop signal; closing them",

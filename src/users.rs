@@ -32,6 +32,42 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The user id whose stored hash `password` matches; `None` for a wrong password, an unknown
+/// username (`found` is `None`) or a user without a password (a device user, empty hash).
+///
+/// Every path runs one full Argon2 verification (the last two against [`dummy_hash`]), so
+/// how long a failed login takes does not tell whether the username exists.
+pub fn authenticate(found: Option<(i64, String)>, password: &str) -> Option<i64> {
+    authenticate_with(found, password, verify_password)
+}
+
+fn authenticate_with(
+    found: Option<(i64, String)>,
+    password: &str,
+    verify: impl Fn(&str, &str) -> bool,
+) -> Option<i64> {
+    match found {
+        Some((id, hash)) if !hash.is_empty() => verify(password, &hash).then_some(id),
+        _ => {
+            // Spend the same work as a real check; the result cannot be true.
+            let _ = verify(password, dummy_hash());
+            None
+        }
+    }
+}
+
+/// A hash of a random 32-byte password, made once with the same parameters as stored hashes.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let secret: String = rand::random::<[u8; 32]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        hash_password(&secret).unwrap_or_default()
+    });
+    &DUMMY
+}
+
 /// Creates a user with a password, or resets the password and staff flag of an existing one.
 /// Returns a line for the operator.
 ///
@@ -91,5 +127,29 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("correct horse", ""));
+    }
+
+    #[test]
+    fn an_unknown_user_and_a_user_without_password_each_cost_one_verification_against_the_dummy() {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let spy = |pw: &str, hash: &str| {
+            calls.borrow_mut().push(hash.to_string());
+            verify_password(pw, hash)
+        };
+        assert_eq!(authenticate_with(None, "guess", spy), None);
+        assert_eq!(authenticate_with(Some((4, String::new())), "", spy), None);
+        assert_eq!(*calls.borrow(), [dummy_hash(), dummy_hash()]);
+        let real = hash_password("s3cret-pw").unwrap();
+        assert_eq!(
+            authenticate_with(Some((7, real.clone())), "s3cret-pw", spy),
+            Some(7)
+        );
+        assert_eq!(calls.borrow().len(), 3);
+        let params = |h: &str| PasswordHash::new(h).unwrap().params.to_string();
+        assert_eq!(
+            params(dummy_hash()),
+            params(&real),
+            "the dummy costs as much"
+        );
     }
 }

@@ -1,4 +1,10 @@
-//! Accepted TCP connections with one knob a handler can turn later: the kernel send buffer.
+//! Accepted TCP connections: the connection caps, and one knob a handler can turn later, the
+//! kernel send buffer.
+//!
+//! [`TunedListener::accept`] counts open connections in total and per client address
+//! ([`super::limits::client_key`]: an IPv6 /64 is one client) and closes any connection over
+//! `[http] max_connections` or `max_connections_per_ip` right away, with one warning a minute
+//! at most. The count is released when the connection's socket is dropped.
 //!
 //! The listener wraps every accepted socket in a [`TunedStream`] and hands each request a
 //! [`ConnTuning`] (as axum connect info). Ordinary requests never touch it, so API and media
@@ -7,52 +13,181 @@
 //! write, i.e. before the response head goes out. A stalled stream client then holds about a
 //! second of audio in the kernel instead of minutes (audio-engine §1.1, "Measured caveat").
 //!
-//! Owns: accept, the socket wrapper. May not touch: routing, request handling.
+//! Owns: accept, the connection caps, the socket wrapper. May not touch: routing, request
+//! handling.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A TCP listener whose connections accept a later `SO_SNDBUF` cap.
+use super::limits::{LogThrottle, client_key};
+
+/// Open connections, in total and per client address.
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+/// The connection caps and the open-connection count they are checked against.
+#[derive(Debug)]
+struct Caps {
+    open: Mutex<Open>,
+    max_total: usize,
+    max_per_ip: usize,
+}
+
+impl Caps {
+    fn open(&self) -> MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One counted connection; dropping it releases the count.
+#[derive(Debug)]
+struct Slot {
+    caps: Arc<Caps>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.caps.open();
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.by_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Why a connection was closed at accept.
+enum Refusal {
+    Total(usize),
+    PerIp(usize),
+}
+
+/// A TCP listener that enforces the connection caps and whose connections accept a later
+/// `SO_SNDBUF` cap.
 #[derive(Debug)]
 pub struct TunedListener {
     inner: TcpListener,
+    caps: Arc<Caps>,
+    refused: LogThrottle,
+    failed: LogThrottle,
 }
 
 impl TunedListener {
-    /// Wraps a bound listener.
-    pub fn new(inner: TcpListener) -> Self {
-        Self { inner }
+    /// Wraps a bound listener that keeps at most `max_total` connections open, and at most
+    /// `max_per_ip` from one client address.
+    pub fn new(inner: TcpListener, max_total: usize, max_per_ip: usize) -> Self {
+        Self {
+            inner,
+            caps: Arc::new(Caps {
+                open: Mutex::default(),
+                max_total,
+                max_per_ip,
+            }),
+            refused: LogThrottle::default(),
+            failed: LogThrottle::default(),
+        }
+    }
+
+    /// Open connections now (for tests and status).
+    pub fn open_connections(&self) -> usize {
+        self.caps.open().total
+    }
+
+    fn admit(&self, peer: SocketAddr) -> Result<Slot, Refusal> {
+        let ip = client_key(peer.ip());
+        let mut open = self.caps.open();
+        if open.total >= self.caps.max_total {
+            return Err(Refusal::Total(open.total));
+        }
+        let of_ip = open.by_ip.entry(ip).or_default();
+        if *of_ip >= self.caps.max_per_ip {
+            return Err(Refusal::PerIp(*of_ip));
+        }
+        *of_ip += 1;
+        open.total += 1;
+        Ok(Slot {
+            caps: self.caps.clone(),
+            ip,
+        })
+    }
+
+    /// The next connection within the caps; connections over a cap are closed here. Accept
+    /// errors are retried (after a pause when the process is out of file descriptors).
+    pub async fn accept(&mut self) -> (TunedStream, SocketAddr) {
+        loop {
+            let (io, peer) = match self.inner.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    self.failed.warn(|held| {
+                        format!("cannot accept connections: {e} (retrying each second; {held} more since the last such line)")
+                    });
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            match self.admit(peer) {
+                Ok(slot) => {
+                    let stream = TunedStream {
+                        io,
+                        send_buffer_bytes: Arc::new(AtomicUsize::new(0)),
+                        _slot: slot,
+                    };
+                    return (stream, peer);
+                }
+                Err(why) => {
+                    drop(io);
+                    let (max, key) = match why {
+                        Refusal::Total(_) => (self.caps.max_total, "max_connections"),
+                        Refusal::PerIp(_) => (self.caps.max_per_ip, "max_connections_per_ip"),
+                    };
+                    let from = match why {
+                        Refusal::Total(n) => format!("{n} connections are open"),
+                        Refusal::PerIp(n) => format!("{} has {n} open", client_key(peer.ip())),
+                    };
+                    self.refused.warn(|held| {
+                        format!(
+                            "connection from {peer} closed at accept: {from}, the most allowed \
+                             ([http] {key} = {max}); {held} more closed since the last such line"
+                        )
+                    });
+                }
+            }
+        }
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// Only if the socket has gone away.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
     }
 }
 
-impl Listener for TunedListener {
-    type Io = TunedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's accept loop: retries (with a pause) on EMFILE and friends.
-        let (io, addr) = Listener::accept(&mut self.inner).await;
-        (
-            TunedStream {
-                io,
-                send_buffer_bytes: Arc::new(AtomicUsize::new(0)),
-            },
-            addr,
-        )
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
+/// Errors of one incoming connection, not of the listener (as hyper and axum treat them).
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// An accepted TCP stream that applies a requested send-buffer size on its next write.
@@ -61,9 +196,19 @@ pub struct TunedStream {
     io: TcpStream,
     /// Requested `SO_SNDBUF` in bytes; 0 = nothing pending.
     send_buffer_bytes: Arc<AtomicUsize>,
+    /// This connection's place in the connection caps.
+    _slot: Slot,
 }
 
 impl TunedStream {
+    /// The handle requests on this connection get as `ConnectInfo<ConnTuning>`.
+    pub fn tuning(&self, remote: SocketAddr) -> ConnTuning {
+        ConnTuning {
+            send_buffer_bytes: self.send_buffer_bytes.clone(),
+            remote,
+        }
+    }
+
     fn apply_pending(&self) {
         let want = self.send_buffer_bytes.swap(0, Ordering::Relaxed);
         if want != 0 {
@@ -130,14 +275,5 @@ impl ConnTuning {
     pub fn cap_send_buffer(&self, bytes: usize) {
         self.send_buffer_bytes
             .store(bytes.max(1), Ordering::Relaxed);
-    }
-}
-
-impl Connected<IncomingStream<'_, TunedListener>> for ConnTuning {
-    fn connect_info(stream: IncomingStream<'_, TunedListener>) -> Self {
-        Self {
-            send_buffer_bytes: stream.io().send_buffer_bytes.clone(),
-            remote: *stream.remote_addr(),
-        }
     }
 }

@@ -34,6 +34,15 @@ pub enum ApiError {
     /// 405 for a method a route does not have.
     #[error("method {0} not allowed")]
     MethodNotAllowed(String),
+    /// 429: a per-address or per-user limit was reached; the message names it, and
+    /// `Retry-After` says when the next attempt can pass.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What was limited and how to get under the limit.
+        detail: String,
+        /// Seconds until the next attempt can pass (at least 1).
+        retry_after_s: u64,
+    },
     /// 503: the store is shutting down.
     #[error("service unavailable")]
     Unavailable,
@@ -131,6 +140,20 @@ impl IntoResponse for ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({"detail": format!("Method \"{m}\" not allowed.")}),
             ),
+            Self::TooManyRequests {
+                detail,
+                retry_after_s,
+            } => {
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    axum::Json(json!({"detail": detail})),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));
+                return response;
+            }
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"detail": "The server is shutting down; try again shortly."}),

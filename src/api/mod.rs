@@ -16,10 +16,15 @@ pub mod error;
 mod health;
 pub mod ingest;
 pub mod input;
+pub mod limits;
 pub mod list_cache;
 pub mod multipart;
+pub mod login_guard;
 mod paging;
 pub mod routes;
+pub mod serve;
+pub mod slow_body;
+pub mod stream_slots;
 
 mod assets;
 mod audiotracks;
@@ -85,6 +90,8 @@ pub struct AppState {
     pub card: Arc<std::sync::OnceLock<crate::local::Card>>,
     /// Uploads in flight and conversion slots.
     pub ingest: Arc<ingest::IngestGate>,
+    /// Per-address request limits, stream caps per user, the login back-off.
+    pub limits: Arc<limits::Limits>,
 }
 
 impl AppState {
@@ -112,6 +119,7 @@ impl AppState {
             lifecycle: crate::service::Lifecycle::new(config.clone()),
             position,
             ingest: Arc::new(ingest::IngestGate::new(config.limits.max_uploads_waiting)),
+            limits: Arc::new(limits::Limits::new(&config)),
             config,
         }
     }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::auth::{Access, Caller};
 use super::error::ApiError;
 use super::input::{Body, FieldErrors, Fields, Query};
+use super::limits::{Allow, ClientIp, kind};
 use super::routes::Routes;
 use super::{ApiResult, AppState, BaseUrl, Id};
 use crate::conductor::{EngineError, EngineStatus, OpenRequest, Opened, Update};
@@ -155,6 +156,8 @@ async fn create(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     caller: Caller,
+    ClientIp(ip): ClientIp,
+    _limit: Allow<kind::StreamStarts>,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
     let mut errs = FieldErrors::default();
@@ -175,6 +178,17 @@ async fn create(
         return Err(ApiError::field("session_id", "This field is required."));
     };
     guard(&state, &caller, session_id).await?;
+    // Streams per token and per address ([limits] streams_per_user, streams_per_ip); staff
+    // are not counted.
+    let slot = match caller.user {
+        Some(u) if !u.is_staff => Some(state.limits.streams.reserve(
+            session_id,
+            u.id,
+            ip,
+            |id| state.engine.is_active(id),
+        )?),
+        _ => None,
+    };
     let req = OpenRequest {
         session_id,
         project_id,
@@ -182,7 +196,11 @@ async fn create(
         bitrate_kbps: bitrate.map(|b| b.clamp(0, i64::from(u32::MAX)) as u32),
         data: Some(Value::Object(body.as_map().clone()).to_string()),
     };
-    Ok(Json(match state.engine.open(req).await? {
+    let opened = state.engine.open(req).await?;
+    if let (Opened::Stream, Some(slot)) = (&opened, slot) {
+        slot.keep();
+    }
+    Ok(Json(match opened {
         Opened::Stream => {
             json!({"stream_url": stream_url(&base, session_id), "stream_id": session_id})
         }

@@ -24,6 +24,7 @@ use super::assets::absolutize;
 use super::auth::{Access, Caller};
 use super::ingest::{Ticket, media_error};
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
+use super::limits::{Allow, kind};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::media::{self, Purpose, Stored, TempFile, Written};
 use crate::store::StoreError;
@@ -512,6 +513,7 @@ impl axum::extract::FromRequestParts<AppState> for OwnEnvelope {
 async fn envelope_upload(
     State(state): State<AppState>,
     caller: Caller,
+    _limit: Allow<kind::Uploads>,
     OwnEnvelope(envelope_id): OwnEnvelope,
     base: BaseUrl,
     Query(query): Query,
@@ -539,6 +541,7 @@ async fn envelope_upload(
 async fn asset_upload(
     State(state): State<AppState>,
     caller: Caller,
+    _limit: Allow<kind::Uploads>,
     base: BaseUrl,
     Query(query): Query,
     headers: HeaderMap,

@@ -5,14 +5,19 @@
 //! Names are at most 150 characters and e-mails 254 (Django's limits); only staff rename
 //! users (a visitor renaming itself `curator` would squat a login name). The box's own
 //! listener device id is reserved.
+//! Registrations and logins are limited per client address ([`super::limits`]); failed logins
+//! back off ([`super::login_guard`]); the staff list is paged on request and bounded without.
 
 use axum::Json;
+use axum::http::Uri;
 use serde_json::{Value, json};
 
 use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Query};
+use super::limits::{Allow, ClientIp, kind};
+use super::paging::{Paging, paged};
 use super::routes::Routes;
-use super::{ApiError, ApiResult, AppState, Id};
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::users::{self, User, UserFilter, UserPatch};
 
 pub(super) fn routes(r: &mut Routes) {
@@ -46,7 +51,14 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
 }
 
-async fn create(state: axum::extract::State<AppState>, Body(body): Body) -> ApiResult<Json<Value>> {
+/// Most users `GET users/` lists without `paginate=true` (about 1.4 MB of JSON).
+const UNPAGED_MAX: i64 = 10_000;
+
+async fn create(
+    state: axum::extract::State<AppState>,
+    _limit: Allow<kind::Registrations>,
+    Body(body): Body,
+) -> ApiResult<Json<Value>> {
     let mut errs = FieldErrors::default();
     let device_id = body.req_string("device_id", &mut errs);
     let client_type = body.req_string("client_type", &mut errs);
@@ -72,8 +84,10 @@ async fn create(state: axum::extract::State<AppState>, Body(body): Body) -> ApiR
 
 async fn list(
     state: axum::extract::State<AppState>,
+    BaseUrl(base): BaseUrl,
+    uri: Uri,
     Query(q): Query,
-) -> ApiResult<Json<Vec<User>>> {
+) -> ApiResult<Json<Value>> {
     let mut errs = FieldErrors::default();
     let filter = UserFilter {
         username: q.string("username", &mut errs),
@@ -85,9 +99,32 @@ async fn list(
         device_id: q.string("device_id", &mut errs),
     };
     errs.finish()?;
-    Ok(Json(
-        state.store.read(move |c| users::list(c, &filter)).await?,
-    ))
+    let paging = Paging::from_query(&q)?;
+    let (count, page, rows) = state
+        .store
+        .read(move |c| {
+            let count = users::count(c, &filter)?;
+            let (page, window) = match &paging {
+                Some(p) => match p.resolve(count) {
+                    Some(page) => (Some(page), Some(p.window(page))),
+                    None => return Ok((count, None, Vec::new())),
+                },
+                None if count > UNPAGED_MAX => return Ok((count, None, Vec::new())),
+                None => (None, None),
+            };
+            Ok((count, page, users::list(c, &filter, window)?))
+        })
+        .await?;
+    match (paging, page) {
+        (Some(p), Some(page)) => Ok(Json(json!(paged(&base, &uri, count, page, &p, rows)))),
+        (Some(_), None) => Err(Paging::invalid()),
+        (None, _) if count > UNPAGED_MAX => Err(ApiError::bad_request(format!(
+            "{count} users match, more than the {UNPAGED_MAX} listed at once; ask for pages \
+             (paginate=true&page_size=1000&page=1) or narrow the list with filters \
+             (username, search_str, is_staff, device_id)."
+        ))),
+        (None, _) => Ok(Json(json!(rows))),
+    }
 }
 
 /// Longest first name, last name or username (Django's `max_length`).
@@ -165,15 +202,23 @@ async fn patch(
 /// Password verifications allowed at the same time.
 static LOGIN_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-async fn login(state: axum::extract::State<AppState>, Body(body): Body) -> ApiResult<Json<Value>> {
+async fn login(
+    state: axum::extract::State<AppState>,
+    ClientIp(ip): ClientIp,
+    _limit: Allow<kind::Logins>,
+    Body(body): Body,
+) -> ApiResult<Json<Value>> {
     let mut errs = FieldErrors::default();
     let username = body.req_string("username", &mut errs);
     let password = body.req_string("password", &mut errs);
     errs.finish()?;
     let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
+    let back_off = &state.limits.logins_failed;
+    back_off.check(ip, &username)?;
+    let name = username.clone();
     let found = state
         .store
-        .read(move |c| users::login_lookup(c, &username))
+        .read(move |c| users::login_lookup(c, &name))
         .await?;
     // Verify on a blocking thread: Argon2 takes tens of milliseconds on a Pi and about 19 MiB
     // of memory, so only a couple run at once (a flood of logins queues, it cannot exhaust
@@ -182,19 +227,19 @@ async fn login(state: axum::extract::State<AppState>, Body(body): Body) -> ApiRe
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let user_id = tokio::task::spawn_blocking(move || {
-        found
-            .filter(|(_, hash)| crate::users::verify_password(&password, hash))
-            .map(|(id, _)| id)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Unknown usernames and device users are verified against a dummy hash: every failure
+    // takes as long as a wrong password and reads the same.
+    let user_id = tokio::task::spawn_blocking(move || crate::users::authenticate(found, &password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(user_id) = user_id else {
+        back_off.failed(ip, &username);
         return Err(ApiError::field(
             "non_field_errors",
             "Unable to log in with provided credentials.",
         ));
     };
+    back_off.succeeded(ip, &username);
     let token = state
         .store
         .write(move |tx| users::token_for(tx, user_id))

@@ -78,11 +78,7 @@ pub struct UserFilter {
     pub device_id: Option<String>,
 }
 
-/// Users matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &UserFilter) -> StoreResult<Vec<User>> {
+fn filtered(f: &UserFilter) -> Where {
     let mut w = Where::new();
     w.contains_opt("username", f.username.as_deref())
         .contains_opt("first_name", f.first_name.as_deref())
@@ -98,8 +94,35 @@ pub fn list(conn: &Connection, f: &UserFilter) -> StoreResult<Vec<User>> {
             std::iter::repeat_n(rusqlite::types::Value::Text(pattern), 4),
         );
     }
+    w
+}
+
+/// How many users match a filter.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn count(conn: &Connection, f: &UserFilter) -> StoreResult<i64> {
+    let w = filtered(f);
+    Ok(conn
+        .prepare(&format!("SELECT COUNT(*) FROM users{}", w.sql()))?
+        .query_row(w.params(), |r| r.get(0))?)
+}
+
+/// Users matching a filter, by id; `window` is `(limit, offset)`.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn list(
+    conn: &Connection,
+    f: &UserFilter,
+    window: Option<(i64, i64)>,
+) -> StoreResult<Vec<User>> {
+    let w = filtered(f);
+    let page = window.map_or(String::new(), |(limit, offset)| {
+        format!(" LIMIT {limit} OFFSET {offset}")
+    });
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM users{} ORDER BY id",
+        "SELECT {COLUMNS} FROM users{} ORDER BY id{page}",
         w.sql()
     ))?;
     let rows = stmt.query_map(w.params(), row)?;

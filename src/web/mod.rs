@@ -4,7 +4,9 @@
 //! The files are embedded in the binary by `src/build.rs` (a generated table with a strong ETag
 //! per file), so adding a page file needs no Rust change and nothing is read from disk at run
 //! time. Answers carry a content type by extension, `Cache-Control: no-cache` and the ETag;
-//! a matching `If-None-Match` gets 304. Paths are looked up in the table only, so `..` can
+//! a matching `If-None-Match` gets 304. Every answer forbids framing (`X-Frame-Options: DENY`
+//! and CSP `frame-ancestors 'none'`), so no other page can overlay the console to steal clicks.
+//! Paths are looked up in the table only, so `..` can
 //! never reach the file system; unknown paths get the API's JSON 404.
 //!
 //! Owns: the embedded asset table and the page routes. May not touch: the store, the engine,
@@ -121,6 +123,11 @@ async fn serve(path: &str, headers: HeaderMap) -> Response {
     out.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    out.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    out.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
     );
     if if_none_match(&headers, etag) {
         return (StatusCode::NOT_MODIFIED, out).into_response();

@@ -216,10 +216,12 @@ fn main() {
     std::fs::write(
         &cfg,
         format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n\
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n{}[storage]\ndata_dir = \"{}\"\n\
              [local]\nenabled = true\nproject_id = 1\noutput = \"default\"\n\
-             [position]\nsource = \"nmea\"\nnmea_device = \"{gps_device}\"\n[log]\nlevel = \"warn\"\n",
-            dir.path().join("data").display()
+             [position]\nsource = \"nmea\"\nnmea_device = \"{gps_device}\"\n[log]\nlevel = \"warn\"\n{}",
+            common::MANY_PHONES_HTTP,
+            dir.path().join("data").display(),
+            common::MANY_PHONES_LIMITS
         ),
     )
     .unwrap();

@@ -294,7 +294,7 @@ fn main() {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         println!("LAME alone (128 kbps, default quality): {lame_x:.0}x real time per core -> about {:.0} streams on {cores} cores", lame_x * cores as f64);
 
-        let server = ReleaseServer::start(dir.path());
+        let server = ReleaseServer::start_many_phones(dir.path(), &[]);
         wait_ready(&server.base).await;
         let client = Client { http: reqwest::Client::new(), base: server.base.clone() };
         let login = client

@@ -110,7 +110,7 @@ struct Row {
 
 async fn roundwared(clients: usize, seconds: u64) -> Row {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = common::ReleaseServer::start_with_args(dir.path(), &["--demo"]);
+    let server = common::ReleaseServer::start_many_phones(dir.path(), &["--demo"]);
     common::wait_ready(&server.base).await;
     match stream_url(&server.base).await {
         Ok(url) => {

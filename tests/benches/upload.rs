@@ -19,7 +19,8 @@ fn main() {
         .unwrap_or(10usize);
     let dir = tempfile::tempdir().expect("temp dir");
     let text = format!(
-        "[http]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
+        "[http]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n\
+         [limits]\nuploads_per_ip_per_min = 1000000\n",
         dir.path().display()
     );
     let config =

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod abuse_limits;
 mod api_core;
 mod appliance;
 mod assets_votes;

@@ -19,6 +19,15 @@ pub fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// `[http]` keys that let one loopback address hold as many connections as a crowd of phones.
+pub const MANY_PHONES_HTTP: &str = "max_connections = 100000\nmax_connections_per_ip = 100000\n";
+
+/// A `[limits]` table that lets one loopback address register, start and hold as many
+/// streams as a crowd of phones.
+pub const MANY_PHONES_LIMITS: &str = "[limits]\nregistrations_per_ip_per_min = 1000000\n\
+    logins_per_ip_per_min = 1000000\nuploads_per_ip_per_min = 1000000\n\
+    stream_starts_per_ip_per_min = 1000000\nstreams_per_user = 10000\nstreams_per_ip = 10000\n";
+
 /// The release `roundwared` serving `data_dir` on loopback; killed when dropped, even on panic.
 pub struct ReleaseServer {
     child: Child,
@@ -35,12 +44,44 @@ impl ReleaseServer {
 
     /// Like [`ReleaseServer::start`], with extra `serve` arguments (e.g. `--demo`).
     pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Self {
-        Self::start_with_config(data_dir, extra, "")
+        Self::start_configured(data_dir, "", "", extra)
+    }
+
+    /// Like [`ReleaseServer::start_with_args`], for a benchmark that plays many phones from
+    /// this one loopback address: the per-address caps are lifted ([`MANY_PHONES_HTTP`],
+    /// [`MANY_PHONES_LIMITS`]). `api_load` keeps the defaults, so their cost stays measured.
+    pub fn start_many_phones(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_configured(data_dir, MANY_PHONES_HTTP, MANY_PHONES_LIMITS, extra)
+    }
+
+    /// Like [`ReleaseServer::start_many_phones`], with `tables` (other than `[http]`,
+    /// `[storage]`, `[log]` and `[limits]`) appended to the config.
+    pub fn start_many_phones_with(data_dir: &Path, tables: &str, extra: &[&str]) -> Self {
+        let tables = format!("{MANY_PHONES_LIMITS}{tables}");
+        Self::start_configured(data_dir, MANY_PHONES_HTTP, &tables, extra)
     }
 
     /// Like [`ReleaseServer::start_with_args`], with `extra_toml` (tables other than
     /// `[http]`, `[storage]` and `[log]`) appended to the config.
     pub fn start_with_config(data_dir: &Path, extra: &[&str], extra_toml: &str) -> Self {
+        Self::start_configured(data_dir, "", extra_toml, extra)
+    }
+
+    /// Starts with `http_keys` added to `[http]` and `tables` appended to the config.
+    fn start_configured(data_dir: &Path, http_keys: &str, tables: &str, extra: &[&str]) -> Self {
+        let bin = Path::new(env!("CARGO_BIN_EXE_roundwared"));
+        Self::start_binary(bin, data_dir, http_keys, tables, extra)
+    }
+
+    /// Like [`ReleaseServer::start`] with another `roundwared` binary (an older build to
+    /// compare with); its config carries only keys every version knows unless told otherwise.
+    pub fn start_binary(
+        bin: &Path,
+        data_dir: &Path,
+        http_keys: &str,
+        tables: &str,
+        extra: &[&str],
+    ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -49,12 +90,12 @@ impl ReleaseServer {
         std::fs::write(
             &config,
             format!(
-                "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{extra_toml}",
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n{http_keys}[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{tables}",
                 data_dir.display()
             ),
         )
         .expect("write config");
-        let child = Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        let child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(&config)
             .args(extra)
