@@ -34,10 +34,13 @@ pub enum ApiError {
     /// 405 for a method a route does not have.
     #[error("method {0} not allowed")]
     MethodNotAllowed(String),
-    /// 429: a per-address or per-user limit was reached; the message names it, and
-    /// `Retry-After` says when the next attempt can pass.
+    /// Come back later: 429 when a per-address or per-user limit was reached, 503 when the box
+    /// is busy; the message names the limit, and `Retry-After` says when the next attempt can
+    /// pass.
     #[error("{detail}")]
-    TooManyRequests {
+    Retry {
+        /// 429 or 503.
+        status: StatusCode,
         /// What was limited and how to get under the limit.
         detail: String,
         /// Seconds until the next attempt can pass (at least 1).
@@ -46,9 +49,6 @@ pub enum ApiError {
     /// 503: the store is shutting down.
     #[error("service unavailable")]
     Unavailable,
-    /// A status (503 when the box is busy) with a `detail` and a `Retry-After` in seconds.
-    #[error("{1}")]
-    Retry(StatusCode, String, u32),
     /// 500: a bug or a broken database; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,6 +58,24 @@ impl ApiError {
     /// 400 with a `detail` message.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::Detail(StatusCode::BAD_REQUEST, detail.into())
+    }
+
+    /// 429 with `Retry-After`: a limit of the caller's was reached.
+    pub fn too_many(detail: impl Into<String>, retry_after_s: u64) -> Self {
+        Self::Retry {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            detail: detail.into(),
+            retry_after_s,
+        }
+    }
+
+    /// 503 with `Retry-After`: the box is busy for everyone.
+    pub fn busy(detail: impl Into<String>, retry_after_s: u64) -> Self {
+        Self::Retry {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            detail: detail.into(),
+            retry_after_s,
+        }
     }
 
     /// 400 naming one field.
@@ -116,13 +134,6 @@ impl IntoResponse for ApiError {
                 json!({"detail": format!("Not found: {what}.")}),
             ),
             Self::Detail(status, detail) => (status, json!({"detail": detail})),
-            Self::Retry(status, detail, after_s) => {
-                let mut response = (status, axum::Json(json!({"detail": detail}))).into_response();
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(after_s));
-                return response;
-            }
             Self::Fields(map) => (StatusCode::BAD_REQUEST, json!(map)),
             Self::NotAuthenticated => (
                 StatusCode::UNAUTHORIZED,
@@ -140,15 +151,12 @@ impl IntoResponse for ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({"detail": format!("Method \"{m}\" not allowed.")}),
             ),
-            Self::TooManyRequests {
+            Self::Retry {
+                status,
                 detail,
                 retry_after_s,
             } => {
-                let mut response = (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    axum::Json(json!({"detail": detail})),
-                )
-                    .into_response();
+                let mut response = (status, axum::Json(json!({"detail": detail}))).into_response();
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));
@@ -195,8 +203,7 @@ mod tests {
 
     #[test]
     fn a_busy_answer_carries_retry_after() {
-        let response =
-            ApiError::Retry(StatusCode::SERVICE_UNAVAILABLE, "busy".into(), 7).into_response();
+        let response = ApiError::busy("busy", 7).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     }

@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -31,7 +30,7 @@ use crate::media::{MediaError, TempFile};
 pub const MEDIA_JOBS: usize = 2;
 
 /// `Retry-After` of a refused upload, in seconds (a typical conversion takes a few seconds).
-pub const RETRY_AFTER_S: u32 = 10;
+pub const RETRY_AFTER_S: u64 = 10;
 
 /// Buffer of a spool file's writer.
 const SPOOL_BUFFER_BYTES: usize = 256 * 1024;
@@ -73,8 +72,7 @@ impl IngestGate {
                     "upload refused: {MEDIA_JOBS} converting and {} more in flight",
                     self.waiting
                 );
-                Err(ApiError::Retry(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                Err(ApiError::busy(
                     format!(
                         "The box is busy with uploads: {MEDIA_JOBS} are being converted and {} \
                          more are waiting, the most it accepts at once ([limits] \
@@ -185,12 +183,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn the_gate_admits_jobs_plus_waiting_and_refuses_the_next_with_retry_after() {
         let gate = IngestGate::new(1);
         let tickets: Vec<_> = (0..MEDIA_JOBS + 1).map(|_| gate.admit().unwrap()).collect();
-        let Err(ApiError::Retry(status, detail, after)) = gate.admit() else {
+        let Err(ApiError::Retry {
+            status,
+            detail,
+            retry_after_s: after,
+        }) = gate.admit()
+        else {
             panic!("refused")
         };
         assert_eq!(

@@ -180,7 +180,7 @@ impl Limits {
     /// Counts one request of `kind` from `ip`.
     ///
     /// # Errors
-    /// [`ApiError::TooManyRequests`] naming the limit, when the address has used it up.
+    /// [`ApiError::Retry`] (429) naming the limit, when the address has used it up.
     pub fn check(&self, kind: Limited, ip: IpAddr) -> Result<(), ApiError> {
         let (limiter, throttle) = self.limiter(kind);
         let Err(not_until) = limiter.check_key(&ip) else {
@@ -196,7 +196,8 @@ impl Limits {
                  refused with 429 ({held} more refusals of {what} since the last such line)"
             )
         });
-        Err(ApiError::TooManyRequests {
+        Err(ApiError::Retry {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
             detail: format!(
                 "Too many {what} from your address: at most {per_min} a minute \
                  ([limits] {key}). Try again in {} s.",
@@ -280,9 +281,10 @@ mod tests {
         for _ in 0..3 {
             limits.check(Limited::Registrations, ip).unwrap();
         }
-        let Err(ApiError::TooManyRequests {
+        let Err(ApiError::Retry {
             detail,
             retry_after_s,
+            ..
         }) = limits.check(Limited::Registrations, ip)
         else {
             panic!("the fourth registration passed");

@@ -74,7 +74,7 @@ impl LoginGuard {
     /// Refuses an attempt while the address or the username is locked.
     ///
     /// # Errors
-    /// [`ApiError::TooManyRequests`] saying which lock holds and for how long.
+    /// [`ApiError::Retry`] (429) saying which lock holds and for how long.
     pub fn check(&self, ip: IpAddr, username: &str) -> Result<(), ApiError> {
         let now = Instant::now();
         let locked = |r: Option<&Record>| {
@@ -91,7 +91,8 @@ impl LoginGuard {
             (None, Some(b)) => (b, "for this username"),
         };
         let retry_after_s = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Err(ApiError::TooManyRequests {
+        Err(ApiError::Retry {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
             detail: format!(
                 "Too many failed logins {whom}; logins are locked for {retry_after_s} s more \
                  ([limits] login_failures_before_lock, login_lock_s)."
@@ -208,7 +209,7 @@ mod tests {
         g.failed(ip, "admin");
         g.check(ip, "admin").unwrap();
         g.failed(ip, "admin");
-        let Err(ApiError::TooManyRequests { detail, .. }) = g.check(elsewhere, "admin") else {
+        let Err(ApiError::Retry { detail, .. }) = g.check(elsewhere, "admin") else {
             panic!("a locked username was let through");
         };
         assert!(detail.contains("username"), "{detail}");

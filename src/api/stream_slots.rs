@@ -80,7 +80,7 @@ impl StreamSlots {
     /// whether the engine runs a stream.
     ///
     /// # Errors
-    /// [`ApiError::TooManyRequests`] when the user or the address already has its maximum.
+    /// [`ApiError::Retry`] (429) when the user or the address already has its maximum.
     pub fn reserve(
         &self,
         stream_id: i64,
@@ -116,7 +116,8 @@ impl StreamSlots {
                 stream_id: Some(stream_id),
             });
         };
-        Err(ApiError::TooManyRequests {
+        Err(ApiError::Retry {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
             detail: format!(
                 "{whom} {count} personal streams running, the most allowed ([limits] {key}); \
                  end one with POST streams/<id>/kill/, or wait until an unused one times out."
@@ -166,8 +167,7 @@ mod tests {
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         drop(s.reserve(1, 7, ip, |_| false).unwrap());
         s.reserve(2, 7, ip, |_| false).unwrap().keep();
-        let Err(ApiError::TooManyRequests { detail, .. }) = s.reserve(3, 8, ip, |id| id == 2)
-        else {
+        let Err(ApiError::Retry { detail, .. }) = s.reserve(3, 8, ip, |id| id == 2) else {
             panic!("the address cap did not hold");
         };
         assert!(detail.contains("streams_per_ip"), "{detail}");

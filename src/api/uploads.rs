@@ -485,7 +485,10 @@ async fn remove_old(state: &AppState, old: &str) {
 /// The envelope of the path, checked before the body is read: it exists and the caller owns
 /// it (or is staff), so a visitor cannot make the box spool a file into someone else's
 /// envelope only to refuse it afterwards.
-struct OwnEnvelope(i64);
+struct OwnEnvelope {
+    id: i64,
+    caller: Caller,
+}
 
 impl axum::extract::FromRequestParts<AppState> for OwnEnvelope {
     type Rejection = ApiError;
@@ -506,15 +509,17 @@ impl axum::extract::FromRequestParts<AppState> for OwnEnvelope {
             .await?
             .ok_or_else(|| no_envelope(id))?;
         caller.may_change(owner, "envelope")?;
-        Ok(Self(id))
+        Ok(Self { id, caller })
     }
 }
 
 async fn envelope_upload(
     State(state): State<AppState>,
-    caller: Caller,
     _limit: Allow<kind::Uploads>,
-    OwnEnvelope(envelope_id): OwnEnvelope,
+    OwnEnvelope {
+        id: envelope_id,
+        caller,
+    }: OwnEnvelope,
     base: BaseUrl,
     Query(query): Query,
     headers: HeaderMap,

@@ -164,22 +164,27 @@ impl TestServer {
             .expect("scalar")
     }
 
-    /// A token of the user who opened session `session` (registering that user's device
-    /// again returns its token): the caller the ownership rules let act in that session.
+    /// A token of the user who opened session `session`: the caller the ownership rules let
+    /// act in that session. Their stored token when they have one, else (a fixture user never
+    /// registered) registering their device once, as the client would.
     pub async fn session_owner_token(&self, session: i64) -> String {
-        let device: String = self
+        let (device, token): (String, Option<String>) = self
             .store
             .read(move |c| {
                 Ok(c.query_row(
-                    "SELECT u.device_id FROM sessions s JOIN users u ON u.id = s.user_id
+                    "SELECT u.device_id, t.key FROM sessions s JOIN users u ON u.id = s.user_id
+                       LEFT JOIN tokens t ON t.user_id = u.id
                       WHERE s.id = ?1",
                     [session],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?)
             })
             .await
             .unwrap_or_else(|e| panic!("session {session} has no owner with a device: {e}"));
-        self.device_token(&device).await.1
+        match token {
+            Some(t) => t,
+            None => self.device_token(&device).await.1,
+        }
     }
 
     pub async fn send(
