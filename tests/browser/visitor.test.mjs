@@ -157,6 +157,30 @@ test('a recording from the fake microphone is uploaded and plays next in the vis
   await context.close();
 });
 
+test('reloading the page while listening ends the old stream, so a visitor never runs out of stream places', async () => {
+  const context = await browser.newContext();
+  const { page, problems } = await openVisitor(context);
+  const streams = [];
+  // One more reload than [limits] streams_per_user (3) allows running streams.
+  for (let i = 0; i < 4; i++) {
+    if (i > 0) {
+      await page.reload();
+      await page.locator('#project').waitFor({ state: 'visible' });
+    }
+    await page.click('#listen-btn');
+    await waitFor(() => page.evaluate(() => window.__rw.audioState === 'playing'), { what: `playing after reload ${i}` });
+    streams.push((await rw(page)).streamId);
+  }
+  assert.equal(await page.isVisible('#error'), false);
+  const token = (await rw(page)).token;
+  for (const old of streams.slice(0, -1)) {
+    await waitFor(async () => !(await apiCall(daemon.url, `streams/${old}/isactive/`, { token })).active, { what: `stream ${old} ended` });
+  }
+  assert.equal((await apiCall(daemon.url, `streams/${streams.at(-1)}/isactive/`, { token })).active, true);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('a wrong or expired token is replaced by registering the device again', async () => {
   const context = await browser.newContext();
   await context.addInitScript(() => {

@@ -1,7 +1,7 @@
 // The visitor page: choose a project, choose what to hear, Listen (users/ → sessions/ →
 // streams/ → player.js), walk the map (PATCH streams/{id}/), and record (recorder.js).
 // Everything goes through the public api/2. State for tests and debugging: window.__rw.
-import { api, upload, ApiError, backoffMs, sleep } from '/web/shared/api.js';
+import { api, apiUrl, upload, ApiError, backoffMs, sleep } from '/web/shared/api.js';
 import { ProjectMap } from '/web/shared/map.js';
 import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
 import { StreamPlayer } from '/web/visitor/player.js';
@@ -21,6 +21,25 @@ const saved = {
       else localStorage.setItem(`rw.${k}`, v);
     } catch {
       /* private mode: keep in memory only */
+    }
+  },
+};
+
+/** The stream this tab is listening to, kept across reloads of the tab (not shared by tabs). */
+const tabStream = {
+  get() {
+    try {
+      return sessionStorage.getItem('rw.stream');
+    } catch {
+      return null;
+    }
+  },
+  set(v) {
+    try {
+      if (v === null) sessionStorage.removeItem('rw.stream');
+      else sessionStorage.setItem('rw.stream', v);
+    } catch {
+      /* no storage: the stream times out instead */
     }
   },
 };
@@ -125,6 +144,12 @@ async function boot() {
   clearError();
   status('Connecting to the box…');
   rw.token = saved.get('token');
+  // A stream an earlier visit of this page left running (closed or reloaded while listening)
+  // would hold one of the visitor's few stream places ([limits] streams_per_user) until it
+  // times out: end it.
+  const stale = Number(tabStream.get());
+  if (stale && rw.token) call(`streams/${stale}/kill/`, { method: 'POST', body: {} }).catch(() => {});
+  tabStream.set(null);
   try {
     const projects = await call('projects/');
     const list = Array.isArray(projects) ? projects : projects.results || [];
@@ -395,6 +420,7 @@ async function startListening() {
   listenStatus('Starting your stream…');
   try {
     await openStream();
+    tabStream.set(String(rw.streamId));
     $('skip-btn').disabled = false;
     heartbeatTimer = setInterval(() => rw.streamId && call(`streams/${rw.streamId}/heartbeat/`, { method: 'POST', body: {} }).catch(() => {}), 60000);
     nowPlayingTimer = setInterval(pollNowPlaying, 2000);
@@ -418,6 +444,7 @@ function stopListening(kill = true) {
   $('skip-btn').disabled = true;
   listenStatus('Stopped.');
   if (kill && rw.streamId) call(`streams/${rw.streamId}/kill/`, { method: 'POST', body: {} }).catch(() => {});
+  if (kill) tabStream.set(null);
   rw.streamId = null;
 }
 
@@ -614,6 +641,17 @@ $('take-discard').addEventListener('click', () => {
 });
 window.addEventListener('beforeunload', (e) => {
   if (rw.take && !rw.take.uploaded) e.preventDefault();
+});
+// Leaving the page ends its stream (keepalive lets the request outlive the page); if the
+// browser drops it, the next visit ends it (see boot).
+window.addEventListener('pagehide', () => {
+  if (!rw.listening || !rw.streamId || !rw.token) return;
+  fetch(apiUrl(`streams/${rw.streamId}/kill/`), {
+    method: 'POST',
+    keepalive: true,
+    headers: { Authorization: `token ${rw.token}`, 'Content-Type': 'application/json' },
+    body: '{}',
+  }).catch(() => {});
 });
 
 boot();
