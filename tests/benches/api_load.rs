@@ -172,13 +172,18 @@ fn cpu_s(pid: u32) -> f64 {
 
 /// One project with tags, a session, a token, and 1,000 tagged assets in envelopes, written
 /// through the daemon's own store (so the schema is the real one).
+/// The data at schema version 1 (the first migration), so an older baseline build serves the
+/// same database as this one (which migrates it at start: session 1 then belongs to the bench
+/// user, whose device opened it).
 fn seed(dir: &Path) {
-    let store =
-        roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).expect("open store");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(store.write(|tx| {
+    let mut conn =
+        rusqlite::Connection::open(dir.join("roundwared.sqlite3")).expect("open database");
+    conn.execute_batch(include_str!("../../src/store/migrations/0001_init.sql"))
+        .expect("schema 1");
+    conn.pragma_update(None, "user_version", 1)
+        .expect("schema version");
+    let seeded: rusqlite::Result<()> = (|| {
+        let tx = conn.transaction()?;
         tx.execute_batch(&format!(
             "INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (1, 'Bench', 42.36, -71.06, '2026-01-01T00:00:00.000000');
              INSERT INTO project_languages VALUES (1, 1);
@@ -216,9 +221,10 @@ fn seed(dir: &Path) {
             tag.execute([i, 1 + i % 2])?;
             tag.execute([i, 3 + i % 2])?;
         }
-        Ok(())
-    }))
-    .expect("seed");
+        drop((asset, tag, env, link));
+        tx.commit()
+    })();
+    seeded.expect("seed");
 }
 
 struct LoadResult {
