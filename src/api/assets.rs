@@ -25,6 +25,7 @@ use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::store::StoreError;
 use crate::store::assets::{
@@ -35,43 +36,58 @@ use crate::store::owners::{self, Owned};
 use crate::store::votes::{self, AssetVote, VOTE_TYPES, Vote, VoteCount};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r.at("/assets/", "assets").get(
-        Access::Token,
-        "List assets matching the filters (`paginate=true` for pages)",
-        list,
-    );
+    let a = r
+        .at("/assets/", "assets")
+        .get(
+            Access::Token,
+            "List assets matching the filters (`paginate=true` for pages)",
+            list,
+        )
+        .query(list_fields(true));
     r.add(super::uploads::asset_route(a));
-    let a = r.at("/assets/count/", "assets").get(
-        Access::Token,
-        "Count assets matching the filters",
-        count,
-    );
+    let a = r
+        .at("/assets/count/", "assets")
+        .get(
+            Access::Token,
+            "Count assets matching the filters",
+            count,
+        )
+        .query(filter_fields(obj()));
     r.add(a);
-    let a = r.at("/assets/random/", "assets").get(
-        Access::Token,
-        "Up to `limit` random assets matching the filters",
-        random,
-    );
+    let a = r
+        .at("/assets/random/", "assets")
+        .get(
+            Access::Token,
+            "Up to `limit` random assets matching the filters",
+            random,
+        )
+        .query(filter_fields(obj().int("limit").int_range(0, i64::MAX)));
     r.add(a);
-    let a = r.at("/assets/blocked/", "assets").get(
-        Access::Token,
-        "Assets the session's user blocked (directly or by blocking their author)",
-        blocked,
-    );
+    let a = r
+        .at("/assets/blocked/", "assets")
+        .get(
+            Access::Token,
+            "Assets the session's user blocked (directly or by blocking their author)",
+            blocked,
+        )
+        .query(obj().id("session_id").req());
     r.add(a);
     let a = r
         .at("/assets/{id}/", "assets")
         .get(Access::Token, "Get an asset", get_one)
+        .query(admin_field(obj()))
         .patch(
             Access::Owner,
             "Update an asset (its owner or staff; `user_id` and others' sessions: staff)",
             patch,
         )
+        .body(patch_fields())
         .delete(
             Access::Owner,
             "Delete an asset (its owner or staff; `delete_binary=true`, staff only, also removes its media files)",
             delete,
-        );
+        )
+        .query(obj().bool("delete_binary"));
     r.add(a);
     let a = r
         .at("/assets/{id}/votes/", "assets")
@@ -84,18 +100,126 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Owner,
             "Vote on an asset as one of your own sessions (a repeat without value withdraws the vote)",
             vote,
+        )
+        .body(
+            super::events::event_fields(obj().id("session_id").req())
+                .choice("vote_type", VOTE_TYPES)
+                .req()
+                .int("value"),
         );
     r.add(a);
-    let a = r.at("/projects/{id}/assets/", "projects").get(
-        Access::Token,
-        "Assets of a project (bare array; the asset filters apply)",
-        project_assets,
-    );
+    let a = r
+        .at("/projects/{id}/assets/", "projects")
+        .get(
+            Access::Token,
+            "Assets of a project (bare array; the asset filters apply)",
+            project_assets,
+        )
+        .query(list_fields(false));
     r.add(a);
 }
 
 // ---------------------------------------------------------------------------------------
 // Filters
+
+/// `admin` (present with any value: every localized string).
+fn admin_field(o: Obj) -> Obj {
+    o.string("admin")
+        .doc("present (any value): every localized string")
+}
+
+/// The query of the asset lists: the filters, `ordering`, `admin`, and the page parameters
+/// where the list pages.
+fn list_fields(pages: bool) -> Obj {
+    let o = admin_field(filter_fields(obj())).string("ordering").doc(
+        "comma-separated keys, `-` for descending: id, created, weight, audiolength, likes (unknown keys are ignored)",
+    );
+    if pages {
+        o.bool("paginate")
+            .string("page")
+            .pattern("^([1-9][0-9]{0,8}|last)$")
+            .doc("a page number or `last` (a page past the end is a 404)")
+            .int("page_size")
+            .int_range(1, 10_000)
+    } else {
+        o
+    }
+}
+
+/// Every filter [`asset_filter`] reads, added to `o`. `session`, `project`, `tags` and
+/// `envelope` must name existing objects (a 400 otherwise, as DRF's choice filters answer).
+fn filter_fields(o: Obj) -> Obj {
+    o.int("session_id")
+        .id("session")
+        .int("project_id")
+        .id("project")
+        .ids("tag_ids")
+        .doc("assets carrying every one of these tags")
+        .ids("tag_ids_or")
+        .doc("assets carrying any of these tags")
+        .ids("tags")
+        .string("media_type")
+        .choice("mediatype", MEDIA_TYPES)
+        .string("language")
+        .ids("envelope_id")
+        .ids("envelope_ids")
+        .ids("envelope")
+        .num("latitude")
+        .doc("matched as a prefix of the stored text")
+        .num("longitude")
+        .doc("matched as a prefix of the stored text")
+        .bool("submitted")
+        .num("audiolength__lte")
+        .doc("seconds")
+        .num("audiolength__gte")
+        .doc("seconds")
+        .int("audiolength")
+        .doc("nanoseconds")
+        .datetime("created__lte")
+        .datetime("created__gte")
+        .datetime("created")
+        .datetime("updated__lte")
+        .datetime("updated__gte")
+        .string("description")
+        .string("filename")
+        .string("text_filter")
+        .string("user_str")
+}
+
+/// The body of an asset PATCH, as [`asset_patch`] reads it.
+fn patch_fields() -> Obj {
+    obj()
+        .text("description", DESCRIPTION_MAX)
+        .lat("latitude")
+        .nullable()
+        .lon("longitude")
+        .nullable()
+        .geometry("shape")
+        .nullable()
+        .num("volume")
+        .nullable()
+        .bool("submitted")
+        .int("weight")
+        .int_range(0, 99)
+        .choice("media_type", MEDIA_TYPES)
+        .num("start_time")
+        .nullable()
+        .num("end_time")
+        .nullable()
+        .id("language_id")
+        .nullable()
+        .id("project_id")
+        .nullable()
+        .id("session_id")
+        .nullable()
+        .id("user_id")
+        .nullable()
+        .doc("staff only")
+        .ids("tag_ids")
+        .ids("envelope_ids")
+        .ids("description_loc_ids")
+        .ids("alt_text_loc_ids")
+}
 
 /// Non-blank text of a query parameter.
 fn text(q: &Fields, key: &str, errs: &mut FieldErrors) -> Option<String> {
@@ -506,10 +630,22 @@ fn asset_patch(body: &Fields) -> ApiResult<AssetPatch> {
             }
         })
     };
+    // The same ranges as an upload's (a position off the globe never reaches the mixer).
+    let mut coordinate = |key: &str, limit: f64| {
+        body.nullable_float(key, &mut errs).filter(|v| {
+            let ok = v.is_none_or(|v| (-limit..=limit).contains(&v));
+            if !ok {
+                errs.add(key, format!("Must be between -{limit} and {limit}."));
+            }
+            ok
+        })
+    };
+    let latitude = coordinate("latitude", 90.0);
+    let longitude = coordinate("longitude", 180.0);
     let p = AssetPatch {
         description,
-        latitude: body.nullable_float("latitude", &mut errs),
-        longitude: body.nullable_float("longitude", &mut errs),
+        latitude,
+        longitude,
         shape,
         volume: body.nullable_float("volume", &mut errs),
         submitted: body.bool("submitted", &mut errs),

@@ -18,6 +18,7 @@ pub mod input;
 pub mod list_cache;
 mod paging;
 pub mod routes;
+pub mod schema;
 
 mod assets;
 mod audiotracks;

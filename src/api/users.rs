@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Query};
 use super::routes::Routes;
+use super::schema::obj;
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::users::{self, User, UserFilter, UserPatch};
 
@@ -19,10 +20,32 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/users/", "users")
         .get(Access::Staff, "List users (staff only)", list)
+        .query(
+            obj()
+                .string("username")
+                .string("first_name")
+                .string("last_name")
+                .string("email")
+                .string("search_str")
+                .bool("is_staff")
+                .string("device_id"),
+        )
         .post(
             Access::Anyone,
             "Register a device: the same device_id always returns the same user and token",
             create,
+        )
+        .body(
+            obj()
+                .string("device_id")
+                .nonblank()
+                .req()
+                .string("client_type")
+                .nonblank()
+                .req()
+                .text("first_name", NAME_MAX)
+                .text("last_name", NAME_MAX)
+                .text("email", EMAIL_MAX),
         );
     r.add(a);
     let a = r
@@ -36,13 +59,34 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Token,
             "Update names or e-mail of a user (your own, or any for staff)",
             patch,
+        )
+        .body(
+            obj()
+                .text("username", NAME_MAX)
+                .nonblank()
+                .doc("staff only")
+                .text("first_name", NAME_MAX)
+                .text("last_name", NAME_MAX)
+                .text("email", EMAIL_MAX)
+                .pattern("^$|@"),
         );
     r.add(a);
-    let a = r.at("/login/", "login").post(
-        Access::Anyone,
-        "Exchange username and password for a token",
-        login,
-    );
+    let a = r
+        .at("/login/", "login")
+        .post(
+            Access::Anyone,
+            "Exchange username and password for a token (wrong ones: 400, as DRF answers)",
+            login,
+        )
+        .body(
+            obj()
+                .string("username")
+                .nonblank()
+                .req()
+                .string("password")
+                .nonblank()
+                .req(),
+        );
     r.add(a);
 }
 
