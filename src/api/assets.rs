@@ -139,8 +139,8 @@ fn list_fields(pages: bool) -> Obj {
             .string("page")
             .pattern("^([1-9][0-9]{0,8}|last)$")
             .doc("a page number or `last` (a page past the end is a 404)")
-            .int("page_size")
-            .int_range(1, 10_000)
+            .string("page_size")
+            .doc("1 to 10000 (more: 10000); anything else means the default, 20, as DRF reads it")
     } else {
         o
     }

@@ -36,8 +36,8 @@ pub(super) fn routes(r: &mut Routes) {
                 .string("page")
                 .pattern("^([1-9][0-9]{0,8}|last)$")
                 .doc("a page number or `last` (a page past the end is a 404)")
-                .int("page_size")
-                .int_range(1, 10_000),
+                .string("page_size")
+                .doc("1 to 10000 (more: 10000); anything else means the default, 20, as DRF reads it"),
         )
         .post(
             Access::Owner,

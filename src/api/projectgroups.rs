@@ -50,9 +50,9 @@ pub(super) fn routes(r: &mut Routes) {
         .query(
             obj()
                 .lat("latitude")
-                .req()
+                .doc("required unless the group is inactive")
                 .lon("longitude")
-                .req()
+                .doc("required unless the group is inactive")
                 .text("language_code", 2),
         );
     r.add(a);

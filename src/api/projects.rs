@@ -105,7 +105,9 @@ fn fields(creating: bool) -> Obj {
         .text("demo_stream_url", 512)
         .num("out_of_range_distance")
         .range(0.0, f64::MAX)
-        .ids("language_ids");
+        .ids("language_ids")
+        .items(1, super::input::MAX_IDS)
+        .doc("at least one");
     for field in ["description", "sharing_message", "out_of_range_message", "legal_agreement", "demo_stream_message"] {
         o = o.ids(loc_keys(field)[1]).doc("localized string ids");
     }

@@ -255,6 +255,10 @@ impl Routes {
                     );
                 }
                 responses.insert(
+                    "414".into(),
+                    json!({"$ref": "#/components/responses/UriTooLong"}),
+                );
+                responses.insert(
                     "503".into(),
                     json!({"$ref": "#/components/responses/Unavailable"}),
                 );
@@ -296,6 +300,7 @@ impl Routes {
                     "NotFound": {"description": "No such object (the path's id, or one the request names), or no such page.", "content": {"application/json": {"schema": detail}}},
                     "TooLarge": {"description": "The body is over the size limit.", "content": {"application/json": {"schema": detail}}},
                     "UnsupportedMediaType": {"description": "Send JSON, a urlencoded form or multipart.", "content": {"application/json": {"schema": detail}}},
+                    "UriTooLong": {"description": "The URI is over 64 KiB (answered by the HTTP layer, without a body)."},
                     "Unavailable": {"description": "The box is busy (every stream slot taken) or shutting down.", "content": {"application/json": {"schema": detail}}},
                 }
             }

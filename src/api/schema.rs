@@ -131,6 +131,15 @@ impl Obj {
         self.push(name, json!({"type": "boolean"}), Kind::Scalar)
     }
 
+    /// One of a fixed set of integers.
+    pub fn int_choice(self, name: &'static str, choices: &[u32]) -> Self {
+        self.push(
+            name,
+            json!({"type": "integer", "enum": choices}),
+            Kind::Scalar,
+        )
+    }
+
     /// One of a fixed set of strings.
     pub fn choice(self, name: &'static str, choices: &[&str]) -> Self {
         self.push(
@@ -192,6 +201,15 @@ impl Obj {
     /// The last field is required.
     pub fn req(mut self) -> Self {
         self.last().required = true;
+        self
+    }
+
+    /// The field called `name`, described earlier, is required (for a shared list of fields
+    /// that one operation needs more strictly).
+    pub fn req_named(mut self, name: &str) -> Self {
+        if let Some(f) = self.fields.iter_mut().find(|f| f.name == name) {
+            f.required = true;
+        }
         self
     }
 
@@ -280,6 +298,15 @@ impl Obj {
         o
     }
 
+    /// The multipart schema: the described fields only (a part's name travels in a header,
+    /// where control characters make the body malformed; the JSON and urlencoded forms may
+    /// carry any other field, which the server ignores).
+    fn multipart(&self) -> Value {
+        let mut o = self.object(true);
+        o["additionalProperties"] = json!(false);
+        o
+    }
+
     /// The JSON body schema (file fields left out: they need multipart).
     pub fn json_schema(&self) -> Value {
         self.object(false)
@@ -293,7 +320,7 @@ impl Obj {
             .iter()
             .any(|f| f.kind == Kind::File && f.required);
         let mut content = Map::new();
-        content.insert("multipart/form-data".into(), json!({"schema": self.object(true)}));
+        content.insert("multipart/form-data".into(), json!({"schema": self.multipart()}));
         if !needs_file {
             content.insert("application/json".into(), json!({"schema": self.json_schema()}));
             content.insert(
@@ -312,6 +339,8 @@ impl Obj {
             .map(|f| {
                 let mut schema = f.schema.clone();
                 schema.remove("nullable");
+                // A query's length is bounded by the URI (64 KiB, else 414), not per parameter.
+                schema.remove("maxLength");
                 let mut p = json!({"name": f.name, "in": "query", "required": f.required,
                                    "schema": schema});
                 if f.kind == Kind::IdList {

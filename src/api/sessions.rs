@@ -25,8 +25,8 @@ pub(super) fn routes(r: &mut Routes) {
             obj()
                 .id("project_id")
                 .req()
-                .text("language", 2)
-                .doc("language code, e.g. en")
+                .string("language")
+                .doc("a language code or a locale, e.g. en or en-US")
                 .id("language_id")
                 .bool("geo_listen_enabled")
                 .bool("demo_stream_enabled")
@@ -56,9 +56,9 @@ pub(super) fn routes(r: &mut Routes) {
 /// The filters of the session list and count.
 fn filter_fields() -> Obj {
     obj()
-        .id("project_id")
-        .id("project")
-        .id("language_id")
+        .int("project_id")
+        .int("project")
+        .int("language_id")
         .string("language")
         .bool("geo_listen_enabled")
         .bool("demo_stream_enabled")

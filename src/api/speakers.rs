@@ -107,7 +107,7 @@ fn body_fields(creating: bool) -> Obj {
         .bool("activeyn")
         .text("code", MAX_CODE)
         .text("backupuri", MAX_URI)
-        .pattern(&format!("^$|{}", &URI_PATTERN[1..]))
+        .pattern(&format!("^$|{URI_PATTERN}"))
         .nullable()
 }
 

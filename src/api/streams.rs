@@ -25,7 +25,7 @@ pub(super) fn routes(r: &mut Routes) {
     )
     .body(
         position_fields(obj().id("session_id").req().id("project_id"))
-            .int("audio_stream_bitrate")
+            .int_choice("audio_stream_bitrate", &crate::config::ALLOWED_BITRATES_KBPS)
             .doc("kbps")
             .choice("audio_format", &["mp3"]),
     );

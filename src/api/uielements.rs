@@ -58,11 +58,14 @@ pub(super) fn routes(r: &mut Routes) {
             "A project's UI elements of one variant by view (variant required, language_code optional)",
             project_uielements,
         )
-        .query(element_filter_fields(
-            obj()
-                .text("language_code", 2)
-                .doc("a language of this box (unknown: 400)"),
-        ));
+        .query(
+            element_filter_fields(
+                obj()
+                    .text("language_code", 2)
+                    .doc("a language of this box (unknown: 400)"),
+            )
+            .req_named("variant"),
+        );
     r.add(a);
 }
 
