@@ -34,8 +34,7 @@ pub(super) fn routes(r: &mut Routes) {
             filter_fields()
                 .bool("paginate")
                 .string("page")
-                .pattern("^([1-9][0-9]{0,8}|last)$")
-                .doc("a page number or `last` (a page past the end is a 404)")
+                .doc("with paginate: a page number or `last` (another page is a 404)")
                 .string("page_size")
                 .doc("1 to 10000 (more: 10000); anything else means the default, 20, as DRF reads it"),
         )

@@ -20,9 +20,8 @@ use super::input::{MAX_IDS, MAX_TEXT_CHARS};
 /// Largest id the server can hold (SQLite's signed 64-bit rowid).
 const ID_MAX: i64 = i64::MAX;
 
-/// Positions of one ring in a described shape (the server takes up to
-/// [`crate::store::geometry::MAX_POSITIONS`] in all; the schema keeps fuzzed shapes small).
-const RING_MAX: usize = 12;
+/// Positions of a shape: the server takes up to this many in all (a 400 beyond).
+const POSITIONS_MAX: usize = crate::store::geometry::MAX_POSITIONS;
 
 /// The kind of a described field, which decides how it is written as a query parameter and
 /// as a form field.
@@ -171,9 +170,12 @@ impl Obj {
 
     /// A polygon shape: GeoJSON `Polygon` (also accepted: `MultiPolygon`, GeoJSON text, WKT).
     pub fn geometry(self, name: &'static str) -> Self {
+        // OpenAPI 3.0 has no tuples: each coordinate is bounded by the wider (longitude) range,
+        // and a latitude past 90 is a 400 naming the position.
         let position = json!({"type": "array", "minItems": 2, "maxItems": 2,
-                              "items": {"type": "number", "minimum": -90, "maximum": 90}});
-        let ring = json!({"type": "array", "minItems": 4, "maxItems": RING_MAX, "items": position});
+                              "items": {"type": "number", "minimum": -180, "maximum": 180}});
+        let ring =
+            json!({"type": "array", "minItems": 4, "maxItems": POSITIONS_MAX, "items": position});
         self.push(
             name,
             json!({
@@ -182,7 +184,7 @@ impl Obj {
                 "required": ["type", "coordinates"],
                 "properties": {
                     "type": {"type": "string", "enum": ["Polygon"]},
-                    "coordinates": {"type": "array", "minItems": 1, "maxItems": 2, "items": ring},
+                    "coordinates": {"type": "array", "minItems": 1, "maxItems": POSITIONS_MAX / 4, "items": ring},
                 },
             }),
             Kind::Geometry,
@@ -344,6 +346,8 @@ impl Obj {
                 let mut p = json!({"name": f.name, "in": "query", "required": f.required,
                                    "schema": schema});
                 if f.kind == Kind::IdList {
+                    // A filter may name any id (one that names nothing matches nothing).
+                    p["schema"]["items"] = json!({"type": "integer", "format": "int64"});
                     p["style"] = json!("form");
                     p["explode"] = json!(false);
                 }
@@ -358,7 +362,8 @@ fn form_field(f: &Field) -> Map<String, Value> {
     match f.kind {
         Kind::Geometry => map(json!({
             "type": "string",
-            "description": "WKT POLYGON text, e.g. POLYGON((1 1, 2 1, 2 2, 1 1)), or GeoJSON text",
+            "format": "wkt",
+            "description": "WKT POLYGON text, e.g. POLYGON((1 1, 2 1, 2 2, 1 1)), or GeoJSON text; blank clears it",
             "pattern": r"^POLYGON ?\(\(([0-8]?[0-9](\.[0-9]{1,3})? [0-8]?[0-9](\.[0-9]{1,3})?, ?){3,6}[0-8]?[0-9] [0-8]?[0-9]\)\)$",
         })),
         _ => {

@@ -35,13 +35,16 @@ NOT_HELD_TO_POSITIVE = [
 # What a schema cannot state, as the server words it in a 400: an object the request names
 # that does not exist (DRF's answer), and the rules across fields or stored state (unique
 # codes and names, nothing deleted while in use, the default language kept, no cycles, min not
-# above max, end after start, a stream in its session's project, a point for an active group's
-# chooser (an inactive one answers without)).
+# above max, end after start, a stream in its session's project and only where listening is
+# enabled, a point for an active group's chooser (an inactive one answers without), a latitude
+# within 90 (OpenAPI 3.0 cannot bound the two members of a position differently) and at most
+# MAX_POSITIONS positions in a whole shape).
 NOT_IN_A_SCHEMA = re.compile(
     r"not found|does not exist|is not one of the available choices|no stream available"
     r"|already exists|is still used by|cannot be its own ancestor|must not be greater than"
     r"|must be greater than start|cannot be deleted|is not the project of"
-    r"|Both latitude and longitude parameters are required",
+    r"|Both latitude and longitude parameters are required|is not enabled for project"
+    r"|is outside longitude/latitude range|positions; at most",
     re.IGNORECASE,
 )
 
@@ -152,11 +155,16 @@ def read_ids(v):
     return list(dict.fromkeys(out))
 
 
-def read(value, schema):
-    """The value as the server reads it for a field of `schema`, or ABSENT; Invalid if refused."""
+def read(value, schema, blank_is_absent=False):
+    """The value as the server reads it for a field of `schema`, or ABSENT; Invalid if refused.
+
+    `blank_is_absent`: a blank value means "not given" even for text (query parameters).
+    """
     kind = schema.get("type")
     if isinstance(value, list) and kind != "array" and value and all(isinstance(x, str) for x in value):
         value = value[-1]  # a repeated form key: the last one counts
+    if blank(value) and (blank_is_absent or schema.get("format") == "wkt"):
+        return ABSENT  # a blank shape in a form clears it, as null does in JSON
     if value is None:
         return None if schema.get("nullable") else ABSENT
     if kind == "string":
@@ -196,13 +204,13 @@ def strict(schema):
     return schema
 
 
-def read_fields(values, properties):
+def read_fields(values, properties, blank_is_absent=False):
     out = {}
     for key, value in values.items():
         schema = properties.get(key)
         if schema is None:
             continue  # unknown fields are ignored
-        v = read(value, schema)
+        v = read(value, schema, blank_is_absent)
         if v is not ABSENT:
             out[key] = v
     return out
@@ -213,7 +221,8 @@ def read_as_the_server_reads_it_is_valid(case):
     try:
         query_params = [p for p in raw.get("parameters", []) if p.get("in") == "query"]
         if query_params:
-            query = read_fields(dict(case.query or {}), {p["name"]: p["schema"] for p in query_params})
+            schemas = {p["name"]: p["schema"] for p in query_params}
+            query = read_fields(dict(case.query or {}), schemas, blank_is_absent=True)
             for p in query_params:
                 if p["name"] in query:
                     if not valid(query[p["name"]], p["schema"]):
