@@ -347,7 +347,8 @@ impl Obj {
                                    "schema": schema});
                 if f.kind == Kind::IdList {
                     // A filter may name any id (one that names nothing matches nothing).
-                    p["schema"]["items"] = json!({"type": "integer", "format": "int64"});
+                    p["schema"]["items"] = json!({"type": "integer", "format": "int64",
+                                                  "minimum": i64::MIN, "maximum": ID_MAX});
                     p["style"] = json!("form");
                     p["explode"] = json!(false);
                 }
