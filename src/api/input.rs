@@ -704,3 +704,7 @@ mod tests {
         assert_eq!(f.int("p", &mut errs), Some(4));
     }
 }
+
+#[cfg(test)]
+#[path = "input_proptests.rs"]
+mod proptests;
