@@ -170,10 +170,11 @@ impl Obj {
 
     /// A polygon shape: GeoJSON `Polygon` (also accepted: `MultiPolygon`, GeoJSON text, WKT).
     pub fn geometry(self, name: &'static str) -> Self {
-        // OpenAPI 3.0 has no tuples: each coordinate is bounded by the wider (longitude) range,
-        // and a latitude past 90 is a 400 naming the position.
-        let position = json!({"type": "array", "minItems": 2, "maxItems": 2,
-                              "items": {"type": "number", "minimum": -180, "maximum": 180}});
+        // OpenAPI 3.0 has no tuples, so the members are plain numbers: a longitude past 180 or
+        // a latitude past 90 is a 400 naming the position. An altitude (GeoJSON's optional
+        // third member) is accepted and dropped.
+        let position = json!({"type": "array", "minItems": 2, "maxItems": 3,
+                              "items": {"type": "number"}});
         let ring =
             json!({"type": "array", "minItems": 4, "maxItems": POSITIONS_MAX, "items": position});
         self.push(

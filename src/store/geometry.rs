@@ -100,12 +100,17 @@ fn ring_from_json(value: &Value) -> Result<LineString<f64>, GeometryError> {
     let coords = points
         .iter()
         .map(|p| {
-            let pair = p.as_array().filter(|a| a.len() >= 2);
+            // [longitude, latitude] and an optional altitude, all numbers (RFC 7946 §3.1.1)
+            let pair = p
+                .as_array()
+                .filter(|a| (2..=3).contains(&a.len()) && a.iter().all(Value::is_number));
             let x = pair.and_then(|a| a[0].as_f64());
             let y = pair.and_then(|a| a[1].as_f64());
             match (x, y) {
                 (Some(x), Some(y)) => position(x, y),
-                _ => Err(bad("position must be [longitude, latitude]")),
+                _ => Err(bad(
+                    "position must be [longitude, latitude] or [longitude, latitude, altitude]",
+                )),
             }
         })
         .collect::<Result<Vec<_>, _>>()?;

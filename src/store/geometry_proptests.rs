@@ -97,3 +97,14 @@ fn a_megabyte_of_parentheses_is_refused_without_exhausting_the_stack() {
     let err = parse_multipolygon(&Value::String(wkt)).unwrap_err();
     assert!(err.0.contains("nested too deeply"), "{}", err.0);
 }
+
+#[test]
+fn an_altitude_is_dropped_but_a_fourth_member_or_text_is_refused() {
+    let shape = |p: Value| json!({"type": "Polygon", "coordinates": [[p, [1, 0], [1, 1], [0, 1]]]});
+    let mp = parse_multipolygon(&shape(json!([0, 0, 120.5]))).unwrap();
+    assert_eq!(exterior(&mp)[0], (0.0, 0.0));
+    for bad in [json!([0, 0, 1, 2]), json!([0, 0, "high"]), json!([0]), json!(["0", 0])] {
+        let err = parse_multipolygon(&shape(bad.clone())).unwrap_err();
+        assert!(err.0.contains("position must be"), "{bad}: {}", err.0);
+    }
+}
