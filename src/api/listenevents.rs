@@ -99,7 +99,10 @@ fn filter_fields() -> Obj {
         .datetime("start_time__gte")
         .datetime("start_time__lte")
         .datetime("starttime")
-        .choice("start_time__range", &["today", "yesterday", "week", "month", "year"])
+        .choice(
+            "start_time__range",
+            &["today", "yesterday", "week", "month", "year"],
+        )
         .int("project_id")
         .int("session_id")
         .int("session")

@@ -20,6 +20,7 @@ mod paging;
 pub mod routes;
 pub mod schema;
 
+mod asset_filters;
 mod assets;
 mod audiotracks;
 mod envelopes;

@@ -108,7 +108,13 @@ fn fields(creating: bool) -> Obj {
         .ids("language_ids")
         .items(1, super::input::MAX_IDS)
         .doc("at least one");
-    for field in ["description", "sharing_message", "out_of_range_message", "legal_agreement", "demo_stream_message"] {
+    for field in [
+        "description",
+        "sharing_message",
+        "out_of_range_message",
+        "legal_agreement",
+        "demo_stream_message",
+    ] {
         o = o.ids(loc_keys(field)[1]).doc("localized string ids");
     }
     o

@@ -288,7 +288,11 @@ impl Obj {
             if f.kind == Kind::File && !form {
                 continue;
             }
-            let schema = if form { form_field(f) } else { f.schema.clone() };
+            let schema = if form {
+                form_field(f)
+            } else {
+                f.schema.clone()
+            };
             properties.insert(f.name.into(), Value::Object(schema));
             if f.required {
                 required.push(f.name);
@@ -323,9 +327,15 @@ impl Obj {
             .iter()
             .any(|f| f.kind == Kind::File && f.required);
         let mut content = Map::new();
-        content.insert("multipart/form-data".into(), json!({"schema": self.multipart()}));
+        content.insert(
+            "multipart/form-data".into(),
+            json!({"schema": self.multipart()}),
+        );
         if !needs_file {
-            content.insert("application/json".into(), json!({"schema": self.json_schema()}));
+            content.insert(
+                "application/json".into(),
+                json!({"schema": self.json_schema()}),
+            );
             content.insert(
                 "application/x-www-form-urlencoded".into(),
                 json!({"schema": self.object(true)}),
@@ -405,7 +415,10 @@ mod tests {
         let form = o.object(true);
         assert_eq!(form["properties"]["shape"]["type"], json!("string"));
         assert!(form["properties"]["code"].get("nullable").is_none());
-        assert_eq!(o.json_schema()["properties"]["shape"]["type"], json!("object"));
+        assert_eq!(
+            o.json_schema()["properties"]["shape"]["type"],
+            json!("object")
+        );
     }
 
     #[test]

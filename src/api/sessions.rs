@@ -38,11 +38,7 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
     let a = r
         .at("/sessions/count/", "sessions")
-        .get(
-            Access::Token,
-            "Count sessions matching the filters",
-            count,
-        )
+        .get(Access::Token, "Count sessions matching the filters", count)
         .query(filter_fields());
     r.add(a);
     let a = r.at("/sessions/{id}/", "sessions").get(

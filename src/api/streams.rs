@@ -18,17 +18,22 @@ use crate::conductor::{EngineError, EngineStatus, OpenRequest, Opened, Update};
 use crate::playlist::Position;
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r.at("/streams/", "streams").post(
-        Access::Owner,
-        "Start (or reuse) the session's personal stream",
-        create,
-    )
-    .body(
-        position_fields(obj().id("session_id").req().id("project_id"))
-            .int_choice("audio_stream_bitrate", &crate::config::ALLOWED_BITRATES_KBPS)
-            .doc("kbps")
-            .choice("audio_format", &["mp3"]),
-    );
+    let a = r
+        .at("/streams/", "streams")
+        .post(
+            Access::Owner,
+            "Start (or reuse) the session's personal stream",
+            create,
+        )
+        .body(
+            position_fields(obj().id("session_id").req().id("project_id"))
+                .int_choice(
+                    "audio_stream_bitrate",
+                    &crate::config::ALLOWED_BITRATES_KBPS,
+                )
+                .doc("kbps")
+                .choice("audio_format", &["mp3"]),
+        );
     r.add(a);
     let a = r.at("/streams/status/", "streams").get(
         Access::Staff,
@@ -42,12 +47,10 @@ pub(super) fn routes(r: &mut Routes) {
         local,
     );
     r.add(a);
-    let a = r.at("/streams/{id}/", "streams").patch(
-        Access::Owner,
-        "Change tags and/or move the listener",
-        patch,
-    )
-    .body(position_fields(obj().ids("tag_ids").text("language", 2)));
+    let a = r
+        .at("/streams/{id}/", "streams")
+        .patch(Access::Owner, "Change tags and/or move the listener", patch)
+        .body(position_fields(obj().ids("tag_ids").text("language", 2)));
     r.add(a);
     let a = r.at("/streams/{id}/heartbeat/", "streams").post(
         Access::Owner,
@@ -55,13 +58,11 @@ pub(super) fn routes(r: &mut Routes) {
         heartbeat,
     );
     r.add(a);
-    let a = r.at("/streams/{id}/playasset/", "streams").post(
-        Access::Owner,
-        "Play an asset next",
-        play_asset,
-    )
-    .query(obj().id("asset_id").doc("when the body has none"))
-    .body(obj().id("asset_id").req());
+    let a = r
+        .at("/streams/{id}/playasset/", "streams")
+        .post(Access::Owner, "Play an asset next", play_asset)
+        .query(obj().id("asset_id").doc("when the body has none"))
+        .body(obj().id("asset_id").req());
     r.add(a);
     let a = r.at("/streams/{id}/replayasset/", "streams").post(
         Access::Owner,

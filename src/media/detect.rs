@@ -257,10 +257,19 @@ mod tests {
         /// Headers the detector looks into, followed by anything.
         fn with_a_known_start() -> impl Strategy<Value = Vec<u8>> {
             let starts: Vec<&'static [u8]> = vec![
-                b"RIFF\0\0\0\0WAVE", b"RIFF\0\0\0\0WAVEfmt ", b"ID3\x04\0", b"\xff\xfb",
-                b"\0\0\0\x20ftyp", b"OggS", b"fLaC", b"\x1aE\xdf\xa3",
+                b"RIFF\0\0\0\0WAVE",
+                b"RIFF\0\0\0\0WAVEfmt ",
+                b"ID3\x04\0",
+                b"\xff\xfb",
+                b"\0\0\0\x20ftyp",
+                b"OggS",
+                b"fLaC",
+                b"\x1aE\xdf\xa3",
             ];
-            (prop::sample::select(starts), prop::collection::vec(any::<u8>(), 0..300))
+            (
+                prop::sample::select(starts),
+                prop::collection::vec(any::<u8>(), 0..300),
+            )
                 .prop_map(|(start, tail)| [start, &tail].concat())
         }
 

@@ -9,14 +9,19 @@ use super::*;
 /// A ring of 3 to 12 positions, usually open (the parser closes it); closed, it still has four.
 fn open_ring() -> impl Strategy<Value = Vec<(f64, f64)>> {
     prop::collection::vec((-180.0..=180.0f64, -90.0..=90.0f64), 3..12)
-        .prop_filter("a ring needs four positions once closed", |r| closed(r).len() >= 4)
+        .prop_filter("a ring needs four positions once closed", |r| {
+            closed(r).len() >= 4
+        })
 }
 
 /// Equal to within a few units in the last place: serde_json's default float parsing may be
 /// one ULP off (1e-14 degrees, nanometres on the ground).
 fn same(a: &[(f64, f64)], b: &[(f64, f64)]) -> bool {
     let near = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(1.0);
-    a.len() == b.len() && a.iter().zip(b).all(|(p, q)| near(p.0, q.0) && near(p.1, q.1))
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(p, q)| near(p.0, q.0) && near(p.1, q.1))
 }
 
 fn exterior(mp: &MultiPolygon<f64>) -> Vec<(f64, f64)> {
@@ -103,7 +108,12 @@ fn an_altitude_is_dropped_but_a_fourth_member_or_text_is_refused() {
     let shape = |p: Value| json!({"type": "Polygon", "coordinates": [[p, [1, 0], [1, 1], [0, 1]]]});
     let mp = parse_multipolygon(&shape(json!([0, 0, 120.5]))).unwrap();
     assert_eq!(exterior(&mp)[0], (0.0, 0.0));
-    for bad in [json!([0, 0, 1, 2]), json!([0, 0, "high"]), json!([0]), json!(["0", 0])] {
+    for bad in [
+        json!([0, 0, 1, 2]),
+        json!([0, 0, "high"]),
+        json!([0]),
+        json!(["0", 0]),
+    ] {
         let err = parse_multipolygon(&shape(bad.clone())).unwrap_err();
         assert!(err.0.contains("position must be"), "{bad}: {}", err.0);
     }

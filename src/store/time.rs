@@ -139,7 +139,7 @@ mod tests {
             #[test]
             fn any_text_is_a_time_in_storage_form_or_none_never_a_panic(text in ".{0,40}") {
                 if let Some(t) = parse(&text) {
-                    prop_assert_eq!(parse(&t), Some(t.clone()));
+                    prop_assert_eq!(parse(&t), Some(t));
                 }
             }
         }

@@ -31,9 +31,7 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
 
 /// Every property of a body schema states its type (or is a described shape).
 fn fields_are_typed(schema: &Value) -> Result<(), String> {
-    let props = schema["properties"]
-        .as_object()
-        .ok_or("no properties")?;
+    let props = schema["properties"].as_object().ok_or("no properties")?;
     if props.is_empty() {
         return Err("no fields".into());
     }
@@ -68,7 +66,10 @@ async fn every_path_id_is_an_integer_and_every_write_describes_its_body() {
             }
         }
         for status in ["400", "404", "414", "503"] {
-            assert!(op["responses"][status].is_object(), "{label} lacks {status}");
+            assert!(
+                op["responses"][status].is_object(),
+                "{label} lacks {status}"
+            );
         }
         if !matches!(method.as_str(), "post" | "patch") {
             assert!(op.get("requestBody").is_none(), "{label} has a body");
@@ -88,7 +89,10 @@ async fn every_path_id_is_an_integer_and_every_write_describes_its_body() {
                 panic!("{label} {media}: {e}");
             }
         }
-        assert!(op["responses"]["413"].is_object() && op["responses"]["415"].is_object(), "{label}");
+        assert!(
+            op["responses"]["413"].is_object() && op["responses"]["415"].is_object(),
+            "{label}"
+        );
         bodies += 1;
     }
     // 52 bodies and 75 path ids when this was written; queries went from 0 to hundreds.
@@ -112,16 +116,35 @@ async fn the_described_fields_are_the_ones_the_handlers_read() {
     assert_eq!(project["properties"]["name"]["maxLength"], 50);
     assert_eq!(project["properties"]["latitude"]["maximum"], 90.0);
     for f in ["name", "latitude", "longitude"] {
-        assert!(project["required"].as_array().unwrap().contains(&f.into()), "{f}");
+        assert!(
+            project["required"].as_array().unwrap().contains(&f.into()),
+            "{f}"
+        );
     }
-    assert!(body("/api/2/projects/{id}/", "patch").get("required").is_none());
+    assert!(
+        body("/api/2/projects/{id}/", "patch")
+            .get("required")
+            .is_none()
+    );
     let vote = body("/api/2/assets/{id}/votes/", "post");
     assert_eq!(vote["properties"]["vote_type"]["enum"][0], "like");
     let upload = &doc["paths"]["/api/2/assets/"]["post"]["requestBody"]["content"];
-    assert_eq!(upload.as_object().unwrap().len(), 1, "an upload is multipart only");
-    assert_eq!(upload["multipart/form-data"]["schema"]["properties"]["file"]["format"], "binary");
+    assert_eq!(
+        upload.as_object().unwrap().len(),
+        1,
+        "an upload is multipart only"
+    );
+    assert_eq!(
+        upload["multipart/form-data"]["schema"]["properties"]["file"]["format"],
+        "binary"
+    );
     let tags = &doc["paths"]["/api/2/assets/"]["get"]["parameters"];
-    let tag_ids = tags.as_array().unwrap().iter().find(|p| p["name"] == "tag_ids").unwrap();
+    let tag_ids = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "tag_ids")
+        .unwrap();
     assert_eq!(tag_ids["schema"]["type"], "array");
     assert_eq!(tag_ids["explode"], false);
 }
