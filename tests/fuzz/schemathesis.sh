@@ -110,6 +110,10 @@ run anonymous || status=1
 if grep -E 'panicked|ERROR' "$WORK/daemon.log"; then
     echo "fuzz: the daemon logged a panic or an error"; status=1
 fi
-if [ "$status" -ne 0 ]; then FUZZ_KEEP=1; fi
-echo "fuzz: $([ "$status" -eq 0 ] && echo passed || echo FAILED) (${SECONDS_EACH} s per run, log and reports in $WORK)"
+if [ "$status" -eq 0 ]; then
+    echo "fuzz: passed (${SECONDS_EACH} s per run)"
+else
+    FUZZ_KEEP=1
+    echo "fuzz: FAILED (${SECONDS_EACH} s per run; the daemon log and the reports stay in $WORK)"
+fi
 exit "$status"
