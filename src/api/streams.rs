@@ -275,7 +275,7 @@ async fn heartbeat(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
-    NoFields: NoFields,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     state.engine.heartbeat(id).await?;
@@ -318,7 +318,7 @@ async fn replay(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
-    NoFields: NoFields,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     let ok = state.engine.replay(id).await?;
@@ -329,7 +329,7 @@ async fn skip(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
-    NoFields: NoFields,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     let ok = state.engine.skip(id).await?;
@@ -340,7 +340,7 @@ async fn pause(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
-    NoFields: NoFields,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     state.engine.pause(id, true).await?;
@@ -351,7 +351,7 @@ async fn resume(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
-    NoFields: NoFields,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     state.engine.pause(id, false).await?;
@@ -366,7 +366,7 @@ async fn kill(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
-    NoFields: NoFields,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     let ok = state.engine.kill(id).await;
