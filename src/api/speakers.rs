@@ -77,9 +77,9 @@ const NON_NULL: [&str; 9] = [
     "attenuation_distance",
 ];
 
-/// What [`valid_uri`] accepts, as a JSON Schema pattern: an http(s) URL with a host, or a
-/// `/rwmedia/` path.
-const URI_PATTERN: &str = r"^(https?://[a-z0-9]([a-z0-9.-]{0,40}[a-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~-]{0,40}){0,4}|/rwmedia/[A-Za-z0-9._-]{1,80})$";
+/// What [`valid_uri`] accepts, as a JSON Schema pattern: an http(s) URL (scheme in any case)
+/// with a host, or a `/rwmedia/` path; no spaces or control characters anywhere.
+const URI_PATTERN: &str = r"^([hH][tT][tT][pP][sS]?://[^\s\x00-\x1f\x7f-\x9f/?#:][^\s\x00-\x1f\x7f-\x9f]*|/rwmedia/[^\s\x00-\x1f\x7f-\x9f]+)$";
 
 /// The body [`input`] reads (`creating`: project, volumes, uri, shape and distance required).
 /// A multipart `file` may stand in for `uri` (one of the two, never both).

@@ -34,18 +34,18 @@ NOT_HELD_TO_POSITIVE = [
 ]
 
 # What a schema cannot state, as the server words it in a 400: an object the request names
-# that does not exist (DRF's answer), and the rules across fields or stored state (unique
+# that does not exist (DRF's answer), and the rules across fields or stored state: unique
 # codes and names, nothing deleted while in use, the default language kept, no cycles, min not
 # above max, end after start, a stream in its session's project and only where listening is
-# enabled, a point for an active group's chooser (an inactive one answers without), a latitude
-# within 90 (OpenAPI 3.0 cannot bound the two members of a position differently) and at most
-# MAX_POSITIONS positions in a whole shape).
+# enabled, replay only where the project has one audiotrack, a point for an active group's
+# chooser (an inactive one answers without), a latitude within 90 (OpenAPI 3.0 cannot bound
+# the two members of a position differently), at most MAX_POSITIONS positions in a shape.
 NOT_IN_A_SCHEMA = re.compile(
     r"not found|does not exist|is not one of the available choices|no (stream available|\w+ found)"
     r"|already exists|is still used by|cannot be its own ancestor|must not be greater than"
     r"|must be greater than start|cannot be deleted|is not the project of"
     r"|Both latitude and longitude parameters are required|is not enabled for project"
-    r"|is outside longitude/latitude range|positions; at most",
+    r"|is outside longitude/latitude range|positions; at most|only valid for projects with",
     re.IGNORECASE,
 )
 
