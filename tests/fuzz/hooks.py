@@ -1,5 +1,9 @@
 """schemathesis hooks for roundwared (loaded by tests/fuzz/schemathesis.sh).
 
+`before_call` keeps the fuzzed daemon on loopback: a speaker's `uri` is a live source the
+daemon connects to, so every http(s) URL a speaker request carries is pointed at
+127.0.0.1:9 (nothing listens there) before it is sent; the rest of the URL is kept.
+
 Two of schemathesis' data checks are refined by what decisions.md documents; everything else
 they report still fails the run:
 
@@ -48,6 +52,26 @@ NOT_IN_A_SCHEMA = re.compile(
     r"|is outside longitude/latitude range|positions; at most|only valid for projects with",
     re.IGNORECASE,
 )
+
+
+SPEAKER_PATH = re.compile(r"^/api/2/speakers/")
+URL_AUTHORITY = re.compile(r"^(\s*[hH][tT][tT][pP][sS]?://)[^/?#]*")
+
+
+def on_loopback(value):
+    if isinstance(value, str):
+        return URL_AUTHORITY.sub(lambda m: m.group(1) + "127.0.0.1:9", value, count=1)
+    if isinstance(value, list):
+        return [on_loopback(v) for v in value]
+    return value
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    if SPEAKER_PATH.match(case.operation.path) and isinstance(case.body, dict):
+        for key in ("uri", "backupuri"):
+            if key in case.body:
+                case.body[key] = on_loopback(case.body[key])
 
 
 @schemathesis.check

@@ -110,6 +110,10 @@ run anonymous || status=1
 if grep -E 'panicked|ERROR' "$WORK/daemon.log"; then
     echo "fuzz: the daemon logged a panic or an error"; status=1
 fi
+# Speaker URIs are live sources the daemon connects to; hooks.py points them all at loopback.
+if grep -E 'live speaker source' "$WORK/daemon.log" | grep -vE 'source https?://127\.0\.0\.1:9[/?#: ]'; then
+    echo "fuzz: the daemon reached for a speaker source off loopback"; status=1
+fi
 if [ "$status" -eq 0 ]; then
     echo "fuzz: passed (${SECONDS_EACH} s per run)"
 else
