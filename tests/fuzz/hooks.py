@@ -269,7 +269,11 @@ def read_as_the_server_reads_it_is_valid(case, response):
         if body_schema is not None and case.body is not None and not isinstance(case.body, (bytes, str)):
             if not isinstance(case.body, dict):
                 return False
-            body = read_fields(case.body, body_schema.get("properties", {}))
+            sent = case.body
+            if case.media_type != "application/json":
+                # a form carries no part for an empty list or a None
+                sent = {k: v for k, v in sent.items() if v is not None and v != []}
+            body = read_fields(sent, body_schema.get("properties", {}))
             if not valid(body, body_schema):
                 return False
         return True
