@@ -85,9 +85,10 @@ run() {
     local seed=()
     [ -n "${FUZZ_SEED:-}" ] && seed=(--seed "$FUZZ_SEED")
     set +e
-    "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/api/2/openapi.json" \
+    # From the temporary directory: schemathesis keeps a crash cache in its working directory.
+    (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/api/2/openapi.json" \
         --checks all --exclude-checks negative_data_rejection,positive_data_acceptance --workers "$WORKERS" --max-time "$SECONDS_EACH" "${seed[@]}" \
-        --report junit --report-dir "$WORK/report-$name" --no-color "$@" > "$out" 2>&1
+        --report junit --report-dir "$WORK/report-$name" --no-color "$@") > "$out" 2>&1
     local rc=$?
     set -e
     # The closing summary: "N test cases", the failures, the time.
