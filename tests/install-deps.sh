@@ -9,11 +9,12 @@ kind="${1:-test}"
 # libasound through cpal); `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and FLAC files the
 # upload tests send; ffprobe/ffmpeg check renditions and streams), systemd (systemd-analyze
 # lints the unit), alsa-utils (the sound-card tests' ALSA configs) and
-# gpsd with gpsd-clients (gpsfake for the GPS tests), and chromium (the browser tests of the
-# web pages drive Debian's headless Chromium; node and npm come along when node is missing).
+# gpsd with gpsd-clients (gpsfake for the GPS tests), chromium (the browser tests of the
+# web pages drive Debian's headless Chromium; node and npm come along when node is missing),
+# and python3-venv (tests/fuzz/schemathesis.sh installs schemathesis into a virtualenv).
 packages=(build-essential pkg-config ca-certificates libasound2-dev)
 if [ "$kind" = "test" ]; then
-    packages+=(ffmpeg systemd alsa-utils gpsd gpsd-clients chromium)
+    packages+=(ffmpeg systemd alsa-utils gpsd gpsd-clients chromium python3-venv)
     command -v node >/dev/null || packages+=(nodejs npm)
 fi
 echo "checking packages for: $kind"

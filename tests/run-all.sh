@@ -9,6 +9,9 @@ bash tests/install-deps.sh test
 # Library, binary, integration and doc tests (benchmarks are run on purpose with
 # `cargo bench`, never here; clippy still compiles them).
 cargo test --locked
+# api/2 fuzzed by schemathesis from the daemon's own OpenAPI document, with a staff token and
+# anonymously (75 s each; FUZZ_SECONDS=600 for the long run). Needs PyPI the first time.
+bash tests/fuzz/schemathesis.sh
 # The web pages end to end in headless Chromium against the daemon `cargo test` just built
 # (npm ci of playwright-core when tests/browser/node_modules is missing or stale).
 bash tests/browser/run.sh

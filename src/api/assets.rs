@@ -20,58 +20,69 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::asset_filters::{admin_field, asset_filter, filter_fields, list_fields, ordering};
 use super::auth::{Access, Caller, Viewer};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::store::StoreError;
-use crate::store::assets::{
-    self, Asset, AssetFilter, AssetPatch, Blocked, DESCRIPTION_MAX, MEDIA_TYPES, OrderKey,
-};
+use crate::store::assets::{self, Asset, AssetPatch, Blocked, DESCRIPTION_MAX, MEDIA_TYPES};
 use crate::store::events::NewEvent;
 use crate::store::owners::{self, Owned};
 use crate::store::votes::{self, AssetVote, VOTE_TYPES, Vote, VoteCount};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r.at("/assets/", "assets").get(
-        Access::Token,
-        "List assets matching the filters (`paginate=true` for pages)",
-        list,
-    );
+    let a = r
+        .at("/assets/", "assets")
+        .get(
+            Access::Token,
+            "List assets matching the filters (`paginate=true` for pages)",
+            list,
+        )
+        .query(list_fields(true));
     r.add(super::uploads::asset_route(a));
-    let a = r.at("/assets/count/", "assets").get(
-        Access::Token,
-        "Count assets matching the filters",
-        count,
-    );
+    let a = r
+        .at("/assets/count/", "assets")
+        .get(Access::Token, "Count assets matching the filters", count)
+        .query(filter_fields(obj()));
     r.add(a);
-    let a = r.at("/assets/random/", "assets").get(
-        Access::Token,
-        "Up to `limit` random assets matching the filters",
-        random,
-    );
+    let a = r
+        .at("/assets/random/", "assets")
+        .get(
+            Access::Token,
+            "Up to `limit` random assets matching the filters",
+            random,
+        )
+        .query(filter_fields(obj().int("limit").int_range(0, i64::MAX)));
     r.add(a);
-    let a = r.at("/assets/blocked/", "assets").get(
-        Access::Token,
-        "Assets the session's user blocked (directly or by blocking their author)",
-        blocked,
-    );
+    let a = r
+        .at("/assets/blocked/", "assets")
+        .get(
+            Access::Token,
+            "Assets the session's user blocked (directly or by blocking their author)",
+            blocked,
+        )
+        .query(obj().id("session_id").req());
     r.add(a);
     let a = r
         .at("/assets/{id}/", "assets")
         .get(Access::Token, "Get an asset", get_one)
+        .query(admin_field(obj()))
         .patch(
             Access::Owner,
             "Update an asset (its owner or staff; `user_id` and others' sessions: staff)",
             patch,
         )
+        .body(patch_fields())
         .delete(
             Access::Owner,
             "Delete an asset (its owner or staff; `delete_binary=true`, staff only, also removes its media files)",
             delete,
-        );
+        )
+        .query(obj().bool("delete_binary"));
     r.add(a);
     let a = r
         .at("/assets/{id}/votes/", "assets")
@@ -84,103 +95,23 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Owner,
             "Vote on an asset as one of your own sessions (a repeat without value withdraws the vote)",
             vote,
+        )
+        .body(
+            super::events::event_fields(obj().id("session_id").req())
+                .choice("vote_type", VOTE_TYPES)
+                .req()
+                .int("value"),
         );
     r.add(a);
-    let a = r.at("/projects/{id}/assets/", "projects").get(
-        Access::Token,
-        "Assets of a project (bare array; the asset filters apply)",
-        project_assets,
-    );
+    let a = r
+        .at("/projects/{id}/assets/", "projects")
+        .get(
+            Access::Token,
+            "Assets of a project (bare array; the asset filters apply)",
+            project_assets,
+        )
+        .query(list_fields(false));
     r.add(a);
-}
-
-// ---------------------------------------------------------------------------------------
-// Filters
-
-/// Non-blank text of a query parameter.
-fn text(q: &Fields, key: &str, errs: &mut FieldErrors) -> Option<String> {
-    q.string(key, errs).filter(|s| !s.trim().is_empty())
-}
-
-/// A number filter matched as a text prefix (`latitude=42.3` matches 42.37).
-fn number_prefix(q: &Fields, key: &str, errs: &mut FieldErrors) -> Option<String> {
-    let t = text(q, key, errs)?;
-    let t = t.trim().to_string();
-    if t.parse::<f64>().is_ok_and(f64::is_finite) {
-        Some(t)
-    } else {
-        errs.add(key, "Enter a number.");
-        None
-    }
-}
-
-/// Seconds filter → nanoseconds, as the reference rounds it.
-fn seconds_filter(q: &Fields, key: &str, errs: &mut FieldErrors) -> Option<f64> {
-    q.float(key, errs)
-        .map(|s| (s * 1e9 * 100.0).round() / 100.0)
-}
-
-/// Reads every filter of `GET assets/`; an invalid value is a 400 naming the parameter.
-fn asset_filter(q: &Fields) -> ApiResult<AssetFilter> {
-    let mut errs = FieldErrors::default();
-    let mut envelope_ids = q.ids("envelope_id", &mut errs).unwrap_or_default();
-    envelope_ids.extend(q.ids("envelope_ids", &mut errs).unwrap_or_default());
-    let mediatype = if q.has_value("mediatype") {
-        q.choice("mediatype", MEDIA_TYPES, &mut errs)
-    } else {
-        None
-    };
-    let f = AssetFilter {
-        ids: None,
-        session_id: q.int("session_id", &mut errs),
-        session: q.int("session", &mut errs),
-        project_id: q.int("project_id", &mut errs),
-        project: q.int("project", &mut errs),
-        tag_ids: q.ids("tag_ids", &mut errs).unwrap_or_default(),
-        tag_ids_or: q.ids("tag_ids_or", &mut errs).unwrap_or_default(),
-        tags: q.ids("tags", &mut errs).unwrap_or_default(),
-        media_type: text(q, "media_type", &mut errs),
-        mediatype,
-        language: text(q, "language", &mut errs),
-        envelope_ids,
-        envelope: q.ids("envelope", &mut errs).unwrap_or_default(),
-        latitude: number_prefix(q, "latitude", &mut errs),
-        longitude: number_prefix(q, "longitude", &mut errs),
-        submitted: q.bool("submitted", &mut errs),
-        audiolength_lte: seconds_filter(q, "audiolength__lte", &mut errs),
-        audiolength_gte: seconds_filter(q, "audiolength__gte", &mut errs),
-        audiolength: q.int("audiolength", &mut errs),
-        created_lte: q.datetime("created__lte", &mut errs),
-        created_gte: q.datetime("created__gte", &mut errs),
-        created: q.datetime("created", &mut errs),
-        updated_lte: q.datetime("updated__lte", &mut errs),
-        updated_gte: q.datetime("updated__gte", &mut errs),
-        description: text(q, "description", &mut errs),
-        filename: text(q, "filename", &mut errs),
-        text_filter: text(q, "text_filter", &mut errs),
-        user_str: text(q, "user_str", &mut errs),
-    };
-    errs.finish()?;
-    Ok(f)
-}
-
-/// `ordering=weight,-id`: known keys with an optional `-`; unknown keys are ignored, as
-/// DRF's ordering filter ignores them.
-fn ordering(q: &Fields) -> Vec<(OrderKey, bool)> {
-    let mut ignored = FieldErrors::default();
-    text(q, "ordering", &mut ignored)
-        .map(|s| {
-            s.split(',')
-                .filter_map(|term| {
-                    let term = term.trim();
-                    let (name, desc) = term
-                        .strip_prefix('-')
-                        .map_or((term, false), |rest| (rest, true));
-                    OrderKey::parse(name).map(|k| (k, desc))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -468,6 +399,41 @@ fn key<'k>(body: &Fields, names: &[&'k str]) -> Option<&'k str> {
     body.first_key(names)
 }
 
+/// The body of an asset PATCH, as [`asset_patch`] reads it.
+fn patch_fields() -> Obj {
+    obj()
+        .text("description", DESCRIPTION_MAX)
+        .lat("latitude")
+        .nullable()
+        .lon("longitude")
+        .nullable()
+        .geometry("shape")
+        .nullable()
+        .num("volume")
+        .nullable()
+        .bool("submitted")
+        .int("weight")
+        .int_range(0, 99)
+        .choice("media_type", MEDIA_TYPES)
+        .num("start_time")
+        .nullable()
+        .num("end_time")
+        .nullable()
+        .id("language_id")
+        .nullable()
+        .id("project_id")
+        .nullable()
+        .id("session_id")
+        .nullable()
+        .id("user_id")
+        .nullable()
+        .doc("staff only")
+        .ids("tag_ids")
+        .ids("envelope_ids")
+        .ids("description_loc_ids")
+        .ids("alt_text_loc_ids")
+}
+
 fn asset_patch(body: &Fields) -> ApiResult<AssetPatch> {
     let mut errs = FieldErrors::default();
     let description = match body.nullable_string("description", &mut errs) {
@@ -506,10 +472,22 @@ fn asset_patch(body: &Fields) -> ApiResult<AssetPatch> {
             }
         })
     };
+    // The same ranges as an upload's (a position off the globe never reaches the mixer).
+    let mut coordinate = |key: &str, limit: f64| {
+        body.nullable_float(key, &mut errs).filter(|v| {
+            let ok = v.is_none_or(|v| (-limit..=limit).contains(&v));
+            if !ok {
+                errs.add(key, format!("Must be between -{limit} and {limit}."));
+            }
+            ok
+        })
+    };
+    let latitude = coordinate("latitude", 90.0);
+    let longitude = coordinate("longitude", 180.0);
     let p = AssetPatch {
         description,
-        latitude: body.nullable_float("latitude", &mut errs),
-        longitude: body.nullable_float("longitude", &mut errs),
+        latitude,
+        longitude,
         shape,
         volume: body.nullable_float("volume", &mut errs),
         submitted: body.bool("submitted", &mut errs),

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::store::audiotracks::{
     self, Audiotrack, AudiotrackFilter, AudiotrackInput, PRIORITIES, TIMING_PAIRS, TimingBounds,
@@ -26,16 +27,19 @@ pub(super) fn routes(r: &mut Routes) {
             "List audiotracks (timings in seconds; *__lte/*__gte filters in seconds)",
             list,
         )
+        .query(filter_fields())
         .post(
             Access::Staff,
             "Create an audiotrack (timings in seconds)",
             create,
-        );
+        )
+        .body(body_fields(true));
     r.add(a);
     let a = r
         .at("/audiotracks/{id}/", "audiotracks")
         .get(Access::Token, "Get an audiotrack", get_one)
         .patch(Access::Staff, "Update an audiotrack", patch)
+        .body(body_fields(false))
         .delete(Access::Staff, "Delete an audiotrack", delete);
     r.add(a);
 }
@@ -71,6 +75,72 @@ const FIELDS: [&str; 23] = [
     "timed_asset_priority",
     "tag_filters",
 ];
+
+/// The filters the list reads.
+fn filter_fields() -> Obj {
+    let mut o = obj()
+        .int("project_id")
+        .int("project")
+        .bool("active")
+        .bool("repeatrecordings")
+        .bool("start_with_silence")
+        .bool("fadeout_when_filtered");
+    for (exact, lte, gte) in [
+        ("minduration", "minduration__lte", "minduration__gte"),
+        ("maxduration", "maxduration__lte", "maxduration__gte"),
+        ("mindeadair", "mindeadair__lte", "mindeadair__gte"),
+        ("maxdeadair", "maxdeadair__lte", "maxdeadair__gte"),
+    ] {
+        o = o
+            .num(exact)
+            .doc("nanoseconds, as the reference")
+            .num(lte)
+            .doc("seconds")
+            .num(gte)
+            .doc("seconds");
+    }
+    o
+}
+
+/// The body [`input`] reads (`creating`: the project and every number are required; each min
+/// must not exceed its max).
+fn body_fields(creating: bool) -> Obj {
+    let mut o = obj()
+        .id("project_id")
+        .req_if(creating)
+        .num("minvolume")
+        .range(0.0, MAX_VOLUME)
+        .req_if(creating)
+        .num("maxvolume")
+        .range(0.0, MAX_VOLUME)
+        .req_if(creating);
+    for (min, max) in TIMING_PAIRS {
+        o = o
+            .num(min)
+            .range(0.0, MAX_TIMING_S)
+            .req_if(creating)
+            .doc("seconds")
+            .num(max)
+            .range(0.0, MAX_TIMING_S)
+            .req_if(creating)
+            .doc("seconds");
+    }
+    o.num("minpanpos")
+        .range(-1.0, 1.0)
+        .req_if(creating)
+        .num("maxpanpos")
+        .range(-1.0, 1.0)
+        .req_if(creating)
+        .bool("repeatrecordings")
+        .bool("active")
+        .bool("start_with_silence")
+        .int("banned_duration")
+        .int_range(0, MAX_TIMING_S as i64)
+        .doc("seconds")
+        .bool("fadeout_when_filtered")
+        .choice("timed_asset_priority", &PRIORITIES)
+        .ids("tag_filters")
+}
 
 fn bounds(q: &Fields, column: &str, e: &mut FieldErrors) -> TimingBounds {
     TimingBounds {

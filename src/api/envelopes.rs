@@ -12,6 +12,7 @@ use axum::extract::State;
 use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Query};
 use super::routes::Routes;
+use super::schema::obj;
 use super::{ApiResult, AppState, Id};
 use crate::store::envelopes::{self, Envelope, EnvelopeFilter};
 use crate::store::owners::{self, Owned};
@@ -24,11 +25,21 @@ pub(super) fn routes(r: &mut Routes) {
             "List envelopes of your own sessions (staff: all)",
             list,
         )
+        .query(
+            obj()
+                .int("session_id")
+                .int("session")
+                .int("project_id")
+                .int("asset_id")
+                .ids("assets")
+                .datetime("created"),
+        )
         .post(
             Access::Owner,
             "Create an empty envelope for one of your own sessions",
             create,
-        );
+        )
+        .body(obj().id("session_id").req());
     r.add(a);
     let a = r.at("/envelopes/{id}/", "envelopes").get(
         Access::Owner,

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::StoreError;
 use crate::store::events::{self, Event, EventFilter, NewEvent};
@@ -23,11 +24,33 @@ pub(super) fn routes(r: &mut Routes) {
             "List events (your own sessions'; staff: all)",
             list,
         )
+        .query(
+            obj()
+                .string("event_type")
+                .string("server_time")
+                .pattern("^[0-9T:. -]{1,26}$")
+                .doc("the start of a timestamp, e.g. 2026-11-21 or 2026-11-21T17:29")
+                .datetime("server_time__lt")
+                .datetime("server_time__gt")
+                .int("session_id")
+                .string("latitude")
+                .string("longitude")
+                .ids("tag_ids")
+                .string("tags"),
+        )
         .post(
             Access::Owner,
             "Record an event for one of your own sessions",
             create,
-        );
+        )
+        .body(event_fields(
+            obj()
+                .id("session_id")
+                .req()
+                .text("event_type", 50)
+                .nonblank()
+                .req(),
+        ));
     r.add(a);
     let a = r.at("/events/{id}/", "events").get(
         Access::Owner,
@@ -58,6 +81,15 @@ pub(super) fn clip_data(text: String) -> String {
         Some((cut, _)) => text[..cut].to_string(),
         None => text,
     }
+}
+
+/// Adds the optional fields [`optional_fields`] reads to a body description.
+pub(super) fn event_fields(o: Obj) -> Obj {
+    o.text("client_time", 50)
+        .num("latitude")
+        .num("longitude")
+        .ids("tag_ids")
+        .text("data", DATA_MAX)
 }
 
 /// The optional event fields every event-writing request may carry: `client_time`,

@@ -89,6 +89,10 @@ pub const MAX_IDS: usize = 500;
 /// descriptions) check their own.
 pub const MAX_TEXT_CHARS: usize = 65_536;
 
+/// 2^53: the largest whole number a JSON float holds exactly (larger ones may be rounded
+/// integers that did not fit 64 bits).
+const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
 /// Largest JSON or urlencoded body; only multipart uploads may reach `[limits] max_upload_mb`.
 pub const MAX_FORM_BYTES: usize = 1024 * 1024;
 
@@ -254,9 +258,13 @@ impl Fields {
             return None;
         }
         let parsed = match v {
-            Value::Number(n) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            // 5.0 is 5; a whole number past 64 bits arrives as an inexact float and is refused
+            // (it was once clamped to the limit: -2^63-1 stored as -2^63).
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INT)
+                    .map(|f| f as i64)
+            }),
             Value::String(s) => s.trim().parse::<i64>().ok(),
             _ => None,
         };
@@ -682,3 +690,7 @@ mod tests {
         assert_eq!(f.int("p", &mut errs), Some(4));
     }
 }
+
+#[cfg(test)]
+#[path = "input_proptests.rs"]
+mod proptests;

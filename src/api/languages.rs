@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::tags::{check_len, int, key, text};
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::languages::{
@@ -23,12 +24,15 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/languages/", "languages")
         .get(Access::Token, "List languages", list)
-        .post(Access::Staff, "Create a language", create);
+        .query(obj().string("language_code").string("name"))
+        .post(Access::Staff, "Create a language", create)
+        .body(language_fields(true));
     r.add(a);
     let a = r
         .at("/languages/{id}/", "languages")
         .get(Access::Token, "Get a language", get_one)
         .patch(Access::Staff, "Update a language", patch)
+        .body(language_fields(false))
         .delete(
             Access::Staff,
             "Delete a language nothing uses any more",
@@ -38,14 +42,42 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/localizedstrings/", "localizedstrings")
         .get(Access::Token, "List localized strings", list_strings)
-        .post(Access::Staff, "Create a localized string", create_string);
+        .query(
+            obj()
+                .int("language_id")
+                .string("language")
+                .string("localized_string"),
+        )
+        .post(Access::Staff, "Create a localized string", create_string)
+        .body(string_fields(true));
     r.add(a);
     let a = r
         .at("/localizedstrings/{id}/", "localizedstrings")
         .get(Access::Token, "Get a localized string", get_string)
         .patch(Access::Staff, "Update a localized string", patch_string)
+        .body(string_fields(false))
         .delete(Access::Staff, "Delete a localized string", delete_string);
     r.add(a);
+}
+
+/// The body [`language_input`] reads (`create`: the code is required; codes are unique).
+fn language_fields(create: bool) -> Obj {
+    obj()
+        .text("name", 20)
+        .text("language_code", 2)
+        .pattern("^[A-Za-z]{2}$")
+        .req_if(create)
+}
+
+/// The body [`string_input`] reads (`create`: text and language required; `language` may
+/// also carry a code such as `es`).
+fn string_fields(create: bool) -> Obj {
+    obj()
+        .string("text")
+        .nonblank()
+        .req_if(create)
+        .id("language_id")
+        .req_if(create)
 }
 
 fn language_input(body: &Fields, create: bool) -> ApiResult<LanguageInput> {

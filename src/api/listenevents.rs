@@ -15,6 +15,7 @@ use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, BaseUrl, Id};
 use crate::store::listenevents::{
     self, DateRange, ListenEvent, ListenEventFilter, ListenEventInput, seconds_to_ns,
@@ -29,17 +30,22 @@ pub(super) fn routes(r: &mut Routes) {
             "List listen events of your own sessions (staff: all; `paginate=true` for pages)",
             list,
         )
+        .query(super::paging::page_fields(filter_fields()))
         .post(
             Access::Owner,
             "Record that one of your own sessions started hearing an asset",
             create,
-        );
+        )
+        .body(body_fields(true));
     r.add(a);
-    let a = r.at("/listenevents/count/", "listenevents").get(
-        Access::Token,
-        "Count listen events matching the filters",
-        count,
-    );
+    let a = r
+        .at("/listenevents/count/", "listenevents")
+        .get(
+            Access::Token,
+            "Count listen events matching the filters",
+            count,
+        )
+        .query(filter_fields());
     r.add(a);
     let a = r
         .at("/listenevents/{id}/", "listenevents")
@@ -53,8 +59,48 @@ pub(super) fn routes(r: &mut Routes) {
             "Update your listen event (e.g. its duration_in_seconds)",
             patch,
         )
+        .body(body_fields(false))
         .delete(Access::Owner, "Delete your listen event", delete);
     r.add(a);
+}
+
+/// Longest listen accepted, in seconds (its nanoseconds still fit the column).
+const MAX_DURATION_S: f64 = 1e9;
+
+/// The body [`input`] reads (`creating`: session, asset and start are required).
+fn body_fields(creating: bool) -> Obj {
+    obj()
+        .id("session_id")
+        .req_if(creating)
+        .id("asset_id")
+        .req_if(creating)
+        .datetime("starttime")
+        .req_if(creating)
+        .num("duration_in_seconds")
+        .range(0.0, MAX_DURATION_S)
+        .nullable()
+}
+
+/// The filters [`filter`] reads.
+fn filter_fields() -> Obj {
+    obj()
+        .num("duration__lte")
+        .doc("nanoseconds, as the reference")
+        .num("duration__gte")
+        .doc("nanoseconds, as the reference")
+        .int("duration")
+        .datetime("start_time__gte")
+        .datetime("start_time__lte")
+        .datetime("starttime")
+        .choice(
+            "start_time__range",
+            &["today", "yesterday", "week", "month", "year"],
+        )
+        .int("project_id")
+        .int("session_id")
+        .int("session")
+        .int("asset_id")
+        .int("asset")
 }
 
 /// Reads the body of a create or PATCH: `session`/`session_id`, `asset`/`asset_id`,
@@ -66,6 +112,16 @@ fn input(body: &Fields, errs: &mut FieldErrors) -> ListenEventInput {
     let starttime = pick(&["starttime", "start_time"]).and_then(|k| body.datetime(k, errs));
     let duration = body
         .nullable_float("duration_in_seconds", errs)
+        .filter(|d| {
+            let ok = d.is_none_or(|d| (0.0..=MAX_DURATION_S).contains(&d));
+            if !ok {
+                errs.add(
+                    "duration_in_seconds",
+                    format!("Must be between 0 and {MAX_DURATION_S} seconds."),
+                );
+            }
+            ok
+        })
         .map(|d| d.map(seconds_to_ns));
     ListenEventInput {
         session_id,

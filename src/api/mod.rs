@@ -22,10 +22,12 @@ pub mod login_guard;
 pub mod multipart;
 mod paging;
 pub mod routes;
+pub mod schema;
 pub mod serve;
 pub mod slow_body;
 pub mod stream_slots;
 
+mod asset_filters;
 mod assets;
 mod audiotracks;
 mod envelopes;

@@ -17,6 +17,15 @@ enum PageRequest {
     Invalid,
 }
 
+/// The paging query parameters, for the OpenAPI description of a paged list.
+pub(super) fn page_fields(o: super::schema::Obj) -> super::schema::Obj {
+    o.bool("paginate")
+        .string("page")
+        .doc("with paginate: a page number or `last` (another page is a 404)")
+        .string("page_size")
+        .doc("1 to 10000 (more: 10000); anything else means the default, 20, as DRF reads it")
+}
+
 /// A page request (`paginate` true, `page`, `page_size`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Paging {

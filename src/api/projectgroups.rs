@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::projectgroups::{self, ProjectGroup, ProjectGroupFilter, ProjectGroupInput};
 
@@ -25,22 +26,35 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/projectgroups/", "projectgroups")
         .get(Access::Token, "List project groups", list)
-        .post(Access::Staff, "Create a project group", create);
+        .query(obj().string("name").bool("active"))
+        .post(Access::Staff, "Create a project group", create)
+        .body(body_fields(true));
     r.add(a);
     let a = r
         .at("/projectgroups/{id}/", "projectgroups")
         .get(Access::Token, "Get a project group", get_one)
         .patch(Access::Staff, "Update a project group", patch)
+        .body(body_fields(false))
         .delete(Access::Staff, "Delete a project group", delete);
     r.add(a);
-    let a = r.at("/projectgroups/{id}/projects/", "projectgroups").get(
-        Access::Token,
-        "Projects of the group available at latitude/longitude (non-geo projects always; \
-         geo projects when the point is inside an active speaker). An inactive group answers \
-         200 {\"detail\": \"Project Group inactive; please try another one.\"}; missing \
-         latitude or longitude is a 400.",
-        projects,
-    );
+    let a = r
+        .at("/projectgroups/{id}/projects/", "projectgroups")
+        .get(
+            Access::Token,
+            "Projects of the group available at latitude/longitude (non-geo projects always; \
+             geo projects when the point is inside an active speaker). An inactive group answers \
+             200 {\"detail\": \"Project Group inactive; please try another one.\"}; missing \
+             latitude or longitude is a 400.",
+            projects,
+        )
+        .query(
+            obj()
+                .lat("latitude")
+                .doc("required unless the group is inactive")
+                .lon("longitude")
+                .doc("required unless the group is inactive")
+                .text("language_code", 2),
+        );
     r.add(a);
 }
 
@@ -71,6 +85,17 @@ async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Pr
     Ok(Json(
         state.store.read(move |c| projectgroups::get(c, id)).await?,
     ))
+}
+
+/// The body [`input`] reads (`creating`: the name is required).
+fn body_fields(creating: bool) -> Obj {
+    obj()
+        .text("name", MAX_NAME)
+        .nonblank()
+        .req_if(creating)
+        .bool("active")
+        .text("description", MAX_DESCRIPTION)
+        .ids("project_ids")
 }
 
 fn input(b: &Fields, creating: bool) -> ApiResult<ProjectGroupInput> {

@@ -10,6 +10,7 @@ use axum::extract::State;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::store::loc;
 use crate::store::projects::{self, Project, ProjectFilter, ProjectInput};
@@ -18,7 +19,26 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/projects/", "projects")
         .get(Access::Token, "List projects", list)
-        .post(Access::Staff, "Create a project", create);
+        .query(
+            obj()
+                .string("name")
+                .string("owner")
+                .bool("listen_enabled")
+                .bool("geo_listen_enabled")
+                .bool("speak_enabled")
+                .bool("geo_speak_enabled")
+                .bool("auto_submit")
+                .bool("demo_stream_enabled")
+                .string("audio_format")
+                .string("ordering")
+                .string("repeat_mode")
+                .ids("languages")
+                .id("session_id")
+                .string("admin")
+                .doc("present (any value): every localized string"),
+        )
+        .post(Access::Staff, "Create a project", create)
+        .body(fields(true));
     r.add(a);
     let a = r
         .at("/projects/{id}/", "projects")
@@ -27,7 +47,14 @@ pub(super) fn routes(r: &mut Routes) {
             "Get a project, localized for session_id (optional)",
             get_one,
         )
+        .query(
+            obj()
+                .id("session_id")
+                .string("admin")
+                .doc("present (any value): every localized string"),
+        )
         .patch(Access::Staff, "Update a project", patch)
+        .body(fields(false))
         .delete(
             Access::Staff,
             "Delete a project with its sessions, speakers, audiotracks and UI",
@@ -39,6 +66,59 @@ pub(super) fn routes(r: &mut Routes) {
 const REPEAT_MODES: [&str; 2] = ["stop", "continuous"];
 const ORDERINGS: [&str; 3] = ["by_like", "by_weight", "random"];
 const BITRATES: [&str; 8] = ["64", "96", "112", "128", "160", "192", "256", "320"];
+
+/// The body of a create (`creating`: name and position required) or PATCH, as [`input`] reads it.
+fn fields(creating: bool) -> Obj {
+    let mut o = obj()
+        .text("name", 50)
+        .nonblank()
+        .req_if(creating)
+        .text("owner", 128)
+        .lat("latitude")
+        .req_if(creating)
+        .lon("longitude")
+        .req_if(creating)
+        .datetime("pub_date")
+        .text("audio_format", 50)
+        .bool("auto_submit")
+        .int("max_recording_length")
+        .int_range(1, i64::MAX)
+        .doc("seconds")
+        .bool("listen_questions_dynamic")
+        .bool("speak_questions_dynamic")
+        .text("sharing_url", 512)
+        .text("out_of_range_url", 512)
+        .int("recording_radius")
+        .nullable()
+        .bool("listen_enabled")
+        .bool("geo_listen_enabled")
+        .bool("speak_enabled")
+        .bool("geo_speak_enabled")
+        .bool("reset_tag_defaults_on_startup")
+        .bool("timed_asset_priority")
+        .choice("repeat_mode", &REPEAT_MODES)
+        .text("files_url", 512)
+        .text("files_version", 16)
+        .choice("audio_stream_bitrate", &BITRATES)
+        .choice("ordering", &ORDERINGS)
+        .bool("demo_stream_enabled")
+        .text("demo_stream_url", 512)
+        .num("out_of_range_distance")
+        .range(0.0, f64::MAX)
+        .ids("language_ids")
+        .items(1, super::input::MAX_IDS)
+        .doc("at least one");
+    for field in [
+        "description",
+        "sharing_message",
+        "out_of_range_message",
+        "legal_agreement",
+        "demo_stream_message",
+    ] {
+        o = o.ids(loc_keys(field)[1]).doc("localized string ids");
+    }
+    o
+}
 
 /// The localization language for a request: the session's (unknown session → 404), else English.
 async fn language(state: &AppState, q: &Fields) -> ApiResult<i64> {
@@ -107,7 +187,10 @@ fn input(b: &Fields, creating: bool) -> ApiResult<ProjectInput> {
         v
     };
     let name = text("name", 50, &mut e);
-    if name.as_deref().is_some_and(|n| n.trim().is_empty())
+    if b.raw("name").is_some_and(serde_json::Value::is_null) {
+        // A null name once created a project named "" (security review L2).
+        e.add("name", "This field may not be null.");
+    } else if name.as_deref().is_some_and(|n| n.trim().is_empty())
         || (creating && name.is_none() && !b.has("name"))
     {
         e.add(

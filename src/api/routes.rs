@@ -1,7 +1,9 @@
 //! The route table: each api/2 operation is registered once, with its access level and a
 //! summary, and that one registration (a) mounts the handler on both slash forms of its path,
 //! (b) enforces the access level, and (c) describes the operation in the OpenAPI document —
-//! so the document cannot drift from what the server actually serves.
+//! so the document cannot drift from what the server actually serves. The fields an operation
+//! reads are described next to it with [`Resource::body`] and [`Resource::query`] (built with
+//! [`super::schema`]).
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
@@ -15,6 +17,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::auth::{Access, Caller};
 use super::error::ApiError;
+use super::schema::{self, Obj};
 
 /// Prefix of every api/2 path.
 pub const PREFIX: &str = "/api/2";
@@ -28,6 +31,12 @@ pub struct Op {
     pub access: Access,
     /// One line for the OpenAPI document.
     pub summary: &'static str,
+    /// The body fields it reads, if it reads a body.
+    pub body: Option<Obj>,
+    /// The query parameters it reads.
+    pub query: Obj,
+    /// Counted against a per-address limit (`[limits]`): may answer 429.
+    pub limited: bool,
 }
 
 /// One path with its operations, being built.
@@ -95,7 +104,37 @@ impl Resource {
             method,
             access,
             summary,
+            body: None,
+            query: Obj::default(),
+            limited: false,
         });
+        self
+    }
+
+    fn last_op(&mut self) -> &mut Op {
+        // Only ever called right after a verb in a route registration; a describe call before
+        // any verb is a bug that the OpenAPI tests (which build the whole table) hit at once.
+        self.ops
+            .last_mut()
+            .expect("describe an operation after adding it")
+    }
+
+    /// Describes the body fields the operation just added reads.
+    pub fn body(mut self, fields: Obj) -> Self {
+        self.last_op().body = Some(fields);
+        self
+    }
+
+    /// Marks the operation just added as counted against a per-address limit (its handler
+    /// takes a `limits::Allow`), so the document lists its 429.
+    pub fn limited(mut self) -> Self {
+        self.last_op().limited = true;
+        self
+    }
+
+    /// Describes the query parameters the operation just added reads.
+    pub fn query(mut self, fields: Obj) -> Self {
+        self.last_op().query = fields;
         self
     }
 
@@ -177,11 +216,13 @@ impl Routes {
         let mut paths = Map::new();
         for (path, tag, ops) in &self.docs {
             let mut item = Map::new();
-            let params: Vec<Value> = path_params(path)
+            let path_ids: Vec<Value> = path_params(path)
                 .into_iter()
-                .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+                .map(|name| json!({"name": name, "in": "path", "required": true, "schema": schema::path_id()}))
                 .collect();
             for op in ops {
+                let mut params = path_ids.clone();
+                params.extend(op.query.query_parameters());
                 let method = op.method.as_str().to_ascii_lowercase();
                 let mut responses = Map::new();
                 if op.method == Method::DELETE {
@@ -209,10 +250,42 @@ impl Routes {
                         json!({"$ref": "#/components/responses/Forbidden"}),
                     );
                 }
-                if !params.is_empty() {
+                responses.insert(
+                    "404".into(),
+                    json!({"$ref": "#/components/responses/NotFound"}),
+                );
+                if op.body.is_some() {
                     responses.insert(
-                        "404".into(),
-                        json!({"$ref": "#/components/responses/NotFound"}),
+                        "408".into(),
+                        json!({"$ref": "#/components/responses/SlowBody"}),
+                    );
+                    responses.insert(
+                        "413".into(),
+                        json!({"$ref": "#/components/responses/TooLarge"}),
+                    );
+                    responses.insert(
+                        "415".into(),
+                        json!({"$ref": "#/components/responses/UnsupportedMediaType"}),
+                    );
+                }
+                responses.insert(
+                    "414".into(),
+                    json!({"$ref": "#/components/responses/UriTooLong"}),
+                );
+                responses.insert(
+                    "503".into(),
+                    json!({"$ref": "#/components/responses/Unavailable"}),
+                );
+                if op.limited {
+                    responses.insert(
+                        "429".into(),
+                        json!({"$ref": "#/components/responses/TooManyRequests"}),
+                    );
+                }
+                if op.method != Method::GET {
+                    responses.insert(
+                        "507".into(),
+                        json!({"$ref": "#/components/responses/InsufficientStorage"}),
                     );
                 }
                 let mut operation = json!({
@@ -226,12 +299,8 @@ impl Routes {
                 if op.access != Access::Anyone {
                     operation["security"] = json!([{"token": []}]);
                 }
-                if matches!(op.method, Method::POST | Method::PATCH) {
-                    operation["requestBody"] = json!({"content": {
-                        "application/json": {"schema": {"type": "object"}},
-                        "multipart/form-data": {"schema": {"type": "object"}},
-                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}}
-                    }});
+                if let Some(body) = &op.body {
+                    operation["requestBody"] = body.request_body();
                 }
                 item.insert(method, operation);
             }
@@ -243,7 +312,7 @@ impl Routes {
             "info": {
                 "title": "roundwared api/2",
                 "version": env!("CARGO_PKG_VERSION"),
-                "description": "The Roundware api/2 surface served by roundwared. Every path also answers without its trailing slash.",
+                "description": "The Roundware api/2 surface served by roundwared. Every path also answers without its trailing slash. Bodies are described in their canonical JSON form; the server also takes urlencoded and multipart forms, numbers as strings and id lists as `1,2`.",
             },
             "paths": paths,
             "components": {
@@ -254,7 +323,14 @@ impl Routes {
                         "content": {"application/json": {"schema": {"type": "object"}}}},
                     "Unauthenticated": {"description": "Missing or invalid token.", "content": {"application/json": {"schema": detail}}},
                     "Forbidden": {"description": "Staff only (`x-access: staff`), or the object's owner or staff (`x-access: owner`).", "content": {"application/json": {"schema": detail}}},
-                    "NotFound": {"description": "No such object.", "content": {"application/json": {"schema": detail}}},
+                    "NotFound": {"description": "No such object (the path's id, or one the request names), or no such page.", "content": {"application/json": {"schema": detail}}},
+                    "TooLarge": {"description": "The body is over the size limit.", "content": {"application/json": {"schema": detail}}},
+                    "UnsupportedMediaType": {"description": "Send JSON, a urlencoded form or multipart.", "content": {"application/json": {"schema": detail}}},
+                    "UriTooLong": {"description": "The URI is over 64 KiB (answered by the HTTP layer, without a body)."},
+                    "Unavailable": {"description": "The box is busy (every stream slot taken, every upload place in use) or shutting down; `Retry-After` says when to try again.", "content": {"application/json": {"schema": detail}}},
+                    "SlowBody": {"description": "The body arrived too slowly (`[http] body_timeout_s`, `body_min_bytes_per_s`); the connection is closed."},
+                    "TooManyRequests": {"description": "A per-address or per-user limit of `[limits]` was reached; `detail` names it and `Retry-After` says when to try again.", "content": {"application/json": {"schema": detail}}},
+                    "InsufficientStorage": {"description": "The disk is full, or below the upload reserve (`[storage] min_free_mb`); nothing was written.", "content": {"application/json": {"schema": detail}}},
                 }
             }
         })

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::auth::{Access, Caller, Viewer};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::store::sessions::{self, NewSession, Session, SessionFilter};
 
@@ -18,13 +19,27 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/sessions/", "sessions")
         .get(Access::Token, "List sessions (your own; staff: all)", list)
-        .post(Access::Token, "Start a session for a project", create);
+        .query(filter_fields())
+        .post(Access::Token, "Start a session for a project", create)
+        .body(
+            obj()
+                .id("project_id")
+                .req()
+                .string("language")
+                .doc("a language code or a locale, e.g. en or en-US")
+                .id("language_id")
+                .bool("geo_listen_enabled")
+                .bool("demo_stream_enabled")
+                .text("client_type", 254)
+                .text("client_system", 255)
+                .string("timezone")
+                .pattern(r"^[+-]?[0-9]{4}$"),
+        );
     r.add(a);
-    let a = r.at("/sessions/count/", "sessions").get(
-        Access::Token,
-        "Count sessions matching the filters",
-        count,
-    );
+    let a = r
+        .at("/sessions/count/", "sessions")
+        .get(Access::Token, "Count sessions matching the filters", count)
+        .query(filter_fields());
     r.add(a);
     let a = r.at("/sessions/{id}/", "sessions").get(
         Access::Owner,
@@ -32,6 +47,21 @@ pub(super) fn routes(r: &mut Routes) {
         get_one,
     );
     r.add(a);
+}
+
+/// The filters of the session list and count.
+fn filter_fields() -> Obj {
+    obj()
+        .int("project_id")
+        .int("project")
+        .int("language_id")
+        .string("language")
+        .bool("geo_listen_enabled")
+        .bool("demo_stream_enabled")
+        .string("device_id")
+        .string("client_type")
+        .string("client_system")
+        .string("timezone")
 }
 
 /// `^[+-]?\d{4}$`
@@ -129,7 +159,12 @@ async fn get_one(
     // pass, and both may see its `device_id`.
     let (owner, session) = state
         .store
-        .read(move |c| Ok((crate::store::owners::of_session(c, id)?, sessions::get(c, id)?)))
+        .read(move |c| {
+            Ok((
+                crate::store::owners::of_session(c, id)?,
+                sessions::get(c, id)?,
+            ))
+        })
         .await?;
     caller.may_change(owner, "session")?;
     Ok(Json(session))

@@ -17,6 +17,7 @@ use super::assets::media_url;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::uploads;
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::media::{Purpose, Written, files};
@@ -27,11 +28,13 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/speakers/", "speakers")
         .get(Access::Token, "List speakers", list)
+        .query(obj().bool("activeyn").int("project_id").int("project"))
         .post(
             Access::Staff,
             "Create a speaker from a uri or an uploaded file (borders are derived from shape and attenuation_distance)",
             create,
-        );
+        )
+        .body(body_fields(true));
     r.add(a);
     let a = r
         .at("/speakers/{id}/", "speakers")
@@ -41,11 +44,13 @@ pub(super) fn routes(r: &mut Routes) {
             "Update a speaker (borders are derived again when shape or distance change)",
             patch,
         )
+        .body(body_fields(false))
         .delete(
             Access::Staff,
             "Delete a speaker (`delete_binary=true` also removes its file in /rwmedia/)",
             delete,
-        );
+        )
+        .query(obj().bool("delete_binary"));
     r.add(a);
 }
 
@@ -71,6 +76,39 @@ const NON_NULL: [&str; 9] = [
     "shape",
     "attenuation_distance",
 ];
+
+/// What [`valid_uri`] accepts, as a JSON Schema pattern: an http(s) URL (scheme in any case)
+/// with a host, or a `/rwmedia/` path; no spaces or control characters anywhere.
+const URI_PATTERN: &str = r"^([hH][tT][tT][pP][sS]?://[^\s\x00-\x1f\x7f-\x9f/?#:][^\s\x00-\x1f\x7f-\x9f]*|/rwmedia/[^\s\x00-\x1f\x7f-\x9f]+)$";
+
+/// The body [`input`] reads (`creating`: project, volumes, uri, shape and distance required).
+/// A multipart `file` may stand in for `uri` (one of the two, never both).
+fn body_fields(creating: bool) -> Obj {
+    obj()
+        .id("project_id")
+        .req_if(creating)
+        .num("maxvolume")
+        .range(0.0, f64::MAX)
+        .req_if(creating)
+        .num("minvolume")
+        .range(0.0, f64::MAX)
+        .req_if(creating)
+        .text("uri", MAX_URI)
+        .pattern(URI_PATTERN)
+        .req_if(creating)
+        .doc("http(s) URL or /rwmedia/ path; or send a multipart `file` instead")
+        .geometry("shape")
+        .req_if(creating)
+        .int("attenuation_distance")
+        .int_range(0, i64::MAX)
+        .req_if(creating)
+        .doc("metres")
+        .bool("activeyn")
+        .text("code", MAX_CODE)
+        .text("backupuri", MAX_URI)
+        .pattern(&format!("^$|{URI_PATTERN}"))
+        .nullable()
+}
 
 /// An http(s) URL with a host, or a path under `/rwmedia/`; no spaces or control characters.
 fn valid_uri(s: &str) -> bool {

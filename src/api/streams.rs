@@ -13,16 +13,29 @@ use super::error::ApiError;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::limits::{Allow, ClientIp, kind};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, BaseUrl, Id};
 use crate::conductor::{EngineError, EngineStatus, OpenRequest, Opened, Update};
 use crate::playlist::Position;
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r.at("/streams/", "streams").post(
-        Access::Owner,
-        "Start (or reuse) the session's personal stream",
-        create,
-    );
+    let a = r
+        .at("/streams/", "streams")
+        .post(
+            Access::Owner,
+            "Start (or reuse) the session's personal stream",
+            create,
+        )
+        .body(
+            position_fields(obj().id("session_id").req().id("project_id"))
+                .int_choice(
+                    "audio_stream_bitrate",
+                    &crate::config::ALLOWED_BITRATES_KBPS,
+                )
+                .doc("kbps")
+                .choice("audio_format", &["mp3"]),
+        )
+        .limited();
     r.add(a);
     let a = r.at("/streams/status/", "streams").get(
         Access::Staff,
@@ -36,11 +49,10 @@ pub(super) fn routes(r: &mut Routes) {
         local,
     );
     r.add(a);
-    let a = r.at("/streams/{id}/", "streams").patch(
-        Access::Owner,
-        "Change tags and/or move the listener",
-        patch,
-    );
+    let a = r
+        .at("/streams/{id}/", "streams")
+        .patch(Access::Owner, "Change tags and/or move the listener", patch)
+        .body(position_fields(obj().ids("tag_ids").text("language", 2)));
     r.add(a);
     let a = r.at("/streams/{id}/heartbeat/", "streams").post(
         Access::Owner,
@@ -48,11 +60,11 @@ pub(super) fn routes(r: &mut Routes) {
         heartbeat,
     );
     r.add(a);
-    let a = r.at("/streams/{id}/playasset/", "streams").post(
-        Access::Owner,
-        "Play an asset next",
-        play_asset,
-    );
+    let a = r
+        .at("/streams/{id}/playasset/", "streams")
+        .post(Access::Owner, "Play an asset next", play_asset)
+        .query(obj().id("asset_id").doc("when the body has none"))
+        .body(obj().id("asset_id").req());
     r.add(a);
     let a = r.at("/streams/{id}/replayasset/", "streams").post(
         Access::Owner,
@@ -103,6 +115,20 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// Adds the listener fields [`position`] reads to a body description.
+fn position_fields(o: Obj) -> Obj {
+    o.lat("latitude")
+        .lon("longitude")
+        .num("listener_heading")
+        .doc("degrees")
+        .num("listener_width")
+        .range(0.0, 360.0)
+        .num("listener_range_min")
+        .range(0.0, f64::MAX)
+        .num("listener_range_max")
+        .range(0.0, f64::MAX)
+}
+
 /// The listener position of a request, when both coordinates are given (0 is a value).
 fn position(f: &Fields, errs: &mut FieldErrors) -> Option<Position> {
     let lat = f.float_in("latitude", -90.0..=90.0, errs);
@@ -145,6 +171,24 @@ async fn guard(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
             format!("stream {id} belongs to another visitor; control only your own stream"),
         )),
         _ => Ok(()),
+    }
+}
+
+/// The body of an action that reads no fields (skip, pause, kill, ...): nothing, or a JSON
+/// object or form whose fields are ignored. Anything else (a JSON array, a number, bad JSON) is
+/// a 400 like on every other write (security review L2: `kill/` took `[null,null]`).
+struct NoFields;
+
+impl axum::extract::FromRequest<AppState> for NoFields {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        <Body as axum::extract::FromRequest<AppState>>::from_request(req, state)
+            .await
+            .map(|_| Self)
     }
 }
 
@@ -250,6 +294,7 @@ async fn heartbeat(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     state.engine.heartbeat(id).await?;
@@ -292,13 +337,19 @@ async fn replay(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     let ok = state.engine.replay(id).await?;
     Ok(outcome(ok, "replay asset on"))
 }
 
-async fn skip(State(state): State<AppState>, Id(id): Id, caller: Caller) -> ApiResult<Json<Value>> {
+async fn skip(
+    State(state): State<AppState>,
+    Id(id): Id,
+    caller: Caller,
+    _: NoFields,
+) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     let ok = state.engine.skip(id).await?;
     Ok(outcome(ok, "skip asset on"))
@@ -308,6 +359,7 @@ async fn pause(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     state.engine.pause(id, true).await?;
@@ -318,6 +370,7 @@ async fn resume(
     State(state): State<AppState>,
     Id(id): Id,
     caller: Caller,
+    _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     state.engine.pause(id, false).await?;
@@ -328,7 +381,12 @@ async fn is_active(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
     Json(json!({"stream_id": id, "active": state.engine.is_active(id)}))
 }
 
-async fn kill(State(state): State<AppState>, Id(id): Id, caller: Caller) -> ApiResult<Json<Value>> {
+async fn kill(
+    State(state): State<AppState>,
+    Id(id): Id,
+    caller: Caller,
+    _: NoFields,
+) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
     let ok = state.engine.kill(id).await;
     Ok(Json(json!({"stream_id": id, "success": ok})))

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::StoreError;
 use crate::store::geometry;
@@ -25,41 +26,58 @@ pub(super) fn routes(r: &mut Routes) {
             "List tags (session_id localizes, admin adds all strings)",
             list,
         )
-        .post(Access::Staff, "Create a tag", create);
+        .query(
+            loc_fields()
+                .string("description")
+                .string("data")
+                .int("project_id"),
+        )
+        .post(Access::Staff, "Create a tag", create)
+        .body(tag_fields(true));
     r.add(a);
     let a = r
         .at("/tags/{id}/", "tags")
         .get(Access::Token, "Get a tag", get_one)
+        .query(loc_fields())
         .patch(Access::Staff, "Update a tag", patch)
+        .body(tag_fields(false))
         .delete(Access::Staff, "Delete a tag", delete);
     r.add(a);
-    let a = r.at("/projects/{id}/tags/", "projects").get(
-        Access::Token,
-        "Every tag of a project, as a bare array",
-        project_tags,
-    );
+    let a = r
+        .at("/projects/{id}/tags/", "projects")
+        .get(
+            Access::Token,
+            "Every tag of a project, as a bare array",
+            project_tags,
+        )
+        .query(loc_fields());
     r.add(a);
 
     let a = r
         .at("/tagcategories/", "tagcategories")
         .get(Access::Token, "List tag categories", list_categories)
-        .post(Access::Staff, "Create a tag category", create_category);
+        .query(obj().string("name"))
+        .post(Access::Staff, "Create a tag category", create_category)
+        .body(category_fields(true));
     r.add(a);
     let a = r
         .at("/tagcategories/{id}/", "tagcategories")
         .get(Access::Token, "Get a tag category", get_category)
         .patch(Access::Staff, "Update a tag category", patch_category)
+        .body(category_fields(false))
         .delete(Access::Staff, "Delete a tag category", delete_category);
     r.add(a);
 
     let a = r
         .at("/tagrelationships/", "tagrelationships")
         .get(Access::Token, "List tag relationships", list_relationships)
+        .query(obj().int("tag_id").int("parent_id"))
         .post(
             Access::Staff,
             "Create a tag relationship",
             create_relationship,
-        );
+        )
+        .body(relationship_fields(true));
     r.add(a);
     let a = r
         .at("/tagrelationships/{id}/", "tagrelationships")
@@ -69,6 +87,7 @@ pub(super) fn routes(r: &mut Routes) {
             "Update a tag relationship",
             patch_relationship,
         )
+        .body(relationship_fields(false))
         .delete(
             Access::Staff,
             "Delete a tag relationship",
@@ -79,6 +98,52 @@ pub(super) fn routes(r: &mut Routes) {
 
 // ---------------------------------------------------------------------------------------
 // Helpers shared with languages.rs, uigroups.rs and uielements.rs
+
+/// The localization query of the reads: `session_id` and `admin`.
+pub(super) fn loc_fields() -> Obj {
+    obj()
+        .id("session_id")
+        .doc("localizes for this session's language")
+        .string("admin")
+        .doc("present (any value): every localized string")
+}
+
+/// The body [`tag_input`] reads (`create`: `value` is required).
+fn tag_fields(create: bool) -> Obj {
+    obj()
+        .string("value")
+        .nonblank()
+        .req_if(create)
+        .string("description")
+        .nullable()
+        .string("data")
+        .nullable()
+        .choice("filter", tags::FILTERS)
+        .nullable()
+        .geometry("location")
+        .nullable()
+        .id("project_id")
+        .nullable()
+        .id("tag_category_id")
+        .nullable()
+        .ids("description_loc_ids")
+        .ids("msg_loc_ids")
+}
+
+/// The body [`category_input`] reads.
+fn category_fields(create: bool) -> Obj {
+    obj()
+        .text("name", 50)
+        .nonblank()
+        .req_if(create)
+        .string("data")
+        .nullable()
+}
+
+/// The body [`relationship_input`] reads.
+fn relationship_fields(create: bool) -> Obj {
+    obj().id("tag_id").req_if(create).id("parent_id").nullable()
+}
 
 /// The localization parameters of a read: `session_id` (optional) and whether `admin` is
 /// present (with any value).

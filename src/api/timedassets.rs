@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::store::timedassets::{self, TimedAsset, TimedAssetFilter, TimedAssetInput};
 
@@ -17,12 +18,27 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/timedassets/", "timedassets")
         .get(Access::Token, "List timed assets", list)
-        .post(Access::Staff, "Create a timed asset", create);
+        .query(
+            obj()
+                .int("project_id")
+                .int("project")
+                .int("asset_id")
+                .int("asset")
+                .num("start")
+                .num("end")
+                .num("start__lte")
+                .num("start__gte")
+                .num("end__lte")
+                .num("end__gte"),
+        )
+        .post(Access::Staff, "Create a timed asset", create)
+        .body(body_fields(true));
     r.add(a);
     let a = r
         .at("/timedassets/{id}/", "timedassets")
         .get(Access::Token, "Get a timed asset", get_one)
         .patch(Access::Staff, "Update a timed asset", patch)
+        .body(body_fields(false))
         .delete(Access::Staff, "Delete a timed asset", delete);
     r.add(a);
 }
@@ -49,6 +65,23 @@ async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Ti
     Ok(Json(
         state.store.read(move |c| timedassets::get(c, id)).await?,
     ))
+}
+
+/// The body [`input`] reads (`creating`: all four required; `end` not before `start`).
+fn body_fields(creating: bool) -> Obj {
+    obj()
+        .id("project_id")
+        .req_if(creating)
+        .id("asset_id")
+        .req_if(creating)
+        .num("start")
+        .range(0.0, f64::MAX)
+        .req_if(creating)
+        .doc("seconds from stream start")
+        .num("end")
+        .range(0.0, f64::MAX)
+        .req_if(creating)
+        .doc("seconds from stream start")
 }
 
 fn input(b: &Fields, creating: bool) -> ApiResult<TimedAssetInput> {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::tags::{check_len, choice, filter_choice, int, key, text};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::uielements::{
@@ -21,35 +22,87 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/uielements/", "uielements")
         .get(Access::Token, "List UI elements", list)
-        .post(Access::Staff, "Create a UI element", create);
+        .query(element_filter_fields(obj()))
+        .post(Access::Staff, "Create a UI element", create)
+        .body(element_fields(true));
     r.add(a);
     let a = r
         .at("/uielements/{id}/", "uielements")
         .get(Access::Token, "Get a UI element", get_one)
         .patch(Access::Staff, "Update a UI element", patch)
+        .body(element_fields(false))
         .delete(Access::Staff, "Delete a UI element", delete);
     r.add(a);
     let a = r
         .at("/uielementnames/", "uielementnames")
         .get(Access::Token, "List UI element names", list_names)
-        .post(Access::Staff, "Create a UI element name", create_name);
+        .query(obj().string("name").choice("view", VIEWS))
+        .post(Access::Staff, "Create a UI element name", create_name)
+        .body(name_fields(true));
     r.add(a);
     let a = r
         .at("/uielementnames/{id}/", "uielementnames")
         .get(Access::Token, "Get a UI element name", get_name)
         .patch(Access::Staff, "Update a UI element name", patch_name)
+        .body(name_fields(false))
         .delete(
             Access::Staff,
             "Delete a UI element name and its elements",
             delete_name,
         );
     r.add(a);
-    let a = r.at("/projects/{id}/uielements/", "projects").get(
-        Access::Token,
-        "A project's UI elements of one variant by view (variant required, language_code optional)",
-        project_uielements,
-    );
+    let a = r
+        .at("/projects/{id}/uielements/", "projects")
+        .get(
+            Access::Token,
+            "A project's UI elements of one variant by view (variant required, language_code optional)",
+            project_uielements,
+        )
+        .query(
+            element_filter_fields(
+                obj()
+                    .text("language_code", 2)
+                    .doc("a language of this box (unknown: 400)"),
+            )
+            .req_named("variant"),
+        );
     r.add(a);
+}
+
+/// The filters [`element_filter`] reads, added to `o`.
+fn element_filter_fields(o: Obj) -> Obj {
+    o.string("uielementname")
+        .int("project_id")
+        .choice("variant", VARIANTS)
+        .choice("file_extension", FILE_EXTENSIONS)
+}
+
+/// The body [`element_input`] reads (`create`: name, project, variant and extension required).
+fn element_fields(create: bool) -> Obj {
+    obj()
+        .id("uielementname_id")
+        .req_if(create)
+        .id("project_id")
+        .req_if(create)
+        .choice("variant", VARIANTS)
+        .req_if(create)
+        .choice("file_extension", FILE_EXTENSIONS)
+        .req_if(create)
+        .text("label_text_color", 10)
+        .choice("label_position", LABEL_POSITIONS)
+        .ids("label_text_loc_ids")
+}
+
+/// The body [`name_input`] reads (`create`: name and view required).
+fn name_fields(create: bool) -> Obj {
+    obj()
+        .text("name", 30)
+        .nonblank()
+        .req_if(create)
+        .string("description")
+        .nullable()
+        .choice("view", VIEWS)
+        .req_if(create)
 }
 
 fn element_filter(q: &Fields, errs: &mut FieldErrors) -> ElementFilter {

@@ -12,7 +12,10 @@ use axum::http::StatusCode;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
-use super::tags::{check_len, choice, filter_choice, int, key, loc_params, session_400, text};
+use super::schema::{Obj, obj};
+use super::tags::{
+    check_len, choice, filter_choice, int, key, loc_fields, loc_params, session_400, text,
+};
 use super::{ApiResult, AppState, Id};
 use crate::store::tags::Localize;
 use crate::store::uigroups::{
@@ -28,37 +31,105 @@ pub(super) fn routes(r: &mut Routes) {
             "List UI groups by index (session_id localizes, admin adds all strings)",
             list,
         )
-        .post(Access::Staff, "Create a UI group", create);
+        .query(group_filter_fields())
+        .post(Access::Staff, "Create a UI group", create)
+        .body(group_fields(true));
     r.add(a);
     let a = r
         .at("/uigroups/{id}/", "uigroups")
         .get(Access::Token, "Get a UI group with all its items", get_one)
+        .query(loc_fields())
         .patch(Access::Staff, "Update a UI group", patch)
+        .body(group_fields(false))
         .delete(Access::Staff, "Delete a UI group and its items", delete);
     r.add(a);
     let a = r
         .at("/uiitems/", "uiitems")
         .get(Access::Token, "List UI items by index", list_items)
-        .post(Access::Staff, "Create a UI item", create_item);
+        .query(
+            obj()
+                .int("ui_group_id")
+                .int("index")
+                .int("tag_id")
+                .bool("default")
+                .bool("active")
+                .int("parent_id")
+                .int("project_id"),
+        )
+        .post(Access::Staff, "Create a UI item", create_item)
+        .body(item_fields(true));
     r.add(a);
     let a = r
         .at("/uiitems/{id}/", "uiitems")
         .get(Access::Token, "Get a UI item", get_item)
         .patch(Access::Staff, "Update a UI item", patch_item)
+        .body(item_fields(false))
         .delete(Access::Staff, "Delete a UI item", delete_item);
     r.add(a);
-    let a = r.at("/projects/{id}/uigroups/", "projects").get(
-        Access::Token,
-        "A project's UI groups as a bare array (session_id optional)",
-        project_uigroups,
-    );
+    let a = r
+        .at("/projects/{id}/uigroups/", "projects")
+        .get(
+            Access::Token,
+            "A project's UI groups as a bare array (session_id optional)",
+            project_uigroups,
+        )
+        .query(group_filter_fields());
     r.add(a);
-    let a = r.at("/projects/{id}/uiconfig/", "projects").get(
-        Access::Token,
-        "A project's active listen and speak groups, ready for a client UI (session_id optional)",
-        project_uiconfig,
-    );
+    let a = r
+        .at("/projects/{id}/uiconfig/", "projects")
+        .get(
+            Access::Token,
+            "A project's active listen and speak groups, ready for a client UI (session_id optional)",
+            project_uiconfig,
+        )
+        .query(obj().id("session_id"));
     r.add(a);
+}
+
+/// The filters [`group_filter`] reads, with the localization parameters.
+fn group_filter_fields() -> Obj {
+    loc_fields()
+        .string("name")
+        .choice("ui_mode", UI_MODES)
+        .int("tag_category_id")
+        .choice("select", SELECT_METHODS)
+        .bool("active")
+        .int("index")
+        .int("project_id")
+}
+
+/// The body [`group_input`] reads (`create`: name, index, category and project required).
+fn group_fields(create: bool) -> Obj {
+    obj()
+        .text("name", 50)
+        .nonblank()
+        .req_if(create)
+        .choice("ui_mode", UI_MODES)
+        .choice("select", SELECT_METHODS)
+        .bool("active")
+        .int("index")
+        .req_if(create)
+        .id("tag_category_id")
+        .req_if(create)
+        .id("project_id")
+        .req_if(create)
+        .text("uiitem_filter", 50)
+        .ids("header_text_loc_ids")
+}
+
+/// The body [`item_input`] reads (`create`: group, tag and index required).
+fn item_fields(create: bool) -> Obj {
+    obj()
+        .id("ui_group_id")
+        .req_if(create)
+        .id("tag_id")
+        .req_if(create)
+        .id("parent_id")
+        .nullable()
+        .int("index")
+        .req_if(create)
+        .bool("default")
+        .bool("active")
 }
 
 fn group_filter(q: &Fields, errs: &mut FieldErrors) -> GroupFilter {

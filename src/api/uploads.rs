@@ -25,6 +25,7 @@ use super::auth::{Access, Caller};
 use super::ingest::{Ticket, media_error};
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::limits::{Allow, kind};
+use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::media::{self, Purpose, Stored, TempFile, Written};
 use crate::store::StoreError;
@@ -40,6 +41,8 @@ pub(super) fn envelope_route(a: super::routes::Resource) -> super::routes::Resou
         "Upload into your envelope (multipart `file`, or `asset_id` of your own recording); answers the Asset",
         envelope_upload,
     )
+    .body(asset_fields(obj().file("file").id("asset_id")))
+    .limited()
 }
 
 /// Registers `POST assets/` on the asset resource being built.
@@ -49,6 +52,32 @@ pub(super) fn asset_route(a: super::routes::Resource) -> super::routes::Resource
         "Upload an asset (multipart `file` and `envelope_ids` with one of your envelopes); answers the Asset",
         asset_upload,
     )
+    .body(
+        asset_fields(obj().file("file").req().ids("envelope_ids").items(1, 1).req())
+            .id("project_id")
+            .num("audio_length_in_seconds")
+            .num("start_time")
+            .num("end_time"),
+    )
+    .limited()
+}
+
+/// The asset fields every upload reads ([`read_fields`]), added to `o`.
+fn asset_fields(o: Obj) -> Obj {
+    o.id("session_id")
+        .choice("media_type", MEDIA_TYPES)
+        .text("description", DESCRIPTION_MAX)
+        .int("weight")
+        .int_range(0, 99)
+        .lat("latitude")
+        .lon("longitude")
+        .int("user_id")
+        .doc("staff only; others are credited as themselves")
+        .bool("submitted")
+        .num("volume")
+        .ids("tag_ids")
+        .ids("description_loc_ids")
+        .ids("alt_text_loc_ids")
 }
 
 /// The request's field sources in lookup order: form, query, JSON.

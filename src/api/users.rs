@@ -17,6 +17,7 @@ use super::input::{Body, FieldErrors, Query};
 use super::limits::{Allow, ClientIp, kind};
 use super::paging::{Paging, paged};
 use super::routes::Routes;
+use super::schema::obj;
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::users::{self, User, UserFilter, UserPatch};
 
@@ -24,10 +25,33 @@ pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/users/", "users")
         .get(Access::Staff, "List users (staff only)", list)
+        .query(super::paging::page_fields(
+            obj()
+                .string("username")
+                .string("first_name")
+                .string("last_name")
+                .string("email")
+                .string("search_str")
+                .bool("is_staff")
+                .string("device_id"),
+        ))
         .post(
             Access::Anyone,
             "Register a device: the same device_id always returns the same user and token",
             create,
+        )
+        .limited()
+        .body(
+            obj()
+                .string("device_id")
+                .nonblank()
+                .req()
+                .string("client_type")
+                .nonblank()
+                .req()
+                .text("first_name", NAME_MAX)
+                .text("last_name", NAME_MAX)
+                .text("email", EMAIL_MAX),
         );
     r.add(a);
     let a = r
@@ -41,13 +65,35 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Token,
             "Update names or e-mail of a user (your own, or any for staff)",
             patch,
+        )
+        .body(
+            obj()
+                .text("username", NAME_MAX)
+                .nonblank()
+                .doc("staff only")
+                .text("first_name", NAME_MAX)
+                .text("last_name", NAME_MAX)
+                .text("email", EMAIL_MAX)
+                .pattern("^$|@"),
         );
     r.add(a);
-    let a = r.at("/login/", "login").post(
-        Access::Anyone,
-        "Exchange username and password for a token",
-        login,
-    );
+    let a = r
+        .at("/login/", "login")
+        .post(
+            Access::Anyone,
+            "Exchange username and password for a token (wrong ones: 400, as DRF answers)",
+            login,
+        )
+        .body(
+            obj()
+                .string("username")
+                .nonblank()
+                .req()
+                .string("password")
+                .nonblank()
+                .req(),
+        )
+        .limited();
     r.add(a);
 }
 

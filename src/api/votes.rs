@@ -13,36 +13,74 @@ use super::assets::own_session;
 use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
+use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::owners::{self, Owned};
-use crate::store::votes::{self, SummaryEntry, Vote, VoteFilter, VoteInput};
+use crate::store::votes::{self, SummaryEntry, VOTE_TYPES, Vote, VoteFilter, VoteInput};
 
 pub(super) fn routes(r: &mut Routes) {
     let a = r
         .at("/votes/", "votes")
         .get(Access::Token, "List votes", list)
+        .query(filter_fields())
         .post(
             Access::Owner,
             "Create a vote in one of your own sessions (no toggle, no event)",
             create,
-        );
+        )
+        .body(body_fields(true));
     r.add(a);
-    let a = r.at("/votes/summary/", "votes").get(
-        Access::Token,
-        "Vote summary per asset (a count, a rate average, or counts by type)",
-        summary,
-    );
+    let a = r
+        .at("/votes/summary/", "votes")
+        .get(
+            Access::Token,
+            "Vote summary per asset (a count, a rate average, or counts by type)",
+            summary,
+        )
+        .query(filter_fields());
     r.add(a);
     let a = r
         .at("/votes/{id}/", "votes")
         .get(Access::Token, "Get a vote", get_one)
         .patch(Access::Owner, "Update your vote (or any, for staff)", patch)
+        .body(body_fields(false))
         .delete(
             Access::Owner,
             "Delete your vote (or any, for staff)",
             delete,
         );
     r.add(a);
+}
+
+/// The body [`input`] reads (`creating`: type, asset and session are required).
+fn body_fields(creating: bool) -> Obj {
+    obj()
+        .choice("type", VOTE_TYPES)
+        .req_if(creating)
+        .id("asset_id")
+        .req_if(creating)
+        .id("session_id")
+        .req_if(creating)
+        .int("value")
+        .nullable()
+        .id("voter_id")
+        .nullable()
+        .doc("staff only")
+}
+
+/// The filters [`filter`] reads.
+fn filter_fields() -> Obj {
+    obj()
+        .int("voter_id")
+        .int("voter")
+        .int("session_id")
+        .int("session")
+        .int("project_id")
+        .int("asset_id")
+        .int("asset")
+        .choice("type", VOTE_TYPES)
+        .int("value")
+        .string("media_type")
 }
 
 fn input(body: &Fields, errs: &mut FieldErrors) -> ApiResult<VoteInput> {

@@ -462,4 +462,45 @@ mod tests {
         let err = check_wav_chunks_in(&f).unwrap_err().to_string();
         assert!(err.contains("4 bytes long but only 2"), "{err}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Headers the detector looks into, followed by anything.
+        fn with_a_known_start() -> impl Strategy<Value = Vec<u8>> {
+            let starts: Vec<&'static [u8]> = vec![
+                b"RIFF\0\0\0\0WAVE",
+                b"RIFF\0\0\0\0WAVEfmt ",
+                b"ID3\x04\0",
+                b"\xff\xfb",
+                b"\0\0\0\x20ftyp",
+                b"OggS",
+                b"fLaC",
+                b"\x1aE\xdf\xa3",
+            ];
+            (
+                prop::sample::select(starts),
+                prop::collection::vec(any::<u8>(), 0..300),
+            )
+                .prop_map(|(start, tail)| [start, &tail].concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_bytes_are_a_kind_or_none_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                let _ = detect(&bytes);
+                let _ = check_wav_chunks(&bytes);
+            }
+
+            #[test]
+            fn any_bytes_after_a_known_header_never_panic(bytes in with_a_known_start()) {
+                let _ = detect(&bytes);
+                let _ = check_wav_chunks(&bytes);
+            }
+        }
+    }
 }

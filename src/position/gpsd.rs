@@ -343,4 +343,49 @@ mod tests {
         assert!(matches!(got[2], Outcome::Reading(_)));
         assert_eq!(got[3], Outcome::NoFix);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_line_is_a_report_or_an_error_never_a_panic(line in ".{0,120}") {
+                let _ = parse_report(&line);
+                let _ = Decoder::default().line(&line);
+                let _ = parse_report(&format!("{{\"class\":\"TPV\",{line}"));
+            }
+
+            #[test]
+            fn tpv_and_sky_with_any_field_values_never_panic(
+                mode in any::<i64>(), lat in any::<f64>(), time in ".{0,30}", hdop in any::<f64>(),
+                used in prop::collection::vec(any::<bool>(), 0..8),
+            ) {
+                let sats: Vec<_> = used.iter().map(|u| json!({"used": u})).collect();
+                let mut d = Decoder::default();
+                let _ = d.line(&json!({"class": "SKY", "hdop": hdop, "satellites": sats}).to_string());
+                let _ = d.line(&json!({"class": "TPV", "mode": mode, "lat": lat, "lon": lat, "time": time}).to_string());
+            }
+
+            #[test]
+            fn a_tpv_with_a_fix_gives_its_position(
+                mode in 2u8..=3, lat in -90.0..=90.0f64, lon in -180.0..=180.0f64,
+                (h, m, s) in (0u32..24, 0u32..60, 0u32..60),
+            ) {
+                prop_assume!(lat != 0.0 || lon != 0.0);
+                let time = format!("2026-12-06T{h:02}:{m:02}:{s:02}.000Z");
+                let line = json!({"class": "TPV", "mode": mode, "lat": lat, "lon": lon, "time": time}).to_string();
+                let Some(Report::Tpv(Some(r))) = parse_report(&line).unwrap() else {
+                    panic!("no reading from {line}");
+                };
+                // serde_json's default float parsing may be one ULP off (nanometres).
+                prop_assert!((r.lat - lat).abs() < 1e-12 && (r.lon - lon).abs() < 1e-12, "{:?}", r);
+                prop_assert_eq!(r.time_of_day_s, Some(f64::from(h * 3600 + m * 60 + s)));
+            }
+        }
+    }
 }

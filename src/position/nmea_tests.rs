@@ -159,3 +159,68 @@ fn the_reader_counts_every_line_and_survives_garbage_and_overlong_lines() {
         .collect();
     assert_eq!(kinds, ["fix", "bad", "bad", "bad", "fix"]);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A GGA sentence for a fix at `lat`, `lon` (degrees and minutes), with its checksum.
+    fn gga(lat: (u32, f64), ns: char, lon: (u32, f64), ew: char) -> String {
+        with_checksum(&format!(
+            "GPGGA,123519.00,{:02}{:07.4},{ns},{:03}{:07.4},{ew},1,08,0.9,545.4,M,46.9,M,,",
+            lat.0, lat.1, lon.0, lon.1
+        ))
+    }
+
+    fn minutes() -> impl Strategy<Value = f64> {
+        (0u32..600_000).prop_map(|m| f64::from(m) / 10_000.0)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_bytes_are_an_outcome_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..240)) {
+            let _ = Decoder::default().line(&bytes, Instant::now());
+            let _ = parse_sentence(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn any_text_after_a_dollar_is_an_outcome_never_a_panic(body in "[ -~]{0,120}") {
+            let _ = parse_sentence(&with_checksum(&body));
+            let _ = parse_sentence(&format!("${body}"));
+        }
+
+        #[test]
+        fn a_gga_with_a_correct_checksum_gives_its_position(
+            lat in (1u32..90, minutes()), ns in prop::sample::select(vec!['N', 'S']),
+            lon in (0u32..180, minutes()), ew in prop::sample::select(vec!['E', 'W']),
+        ) {
+            let line = gga(lat, ns, lon, ew);
+            let Some(Sentence::Gga(Some(r))) = parse_sentence(&line).unwrap() else {
+                panic!("no reading from {line}");
+            };
+            let want_lat = (f64::from(lat.0) + lat.1 / 60.0) * if ns == 'S' { -1.0 } else { 1.0 };
+            let want_lon = (f64::from(lon.0) + lon.1 / 60.0) * if ew == 'W' { -1.0 } else { 1.0 };
+            prop_assert!((r.lat - want_lat).abs() < 1e-9, "{} vs {}", r.lat, want_lat);
+            prop_assert!((r.lon - want_lon).abs() < 1e-9, "{} vs {}", r.lon, want_lon);
+            prop_assert_eq!(r.satellites, Some(8));
+        }
+
+        #[test]
+        fn a_flipped_byte_in_a_good_sentence_is_rejected(
+            lat in (1u32..90, minutes()), lon in (0u32..180, minutes()),
+            at in any::<prop::sample::Index>(), mask in 1u8..=255,
+        ) {
+            let line = gga(lat, 'N', lon, 'E');
+            let star = line.rfind('*').unwrap();
+            let mut bytes = line.into_bytes();
+            // a byte of the body, between `$` and `*`
+            let i = 1 + at.index(star - 1);
+            bytes[i] ^= mask;
+            let outcome = Decoder::default().line(&bytes, Instant::now());
+            prop_assert!(matches!(outcome, Some(Outcome::Bad(_))), "{:?}", outcome);
+        }
+    }
+}

@@ -100,12 +100,17 @@ fn ring_from_json(value: &Value) -> Result<LineString<f64>, GeometryError> {
     let coords = points
         .iter()
         .map(|p| {
-            let pair = p.as_array().filter(|a| a.len() >= 2);
+            // [longitude, latitude] and an optional altitude, all numbers (RFC 7946 §3.1.1)
+            let pair = p
+                .as_array()
+                .filter(|a| (2..=3).contains(&a.len()) && a.iter().all(Value::is_number));
             let x = pair.and_then(|a| a[0].as_f64());
             let y = pair.and_then(|a| a[1].as_f64());
             match (x, y) {
                 (Some(x), Some(y)) => position(x, y),
-                _ => Err(bad("position must be [longitude, latitude]")),
+                _ => Err(bad(
+                    "position must be [longitude, latitude] or [longitude, latitude, altitude]",
+                )),
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -148,7 +153,7 @@ fn parse_wkt_multipolygon(text: &str) -> Result<MultiPolygon<f64>, GeometryError
         return Err(bad("expected GeoJSON, or WKT POLYGON/MULTIPOLYGON"));
     };
     let mut chars = body.trim().chars().peekable();
-    let tree = wkt_group(&mut chars)?;
+    let tree = wkt_group(&mut chars, 0)?;
     if chars.any(|c| !c.is_whitespace()) {
         return Err(bad("unexpected text after WKT geometry"));
     }
@@ -191,9 +196,18 @@ enum WktNode {
     Coords(Vec<Coord<f64>>),
 }
 
+/// Deepest parenthesis nesting in WKT: a MULTIPOLYGON needs three (polygons, rings,
+/// positions). Deeper text is refused before it can exhaust the stack (a megabyte of `(` once
+/// overflowed it and aborted the daemon).
+const WKT_MAX_DEPTH: usize = 3;
+
 fn wkt_group(
     chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    depth: usize,
 ) -> Result<WktNode, GeometryError> {
+    if depth >= WKT_MAX_DEPTH {
+        return Err(bad("WKT nested too deeply"));
+    }
     let skip_ws = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
     };
@@ -205,7 +219,7 @@ fn wkt_group(
     if chars.peek() == Some(&'(') {
         let mut groups = Vec::new();
         loop {
-            groups.push(wkt_group(chars)?);
+            groups.push(wkt_group(chars, depth + 1)?);
             skip_ws(chars);
             match chars.next() {
                 Some(',') => continue,
@@ -384,6 +398,10 @@ pub fn stored_json(text: Option<&str>) -> Value {
     text.and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+#[path = "geometry_proptests.rs"]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -104,4 +104,44 @@ mod tests {
         assert!(parse("2014-13-45").is_none());
         assert!(parse("").is_none());
     }
+
+    mod properties {
+        use chrono::{Duration, NaiveDate};
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn naive_zulu_and_offset_forms_all_round_trip_to_naive_utc(
+                (y, mo, d) in (1970i32..2100, 1u32..=12, 1u32..=28),
+                (h, mi, s, us) in (0u32..24, 0u32..60, 0u32..60, 0u32..1_000_000),
+                offset_min in -840i64..=840,
+            ) {
+                let utc = NaiveDate::from_ymd_opt(y, mo, d)
+                    .and_then(|d| d.and_hms_micro_opt(h, mi, s, us))
+                    .unwrap();
+                let want = format(utc);
+                let naive = utc.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+                prop_assert_eq!(parse(&naive), Some(want.clone()));
+                prop_assert_eq!(parse(&format!("{naive}Z")), Some(want.clone()));
+                prop_assert_eq!(parse(&naive.replacen('T', " ", 1)), Some(want.clone()));
+                let local = utc + Duration::minutes(offset_min);
+                let sign = if offset_min < 0 { '-' } else { '+' };
+                let (oh, om) = (offset_min.abs() / 60, offset_min.abs() % 60);
+                let local = local.format("%Y-%m-%dT%H:%M:%S%.6f");
+                prop_assert_eq!(parse(&format!("{local}{sign}{oh:02}:{om:02}")), Some(want.clone()));
+                prop_assert_eq!(parse(&format!("{local}{sign}{oh:02}{om:02}")), Some(want));
+            }
+
+            #[test]
+            fn any_text_is_a_time_in_storage_form_or_none_never_a_panic(text in ".{0,40}") {
+                if let Some(t) = parse(&text) {
+                    prop_assert_eq!(parse(&t), Some(t));
+                }
+            }
+        }
+    }
 }

@@ -199,10 +199,16 @@ fn seed(dir: &Path) {
              VALUES (?1, 1, 1, ?2, ?3, ?4, ?5, 1.0, ?6, 1, ?7, ?7, ?8, 0, ?9, 1, 'audio', ?10)",
         )?;
         let mut tag = tx.prepare("INSERT INTO asset_tags VALUES (?1, ?2)")?;
-        let mut env = tx.prepare("INSERT INTO envelopes (id, session_id, created) VALUES (?1, 1, ?2)")?;
+        let mut env =
+            tx.prepare("INSERT INTO envelopes (id, session_id, created) VALUES (?1, 1, ?2)")?;
         let mut link = tx.prepare("INSERT INTO envelope_assets VALUES (?1, ?1)")?;
         for i in 1..=ASSETS as i64 {
-            let created = format!("2026-01-{:02}T{:02}:{:02}:00.000000", 1 + i % 28, i % 24, i % 60);
+            let created = format!(
+                "2026-01-{:02}T{:02}:{:02}:00.000000",
+                1 + i % 28,
+                i % 24,
+                i % 60
+            );
             let seconds = 5 + i % 55;
             asset.execute(rusqlite::params![
                 i,
