@@ -18,6 +18,11 @@ they report still fails the run:
   the server answers 400 naming the missing object, as DRF does, or break a rule across fields or
   stored state (NOT_IN_A_SCHEMA); and uploads (the schema cannot say "a valid recording") and
   login (a fuzzer cannot guess the password) are not held to it.
+
+Both take a 413 that names one of the multipart form's caps (64 parts, 4 files, 64 KiB per text
+field, 256 KiB of text in all; src/api/multipart.rs) as the refusal it is: the document
+describes each body in its canonical JSON form, and a long id list or text that is fine as JSON
+can exceed what a form may carry.
 """
 
 import re
@@ -74,8 +79,20 @@ def before_call(ctx, case, **kwargs):
                 case.body[key] = on_loopback(case.body[key])
 
 
+# A multipart form over one of its caps, as the server words the 413.
+FORM_CAP = re.compile(r"parts|files in one form|KiB|text fields", re.IGNORECASE)
+
+
+def refused_form_cap(response):
+    if response.status_code != 413:
+        return False
+    return bool(FORM_CAP.search(response.content.decode("utf-8", "replace")))
+
+
 @schemathesis.check
 def known_positive_data_acceptance(ctx, response, case):
+    if refused_form_cap(response):
+        return None
     for path, methods in NOT_HELD_TO_POSITIVE:
         if path.match(case.operation.path) and case.operation.method.upper() in methods:
             return None
@@ -90,6 +107,8 @@ def known_positive_data_acceptance(ctx, response, case):
 
 @schemathesis.check
 def lenient_negative_data_rejection(ctx, response, case):
+    if refused_form_cap(response):
+        return None
     try:
         return negative_data_rejection(ctx, response, case)
     except AcceptedNegativeData:
