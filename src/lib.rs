@@ -42,6 +42,20 @@ use health::DatabaseProbe;
 use sd_notify::NotifyState;
 use store::Store;
 
+/// Property tests' settings: 256 cases each, and a failing case saved next to the test's
+/// source (`<file>.proptest-regressions`, to be committed) rather than in a folder at the top of
+/// the repository.
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: 256,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
+}
+
 /// After SIGTERM, how long open requests may take before their connections are dropped; with
 /// the final checkpoint the daemon exits within 2 s.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);

@@ -67,7 +67,7 @@ fn distinct(ids: &[i64]) -> Vec<i64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::proptest_config())]
 
     #[test]
     fn no_accessor_panics_on_any_json_value(v in any_json()) {

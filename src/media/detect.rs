@@ -488,7 +488,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(256))]
+            #![proptest_config(crate::proptest_config())]
 
             #[test]
             fn any_bytes_are_a_kind_or_none_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {

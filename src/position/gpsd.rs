@@ -351,7 +351,7 @@ mod tests {
         use super::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(256))]
+            #![proptest_config(crate::proptest_config())]
 
             #[test]
             fn any_line_is_a_report_or_an_error_never_a_panic(line in ".{0,120}") {

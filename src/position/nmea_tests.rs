@@ -178,7 +178,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::proptest_config())]
 
         #[test]
         fn any_bytes_are_an_outcome_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..240)) {

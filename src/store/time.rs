@@ -112,7 +112,7 @@ mod tests {
         use super::super::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(256))]
+            #![proptest_config(crate::proptest_config())]
 
             #[test]
             fn naive_zulu_and_offset_forms_all_round_trip_to_naive_utc(
