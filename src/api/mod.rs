@@ -157,7 +157,10 @@ pub fn routes(state: &AppState) -> routes::Routes {
 pub fn router(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
-    let openapi = Arc::new(table.openapi());
+    // Built on the first request and kept as text: the document's tree is a few MB of small
+    // maps while it is built, which a daemon that is never asked for it should not pay for.
+    let openapi = Arc::new(std::sync::OnceLock::<bytes::Bytes>::new());
+    let openapi_state = state.clone();
     let names = Arc::new(root_map(&table));
     let names_no_slash = names.clone();
     table
@@ -173,8 +176,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/2/openapi.json",
             axum::routing::get(move || {
-                let doc = openapi.clone();
-                async move { axum::Json((*doc).clone()) }
+                let doc = openapi
+                    .get_or_init(|| {
+                        let doc = routes(&openapi_state).openapi();
+                        bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+                    })
+                    .clone();
+                async move { ([(CONTENT_TYPE, "application/json")], doc) }
             }),
         )
         .route(
