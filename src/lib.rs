@@ -1,26 +1,53 @@
 //! roundwared: the Roundware server for a Raspberry-Pi-class box.
 //!
+//! The library holds everything; `main.rs` only parses the command line, builds the real
+//! configuration and calls into here ([`Daemon::start`], then [`Daemon::run`]).
+//!
+//! # Layout
+//!
 //! ```text
-//!  HTTP clients ──► api (axum, thin) ──► store (SQLite threads) ──revision──► caches, engine
+//!  HTTP clients ─► api ─► store (SQLite threads) ──revision──► caches, conductor
+//!  api, GPS ─► conductor (one control state per listener) ─► playlist + spatial (pure rules)
+//!            ─► audio (mixer, over lock-free rings) ─► output (MP3 feeds, sound card)
 //! ```
 //!
-//! The library holds everything; `main.rs` only parses the command line, builds the real
-//! configuration and calls into here. Module map (data flows left to right):
-//! [`config`] → [`store`] ← [`api`]; [`conductor`] (streams) → [`audio`] (mixer) →
-//! [`output`] (MP3 feeds, sound card) → [`api`]; [`playlist`] and [`spatial`] are the pure
-//! rules; [`telemetry`] sets up logging; [`health`] is the seam for `/healthz`, `/metrics`
-//! and the watchdog; [`service`] speaks to systemd and holds the shutdown and reload hooks;
-//! [`backup`] makes and restores online copies of the data; [`web`] embeds and serves the
-//! visitor page and the curator console.
+//! Floors, each using only those below it: `app` (the composition root: builds every
+//! component and hands them to the others) · [`api`], [`local_listener`], [`web`] ·
+//! [`conductor`] · [`output`], [`playlist`], [`spatial`], [`position`], [`service`],
+//! [`health`], [`backup`], [`demo`] · [`audio`], [`store`], [`media`], [`users`] ·
+//! [`config`], [`geometry`], [`telemetry`]. [`health`] is the seam every component reports
+//! through (`/healthz`, `/metrics`, the watchdog); [`service`] speaks to systemd and holds
+//! the shutdown and reload hooks; [`backup`] makes and restores online copies of the data;
+//! [`web`] embeds the visitor page and the curator console.
+//!
+//! # Real time
+//!
+//! Two entry points are hard real time (design.md §3.4): [`audio::mix::Mixer::render`] and
+//! the sound card's fill (`output::soundcard`'s callback state, run by cpal's data callback).
+//! Nothing reachable from them allocates, frees, locks, blocks, logs or panics. What crosses
+//! the boundary: the mixer's command queue in and retire queue out (`rtrb` rings of boxed
+//! voices, built and dropped on the control side; see [`audio::rt`]), the card's sample
+//! ring, shared decoded sources behind `Arc`s that the control side keeps alive, and atomics
+//! for every counter and meter. Unit tests run both entry points under a counting allocator
+//! (`audio::realtime_tests`, and the card's tests) and fail on any allocation or free.
+//!
+//! Soft real time, and exempt from the rule above: the render threads
+//! ([`output::render`]) that pace a mixer, encode MP3 and publish to a feed, including the
+//! local listener's, which runs at `SCHED_FIFO` one below the card and keeps the card's ring
+//! topped up ahead of it (see that module for why its encode stays on that thread). They
+//! take ICY titles from a lock-free queue ([`output::titles`]) and allocate only for the MP3
+//! chunks they publish.
 
 pub mod api;
+mod app;
 pub mod audio;
 pub mod backup;
 pub mod conductor;
 pub mod config;
 pub mod demo;
+pub mod geometry;
 pub mod health;
-pub mod local;
+pub mod local_listener;
 pub mod media;
 pub mod output;
 pub mod playlist;
@@ -32,15 +59,13 @@ pub mod telemetry;
 pub mod users;
 pub mod web;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+pub use app::{Daemon, RunError, SHUTDOWN_GRACE, shutdown_signal};
 
-use config::Config;
-use health::DatabaseProbe;
-use sd_notify::NotifyState;
-use store::Store;
+/// The unit tests' allocator: the system allocator, counting every allocation and free a
+/// thread makes inside `assert_no_alloc` (the real-time boundary tests).
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
 /// Property tests' settings: 256 cases each, and a failing case saved next to the test's
 /// source (`<file>.proptest-regressions`, to be committed) rather than in a folder at the top of
@@ -54,244 +79,4 @@ pub(crate) fn proptest_config() -> proptest::test_runner::Config {
         )),
         ..proptest::test_runner::Config::default()
     }
-}
-
-/// After SIGTERM, how long open requests may take before their connections are dropped; with
-/// the final checkpoint the daemon exits within 2 s.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
-
-/// The most the final WAL checkpoint may take at shutdown (commits are durable without it).
-const CHECKPOINT_DEADLINE: Duration = Duration::from_millis(300);
-
-/// Why the daemon could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The data directory could not be prepared.
-    #[error(
-        "cannot prepare data directory {path}: {source} (set [storage] data_dir to a writable \
-         folder, or give the roundwared user write access to it)"
-    )]
-    DataDir {
-        /// The directory.
-        path: std::path::PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The database could not be opened.
-    #[error(
-        "{0}. If the file is damaged, stop roundwared and restore a backup \
-         (`roundwared restore BACKUP_DIR --force`); if it comes from a newer roundwared, install that version"
-    )]
-    Store(store::StoreError),
-    /// Another roundwared (or a restore) is using the data directory.
-    #[error(transparent)]
-    Locked(#[from] backup::LockError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
-
-impl From<store::StoreError> for RunError {
-    fn from(e: store::StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-/// A started daemon: the database is open and migrated, the HTTP port is bound.
-pub struct Daemon {
-    listener: api::conn::TunedListener,
-    state: api::AppState,
-    database: Arc<DatabaseProbe>,
-    _lock: backup::DataLock,
-}
-
-impl Daemon {
-    /// Opens the store under `config.storage.data_dir` and binds `config.http.listen`.
-    ///
-    /// # Errors
-    /// [`RunError`] naming the directory, database or address that failed.
-    pub async fn start(config: Config) -> Result<Self, RunError> {
-        let data_dir = config.storage.data_dir.clone();
-        let media = config.storage.media_dir();
-        std::fs::create_dir_all(&media).map_err(|source| RunError::DataDir {
-            path: media,
-            source,
-        })?;
-        let lock = backup::DataLock::acquire(&data_dir)?;
-        let store = Store::open(&config.storage.database_path())?;
-        media::sweep::at_start(&store, &config.storage.media_dir()).await;
-        let listen = config.http.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|source| RunError::Bind {
-                addr: listen,
-                source,
-            })?;
-        log::info!(
-            "roundwared {} serving on {} with data in {}",
-            env!("CARGO_PKG_VERSION"),
-            listener.local_addr().unwrap_or(listen),
-            data_dir.display()
-        );
-        let listener = api::serve::capped_listener(listener, &config.http.connections);
-        let state = api::AppState::new(store.clone(), Arc::new(config));
-        let database = Arc::new(
-            DatabaseProbe::new(store, data_dir).with_reserve(state.config.storage.min_free_bytes()),
-        );
-        database.check().await;
-        state.health.register_database(database.clone());
-        Ok(Self {
-            listener,
-            state,
-            database,
-            _lock: lock,
-        })
-    }
-
-    /// Starts the local listener when `[local] enabled`; a problem (no such project,
-    /// listening disabled) is logged with the remedy and the daemon carries on without it.
-    pub async fn start_local_listener(&self) {
-        let card = local::start(&self.state).await;
-        let _ = self.state.card.set(card);
-    }
-
-    /// The address actually bound (useful with port 0).
-    ///
-    /// # Errors
-    /// Only if the socket has gone away.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// The store (for seeding and inspection by tools and tests).
-    pub fn store(&self) -> &Store {
-        &self.state.store
-    }
-
-    /// The live stream feeds served at `/stream<id>.mp3` (the engine registers its feeds here).
-    pub fn feeds(&self) -> &output::feed::Feeds {
-        &self.state.feeds
-    }
-
-    /// The shared state (health registry, shutdown and reload hooks) for components started
-    /// beside the API.
-    pub fn state(&self) -> &api::AppState {
-        &self.state
-    }
-
-    /// Serves until `shutdown` completes. Tells systemd `READY=1` first and runs the health /
-    /// watchdog task and the SIGHUP reloader beside the server. On shutdown: `STOPPING=1`, the
-    /// [`service::Lifecycle::shutdown`] token is cancelled (streams end), no new connections
-    /// are accepted, open requests get [`SHUTDOWN_GRACE`], then the WAL is checkpointed.
-    ///
-    /// # Errors
-    /// None so far: accept errors are retried and a failed connection ends only itself.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), RunError> {
-        let Self {
-            listener,
-            state,
-            database,
-            _lock,
-        } = self;
-        let token = state.lifecycle.shutdown.clone();
-        tokio::spawn(service::watchdog_task(
-            state.health.clone(),
-            database,
-            token.clone(),
-        ));
-        tokio::spawn(service::reload_on_sighup(
-            state.config.source.clone(),
-            state.lifecycle.clone(),
-        ));
-        // The position source follows a reloaded [position] without a restart.
-        let mut reloads = state.lifecycle.subscribe_reloads();
-        let position = state.position.clone();
-        tokio::spawn(async move {
-            while reloads.changed().await.is_ok() {
-                let config = reloads.borrow_and_update().clone();
-                log::info!(
-                    "reload: [position] source is now {:?}",
-                    config.position.source
-                );
-                position.reload(&config.position);
-            }
-        });
-        api::limits::Limits::spawn_pruner(state.limits.clone(), token.clone());
-        let stop = token.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = shutdown => {},
-                () = stop.cancelled() => {},
-            }
-            service::notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
-            stop.cancel();
-        });
-        let store = state.store.clone();
-        let engine = state.engine.clone();
-        let status = state.health.report().status_line();
-        let connections = state.config.http.connections.clone();
-        let app = api::router(state);
-        service::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
-        // Stream bodies never end on their own: the engine stops (ending every body) as soon
-        // as shutdown begins, so graceful shutdown does not wait on open streams. Connections
-        // go through TunedListener (connection caps; a stream response can cap its socket's
-        // send buffer) and api::serve (header-read timeout).
-        let stopping = token.clone();
-        let serve = api::serve::serve(listener, app, &connections, async move {
-            stopping.cancelled().await;
-            tokio::task::spawn_blocking(move || engine.shutdown())
-                .await
-                .ok();
-        });
-        let result = tokio::select! {
-            () = serve => Ok(()),
-            () = async { token.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-                log::warn!(
-                    "open requests did not finish within {} ms of the stop signal; closing them",
-                    SHUTDOWN_GRACE.as_millis()
-                );
-                Ok(())
-            }
-        };
-        match tokio::time::timeout(CHECKPOINT_DEADLINE, store.checkpoint()).await {
-            Ok(Ok(())) => log::info!("database checkpointed; stopped"),
-            Ok(Err(e)) => log::warn!("final checkpoint failed (commits are already durable): {e}"),
-            Err(_) => log::warn!("final checkpoint still busy; leaving it to the next start"),
-        }
-        result
-    }
-}
-
-/// Resolves when SIGTERM or SIGINT arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                log::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    log::info!("shutting down");
 }

@@ -9,8 +9,8 @@
 //! `minvolume` everywhere outside its shape, instead of rising back to `maxvolume` once the
 //! listener is `attenuation_distance` metres outside it.
 
-use crate::playlist::catalog::{Catalog, Speaker};
-use crate::store::geometry;
+use crate::geometry;
+use crate::store::catalog::{Catalog, Speaker};
 
 /// Target gain of a speaker for a listener (§7.8 with decisions.md fixes): inactive → 0;
 /// geo off → maxvolume; no position → minvolume; outside the shape → minvolume; inside at
@@ -52,7 +52,7 @@ pub fn in_range(catalog: &Catalog, latitude: f64, longitude: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::playlist::catalog::{ListenFilter, Ordering, ProjectRules, RepeatMode};
+    use crate::store::catalog::{ListenFilter, Ordering, ProjectRules, RepeatMode};
     use geo::{MultiPolygon, polygon};
 
     /// Metres per degree of latitude, as the geometry module measures.

@@ -35,7 +35,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 /// The user id whose stored hash `password` matches; `None` for a wrong password, an unknown
 /// username (`found` is `None`) or a user without a password (a device user, empty hash).
 ///
-/// Every path runs one full Argon2 verification (the last two against [`dummy_hash`]), so
+/// Every path runs one full Argon2 verification (the last two against `dummy_hash`), so
 /// how long a failed login takes does not tell whether the username exists.
 pub fn authenticate(found: Option<(i64, String)>, password: &str) -> Option<i64> {
     authenticate_with(found, password, verify_password)

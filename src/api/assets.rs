@@ -114,35 +114,6 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
 }
 
-// ---------------------------------------------------------------------------------------
-// Absolute media URLs
-
-/// Percent-encodes a stored media name for a URL path (as Django's `filepath_to_uri`).
-fn encode_path(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/!*()'".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The absolute URL of a stored media file: `<base>/rwmedia/<name>` (a stored absolute URL is
-/// kept as it is).
-pub(super) fn media_url(base: &str, name: &str) -> String {
-    if name.starts_with("http://") || name.starts_with("https://") {
-        name.to_string()
-    } else {
-        format!(
-            "{base}/rwmedia/{}",
-            encode_path(name.trim_start_matches('/'))
-        )
-    }
-}
-
 /// Leaves the contributor's username out for anyone but staff: it names staff logins and
 /// ends in four characters of the device id, a bearer secret.
 pub(super) fn redact_contributor(asset: &mut Asset, staff: bool) {
@@ -150,13 +121,6 @@ pub(super) fn redact_contributor(asset: &mut Asset, staff: bool) {
         if let Some(user) = asset.user.as_mut() {
             user.username = String::new();
         }
-    }
-}
-
-/// Replaces the asset's stored file name with its absolute URL.
-pub(super) fn absolutize(asset: &mut Asset, base: &str) {
-    if let Some(name) = asset.file.take() {
-        asset.file = Some(media_url(base, &name));
     }
 }
 
@@ -211,7 +175,7 @@ async fn render_list(
         })
         .await?;
     for a in &mut rows {
-        absolutize(a, base);
+        media_files::absolutize(a, base);
         redact_contributor(a, staff);
     }
     let body = match paging {
@@ -303,7 +267,7 @@ async fn random(
         })
         .await?;
     for a in &mut rows {
-        absolutize(a, &base.0);
+        media_files::absolutize(a, &base.0);
         redact_contributor(a, caller.is_staff());
     }
     Ok(Json(rows))
@@ -389,7 +353,7 @@ async fn get_one(
             Ok(a)
         })
         .await?;
-    absolutize(&mut asset, &base.0);
+    media_files::absolutize(&mut asset, &base.0);
     redact_contributor(&mut asset, caller.is_staff());
     Ok(Json(asset))
 }
@@ -459,7 +423,7 @@ fn asset_patch(body: &Fields) -> ApiResult<AssetPatch> {
     }
     let shape = body
         .geometry("shape", &mut errs)
-        .map(|g| g.map(|mp| crate::store::geometry::multipolygon_json(&mp).to_string()));
+        .map(|g| g.map(|mp| crate::geometry::multipolygon_json(&mp).to_string()));
     let nullable_int = |names: &[&str], errs: &mut FieldErrors| {
         key(body, names).and_then(|k| body.nullable_int(k, errs))
     };
@@ -548,7 +512,7 @@ async fn patch(
         .store
         .write(move |tx| assets::patch(tx, id, &p))
         .await?;
-    absolutize(&mut asset, &base.0);
+    media_files::absolutize(&mut asset, &base.0);
     redact_contributor(&mut asset, caller.is_staff());
     Ok(Json(asset))
 }
@@ -703,11 +667,11 @@ mod tests {
     #[test]
     fn media_names_become_absolute_encoded_urls() {
         assert_eq!(
-            media_url("http://box:8888", "rec one.wav"),
+            media_files::media_url("http://box:8888", "rec one.wav"),
             "http://box:8888/rwmedia/rec%20one.wav"
         );
         assert_eq!(
-            media_url("http://box", "https://cdn.example/x.mp3"),
+            media_files::media_url("http://box", "https://cdn.example/x.mp3"),
             "https://cdn.example/x.mp3"
         );
     }

@@ -433,7 +433,7 @@ impl Fields {
         if is_blank(v) {
             return Some(None);
         }
-        match crate::store::geometry::parse_multipolygon(v) {
+        match crate::geometry::parse_multipolygon(v) {
             Ok(mp) => Some(Some(mp)),
             Err(e) => {
                 errs.add(key, e.0);

@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::auth::Access;
+use super::fields::{check_len, int, key, text};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use super::tags::{check_len, int, key, text};
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::languages::{
     self, Language, LanguageFilter, LanguageInput, StringFilter, StringInput,

@@ -221,7 +221,7 @@ impl Limits {
         self.logins_failed.prune();
     }
 
-    /// Prunes every [`PRUNE_EVERY`] until the daemon stops.
+    /// Prunes every `PRUNE_EVERY` until the daemon stops.
     pub fn spawn_pruner(limits: std::sync::Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(PRUNE_EVERY);

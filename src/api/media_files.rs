@@ -1,5 +1,7 @@
-//! `delete_binary` of asset and speaker DELETE: which media files a stored reference
-//! (asset `file`/`filename`, speaker `uri`) names, and their removal from the media folder.
+//! Media files as the API sees them: the absolute URL of a stored name ([`media_url`],
+//! [`absolutize`]), and for `delete_binary` of asset and speaker DELETE and for a re-filed
+//! upload, which media files a stored reference (asset `file`/`filename`, speaker `uri`)
+//! names and their removal from the media folder.
 //!
 //! An asset's files are the original upload and its renditions, `<stem>.<ext>` for the stem
 //! of each stored name; only files inside the media folder, by names that pass
@@ -78,7 +80,7 @@ pub(super) fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<Path
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) => {
-                log::warn!("delete_binary: cannot list {}: {err}", dir.display());
+                log::warn!("media files: cannot list {}: {err}", dir.display());
                 continue;
             }
         };
@@ -99,7 +101,7 @@ pub(super) fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<Path
             let path = entry.path();
             match std::fs::remove_file(&path) {
                 Ok(()) => removed.push(path),
-                Err(err) => log::warn!("delete_binary: cannot remove {}: {err}", path.display()),
+                Err(err) => log::warn!("media files: cannot remove {}: {err}", path.display()),
             }
         }
     }
@@ -146,10 +148,43 @@ pub(super) async fn remove_stems(state: &super::AppState, stems: Vec<String>) {
     match tokio::task::spawn_blocking(move || remove_media_files(&media_dir, &stems)).await {
         Ok(removed) => {
             for path in removed {
-                log::info!("delete_binary: removed {}", path.display());
+                log::info!("removed media file {}", path.display());
             }
         }
-        Err(err) => log::error!("delete_binary: removal task failed: {err}"),
+        Err(err) => log::error!("media file removal task failed: {err}"),
+    }
+}
+
+/// Percent-encodes a stored media name for a URL path (as Django's `filepath_to_uri`).
+fn encode_path(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!*()'".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The absolute URL of a stored media file: `<base>/rwmedia/<name>` (a stored absolute URL is
+/// kept as it is).
+pub(super) fn media_url(base: &str, name: &str) -> String {
+    if name.starts_with("http://") || name.starts_with("https://") {
+        name.to_string()
+    } else {
+        format!(
+            "{base}/rwmedia/{}",
+            encode_path(name.trim_start_matches('/'))
+        )
+    }
+}
+
+/// Replaces the asset's stored file name with its absolute URL.
+pub(super) fn absolutize(asset: &mut crate::store::assets::Asset, base: &str) {
+    if let Some(name) = asset.file.take() {
+        asset.file = Some(media_url(base, &name));
     }
 }
 

@@ -1,5 +1,5 @@
 //! The HTTP API: the Roundware api/2 surface under `/api/2/`, the media files under
-//! `/rwmedia/` ([`media`]) and the live streams at `/stream<id>.mp3` ([`stream`]), with CORS
+//! `/rwmedia/` (`media`) and the live streams at `/stream<id>.mp3` (`stream`), with CORS
 //! on every route; [`conn`] wraps accepted sockets so a stream can cap its send buffer.
 //!
 //! Handlers are thin: read input ([`input`]), check it, make one call into the store (or,
@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod conn;
 pub mod error;
+mod fields;
 mod health;
 pub mod ingest;
 pub mod input;
@@ -51,7 +52,7 @@ mod uploads;
 mod users;
 mod votes;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
@@ -62,8 +63,12 @@ use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::conductor::Engine;
 use crate::config::Config;
+use crate::health::Health;
+use crate::output::card::Card;
 use crate::output::feed::Feeds;
+use crate::position::PositionSource;
 use crate::store::Store;
 pub use error::{ApiError, ApiResult};
 
@@ -79,50 +84,54 @@ pub struct AppState {
     /// Cached renderings of hot list responses, invalidated by the store revision.
     pub cache: Arc<list_cache::ListCache>,
     /// The stream engine (`/api/2/streams/`).
-    pub engine: crate::conductor::Engine,
+    pub engine: Engine,
     /// Live MP3 feeds by stream (session) id, served at `/stream<id>.mp3`.
     pub feeds: Feeds,
     /// Component probes and request counters for `/healthz`, `/metrics` and the watchdog.
-    pub health: crate::health::Health,
-    /// The shutdown token and the SIGHUP reload channel.
-    pub lifecycle: crate::service::Lifecycle,
+    pub health: Health,
     /// The box's own position (`[position]`), shown at `/api/2/position/`.
-    pub position: crate::position::PositionSource,
+    pub position: PositionSource,
     /// The local listener's sound card, once started.
-    pub card: Arc<std::sync::OnceLock<crate::local::Card>>,
+    pub card: Arc<OnceLock<Card>>,
     /// Uploads in flight and conversion slots.
     pub ingest: Arc<ingest::IngestGate>,
     /// Per-address request limits, stream caps per user, the login back-off.
     pub limits: Arc<limits::Limits>,
 }
 
+/// What the daemon's start built and hands to the API ready-made.
+pub struct Components {
+    /// The database.
+    pub store: Store,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The running stream engine.
+    pub engine: Engine,
+    /// The feeds the engine publishes into.
+    pub feeds: Feeds,
+    /// The health registry, with the probes of what the daemon started.
+    pub health: Health,
+    /// The running position source.
+    pub position: PositionSource,
+    /// Where the local listener's card is put once started.
+    pub card: Arc<OnceLock<Card>>,
+}
+
 impl AppState {
-    /// State for a store and configuration; starts the stream engine and the position source
-    /// on the current tokio runtime.
-    pub fn new(store: Store, config: Arc<Config>) -> Self {
-        let feeds = Feeds::default();
-        let engine = crate::conductor::Engine::start(
-            store.clone(),
-            crate::conductor::EngineConfig::from_config(&config),
-            feeds.clone(),
-        );
-        let position = crate::position::PositionSource::start(&config.position);
-        let health = crate::health::Health::default();
-        health.register(Arc::new(crate::local::EngineProbe(engine.clone())));
-        health.register(Arc::new(crate::local::PositionProbe(position.clone())));
+    /// The API's state over the daemon's components, with the API's own caches and limits.
+    pub fn new(c: Components) -> Self {
         Self {
-            store,
             tokens: Arc::new(auth::TokenCache::default()),
             cache: Arc::new(list_cache::ListCache::default()),
-            engine,
-            feeds,
-            card: Arc::default(),
-            health,
-            lifecycle: crate::service::Lifecycle::new(config.clone()),
-            position,
-            ingest: Arc::new(ingest::IngestGate::new(config.limits.max_uploads_waiting)),
-            limits: Arc::new(limits::Limits::new(&config)),
-            config,
+            ingest: Arc::new(ingest::IngestGate::new(c.config.limits.max_uploads_waiting)),
+            limits: Arc::new(limits::Limits::new(&c.config)),
+            store: c.store,
+            engine: c.engine,
+            feeds: c.feeds,
+            health: c.health,
+            position: c.position,
+            card: c.card,
+            config: c.config,
         }
     }
 }
@@ -152,14 +161,14 @@ pub fn routes(state: &AppState) -> routes::Routes {
 }
 
 /// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`,
-/// `/healthz` and `/metrics`, the web pages ([`crate::web`]), request metrics, CORS, and JSON
-/// answers for unknown paths.
-pub fn router(state: AppState) -> Router {
+/// `/healthz` and `/metrics`, the routes in `pages` (the web pages, merged by the daemon's
+/// start), request metrics, CORS, and JSON answers for unknown paths.
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
     // Built on the first request and kept as text: the document's tree is a few MB of small
     // maps while it is built, which a daemon that is never asked for it should not pay for.
-    let openapi = Arc::new(std::sync::OnceLock::<bytes::Bytes>::new());
+    let openapi = Arc::new(OnceLock::<bytes::Bytes>::new());
     let openapi_state = state.clone();
     let names = Arc::new(root_map(&table));
     let names_no_slash = names.clone();
@@ -199,7 +208,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(health::routes())
-        .merge(crate::web::routes())
+        .merge(pages)
         .fallback(|| async { ApiError::NotFound("path".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.health.clone(),

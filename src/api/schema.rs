@@ -21,7 +21,7 @@ use super::input::{MAX_IDS, MAX_TEXT_CHARS};
 const ID_MAX: i64 = i64::MAX;
 
 /// Positions of a shape: the server takes up to this many in all (a 400 beyond).
-const POSITIONS_MAX: usize = crate::store::geometry::MAX_POSITIONS;
+const POSITIONS_MAX: usize = crate::geometry::MAX_POSITIONS;
 
 /// The kind of a described field, which decides how it is written as a query parameter and
 /// as a form field.

@@ -13,7 +13,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::assets::media_url;
 use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::routes::Routes;
@@ -157,7 +156,7 @@ fn has_file(b: &Fields) -> bool {
 fn absolute(mut sp: Speaker, base: &BaseUrl) -> Speaker {
     for uri in [&mut sp.uri, &mut sp.backupuri] {
         if uri.starts_with("/rwmedia/") {
-            *uri = media_url(&base.0, uri.trim_start_matches("/rwmedia/"));
+            *uri = media_files::media_url(&base.0, uri.trim_start_matches("/rwmedia/"));
         }
     }
     sp

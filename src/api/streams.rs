@@ -403,7 +403,7 @@ async fn local(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> ApiResu
     let soundcard = state
         .card
         .get()
-        .map_or(Value::Null, crate::local::Card::status_json);
+        .map_or(Value::Null, crate::output::card::Card::status_json);
     let p = state.position.state();
     let position = json!({
         "source": p.source,

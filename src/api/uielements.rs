@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::auth::Access;
+use super::fields::{check_len, choice, filter_choice, int, key, text};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use super::tags::{check_len, choice, filter_choice, int, key, text};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::uielements::{
     self, ElementFilter, ElementInput, FILE_EXTENSIONS, LABEL_POSITIONS, NameFilter, NameInput,

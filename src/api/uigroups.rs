@@ -10,12 +10,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::auth::Access;
+use super::fields::{
+    check_len, choice, filter_choice, int, key, loc_fields, loc_params, session_400, text,
+};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use super::tags::{
-    check_len, choice, filter_choice, int, key, loc_fields, loc_params, session_400, text,
-};
 use super::{ApiResult, AppState, Id};
 use crate::store::tags::Localize;
 use crate::store::uigroups::{

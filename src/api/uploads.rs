@@ -20,13 +20,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 
-use super::assets::absolutize;
 use super::auth::{Access, Caller};
 use super::ingest::{Ticket, media_error};
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::limits::{Allow, kind};
 use super::schema::{Obj, obj};
-use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
+use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::media::{self, Purpose, Stored, TempFile, Written};
 use crate::store::StoreError;
 use crate::store::assets::{Asset, DESCRIPTION_MAX, MEDIA_TYPES};
@@ -81,9 +80,9 @@ fn asset_fields(o: Obj) -> Obj {
 }
 
 /// The request's field sources in lookup order: form, query, JSON.
-struct Sources<'a>(Vec<&'a Fields>);
+struct FieldSources<'a>(Vec<&'a Fields>);
 
-impl<'a> Sources<'a> {
+impl<'a> FieldSources<'a> {
     fn new(headers: &HeaderMap, query: &'a Fields, body: &'a Fields) -> Self {
         let json = headers
             .get(CONTENT_TYPE)
@@ -200,7 +199,7 @@ async fn respool(state: &AppState, path: PathBuf) -> ApiResult<(TempFile, Ticket
 }
 
 /// `submitted` as the reference reads it: `N n false False 0` / `Y y true True 1`; blank → cascade.
-fn submitted(src: &Sources<'_>, e: &mut FieldErrors) -> Option<bool> {
+fn submitted(src: &FieldSources<'_>, e: &mut FieldErrors) -> Option<bool> {
     let (f, k) = src.pick(&["submitted"])?;
     match f.raw(k) {
         Some(serde_json::Value::Bool(b)) => Some(*b),
@@ -223,7 +222,7 @@ fn submitted(src: &Sources<'_>, e: &mut FieldErrors) -> Option<bool> {
 }
 
 /// Reads the asset fields of an upload (everything but the envelope, files and session).
-fn read_fields(src: &Sources<'_>, admin_fields: bool) -> ApiResult<NewUpload> {
+fn read_fields(src: &FieldSources<'_>, admin_fields: bool) -> ApiResult<NewUpload> {
     let mut e = FieldErrors::default();
     let media_type = src
         .string(&["media_type", "mediatype"], &mut e)
@@ -365,7 +364,7 @@ async fn upload(
     state: &AppState,
     caller: &Caller,
     base: &BaseUrl,
-    src: &Sources<'_>,
+    src: &FieldSources<'_>,
     query: &Fields,
     target: Target,
 ) -> ApiResult<Asset> {
@@ -472,9 +471,12 @@ async fn upload(
                 })
                 .await
                 .map_err(commit_error(envelope_id))?;
-            if let Some(old) = old {
-                remove_old(state, &old).await;
-            }
+            // The replaced original and its renditions (`<stem>.*`), when it is an upload's
+            // own file (a plain name: the demo's shared sounds live in a folder).
+            let stems = (old.as_deref())
+                .filter(|name| media_path(state, name).is_some())
+                .and_then(media_files::media_stem);
+            media_files::remove_stems(state, stems.into_iter().collect()).await;
             asset
         }
     };
@@ -484,31 +486,9 @@ async fn upload(
     if let Some(session_id) = session_id {
         tokio::spawn(async move { engine.uploaded(session_id, new_id).await });
     }
-    absolutize(&mut asset, &base.0);
+    media_files::absolutize(&mut asset, &base.0);
     super::assets::redact_contributor(&mut asset, caller.is_staff());
     Ok(asset)
-}
-
-/// Removes every file of a replaced original (`<stem>.*`, the stem being the name up to its
-/// first dot).
-async fn remove_old(state: &AppState, old: &str) {
-    let Some(path) = media_path(state, old) else {
-        return;
-    };
-    let stem = old.split('.').next().unwrap_or(old).to_string();
-    let dir = path.parent().map(PathBuf::from).unwrap_or_default();
-    let _ = tokio::task::spawn_blocking(move || {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return;
-        };
-        let prefix = format!("{stem}.");
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    })
-    .await;
 }
 
 /// The envelope of the path, checked before the body is read: it exists and the caller owns
@@ -555,7 +535,7 @@ async fn envelope_upload(
     Body(mut body): Body,
 ) -> ApiResult<Json<Asset>> {
     let file = body.take_file("file");
-    let src = Sources::new(&headers, &query, &body);
+    let src = FieldSources::new(&headers, &query, &body);
     let mut e = FieldErrors::default();
     let asset_id = src.int(&["asset_id"], &mut e);
     e.finish().map_err(as_detail)?;
@@ -582,7 +562,7 @@ async fn asset_upload(
     Body(mut body): Body,
 ) -> ApiResult<Json<Asset>> {
     let file = body.take_file("file");
-    let src = Sources::new(&headers, &query, &body);
+    let src = FieldSources::new(&headers, &query, &body);
     let Some(file) = file else {
         return Err(ApiError::bad_request("Must supply file for asset content"));
     };

@@ -16,3 +16,6 @@ pub mod mix;
 pub mod pcm;
 pub mod rt;
 pub mod voice;
+
+#[cfg(test)]
+mod realtime_tests;

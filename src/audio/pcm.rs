@@ -64,7 +64,7 @@ impl Pcm16 {
         }
     }
 
-    /// Makes the buffer loop without a click: the last [`LOOP_SEAM_FRAMES`] are crossfaded
+    /// Makes the buffer loop without a click: the last `LOOP_SEAM_FRAMES` are crossfaded
     /// (equal power) into the first ones and removed, so playing it over and over is continuous.
     pub fn into_loop(self) -> Self {
         let ch = usize::from(self.channels.max(1));

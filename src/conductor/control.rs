@@ -35,7 +35,7 @@ pub(super) async fn session_facts(engine: &Engine, id: i64) -> Result<SessionFac
                 None => None,
             };
             let blocked = match user_id {
-                Some(u) => crate::playlist::catalog::blocked_assets(c, u)?,
+                Some(u) => crate::store::catalog::blocked_assets(c, u)?,
                 None => Default::default(),
             };
             Ok(SessionFacts {
@@ -189,17 +189,7 @@ impl Engine {
                     let lang = self
                         .inner
                         .store
-                        .write(move |tx| {
-                            let Some(lang) = crate::store::languages::id_for_code(tx, &code2)?
-                            else {
-                                return Ok(None);
-                            };
-                            tx.execute(
-                                "UPDATE sessions SET language_id = ?1 WHERE id = ?2",
-                                rusqlite::params![lang, id],
-                            )?;
-                            Ok(Some(lang))
-                        })
+                        .write(move |tx| crate::store::sessions::set_language(tx, id, &code2))
                         .await?;
                     Some(lang.ok_or_else(|| {
                         EngineError::Invalid(format!(
@@ -295,15 +285,7 @@ impl Engine {
         let last: Option<i64> = self
             .inner
             .store
-            .read(move |c| {
-                use rusqlite::OptionalExtension;
-                Ok(c.query_row(
-                    "SELECT asset_id FROM listen_events WHERE session_id = ?1 ORDER BY starttime DESC, id DESC LIMIT 1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .optional()?)
-            })
+            .read(move |c| crate::store::listenevents::last_heard(c, id))
             .await?;
         let asset_id = last.ok_or_else(|| EngineError::Invalid("no asset found".into()))?;
         self.play_asset(id, asset_id).await

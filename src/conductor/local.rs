@@ -5,17 +5,11 @@
 use std::sync::PoisonError;
 use std::time::Instant;
 
-use rusqlite::OptionalExtension;
-
 use super::control::session_facts;
 use super::stream::ListenerInfo;
 use super::{Engine, EngineError};
 use crate::output::render::{BlockSink, RenderOptions};
 use crate::playlist::{Listener, Playlist, Position};
-
-/// The device id of the local listener's session: reserved, never registrable through
-/// `POST users/`; the box's session is the one with this device and no user.
-pub(super) const LOCAL_DEVICE: &str = crate::store::users::LOCAL_DEVICE;
 
 impl Engine {
     /// Starts the local listener on `project_id` (its session is reused across restarts, so
@@ -33,34 +27,10 @@ impl Engine {
         let sid = self
             .inner
             .store
-            .write(move |tx| {
-                if !crate::store::sql::exists(tx, "projects", project_id)? {
-                    return Ok(None);
-                }
-                let found: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM sessions WHERE device_id = ?1 AND user_id IS NULL AND project_id = ?2 \
-                         ORDER BY id DESC LIMIT 1",
-                        rusqlite::params![LOCAL_DEVICE, project_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(id) = found {
-                    return Ok(Some(id));
-                }
-                tx.execute(
-                    "INSERT INTO sessions (device_id, starttime, project_id, language_id, client_type,
-                                           geo_listen_enabled, timezone)
-                     VALUES (?1, ?2, ?3, 1, 'roundwared-local', 1, '0000')",
-                    rusqlite::params![LOCAL_DEVICE, crate::store::time::now(), project_id],
-                )?;
-                Ok(Some(tx.last_insert_rowid()))
-            })
+            .write(move |tx| crate::store::sessions::local_session(tx, project_id))
             .await?
             .ok_or_else(|| {
-                EngineError::Invalid(format!(
-                    "[local] project_id {project_id}: no such project"
-                ))
+                EngineError::Invalid(format!("[local] project_id {project_id}: no such project"))
             })?;
         let facts = session_facts(self, sid).await?;
         let catalog = self

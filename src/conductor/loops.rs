@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::stream::Effect;
 use super::{Engine, Entry, IDLE_CHECK, IDLE_WAKE, LOG_EVERY_TICKS, RELOAD_DEBOUNCE, TICK};
-use crate::playlist::catalog::Catalog;
+use crate::store::catalog::Catalog;
 
 impl Engine {
     pub(super) async fn tick_loop(self) {

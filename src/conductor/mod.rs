@@ -23,12 +23,12 @@ use crate::config::Config;
 use crate::output::feed::{Feed, Feeds};
 use crate::output::mp3::Mp3Encoder;
 use crate::output::render::{self, Renderer};
-use crate::playlist::catalog::Catalog;
 use crate::playlist::{Playlist, Position};
+use crate::store::catalog::Catalog;
 use crate::store::{Store, StoreError};
 
 use sources::Sources;
-use stream::{ListenerInfo, StreamState, Titles};
+use stream::{ListenerInfo, StreamState};
 
 /// How often tracks are advanced.
 const TICK: Duration = Duration::from_millis(50);
@@ -208,7 +208,7 @@ mod local;
 mod loops;
 mod status;
 
-pub use status::{EngineStatus, StreamStatus};
+pub use status::{EngineProbe, EngineStatus, StreamStatus};
 
 impl Engine {
     /// An engine over `store`, publishing streams into `feeds`. Spawns its tasks on the
@@ -326,11 +326,11 @@ impl Engine {
             return Err(EngineError::Busy(running));
         }
         let (mixer, control) = mixer();
-        let titles = Arc::new(Titles::default());
+        let (titles, title_rx) = crate::output::titles::title_queue();
         let encoder =
             Mp3Encoder::new(bitrate_kbps).map_err(|e| EngineError::Start(e.to_string()))?;
         let feed = Feed::new(bitrate_kbps);
-        let renderer = render::spawn(id, mixer, encoder, feed.clone(), titles.clone(), options)
+        let renderer = render::spawn(id, mixer, encoder, feed.clone(), title_rx, options)
             .map_err(|e| EngineError::Start(e.to_string()))?;
         let now_s = self.now_s();
         playlist.rebuild(&catalog, position.as_ref().filter(|_| info.geo), now_s);

@@ -192,7 +192,7 @@ impl Sources {
 
     /// Resolves every active speaker of a catalog (blocking: decodes beds, starts pullers);
     /// failures are logged once each with the speaker id and the reason.
-    pub fn resolve_speakers(&self, catalog: &crate::playlist::catalog::Catalog) {
+    pub fn resolve_speakers(&self, catalog: &crate::store::catalog::Catalog) {
         for sp in catalog.speakers.iter().filter(|s| s.active) {
             if self.cached_speaker(&sp.uri, &sp.backupuri).is_some() {
                 continue;

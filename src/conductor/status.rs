@@ -1,11 +1,13 @@
-//! The engine's counters as a JSON-ready snapshot (the staff status route) and as periodic
-//! log lines.
+//! The engine's counters as a JSON-ready snapshot (the staff status route), as periodic
+//! log lines, and as the engine's health probe ([`EngineProbe`]: `/healthz`, `/metrics`, the
+//! watchdog).
 
 use std::sync::atomic::Ordering::Relaxed;
 
 use serde::Serialize;
 
 use super::Engine;
+use crate::health::{ComponentState, Probe};
 
 /// One stream's view.
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +131,81 @@ impl Engine {
                 "stream {}: {} listeners, {} underruns, {} late blocks, encoder lead {} ms, {} source underruns",
                 s.stream_id, s.listeners, s.underruns, s.late_blocks, s.encoder_lead_ms, s.source_underruns
             );
+        }
+    }
+}
+
+/// The engine for health: alive while its control loop ticks.
+pub struct EngineProbe(pub Engine);
+
+impl Probe for EngineProbe {
+    fn name(&self) -> &'static str {
+        "engine"
+    }
+
+    fn state(&self) -> ComponentState {
+        if self.0.ticking() {
+            ComponentState::Ok
+        } else {
+            ComponentState::Down("the stream engine's control loop has stopped".into())
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.0.ticking()
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        let st = self.0.status();
+        let sum = |f: fn(&StreamStatus) -> u64| -> u64 { st.streams.iter().map(f).sum() };
+        let lines = [
+            (
+                "roundwared_streams",
+                "gauge",
+                "Personal streams running.",
+                st.streams.len() as u64,
+            ),
+            (
+                "roundwared_stream_listeners",
+                "gauge",
+                "HTTP clients connected to streams.",
+                sum(|s| s.listeners as u64),
+            ),
+            (
+                "roundwared_stream_underruns_total",
+                "counter",
+                "Times a stream fell behind real time.",
+                sum(|s| s.underruns),
+            ),
+            (
+                "roundwared_stream_late_blocks_total",
+                "counter",
+                "Blocks rendered after their time.",
+                sum(|s| s.late_blocks),
+            ),
+            (
+                "roundwared_stream_source_underruns_total",
+                "counter",
+                "Blocks a live speaker source had no data.",
+                sum(|s| s.source_underruns),
+            ),
+            (
+                "roundwared_stream_lagged_clients_total",
+                "counter",
+                "Stream clients skipped ahead for falling behind.",
+                sum(|s| s.lagged_clients),
+            ),
+            (
+                "roundwared_decoded_source_bytes",
+                "gauge",
+                "Decoded audio held in memory.",
+                st.resident_source_bytes as u64,
+            ),
+        ];
+        for (name, kind, help, v) in lines {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
         }
     }
 }

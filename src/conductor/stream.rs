@@ -8,7 +8,7 @@
 //! operations (§7.7). May not touch: SQL (effects are returned for the caller to write),
 //! samples.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rand::rngs::SmallRng;
@@ -18,9 +18,10 @@ use crate::audio::mix::MixerControl;
 use crate::audio::pcm::{Pcm16, RATE_HZ};
 use crate::audio::rt::{BLOCK_FRAMES, Command};
 use crate::audio::voice::{AssetVoice, PanWalk};
-use crate::playlist::catalog::{Catalog, Range, Track};
+use crate::output::titles::TitleSender;
 use crate::playlist::{Playlist, Position};
 use crate::spatial;
+use crate::store::catalog::{Catalog, Range, Track};
 
 use super::sources::Sources;
 
@@ -45,33 +46,6 @@ fn draw(rng: &mut SmallRng, r: Range) -> f64 {
         lo
     } else {
         rng.random_range(lo..=hi)
-    }
-}
-
-/// Titles for ICY metadata, each taking effect at a frame of the mixer clock.
-#[derive(Default)]
-pub struct Titles {
-    pending: Mutex<VecDeque<(u64, Arc<str>)>>,
-}
-
-impl Titles {
-    /// Queues `title` to take effect when the mixer reaches `at_frame`.
-    pub fn push(&self, at_frame: u64, title: String) {
-        let mut q = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if q.len() >= 64 {
-            q.pop_front();
-        }
-        q.push_back((at_frame, format!("Roundware - {title}").into()));
-    }
-
-    /// The newest title due at `frame`, if any became due.
-    pub fn due(&self, frame: u64) -> Option<Arc<str>> {
-        let mut q = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut latest = None;
-        while q.front().is_some_and(|(at, _)| *at <= frame) {
-            latest = q.pop_front().map(|(_, t)| t);
-        }
-        latest
     }
 }
 
@@ -136,7 +110,7 @@ pub struct StreamState {
     paused: bool,
     rng: SmallRng,
     control: MixerControl,
-    titles: Arc<Titles>,
+    titles: TitleSender,
     last_empty_title: Vec<Option<usize>>,
     loads: Vec<LoadSlot>,
     speaker_ramp_frames: u32,
@@ -152,7 +126,7 @@ impl StreamState {
         catalog: Arc<Catalog>,
         playlist: Playlist,
         control: MixerControl,
-        titles: Arc<Titles>,
+        titles: TitleSender,
         speaker_ramp_ms: u32,
         seed: u64,
     ) -> Self {
@@ -173,7 +147,7 @@ impl StreamState {
             catalog,
             now_s: 0.0,
         };
-        s.titles.push(0, "stream_started=True".into());
+        s.titles.push(0, "stream_started=True");
         s.reset_tracks(0);
         s
     }
@@ -452,7 +426,7 @@ impl StreamState {
         let remaining = self.remaining(now_s);
         self.titles.push(
             at,
-            format!(
+            &format!(
                 "audiotrack={}&remaining={remaining}&asset={asset_id}&complete=True",
                 track.id
             ),
@@ -532,8 +506,10 @@ impl StreamState {
         let Some(asset_id) = self.playlist.next(&self.catalog, now_s, elapsed) else {
             let remaining = self.remaining(now_s);
             if self.last_empty_title.get(i).copied().flatten() != Some(remaining) {
-                self.titles
-                    .push(at, format!("audiotrack={}&remaining={remaining}", track.id));
+                self.titles.push(
+                    at,
+                    &format!("audiotrack={}&remaining={remaining}", track.id),
+                );
                 if let Some(t) = self.last_empty_title.get_mut(i) {
                     *t = Some(remaining);
                 }
@@ -647,7 +623,7 @@ impl StreamState {
         let remaining = self.remaining(now_s);
         self.titles.push(
             at,
-            format!(
+            &format!(
                 "audiotrack={}&remaining={remaining}&asset={asset_id}&tags={tags}",
                 track.id
             ),

@@ -13,8 +13,8 @@ pub mod synth;
 
 use std::path::{Path, PathBuf};
 
+use crate::geometry;
 use crate::media::{self, Purpose, Stored, Written};
-use crate::store::geometry;
 use crate::store::speakers::{self, SpeakerInput};
 use crate::store::{Store, StoreError, time};
 

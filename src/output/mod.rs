@@ -10,7 +10,10 @@
 //!   publishes to its feed.
 //! * `soundcard` (feature `soundcard`, on by default): the local listener's sound card through
 //!   cpal/ALSA, fed from a ring by a render thread, drift-compensated, reopened when it vanishes.
+//! * [`card`]: the card as the rest of the daemon sees it (status, health probe, opening it),
+//!   in every build.
 //! * [`sched`]: `SCHED_FIFO` for the threads that feed the sound card.
+//! * [`titles`]: ICY titles keyed to the mixer clock, queued lock-free to a render thread.
 //! * [`tone`]: a paced, LAME-encoded sine published into a feed, for tests and tools that
 //!   need a live stream without the engine.
 //!
@@ -18,6 +21,7 @@
 //! headers (that is `api::stream`), the mixer, SQL. Nothing here blocks the producer: a
 //! render thread calls [`feed::Feed::publish`] and returns at once whatever the listeners do.
 
+pub mod card;
 pub mod feed;
 pub mod icy;
 pub mod listener;
@@ -26,4 +30,5 @@ pub mod render;
 pub mod sched;
 #[cfg(feature = "soundcard")]
 pub mod soundcard;
+pub mod titles;
 pub mod tone;

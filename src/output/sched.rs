@@ -15,7 +15,7 @@ use thread_priority::{
 };
 
 /// Outcome of a promotion, kept in an [`AtomicI32`]: 0 not tried, `> 0` the priority held,
-/// [`NOT_REQUESTED`], or `-errno` (or [`OTHER_FAILURE`]) when refused.
+/// `NOT_REQUESTED`, or `-errno` (or `OTHER_FAILURE`) when refused.
 #[derive(Debug, Default)]
 pub struct Promotion(AtomicI32);
 

@@ -1,11 +1,11 @@
 //! The sound-card sink of the local listener: a cpal (ALSA) output stream fed from an rtrb
 //! ring that the local listener's render thread fills at 44.1 kHz, resampled to the device
-//! rate with a drift-compensating ratio ([`drift`]), reopened with back-off when the device is
+//! rate with a drift-compensating ratio (`drift`), reopened with back-off when the device is
 //! missing or vanishes.
 //!
 //! Threads: the caller's render thread owns the [`CardFeed`] (producer, never blocks); a
 //! supervisor thread owns the cpal `Stream` (it is not `Send`), opens, watches and reopens it,
-//! and logs state changes with the device name; cpal's callback runs [`engine::Engine`]
+//! and logs state changes with the device name; cpal's callback runs `callback::CardCallback`
 //! (real time: no allocation, locks or logging). [`CardSink`] is the control handle: status
 //! and, on drop, shutdown.
 //!
@@ -13,8 +13,8 @@
 //! touch: the mixer, the renderer's pacing (it only reports [`CardFeed::wanted_frames`]),
 //! HTTP, the store.
 
+mod callback;
 mod drift;
-mod engine;
 #[cfg(test)]
 mod tests;
 
@@ -28,7 +28,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, ErrorKind, SampleFormat, StreamConfig};
 
 use super::sched::Promotion;
-use engine::{Engine, Meters, OutSample, RING_MS, TARGET_FILL_MS, frames_in_ms};
+use callback::{CardCallback, Meters, OutSample, RING_MS, TARGET_FILL_MS, frames_in_ms};
 
 /// Largest card buffer accepted (larger requests are clamped): fades must stay responsive.
 pub const MAX_BUFFER_MS: u32 = 40;
@@ -203,13 +203,13 @@ impl CardSink {
         }
         shared.set_state(CardState::Starting);
         let (producer, consumer) = rtrb::RingBuffer::new(frames_in_ms(RING_MS) * 2);
-        let engine = Engine::new(consumer, shared.meters.clone());
+        let callback = CardCallback::new(consumer, shared.meters.clone());
         let (stop_tx, stop_rx) = mpsc::channel();
         let thread_shared = shared.clone();
         let thread_config = config.clone();
         let thread = std::thread::Builder::new()
             .name("soundcard".into())
-            .spawn(move || supervise(&thread_config, engine, &thread_shared, &stop_rx));
+            .spawn(move || supervise(&thread_config, callback, &thread_shared, &stop_rx));
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
@@ -290,6 +290,12 @@ impl Drop for CardSink {
     }
 }
 
+impl crate::output::render::BlockSink for CardFeed {
+    fn push_block(&mut self, interleaved: &[f32]) {
+        self.push(interleaved);
+    }
+}
+
 impl CardFeed {
     /// Pushes interleaved stereo `f32` at 44.1 kHz; returns the frames accepted. What does
     /// not fit is dropped and counted. Never blocks or allocates. A trailing half frame is
@@ -336,7 +342,7 @@ enum OpenError {
     #[error("{0}")]
     Cpal(#[from] cpal::Error),
     #[error("the stream lost its callback state")]
-    EngineLost,
+    CallbackLost,
 }
 
 impl OpenError {
@@ -355,17 +361,17 @@ impl OpenError {
 
 /// Where the callback state goes back to when cpal drops the callback (stream dropped or
 /// never built), so the next open reuses the ring's consumer end.
-type EngineSlot = Arc<Mutex<Option<Engine>>>;
+type CallbackSlot = Arc<Mutex<Option<CardCallback>>>;
 
-/// Lives inside the data callback; returns the engine to the slot when dropped.
+/// Lives inside the data callback; returns the callback state to the slot when dropped.
 struct Returner {
-    engine: Option<Engine>,
-    slot: EngineSlot,
+    callback: Option<CardCallback>,
+    slot: CallbackSlot,
 }
 
 impl Drop for Returner {
     fn drop(&mut self) {
-        if let Some(e) = self.engine.take() {
+        if let Some(e) = self.callback.take() {
             *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         }
     }
@@ -380,9 +386,14 @@ struct Opened {
 }
 
 /// The supervisor loop: open, watch, reopen with back-off, until the handle is dropped.
-fn supervise(config: &CardConfig, engine: Engine, shared: &Arc<Shared>, stop: &mpsc::Receiver<()>) {
+fn supervise(
+    config: &CardConfig,
+    callback: CardCallback,
+    shared: &Arc<Shared>,
+    stop: &mpsc::Receiver<()>,
+) {
     let name = config.device.as_str();
-    let slot: EngineSlot = Arc::new(Mutex::new(Some(engine)));
+    let slot: CallbackSlot = Arc::new(Mutex::new(Some(callback)));
     let mut backoff = FIRST_BACKOFF;
     let mut opened_once = false;
     let mut last_logged: Option<(CardState, String)> = None;
@@ -447,7 +458,7 @@ fn supervise(config: &CardConfig, engine: Engine, shared: &Arc<Shared>, stop: &m
                     }
                     last_logged = Some(entry);
                 }
-                if matches!(e, OpenError::EngineLost) {
+                if matches!(e, OpenError::CallbackLost) {
                     return;
                 }
                 match stop.recv_timeout(backoff) {
@@ -561,8 +572,12 @@ fn choose_config(device: &cpal::Device) -> Result<(u32, u16, SampleFormat), Open
     Err(OpenError::NoFormat)
 }
 
-/// Opens and starts the stream, moving the engine out of `slot` into the callback.
-fn open(config: &CardConfig, slot: &EngineSlot, shared: &Arc<Shared>) -> Result<Opened, OpenError> {
+/// Opens and starts the stream, moving the callback state out of `slot` into the callback.
+fn open(
+    config: &CardConfig,
+    slot: &CallbackSlot,
+    shared: &Arc<Shared>,
+) -> Result<Opened, OpenError> {
     let host = cpal::default_host();
     let device = find_device(&host, &config.device).ok_or(OpenError::NotFound)?;
     let (rate_hz, channels, format) = choose_config(&device)?;
@@ -573,14 +588,14 @@ fn open(config: &CardConfig, slot: &EngineSlot, shared: &Arc<Shared>) -> Result<
         sample_rate: rate_hz,
         buffer_size: BufferSize::Fixed(period_frames),
     };
-    let mut engine = slot
+    let mut callback = slot
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take()
-        .ok_or(OpenError::EngineLost)?;
-    engine.reset_for_device(rate_hz);
+        .ok_or(OpenError::CallbackLost)?;
+    callback.reset_for_device(rate_hz);
     let returner = Returner {
-        engine: Some(engine),
+        callback: Some(callback),
         slot: slot.clone(),
     };
     let err_shared = shared.clone();
@@ -592,7 +607,7 @@ fn open(config: &CardConfig, slot: &EngineSlot, shared: &Arc<Shared>) -> Result<
         kind => err_shared.stream_failed.store(failure_code(kind), Relaxed),
     };
     let timeout = Some(Duration::from_secs(2));
-    let cb = Callback {
+    let cb = DataCallback {
         returner,
         channels: usize::from(channels),
         shared: shared.clone(),
@@ -613,9 +628,9 @@ fn open(config: &CardConfig, slot: &EngineSlot, shared: &Arc<Shared>) -> Result<
     })
 }
 
-/// What the data callback owns: the engine (returned on drop), the promotion to do on the
+/// What the data callback owns: the callback state (returned on drop), the promotion to do on the
 /// first call, and the load meter's period.
-struct Callback {
+struct DataCallback {
     returner: Returner,
     channels: usize,
     shared: Arc<Shared>,
@@ -624,7 +639,7 @@ struct Callback {
     period_ns: u64,
 }
 
-impl Callback {
+impl DataCallback {
     /// One device buffer: real time, no allocation, locks or logging (the promotion on the
     /// first call is two system calls).
     fn run<T: OutSample>(&mut self, data: &mut [T]) {
@@ -635,7 +650,7 @@ impl Callback {
                 .promote_current_thread(self.rt_priority);
         }
         let started = Instant::now();
-        if let Some(e) = self.returner.engine.as_mut() {
+        if let Some(e) = self.returner.callback.as_mut() {
             e.fill(data, self.channels);
         }
         let work_ns = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
@@ -646,7 +661,7 @@ impl Callback {
 fn build<T>(
     device: &cpal::Device,
     config: StreamConfig,
-    mut cb: Callback,
+    mut cb: DataCallback,
     on_error: impl FnMut(cpal::Error) + Send + 'static,
     timeout: Option<Duration>,
 ) -> Result<cpal::Stream, cpal::Error>

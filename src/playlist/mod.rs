@@ -1,6 +1,6 @@
 //! What a listener hears next: the reference server's candidate list, proximity playlist,
 //! ordering, bans, timed assets and blocks (reference-server §7.2–7.5, §7.10), as pure
-//! functions of a [`catalog::Catalog`] snapshot, the listener's request and `now`.
+//! functions of a [`Catalog`] snapshot (loaded by `store::catalog`), the listener's request and `now`.
 //!
 //! Owns: per-listener selection state. May not touch: clocks (time is a parameter), audio,
 //! the network, the disk (whether an asset's file exists is the mixer's concern).
@@ -19,7 +19,6 @@
 //! "geo sessions start with an empty playlist"); timed assets still play, as they ignore
 //! location. Randomness comes from a seeded [`StdRng`], so a seed replays a sequence.
 
-pub mod catalog;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -30,7 +29,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use catalog::{Catalog, Ordering, RepeatMode};
+use crate::store::catalog::{Catalog, Ordering, RepeatMode};
 
 /// Who is listening (fixed for a stream's life except the language).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,8 +298,9 @@ impl Playlist {
 
     /// Orders a list so that popping from its end gives the next asset (§7.4).
     fn order(&mut self, catalog: &Catalog, ids: &mut [i64]) {
-        let key =
-            |id: &i64, f: fn(&catalog::Asset) -> i64| (catalog.asset(*id).map_or(i64::MIN, f), *id);
+        let key = |id: &i64, f: fn(&crate::store::catalog::Asset) -> i64| {
+            (catalog.asset(*id).map_or(i64::MIN, f), *id)
+        };
         match catalog.project.ordering {
             Ordering::Random => ids.shuffle(&mut self.rng),
             Ordering::ByWeight => ids.sort_by_key(|id| key(id, |a| a.weight)),

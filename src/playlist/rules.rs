@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use super::Position;
-use super::catalog::{Asset, Catalog};
-use crate::store::geometry;
+use crate::geometry;
+use crate::store::catalog::{Asset, Catalog};
 
 /// Assets shorter than this (nanoseconds) never play (`audiolength > 1000`).
 const MIN_AUDIOLENGTH_NS: i64 = 1000;

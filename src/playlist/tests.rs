@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use geo::{MultiPolygon, polygon};
 
-use super::catalog::{
+use super::{Listener, Playlist, Position};
+use crate::store::catalog::{
     Asset, Catalog, ListenFilter, Ordering, ProjectRules, RepeatMode, TimedAsset,
 };
-use super::{Listener, Playlist, Position};
 
 const EN: i64 = 1;
 const ES: i64 = 2;

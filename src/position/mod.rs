@@ -8,6 +8,8 @@
 //!  fixed (once) ───────┘                                                  (local listener, API)
 //! ```
 //!
+//! [`PositionProbe`] reports the source to `/healthz` and `/metrics`.
+//!
 //! Owns: the readers' lifetimes, the filter state, the published state and its counters. May
 //! not touch: the stream engine (the integrator feeds fixes into it from the `watch`), the
 //! store, HTTP.
@@ -23,6 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{FixLossPolicy, PositionConfig, PositionSourceKind};
+use crate::health::{ComponentState, Probe};
 use filter::{Filter, FilterConfig, Phase, Verdict};
 
 /// One position reading from a receiver, before filtering.
@@ -410,6 +413,36 @@ impl Hub {
             *s = next;
             wake
         });
+    }
+}
+
+/// The position source for health and metrics.
+pub struct PositionProbe(pub PositionSource);
+
+impl Probe for PositionProbe {
+    fn name(&self) -> &'static str {
+        "position"
+    }
+
+    fn state(&self) -> ComponentState {
+        let s = self.0.state();
+        if s.source == "none" {
+            return ComponentState::Disabled;
+        }
+        match s.status {
+            Status::Ok => ComponentState::Ok,
+            Status::Holding => ComponentState::Degraded("holding the last fix".into()),
+            Status::NoFix => ComponentState::Degraded("no fix".into()),
+            Status::SourceDown(why) => ComponentState::Degraded(why),
+        }
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        let s = self.0.state();
+        if let Some(fix) = s.last_fix {
+            let age = fix.at.elapsed().as_secs_f64();
+            out.push_str(&format!("# HELP roundwared_gps_fix_age_seconds Age of the last position fix.\n# TYPE roundwared_gps_fix_age_seconds gauge\nroundwared_gps_fix_age_seconds {age:.1}\n"));
+        }
     }
 }
 

@@ -124,7 +124,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Asset> {
         description: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
         latitude: r.get(2)?,
         longitude: r.get(3)?,
-        shape: super::geometry::stored_json(shape.as_deref()),
+        shape: crate::geometry::stored_json(shape.as_deref()),
         filename: r.get(5)?,
         file: file.filter(|f| !f.is_empty()),
         volume: r.get(7)?,

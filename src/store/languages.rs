@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::loc::LocString;
 use super::sql::Where;
-use super::tags::{Assignments, check_ref};
+use super::sql::{Assignments, check_ref};
 use super::{StoreError, StoreResult};
 
 /// A language.
@@ -311,5 +311,5 @@ pub fn patch_string(tx: &Transaction<'_>, id: i64, s: &StringInput) -> StoreResu
 /// # Errors
 /// Not found.
 pub fn delete_string(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    super::tags::delete_row(tx, "localized_strings", "localized string", id)
+    super::sql::delete_row(tx, "localized_strings", "localized string", id)
 }

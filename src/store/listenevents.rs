@@ -124,6 +124,21 @@ pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
     Ok(())
 }
 
+/// The asset session `session_id` heard last (by listen event), if any.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn last_heard(conn: &Connection, session_id: i64) -> StoreResult<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT asset_id FROM listen_events WHERE session_id = ?1 \
+             ORDER BY starttime DESC, id DESC LIMIT 1",
+            [session_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// The date-range keywords of `start_time__range`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateRange {

@@ -8,13 +8,13 @@
 //!
 //! Owns: connections, schema, SQL. May not touch: HTTP types, audio, the conductor.
 
-pub mod geometry;
 pub mod loc;
 pub mod sql;
 pub mod time;
 
 pub mod assets;
 pub mod audiotracks;
+pub mod catalog;
 pub mod envelopes;
 pub mod events;
 pub mod languages;

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::loc::{self, Owner};
 use super::sql::{self, Where};
-use super::{StoreError, StoreResult, geometry, speakers};
+use super::{StoreError, StoreResult, speakers};
+use crate::geometry;
 
 /// A project group as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]

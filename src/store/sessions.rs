@@ -216,3 +216,50 @@ pub fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
         |r| r.get(0),
     )?)
 }
+
+/// The box's own listener's session in `project_id` (device
+/// [`super::users::LOCAL_DEVICE`], no user), created on first use so that its stream id stays
+/// the same across restarts; `None` when there is no such project.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn local_session(tx: &Transaction<'_>, project_id: i64) -> StoreResult<Option<i64>> {
+    if !super::sql::exists(tx, "projects", project_id)? {
+        return Ok(None);
+    }
+    let device = super::users::LOCAL_DEVICE;
+    let found: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM sessions WHERE device_id = ?1 AND user_id IS NULL AND project_id = ?2 \
+             ORDER BY id DESC LIMIT 1",
+            rusqlite::params![device, project_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(Some(id));
+    }
+    tx.execute(
+        "INSERT INTO sessions (device_id, starttime, project_id, language_id, client_type,
+                               geo_listen_enabled, timezone)
+         VALUES (?1, ?2, ?3, 1, 'roundwared-local', 1, '0000')",
+        rusqlite::params![device, time::now(), project_id],
+    )?;
+    Ok(Some(tx.last_insert_rowid()))
+}
+
+/// Sets session `id`'s language by its code; the language's id, or `None` (and no change)
+/// for a code the box does not have.
+///
+/// # Errors
+/// Only SQLite failures.
+pub fn set_language(tx: &Transaction<'_>, id: i64, code: &str) -> StoreResult<Option<i64>> {
+    let Some(language_id) = super::languages::id_for_code(tx, code)? else {
+        return Ok(None);
+    };
+    tx.execute(
+        "UPDATE sessions SET language_id = ?1 WHERE id = ?2",
+        rusqlite::params![language_id, id],
+    )?;
+    Ok(Some(language_id))
+}

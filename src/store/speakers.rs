@@ -12,9 +12,9 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::geometry;
 use super::sql::{self, Where};
 use super::{StoreError, StoreResult};
+use crate::geometry;
 
 /// A speaker as api/2 shows it; every key always present, `backupuri` never null.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -1,14 +1,13 @@
 //! Tags (the labels assets carry and listeners filter by), their categories, and the
-//! relationships that tier them. Also the small write helpers the other configuration
-//! modules of this area share ([`Assignments`], [`check_ref`], [`creates_cycle`]).
+//! relationships that tier them.
 
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::{self, LocString, Owner};
-use super::sql::Where;
-use super::{StoreError, StoreResult, geometry};
+use super::sql::{Assignments, Where, check_ref, creates_cycle, delete_row};
+use super::{StoreError, StoreResult};
+use crate::geometry;
 
 /// The `filter` values a tag may carry (inert on the server; clients read them).
 pub const FILTERS: &[&str] = &["", "_within_10km", "_ten_most_recent_days"];
@@ -508,90 +507,4 @@ pub fn patch_relationship(
 /// Not found.
 pub fn delete_relationship(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
     delete_row(tx, "tag_relationships", "tag relationship", id)
-}
-
-// ---------------------------------------------------------------------------------------
-// Helpers shared by the configuration modules of this area (tags, languages, UI groups,
-// UI elements).
-
-/// The `SET` list of a PATCH: only the fields a client sent are assigned.
-#[derive(Debug, Default)]
-pub(crate) struct Assignments(Vec<(&'static str, Value)>);
-
-impl Assignments {
-    /// Assigns `column` when `value` is `Some` (an `Option<Option<_>>` assigns NULL for
-    /// `Some(None)`).
-    pub(crate) fn set<V: Into<Value>>(
-        &mut self,
-        column: &'static str,
-        value: Option<V>,
-    ) -> &mut Self {
-        if let Some(v) = value {
-            self.0.push((column, v.into()));
-        }
-        self
-    }
-
-    /// Runs `UPDATE table SET ... WHERE id = ?` (nothing when no field was sent).
-    pub(crate) fn apply(&self, tx: &Transaction<'_>, table: &str, id: i64) -> rusqlite::Result<()> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        let set: Vec<String> = self.0.iter().map(|(c, _)| format!("{c} = ?")).collect();
-        let mut params: Vec<Value> = self.0.iter().map(|(_, v)| v.clone()).collect();
-        params.push(Value::Integer(id));
-        tx.execute(
-            &format!("UPDATE {table} SET {} WHERE id = ?", set.join(", ")),
-            rusqlite::params_from_iter(params),
-        )?;
-        Ok(())
-    }
-}
-
-pub(crate) use super::sql::check_ref;
-
-/// True if making `parent` the parent of row `id` (in a table with a self-referencing
-/// `parent_id`) would make `id` its own ancestor.
-///
-/// # Errors
-/// Only SQLite failures.
-pub(crate) fn creates_cycle(
-    conn: &Connection,
-    table: &str,
-    id: i64,
-    parent: i64,
-) -> StoreResult<bool> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT parent_id FROM {table} WHERE id = ?1"))?;
-    let mut current = Some(parent);
-    // Bounded walk: an existing cycle (made outside the API) cannot hang the request.
-    for _ in 0..10_000 {
-        match current {
-            None => return Ok(false),
-            Some(p) if p == id => return Ok(true),
-            Some(p) => {
-                current = stmt
-                    .query_row([p], |r| r.get::<_, Option<i64>>(0))
-                    .optional()?
-                    .flatten();
-            }
-        }
-    }
-    Ok(true)
-}
-
-/// Deletes one row by id.
-///
-/// # Errors
-/// [`StoreError::NotFound`] (as `what`) when nothing was deleted.
-pub(crate) fn delete_row(
-    tx: &Transaction<'_>,
-    table: &str,
-    what: &'static str,
-    id: i64,
-) -> StoreResult<()> {
-    let n = tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
-    if n == 0 {
-        return Err(StoreError::not_found(what, id));
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::loc::{self, Owner};
 use super::sql::Where;
-use super::tags::{Assignments, check_ref, delete_row};
+use super::sql::{Assignments, check_ref, delete_row};
 use super::{StoreError, StoreResult};
 
 /// Screen-density variants of an element image.

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::loc::{self, LocString, Owner};
 use super::sql::Where;
-use super::tags::{Assignments, Localize, check_ref, creates_cycle, delete_row};
+use super::sql::{Assignments, check_ref, creates_cycle, delete_row};
+use super::tags::Localize;
 use super::{StoreError, StoreResult};
 
 /// UI modes of a group.

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::assets::{self, Asset, LOC_ALT_TEXT, LOC_DESCRIPTION};
 use super::loc::{self, Owner};
-use super::{StoreError, StoreResult, geometry, speakers, time};
+use super::{StoreError, StoreResult, speakers, time};
+use crate::geometry;
 
 /// The session of an envelope, or `None` when the envelope does not exist.
 ///

@@ -7,17 +7,15 @@
 //! a matching `If-None-Match` gets 304. Every answer forbids framing (`X-Frame-Options: DENY`
 //! and CSP `frame-ancestors 'none'`), so no other page can overlay the console to steal clicks.
 //! Paths are looked up in the table only, so `..` can
-//! never reach the file system; unknown paths get the API's JSON 404.
+//! never reach the file system; unknown files get a JSON 404 in the API's shape.
 //!
 //! Owns: the embedded asset table and the page routes. May not touch: the store, the engine,
 //! anything the pages do (they use the public api/2 like any other client).
 
-use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-
-use crate::api::{ApiError, AppState};
+use axum::{Json, Router};
 
 /// One embedded file: path under `assets/`, quoted strong ETag, bytes.
 type Asset = (&'static str, &'static str, &'static [u8]);
@@ -63,10 +61,17 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// The page routes, merged into the root router.
-pub fn routes() -> Router<AppState> {
+/// The page routes, merged into the root router by the daemon's start (any router state:
+/// the pages need none). With `home_project_id` (`[http] home_project_id`), a bare `/`
+/// redirects to that project's page.
+pub fn routes<S: Clone + Send + Sync + 'static>(home_project_id: Option<i64>) -> Router<S> {
     Router::new()
-        .route("/", axum::routing::get(visitor_page))
+        .route(
+            "/",
+            axum::routing::get(move |q: RawQuery, h: HeaderMap| {
+                visitor_page(home_project_id, q, h)
+            }),
+        )
         .route(
             "/console/",
             axum::routing::get(|h: HeaderMap| serve(CONSOLE_PAGE, h)),
@@ -81,7 +86,12 @@ pub fn routes() -> Router<AppState> {
                 serve(&path, h).await
             })
             .fallback(|method: Method| async move {
-                ApiError::MethodNotAllowed(method.to_string())
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    Json(
+                        serde_json::json!({"detail": format!("Method \"{method}\" not allowed.")}),
+                    ),
+                )
             }),
         )
 }
@@ -89,11 +99,11 @@ pub fn routes() -> Router<AppState> {
 /// The visitor page; with `[http] home_project_id` set, a bare `/` first redirects to
 /// `/?project=ID` so the page opens that project.
 async fn visitor_page(
-    State(state): State<AppState>,
+    home_project_id: Option<i64>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let (Some(id), None) = (state.config.http.home_project_id, query.as_deref()) {
+    if let (Some(id), None) = (home_project_id, query.as_deref()) {
         return Redirect::to(&format!("/?project={id}")).into_response();
     }
     serve(VISITOR_PAGE, headers).await
@@ -108,10 +118,10 @@ async fn serve(path: &str, headers: HeaderMap) -> Response {
         .any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\\'))
     {
         log::debug!("web: refused path {path:?}");
-        return ApiError::NotFound(format!("web page file {path:?}")).into_response();
+        return not_found(path);
     }
     let Some((name, etag, bytes)) = lookup(path) else {
-        return ApiError::NotFound(format!("web page file {path:?}")).into_response();
+        return not_found(path);
     };
     let mut out = HeaderMap::new();
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -133,6 +143,16 @@ async fn serve(path: &str, headers: HeaderMap) -> Response {
         return (StatusCode::NOT_MODIFIED, out).into_response();
     }
     (StatusCode::OK, out, *bytes).into_response()
+}
+
+/// The 404 for a file the table does not hold, worded as the API's.
+fn not_found(path: &str) -> Response {
+    let detail = format!("Not found: web page file {path:?}.");
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "detail": detail })),
+    )
+        .into_response()
 }
 
 /// Whether `If-None-Match` names our ETag (weak comparison, `*` matches).

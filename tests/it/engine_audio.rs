@@ -10,13 +10,14 @@ use geo::{LineString, MultiPolygon, Polygon};
 use roundwared::audio::mix::{Mixer, mixer};
 use roundwared::audio::rt::BLOCK_FRAMES;
 use roundwared::conductor::sources::Sources;
-use roundwared::conductor::stream::{Effect, ListenerInfo, StreamState, Titles};
+use roundwared::conductor::stream::{Effect, ListenerInfo, StreamState};
 use roundwared::media::decode::Pcm;
 use roundwared::media::encode::wav16;
-use roundwared::playlist::catalog::{
+use roundwared::output::titles::{TitleReceiver, title_queue};
+use roundwared::playlist::{Listener, Playlist, Position};
+use roundwared::store::catalog::{
     Asset, Catalog, ListenFilter, Ordering, ProjectRules, Range, RepeatMode, Speaker, Track,
 };
-use roundwared::playlist::{Listener, Playlist, Position};
 
 const RATE: usize = 44_100;
 
@@ -112,7 +113,7 @@ fn speaker(min: f32) -> Speaker {
         maxvolume: 1.0,
         uri: "/rwmedia/bed.wav".into(),
         backupuri: String::new(),
-        boundary: roundwared::store::geometry::boundary(&shape),
+        boundary: roundwared::geometry::boundary(&shape),
         shape,
         attenuation_distance_m: 20.0,
     }
@@ -122,7 +123,7 @@ struct Offline {
     state: StreamState,
     mixer: Mixer,
     sources: Sources,
-    titles: Arc<Titles>,
+    titles: TitleReceiver,
     now_s: f64,
     effects: Vec<Effect>,
     _dir: tempfile::TempDir,
@@ -147,14 +148,14 @@ impl Offline {
         playlist.set_tags(None);
         playlist.rebuild(&catalog, None, 0.0);
         let (mixer, control) = mixer();
-        let titles = Arc::new(Titles::default());
+        let (title_tx, titles) = title_queue();
         let info = ListenerInfo {
             session_id: 1,
             project_id: 1,
             geo,
             user_id: None,
         };
-        let mut state = StreamState::new(info, catalog, playlist, control, titles.clone(), 1000, 5);
+        let mut state = StreamState::new(info, catalog, playlist, control, title_tx, 1000, 5);
         state.update_speakers(&sources);
         Self {
             state,

@@ -101,7 +101,7 @@ impl TestServer {
         let addr = daemon.local_addr().unwrap();
         let store = daemon.store().clone();
         let feeds = daemon.feeds().clone();
-        let health = daemon.state().health.clone();
+        let health = daemon.health().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             daemon

@@ -5,16 +5,16 @@
 //! `Arc<Catalog>` by every stream of the project. Nothing here changes after loading.
 //!
 //! Owns: the snapshot types and the SQL that fills them. May not touch: audio, clocks,
-//! per-listener state (that is [`super::Playlist`]).
+//! per-listener state (that is [`crate::playlist::Playlist`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::store::audiotracks::NS_PER_SECOND;
+use super::audiotracks::NS_PER_SECOND;
 use geo::{MultiLineString, MultiPolygon};
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::store::geometry;
+use crate::geometry;
 
 /// How a project orders its playlist (reference-server §7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +242,7 @@ impl Catalog {
 /// # Errors
 /// Any SQLite error.
 pub fn blocked_assets(conn: &Connection, user_id: i64) -> rusqlite::Result<HashSet<i64>> {
-    let ids = crate::store::sql::ids(
+    let ids = super::sql::ids(
         conn,
         "WITH my_votes(asset_id, type) AS (
               SELECT v.asset_id, v.type FROM votes v
@@ -442,12 +442,12 @@ fn load_speakers(conn: &Connection, project_id: i64) -> rusqlite::Result<Vec<Spe
 fn load_filter(conn: &Connection, project_id: i64) -> rusqlite::Result<ListenFilter> {
     const GROUPS: &str = "SELECT g.id, g.tag_category_id FROM ui_groups g
         WHERE g.project_id = ?1 AND g.active = 1 AND g.ui_mode = 'listen'";
-    let categories = crate::store::sql::ids(
+    let categories = super::sql::ids(
         conn,
         &format!("SELECT DISTINCT tag_category_id FROM ({GROUPS}) ORDER BY 1"),
         [project_id],
     )?;
-    let active_tags = crate::store::sql::ids(
+    let active_tags = super::sql::ids(
         conn,
         &format!(
             "SELECT DISTINCT i.tag_id FROM ui_items i JOIN ({GROUPS}) g ON g.id = i.ui_group_id

@@ -24,7 +24,7 @@ pub(crate) const RESYNC_FILL_MS: u32 = 300;
 /// Output frames processed per inner step (the scratch size).
 const SCRATCH_FRAMES: usize = 256;
 
-/// Engine-rate frames in `ms` milliseconds.
+/// CardCallback-rate frames in `ms` milliseconds.
 pub(crate) fn frames_in_ms(ms: u32) -> usize {
     (u64::from(RATE_HZ) * u64::from(ms) / 1000) as usize
 }
@@ -36,7 +36,7 @@ pub(crate) struct Meters {
     pub(crate) underruns: AtomicU64,
     /// Times the ring was over-full and the sink skipped ahead to the target fill.
     pub(crate) resyncs: AtomicU64,
-    /// Engine frames in the ring at the last callback.
+    /// CardCallback frames in the ring at the last callback.
     pub(crate) fill_frames: AtomicU32,
     /// `f64` bits of the current resampling ratio (drift correction, 1.0 = nominal).
     pub(crate) ratio_bits: AtomicU64,
@@ -100,7 +100,7 @@ impl OutSample for i16 {
 }
 
 /// The callback-side state; moved into the cpal callback and handed back when the stream ends.
-pub(crate) struct Engine {
+pub(crate) struct CardCallback {
     ring: rtrb::Consumer<f32>,
     meters: Arc<Meters>,
     drift: DriftController,
@@ -118,7 +118,7 @@ pub(crate) struct Engine {
     resync_frames: usize,
 }
 
-impl Engine {
+impl CardCallback {
     /// A callback state reading `ring`, reporting into `meters`.
     pub(crate) fn new(ring: rtrb::Consumer<f32>, meters: Arc<Meters>) -> Self {
         let target_frames = frames_in_ms(TARGET_FILL_MS);
@@ -278,10 +278,10 @@ fn sanitize(x: f32) -> f32 {
 mod tests {
     use super::*;
 
-    fn engine(capacity_ms: u32) -> (rtrb::Producer<f32>, Engine, Arc<Meters>) {
+    fn callback(capacity_ms: u32) -> (rtrb::Producer<f32>, CardCallback, Arc<Meters>) {
         let (p, c) = rtrb::RingBuffer::new(frames_in_ms(capacity_ms) * 2);
         let meters = Arc::new(Meters::default());
-        (p, Engine::new(c, meters.clone()), meters)
+        (p, CardCallback::new(c, meters.clone()), meters)
     }
 
     fn tone(frames: usize, hz: f64, amp: f32, phase0: usize) -> Vec<f32> {
@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_tone_resampled_to_48_khz_keeps_its_frequency_and_level() {
-        let (mut p, mut e, meters) = engine(RING_MS);
+        let (mut p, mut e, meters) = callback(RING_MS);
         e.reset_for_device(48_000);
         let input = tone(frames_in_ms(200), 440.0, 0.5, 0);
         for x in &input {
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn an_empty_ring_gives_silence_and_one_underrun_then_waits_for_the_target_fill() {
-        let (mut p, mut e, meters) = engine(RING_MS);
+        let (mut p, mut e, meters) = callback(RING_MS);
         e.reset_for_device(44_100);
         let mut out = vec![1.0f32; 512 * 2];
         e.fill(&mut out, 2);
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn an_over_full_ring_skips_ahead_to_the_target_and_counts_a_resync() {
-        let (mut p, mut e, meters) = engine(RING_MS);
+        let (mut p, mut e, meters) = callback(RING_MS);
         e.reset_for_device(44_100);
         for x in tone(frames_in_ms(RESYNC_FILL_MS + 100), 440.0, 0.5, 0) {
             let _ = p.push(x);
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn i16_and_multichannel_devices_get_converted_clamped_samples() {
-        let (mut p, mut e, _) = engine(RING_MS);
+        let (mut p, mut e, _) = callback(RING_MS);
         e.reset_for_device(44_100);
         for i in 0..frames_in_ms(TARGET_FILL_MS + 50) {
             let _ = p.push(if i % 2 == 0 { 2.0 } else { f32::NAN });
@@ -365,5 +365,47 @@ mod tests {
         assert!(later[1] == -16384 || later[1] == -16383, "{later:?}");
         assert_eq!(&later[2..], &[0, 0]);
         assert!(out.iter().all(|x| *x >= -32767));
+    }
+
+    /// Pushes `frames` of a quiet tone into the ring (the render thread's side).
+    fn push_frames(p: &mut rtrb::Producer<f32>, frames: usize) {
+        for x in tone(frames, 330.0, 0.25, 0) {
+            let _ = p.push(x);
+        }
+    }
+
+    #[test]
+    fn the_card_fill_makes_no_allocation_through_priming_resync_underrun_and_formats() {
+        use assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
+        let (mut p, mut e, meters) = callback(RING_MS);
+        e.reset_for_device(48_000);
+        let mut stereo = vec![0.0f32; 480 * 2];
+        let mut quad = vec![0i16; 480 * 4];
+        let mut mono = vec![0.0f32; 441];
+        let mut counted = |e: &mut CardCallback, label: &str| {
+            reset_violation_count();
+            assert_no_alloc(|| {
+                for _ in 0..10 {
+                    e.fill(&mut stereo, 2);
+                    e.fill(&mut quad, 4);
+                    e.fill(&mut mono, 1);
+                }
+            });
+            assert_eq!(violation_count(), 0, "{label}");
+        };
+        // Priming: silence until the ring reaches its target.
+        counted(&mut e, "priming");
+        // A burst far past the resync threshold (a renderer that pushed ahead, a device that
+        // was away): the fill skips ahead.
+        push_frames(&mut p, frames_in_ms(RESYNC_FILL_MS + 400));
+        counted(&mut e, "resync");
+        assert!(meters.resyncs.load(Relaxed) >= 1, "a resync happened");
+        // Draining to empty mid-block: an underrun, then silence until primed again.
+        counted(&mut e, "underrun");
+        assert!(meters.underruns.load(Relaxed) >= 1, "an underrun happened");
+        // A device reopened at another rate.
+        e.reset_for_device(44_100);
+        push_frames(&mut p, frames_in_ms(TARGET_FILL_MS * 2));
+        counted(&mut e, "reopened at 44.1 kHz");
     }
 }

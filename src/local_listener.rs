@@ -1,0 +1,78 @@
+//! The box as a listener: wires the configured position source and sound card to the
+//! engine's local stream (the engine's side of it is `conductor::local`), given the handles
+//! the daemon's start built.
+//!
+//! Owns: the glue task that turns position updates into moves of the local listener (and
+//! the `on_fix_loss = "pause"` policy). May not touch: mixing, playlist rules, SQL, HTTP.
+
+use std::sync::Arc;
+
+use crate::conductor::Engine;
+use crate::config::LocalConfig;
+use crate::health::Health;
+use crate::output::card::{Card, CardProbe};
+use crate::playlist::Position;
+use crate::position::PositionSource;
+
+/// Starts the local listener when `[local] enabled`: its sound card (unless `output =
+/// "none"`), its stream, and the task that moves it with `position`; registers the card with
+/// `health`. Problems are logged with the remedy; the daemon carries on without the part that
+/// failed.
+pub async fn start(
+    engine: &Engine,
+    position: &PositionSource,
+    health: &Health,
+    local: &LocalConfig,
+) -> Card {
+    if !local.enabled {
+        return Card::default();
+    }
+    let (card, tap) = Card::open(&local.output, local.realtime_priority);
+    match engine
+        .start_local(local.project_id, tap, local.realtime_priority)
+        .await
+    {
+        Ok(_) => {
+            tokio::spawn(follow_position(engine.clone(), position.clone()));
+        }
+        Err(e) => log::warn!("local listener not started: {e} (fix [local] in the configuration)"),
+    }
+    health.register(Arc::new(CardProbe(card.clone())));
+    card
+}
+
+/// Moves the local listener with every published fix; with no fix (after the hold, policy
+/// `pause`) its assets pause until a fix returns.
+async fn follow_position(engine: Engine, position: PositionSource) {
+    let mut rx = position.subscribe();
+    let mut paused = false;
+    // The arrival of the last fix moved to (a held fix is republished with its old one).
+    let mut last_at = None;
+    loop {
+        let state = rx.borrow_and_update().clone();
+        match state.fix {
+            Some(fix) => {
+                if paused {
+                    engine.pause_local(false);
+                    paused = false;
+                }
+                let fresh = (last_at != Some(fix.at)).then_some(fix.at);
+                last_at = Some(fix.at);
+                engine.move_local(Position::at(fix.lat, fix.lon), fresh);
+            }
+            // Lost after having had one (never having had a fix is already silence).
+            None if state.source != "none" && !paused && state.last_fix.is_some() => {
+                log::info!(
+                    "local listener: no position ({}); pausing its recordings",
+                    state.status.name()
+                );
+                engine.pause_local(true);
+                paused = true;
+            }
+            None => {}
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
