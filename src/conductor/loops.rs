@@ -134,7 +134,8 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(project_id, (revision, catalog.clone()));
-        if old.as_ref().map(|(_, c)| &**c) != Some(&*catalog) {
+        let changed = old.as_ref().map(|(_, c)| &**c) != Some(&*catalog);
+        if changed {
             self.inner.sources.forget_failures();
             let sources = self.inner.sources.clone();
             let c = catalog.clone();
@@ -151,6 +152,23 @@ impl Engine {
             }
         }
         self.release_unused_beds();
+        if changed {
+            self.release_unused_assets();
+        }
+    }
+
+    /// Forgets the decoded assets no cached catalog names any more (deleted or re-filed
+    /// recordings), so a busy day of uploads and pruning does not hold memory up to the budget.
+    fn release_unused_assets(&self) {
+        let named: HashSet<std::path::PathBuf> = self
+            .inner
+            .catalogs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .flat_map(|(_, c)| c.assets.iter().map(|a| a.path.clone()))
+            .collect();
+        self.inner.sources.retain_assets(|p| named.contains(p));
     }
 
     /// Stops the pullers and frees the decoded beds no running stream's catalog names.

@@ -108,6 +108,22 @@ impl Sources {
         self.lock().failed.clear();
     }
 
+    /// Forgets the decoded assets `keep` rejects (recordings deleted or re-filed since): their
+    /// memory goes back at once instead of waiting for the budget to push them out. A voice
+    /// still playing one holds its own reference until it ends.
+    pub fn retain_assets(&self, keep: impl Fn(&Path) -> bool) {
+        let mut inner = self.lock();
+        let mut freed = 0;
+        inner.assets.retain(|path, (pcm, _)| {
+            let kept = keep(path);
+            if !kept {
+                freed += pcm.bytes();
+            }
+            kept
+        });
+        inner.bytes -= freed;
+    }
+
     /// Drops least recently used assets that no voice holds until within the budget.
     fn evict(&self, inner: &mut Inner) {
         while inner.bytes > self.budget_bytes {
@@ -293,6 +309,21 @@ mod tests {
         let c = write_wav(dir.path(), "c.wav", 44_100);
         sources.load_asset(&c).expect("c");
         assert!(sources.resident_bytes() <= 100_000);
+    }
+
+    #[test]
+    fn assets_no_longer_named_are_forgotten_and_their_bytes_given_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let a = write_wav(dir.path(), "a.wav", 44_100);
+        let b = write_wav(dir.path(), "b.wav", 44_100);
+        let sources = Sources::new(dir.path(), 1 << 30);
+        let playing = sources.load_asset(&a).expect("a");
+        sources.load_asset(&b).expect("b");
+        sources.retain_assets(|p| p == b.as_path());
+        assert!(sources.cached_asset(&a).is_none(), "a was forgotten");
+        assert!(sources.cached_asset(&b).is_some(), "b is still named");
+        assert_eq!(sources.resident_bytes(), 44_100 * 2);
+        assert_eq!(playing.frames(), 44_100, "a voice keeps its own reference");
     }
 
     #[test]
