@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::asset_filters::{admin_field, asset_filter, filter_fields, list_fields, ordering};
-use super::auth::{Access, Caller, Viewer};
+use super::auth::{self, Access, Caller, Viewer};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::list_cache::{cache_key, json_response};
 use super::paging::{Paging, paged};
@@ -114,16 +114,6 @@ pub(super) fn routes(r: &mut Routes) {
     r.add(a);
 }
 
-/// Leaves the contributor's username out for anyone but staff: it names staff logins and
-/// ends in four characters of the device id, a bearer secret.
-pub(super) fn redact_contributor(asset: &mut Asset, staff: bool) {
-    if !staff {
-        if let Some(user) = asset.user.as_mut() {
-            user.username = String::new();
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Lists
 
@@ -176,7 +166,7 @@ async fn render_list(
         .await?;
     for a in &mut rows {
         media_files::absolutize(a, base);
-        redact_contributor(a, staff);
+        auth::redact_contributor(a, staff);
     }
     let body = match paging {
         None => serde_json::to_vec(&rows),
@@ -268,7 +258,7 @@ async fn random(
         .await?;
     for a in &mut rows {
         media_files::absolutize(a, &base.0);
-        redact_contributor(a, caller.is_staff());
+        auth::redact_contributor(a, caller.is_staff());
     }
     Ok(Json(rows))
 }
@@ -290,36 +280,6 @@ async fn blocked(
         .map_err(session_not_found)?;
     blocked.device_id = viewer.redact(blocked.device_id.take());
     Ok(Json(blocked))
-}
-
-/// `Ok` when the caller may act as session `session_id` (it is theirs, or they are staff), or
-/// when there is no such session (the write that follows refuses it in the endpoint's own
-/// words); someone else's session is a 403. The box's own listening session belongs to
-/// nobody, so only staff act in it (no visitor can silence the kiosk with `block_asset`).
-///
-/// # Errors
-/// 403 for someone else's session.
-pub(super) async fn own_session(
-    state: &AppState,
-    caller: &Caller,
-    session_id: i64,
-) -> ApiResult<()> {
-    let owner = state
-        .store
-        .read(move |c| match owners::of_session(c, session_id) {
-            Ok(owner) => Ok(Some(owner)),
-            Err(StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        })
-        .await?;
-    if owner.is_none_or(|owner| caller.owns(owner)) {
-        Ok(())
-    } else {
-        Err(ApiError::Detail(
-            StatusCode::FORBIDDEN,
-            format!("Session {session_id} is not yours; act only in your own sessions."),
-        ))
-    }
 }
 
 /// An unknown session named in a query or body is a 400, not a 404.
@@ -354,7 +314,7 @@ async fn get_one(
         })
         .await?;
     media_files::absolutize(&mut asset, &base.0);
-    redact_contributor(&mut asset, caller.is_staff());
+    auth::redact_contributor(&mut asset, caller.is_staff());
     Ok(Json(asset))
 }
 
@@ -513,7 +473,7 @@ async fn patch(
         .write(move |tx| assets::patch(tx, id, &p))
         .await?;
     media_files::absolutize(&mut asset, &base.0);
-    redact_contributor(&mut asset, caller.is_staff());
+    auth::redact_contributor(&mut asset, caller.is_staff());
     Ok(Json(asset))
 }
 
@@ -623,7 +583,7 @@ async fn vote(
     errs.finish()?;
     check_vote_type(&vote_type)?;
     if let Some(sid) = session_id {
-        own_session(&state, &caller, sid).await?;
+        auth::own_session(&state, &caller, sid).await?;
     }
     // The event copies what the client sent; a malformed optional field there does not
     // fail the vote.

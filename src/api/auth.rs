@@ -7,6 +7,9 @@
 //! token; the handler, which knows the object, asks [`Caller::may_change`] with the owner the
 //! store found (`crate::store::owners`). Staff pass every check.
 //!
+//! Also the checks and redactions several resources share: `own_session` (acting in a
+//! session needs its owner) and `redact_contributor` (usernames for staff only).
+//!
 //! A header that is present but names no valid token is refused with 401 even on routes open
 //! to anyone, as DRF does. Resolved tokens are cached briefly so a busy list endpoint does not
 //! pay a database round trip for authentication.
@@ -19,8 +22,11 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{ApiResult, AppState};
+use crate::store::StoreError;
+use crate::store::assets::Asset;
+use crate::store::owners;
 
 /// How long a resolved token is trusted without asking the database again (a staff flag
 /// changed with the CLI takes effect within this time).
@@ -237,6 +243,46 @@ impl Viewer {
             _ if self.staff => device_id,
             (Some(d), Some(own)) if d == own => device_id,
             _ => None,
+        }
+    }
+}
+
+/// `Ok` when the caller may act as session `session_id` (it is theirs, or they are staff), or
+/// when there is no such session (the write that follows refuses it in the endpoint's own
+/// words); someone else's session is a 403. The box's own listening session belongs to
+/// nobody, so only staff act in it (no visitor can silence the kiosk with `block_asset`).
+///
+/// # Errors
+/// 403 for someone else's session.
+pub(super) async fn own_session(
+    state: &AppState,
+    caller: &Caller,
+    session_id: i64,
+) -> ApiResult<()> {
+    let owner = state
+        .store
+        .read(move |c| match owners::of_session(c, session_id) {
+            Ok(owner) => Ok(Some(owner)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?;
+    if owner.is_none_or(|owner| caller.owns(owner)) {
+        Ok(())
+    } else {
+        Err(ApiError::Detail(
+            axum::http::StatusCode::FORBIDDEN,
+            format!("Session {session_id} is not yours; act only in your own sessions."),
+        ))
+    }
+}
+
+/// Leaves the contributor's username out for anyone but staff: it names staff logins and
+/// ends in four characters of the device id, a bearer secret.
+pub(super) fn redact_contributor(asset: &mut Asset, staff: bool) {
+    if !staff {
+        if let Some(user) = asset.user.as_mut() {
+            user.username = String::new();
         }
     }
 }

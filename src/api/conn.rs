@@ -2,7 +2,7 @@
 //! kernel send buffer.
 //!
 //! [`TunedListener::accept`] counts open connections in total and per client address
-//! ([`super::limits::client_key`]: an IPv6 /64 is one client) and closes any connection over
+//! ([`super::client::client_key`]: an IPv6 /64 is one client) and closes any connection over
 //! `[http] max_connections` or `max_connections_per_ip` right away, with one warning a minute
 //! at most. The count is released when the connection's socket is dropped.
 //!
@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::limits::{LogThrottle, client_key};
+use super::client::{LogThrottle, client_key};
 
 /// Open connections, in total and per client address.
 #[derive(Debug, Default)]

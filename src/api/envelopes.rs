@@ -58,7 +58,7 @@ async fn create(
     let session_id = body.req_int("session_id", &mut errs);
     errs.finish()?;
     let session_id = session_id.unwrap_or_default();
-    super::assets::own_session(&state, &caller, session_id).await?;
+    super::auth::own_session(&state, &caller, session_id).await?;
     Ok(Json(
         state
             .store

@@ -150,7 +150,7 @@ async fn create(
     }
     optional_fields(&body, &mut e, &mut errs);
     errs.finish()?;
-    super::assets::own_session(&state, &caller, e.session_id).await?;
+    super::auth::own_session(&state, &caller, e.session_id).await?;
     state
         .store
         .write(move |tx| events::create(tx, &e))

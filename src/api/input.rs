@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::error::ApiError;
 
+mod multipart;
+
 /// A file part of a multipart body, spooled to a temporary file in the media folder as it
 /// arrived (see [`super::ingest`]); removed when dropped unless it became a stored original.
 #[derive(Debug)]
@@ -522,7 +524,7 @@ impl FromRequest<AppState> for Body {
             let multipart = Multipart::from_request(req, state).await.map_err(|e| {
                 ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
             })?;
-            return super::multipart::read(multipart, state, limit, length)
+            return multipart::read(multipart, state, limit, length)
                 .await
                 .map(Self);
         }

@@ -11,10 +11,10 @@
 //!
 //! Owns: the limiters, their keys and their answers. May not touch: the store, the engine.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -23,6 +23,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
 use super::auth::Caller;
+use super::client::{LogThrottle, client_key};
 use super::conn::ConnTuning;
 use super::error::ApiError;
 use super::login_guard::LoginGuard;
@@ -31,21 +32,6 @@ use crate::config::Config;
 
 /// How often idle buckets are dropped from the limiters' maps.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// The address a client is counted under: IPv4 as is (IPv4-mapped IPv6 too), IPv6 cut to
-/// its /64 prefix.
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
 
 /// The calling client's address as counted by the limits ([`client_key`]). Without
 /// connection info (a router driven in-process) it is `0.0.0.0`, one shared client.
@@ -110,28 +96,6 @@ pub mod kind {
         )*};
     }
     kinds!(Registrations, Logins, Uploads, StreamStarts);
-}
-
-/// Rate-limited warnings: at most one line per kind per minute, saying how many were held back.
-#[derive(Debug, Default)]
-pub struct LogThrottle {
-    last: Mutex<Option<(Instant, u64)>>,
-}
-
-impl LogThrottle {
-    /// Logs `line()` unless a line went out within the last minute (then only counts it).
-    pub fn warn(&self, line: impl FnOnce(u64) -> String) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        match &mut *last {
-            Some((at, held)) if at.elapsed() < Duration::from_secs(60) => *held += 1,
-            slot => {
-                let held = slot.map_or(0, |(_, h)| h);
-                *slot = Some((Instant::now(), 0));
-                drop(last);
-                log::warn!("{}", line(held));
-            }
-        }
-    }
 }
 
 /// Every per-address and per-user limit of the API; one per daemon, in [`AppState`].

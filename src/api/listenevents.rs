@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::http::Uri;
 use serde_json::{Value, json};
 
-use super::assets::own_session;
+use super::auth::own_session;
 use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::paging::{Paging, paged};

@@ -17,8 +17,8 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::client::LogThrottle;
 use super::error::ApiError;
-use super::limits::LogThrottle;
 use crate::config::AbuseLimits;
 
 /// A record with no failure for this long is forgotten.

@@ -11,6 +11,7 @@
 //! audio, locks held across awaits, business rules that belong to the store or the engine.
 
 pub mod auth;
+pub mod client;
 pub mod conn;
 pub mod error;
 mod fields;
@@ -20,7 +21,6 @@ pub mod input;
 pub mod limits;
 pub mod list_cache;
 pub mod login_guard;
-pub mod multipart;
 mod paging;
 pub mod routes;
 pub mod schema;

@@ -422,7 +422,7 @@ async fn upload(
         u.user_id = caller.user_id();
     }
     if u.session_id != env_session {
-        super::assets::own_session(state, caller, u.session_id).await?;
+        super::auth::own_session(state, caller, u.session_id).await?;
         let sid = u.session_id;
         let exists = state
             .store
@@ -487,7 +487,7 @@ async fn upload(
         tokio::spawn(async move { engine.uploaded(session_id, new_id).await });
     }
     media_files::absolutize(&mut asset, &base.0);
-    super::assets::redact_contributor(&mut asset, caller.is_staff());
+    super::auth::redact_contributor(&mut asset, caller.is_staff());
     Ok(asset)
 }
 

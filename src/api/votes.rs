@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::assets::check_vote_type;
-use super::assets::own_session;
+use super::auth::own_session;
 use super::auth::{Access, Caller};
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;

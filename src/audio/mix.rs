@@ -13,10 +13,63 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use super::rt::{
-    BLOCK_FRAMES, COMMAND_QUEUE, COMMANDS_PER_BLOCK, Command, Counters, MAX_SPEAKERS, MAX_VOICES,
-    RETIRE_QUEUE, Retired, Stamped,
+    BLOCK_FRAMES, COMMAND_QUEUE, COMMANDS_PER_BLOCK, Counters, MAX_SPEAKERS, MAX_VOICES,
+    RETIRE_QUEUE,
 };
 use super::voice::{AssetVoice, SpeakerVoice};
+
+/// What the control side asks of a mixer. Built off the real-time thread (any allocation
+/// happens there), moved through the queue, applied at the start of a block.
+pub enum Command {
+    /// Schedules an asset voice (it starts at its own `start_at_frame`).
+    Play(Box<AssetVoice>),
+    /// Fades out every voice of a track over `fade_frames` (scheduled ones are dropped).
+    StopTrack {
+        /// Track index.
+        track: u8,
+        /// Fade length.
+        fade_frames: u32,
+    },
+    /// Adds a speaker voice (at gain 0; a `SpeakerGain` follows).
+    AddSpeaker(Box<SpeakerVoice>),
+    /// Ramps a speaker voice to `gain` over `ramp_frames`.
+    SpeakerGain {
+        /// The voice's key.
+        key: u64,
+        /// Target gain.
+        gain: f32,
+        /// Ramp length.
+        ramp_frames: u32,
+    },
+    /// Fades a speaker voice out over `ramp_frames` and removes it.
+    RemoveSpeaker {
+        /// The voice's key.
+        key: u64,
+        /// Fade length.
+        ramp_frames: u32,
+    },
+}
+
+/// A command with the instant it was sent, for the control-to-mixer latency figure.
+pub struct Stamped {
+    /// The command.
+    pub command: Command,
+    /// When the control side sent it; for a consequence of a position fix, when the fix
+    /// arrived.
+    pub sent: Instant,
+    /// Whether `sent` is a fix's arrival (counted in the fix-to-mixer latency too).
+    pub from_fix: bool,
+}
+
+/// Something the mixer no longer needs; dropped on the control side (it may free memory).
+pub enum Retired {
+    /// A finished or stopped asset voice.
+    Voice(Box<AssetVoice>),
+    /// A removed speaker voice.
+    Speaker(Box<SpeakerVoice>),
+    /// A command that could not be applied (no room), returned for dropping.
+    Command(Command),
+}
 
 /// Level above which the soft limiter starts bending the signal (about −1 dBFS).
 const LIMIT_KNEE: f32 = 0.89;

@@ -4,7 +4,7 @@
 //! ```text
 //!  pcm (files, decoded once) ─┐
 //!  live (HTTP beds, one ring) ─┼─► voice (envelope, pan, gain ramps) ─► mix (bus, limiter)
-//!  rt: commands in, retired voices out, counters ──────────────────────┘
+//!  mix: commands in, retired voices out; rt: sizes, sources, counters ─┘
 //! ```
 //!
 //! Owns: samples and everything that touches them per frame. May not touch: the store,

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
 
 use super::live::LiveRing;
-use super::mix::{Mixer, mixer};
+use super::mix::{Command, Mixer, mixer};
 use super::pcm::Pcm16;
-use super::rt::{BLOCK_FRAMES, Command, MAX_SPEAKERS, MAX_VOICES, SpeakerSource};
+use super::rt::{BLOCK_FRAMES, MAX_SPEAKERS, MAX_VOICES, SpeakerSource};
 use super::voice::{AssetVoice, PanWalk, SpeakerVoice};
 
 fn tone(frames: usize) -> Arc<Pcm16> {

@@ -1,16 +1,15 @@
-//! Crossing the real-time boundary: the fixed sizes of the mixer, the commands the control side
-//! sends it, the voices it hands back for dropping, and the counters it reports through.
+//! Crossing the real-time boundary: the fixed sizes of the mixer, the sources its speaker
+//! voices read, and the counters it reports through (the commands and retired voices are in
+//! [`super::mix`], beside the mixer that applies them).
 //!
 //! Everything here is reachable from [`super::mix::Mixer::render`]: no allocation, no locks,
 //! no logging, no panics. Queues are `rtrb` SPSC rings allocated once; counters are atomics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
 
 use super::live::LiveRing;
 use super::pcm::Pcm16;
-use super::voice::{AssetVoice, SpeakerVoice};
 
 /// Frames per mixer block: 10 ms at 44.1 kHz.
 pub const BLOCK_FRAMES: usize = 441;
@@ -32,59 +31,6 @@ pub enum SpeakerSource {
     Loop(Arc<Pcm16>),
     /// A live HTTP stream, decoded once per box into a ring.
     Live(Arc<LiveRing>),
-}
-
-/// What the control side asks of a mixer. Built off the real-time thread (any allocation
-/// happens there), moved through the queue, applied at the start of a block.
-pub enum Command {
-    /// Schedules an asset voice (it starts at its own `start_at_frame`).
-    Play(Box<AssetVoice>),
-    /// Fades out every voice of a track over `fade_frames` (scheduled ones are dropped).
-    StopTrack {
-        /// Track index.
-        track: u8,
-        /// Fade length.
-        fade_frames: u32,
-    },
-    /// Adds a speaker voice (at gain 0; a `SpeakerGain` follows).
-    AddSpeaker(Box<SpeakerVoice>),
-    /// Ramps a speaker voice to `gain` over `ramp_frames`.
-    SpeakerGain {
-        /// The voice's key.
-        key: u64,
-        /// Target gain.
-        gain: f32,
-        /// Ramp length.
-        ramp_frames: u32,
-    },
-    /// Fades a speaker voice out over `ramp_frames` and removes it.
-    RemoveSpeaker {
-        /// The voice's key.
-        key: u64,
-        /// Fade length.
-        ramp_frames: u32,
-    },
-}
-
-/// A command with the instant it was sent, for the control-to-mixer latency figure.
-pub struct Stamped {
-    /// The command.
-    pub command: Command,
-    /// When the control side sent it; for a consequence of a position fix, when the fix
-    /// arrived.
-    pub sent: Instant,
-    /// Whether `sent` is a fix's arrival (counted in the fix-to-mixer latency too).
-    pub from_fix: bool,
-}
-
-/// Something the mixer no longer needs; dropped on the control side (it may free memory).
-pub enum Retired {
-    /// A finished or stopped asset voice.
-    Voice(Box<AssetVoice>),
-    /// A removed speaker voice.
-    Speaker(Box<SpeakerVoice>),
-    /// A command that could not be applied (no room), returned for dropping.
-    Command(Command),
 }
 
 /// Counters a mixer updates and anyone may read.

@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::audio::mix::Command;
 use crate::audio::mix::MixerControl;
 use crate::audio::pcm::{Pcm16, RATE_HZ};
-use crate::audio::rt::{BLOCK_FRAMES, Command};
+use crate::audio::rt::BLOCK_FRAMES;
 use crate::audio::voice::{AssetVoice, PanWalk};
 use crate::output::titles::TitleSender;
 use crate::playlist::{Playlist, Position};

@@ -1,27 +1,27 @@
 //! Reading multipart bodies into [`Fields`]: text fields with caps (H2 of the security
 //! review: a 20 MB `first_name` used to be stored and sent in every asset list), file parts
-//! spooled to disk under an admission ticket and the disk reserve ([`super::ingest`]).
+//! spooled to disk under an admission ticket and the disk reserve ([`crate::api::ingest`]).
 //!
 //! Owns: the caps on parts and text. May not touch: what the fields mean.
 
 use axum::extract::Multipart;
 use axum::http::StatusCode;
 
-use super::AppState;
-use super::error::ApiError;
-use super::input::{Fields, UploadedFile, too_large};
+use super::{Fields, UploadedFile, too_large};
+use crate::api::AppState;
+use crate::api::error::ApiError;
 
 /// Largest text field of a multipart body (file parts go to disk and may be larger).
-pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
+pub(super) const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 
 /// Largest sum of the text fields of one multipart body.
-pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+pub(super) const MAX_TEXT_BYTES: usize = 256 * 1024;
 
 /// Most parts (text and files) in one multipart body.
-pub const MAX_PARTS: usize = 64;
+pub(super) const MAX_PARTS: usize = 64;
 
 /// Most file parts in one multipart body (uploads need one).
-pub const MAX_FILE_PARTS: usize = 4;
+pub(super) const MAX_FILE_PARTS: usize = 4;
 
 fn part_too_large(what: String) -> ApiError {
     ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, what)
@@ -72,7 +72,7 @@ pub(super) async fn read(
                 state.config.storage.min_free_bytes(),
             );
             // Within the reserve and admitted before a byte is stored.
-            super::ingest::check_reserve(&reserve, length)?;
+            crate::api::ingest::check_reserve(&reserve, length)?;
             let ticket = state.ingest.admit()?;
             let chunk_error = |e: axum::extract::multipart::MultipartError| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -81,7 +81,8 @@ pub(super) async fn read(
                     ApiError::bad_request(format!("Malformed multipart body: {}", e.body_text()))
                 }
             };
-            let spool = super::ingest::spool(&mut field, reserve, &media_dir, chunk_error).await?;
+            let spool =
+                crate::api::ingest::spool(&mut field, reserve, &media_dir, chunk_error).await?;
             fields.push_file(UploadedFile {
                 field: name,
                 filename,
