@@ -106,21 +106,13 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what, id } => Self::not_found(what, id),
             StoreError::Conflict { field, message } => Self::field(field, message),
             StoreError::Closed => Self::Unavailable,
-            StoreError::Sqlite(e)
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
-            {
-                Self::disk_full(DATABASE_FULL)
-            }
+            e if e.is_disk_full() => Self::disk_full(DATABASE_FULL),
             // A safety net: input checks should catch these first, but a constraint the
             // database enforces is still the client's mistake, never a 500.
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Self::bad_request(format!(
-                    "The request conflicts with stored data ({}).",
-                    msg.unwrap_or_else(|| "constraint failed".into())
-                ))
-            }
+            e if e.constraint_violation().is_some() => Self::bad_request(format!(
+                "The request conflicts with stored data ({}).",
+                e.constraint_violation().unwrap_or_default()
+            )),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -90,6 +90,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The message of a constraint SQLite enforced (a reference or uniqueness the input
+    /// checks did not catch), if that is what failed.
+    pub fn constraint_violation(&self) -> Option<String> {
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, msg))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Some(msg.clone().unwrap_or_else(|| "constraint failed".into()))
+            }
+            _ => None,
+        }
+    }
+
     /// Shorthand for [`StoreError::NotFound`].
     pub fn not_found(what: &'static str, id: i64) -> Self {
         Self::NotFound { what, id }

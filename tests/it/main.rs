@@ -17,6 +17,7 @@ mod demo;
 mod engine_audio;
 mod fuzz_findings;
 mod ingest_hardening;
+mod layers;
 mod local_card;
 mod media_delete;
 mod media_serving;
