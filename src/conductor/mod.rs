@@ -8,6 +8,14 @@
 //!  store revision ─► catalog reload ─┘              renderer thread ◄─────────────────┘
 //! ```
 //!
+//! [`Engine`]'s operations, by file: `mod.rs` starts it and opens, kills and shuts down
+//! streams (`start`, `open`, `kill`, `shutdown`, `ticking`, `is_active`); `control.rs` is
+//! what a stream's listener asks through the API (`update`, `heartbeat`, `play_asset`,
+//! `replay`, `skip`, `pause`, `uploaded`, `blocks_changed`); `loops.rs` the control loop
+//! (ticks, catalog reloads, idle teardown); `local.rs` the box's own listener (`start_local`,
+//! `local_id`, `move_local`, `pause_local`); `status.rs` its counters and health probe
+//! (`status`, `log_counters`, [`EngineProbe`]).
+//!
 //! Owns: streams and their lifecycle. May not touch: samples (the mixer's), HTTP types.
 
 pub mod sources;

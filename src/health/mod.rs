@@ -1,9 +1,9 @@
 //! Health and metrics: the seam every component plugs into for `/healthz`, `/metrics` and the
 //! systemd watchdog.
 //!
-//! A component (the database here; the stream engine, the position source and the sound card
-//! later) implements [`Probe`] and is registered once in [`Health`], which lives in the
-//! `AppState`. `/healthz` asks every probe for its [`ComponentState`], `/metrics` asks every
+//! A component (the database, the stream engine, the position source, the sound card)
+//! implements [`Probe`] beside its own code and is registered once in [`Health`] by the
+//! daemon's start, which hands the registry to the API. `/healthz` asks every probe for its [`ComponentState`], `/metrics` asks every
 //! probe to append its Prometheus lines, and the watchdog task pings systemd only while every
 //! probe says it is [`Probe::alive`].
 //!

@@ -1,6 +1,6 @@
 //! One encoded stream fanned out to its HTTP listeners, and the registry of live streams.
 //!
-//! A render thread publishes whole-frame MP3 chunks (about 100 ms each) with the current ICY
+//! A render thread publishes whole-frame MP3 chunks (about 250 ms each) with the current ICY
 //! title; every listener gets the *same* `Bytes` (one encode, N socket writers).
 //!
 //! The queue is Icecast's design, bounded in time instead of bytes: one shared deque of

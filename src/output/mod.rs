@@ -18,8 +18,9 @@
 //!   need a live stream without the engine.
 //!
 //! Owns: encoding, chunk queues, per-listener byte streams. May not touch: HTTP routing and
-//! headers (that is `api::stream`), the mixer, SQL. Nothing here blocks the producer: a
-//! render thread calls [`feed::Feed::publish`] and returns at once whatever the listeners do.
+//! headers (that is `api::stream`), what a mixer plays (render threads only pace it), SQL.
+//! Nothing here blocks the producer: a render thread calls [`feed::Feed::publish`] and
+//! returns at once whatever the listeners do.
 
 pub mod card;
 pub mod feed;
