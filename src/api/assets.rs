@@ -608,7 +608,10 @@ async fn vote(
         .map_err(session_not_found)?;
     if blocks && let Some(session_id) = session_id {
         // Streams of the voter drop what is now blocked and skip (§7.7).
-        state.engine.blocks_changed(session_id).await;
+        state
+            .engine
+            .blocks_changed(crate::conductor::StreamId(session_id))
+            .await;
     }
     Ok(match voted {
         Some(v) => Json(v).into_response(),

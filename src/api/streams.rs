@@ -15,7 +15,7 @@ use super::limits::{Allow, ClientIp, kind};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, BaseUrl, Id};
-use crate::conductor::{EngineError, EngineStatus, OpenRequest, Opened, Update};
+use crate::conductor::{AssetId, EngineError, EngineStatus, OpenRequest, Opened, StreamId, Update};
 use crate::playlist::Position;
 
 pub(super) fn routes(r: &mut Routes) {
@@ -225,12 +225,11 @@ async fn create(
     // Streams per token and per address ([limits] streams_per_user, streams_per_ip); staff
     // are not counted.
     let slot = match caller.user {
-        Some(u) if !u.is_staff => Some(state.limits.streams.reserve(
-            session_id,
-            u.id,
-            ip,
-            |id| state.engine.is_active(id),
-        )?),
+        Some(u) if !u.is_staff => {
+            Some(state.limits.streams.reserve(session_id, u.id, ip, |id| {
+                state.engine.is_active(StreamId(id))
+            })?)
+        }
         _ => None,
     };
     let req = OpenRequest {
@@ -279,7 +278,7 @@ async fn patch(
     state
         .engine
         .update(
-            id,
+            StreamId(id),
             Update {
                 tags,
                 language,
@@ -297,7 +296,7 @@ async fn heartbeat(
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
-    state.engine.heartbeat(id).await?;
+    state.engine.heartbeat(StreamId(id)).await?;
     Ok(Json(json!({"stream_id": id})))
 }
 
@@ -329,7 +328,10 @@ async fn play_asset(
     let Some(asset_id) = asset_id else {
         return Err(ApiError::field("asset_id", "This field is required."));
     };
-    let ok = state.engine.play_asset(id, asset_id).await?;
+    let ok = state
+        .engine
+        .play_asset(StreamId(id), AssetId(asset_id))
+        .await?;
     Ok(outcome(ok, "add new asset to"))
 }
 
@@ -340,7 +342,7 @@ async fn replay(
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
-    let ok = state.engine.replay(id).await?;
+    let ok = state.engine.replay(StreamId(id)).await?;
     Ok(outcome(ok, "replay asset on"))
 }
 
@@ -351,7 +353,7 @@ async fn skip(
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
-    let ok = state.engine.skip(id).await?;
+    let ok = state.engine.skip(StreamId(id)).await?;
     Ok(outcome(ok, "skip asset on"))
 }
 
@@ -362,7 +364,7 @@ async fn pause(
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
-    state.engine.pause(id, true).await?;
+    state.engine.pause(StreamId(id), true).await?;
     Ok(Json(json!({"success": true})))
 }
 
@@ -373,12 +375,12 @@ async fn resume(
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
-    state.engine.pause(id, false).await?;
+    state.engine.pause(StreamId(id), false).await?;
     Ok(Json(json!({"success": true})))
 }
 
 async fn is_active(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
-    Json(json!({"stream_id": id, "active": state.engine.is_active(id)}))
+    Json(json!({"stream_id": id, "active": state.engine.is_active(StreamId(id))}))
 }
 
 async fn kill(
@@ -388,7 +390,7 @@ async fn kill(
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
     guard(&state, &caller, id).await?;
-    let ok = state.engine.kill(id).await;
+    let ok = state.engine.kill(StreamId(id)).await;
     Ok(Json(json!({"stream_id": id, "success": ok})))
 }
 

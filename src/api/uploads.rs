@@ -26,6 +26,7 @@ use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::limits::{Allow, kind};
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
+use crate::conductor::{AssetId, StreamId};
 use crate::media::{self, Purpose, Stored, TempFile, Written};
 use crate::store::StoreError;
 use crate::store::assets::{Asset, DESCRIPTION_MAX, MEDIA_TYPES};
@@ -484,7 +485,9 @@ async fn upload(
     // The uploader hears the new recording next in their own stream (§5 step 12).
     let (engine, session_id, new_id) = (state.engine.clone(), asset.session_id, asset.id);
     if let Some(session_id) = session_id {
-        tokio::spawn(async move { engine.uploaded(session_id, new_id).await });
+        tokio::spawn(async move {
+            engine.uploaded(StreamId(session_id), AssetId(new_id)).await;
+        });
     }
     media_files::absolutize(&mut asset, &base.0);
     super::auth::redact_contributor(&mut asset, caller.is_staff());

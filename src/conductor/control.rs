@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{Engine, EngineError, OpenRequest, Opened, Update};
+use super::{AssetId, Engine, EngineError, OpenRequest, Opened, StreamId, Update};
 use crate::playlist::{Listener, Playlist};
 use crate::store::loc::{self, Owner};
 use crate::store::{StoreError, sessions};
@@ -179,7 +179,7 @@ impl Engine {
     ///
     /// # Errors
     /// No stream, nothing to update, an unknown language.
-    pub async fn update(&self, id: i64, u: Update) -> Result<(), EngineError> {
+    pub async fn update(&self, StreamId(id): StreamId, u: Update) -> Result<(), EngineError> {
         let entry = self.entry(id).ok_or(EngineError::NoStream(id))?;
         let now_s = self.now_s();
         if let Some(tags) = u.tags {
@@ -232,7 +232,7 @@ impl Engine {
     ///
     /// # Errors
     /// No stream.
-    pub async fn heartbeat(&self, id: i64) -> Result<(), EngineError> {
+    pub async fn heartbeat(&self, StreamId(id): StreamId) -> Result<(), EngineError> {
         let entry = self.entry(id).ok_or(EngineError::NoStream(id))?;
         entry.touch();
         entry.idle_checks.store(0, Relaxed);
@@ -244,7 +244,11 @@ impl Engine {
     ///
     /// # Errors
     /// No such session, or an asset that is not an audio asset of the stream's project.
-    pub async fn play_asset(&self, id: i64, asset_id: i64) -> Result<bool, EngineError> {
+    pub async fn play_asset(
+        &self,
+        StreamId(id): StreamId,
+        AssetId(asset_id): AssetId,
+    ) -> Result<bool, EngineError> {
         let Some(entry) = self.entry(id) else {
             session_facts(self, id).await?;
             return Ok(false);
@@ -272,7 +276,7 @@ impl Engine {
     ///
     /// # Errors
     /// Several audiotracks, or nothing heard yet.
-    pub async fn replay(&self, id: i64) -> Result<bool, EngineError> {
+    pub async fn replay(&self, StreamId(id): StreamId) -> Result<bool, EngineError> {
         let Some(entry) = self.entry(id) else {
             session_facts(self, id).await?;
             return Ok(false);
@@ -288,14 +292,14 @@ impl Engine {
             .read(move |c| crate::store::listenevents::last_heard(c, id))
             .await?;
         let asset_id = last.ok_or_else(|| EngineError::Invalid("no asset found".into()))?;
-        self.play_asset(id, asset_id).await
+        self.play_asset(StreamId(id), AssetId(asset_id)).await
     }
 
     /// skipasset: false when no stream runs.
     ///
     /// # Errors
     /// No such session.
-    pub async fn skip(&self, id: i64) -> Result<bool, EngineError> {
+    pub async fn skip(&self, StreamId(id): StreamId) -> Result<bool, EngineError> {
         let Some(entry) = self.entry(id) else {
             session_facts(self, id).await?;
             return Ok(false);
@@ -309,7 +313,7 @@ impl Engine {
     ///
     /// # Errors
     /// No such session.
-    pub async fn pause(&self, id: i64, pause: bool) -> Result<(), EngineError> {
+    pub async fn pause(&self, StreamId(id): StreamId, pause: bool) -> Result<(), EngineError> {
         if let Some(entry) = self.entry(id) {
             let mut s = entry.state();
             if pause {
@@ -326,7 +330,7 @@ impl Engine {
     }
 
     /// After an upload: the new asset plays next in the uploader's own stream (§5 step 12).
-    pub async fn uploaded(&self, session_id: i64, asset_id: i64) {
+    pub async fn uploaded(&self, StreamId(session_id): StreamId, AssetId(asset_id): AssetId) {
         let Some(entry) = self.entry(session_id) else {
             return;
         };
@@ -354,7 +358,7 @@ impl Engine {
 
     /// After a block vote from `session_id`: every stream of the voting user (found through
     /// the session's device) recomputes its blocked set and skips (§7.7, §7.10).
-    pub async fn blocks_changed(&self, session_id: i64) {
+    pub async fn blocks_changed(&self, StreamId(session_id): StreamId) {
         let Ok(facts) = session_facts(self, session_id).await else {
             return;
         };

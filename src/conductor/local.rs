@@ -87,7 +87,7 @@ impl Engine {
             .local
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        id.filter(|id| self.is_active(*id))
+        id.filter(|id| self.is_active(super::StreamId(*id)))
     }
 
     /// A fix from the box's own position source (no event is logged: GPS gives one a

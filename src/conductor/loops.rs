@@ -215,7 +215,7 @@ impl Engine {
                 .collect();
             for id in idle {
                 log::info!(stream = id; "stream {id} idle (no heartbeat, update or listener): tearing down");
-                self.kill(id).await;
+                self.kill(super::StreamId(id)).await;
             }
         }
     }

@@ -38,6 +38,14 @@ use crate::store::{Store, StoreError};
 use sources::Sources;
 use stream::{ListenerInfo, StreamState};
 
+/// A stream's id: the id of the session it plays for (what api/2 calls the stream id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub i64);
+
+/// An asset's id where it travels beside a stream's, so the two cannot be swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AssetId(pub i64);
+
 /// How often tracks are advanced.
 const TICK: Duration = Duration::from_millis(50);
 /// Without streams, the control loop wakes this often (for the watchdog's liveness check).
@@ -271,7 +279,7 @@ impl Engine {
     }
 
     /// True while a stream runs for the session.
-    pub fn is_active(&self, id: i64) -> bool {
+    pub fn is_active(&self, StreamId(id): StreamId) -> bool {
         self.entry(id).is_some()
     }
 
@@ -374,7 +382,7 @@ impl Engine {
 
     /// Ends a stream: its clients' bodies end, its thread stops, `cleanup_session` is logged.
     /// False if it was not running.
-    pub async fn kill(&self, id: i64) -> bool {
+    pub async fn kill(&self, StreamId(id): StreamId) -> bool {
         let Some(entry) = self.streams().remove(&id) else {
             return false;
         };
