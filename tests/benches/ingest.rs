@@ -175,29 +175,8 @@ fn ffmpeg_silence(dir: &Path, ext: &str, args: &[&str]) -> Vec<u8> {
 
 /// 680 s of a quiet tone with noise, mono 16-bit 44.1 kHz: 59,976,044 bytes.
 fn wav_680s() -> Vec<u8> {
-    let rate = 44_100u32;
-    let frames = rate as usize * 680;
-    let mut data = Vec::with_capacity(frames * 2);
-    let mut seed = 7u32;
-    for i in 0..frames {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let noise = f64::from(seed >> 8) / f64::from(1u32 << 24) - 0.5;
-        let t = i as f64 / f64::from(rate);
-        let v = 0.3 * (t * 330.0 * std::f64::consts::TAU).sin() + 0.05 * noise;
-        data.extend_from_slice(&((v * 32767.0) as i16).to_le_bytes());
-    }
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(&data);
-    out
+    let mut noise = common::noise(7);
+    common::mono_wav(680.0, |t| {
+        0.3 * (t * 330.0 * std::f64::consts::TAU).sin() + 0.05 * noise()
+    })
 }

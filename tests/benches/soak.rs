@@ -46,27 +46,9 @@ fn main() {
 
 /// A tone WAV of `seconds`, 16-bit mono 44.1 kHz (what the visitor page uploads).
 fn wav(seconds: f64, hz: f64) -> Vec<u8> {
-    let rate = 44_100u32;
-    let frames = (f64::from(rate) * seconds) as usize;
-    let mut out = Vec::with_capacity(44 + frames * 2);
-    let data = (frames * 2) as u32;
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data.to_le_bytes());
-    for i in 0..frames {
-        let s = (std::f64::consts::TAU * hz * i as f64 / f64::from(rate)).sin() * 8000.0;
-        out.extend_from_slice(&(s as i16).to_le_bytes());
-    }
-    out
+    common::mono_wav(seconds, |t| {
+        (std::f64::consts::TAU * hz * t).sin() * 8000.0 / 32767.0
+    })
 }
 
 async fn prepare(dir: &Path) {

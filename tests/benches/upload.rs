@@ -5,6 +5,8 @@
 //! Run: `cargo bench --bench upload` (option after `--`: `--runs N`, default 10). Prints the
 //! median and maximum per input. Goal: ≤ 1.0 s each on one x86 core.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -109,31 +111,10 @@ fn ms(d: Duration) -> f64 {
 
 /// 30 s of a gliding tone with noise, mono 16-bit 44.1 kHz.
 fn wav_30s() -> Vec<u8> {
-    let rate = 44_100u32;
-    let frames = rate as usize * 30;
-    let mut data = Vec::with_capacity(frames * 2);
-    let mut seed = 1u32;
-    for i in 0..frames {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let noise = f64::from(seed >> 8) / f64::from(1u32 << 24) - 0.5;
-        let t = i as f64 / f64::from(rate);
-        let v = 0.4 * (t * (300.0 + 20.0 * t) * std::f64::consts::TAU).sin() + 0.1 * noise;
-        data.extend_from_slice(&((v * 32767.0) as i16).to_le_bytes());
-    }
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(&data);
-    out
+    let mut noise = common::noise(1);
+    common::mono_wav(30.0, |t| {
+        0.4 * (t * (300.0 + 20.0 * t) * std::f64::consts::TAU).sin() + 0.1 * noise()
+    })
 }
 
 /// 30 s AAC in M4A from ffmpeg (as the iOS client records: mono).

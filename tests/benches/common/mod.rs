@@ -9,6 +9,30 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// A mono 16-bit 44.1 kHz WAV of `seconds`, each sample `sample(t)` at `t` seconds (a
+/// stateful closure may add noise), written by the daemon's own WAV writer.
+pub fn mono_wav(seconds: f64, mut sample: impl FnMut(f64) -> f64) -> Vec<u8> {
+    let rate = 44_100u32;
+    let frames = (f64::from(rate) * seconds) as usize;
+    let samples = (0..frames)
+        .map(|i| sample(i as f64 / f64::from(rate)) as f32)
+        .collect();
+    roundwared::media::encode::wav16(&roundwared::media::decode::Pcm {
+        rate,
+        channels: 1,
+        samples,
+    })
+}
+
+/// A repeatable noise source in [-0.5, 0.5) (a linear congruential generator from `seed`).
+pub fn noise(seed: u32) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        f64::from(state >> 8) / f64::from(1u32 << 24) - 0.5
+    }
+}
+
 /// The value after `name` on the command line (`cargo bench --bench X -- --seconds 5`).
 pub fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
