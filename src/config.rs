@@ -433,30 +433,27 @@ impl Config {
                 ),
             ));
         }
-        if !(1..=10_000).contains(&raw.stream.max_streams) {
-            return Err(invalid(
-                "stream.max_streams",
-                format!("{} is not between 1 and 10000", raw.stream.max_streams),
-            ));
-        }
-        if !(16..=65_536).contains(&raw.stream.cache_mb) {
-            return Err(invalid(
-                "stream.cache_mb",
-                format!("{} is not between 16 and 65536", raw.stream.cache_mb),
-            ));
-        }
-        if !(1..=4096).contains(&raw.limits.max_upload_mb) {
-            return Err(invalid(
-                "limits.max_upload_mb",
-                "must be between 1 and 4096".into(),
-            ));
-        }
-        if !(1..=86_400).contains(&raw.limits.max_recording_s) {
-            return Err(invalid(
-                "limits.max_recording_s",
-                "must be between 1 and 86400".into(),
-            ));
-        }
+        let within = |r: Result<u64, (&'static str, String)>| r.map_err(|(k, m)| invalid(k, m));
+        within(guards::within(
+            "stream.max_streams",
+            raw.stream.max_streams.into(),
+            1..=10_000,
+        ))?;
+        within(guards::within(
+            "stream.cache_mb",
+            raw.stream.cache_mb.into(),
+            16..=65_536,
+        ))?;
+        within(guards::within(
+            "limits.max_upload_mb",
+            raw.limits.max_upload_mb,
+            1..=4096,
+        ))?;
+        within(guards::within(
+            "limits.max_recording_s",
+            raw.limits.max_recording_s,
+            1..=86_400,
+        ))?;
         if raw.storage.min_free_mb > 1_048_576 {
             return Err(invalid(
                 "storage.min_free_mb",
@@ -466,15 +463,11 @@ impl Config {
                 ),
             ));
         }
-        if raw.limits.max_uploads_waiting > 1000 {
-            return Err(invalid(
-                "limits.max_uploads_waiting",
-                format!(
-                    "{} is not between 0 and 1000",
-                    raw.limits.max_uploads_waiting
-                ),
-            ));
-        }
+        within(guards::within(
+            "limits.max_uploads_waiting",
+            raw.limits.max_uploads_waiting.into(),
+            0..=1000,
+        ))?;
         if raw.http.home_project_id < 0 {
             return Err(invalid(
                 "http.home_project_id",

@@ -55,7 +55,8 @@ pub struct AbuseLimits {
 /// A key that failed validation and why.
 type Invalid = (&'static str, String);
 
-fn within<T: PartialOrd + std::fmt::Display + Copy>(
+/// `value` when it is in `range`, else the key and `"<value> is not between <lo> and <hi>"`.
+pub(super) fn within<T: PartialOrd + std::fmt::Display + Copy>(
     key: &'static str,
     value: T,
     range: std::ops::RangeInclusive<T>,
