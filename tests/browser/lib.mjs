@@ -52,6 +52,12 @@ export async function startDaemon({ demo = true, staff = true, extraToml = '' } 
     `[http]\nlisten = "127.0.0.1:${port}"\n[storage]\ndata_dir = "${join(dataDir, 'data')}"\n` +
       `[log]\nlevel = "info"\n` +
       (/\[local\]/.test(extraToml) ? '' : `[local]\nenabled = false\n`) +
+      // Every page and visitor of a test comes from 127.0.0.1, where on a venue each phone has
+      // its own address: the per-address limits are raised (tests/it/abuse_limits.rs tests them).
+      (/\[limits\]/.test(extraToml)
+        ? ''
+        : `[limits]\nstreams_per_ip = 1000\nregistrations_per_ip_per_min = 1000\n` +
+          `stream_starts_per_ip_per_min = 1000\nuploads_per_ip_per_min = 1000\nlogins_per_ip_per_min = 1000\n`) +
       extraToml +
       '\n',
   );
