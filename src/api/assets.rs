@@ -43,31 +43,28 @@ pub(super) fn routes(r: &mut Routes) {
             list,
         )
         .query(list_fields(true));
-    r.add(super::uploads::asset_route(a));
-    let a = r
-        .at("/assets/count/", "assets")
+    super::uploads::asset_route(a).add();
+    r.at("/assets/count/", "assets")
         .get(Access::Token, "Count assets matching the filters", count)
-        .query(filter_fields(obj()));
-    r.add(a);
-    let a = r
-        .at("/assets/random/", "assets")
+        .query(filter_fields(obj()))
+        .add();
+    r.at("/assets/random/", "assets")
         .get(
             Access::Token,
             "Up to `limit` random assets matching the filters",
             random,
         )
-        .query(filter_fields(obj().int("limit").int_range(0, i64::MAX)));
-    r.add(a);
-    let a = r
-        .at("/assets/blocked/", "assets")
+        .query(filter_fields(obj().int("limit").int_range(0, i64::MAX)))
+        .add();
+    r.at("/assets/blocked/", "assets")
         .get(
             Access::Token,
             "Assets the session's user blocked (directly or by blocking their author)",
             blocked,
         )
-        .query(obj().id("session_id").req());
-    r.add(a);
-    let a = r
+        .query(obj().id("session_id").req())
+        .add();
+    r
         .at("/assets/{id}/", "assets")
         .get(Access::Token, "Get an asset", get_one)
         .query(admin_field(obj()))
@@ -82,9 +79,9 @@ pub(super) fn routes(r: &mut Routes) {
             "Delete an asset (its owner or staff; `delete_binary=true`, staff only, also removes its media files)",
             delete,
         )
-        .query(obj().bool("delete_binary"));
-    r.add(a);
-    let a = r
+        .query(obj().bool("delete_binary"))
+        .add();
+    r
         .at("/assets/{id}/votes/", "assets")
         .get(
             Access::Token,
@@ -101,17 +98,16 @@ pub(super) fn routes(r: &mut Routes) {
                 .choice("vote_type", VOTE_TYPES)
                 .req()
                 .int("value"),
-        );
-    r.add(a);
-    let a = r
-        .at("/projects/{id}/assets/", "projects")
+        )
+        .add();
+    r.at("/projects/{id}/assets/", "projects")
         .get(
             Access::Token,
             "Assets of a project (bare array; the asset filters apply)",
             project_assets,
         )
-        .query(list_fields(false));
-    r.add(a);
+        .query(list_fields(false))
+        .add();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,43 +5,48 @@
 //! filters (`?minduration=5000000000`) compare stored nanoseconds, as the reference server does.
 //! Every min must not exceed its max, volumes are not negative and pan positions lie in −1..1.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use super::crud::{self, FromBody, FromQuery};
+use crate::store::Table;
 use serde_json::Value;
 
+use super::ApiResult;
 use super::auth::Access;
-use super::input::{Body, FieldErrors, Fields, Query};
+use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use super::{ApiResult, AppState, Id};
 use crate::store::audiotracks::{
-    self, Audiotrack, AudiotrackFilter, AudiotrackInput, PRIORITIES, TIMING_PAIRS, TimingBounds,
+    Audiotrack, AudiotrackFilter, AudiotrackInput, PRIORITIES, TIMING_PAIRS, TimingBounds,
 };
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/audiotracks/", "audiotracks")
+    r.at("/audiotracks/", "audiotracks")
         .get(
             Access::Token,
             "List audiotracks (timings in seconds; *__lte/*__gte filters in seconds)",
-            list,
+            crud::list::<Audiotrack>,
         )
         .query(filter_fields())
         .post(
             Access::Staff,
             "Create an audiotrack (timings in seconds)",
-            create,
+            crud::create::<Audiotrack>,
         )
-        .body(body_fields(true));
-    r.add(a);
-    let a = r
-        .at("/audiotracks/{id}/", "audiotracks")
-        .get(Access::Token, "Get an audiotrack", get_one)
-        .patch(Access::Staff, "Update an audiotrack", patch)
+        .body(body_fields(true))
+        .add();
+    r.at("/audiotracks/{id}/", "audiotracks")
+        .get(Access::Token, "Get an audiotrack", crud::get::<Audiotrack>)
+        .patch(
+            Access::Staff,
+            "Update an audiotrack",
+            crud::patch::<Audiotrack>,
+        )
         .body(body_fields(false))
-        .delete(Access::Staff, "Delete an audiotrack", delete);
-    r.add(a);
+        .delete(
+            Access::Staff,
+            "Delete an audiotrack",
+            crud::delete::<Audiotrack>,
+        )
+        .add();
 }
 
 /// Every input key; JSON null is refused for all of them (no column is nullable).
@@ -102,7 +107,7 @@ fn filter_fields() -> Obj {
     o
 }
 
-/// The body [`input`] reads (`creating`: the project and every number are required; each min
+/// The body [`AudiotrackInput::from_body`] reads (`creating`: the project and every number are required; each min
 /// must not exceed its max).
 fn body_fields(creating: bool) -> Obj {
     let mut o = obj()
@@ -150,166 +155,127 @@ fn bounds(q: &Fields, column: &str, e: &mut FieldErrors) -> TimingBounds {
     }
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Audiotrack>>> {
-    let mut e = FieldErrors::default();
-    let f = AudiotrackFilter {
-        project_id: q.int("project_id", &mut e).or(q.int("project", &mut e)),
-        active: q.bool("active", &mut e),
-        repeatrecordings: q.bool("repeatrecordings", &mut e),
-        start_with_silence: q.bool("start_with_silence", &mut e),
-        fadeout_when_filtered: q.bool("fadeout_when_filtered", &mut e),
-        minduration: bounds(&q, "minduration", &mut e),
-        maxduration: bounds(&q, "maxduration", &mut e),
-        mindeadair: bounds(&q, "mindeadair", &mut e),
-        maxdeadair: bounds(&q, "maxdeadair", &mut e),
-    };
-    e.finish()?;
-    Ok(Json(
-        state.store.read(move |c| audiotracks::list(c, &f)).await?,
-    ))
-}
-
-async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Audiotrack>> {
-    Ok(Json(
-        state.store.read(move |c| audiotracks::get(c, id)).await?,
-    ))
+impl FromQuery for AudiotrackFilter {
+    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
+        Self {
+            project_id: q.int("project_id", e).or(q.int("project", e)),
+            active: q.bool("active", e),
+            repeatrecordings: q.bool("repeatrecordings", e),
+            start_with_silence: q.bool("start_with_silence", e),
+            fadeout_when_filtered: q.bool("fadeout_when_filtered", e),
+            minduration: bounds(q, "minduration", e),
+            maxduration: bounds(q, "maxduration", e),
+            mindeadair: bounds(q, "mindeadair", e),
+            maxdeadair: bounds(q, "maxdeadair", e),
+        }
+    }
 }
 
 /// Reads the fields of a create (`creating`: the numbers and the project are required) or a
 /// PATCH; checks what one field alone can tell.
-fn input(b: &Fields, creating: bool) -> ApiResult<AudiotrackInput> {
-    let mut e = FieldErrors::default();
-    for key in FIELDS {
-        if b.raw(key).is_some_and(Value::is_null) {
-            e.add(key, "This field may not be null.");
+impl FromBody for AudiotrackInput {
+    fn from_body(b: &Fields, creating: bool) -> ApiResult<Self> {
+        let mut e = FieldErrors::default();
+        for key in FIELDS {
+            if b.raw(key).is_some_and(Value::is_null) {
+                e.add(key, "This field may not be null.");
+            }
         }
-    }
-    let number = |key: &str, e: &mut FieldErrors| {
-        if creating {
-            b.req_float(key, e)
+        let number = |key: &str, e: &mut FieldErrors| {
+            if creating {
+                b.req_float(key, e)
+            } else {
+                b.float(key, e)
+            }
+        };
+        let not_negative = |key: &'static str, e: &mut FieldErrors| {
+            number(key, e).filter(|v| {
+                let ok = *v >= 0.0;
+                if !ok {
+                    e.add(key, "Must not be negative.");
+                }
+                ok
+            })
+        };
+        let pan = |key: &'static str, e: &mut FieldErrors| {
+            number(key, e).filter(|v| {
+                let ok = (-1.0..=1.0).contains(v);
+                if !ok {
+                    e.add(key, "Must be between -1.0 and 1.0.");
+                }
+                ok
+            })
+        };
+        let project_key = b
+            .first_key(&["project_id", "project"])
+            .unwrap_or("project_id");
+        let project_id = if creating {
+            b.req_int(project_key, &mut e)
         } else {
-            b.float(key, e)
-        }
-    };
-    let not_negative = |key: &'static str, e: &mut FieldErrors| {
-        number(key, e).filter(|v| {
-            let ok = *v >= 0.0;
-            if !ok {
-                e.add(key, "Must not be negative.");
-            }
-            ok
-        })
-    };
-    let pan = |key: &'static str, e: &mut FieldErrors| {
-        number(key, e).filter(|v| {
-            let ok = (-1.0..=1.0).contains(v);
-            if !ok {
-                e.add(key, "Must be between -1.0 and 1.0.");
-            }
-            ok
-        })
-    };
-    let project_key = b
-        .first_key(&["project_id", "project"])
-        .unwrap_or("project_id");
-    let project_id = if creating {
-        b.req_int(project_key, &mut e)
-    } else {
-        b.int(project_key, &mut e)
-    };
-    // A day bounds every timing: beyond it the nanoseconds overflow what clients decode.
-    let within_a_day = |key: &'static str, e: &mut FieldErrors| {
-        not_negative(key, e).filter(|v| {
-            let ok = *v <= MAX_TIMING_S;
-            if !ok {
-                e.add(key, format!("Must be at most {MAX_TIMING_S} seconds."));
-            }
-            ok
-        })
-    };
-    let timing = |n: usize, e: &mut FieldErrors| {
-        let (min, max) = TIMING_PAIRS[n];
-        (within_a_day(min, e), within_a_day(max, e))
-    };
-    let volume = |key: &'static str, e: &mut FieldErrors| {
-        not_negative(key, e).filter(|v| {
-            let ok = *v <= MAX_VOLUME;
-            if !ok {
-                e.add(key, format!("Must be between 0 and {MAX_VOLUME}."));
-            }
-            ok
-        })
-    };
-    let (minduration, maxduration) = timing(0, &mut e);
-    let (mindeadair, maxdeadair) = timing(1, &mut e);
-    let (minfadeintime, maxfadeintime) = timing(2, &mut e);
-    let (minfadeouttime, maxfadeouttime) = timing(3, &mut e);
-    let (minpanduration, maxpanduration) = timing(4, &mut e);
-    let input = AudiotrackInput {
-        project_id,
-        minvolume: volume("minvolume", &mut e),
-        maxvolume: volume("maxvolume", &mut e),
-        minduration,
-        maxduration,
-        mindeadair,
-        maxdeadair,
-        minfadeintime,
-        maxfadeintime,
-        minfadeouttime,
-        maxfadeouttime,
-        minpanpos: pan("minpanpos", &mut e),
-        maxpanpos: pan("maxpanpos", &mut e),
-        minpanduration,
-        maxpanduration,
-        repeatrecordings: b.bool("repeatrecordings", &mut e),
-        active: b.bool("active", &mut e),
-        start_with_silence: b.bool("start_with_silence", &mut e),
-        banned_duration: b.int("banned_duration", &mut e).filter(|v| {
-            let ok = (0..=MAX_TIMING_S as i64).contains(v);
-            if !ok {
-                e.add(
-                    "banned_duration",
-                    format!("Must be between 0 and {MAX_TIMING_S} seconds."),
-                );
-            }
-            ok
-        }),
-        fadeout_when_filtered: b.bool("fadeout_when_filtered", &mut e),
-        timed_asset_priority: b.choice("timed_asset_priority", &PRIORITIES, &mut e),
-        tag_filters: b.ids("tag_filters", &mut e),
-    };
-    e.finish()?;
-    Ok(input)
-}
-
-async fn create(State(state): State<AppState>, Body(b): Body) -> ApiResult<Json<Audiotrack>> {
-    let i = input(&b, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| audiotracks::create(tx, &i))
-            .await?,
-    ))
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(b): Body,
-) -> ApiResult<Json<Audiotrack>> {
-    let i = input(&b, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| audiotracks::patch(tx, id, &i))
-            .await?,
-    ))
-}
-
-async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state
-        .store
-        .write(move |tx| audiotracks::delete(tx, id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+            b.int(project_key, &mut e)
+        };
+        // A day bounds every timing: beyond it the nanoseconds overflow what clients decode.
+        let within_a_day = |key: &'static str, e: &mut FieldErrors| {
+            not_negative(key, e).filter(|v| {
+                let ok = *v <= MAX_TIMING_S;
+                if !ok {
+                    e.add(key, format!("Must be at most {MAX_TIMING_S} seconds."));
+                }
+                ok
+            })
+        };
+        let timing = |n: usize, e: &mut FieldErrors| {
+            let (min, max) = TIMING_PAIRS[n];
+            (within_a_day(min, e), within_a_day(max, e))
+        };
+        let volume = |key: &'static str, e: &mut FieldErrors| {
+            not_negative(key, e).filter(|v| {
+                let ok = *v <= MAX_VOLUME;
+                if !ok {
+                    e.add(key, format!("Must be between 0 and {MAX_VOLUME}."));
+                }
+                ok
+            })
+        };
+        let (minduration, maxduration) = timing(0, &mut e);
+        let (mindeadair, maxdeadair) = timing(1, &mut e);
+        let (minfadeintime, maxfadeintime) = timing(2, &mut e);
+        let (minfadeouttime, maxfadeouttime) = timing(3, &mut e);
+        let (minpanduration, maxpanduration) = timing(4, &mut e);
+        let input = AudiotrackInput {
+            project_id,
+            minvolume: volume("minvolume", &mut e),
+            maxvolume: volume("maxvolume", &mut e),
+            minduration,
+            maxduration,
+            mindeadair,
+            maxdeadair,
+            minfadeintime,
+            maxfadeintime,
+            minfadeouttime,
+            maxfadeouttime,
+            minpanpos: pan("minpanpos", &mut e),
+            maxpanpos: pan("maxpanpos", &mut e),
+            minpanduration,
+            maxpanduration,
+            repeatrecordings: b.bool("repeatrecordings", &mut e),
+            active: b.bool("active", &mut e),
+            start_with_silence: b.bool("start_with_silence", &mut e),
+            banned_duration: b.int("banned_duration", &mut e).filter(|v| {
+                let ok = (0..=MAX_TIMING_S as i64).contains(v);
+                if !ok {
+                    e.add(
+                        "banned_duration",
+                        format!("Must be between 0 and {MAX_TIMING_S} seconds."),
+                    );
+                }
+                ok
+            }),
+            fadeout_when_filtered: b.bool("fadeout_when_filtered", &mut e),
+            timed_asset_priority: b.choice("timed_asset_priority", &PRIORITIES, &mut e),
+            tag_filters: b.ids("tag_filters", &mut e),
+        };
+        e.finish()?;
+        Ok(input)
+    }
 }

@@ -18,8 +18,7 @@ use crate::store::envelopes::{self, Envelope, EnvelopeFilter};
 use crate::store::owners::{self, Owned};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/envelopes/", "envelopes")
+    r.at("/envelopes/", "envelopes")
         .get(
             Access::Token,
             "List envelopes of your own sessions (staff: all)",
@@ -39,14 +38,14 @@ pub(super) fn routes(r: &mut Routes) {
             "Create an empty envelope for one of your own sessions",
             create,
         )
-        .body(obj().id("session_id").req());
-    r.add(a);
+        .body(obj().id("session_id").req())
+        .add();
     let a = r.at("/envelopes/{id}/", "envelopes").get(
         Access::Owner,
         "Get an envelope (your own, or any for staff)",
         get_one,
     );
-    r.add(super::uploads::envelope_route(a));
+    super::uploads::envelope_route(a).add();
 }
 
 async fn create(

@@ -105,6 +105,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound { what, id } => Self::not_found(what, id),
             StoreError::Conflict { field, message } => Self::field(field, message),
+            StoreError::InUse(message) => Self::bad_request(message),
             StoreError::Closed => Self::Unavailable,
             e if e.is_disk_full() => Self::disk_full(DATABASE_FULL),
             // A safety net: input checks should catch these first, but a constraint the

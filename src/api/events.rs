@@ -17,8 +17,7 @@ use crate::store::events::{self, Event, EventFilter, NewEvent};
 use crate::store::owners::{self, Owned};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/events/", "events")
+    r.at("/events/", "events")
         .get(
             Access::Token,
             "List events (your own sessions'; staff: all)",
@@ -50,14 +49,15 @@ pub(super) fn routes(r: &mut Routes) {
                 .text("event_type", 50)
                 .nonblank()
                 .req(),
-        ));
-    r.add(a);
-    let a = r.at("/events/{id}/", "events").get(
-        Access::Owner,
-        "Get an event (your own, or any for staff)",
-        get_one,
-    );
-    r.add(a);
+        ))
+        .add();
+    r.at("/events/{id}/", "events")
+        .get(
+            Access::Owner,
+            "Get an event (your own, or any for staff)",
+            get_one,
+        )
+        .add();
 }
 
 /// Longest event `data` kept, in characters (clients send a line or two: `asset_id:12`,

@@ -23,8 +23,7 @@ use crate::store::listenevents::{
 use crate::store::owners::{self, Owned};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/listenevents/", "listenevents")
+    r.at("/listenevents/", "listenevents")
         .get(
             Access::Token,
             "List listen events of your own sessions (staff: all; `paginate=true` for pages)",
@@ -36,19 +35,17 @@ pub(super) fn routes(r: &mut Routes) {
             "Record that one of your own sessions started hearing an asset",
             create,
         )
-        .body(body_fields(true));
-    r.add(a);
-    let a = r
-        .at("/listenevents/count/", "listenevents")
+        .body(body_fields(true))
+        .add();
+    r.at("/listenevents/count/", "listenevents")
         .get(
             Access::Token,
             "Count listen events matching the filters",
             count,
         )
-        .query(filter_fields());
-    r.add(a);
-    let a = r
-        .at("/listenevents/{id}/", "listenevents")
+        .query(filter_fields())
+        .add();
+    r.at("/listenevents/{id}/", "listenevents")
         .get(
             Access::Owner,
             "Get a listen event (your own, or any for staff)",
@@ -60,8 +57,8 @@ pub(super) fn routes(r: &mut Routes) {
             patch,
         )
         .body(body_fields(false))
-        .delete(Access::Owner, "Delete your listen event", delete);
-    r.add(a);
+        .delete(Access::Owner, "Delete your listen event", delete)
+        .add();
 }
 
 /// Longest listen accepted, in seconds (its nanoseconds still fit the column).

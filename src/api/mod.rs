@@ -31,6 +31,7 @@ pub mod stream_slots;
 mod asset_filters;
 mod assets;
 mod audiotracks;
+mod crud;
 mod envelopes;
 mod events;
 mod languages;

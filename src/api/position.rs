@@ -14,12 +14,13 @@ use super::routes::Routes;
 use crate::position::{Fix, Status};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r.at("/position/", "position").get(
-        Access::Staff,
-        "The box's own position: fix, age, satellites/HDOP, source health, counters",
-        status,
-    );
-    r.add(a);
+    r.at("/position/", "position")
+        .get(
+            Access::Staff,
+            "The box's own position: fix, age, satellites/HDOP, source health, counters",
+            status,
+        )
+        .add();
 }
 
 fn fix_json(fix: Option<&Fix>, now: Instant) -> Value {

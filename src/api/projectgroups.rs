@@ -10,35 +10,53 @@
 //! * the point is matched in the right (longitude, latitude) order against the group with
 //!   exactly this id (the reference swaps the coordinates and matches ids digit by digit).
 
+use super::crud::{self, FromBody, FromQuery};
+use crate::store::Table;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::auth::Access;
-use super::input::{Body, FieldErrors, Fields, Query};
+use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::projectgroups::{self, ProjectGroup, ProjectGroupFilter, ProjectGroupInput};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/projectgroups/", "projectgroups")
-        .get(Access::Token, "List project groups", list)
+    r.at("/projectgroups/", "projectgroups")
+        .get(
+            Access::Token,
+            "List project groups",
+            crud::list::<ProjectGroup>,
+        )
         .query(obj().string("name").bool("active"))
-        .post(Access::Staff, "Create a project group", create)
-        .body(body_fields(true));
-    r.add(a);
-    let a = r
-        .at("/projectgroups/{id}/", "projectgroups")
-        .get(Access::Token, "Get a project group", get_one)
-        .patch(Access::Staff, "Update a project group", patch)
+        .post(
+            Access::Staff,
+            "Create a project group",
+            crud::create::<ProjectGroup>,
+        )
+        .body(body_fields(true))
+        .add();
+    r.at("/projectgroups/{id}/", "projectgroups")
+        .get(
+            Access::Token,
+            "Get a project group",
+            crud::get::<ProjectGroup>,
+        )
+        .patch(
+            Access::Staff,
+            "Update a project group",
+            crud::patch::<ProjectGroup>,
+        )
         .body(body_fields(false))
-        .delete(Access::Staff, "Delete a project group", delete);
-    r.add(a);
-    let a = r
-        .at("/projectgroups/{id}/projects/", "projectgroups")
+        .delete(
+            Access::Staff,
+            "Delete a project group",
+            crud::delete::<ProjectGroup>,
+        )
+        .add();
+    r.at("/projectgroups/{id}/projects/", "projectgroups")
         .get(
             Access::Token,
             "Projects of the group available at latitude/longitude (non-geo projects always; \
@@ -54,8 +72,8 @@ pub(super) fn routes(r: &mut Routes) {
                 .lon("longitude")
                 .doc("required unless the group is inactive")
                 .text("language_code", 2),
-        );
-    r.add(a);
+        )
+        .add();
 }
 
 const INACTIVE: &str = "Project Group inactive; please try another one.";
@@ -63,31 +81,16 @@ const NEED_POINT: &str = "Both latitude and longitude parameters are required.";
 const MAX_NAME: usize = 50;
 const MAX_DESCRIPTION: usize = 2048;
 
-async fn list(
-    State(state): State<AppState>,
-    Query(q): Query,
-) -> ApiResult<Json<Vec<ProjectGroup>>> {
-    let mut e = FieldErrors::default();
-    let f = ProjectGroupFilter {
-        name: q.string("name", &mut e),
-        active: q.bool("active", &mut e),
-    };
-    e.finish()?;
-    Ok(Json(
-        state
-            .store
-            .read(move |c| projectgroups::list(c, &f))
-            .await?,
-    ))
+impl FromQuery for ProjectGroupFilter {
+    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
+        Self {
+            name: q.string("name", e),
+            active: q.bool("active", e),
+        }
+    }
 }
 
-async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProjectGroup>> {
-    Ok(Json(
-        state.store.read(move |c| projectgroups::get(c, id)).await?,
-    ))
-}
-
-/// The body [`input`] reads (`creating`: the name is required).
+/// The body [`ProjectGroupInput::from_body`] reads (`creating`: the name is required).
 fn body_fields(creating: bool) -> Obj {
     obj()
         .text("name", MAX_NAME)
@@ -98,81 +101,51 @@ fn body_fields(creating: bool) -> Obj {
         .ids("project_ids")
 }
 
-fn input(b: &Fields, creating: bool) -> ApiResult<ProjectGroupInput> {
-    let mut e = FieldErrors::default();
-    let ids_key = b
-        .first_key(&["project_ids", "projects"])
-        .unwrap_or("project_ids");
-    for key in ["name", "active", "description", ids_key] {
-        if b.raw(key).is_some_and(Value::is_null) {
-            e.add(key, "This field may not be null.");
+impl FromBody for ProjectGroupInput {
+    fn from_body(b: &Fields, creating: bool) -> ApiResult<Self> {
+        let mut e = FieldErrors::default();
+        let ids_key = b
+            .first_key(&["project_ids", "projects"])
+            .unwrap_or("project_ids");
+        for key in ["name", "active", "description", ids_key] {
+            if b.raw(key).is_some_and(Value::is_null) {
+                e.add(key, "This field may not be null.");
+            }
         }
+        let name = b.string("name", &mut e);
+        match &name {
+            Some(n) if n.trim().is_empty() => e.add("name", "This field may not be blank."),
+            Some(n) if n.chars().count() > MAX_NAME => e.add(
+                "name",
+                format!("Ensure this field has no more than {MAX_NAME} characters."),
+            ),
+            None if creating && !b.has("name") => e.add("name", "This field is required."),
+            _ => {}
+        }
+        let description = b.string("description", &mut e);
+        if description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+        {
+            e.add(
+                "description",
+                format!("Ensure this field has no more than {MAX_DESCRIPTION} characters."),
+            );
+        }
+        let project_ids = b.ids(ids_key, &mut e).map(|mut ids| {
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        });
+        let input = ProjectGroupInput {
+            name,
+            active: b.bool("active", &mut e),
+            description,
+            project_ids,
+        };
+        e.finish()?;
+        Ok(input)
     }
-    let name = b.string("name", &mut e);
-    match &name {
-        Some(n) if n.trim().is_empty() => e.add("name", "This field may not be blank."),
-        Some(n) if n.chars().count() > MAX_NAME => e.add(
-            "name",
-            format!("Ensure this field has no more than {MAX_NAME} characters."),
-        ),
-        None if creating && !b.has("name") => e.add("name", "This field is required."),
-        _ => {}
-    }
-    let description = b.string("description", &mut e);
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
-    {
-        e.add(
-            "description",
-            format!("Ensure this field has no more than {MAX_DESCRIPTION} characters."),
-        );
-    }
-    let project_ids = b.ids(ids_key, &mut e).map(|mut ids| {
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    });
-    let input = ProjectGroupInput {
-        name,
-        active: b.bool("active", &mut e),
-        description,
-        project_ids,
-    };
-    e.finish()?;
-    Ok(input)
-}
-
-async fn create(State(state): State<AppState>, Body(b): Body) -> ApiResult<Json<ProjectGroup>> {
-    let i = input(&b, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| projectgroups::create(tx, &i))
-            .await?,
-    ))
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(b): Body,
-) -> ApiResult<Json<ProjectGroup>> {
-    let i = input(&b, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| projectgroups::patch(tx, id, &i))
-            .await?,
-    ))
-}
-
-async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state
-        .store
-        .write(move |tx| projectgroups::delete(tx, id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn projects(
@@ -189,7 +162,7 @@ async fn projects(
         .filter(|c| !c.trim().is_empty())
         .unwrap_or_else(|| "en".into());
     e.finish()?;
-    let group = state.store.read(move |c| projectgroups::get(c, id)).await?;
+    let group = state.store.read(move |c| ProjectGroup::get(c, id)).await?;
     if !group.active {
         return Ok(Json(json!({ "detail": INACTIVE })));
     }

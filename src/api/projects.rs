@@ -16,8 +16,7 @@ use crate::store::loc;
 use crate::store::projects::{self, Project, ProjectFilter, ProjectInput};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/projects/", "projects")
+    r.at("/projects/", "projects")
         .get(Access::Token, "List projects", list)
         .query(
             obj()
@@ -38,10 +37,9 @@ pub(super) fn routes(r: &mut Routes) {
                 .doc("present (any value): every localized string"),
         )
         .post(Access::Staff, "Create a project", create)
-        .body(fields(true));
-    r.add(a);
-    let a = r
-        .at("/projects/{id}/", "projects")
+        .body(fields(true))
+        .add();
+    r.at("/projects/{id}/", "projects")
         .get(
             Access::Token,
             "Get a project, localized for session_id (optional)",
@@ -59,8 +57,8 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Staff,
             "Delete a project with its sessions, speakers, audiotracks and UI",
             delete,
-        );
-    r.add(a);
+        )
+        .add();
 }
 
 const REPEAT_MODES: [&str; 2] = ["stop", "continuous"];

@@ -39,8 +39,9 @@ pub struct Op {
     pub limited: bool,
 }
 
-/// One path with its operations, being built.
-pub struct Resource {
+/// One path with its operations, being built; [`Resource::add`] ends the chain.
+pub struct Resource<'r> {
+    routes: &'r mut Routes,
     app: AppState,
     path: &'static str,
     tag: &'static str,
@@ -80,7 +81,7 @@ macro_rules! verb {
     };
 }
 
-impl Resource {
+impl Resource<'_> {
     fn op<H, T>(
         mut self,
         filter: MethodFilter,
@@ -142,6 +143,20 @@ impl Resource {
     verb!(post, MethodFilter::POST, Method::POST);
     verb!(patch, MethodFilter::PATCH, Method::PATCH);
     verb!(delete, MethodFilter::DELETE, Method::DELETE);
+
+    /// Mounts the resource on `/api/2<path>` and on the same path without its trailing
+    /// slash.
+    pub fn add(self) {
+        let Resource {
+            routes,
+            app: _,
+            path,
+            tag,
+            router,
+            ops,
+        } = self;
+        routes.mount(path, tag, router, ops);
+    }
 }
 
 /// The api/2 router being assembled, with the documentation of everything in it.
@@ -162,10 +177,11 @@ impl Routes {
     }
 
     /// Starts a path below `/api/2`, written with its trailing slash (`/assets/{id}/`); `tag`
-    /// groups it in the OpenAPI document. Finish it with [`Routes::add`].
-    pub fn at(&self, path: &'static str, tag: &'static str) -> Resource {
+    /// groups it in the OpenAPI document. Finish it with [`Resource::add`].
+    pub fn at(&mut self, path: &'static str, tag: &'static str) -> Resource<'_> {
         Resource {
             app: self.app.clone(),
+            routes: self,
             path,
             tag,
             router: MethodRouter::new(),
@@ -173,17 +189,20 @@ impl Routes {
         }
     }
 
-    /// Mounts a resource on `/api/2<path>` and on the same path without its trailing slash.
-    pub fn add(&mut self, resource: Resource) {
-        let allowed: Vec<String> = resource
-            .ops
+    fn mount(
+        &mut self,
+        path: &'static str,
+        tag: &'static str,
+        router: MethodRouter<AppState>,
+        ops: Vec<Op>,
+    ) {
+        let allowed: Vec<String> = ops
             .iter()
             .map(|o| o.method.to_string())
             .chain(["OPTIONS".to_string()])
             .collect();
-        let options_body = json!({"name": resource.tag, "allowed_methods": allowed});
-        let mr = resource
-            .router
+        let options_body = json!({"name": tag, "allowed_methods": allowed});
+        let mr = router
             .options(move || {
                 let body = options_body.clone();
                 async move { axum::Json(body) }
@@ -191,13 +210,13 @@ impl Routes {
             .fallback(
                 |method: Method| async move { ApiError::MethodNotAllowed(method.to_string()) },
             );
-        let with_slash = format!("{PREFIX}{}", resource.path);
+        let with_slash = format!("{PREFIX}{path}");
         let without = with_slash.trim_end_matches('/').to_string();
         self.router = std::mem::take(&mut self.router).route(&with_slash, mr.clone());
         if without != with_slash {
             self.router = std::mem::take(&mut self.router).route(&without, mr);
         }
-        self.docs.push((resource.path, resource.tag, resource.ops));
+        self.docs.push((path, tag, ops));
     }
 
     /// Every documented operation as (path, method, access).

@@ -16,8 +16,7 @@ use super::{ApiResult, AppState, Id};
 use crate::store::sessions::{self, NewSession, Session, SessionFilter};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/sessions/", "sessions")
+    r.at("/sessions/", "sessions")
         .get(Access::Token, "List sessions (your own; staff: all)", list)
         .query(filter_fields())
         .post(Access::Token, "Start a session for a project", create)
@@ -34,19 +33,19 @@ pub(super) fn routes(r: &mut Routes) {
                 .text("client_system", 255)
                 .string("timezone")
                 .pattern(r"^[+-]?[0-9]{4}$"),
-        );
-    r.add(a);
-    let a = r
-        .at("/sessions/count/", "sessions")
+        )
+        .add();
+    r.at("/sessions/count/", "sessions")
         .get(Access::Token, "Count sessions matching the filters", count)
-        .query(filter_fields());
-    r.add(a);
-    let a = r.at("/sessions/{id}/", "sessions").get(
-        Access::Owner,
-        "Get a session (your own, or any for staff)",
-        get_one,
-    );
-    r.add(a);
+        .query(filter_fields())
+        .add();
+    r.at("/sessions/{id}/", "sessions")
+        .get(
+            Access::Owner,
+            "Get a session (your own, or any for staff)",
+            get_one,
+        )
+        .add();
 }
 
 /// The filters of the session list and count.

@@ -8,6 +8,7 @@
 //! and `uri` is stored as `/rwmedia/<mp3>` and shown as the absolute URL of that MP3. `uri` must be an http(s) URL or a
 //! `/rwmedia/` path; `backupuri` may also be `""`.
 
+use crate::store::{Editable, Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,10 +22,10 @@ use super::uploads;
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::media::{Purpose, Written, files};
 use crate::store::assets;
-use crate::store::speakers::{self, Speaker, SpeakerFilter, SpeakerInput};
+use crate::store::speakers::{Speaker, SpeakerFilter, SpeakerInput};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
+    r
         .at("/speakers/", "speakers")
         .get(Access::Token, "List speakers", list)
         .query(obj().bool("activeyn").int("project_id").int("project"))
@@ -33,10 +34,9 @@ pub(super) fn routes(r: &mut Routes) {
             "Create a speaker from a uri or an uploaded file (borders are derived from shape and attenuation_distance)",
             create,
         )
-        .body(body_fields(true));
-    r.add(a);
-    let a = r
-        .at("/speakers/{id}/", "speakers")
+        .body(body_fields(true))
+        .add();
+    r.at("/speakers/{id}/", "speakers")
         .get(Access::Token, "Get a speaker", get_one)
         .patch(
             Access::Staff,
@@ -49,8 +49,8 @@ pub(super) fn routes(r: &mut Routes) {
             "Delete a speaker (`delete_binary=true` also removes its file in /rwmedia/)",
             delete,
         )
-        .query(obj().bool("delete_binary"));
-    r.add(a);
+        .query(obj().bool("delete_binary"))
+        .add();
 }
 
 const EITHER: &str = "Request must include either 'file' or 'uri', but not both.";
@@ -173,7 +173,7 @@ async fn list(
         project_id: q.int("project_id", &mut e).or(q.int("project", &mut e)),
     };
     e.finish()?;
-    let list = state.store.read(move |c| speakers::list(c, &f)).await?;
+    let list = state.store.read(move |c| Speaker::list(c, &f)).await?;
     Ok(Json(
         list.into_iter().map(|sp| absolute(sp, &base)).collect(),
     ))
@@ -184,7 +184,7 @@ async fn get_one(
     base: BaseUrl,
     Id(id): Id,
 ) -> ApiResult<Json<Speaker>> {
-    let sp = state.store.read(move |c| speakers::get(c, id)).await?;
+    let sp = state.store.read(move |c| Speaker::get(c, id)).await?;
     Ok(Json(absolute(sp, &base)))
 }
 
@@ -343,20 +343,14 @@ async fn create(
             }
             let (uri, written) = store_file(&state, project_id, file).await?;
             i.uri = Some(uri);
-            let speaker = state
-                .store
-                .write(move |tx| speakers::create(tx, &i))
-                .await?;
+            let speaker = state.store.write(move |tx| Speaker::create(tx, &i)).await?;
             written.keep();
             return Ok(Json(absolute(speaker, &base)));
         }
         (true, false) => {}
     }
     let i = input(&b, true)?;
-    let speaker = state
-        .store
-        .write(move |tx| speakers::create(tx, &i))
-        .await?;
+    let speaker = state.store.write(move |tx| Speaker::create(tx, &i)).await?;
     Ok(Json(absolute(speaker, &base)))
 }
 
@@ -374,7 +368,7 @@ async fn patch(
             let project_id = state
                 .store
                 .read(move |c| {
-                    let current = speakers::get(c, id)?.project_id;
+                    let current = Speaker::get(c, id)?.project_id;
                     Ok(wanted.unwrap_or(current))
                 })
                 .await?;
@@ -382,7 +376,7 @@ async fn patch(
             i.uri = Some(uri);
             let speaker = state
                 .store
-                .write(move |tx| speakers::patch(tx, id, &i))
+                .write(move |tx| Speaker::patch(tx, id, &i))
                 .await?;
             written.keep();
             return Ok(Json(absolute(speaker, &base)));
@@ -392,7 +386,7 @@ async fn patch(
     let i = input(&b, false)?;
     let speaker = state
         .store
-        .write(move |tx| speakers::patch(tx, id, &i))
+        .write(move |tx| Speaker::patch(tx, id, &i))
         .await?;
     Ok(Json(absolute(speaker, &base)))
 }
@@ -412,8 +406,8 @@ async fn delete(
     let stems = state
         .store
         .write(move |tx| {
-            let speaker = speakers::get(tx, id)?;
-            speakers::delete(tx, id)?;
+            let speaker = Speaker::get(tx, id)?;
+            Speaker::delete(tx, id)?;
             if !delete_binary {
                 return Ok(Vec::new());
             }

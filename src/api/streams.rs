@@ -19,8 +19,7 @@ use crate::conductor::{AssetId, EngineError, EngineStatus, OpenRequest, Opened, 
 use crate::playlist::Position;
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/streams/", "streams")
+    r.at("/streams/", "streams")
         .post(
             Access::Owner,
             "Start (or reuse) the session's personal stream",
@@ -35,71 +34,57 @@ pub(super) fn routes(r: &mut Routes) {
                 .doc("kbps")
                 .choice("audio_format", &["mp3"]),
         )
-        .limited();
-    r.add(a);
-    let a = r.at("/streams/status/", "streams").get(
+        .limited()
+        .add();
+    r.at("/streams/status/", "streams").get(
         Access::Staff,
         "Every running stream: position, requested tags, what plays and what is queued, counters",
         status,
-    );
-    r.add(a);
-    let a = r.at("/streams/local/", "streams").get(
-        Access::Token,
-        "The local listener's stream (the box's own mix): id, URL, whether it runs",
-        local,
-    );
-    r.add(a);
-    let a = r
-        .at("/streams/{id}/", "streams")
+    )
+        .add();
+    r.at("/streams/local/", "streams")
+        .get(
+            Access::Token,
+            "The local listener's stream (the box's own mix): id, URL, whether it runs",
+            local,
+        )
+        .add();
+    r.at("/streams/{id}/", "streams")
         .patch(Access::Owner, "Change tags and/or move the listener", patch)
-        .body(position_fields(obj().ids("tag_ids").text("language", 2)));
-    r.add(a);
-    let a = r.at("/streams/{id}/heartbeat/", "streams").post(
-        Access::Owner,
-        "Keep an unlistened stream alive",
-        heartbeat,
-    );
-    r.add(a);
-    let a = r
-        .at("/streams/{id}/playasset/", "streams")
+        .body(position_fields(obj().ids("tag_ids").text("language", 2)))
+        .add();
+    r.at("/streams/{id}/heartbeat/", "streams")
+        .post(Access::Owner, "Keep an unlistened stream alive", heartbeat)
+        .add();
+    r.at("/streams/{id}/playasset/", "streams")
         .post(Access::Owner, "Play an asset next", play_asset)
         .query(obj().id("asset_id").doc("when the body has none"))
-        .body(obj().id("asset_id").req());
-    r.add(a);
-    let a = r.at("/streams/{id}/replayasset/", "streams").post(
-        Access::Owner,
-        "Replay the last asset heard",
-        replay,
-    );
-    r.add(a);
+        .body(obj().id("asset_id").req())
+        .add();
+    r.at("/streams/{id}/replayasset/", "streams")
+        .post(Access::Owner, "Replay the last asset heard", replay)
+        .add();
     for path in ["/streams/{id}/skipasset/", "/streams/{id}/skip/"] {
-        let a = r.at(path, "streams").post(
-            Access::Owner,
-            "Fade out what is playing; the next asset follows",
-            skip,
-        );
-        r.add(a);
+        r.at(path, "streams")
+            .post(
+                Access::Owner,
+                "Fade out what is playing; the next asset follows",
+                skip,
+            )
+            .add();
     }
-    let a = r.at("/streams/{id}/pause/", "streams").post(
-        Access::Owner,
-        "Pause assets (speakers keep playing)",
-        pause,
-    );
-    r.add(a);
-    let a = r
-        .at("/streams/{id}/resume/", "streams")
-        .post(Access::Owner, "Resume assets", resume);
-    r.add(a);
-    let a = r.at("/streams/{id}/isactive/", "streams").get(
-        Access::Token,
-        "Whether the stream is running",
-        is_active,
-    );
-    r.add(a);
-    let a = r
-        .at("/streams/{id}/kill/", "streams")
-        .post(Access::Owner, "End the stream", kill);
-    r.add(a);
+    r.at("/streams/{id}/pause/", "streams")
+        .post(Access::Owner, "Pause assets (speakers keep playing)", pause)
+        .add();
+    r.at("/streams/{id}/resume/", "streams")
+        .post(Access::Owner, "Resume assets", resume)
+        .add();
+    r.at("/streams/{id}/isactive/", "streams")
+        .get(Access::Token, "Whether the stream is running", is_active)
+        .add();
+    r.at("/streams/{id}/kill/", "streams")
+        .post(Access::Owner, "End the stream", kill)
+        .add();
 }
 
 impl From<EngineError> for ApiError {

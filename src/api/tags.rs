@@ -19,8 +19,7 @@ use crate::store::tags::{
 };
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/tags/", "tags")
+    r.at("/tags/", "tags")
         .get(
             Access::Token,
             "List tags (session_id localizes, admin adds all strings)",
@@ -33,43 +32,38 @@ pub(super) fn routes(r: &mut Routes) {
                 .int("project_id"),
         )
         .post(Access::Staff, "Create a tag", create)
-        .body(tag_fields(true));
-    r.add(a);
-    let a = r
-        .at("/tags/{id}/", "tags")
+        .body(tag_fields(true))
+        .add();
+    r.at("/tags/{id}/", "tags")
         .get(Access::Token, "Get a tag", get_one)
         .query(loc_fields())
         .patch(Access::Staff, "Update a tag", patch)
         .body(tag_fields(false))
-        .delete(Access::Staff, "Delete a tag", delete);
-    r.add(a);
-    let a = r
-        .at("/projects/{id}/tags/", "projects")
+        .delete(Access::Staff, "Delete a tag", delete)
+        .add();
+    r.at("/projects/{id}/tags/", "projects")
         .get(
             Access::Token,
             "Every tag of a project, as a bare array",
             project_tags,
         )
-        .query(loc_fields());
-    r.add(a);
+        .query(loc_fields())
+        .add();
 
-    let a = r
-        .at("/tagcategories/", "tagcategories")
+    r.at("/tagcategories/", "tagcategories")
         .get(Access::Token, "List tag categories", list_categories)
         .query(obj().string("name"))
         .post(Access::Staff, "Create a tag category", create_category)
-        .body(category_fields(true));
-    r.add(a);
-    let a = r
-        .at("/tagcategories/{id}/", "tagcategories")
+        .body(category_fields(true))
+        .add();
+    r.at("/tagcategories/{id}/", "tagcategories")
         .get(Access::Token, "Get a tag category", get_category)
         .patch(Access::Staff, "Update a tag category", patch_category)
         .body(category_fields(false))
-        .delete(Access::Staff, "Delete a tag category", delete_category);
-    r.add(a);
+        .delete(Access::Staff, "Delete a tag category", delete_category)
+        .add();
 
-    let a = r
-        .at("/tagrelationships/", "tagrelationships")
+    r.at("/tagrelationships/", "tagrelationships")
         .get(Access::Token, "List tag relationships", list_relationships)
         .query(obj().int("tag_id").int("parent_id"))
         .post(
@@ -77,10 +71,9 @@ pub(super) fn routes(r: &mut Routes) {
             "Create a tag relationship",
             create_relationship,
         )
-        .body(relationship_fields(true));
-    r.add(a);
-    let a = r
-        .at("/tagrelationships/{id}/", "tagrelationships")
+        .body(relationship_fields(true))
+        .add();
+    r.at("/tagrelationships/{id}/", "tagrelationships")
         .get(Access::Token, "Get a tag relationship", get_relationship)
         .patch(
             Access::Staff,
@@ -92,8 +85,8 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Staff,
             "Delete a tag relationship",
             delete_relationship,
-        );
-    r.add(a);
+        )
+        .add();
 }
 
 /// The body [`tag_input`] reads (`create`: `value` is required).

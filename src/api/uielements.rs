@@ -19,29 +19,25 @@ use crate::store::uielements::{
 use crate::store::{languages, loc};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/uielements/", "uielements")
+    r.at("/uielements/", "uielements")
         .get(Access::Token, "List UI elements", list)
         .query(element_filter_fields(obj()))
         .post(Access::Staff, "Create a UI element", create)
-        .body(element_fields(true));
-    r.add(a);
-    let a = r
-        .at("/uielements/{id}/", "uielements")
+        .body(element_fields(true))
+        .add();
+    r.at("/uielements/{id}/", "uielements")
         .get(Access::Token, "Get a UI element", get_one)
         .patch(Access::Staff, "Update a UI element", patch)
         .body(element_fields(false))
-        .delete(Access::Staff, "Delete a UI element", delete);
-    r.add(a);
-    let a = r
-        .at("/uielementnames/", "uielementnames")
+        .delete(Access::Staff, "Delete a UI element", delete)
+        .add();
+    r.at("/uielementnames/", "uielementnames")
         .get(Access::Token, "List UI element names", list_names)
         .query(obj().string("name").choice("view", VIEWS))
         .post(Access::Staff, "Create a UI element name", create_name)
-        .body(name_fields(true));
-    r.add(a);
-    let a = r
-        .at("/uielementnames/{id}/", "uielementnames")
+        .body(name_fields(true))
+        .add();
+    r.at("/uielementnames/{id}/", "uielementnames")
         .get(Access::Token, "Get a UI element name", get_name)
         .patch(Access::Staff, "Update a UI element name", patch_name)
         .body(name_fields(false))
@@ -49,9 +45,9 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Staff,
             "Delete a UI element name and its elements",
             delete_name,
-        );
-    r.add(a);
-    let a = r
+        )
+        .add();
+    r
         .at("/projects/{id}/uielements/", "projects")
         .get(
             Access::Token,
@@ -65,8 +61,8 @@ pub(super) fn routes(r: &mut Routes) {
                     .doc("a language of this box (unknown: 400)"),
             )
             .req_named("variant"),
-        );
-    r.add(a);
+        )
+        .add();
 }
 
 /// The filters [`element_filter`] reads, added to `o`.

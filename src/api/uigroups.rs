@@ -24,8 +24,7 @@ use crate::store::uigroups::{
 };
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/uigroups/", "uigroups")
+    r.at("/uigroups/", "uigroups")
         .get(
             Access::Token,
             "List UI groups by index (session_id localizes, admin adds all strings)",
@@ -33,18 +32,16 @@ pub(super) fn routes(r: &mut Routes) {
         )
         .query(group_filter_fields())
         .post(Access::Staff, "Create a UI group", create)
-        .body(group_fields(true));
-    r.add(a);
-    let a = r
-        .at("/uigroups/{id}/", "uigroups")
+        .body(group_fields(true))
+        .add();
+    r.at("/uigroups/{id}/", "uigroups")
         .get(Access::Token, "Get a UI group with all its items", get_one)
         .query(loc_fields())
         .patch(Access::Staff, "Update a UI group", patch)
         .body(group_fields(false))
-        .delete(Access::Staff, "Delete a UI group and its items", delete);
-    r.add(a);
-    let a = r
-        .at("/uiitems/", "uiitems")
+        .delete(Access::Staff, "Delete a UI group and its items", delete)
+        .add();
+    r.at("/uiitems/", "uiitems")
         .get(Access::Token, "List UI items by index", list_items)
         .query(
             obj()
@@ -57,33 +54,31 @@ pub(super) fn routes(r: &mut Routes) {
                 .int("project_id"),
         )
         .post(Access::Staff, "Create a UI item", create_item)
-        .body(item_fields(true));
-    r.add(a);
-    let a = r
-        .at("/uiitems/{id}/", "uiitems")
+        .body(item_fields(true))
+        .add();
+    r.at("/uiitems/{id}/", "uiitems")
         .get(Access::Token, "Get a UI item", get_item)
         .patch(Access::Staff, "Update a UI item", patch_item)
         .body(item_fields(false))
-        .delete(Access::Staff, "Delete a UI item", delete_item);
-    r.add(a);
-    let a = r
-        .at("/projects/{id}/uigroups/", "projects")
+        .delete(Access::Staff, "Delete a UI item", delete_item)
+        .add();
+    r.at("/projects/{id}/uigroups/", "projects")
         .get(
             Access::Token,
             "A project's UI groups as a bare array (session_id optional)",
             project_uigroups,
         )
-        .query(group_filter_fields());
-    r.add(a);
-    let a = r
+        .query(group_filter_fields())
+        .add();
+    r
         .at("/projects/{id}/uiconfig/", "projects")
         .get(
             Access::Token,
             "A project's active listen and speak groups, ready for a client UI (session_id optional)",
             project_uiconfig,
         )
-        .query(obj().id("session_id"));
-    r.add(a);
+        .query(obj().id("session_id"))
+        .add();
 }
 
 /// The filters [`group_filter`] reads, with the localization parameters.

@@ -35,7 +35,7 @@ use crate::store::owners::{self, Owned};
 use crate::store::uploads::{self, NewUpload};
 
 /// Registers `PATCH envelopes/{id}/` on the envelope resource being built.
-pub(super) fn envelope_route(a: super::routes::Resource) -> super::routes::Resource {
+pub(super) fn envelope_route(a: super::routes::Resource<'_>) -> super::routes::Resource<'_> {
     a.patch(
         Access::Owner,
         "Upload into your envelope (multipart `file`, or `asset_id` of your own recording); answers the Asset",
@@ -46,7 +46,7 @@ pub(super) fn envelope_route(a: super::routes::Resource) -> super::routes::Resou
 }
 
 /// Registers `POST assets/` on the asset resource being built.
-pub(super) fn asset_route(a: super::routes::Resource) -> super::routes::Resource {
+pub(super) fn asset_route(a: super::routes::Resource<'_>) -> super::routes::Resource<'_> {
     a.post(
         Access::Owner,
         "Upload an asset (multipart `file` and `envelope_ids` with one of your envelopes); answers the Asset",

@@ -22,8 +22,7 @@ use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::users::{self, User, UserFilter, UserPatch};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/users/", "users")
+    r.at("/users/", "users")
         .get(Access::Staff, "List users (staff only)", list)
         .query(super::paging::page_fields(
             obj()
@@ -52,10 +51,9 @@ pub(super) fn routes(r: &mut Routes) {
                 .text("first_name", NAME_MAX)
                 .text("last_name", NAME_MAX)
                 .text("email", EMAIL_MAX),
-        );
-    r.add(a);
-    let a = r
-        .at("/users/{id}/", "users")
+        )
+        .add();
+    r.at("/users/{id}/", "users")
         .get(
             Access::Token,
             "Get a user (your own, or any for staff)",
@@ -75,10 +73,9 @@ pub(super) fn routes(r: &mut Routes) {
                 .text("last_name", NAME_MAX)
                 .text("email", EMAIL_MAX)
                 .pattern("^$|@"),
-        );
-    r.add(a);
-    let a = r
-        .at("/login/", "login")
+        )
+        .add();
+    r.at("/login/", "login")
         .post(
             Access::Anyone,
             "Exchange username and password for a token (wrong ones: 400, as DRF answers)",
@@ -93,8 +90,8 @@ pub(super) fn routes(r: &mut Routes) {
                 .nonblank()
                 .req(),
         )
-        .limited();
-    r.add(a);
+        .limited()
+        .add();
 }
 
 /// Most users `GET users/` lists without `paginate=true` (about 1.4 MB of JSON).

@@ -19,8 +19,7 @@ use crate::store::owners::{self, Owned};
 use crate::store::votes::{self, SummaryEntry, VOTE_TYPES, Vote, VoteFilter, VoteInput};
 
 pub(super) fn routes(r: &mut Routes) {
-    let a = r
-        .at("/votes/", "votes")
+    r.at("/votes/", "votes")
         .get(Access::Token, "List votes", list)
         .query(filter_fields())
         .post(
@@ -28,19 +27,17 @@ pub(super) fn routes(r: &mut Routes) {
             "Create a vote in one of your own sessions (no toggle, no event)",
             create,
         )
-        .body(body_fields(true));
-    r.add(a);
-    let a = r
-        .at("/votes/summary/", "votes")
+        .body(body_fields(true))
+        .add();
+    r.at("/votes/summary/", "votes")
         .get(
             Access::Token,
             "Vote summary per asset (a count, a rate average, or counts by type)",
             summary,
         )
-        .query(filter_fields());
-    r.add(a);
-    let a = r
-        .at("/votes/{id}/", "votes")
+        .query(filter_fields())
+        .add();
+    r.at("/votes/{id}/", "votes")
         .get(Access::Token, "Get a vote", get_one)
         .patch(Access::Owner, "Update your vote (or any, for staff)", patch)
         .body(body_fields(false))
@@ -48,8 +45,8 @@ pub(super) fn routes(r: &mut Routes) {
             Access::Owner,
             "Delete your vote (or any, for staff)",
             delete,
-        );
-    r.add(a);
+        )
+        .add();
 }
 
 /// The body [`input`] reads (`creating`: type, asset and session are required).

@@ -11,11 +11,13 @@
 
 pub mod synth;
 
+use crate::store::speakers::Speaker;
+use crate::store::{Editable, Table};
 use std::path::{Path, PathBuf};
 
 use crate::geometry;
 use crate::media::{self, Purpose, Stored, Written};
-use crate::store::speakers::{self, SpeakerInput};
+use crate::store::speakers::SpeakerInput;
 use crate::store::{Store, StoreError, time};
 
 /// Where the demo walk is: a lawn in a city park (latitude, longitude).
@@ -405,7 +407,7 @@ fn insert_rows(
     {
         let shape = geometry::parse_multipolygon(&square(east_m, 0.0, half_m))
             .map_err(|e| StoreError::conflict("shape", e.0))?;
-        speakers::create(
+        Speaker::create(
             tx,
             &SpeakerInput {
                 project_id: Some(project),

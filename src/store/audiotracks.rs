@@ -6,11 +6,11 @@
 //! [`Audiotrack`] row and [`AudiotrackInput`] hold seconds, and the conversion happens only
 //! here. `banned_duration` is whole seconds in both places.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::{self, Where};
-use super::{StoreError, StoreResult};
+use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// Nanoseconds per second: the unit of the stored timing columns.
 pub const NS_PER_SECOND: f64 = 1e9;
@@ -79,55 +79,48 @@ pub struct Audiotrack {
     pub project_id: i64,
 }
 
-const COLUMNS: &str = "id, minvolume, maxvolume, minduration, maxduration, mindeadair, maxdeadair, \
-     minfadeintime, maxfadeintime, minfadeouttime, maxfadeouttime, minpanpos, maxpanpos, \
-     minpanduration, maxpanduration, repeatrecordings, active, start_with_silence, banned_duration, \
-     fadeout_when_filtered, timed_asset_priority, \
-     (SELECT group_concat(tag_id) FROM (SELECT tag_id FROM audiotrack_tags \
-        WHERE audiotrack_id = audiotracks.id ORDER BY tag_id)), \
-     project_id";
-
 fn secs(r: &Row<'_>, i: usize) -> rusqlite::Result<f64> {
     Ok(r.get::<_, f64>(i)? / NS_PER_SECOND)
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Audiotrack> {
-    Ok(Audiotrack {
-        id: r.get(0)?,
-        minvolume: r.get(1)?,
-        maxvolume: r.get(2)?,
-        minduration: secs(r, 3)?,
-        maxduration: secs(r, 4)?,
-        mindeadair: secs(r, 5)?,
-        maxdeadair: secs(r, 6)?,
-        minfadeintime: secs(r, 7)?,
-        maxfadeintime: secs(r, 8)?,
-        minfadeouttime: secs(r, 9)?,
-        maxfadeouttime: secs(r, 10)?,
-        minpanpos: r.get(11)?,
-        maxpanpos: r.get(12)?,
-        minpanduration: secs(r, 13)?,
-        maxpanduration: secs(r, 14)?,
-        repeatrecordings: r.get(15)?,
-        active: r.get(16)?,
-        start_with_silence: r.get(17)?,
-        banned_duration: r.get(18)?,
-        fadeout_when_filtered: r.get(19)?,
-        timed_asset_priority: r.get(20)?,
-        tag_filters: sql::id_list(r.get(21)?),
-        project_id: r.get(22)?,
-    })
-}
+impl Table for Audiotrack {
+    const WHAT: &'static str = "audiotrack";
+    const TABLE: &'static str = "audiotracks";
+    const SELECT: &'static str = "SELECT id, minvolume, maxvolume, minduration, maxduration, mindeadair, maxdeadair, \
+         minfadeintime, maxfadeintime, minfadeouttime, maxfadeouttime, minpanpos, maxpanpos, \
+         minpanduration, maxpanduration, repeatrecordings, active, start_with_silence, banned_duration, \
+         fadeout_when_filtered, timed_asset_priority, \
+         (SELECT group_concat(tag_id) FROM (SELECT tag_id FROM audiotrack_tags \
+            WHERE audiotrack_id = audiotracks.id ORDER BY tag_id)), \
+         project_id FROM audiotracks";
 
-/// One audiotrack.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Audiotrack> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM audiotracks WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("audiotrack", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            minvolume: r.get(1)?,
+            maxvolume: r.get(2)?,
+            minduration: secs(r, 3)?,
+            maxduration: secs(r, 4)?,
+            mindeadair: secs(r, 5)?,
+            maxdeadair: secs(r, 6)?,
+            minfadeintime: secs(r, 7)?,
+            maxfadeintime: secs(r, 8)?,
+            minfadeouttime: secs(r, 9)?,
+            maxfadeouttime: secs(r, 10)?,
+            minpanpos: r.get(11)?,
+            maxpanpos: r.get(12)?,
+            minpanduration: secs(r, 13)?,
+            maxpanduration: secs(r, 14)?,
+            repeatrecordings: r.get(15)?,
+            active: r.get(16)?,
+            start_with_silence: r.get(17)?,
+            banned_duration: r.get(18)?,
+            fadeout_when_filtered: r.get(19)?,
+            timed_asset_priority: r.get(20)?,
+            tag_filters: sql::id_list(r.get(21)?),
+            project_id: r.get(22)?,
+        })
+    }
 }
 
 /// Bounds on one timing column for `GET audiotracks/`.
@@ -186,18 +179,13 @@ impl AudiotrackFilter {
     }
 }
 
-/// Audiotracks matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &AudiotrackFilter) -> StoreResult<Vec<Audiotrack>> {
-    let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM audiotracks{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for Audiotrack {
+    type Filter = AudiotrackFilter;
+
+    fn list(conn: &Connection, f: &AudiotrackFilter) -> StoreResult<Vec<Self>> {
+        let w = f.where_clause();
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a create or PATCH; `None` leaves a field as it is (or at its default on create).
@@ -399,57 +387,28 @@ const SET_COLUMNS: &str = "project_id, minvolume, maxvolume, minduration, maxdur
      maxpanpos, minpanduration, maxpanduration, repeatrecordings, active, start_with_silence, \
      banned_duration, fadeout_when_filtered, timed_asset_priority";
 
-/// Creates an audiotrack from the model defaults plus `input` (the caller has checked that
-/// the required fields are there).
-///
-/// # Errors
-/// [`StoreError::Conflict`] naming the field for a min above its max, an unknown project or
-/// an unknown tag.
-pub fn create(tx: &Transaction<'_>, input: &AudiotrackInput) -> StoreResult<Audiotrack> {
-    let mut a = defaults();
-    apply(&mut a, input);
-    check(tx, &a)?;
-    let p = params(&a);
-    tx.execute(
-        &format!(
-            "INSERT INTO audiotracks ({SET_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
-        ),
-        rusqlite::params_from_iter(&p[..21]),
-    )?;
-    let id = tx.last_insert_rowid();
-    sql::replace_links(
-        tx,
-        "audiotrack_tags",
-        "audiotrack_id",
-        "tag_id",
-        id,
-        &a.tag_filters,
-    )?;
-    get(tx, id)
-}
+impl Editable for Audiotrack {
+    type Input = AudiotrackInput;
 
-/// Applies a PATCH; the rules are checked against the merged row.
-///
-/// # Errors
-/// Not found, or the conflicts of [`create`].
-pub fn patch(tx: &Transaction<'_>, id: i64, input: &AudiotrackInput) -> StoreResult<Audiotrack> {
-    let mut a = get(tx, id)?;
-    apply(&mut a, input);
-    check(tx, &a)?;
-    let assignments: Vec<String> = SET_COLUMNS
-        .split(", ")
-        .enumerate()
-        .map(|(n, c)| format!("{} = ?{}", c.trim(), n + 1))
-        .collect();
-    tx.execute(
-        &format!(
-            "UPDATE audiotracks SET {} WHERE id = ?22",
-            assignments.join(", ")
-        ),
-        rusqlite::params_from_iter(params(&a)),
-    )?;
-    if input.tag_filters.is_some() {
+    /// Creates an audiotrack from the model defaults plus `input` (the caller has checked that
+    /// the required fields are there).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] naming the field for a min above its max, an unknown project or
+    /// an unknown tag.
+    fn create(tx: &Transaction<'_>, input: &AudiotrackInput) -> StoreResult<Self> {
+        let mut a = defaults();
+        apply(&mut a, input);
+        check(tx, &a)?;
+        let p = params(&a);
+        tx.execute(
+            &format!(
+                "INSERT INTO audiotracks ({SET_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+            ),
+            rusqlite::params_from_iter(&p[..21]),
+        )?;
+        let id = tx.last_insert_rowid();
         sql::replace_links(
             tx,
             "audiotrack_tags",
@@ -458,17 +417,39 @@ pub fn patch(tx: &Transaction<'_>, id: i64, input: &AudiotrackInput) -> StoreRes
             id,
             &a.tag_filters,
         )?;
+        Audiotrack::get(tx, id)
     }
-    get(tx, id)
-}
 
-/// Deletes an audiotrack (its tag links go with it).
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    if tx.execute("DELETE FROM audiotracks WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("audiotrack", id));
+    /// Applies a PATCH; the rules are checked against the merged row.
+    ///
+    /// # Errors
+    /// Not found, or the conflicts of `create`.
+    fn patch(tx: &Transaction<'_>, id: i64, input: &AudiotrackInput) -> StoreResult<Self> {
+        let mut a = Audiotrack::get(tx, id)?;
+        apply(&mut a, input);
+        check(tx, &a)?;
+        let assignments: Vec<String> = SET_COLUMNS
+            .split(", ")
+            .enumerate()
+            .map(|(n, c)| format!("{} = ?{}", c.trim(), n + 1))
+            .collect();
+        tx.execute(
+            &format!(
+                "UPDATE audiotracks SET {} WHERE id = ?22",
+                assignments.join(", ")
+            ),
+            rusqlite::params_from_iter(params(&a)),
+        )?;
+        if input.tag_filters.is_some() {
+            sql::replace_links(
+                tx,
+                "audiotrack_tags",
+                "audiotrack_id",
+                "tag_id",
+                id,
+                &a.tag_filters,
+            )?;
+        }
+        Audiotrack::get(tx, id)
     }
-    Ok(())
 }

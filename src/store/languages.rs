@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::loc::LocString;
 use super::sql::Where;
 use super::sql::{Assignments, check_ref};
-use super::{StoreError, StoreResult};
+use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// A language.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -26,23 +26,57 @@ pub struct Language {
     pub language_code: String,
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Language> {
-    Ok(Language {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        language_code: r.get(2)?,
-    })
-}
+impl Table for Language {
+    const WHAT: &'static str = "language";
+    const TABLE: &'static str = "languages";
+    const SELECT: &'static str = "SELECT id, name, language_code FROM languages";
 
-/// One language.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Language> {
-    conn.prepare_cached("SELECT id, name, language_code FROM languages WHERE id = ?1")?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("language", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            language_code: r.get(2)?,
+        })
+    }
+
+    /// Refused while something depends on the language (see the module doc):
+    /// [`StoreError::InUse`] says what, and nothing is deleted.
+    fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+        let language = Self::get(tx, id)?;
+        if id == 1 {
+            return Err(StoreError::InUse(format!(
+                "Language {id} ({}) is the default language that new sessions fall back to; it cannot be deleted.",
+                language.language_code
+            )));
+        }
+        let strings: i64 = tx.query_row(
+            "SELECT count(*) FROM localized_strings WHERE language_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let projects = super::sql::ids(
+            tx,
+            "SELECT project_id FROM project_languages WHERE language_id = ?1 ORDER BY project_id",
+            [id],
+        )?;
+        let mut uses = Vec::new();
+        if strings > 0 {
+            uses.push(format!("{strings} localized string(s)"));
+        }
+        if !projects.is_empty() {
+            let list: Vec<String> = projects.iter().map(i64::to_string).collect();
+            uses.push(format!("project(s) {}", list.join(", ")));
+        }
+        if !uses.is_empty() {
+            return Err(StoreError::InUse(format!(
+                "Language {id} ({}) is still used by {}; delete or reassign those first.",
+                language.language_code,
+                uses.join(" and ")
+            )));
+        }
+        tx.execute("DELETE FROM languages WHERE id = ?1", [id])?;
+        Ok(())
+    }
 }
 
 /// The id of the language with this code, if any.
@@ -79,20 +113,15 @@ pub struct LanguageFilter {
     pub name: Option<String>,
 }
 
-/// Languages matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &LanguageFilter) -> StoreResult<Vec<Language>> {
-    let mut w = Where::new();
-    w.contains_opt("language_code", f.language_code.as_deref())
-        .contains_opt("name", f.name.as_deref());
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id, name, language_code FROM languages{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for Language {
+    type Filter = LanguageFilter;
+
+    fn list(conn: &Connection, f: &LanguageFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.contains_opt("language_code", f.language_code.as_deref())
+            .contains_opt("name", f.name.as_deref());
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a language create or PATCH.
@@ -116,106 +145,58 @@ fn check_code_free(conn: &Connection, code: Option<&str>, except: i64) -> StoreR
     Ok(())
 }
 
-/// Creates a language.
-///
-/// # Errors
-/// A field conflict when the code is taken.
-pub fn create(tx: &Transaction<'_>, l: &LanguageInput) -> StoreResult<Language> {
-    check_code_free(tx, l.language_code.as_deref(), 0)?;
-    tx.execute(
-        "INSERT INTO languages (name, language_code) VALUES (?1, ?2)",
-        rusqlite::params![
-            l.name.as_deref().unwrap_or(""),
-            l.language_code.as_deref().unwrap_or("")
-        ],
-    )?;
-    get(tx, tx.last_insert_rowid())
-}
+impl Editable for Language {
+    type Input = LanguageInput;
 
-/// Applies a PATCH to a language (keeping its own code is fine).
-///
-/// # Errors
-/// Not found; a field conflict when the code is taken by another language.
-pub fn patch(tx: &Transaction<'_>, id: i64, l: &LanguageInput) -> StoreResult<Language> {
-    get(tx, id)?;
-    check_code_free(tx, l.language_code.as_deref(), id)?;
-    let mut a = Assignments::default();
-    a.set("name", l.name.clone())
-        .set("language_code", l.language_code.clone());
-    a.apply(tx, "languages", id)?;
-    get(tx, id)
-}
+    /// Creates a language.
+    ///
+    /// # Errors
+    /// A field conflict when the code is taken.
+    fn create(tx: &Transaction<'_>, l: &LanguageInput) -> StoreResult<Self> {
+        check_code_free(tx, l.language_code.as_deref(), 0)?;
+        tx.execute(
+            "INSERT INTO languages (name, language_code) VALUES (?1, ?2)",
+            rusqlite::params![
+                l.name.as_deref().unwrap_or(""),
+                l.language_code.as_deref().unwrap_or("")
+            ],
+        )?;
+        Language::get(tx, tx.last_insert_rowid())
+    }
 
-/// Why a language may not be deleted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InUse(pub String);
-
-/// Deletes a language unless something depends on it (see the module doc); nothing is
-/// deleted when it answers `Ok(Err(InUse))`.
-///
-/// # Errors
-/// Not found.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<Result<(), InUse>> {
-    let language = get(tx, id)?;
-    if id == 1 {
-        return Ok(Err(InUse(format!(
-            "Language {id} ({}) is the default language that new sessions fall back to; it cannot be deleted.",
-            language.language_code
-        ))));
+    /// Applies a PATCH to a language (keeping its own code is fine).
+    ///
+    /// # Errors
+    /// Not found; a field conflict when the code is taken by another language.
+    fn patch(tx: &Transaction<'_>, id: i64, l: &LanguageInput) -> StoreResult<Self> {
+        Language::get(tx, id)?;
+        check_code_free(tx, l.language_code.as_deref(), id)?;
+        let mut a = Assignments::default();
+        a.set("name", l.name.clone())
+            .set("language_code", l.language_code.clone());
+        a.apply(tx, "languages", id)?;
+        Language::get(tx, id)
     }
-    let strings: i64 = tx.query_row(
-        "SELECT count(*) FROM localized_strings WHERE language_id = ?1",
-        [id],
-        |r| r.get(0),
-    )?;
-    let projects = super::sql::ids(
-        tx,
-        "SELECT project_id FROM project_languages WHERE language_id = ?1 ORDER BY project_id",
-        [id],
-    )?;
-    let mut uses = Vec::new();
-    if strings > 0 {
-        uses.push(format!("{strings} localized string(s)"));
-    }
-    if !projects.is_empty() {
-        let list: Vec<String> = projects.iter().map(i64::to_string).collect();
-        uses.push(format!("project(s) {}", list.join(", ")));
-    }
-    if !uses.is_empty() {
-        return Ok(Err(InUse(format!(
-            "Language {id} ({}) is still used by {}; delete or reassign those first.",
-            language.language_code,
-            uses.join(" and ")
-        ))));
-    }
-    tx.execute("DELETE FROM languages WHERE id = ?1", [id])?;
-    Ok(Ok(()))
 }
 
 // ---------------------------------------------------------------------------------------
 // Localized strings
 
-const STRING_SELECT: &str = "SELECT s.id, g.language_code, s.localized_string, s.language_id
-                               FROM localized_strings s JOIN languages g ON g.id = s.language_id";
+impl Table for LocString {
+    const WHAT: &'static str = "localized string";
+    const TABLE: &'static str = "localized_strings";
+    const SELECT: &'static str = "SELECT s.id, g.language_code, s.localized_string, s.language_id
+           FROM localized_strings s JOIN languages g ON g.id = s.language_id";
+    const ID: &'static str = "s.id";
 
-fn string_row(r: &Row<'_>) -> rusqlite::Result<LocString> {
-    Ok(LocString {
-        id: r.get(0)?,
-        language: r.get(1)?,
-        text: r.get(2)?,
-        language_id: r.get(3)?,
-    })
-}
-
-/// One localized string.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get_string(conn: &Connection, id: i64) -> StoreResult<LocString> {
-    conn.prepare_cached(&format!("{STRING_SELECT} WHERE s.id = ?1"))?
-        .query_row([id], string_row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("localized string", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            language: r.get(1)?,
+            text: r.get(2)?,
+            language_id: r.get(3)?,
+        })
+    }
 }
 
 /// Filters of `GET localizedstrings/`.
@@ -229,20 +210,18 @@ pub struct StringFilter {
     pub localized_string: Option<String>,
 }
 
-/// Localized strings matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list_strings(conn: &Connection, f: &StringFilter) -> StoreResult<Vec<LocString>> {
-    let mut w = Where::new();
-    w.eq_opt("s.language_id", f.language_id)
-        .contains_opt("s.localized_string", f.localized_string.as_deref());
-    if let Some(code) = &f.language {
-        w.raw("g.language_code = ?", [Value::Text(code.clone())]);
+impl Filtered for LocString {
+    type Filter = StringFilter;
+
+    fn list(conn: &Connection, f: &StringFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.eq_opt("s.language_id", f.language_id)
+            .contains_opt("s.localized_string", f.localized_string.as_deref());
+        if let Some(code) = &f.language {
+            w.raw("g.language_code = ?", [Value::Text(code.clone())]);
+        }
+        Self::select(conn, &w)
     }
-    let mut stmt = conn.prepare(&format!("{STRING_SELECT}{} ORDER BY s.id", w.sql()))?;
-    let rows = stmt.query_map(w.params(), string_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Fields of a localized string create or PATCH.
@@ -274,42 +253,38 @@ fn input_language(tx: &Transaction<'_>, s: &StringInput) -> StoreResult<Option<i
     }
 }
 
-/// Creates a localized string.
-///
-/// # Errors
-/// A field conflict for an unknown language.
-pub fn create_string(tx: &Transaction<'_>, s: &StringInput) -> StoreResult<LocString> {
-    let Some(language_id) = input_language(tx, s)? else {
-        return Err(StoreError::conflict(
-            "language_id",
-            "This field is required.",
-        ));
-    };
-    tx.execute(
-        "INSERT INTO localized_strings (localized_string, language_id) VALUES (?1, ?2)",
-        rusqlite::params![s.text.as_deref().unwrap_or(""), language_id],
-    )?;
-    get_string(tx, tx.last_insert_rowid())
-}
+impl Editable for LocString {
+    type Input = StringInput;
 
-/// Applies a PATCH to a localized string.
-///
-/// # Errors
-/// Not found; a field conflict for an unknown language.
-pub fn patch_string(tx: &Transaction<'_>, id: i64, s: &StringInput) -> StoreResult<LocString> {
-    get_string(tx, id)?;
-    let language_id = input_language(tx, s)?;
-    let mut a = Assignments::default();
-    a.set("localized_string", s.text.clone())
-        .set("language_id", language_id);
-    a.apply(tx, "localized_strings", id)?;
-    get_string(tx, id)
-}
+    /// Creates a localized string.
+    ///
+    /// # Errors
+    /// A field conflict for an unknown language.
+    fn create(tx: &Transaction<'_>, s: &StringInput) -> StoreResult<Self> {
+        let Some(language_id) = input_language(tx, s)? else {
+            return Err(StoreError::conflict(
+                "language_id",
+                "This field is required.",
+            ));
+        };
+        tx.execute(
+            "INSERT INTO localized_strings (localized_string, language_id) VALUES (?1, ?2)",
+            rusqlite::params![s.text.as_deref().unwrap_or(""), language_id],
+        )?;
+        LocString::get(tx, tx.last_insert_rowid())
+    }
 
-/// Deletes a localized string (it disappears from every field it was attached to).
-///
-/// # Errors
-/// Not found.
-pub fn delete_string(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    super::sql::delete_row(tx, "localized_strings", "localized string", id)
+    /// Applies a PATCH to a localized string.
+    ///
+    /// # Errors
+    /// Not found; a field conflict for an unknown language.
+    fn patch(tx: &Transaction<'_>, id: i64, s: &StringInput) -> StoreResult<Self> {
+        LocString::get(tx, id)?;
+        let language_id = input_language(tx, s)?;
+        let mut a = Assignments::default();
+        a.set("localized_string", s.text.clone())
+            .set("language_id", language_id);
+        a.apply(tx, "localized_strings", id)?;
+        LocString::get(tx, id)
+    }
 }

@@ -10,6 +10,7 @@
 
 pub mod loc;
 pub mod sql;
+pub mod table;
 pub mod time;
 
 pub mod assets;
@@ -31,6 +32,8 @@ pub mod uigroups;
 pub mod uploads;
 pub mod users;
 pub mod votes;
+
+pub use table::{Editable, Filtered, Table};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,6 +76,9 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// A row may not be deleted while something still depends on it; the message says what.
+    #[error("{0}")]
+    InUse(String),
     /// SQLite itself failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -6,12 +6,12 @@
 //! speakers. decisions.md: the point is (longitude, latitude) in the right order, and only the
 //! group with exactly this id is searched (the reference swaps the two and matches ids by digit).
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::{self, Owner};
 use super::sql::{self, Where};
-use super::{StoreError, StoreResult, speakers};
+use super::{Editable, Filtered, StoreError, StoreResult, Table, speakers};
 use crate::geometry;
 
 /// A project group as api/2 shows it.
@@ -29,31 +29,22 @@ pub struct ProjectGroup {
     pub project_ids: Vec<i64>,
 }
 
-const COLUMNS: &str = "id, name, active, description, \
-     (SELECT group_concat(project_id) FROM (SELECT project_id FROM project_group_projects \
-        WHERE group_id = project_groups.id ORDER BY project_id))";
+impl Table for ProjectGroup {
+    const WHAT: &'static str = "project group";
+    const TABLE: &'static str = "project_groups";
+    const SELECT: &'static str = "SELECT id, name, active, description, \
+         (SELECT group_concat(project_id) FROM (SELECT project_id FROM project_group_projects \
+            WHERE group_id = project_groups.id ORDER BY project_id)) FROM project_groups";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<ProjectGroup> {
-    Ok(ProjectGroup {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        active: r.get(2)?,
-        description: r.get(3)?,
-        project_ids: sql::id_list(r.get(4)?),
-    })
-}
-
-/// One project group.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<ProjectGroup> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM project_groups WHERE id = ?1"
-    ))?
-    .query_row([id], row)
-    .optional()?
-    .ok_or_else(|| StoreError::not_found("project group", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            active: r.get(2)?,
+            description: r.get(3)?,
+            project_ids: sql::id_list(r.get(4)?),
+        })
+    }
 }
 
 /// Filters of `GET projectgroups/`.
@@ -65,20 +56,15 @@ pub struct ProjectGroupFilter {
     pub active: Option<bool>,
 }
 
-/// Groups matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &ProjectGroupFilter) -> StoreResult<Vec<ProjectGroup>> {
-    let mut w = Where::new();
-    w.contains_opt("name", f.name.as_deref())
-        .eq_opt("active", f.active);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM project_groups{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for ProjectGroup {
+    type Filter = ProjectGroupFilter;
+
+    fn list(conn: &Connection, f: &ProjectGroupFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.contains_opt("name", f.name.as_deref())
+            .eq_opt("active", f.active);
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a create or PATCH; `None` keeps the stored value (or the default).
@@ -114,50 +100,36 @@ fn set_projects(tx: &Transaction<'_>, id: i64, ids: &[i64]) -> StoreResult<()> {
     Ok(())
 }
 
-/// Creates a group.
-///
-/// # Errors
-/// [`StoreError::Conflict`] naming `project_ids` for an id that is not a project.
-pub fn create(tx: &Transaction<'_>, i: &ProjectGroupInput) -> StoreResult<ProjectGroup> {
-    tx.execute(
-        "INSERT INTO project_groups (name, active, description) VALUES (?1, ?2, ?3)",
-        rusqlite::params![
-            i.name.as_deref().unwrap_or(""),
-            i.active.unwrap_or(true),
-            i.description.as_deref().unwrap_or("")
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    set_projects(tx, id, i.project_ids.as_deref().unwrap_or(&[]))?;
-    get(tx, id)
-}
+impl Editable for ProjectGroup {
+    type Input = ProjectGroupInput;
 
-/// Applies a PATCH.
-///
-/// # Errors
-/// Not found, or the conflict of [`create`].
-pub fn patch(tx: &Transaction<'_>, id: i64, i: &ProjectGroupInput) -> StoreResult<ProjectGroup> {
-    get(tx, id)?;
-    tx.execute(
-        "UPDATE project_groups SET name = coalesce(?2, name), active = coalesce(?3, active),
-                description = coalesce(?4, description) WHERE id = ?1",
-        rusqlite::params![id, i.name, i.active, i.description],
-    )?;
-    if let Some(ids) = &i.project_ids {
-        set_projects(tx, id, ids)?;
+    /// A conflict naming `project_ids` for an id that is not a project.
+    fn create(tx: &Transaction<'_>, i: &ProjectGroupInput) -> StoreResult<Self> {
+        tx.execute(
+            "INSERT INTO project_groups (name, active, description) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                i.name.as_deref().unwrap_or(""),
+                i.active.unwrap_or(true),
+                i.description.as_deref().unwrap_or("")
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        set_projects(tx, id, i.project_ids.as_deref().unwrap_or(&[]))?;
+        Self::get(tx, id)
     }
-    get(tx, id)
-}
 
-/// Deletes a group (not its projects).
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    if tx.execute("DELETE FROM project_groups WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("project group", id));
+    fn patch(tx: &Transaction<'_>, id: i64, i: &ProjectGroupInput) -> StoreResult<Self> {
+        Self::get(tx, id)?;
+        tx.execute(
+            "UPDATE project_groups SET name = coalesce(?2, name), active = coalesce(?3, active),
+                    description = coalesce(?4, description) WHERE id = ?1",
+            rusqlite::params![id, i.name, i.active, i.description],
+        )?;
+        if let Some(ids) = &i.project_ids {
+            set_projects(tx, id, ids)?;
+        }
+        Self::get(tx, id)
     }
-    Ok(())
 }
 
 /// One entry of `GET projectgroups/:id/projects/`.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::sql::{self, Where};
-use super::{StoreError, StoreResult};
+use super::{Editable, Filtered, StoreError, StoreResult, Table};
 use crate::geometry;
 
 /// A speaker as api/2 shows it; every key always present, `backupuri` never null.
@@ -45,9 +45,6 @@ pub struct Speaker {
     pub project_id: i64,
 }
 
-const COLUMNS: &str = "id, activeyn, code, maxvolume, minvolume, uri, backupuri, shape, boundary, \
-                       attenuation_distance, attenuation_border, project_id";
-
 /// The derived geometry of a shape, as stored GeoJSON text: (boundary, attenuation border).
 fn derived(mp: &MultiPolygon<f64>, attenuation_distance: i64) -> (String, String) {
     let boundary = geometry::multilinestring_json(&geometry::boundary(mp));
@@ -58,43 +55,39 @@ fn derived(mp: &MultiPolygon<f64>, attenuation_distance: i64) -> (String, String
     (boundary.to_string(), border.to_string())
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Speaker> {
-    let shape: Option<String> = r.get(7)?;
-    let mut boundary: Option<String> = r.get(8)?;
-    let attenuation_distance: i64 = r.get(9)?;
-    let mut border: Option<String> = r.get(10)?;
-    if boundary.is_none() || border.is_none() {
-        if let Some(mp) = shape.as_deref().and_then(geometry::stored_multipolygon) {
-            let (b, a) = derived(&mp, attenuation_distance);
-            boundary.get_or_insert(b);
-            border.get_or_insert(a);
-        }
-    }
-    Ok(Speaker {
-        id: r.get(0)?,
-        activeyn: r.get(1)?,
-        code: r.get(2)?,
-        maxvolume: r.get(3)?,
-        minvolume: r.get(4)?,
-        uri: r.get(5)?,
-        backupuri: r.get(6)?,
-        shape: geometry::stored_json(shape.as_deref()),
-        boundary: geometry::stored_json(boundary.as_deref()),
-        attenuation_distance,
-        attenuation_border: geometry::stored_json(border.as_deref()),
-        project_id: r.get(11)?,
-    })
-}
+impl Table for Speaker {
+    const WHAT: &'static str = "speaker";
+    const TABLE: &'static str = "speakers";
+    const SELECT: &'static str = "SELECT id, activeyn, code, maxvolume, minvolume, uri, backupuri, shape, boundary, \
+         attenuation_distance, attenuation_border, project_id FROM speakers";
 
-/// One speaker.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Speaker> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM speakers WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("speaker", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let shape: Option<String> = r.get(7)?;
+        let mut boundary: Option<String> = r.get(8)?;
+        let attenuation_distance: i64 = r.get(9)?;
+        let mut border: Option<String> = r.get(10)?;
+        if boundary.is_none() || border.is_none() {
+            if let Some(mp) = shape.as_deref().and_then(geometry::stored_multipolygon) {
+                let (b, a) = derived(&mp, attenuation_distance);
+                boundary.get_or_insert(b);
+                border.get_or_insert(a);
+            }
+        }
+        Ok(Self {
+            id: r.get(0)?,
+            activeyn: r.get(1)?,
+            code: r.get(2)?,
+            maxvolume: r.get(3)?,
+            minvolume: r.get(4)?,
+            uri: r.get(5)?,
+            backupuri: r.get(6)?,
+            shape: geometry::stored_json(shape.as_deref()),
+            boundary: geometry::stored_json(boundary.as_deref()),
+            attenuation_distance,
+            attenuation_border: geometry::stored_json(border.as_deref()),
+            project_id: r.get(11)?,
+        })
+    }
 }
 
 /// Filters of `GET speakers/`.
@@ -106,20 +99,15 @@ pub struct SpeakerFilter {
     pub project_id: Option<i64>,
 }
 
-/// Speakers matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &SpeakerFilter) -> StoreResult<Vec<Speaker>> {
-    let mut w = Where::new();
-    w.eq_opt("activeyn", f.activeyn)
-        .eq_opt("project_id", f.project_id);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM speakers{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for Speaker {
+    type Filter = SpeakerFilter;
+
+    fn list(conn: &Connection, f: &SpeakerFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.eq_opt("activeyn", f.activeyn)
+            .eq_opt("project_id", f.project_id);
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a create or PATCH; `None` leaves a field as it is (or at its default).
@@ -211,121 +199,114 @@ fn merge(c: &mut Current, i: &SpeakerInput) -> bool {
     geometry_changed
 }
 
-/// Creates a speaker and derives its borders (the caller has checked that `uri`, the volumes,
-/// the shape, the distance and the project are given).
-///
-/// # Errors
-/// [`StoreError::Conflict`] for minvolume above maxvolume or an unknown project.
-pub fn create(tx: &Transaction<'_>, input: &SpeakerInput) -> StoreResult<Speaker> {
-    let mut c = Current {
-        project_id: 0,
-        activeyn: false,
-        code: String::new(),
-        maxvolume: 0.0,
-        minvolume: 0.0,
-        uri: String::new(),
-        backupuri: String::new(),
-        shape: None,
-        attenuation_distance: 0,
-    };
-    merge(&mut c, input);
-    check(tx, &c)?;
-    let (boundary, border) = match &input.shape {
-        Some(mp) => {
-            let (b, a) = derived(mp, c.attenuation_distance);
-            (Some(b), Some(a))
-        }
-        None => (None, None),
-    };
-    tx.execute(
-        "INSERT INTO speakers (project_id, activeyn, code, maxvolume, minvolume, uri, backupuri,
-                               shape, boundary, attenuation_distance, attenuation_border)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        rusqlite::params![
-            c.project_id,
-            c.activeyn,
-            c.code,
-            c.maxvolume,
-            c.minvolume,
-            c.uri,
-            c.backupuri,
-            c.shape,
-            boundary,
-            c.attenuation_distance,
-            border
-        ],
-    )?;
-    get(tx, tx.last_insert_rowid())
-}
+impl Editable for Speaker {
+    type Input = SpeakerInput;
 
-/// Applies a PATCH; the borders are derived again when the shape or the distance changes.
-///
-/// # Errors
-/// Not found, or the conflicts of [`create`].
-pub fn patch(tx: &Transaction<'_>, id: i64, input: &SpeakerInput) -> StoreResult<Speaker> {
-    let mut c = tx
-        .prepare_cached(
-            "SELECT project_id, activeyn, code, maxvolume, minvolume, uri, backupuri, shape,
-                    attenuation_distance FROM speakers WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(Current {
-                project_id: r.get(0)?,
-                activeyn: r.get(1)?,
-                code: r.get(2)?,
-                maxvolume: r.get(3)?,
-                minvolume: r.get(4)?,
-                uri: r.get(5)?,
-                backupuri: r.get(6)?,
-                shape: r.get(7)?,
-                attenuation_distance: r.get(8)?,
-            })
-        })
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("speaker", id))?;
-    let geometry_changed = merge(&mut c, input);
-    check(tx, &c)?;
-    tx.execute(
-        "UPDATE speakers SET project_id = ?2, activeyn = ?3, code = ?4, maxvolume = ?5,
-                minvolume = ?6, uri = ?7, backupuri = ?8, shape = ?9, attenuation_distance = ?10
-          WHERE id = ?1",
-        rusqlite::params![
-            id,
-            c.project_id,
-            c.activeyn,
-            c.code,
-            c.maxvolume,
-            c.minvolume,
-            c.uri,
-            c.backupuri,
-            c.shape,
-            c.attenuation_distance
-        ],
-    )?;
-    if geometry_changed {
-        let derived = c
-            .shape
-            .as_deref()
-            .and_then(geometry::stored_multipolygon)
-            .map(|mp| derived(&mp, c.attenuation_distance));
-        let (boundary, border) = derived.unzip();
+    /// Creates a speaker and derives its borders (the caller has checked that `uri`, the volumes,
+    /// the shape, the distance and the project are given).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for minvolume above maxvolume or an unknown project.
+    fn create(tx: &Transaction<'_>, input: &SpeakerInput) -> StoreResult<Self> {
+        let mut c = Current {
+            project_id: 0,
+            activeyn: false,
+            code: String::new(),
+            maxvolume: 0.0,
+            minvolume: 0.0,
+            uri: String::new(),
+            backupuri: String::new(),
+            shape: None,
+            attenuation_distance: 0,
+        };
+        merge(&mut c, input);
+        check(tx, &c)?;
+        let (boundary, border) = match &input.shape {
+            Some(mp) => {
+                let (b, a) = derived(mp, c.attenuation_distance);
+                (Some(b), Some(a))
+            }
+            None => (None, None),
+        };
         tx.execute(
-            "UPDATE speakers SET boundary = ?2, attenuation_border = ?3 WHERE id = ?1",
-            rusqlite::params![id, boundary, border],
+            "INSERT INTO speakers (project_id, activeyn, code, maxvolume, minvolume, uri, backupuri,
+                                   shape, boundary, attenuation_distance, attenuation_border)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            rusqlite::params![
+                c.project_id,
+                c.activeyn,
+                c.code,
+                c.maxvolume,
+                c.minvolume,
+                c.uri,
+                c.backupuri,
+                c.shape,
+                boundary,
+                c.attenuation_distance,
+                border
+            ],
         )?;
+        Speaker::get(tx, tx.last_insert_rowid())
     }
-    get(tx, id)
-}
 
-/// Deletes a speaker.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    if tx.execute("DELETE FROM speakers WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("speaker", id));
+    /// Applies a PATCH; the borders are derived again when the shape or the distance changes.
+    ///
+    /// # Errors
+    /// Not found, or the conflicts of `create`.
+    fn patch(tx: &Transaction<'_>, id: i64, input: &SpeakerInput) -> StoreResult<Self> {
+        let mut c = tx
+            .prepare_cached(
+                "SELECT project_id, activeyn, code, maxvolume, minvolume, uri, backupuri, shape,
+                        attenuation_distance FROM speakers WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok(Current {
+                    project_id: r.get(0)?,
+                    activeyn: r.get(1)?,
+                    code: r.get(2)?,
+                    maxvolume: r.get(3)?,
+                    minvolume: r.get(4)?,
+                    uri: r.get(5)?,
+                    backupuri: r.get(6)?,
+                    shape: r.get(7)?,
+                    attenuation_distance: r.get(8)?,
+                })
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("speaker", id))?;
+        let geometry_changed = merge(&mut c, input);
+        check(tx, &c)?;
+        tx.execute(
+            "UPDATE speakers SET project_id = ?2, activeyn = ?3, code = ?4, maxvolume = ?5,
+                    minvolume = ?6, uri = ?7, backupuri = ?8, shape = ?9, attenuation_distance = ?10
+              WHERE id = ?1",
+            rusqlite::params![
+                id,
+                c.project_id,
+                c.activeyn,
+                c.code,
+                c.maxvolume,
+                c.minvolume,
+                c.uri,
+                c.backupuri,
+                c.shape,
+                c.attenuation_distance
+            ],
+        )?;
+        if geometry_changed {
+            let derived = c
+                .shape
+                .as_deref()
+                .and_then(geometry::stored_multipolygon)
+                .map(|mp| derived(&mp, c.attenuation_distance));
+            let (boundary, border) = derived.unzip();
+            tx.execute(
+                "UPDATE speakers SET boundary = ?2, attenuation_border = ?3 WHERE id = ?1",
+                rusqlite::params![id, boundary, border],
+            )?;
+        }
+        Speaker::get(tx, id)
     }
-    Ok(())
 }
 
 /// The shapes of a project's active speakers (for "is this point in the project's area").

@@ -3,11 +3,11 @@
 //!
 //! The column `end` is an SQL keyword and is always written quoted.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::{self, Where};
-use super::{StoreError, StoreResult};
+use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// The message the reference server gives when `end` comes before `start`.
 pub const END_BEFORE_START: &str = "End time must be greater than start time.";
@@ -27,27 +27,21 @@ pub struct TimedAsset {
     pub project_id: i64,
 }
 
-const COLUMNS: &str = "id, start, \"end\", asset_id, project_id";
+impl Table for TimedAsset {
+    const WHAT: &'static str = "timed asset";
+    const TABLE: &'static str = "timed_assets";
+    const SELECT: &'static str =
+        "SELECT id, start, \"end\", asset_id, project_id FROM timed_assets";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<TimedAsset> {
-    Ok(TimedAsset {
-        id: r.get(0)?,
-        start: r.get(1)?,
-        end: r.get(2)?,
-        asset_id: r.get(3)?,
-        project_id: r.get(4)?,
-    })
-}
-
-/// One timed asset.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<TimedAsset> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM timed_assets WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("timed asset", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            start: r.get(1)?,
+            end: r.get(2)?,
+            asset_id: r.get(3)?,
+            project_id: r.get(4)?,
+        })
+    }
 }
 
 /// Filters of `GET timedassets/` (seconds).
@@ -71,26 +65,21 @@ pub struct TimedAssetFilter {
     pub end_gte: Option<f64>,
 }
 
-/// Timed assets matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &TimedAssetFilter) -> StoreResult<Vec<TimedAsset>> {
-    let mut w = Where::new();
-    w.eq_opt("project_id", f.project_id)
-        .eq_opt("asset_id", f.asset_id)
-        .eq_opt("start", f.start)
-        .eq_opt("\"end\"", f.end)
-        .cmp_opt("start", "<=", f.start_lte)
-        .cmp_opt("start", ">=", f.start_gte)
-        .cmp_opt("\"end\"", "<=", f.end_lte)
-        .cmp_opt("\"end\"", ">=", f.end_gte);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM timed_assets{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for TimedAsset {
+    type Filter = TimedAssetFilter;
+
+    fn list(conn: &Connection, f: &TimedAssetFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.eq_opt("project_id", f.project_id)
+            .eq_opt("asset_id", f.asset_id)
+            .eq_opt("start", f.start)
+            .eq_opt("\"end\"", f.end)
+            .cmp_opt("start", "<=", f.start_lte)
+            .cmp_opt("start", ">=", f.start_gte)
+            .cmp_opt("\"end\"", "<=", f.end_lte)
+            .cmp_opt("\"end\"", ">=", f.end_gte);
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a create or PATCH; `None` keeps the stored value.
@@ -135,50 +124,37 @@ fn check(tx: &Transaction<'_>, t: &TimedAsset) -> StoreResult<()> {
     Ok(())
 }
 
-/// Creates a timed asset (the caller has checked that every field is given).
-///
-/// # Errors
-/// [`StoreError::Conflict`] for `end` before `start` (`non_field_errors`, as the reference) or
-/// an unknown project or asset.
-pub fn create(tx: &Transaction<'_>, input: &TimedAssetInput) -> StoreResult<TimedAsset> {
-    let base = TimedAsset {
-        id: 0,
-        start: 0.0,
-        end: 0.0,
-        asset_id: 0,
-        project_id: 0,
-    };
-    let t = merged(&base, input);
-    check(tx, &t)?;
-    tx.execute(
-        "INSERT INTO timed_assets (project_id, asset_id, start, \"end\") VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![t.project_id, t.asset_id, t.start, t.end],
-    )?;
-    get(tx, tx.last_insert_rowid())
-}
+impl Editable for TimedAsset {
+    type Input = TimedAssetInput;
 
-/// Applies a PATCH; a PATCH with only one of `start`/`end` is checked against the stored other.
-///
-/// # Errors
-/// Not found, or the conflicts of [`create`].
-pub fn patch(tx: &Transaction<'_>, id: i64, input: &TimedAssetInput) -> StoreResult<TimedAsset> {
-    let t = merged(&get(tx, id)?, input);
-    check(tx, &t)?;
-    tx.execute(
-        "UPDATE timed_assets SET project_id = ?2, asset_id = ?3, start = ?4, \"end\" = ?5
-          WHERE id = ?1",
-        rusqlite::params![id, t.project_id, t.asset_id, t.start, t.end],
-    )?;
-    get(tx, id)
-}
-
-/// Deletes a timed asset.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    if tx.execute("DELETE FROM timed_assets WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("timed asset", id));
+    /// Creates a timed asset: a conflict for `end` before `start` (`non_field_errors`, as
+    /// the reference) or an unknown project or asset.
+    fn create(tx: &Transaction<'_>, input: &TimedAssetInput) -> StoreResult<Self> {
+        let base = TimedAsset {
+            id: 0,
+            start: 0.0,
+            end: 0.0,
+            asset_id: 0,
+            project_id: 0,
+        };
+        let t = merged(&base, input);
+        check(tx, &t)?;
+        tx.execute(
+            "INSERT INTO timed_assets (project_id, asset_id, start, \"end\") VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![t.project_id, t.asset_id, t.start, t.end],
+        )?;
+        Self::get(tx, tx.last_insert_rowid())
     }
-    Ok(())
+
+    /// A PATCH with only one of `start`/`end` is checked against the stored other.
+    fn patch(tx: &Transaction<'_>, id: i64, input: &TimedAssetInput) -> StoreResult<Self> {
+        let t = merged(&Self::get(tx, id)?, input);
+        check(tx, &t)?;
+        tx.execute(
+            "UPDATE timed_assets SET project_id = ?2, asset_id = ?3, start = ?4, \"end\" = ?5
+              WHERE id = ?1",
+            rusqlite::params![id, t.project_id, t.asset_id, t.start, t.end],
+        )?;
+        Self::get(tx, id)
+    }
 }

@@ -1,0 +1,95 @@
+//! The handlers of plain resources: list with a filter, get, create, PATCH and delete, once for
+//! every resource the store describes with [`Table`], [`Filtered`] and [`Editable`]. A
+//! resource module keeps only what is its own: how its query becomes a filter
+//! ([`FromQuery`]), how its body becomes an input ([`FromBody`]), and its route table, where
+//! these handlers stand by name (`crud::list::<TimedAsset>`) beside any hand-written ones.
+//!
+//! Owns: the five plain handler bodies. May not touch: SQL (the store's traits run it) or
+//! access rules (the route table states them).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::input::{Body, FieldErrors, Fields, Query};
+use super::{ApiResult, AppState, Id};
+use crate::store::{Editable, Filtered, Table};
+
+/// A list filter read from a query string.
+pub(super) trait FromQuery: Sized {
+    /// Reads the filter, adding every bad parameter to `e`.
+    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self;
+}
+
+/// A create or PATCH input read from a request body.
+pub(super) trait FromBody: Sized {
+    /// Reads the input (`creating`: required fields must be there).
+    ///
+    /// # Errors
+    /// A 400 naming every bad field.
+    fn from_body(b: &Fields, creating: bool) -> ApiResult<Self>;
+}
+
+/// `GET <collection>/`: the objects the query's filter matches, by id.
+pub(super) async fn list<R>(
+    State(state): State<AppState>,
+    Query(q): Query,
+) -> ApiResult<Json<Vec<R>>>
+where
+    R: Filtered + Serialize,
+    R::Filter: FromQuery,
+{
+    let mut e = FieldErrors::default();
+    let f = R::Filter::from_query(&q, &mut e);
+    e.finish()?;
+    Ok(Json(state.store.read(move |c| R::list(c, &f)).await?))
+}
+
+/// `GET <collection>/{id}/`.
+pub(super) async fn get<R: Table + Serialize>(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<Json<R>> {
+    Ok(Json(state.store.read(move |c| R::get(c, id)).await?))
+}
+
+/// `POST <collection>/`: answers the new object.
+pub(super) async fn create<R>(State(state): State<AppState>, Body(b): Body) -> ApiResult<Json<R>>
+where
+    R: Editable + Serialize,
+    R::Input: FromBody,
+{
+    let input = R::Input::from_body(&b, true)?;
+    Ok(Json(
+        state.store.write(move |tx| R::create(tx, &input)).await?,
+    ))
+}
+
+/// `PATCH <collection>/{id}/`: only the fields sent change; answers the object.
+pub(super) async fn patch<R>(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(b): Body,
+) -> ApiResult<Json<R>>
+where
+    R: Editable + Serialize,
+    R::Input: FromBody,
+{
+    let input = R::Input::from_body(&b, false)?;
+    Ok(Json(
+        state
+            .store
+            .write(move |tx| R::patch(tx, id, &input))
+            .await?,
+    ))
+}
+
+/// `DELETE <collection>/{id}/`: 204.
+pub(super) async fn delete<R: Table>(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    state.store.write(move |tx| R::delete(tx, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

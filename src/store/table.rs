@@ -1,0 +1,173 @@
+//! The shape most resources share: one row per object, read by id or by a filter, created
+//! and PATCHed from an input, deleted by id. [`Table`] maps a row and gives the generic reads
+//! and the delete; [`Filtered`] and [`Editable`] name a resource's filter and input, so the
+//! HTTP layer can serve every plain resource with one set of handlers.
+//!
+//! A resource whose reads need more than an id (localization, the caller's view) or whose
+//! delete has rules of its own overrides the provided methods or keeps its own functions;
+//! nothing here hides SQL a resource really writes differently.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+
+use super::sql::{Where, delete_row};
+use super::{StoreError, StoreResult};
+
+/// A resource stored one row per object.
+pub trait Table: Sized + Send + 'static {
+    /// What a missing row is called in errors (`timed asset`).
+    const WHAT: &'static str;
+    /// The table rows are deleted from.
+    const TABLE: &'static str;
+    /// `SELECT <columns> FROM <table> [joins]`, without `WHERE` or `ORDER BY`.
+    const SELECT: &'static str;
+    /// The id column as [`Table::SELECT`] names it (`id`, `s.id`).
+    const ID: &'static str = "id";
+
+    /// Maps one row of [`Table::SELECT`].
+    ///
+    /// # Errors
+    /// A column of the wrong type.
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self>;
+
+    /// One object.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if there is none.
+    fn get(conn: &Connection, id: i64) -> StoreResult<Self> {
+        conn.prepare_cached(&format!("{} WHERE {} = ?1", Self::SELECT, Self::ID))?
+            .query_row([id], Self::from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::not_found(Self::WHAT, id))
+    }
+
+    /// The objects matching `w`, by id.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn select(conn: &Connection, w: &Where) -> StoreResult<Vec<Self>> {
+        let mut stmt = conn.prepare(&format!(
+            "{}{} ORDER BY {}",
+            Self::SELECT,
+            w.sql(),
+            Self::ID
+        ))?;
+        let rows = stmt.query_map(w.params(), Self::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes one object (what refers to it goes by the schema's `ON DELETE` rules).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if there is none.
+    fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+        delete_row(tx, Self::TABLE, Self::WHAT, id)
+    }
+}
+
+/// A resource listed through a filter of its own.
+pub trait Filtered: Table {
+    /// The list's filters.
+    type Filter: Send + 'static;
+
+    /// The objects matching `f`, by id.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn list(conn: &Connection, f: &Self::Filter) -> StoreResult<Vec<Self>>;
+}
+
+/// A resource created and PATCHed from one input type (`None` fields keep stored values).
+pub trait Editable: Table {
+    /// The fields of a create or PATCH.
+    type Input: Send + 'static;
+
+    /// Creates an object.
+    ///
+    /// # Errors
+    /// A field conflict (a missing reference, a taken unique value).
+    fn create(tx: &Transaction<'_>, input: &Self::Input) -> StoreResult<Self>;
+
+    /// Applies a PATCH.
+    ///
+    /// # Errors
+    /// Not found; a field conflict.
+    fn patch(tx: &Transaction<'_>, id: i64, input: &Self::Input) -> StoreResult<Self>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Note {
+        id: i64,
+        text: String,
+    }
+
+    impl Table for Note {
+        const WHAT: &'static str = "note";
+        const TABLE: &'static str = "notes";
+        const SELECT: &'static str = "SELECT id, text FROM notes";
+        fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self {
+                id: r.get(0)?,
+                text: r.get(1)?,
+            })
+        }
+    }
+
+    fn notes() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT);
+             INSERT INTO notes VALUES (2, 'b'), (1, 'a'), (3, 'ab');",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn get_maps_the_row_and_names_a_missing_one() {
+        let conn = notes();
+        assert_eq!(
+            Note::get(&conn, 2).unwrap(),
+            Note {
+                id: 2,
+                text: "b".into()
+            }
+        );
+        let err = Note::get(&conn, 9).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::NotFound {
+                what: "note",
+                id: 9
+            }
+        ));
+    }
+
+    #[test]
+    fn select_filters_and_orders_by_id() {
+        let conn = notes();
+        let mut w = Where::new();
+        w.contains_opt("text", Some("a"));
+        let ids: Vec<i64> = Note::select(&conn, &w)
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(ids, [1, 3]);
+    }
+
+    #[test]
+    fn delete_removes_one_row_and_a_second_delete_is_not_found() {
+        let mut conn = notes();
+        let tx = conn.transaction().unwrap();
+        Note::delete(&tx, 1).unwrap();
+        assert!(matches!(
+            Note::delete(&tx, 1),
+            Err(StoreError::NotFound { what: "note", .. })
+        ));
+        assert_eq!(Note::select(&tx, &Where::new()).unwrap().len(), 2);
+    }
+}
