@@ -8,15 +8,13 @@ use super::crud::{self, FromBody, FromQuery};
 use crate::store::{Editable, Table};
 use serde_json::Value;
 
+use super::ApiResult;
 use super::auth::Access;
 use super::fields::{check_len, int, key, text};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use super::ApiResult;
-use crate::store::languages::{
-    Language, LanguageFilter, LanguageInput, StringFilter, StringInput,
-};
+use crate::store::languages::{Language, LanguageFilter, LanguageInput, StringFilter, StringInput};
 use crate::store::loc::LocString;
 
 pub(super) fn routes(r: &mut Routes) {

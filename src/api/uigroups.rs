@@ -5,15 +5,16 @@
 //! reference answered 500); an unknown session is 400 `{"detail":"Session not found"}`.
 //! `admin` on `uiconfig` is ignored (the reference answered 500).
 
+use super::crud::{self, FromBody, FromQuery};
+use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 
 use super::auth::Access;
 use super::fields::{
     check_len, choice, filter_choice, int, key, loc_fields, loc_params, session_400, text,
 };
-use super::input::{Body, FieldErrors, Fields, Query};
+use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
@@ -31,18 +32,26 @@ pub(super) fn routes(r: &mut Routes) {
             list,
         )
         .query(group_filter_fields())
-        .post(Access::Staff, "Create a UI group", create)
+        .post(Access::Staff, "Create a UI group", crud::create::<UiGroup>)
         .body(group_fields(true))
         .add();
     r.at("/uigroups/{id}/", "uigroups")
         .get(Access::Token, "Get a UI group with all its items", get_one)
         .query(loc_fields())
-        .patch(Access::Staff, "Update a UI group", patch)
+        .patch(Access::Staff, "Update a UI group", crud::patch::<UiGroup>)
         .body(group_fields(false))
-        .delete(Access::Staff, "Delete a UI group and its items", delete)
+        .delete(
+            Access::Staff,
+            "Delete a UI group and its items",
+            crud::delete::<UiGroup>,
+        )
         .add();
     r.at("/uiitems/", "uiitems")
-        .get(Access::Token, "List UI items by index", list_items)
+        .get(
+            Access::Token,
+            "List UI items by index",
+            crud::list::<UiItem>,
+        )
         .query(
             obj()
                 .int("ui_group_id")
@@ -53,14 +62,14 @@ pub(super) fn routes(r: &mut Routes) {
                 .int("parent_id")
                 .int("project_id"),
         )
-        .post(Access::Staff, "Create a UI item", create_item)
+        .post(Access::Staff, "Create a UI item", crud::create::<UiItem>)
         .body(item_fields(true))
         .add();
     r.at("/uiitems/{id}/", "uiitems")
-        .get(Access::Token, "Get a UI item", get_item)
-        .patch(Access::Staff, "Update a UI item", patch_item)
+        .get(Access::Token, "Get a UI item", crud::get::<UiItem>)
+        .patch(Access::Staff, "Update a UI item", crud::patch::<UiItem>)
         .body(item_fields(false))
-        .delete(Access::Staff, "Delete a UI item", delete_item)
+        .delete(Access::Staff, "Delete a UI item", crud::delete::<UiItem>)
         .add();
     r.at("/projects/{id}/uigroups/", "projects")
         .get(
@@ -93,7 +102,7 @@ fn group_filter_fields() -> Obj {
         .int("project_id")
 }
 
-/// The body [`group_input`] reads (`create`: name, index, category and project required).
+/// The body [`GroupInput::from_body`] reads (`create`: name, index, category and project required).
 fn group_fields(create: bool) -> Obj {
     obj()
         .text("name", 50)
@@ -112,7 +121,7 @@ fn group_fields(create: bool) -> Obj {
         .ids("header_text_loc_ids")
 }
 
-/// The body [`item_input`] reads (`create`: group, tag and index required).
+/// The body [`ItemInput::from_body`] reads (`create`: group, tag and index required).
 fn item_fields(create: bool) -> Obj {
     obj()
         .id("ui_group_id")
@@ -139,36 +148,38 @@ fn group_filter(q: &Fields, errs: &mut FieldErrors) -> GroupFilter {
     }
 }
 
-fn group_input(body: &Fields, create: bool) -> ApiResult<GroupInput> {
-    let mut errs = FieldErrors::default();
-    let uiitem_filter = body.string("uiitem_filter", &mut errs);
-    check_len("uiitem_filter", uiitem_filter.as_deref(), 50, &mut errs);
-    let input = GroupInput {
-        name: text(body, "name", create, 50, &mut errs),
-        ui_mode: choice(body, "ui_mode", UI_MODES, false, &mut errs),
-        select: choice(body, "select", SELECT_METHODS, false, &mut errs),
-        active: body.bool("active", &mut errs),
-        index: int(body, "index", create, &mut errs),
-        tag_category_id: int(
-            body,
-            key(body, &["tag_category_id", "tag_category"]),
-            create,
-            &mut errs,
-        ),
-        project_id: int(
-            body,
-            key(body, &["project_id", "project"]),
-            create,
-            &mut errs,
-        ),
-        uiitem_filter,
-        header_text_loc_ids: body.ids(
-            key(body, &["header_text_loc_ids", "header_text_loc"]),
-            &mut errs,
-        ),
-    };
-    errs.finish()?;
-    Ok(input)
+impl FromBody for GroupInput {
+    fn from_body(body: &Fields, create: bool) -> ApiResult<Self> {
+        let mut errs = FieldErrors::default();
+        let uiitem_filter = body.string("uiitem_filter", &mut errs);
+        check_len("uiitem_filter", uiitem_filter.as_deref(), 50, &mut errs);
+        let input = GroupInput {
+            name: text(body, "name", create, 50, &mut errs),
+            ui_mode: choice(body, "ui_mode", UI_MODES, false, &mut errs),
+            select: choice(body, "select", SELECT_METHODS, false, &mut errs),
+            active: body.bool("active", &mut errs),
+            index: int(body, "index", create, &mut errs),
+            tag_category_id: int(
+                body,
+                key(body, &["tag_category_id", "tag_category"]),
+                create,
+                &mut errs,
+            ),
+            project_id: int(
+                body,
+                key(body, &["project_id", "project"]),
+                create,
+                &mut errs,
+            ),
+            uiitem_filter,
+            header_text_loc_ids: body.ids(
+                key(body, &["header_text_loc_ids", "header_text_loc"]),
+                &mut errs,
+            ),
+        };
+        errs.finish()?;
+        Ok(input)
+    }
 }
 
 async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<UiGroup>>> {
@@ -204,38 +215,6 @@ async fn get_one(
         .await
         .map_err(session_400)?;
     Ok(Json(group))
-}
-
-async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<UiGroup>> {
-    let input = group_input(&body, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| uigroups::create(tx, &input))
-            .await?,
-    ))
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body,
-) -> ApiResult<Json<UiGroup>> {
-    let input = group_input(&body, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| uigroups::patch(tx, id, &input))
-            .await?,
-    ))
-}
-
-async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state
-        .store
-        .write(move |tx| uigroups::delete(tx, id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn project_uigroups(
@@ -274,82 +253,37 @@ async fn project_uiconfig(
 // ---------------------------------------------------------------------------------------
 // uiitems/
 
-fn item_input(body: &Fields, create: bool) -> ApiResult<ItemInput> {
-    let mut errs = FieldErrors::default();
-    let input = ItemInput {
-        ui_group_id: int(
-            body,
-            key(body, &["ui_group_id", "ui_group"]),
-            create,
-            &mut errs,
-        ),
-        tag_id: int(body, key(body, &["tag_id", "tag"]), create, &mut errs),
-        parent_id: body.nullable_int(key(body, &["parent_id", "parent"]), &mut errs),
-        index: int(body, "index", create, &mut errs),
-        default: body.bool("default", &mut errs),
-        active: body.bool("active", &mut errs),
-    };
-    errs.finish()?;
-    Ok(input)
+impl FromBody for ItemInput {
+    fn from_body(body: &Fields, create: bool) -> ApiResult<Self> {
+        let mut errs = FieldErrors::default();
+        let input = ItemInput {
+            ui_group_id: int(
+                body,
+                key(body, &["ui_group_id", "ui_group"]),
+                create,
+                &mut errs,
+            ),
+            tag_id: int(body, key(body, &["tag_id", "tag"]), create, &mut errs),
+            parent_id: body.nullable_int(key(body, &["parent_id", "parent"]), &mut errs),
+            index: int(body, "index", create, &mut errs),
+            default: body.bool("default", &mut errs),
+            active: body.bool("active", &mut errs),
+        };
+        errs.finish()?;
+        Ok(input)
+    }
 }
 
-async fn list_items(
-    State(state): State<AppState>,
-    Query(q): Query,
-) -> ApiResult<Json<Vec<UiItem>>> {
-    let mut errs = FieldErrors::default();
-    let f = ItemFilter {
-        ui_group_id: q.int("ui_group_id", &mut errs),
-        index: q.int("index", &mut errs),
-        tag_id: q.int("tag_id", &mut errs),
-        default: q.bool("default", &mut errs),
-        active: q.bool("active", &mut errs),
-        parent_id: q.int("parent_id", &mut errs),
-        project_id: q.int("project_id", &mut errs),
-    };
-    errs.finish()?;
-    Ok(Json(
-        state
-            .store
-            .read(move |c| uigroups::list_items(c, &f))
-            .await?,
-    ))
-}
-
-async fn get_item(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<UiItem>> {
-    Ok(Json(
-        state.store.read(move |c| uigroups::get_item(c, id)).await?,
-    ))
-}
-
-async fn create_item(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<UiItem>> {
-    let input = item_input(&body, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| uigroups::create_item(tx, &input))
-            .await?,
-    ))
-}
-
-async fn patch_item(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body,
-) -> ApiResult<Json<UiItem>> {
-    let input = item_input(&body, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| uigroups::patch_item(tx, id, &input))
-            .await?,
-    ))
-}
-
-async fn delete_item(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state
-        .store
-        .write(move |tx| uigroups::delete_item(tx, id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+impl FromQuery for ItemFilter {
+    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
+        Self {
+            ui_group_id: q.int("ui_group_id", e),
+            index: q.int("index", e),
+            tag_id: q.int("tag_id", e),
+            default: q.bool("default", e),
+            active: q.bool("active", e),
+            parent_id: q.int("parent_id", e),
+            project_id: q.int("project_id", e),
+        }
+    }
 }

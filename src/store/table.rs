@@ -22,12 +22,23 @@ pub trait Table: Sized + Send + 'static {
     const SELECT: &'static str;
     /// The id column as [`Table::SELECT`] names it (`id`, `s.id`).
     const ID: &'static str = "id";
+    /// How lists are ordered (by id unless a resource has an order of its own).
+    const ORDER_BY: &'static str = Self::ID;
 
     /// Maps one row of [`Table::SELECT`].
     ///
     /// # Errors
     /// A column of the wrong type.
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self>;
+
+    /// Fills in what the row cannot carry (the ids of localized strings, read by a second
+    /// query); the identity by default.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn complete(self, _conn: &Connection) -> StoreResult<Self> {
+        Ok(self)
+    }
 
     /// One object.
     ///
@@ -37,10 +48,11 @@ pub trait Table: Sized + Send + 'static {
         conn.prepare_cached(&format!("{} WHERE {} = ?1", Self::SELECT, Self::ID))?
             .query_row([id], Self::from_row)
             .optional()?
-            .ok_or_else(|| StoreError::not_found(Self::WHAT, id))
+            .ok_or_else(|| StoreError::not_found(Self::WHAT, id))?
+            .complete(conn)
     }
 
-    /// The objects matching `w`, by id.
+    /// The objects matching `w`, in [`Table::ORDER_BY`] order.
     ///
     /// # Errors
     /// Only SQLite failures.
@@ -49,10 +61,10 @@ pub trait Table: Sized + Send + 'static {
             "{}{} ORDER BY {}",
             Self::SELECT,
             w.sql(),
-            Self::ID
+            Self::ORDER_BY
         ))?;
         let rows = stmt.query_map(w.params(), Self::from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.map(|row| row?.complete(conn)).collect()
     }
 
     /// Deletes one object (what refers to it goes by the schema's `ON DELETE` rules).

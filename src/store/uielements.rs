@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::loc::{self, Owner};
 use super::sql::Where;
-use super::sql::{Assignments, check_ref, delete_row};
-use super::{StoreError, StoreResult};
+use super::sql::{Assignments, check_ref};
+use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// Screen-density variants of an element image.
 pub const VARIANTS: &[&str] = &[
@@ -65,40 +65,31 @@ pub struct UiElementName {
     pub view: String,
 }
 
-const ELEMENT_COLUMNS: &str = "e.id, e.variant, e.file_extension, e.label_text_color, e.label_position, \
-                               e.uielementname_id, e.project_id";
+impl Table for UiElement {
+    const WHAT: &'static str = "ui element";
+    const TABLE: &'static str = "ui_elements";
+    const SELECT: &'static str = "SELECT e.id, e.variant, e.file_extension, e.label_text_color, \
+         e.label_position, e.uielementname_id, e.project_id \
+         FROM ui_elements e LEFT JOIN ui_element_names n ON n.id = e.uielementname_id";
+    const ID: &'static str = "e.id";
 
-fn element_row(r: &Row<'_>) -> rusqlite::Result<UiElement> {
-    Ok(UiElement {
-        id: r.get(0)?,
-        variant: r.get(1)?,
-        file_extension: r.get(2)?,
-        label_text_color: r.get(3)?,
-        label_position: r.get(4)?,
-        label_text_loc_ids: Vec::new(),
-        uielementname_id: r.get(5)?,
-        project_id: r.get(6)?,
-    })
-}
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            variant: r.get(1)?,
+            file_extension: r.get(2)?,
+            label_text_color: r.get(3)?,
+            label_position: r.get(4)?,
+            label_text_loc_ids: Vec::new(),
+            uielementname_id: r.get(5)?,
+            project_id: r.get(6)?,
+        })
+    }
 
-fn complete(conn: &Connection, mut e: UiElement) -> StoreResult<UiElement> {
-    e.label_text_loc_ids = loc::ids(conn, Owner::UiElement, e.id, "label_text")?;
-    Ok(e)
-}
-
-/// One UI element.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<UiElement> {
-    let e = conn
-        .prepare_cached(&format!(
-            "SELECT {ELEMENT_COLUMNS} FROM ui_elements e WHERE e.id = ?1"
-        ))?
-        .query_row([id], element_row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("ui element", id))?;
-    complete(conn, e)
+    fn complete(mut self, conn: &Connection) -> StoreResult<Self> {
+        self.label_text_loc_ids = loc::ids(conn, Owner::UiElement, self.id, "label_text")?;
+        Ok(self)
+    }
 }
 
 /// Filters of `GET uielements/`.
@@ -127,20 +118,13 @@ impl ElementFilter {
     }
 }
 
-/// UI elements matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &ElementFilter) -> StoreResult<Vec<UiElement>> {
-    let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ELEMENT_COLUMNS} FROM ui_elements e JOIN ui_element_names n ON n.id = e.uielementname_id{} ORDER BY e.id",
-        w.sql()
-    ))?;
-    let rows = stmt
-        .query_map(w.params(), element_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().map(|e| complete(conn, e)).collect()
+impl Filtered for UiElement {
+    type Filter = ElementFilter;
+
+    fn list(conn: &Connection, f: &ElementFilter) -> StoreResult<Vec<Self>> {
+        let w = f.where_clause();
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a UI element create or PATCH.
@@ -186,77 +170,68 @@ fn set_element_locs(tx: &Transaction<'_>, id: i64, e: &ElementInput) -> StoreRes
     Ok(())
 }
 
-/// Creates a UI element.
-///
-/// # Errors
-/// Field conflicts for unknown ids.
-pub fn create(tx: &Transaction<'_>, e: &ElementInput) -> StoreResult<UiElement> {
-    check_element_refs(tx, e)?;
-    tx.execute(
-        "INSERT INTO ui_elements (uielementname_id, variant, file_extension, project_id, label_text_color, label_position)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        rusqlite::params![
-            e.uielementname_id.unwrap_or_default(),
-            e.variant.as_deref().unwrap_or(""),
-            e.file_extension.as_deref().unwrap_or(""),
-            e.project_id.unwrap_or_default(),
-            e.label_text_color.as_deref().unwrap_or(""),
-            e.label_position.as_deref().unwrap_or(""),
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    set_element_locs(tx, id, e)?;
-    get(tx, id)
-}
+impl Editable for UiElement {
+    type Input = ElementInput;
 
-/// Applies a PATCH to a UI element.
-///
-/// # Errors
-/// Not found; field conflicts for unknown ids.
-pub fn patch(tx: &Transaction<'_>, id: i64, e: &ElementInput) -> StoreResult<UiElement> {
-    get(tx, id)?;
-    check_element_refs(tx, e)?;
-    let mut a = Assignments::default();
-    a.set("uielementname_id", e.uielementname_id)
-        .set("project_id", e.project_id)
-        .set("variant", e.variant.clone())
-        .set("file_extension", e.file_extension.clone())
-        .set("label_text_color", e.label_text_color.clone())
-        .set("label_position", e.label_position.clone());
-    a.apply(tx, "ui_elements", id)?;
-    set_element_locs(tx, id, e)?;
-    get(tx, id)
-}
+    /// Creates a UI element.
+    ///
+    /// # Errors
+    /// Field conflicts for unknown ids.
+    fn create(tx: &Transaction<'_>, e: &ElementInput) -> StoreResult<Self> {
+        check_element_refs(tx, e)?;
+        tx.execute(
+            "INSERT INTO ui_elements (uielementname_id, variant, file_extension, project_id, label_text_color, label_position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                e.uielementname_id.unwrap_or_default(),
+                e.variant.as_deref().unwrap_or(""),
+                e.file_extension.as_deref().unwrap_or(""),
+                e.project_id.unwrap_or_default(),
+                e.label_text_color.as_deref().unwrap_or(""),
+                e.label_position.as_deref().unwrap_or(""),
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        set_element_locs(tx, id, e)?;
+        UiElement::get(tx, id)
+    }
 
-/// Deletes a UI element.
-///
-/// # Errors
-/// Not found.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    delete_row(tx, "ui_elements", "ui element", id)
+    /// Applies a PATCH to a UI element.
+    ///
+    /// # Errors
+    /// Not found; field conflicts for unknown ids.
+    fn patch(tx: &Transaction<'_>, id: i64, e: &ElementInput) -> StoreResult<Self> {
+        UiElement::get(tx, id)?;
+        check_element_refs(tx, e)?;
+        let mut a = Assignments::default();
+        a.set("uielementname_id", e.uielementname_id)
+            .set("project_id", e.project_id)
+            .set("variant", e.variant.clone())
+            .set("file_extension", e.file_extension.clone())
+            .set("label_text_color", e.label_text_color.clone())
+            .set("label_position", e.label_position.clone());
+        a.apply(tx, "ui_elements", id)?;
+        set_element_locs(tx, id, e)?;
+        UiElement::get(tx, id)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // UI element names
 
-fn name_row(r: &Row<'_>) -> rusqlite::Result<UiElementName> {
-    Ok(UiElementName {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        description: r.get(2)?,
-        view: r.get(3)?,
-    })
-}
+impl Table for UiElementName {
+    const WHAT: &'static str = "ui element name";
+    const TABLE: &'static str = "ui_element_names";
+    const SELECT: &'static str = "SELECT id, name, description, view FROM ui_element_names";
 
-/// One UI element name.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get_name(conn: &Connection, id: i64) -> StoreResult<UiElementName> {
-    conn.prepare_cached("SELECT id, name, description, view FROM ui_element_names WHERE id = ?1")?
-        .query_row([id], name_row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("ui element name", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            description: r.get(2)?,
+            view: r.get(3)?,
+        })
+    }
 }
 
 /// Filters of `GET uielementnames/`.
@@ -268,22 +243,17 @@ pub struct NameFilter {
     pub view: Option<String>,
 }
 
-/// UI element names matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list_names(conn: &Connection, f: &NameFilter) -> StoreResult<Vec<UiElementName>> {
-    let mut w = Where::new();
-    w.eq_opt("view", f.view.clone());
-    if let Some(name) = &f.name {
-        w.raw("instr(name, ?) > 0", [Value::Text(name.clone())]);
+impl Filtered for UiElementName {
+    type Filter = NameFilter;
+
+    fn list(conn: &Connection, f: &NameFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.eq_opt("view", f.view.clone());
+        if let Some(name) = &f.name {
+            w.raw("instr(name, ?) > 0", [Value::Text(name.clone())]);
+        }
+        Self::select(conn, &w)
     }
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id, name, description, view FROM ui_element_names{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), name_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Fields of a UI element name create or PATCH.
@@ -297,42 +267,38 @@ pub struct NameInput {
     pub view: Option<String>,
 }
 
-/// Creates a UI element name.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn create_name(tx: &Transaction<'_>, n: &NameInput) -> StoreResult<UiElementName> {
-    tx.execute(
-        "INSERT INTO ui_element_names (name, description, view) VALUES (?1, ?2, ?3)",
-        rusqlite::params![
-            n.name.as_deref().unwrap_or(""),
-            n.description.clone().flatten(),
-            n.view.as_deref().unwrap_or("home"),
-        ],
-    )?;
-    get_name(tx, tx.last_insert_rowid())
-}
+impl Editable for UiElementName {
+    type Input = NameInput;
 
-/// Applies a PATCH to a UI element name.
-///
-/// # Errors
-/// Not found.
-pub fn patch_name(tx: &Transaction<'_>, id: i64, n: &NameInput) -> StoreResult<UiElementName> {
-    get_name(tx, id)?;
-    let mut a = Assignments::default();
-    a.set("name", n.name.clone())
-        .set("description", n.description.clone())
-        .set("view", n.view.clone());
-    a.apply(tx, "ui_element_names", id)?;
-    get_name(tx, id)
-}
+    /// Creates a UI element name.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn create(tx: &Transaction<'_>, n: &NameInput) -> StoreResult<Self> {
+        tx.execute(
+            "INSERT INTO ui_element_names (name, description, view) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                n.name.as_deref().unwrap_or(""),
+                n.description.clone().flatten(),
+                n.view.as_deref().unwrap_or("home"),
+            ],
+        )?;
+        UiElementName::get(tx, tx.last_insert_rowid())
+    }
 
-/// Deletes a UI element name and the elements using it.
-///
-/// # Errors
-/// Not found.
-pub fn delete_name(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    delete_row(tx, "ui_element_names", "ui element name", id)
+    /// Applies a PATCH to a UI element name.
+    ///
+    /// # Errors
+    /// Not found.
+    fn patch(tx: &Transaction<'_>, id: i64, n: &NameInput) -> StoreResult<Self> {
+        UiElementName::get(tx, id)?;
+        let mut a = Assignments::default();
+        a.set("name", n.name.clone())
+            .set("description", n.description.clone())
+            .set("view", n.view.clone());
+        a.apply(tx, "ui_element_names", id)?;
+        UiElementName::get(tx, id)
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::loc::{self, LocString, Owner};
 use super::sql::Where;
-use super::sql::{Assignments, check_ref, creates_cycle, delete_row};
+use super::sql::{Assignments, check_ref, creates_cycle};
 use super::tags::Localize;
-use super::{StoreError, StoreResult};
+use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// UI modes of a group.
 pub const UI_MODES: &[&str] = &["listen", "speak", "browse"];
@@ -65,42 +65,60 @@ pub struct UiGroup {
     pub header_text_loc_admin: Option<Vec<LocString>>,
 }
 
-const GROUP_COLUMNS: &str =
-    "id, name, ui_mode, select_mode, active, idx, tag_category_id, project_id, uiitem_filter";
-const ITEM_COLUMNS: &str = "id, idx, is_default, active, ui_group_id, tag_id, parent_id";
+/// Read plainly, a group answers in English without the admin lists (what a create or
+/// PATCH answers); [`get`] and [`list`] localize.
+impl Table for UiGroup {
+    const WHAT: &'static str = "ui group";
+    const TABLE: &'static str = "ui_groups";
+    const SELECT: &'static str = "SELECT id, name, ui_mode, select_mode, active, idx, \
+         tag_category_id, project_id, uiitem_filter FROM ui_groups";
+    const ORDER_BY: &'static str = "idx, id";
 
-fn group_row(r: &Row<'_>) -> rusqlite::Result<UiGroup> {
-    Ok(UiGroup {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        ui_mode: r.get(2)?,
-        select: r.get(3)?,
-        active: r.get(4)?,
-        index: r.get(5)?,
-        header_text_loc: None,
-        tag_category_id: r.get(6)?,
-        project_id: r.get(7)?,
-        uiitem_filter: r.get(8)?,
-        ui_items: Vec::new(),
-        header_text_loc_admin: None,
-    })
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            ui_mode: r.get(2)?,
+            select: r.get(3)?,
+            active: r.get(4)?,
+            index: r.get(5)?,
+            header_text_loc: None,
+            tag_category_id: r.get(6)?,
+            project_id: r.get(7)?,
+            uiitem_filter: r.get(8)?,
+            ui_items: Vec::new(),
+            header_text_loc_admin: None,
+        })
+    }
+
+    fn complete(self, conn: &Connection) -> StoreResult<Self> {
+        complete(conn, self, Localize::english(conn)?)
+    }
 }
 
-fn item_row(r: &Row<'_>) -> rusqlite::Result<UiItem> {
-    Ok(UiItem {
-        id: r.get(0)?,
-        index: r.get(1)?,
-        default: r.get(2)?,
-        active: r.get(3)?,
-        ui_group_id: r.get(4)?,
-        tag_id: r.get(5)?,
-        parent_id: r.get(6)?,
-    })
+impl Table for UiItem {
+    const WHAT: &'static str = "ui item";
+    const TABLE: &'static str = "ui_items";
+    const SELECT: &'static str =
+        "SELECT id, idx, is_default, active, ui_group_id, tag_id, parent_id FROM ui_items";
+    const ORDER_BY: &'static str = "idx, id";
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            index: r.get(1)?,
+            default: r.get(2)?,
+            active: r.get(3)?,
+            ui_group_id: r.get(4)?,
+            tag_id: r.get(5)?,
+            parent_id: r.get(6)?,
+        })
+    }
 }
 
 fn complete(conn: &Connection, mut g: UiGroup, how: Localize) -> StoreResult<UiGroup> {
     g.header_text_loc = loc::resolve(conn, Owner::UiGroup, g.id, "header_text", how.language_id)?;
-    g.ui_items = list_items(
+    g.ui_items = UiItem::list(
         conn,
         &ItemFilter {
             ui_group_id: Some(g.id),
@@ -113,18 +131,16 @@ fn complete(conn: &Connection, mut g: UiGroup, how: Localize) -> StoreResult<UiG
     Ok(g)
 }
 
-/// One UI group.
+/// One UI group, localized as `how` says.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] if there is none.
 pub fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<UiGroup> {
     let g = conn
-        .prepare_cached(&format!(
-            "SELECT {GROUP_COLUMNS} FROM ui_groups WHERE id = ?1"
-        ))?
-        .query_row([id], group_row)
+        .prepare_cached(&format!("{} WHERE id = ?1", UiGroup::SELECT))?
+        .query_row([id], UiGroup::from_row)
         .optional()?
-        .ok_or_else(|| StoreError::not_found("ui group", id))?;
+        .ok_or_else(|| StoreError::not_found(UiGroup::WHAT, id))?;
     complete(conn, g, how)
 }
 
@@ -163,13 +179,16 @@ impl GroupFilter {
     }
 }
 
+/// The rows of the groups matching a filter, by index, not yet localized.
 fn list_rows(conn: &Connection, f: &GroupFilter) -> StoreResult<Vec<UiGroup>> {
     let w = f.where_clause();
     let mut stmt = conn.prepare(&format!(
-        "SELECT {GROUP_COLUMNS} FROM ui_groups{} ORDER BY idx, id",
-        w.sql()
+        "{}{} ORDER BY {}",
+        UiGroup::SELECT,
+        w.sql(),
+        UiGroup::ORDER_BY
     ))?;
-    let rows = stmt.query_map(w.params(), group_row)?;
+    let rows = stmt.query_map(w.params(), UiGroup::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -255,77 +274,52 @@ fn set_group_locs(tx: &Transaction<'_>, id: i64, g: &GroupInput) -> StoreResult<
     Ok(())
 }
 
-/// Creates a UI group (answer in English, no admin lists).
-///
-/// # Errors
-/// Field conflicts for unknown ids.
-pub fn create(tx: &Transaction<'_>, g: &GroupInput) -> StoreResult<UiGroup> {
-    check_group_refs(tx, g)?;
-    tx.execute(
-        "INSERT INTO ui_groups (name, ui_mode, tag_category_id, select_mode, active, idx, project_id, uiitem_filter)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        rusqlite::params![
-            g.name.as_deref().unwrap_or(""),
-            g.ui_mode.as_deref().unwrap_or("listen"),
-            g.tag_category_id.unwrap_or_default(),
-            g.select.as_deref().unwrap_or("single"),
-            g.active.unwrap_or(true),
-            g.index.unwrap_or_default(),
-            g.project_id.unwrap_or_default(),
-            g.uiitem_filter.as_deref().unwrap_or("none"),
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    set_group_locs(tx, id, g)?;
-    get(tx, id, Localize::english(tx)?)
-}
+impl Editable for UiGroup {
+    type Input = GroupInput;
 
-/// Applies a PATCH to a UI group (answer in English, no admin lists).
-///
-/// # Errors
-/// Not found; field conflicts for unknown ids.
-pub fn patch(tx: &Transaction<'_>, id: i64, g: &GroupInput) -> StoreResult<UiGroup> {
-    if !super::sql::exists(tx, "ui_groups", id)? {
-        return Err(StoreError::not_found("ui group", id));
+    fn create(tx: &Transaction<'_>, g: &GroupInput) -> StoreResult<Self> {
+        check_group_refs(tx, g)?;
+        tx.execute(
+            "INSERT INTO ui_groups (name, ui_mode, tag_category_id, select_mode, active, idx, project_id, uiitem_filter)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![
+                g.name.as_deref().unwrap_or(""),
+                g.ui_mode.as_deref().unwrap_or("listen"),
+                g.tag_category_id.unwrap_or_default(),
+                g.select.as_deref().unwrap_or("single"),
+                g.active.unwrap_or(true),
+                g.index.unwrap_or_default(),
+                g.project_id.unwrap_or_default(),
+                g.uiitem_filter.as_deref().unwrap_or("none"),
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        set_group_locs(tx, id, g)?;
+        Self::get(tx, id)
     }
-    check_group_refs(tx, g)?;
-    let mut a = Assignments::default();
-    a.set("name", g.name.clone())
-        .set("ui_mode", g.ui_mode.clone())
-        .set("select_mode", g.select.clone())
-        .set("active", g.active)
-        .set("idx", g.index)
-        .set("tag_category_id", g.tag_category_id)
-        .set("project_id", g.project_id)
-        .set("uiitem_filter", g.uiitem_filter.clone());
-    a.apply(tx, "ui_groups", id)?;
-    set_group_locs(tx, id, g)?;
-    get(tx, id, Localize::english(tx)?)
-}
 
-/// Deletes a UI group and its items.
-///
-/// # Errors
-/// Not found.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    delete_row(tx, "ui_groups", "ui group", id)
+    fn patch(tx: &Transaction<'_>, id: i64, g: &GroupInput) -> StoreResult<Self> {
+        if !super::sql::exists(tx, "ui_groups", id)? {
+            return Err(StoreError::not_found("ui group", id));
+        }
+        check_group_refs(tx, g)?;
+        let mut a = Assignments::default();
+        a.set("name", g.name.clone())
+            .set("ui_mode", g.ui_mode.clone())
+            .set("select_mode", g.select.clone())
+            .set("active", g.active)
+            .set("idx", g.index)
+            .set("tag_category_id", g.tag_category_id)
+            .set("project_id", g.project_id)
+            .set("uiitem_filter", g.uiitem_filter.clone());
+        a.apply(tx, "ui_groups", id)?;
+        set_group_locs(tx, id, g)?;
+        Self::get(tx, id)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // UI items
-
-/// One UI item.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get_item(conn: &Connection, id: i64) -> StoreResult<UiItem> {
-    conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLUMNS} FROM ui_items WHERE id = ?1"
-    ))?
-    .query_row([id], item_row)
-    .optional()?
-    .ok_or_else(|| StoreError::not_found("ui item", id))
-}
 
 /// Filters of `GET uiitems/`.
 #[derive(Debug, Default, Clone)]
@@ -346,30 +340,25 @@ pub struct ItemFilter {
     pub project_id: Option<i64>,
 }
 
-/// UI items matching a filter, by index.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list_items(conn: &Connection, f: &ItemFilter) -> StoreResult<Vec<UiItem>> {
-    let mut w = Where::new();
-    w.eq_opt("ui_group_id", f.ui_group_id)
-        .eq_opt("idx", f.index)
-        .eq_opt("tag_id", f.tag_id)
-        .eq_opt("is_default", f.default)
-        .eq_opt("active", f.active)
-        .eq_opt("parent_id", f.parent_id);
-    if let Some(p) = f.project_id {
-        w.raw(
-            "ui_group_id IN (SELECT id FROM ui_groups WHERE project_id = ?)",
-            [Value::Integer(p)],
-        );
+impl Filtered for UiItem {
+    type Filter = ItemFilter;
+
+    fn list(conn: &Connection, f: &ItemFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.eq_opt("ui_group_id", f.ui_group_id)
+            .eq_opt("idx", f.index)
+            .eq_opt("tag_id", f.tag_id)
+            .eq_opt("is_default", f.default)
+            .eq_opt("active", f.active)
+            .eq_opt("parent_id", f.parent_id);
+        if let Some(p) = f.project_id {
+            w.raw(
+                "ui_group_id IN (SELECT id FROM ui_groups WHERE project_id = ?)",
+                [Value::Integer(p)],
+            );
+        }
+        Self::select(conn, &w)
     }
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLUMNS} FROM ui_items{} ORDER BY idx, id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), item_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Fields of a UI item create or PATCH.
@@ -395,59 +384,55 @@ fn check_item_refs(tx: &Transaction<'_>, i: &ItemInput) -> StoreResult<()> {
     check_ref(tx, "ui_items", "parent_id", i.parent_id.flatten())
 }
 
-/// Creates a UI item.
-///
-/// # Errors
-/// Field conflicts for unknown ids.
-pub fn create_item(tx: &Transaction<'_>, i: &ItemInput) -> StoreResult<UiItem> {
-    check_item_refs(tx, i)?;
-    tx.execute(
-        "INSERT INTO ui_items (ui_group_id, idx, tag_id, is_default, active, parent_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        rusqlite::params![
-            i.ui_group_id.unwrap_or_default(),
-            i.index.unwrap_or_default(),
-            i.tag_id.unwrap_or_default(),
-            i.default.unwrap_or(false),
-            i.active.unwrap_or(false),
-            i.parent_id.flatten(),
-        ],
-    )?;
-    get_item(tx, tx.last_insert_rowid())
-}
+impl Editable for UiItem {
+    type Input = ItemInput;
 
-/// Applies a PATCH to a UI item; an item cannot become its own ancestor.
-///
-/// # Errors
-/// Not found; field conflicts for unknown ids or a cycle.
-pub fn patch_item(tx: &Transaction<'_>, id: i64, i: &ItemInput) -> StoreResult<UiItem> {
-    get_item(tx, id)?;
-    check_item_refs(tx, i)?;
-    if let Some(Some(parent)) = i.parent_id {
-        if creates_cycle(tx, "ui_items", id, parent)? {
-            return Err(StoreError::conflict(
-                "parent_id",
-                "An item cannot be its own ancestor.",
-            ));
-        }
+    /// Creates a UI item.
+    ///
+    /// # Errors
+    /// Field conflicts for unknown ids.
+    fn create(tx: &Transaction<'_>, i: &ItemInput) -> StoreResult<Self> {
+        check_item_refs(tx, i)?;
+        tx.execute(
+            "INSERT INTO ui_items (ui_group_id, idx, tag_id, is_default, active, parent_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                i.ui_group_id.unwrap_or_default(),
+                i.index.unwrap_or_default(),
+                i.tag_id.unwrap_or_default(),
+                i.default.unwrap_or(false),
+                i.active.unwrap_or(false),
+                i.parent_id.flatten(),
+            ],
+        )?;
+        UiItem::get(tx, tx.last_insert_rowid())
     }
-    let mut a = Assignments::default();
-    a.set("ui_group_id", i.ui_group_id)
-        .set("tag_id", i.tag_id)
-        .set("parent_id", i.parent_id)
-        .set("idx", i.index)
-        .set("is_default", i.default)
-        .set("active", i.active);
-    a.apply(tx, "ui_items", id)?;
-    get_item(tx, id)
-}
 
-/// Deletes a UI item (children lose their parent).
-///
-/// # Errors
-/// Not found.
-pub fn delete_item(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    delete_row(tx, "ui_items", "ui item", id)
+    /// Applies a PATCH to a UI item; an item cannot become its own ancestor.
+    ///
+    /// # Errors
+    /// Not found; field conflicts for unknown ids or a cycle.
+    fn patch(tx: &Transaction<'_>, id: i64, i: &ItemInput) -> StoreResult<Self> {
+        UiItem::get(tx, id)?;
+        check_item_refs(tx, i)?;
+        if let Some(Some(parent)) = i.parent_id {
+            if creates_cycle(tx, "ui_items", id, parent)? {
+                return Err(StoreError::conflict(
+                    "parent_id",
+                    "An item cannot be its own ancestor.",
+                ));
+            }
+        }
+        let mut a = Assignments::default();
+        a.set("ui_group_id", i.ui_group_id)
+            .set("tag_id", i.tag_id)
+            .set("parent_id", i.parent_id)
+            .set("idx", i.index)
+            .set("is_default", i.default)
+            .set("active", i.active);
+        a.apply(tx, "ui_items", id)?;
+        UiItem::get(tx, id)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -532,7 +517,7 @@ fn config_groups(
             .query_row([g.tag_category_id], |r| r.get(0))
             .optional()?
             .unwrap_or_default();
-        let items = list_items(
+        let items = UiItem::list(
             conn,
             &ItemFilter {
                 ui_group_id: Some(g.id),
