@@ -2,13 +2,15 @@
 //! read, staff write. Also the input helpers the other configuration handlers of this area
 //! share (localization parameters, renamed keys, text length checks).
 
+use super::crud::{self, FromBody, FromQuery};
+use crate::store::tags::CategoryFilter;
+use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 
 use super::auth::Access;
 use super::fields::{int, key, loc_fields, loc_params, session_400, text};
-use super::input::{Body, FieldErrors, Fields, Query};
+use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
@@ -31,15 +33,15 @@ pub(super) fn routes(r: &mut Routes) {
                 .string("data")
                 .int("project_id"),
         )
-        .post(Access::Staff, "Create a tag", create)
+        .post(Access::Staff, "Create a tag", crud::create::<Tag>)
         .body(tag_fields(true))
         .add();
     r.at("/tags/{id}/", "tags")
         .get(Access::Token, "Get a tag", get_one)
         .query(loc_fields())
-        .patch(Access::Staff, "Update a tag", patch)
+        .patch(Access::Staff, "Update a tag", crud::patch::<Tag>)
         .body(tag_fields(false))
-        .delete(Access::Staff, "Delete a tag", delete)
+        .delete(Access::Staff, "Delete a tag", crud::delete::<Tag>)
         .add();
     r.at("/projects/{id}/tags/", "projects")
         .get(
@@ -51,45 +53,73 @@ pub(super) fn routes(r: &mut Routes) {
         .add();
 
     r.at("/tagcategories/", "tagcategories")
-        .get(Access::Token, "List tag categories", list_categories)
+        .get(
+            Access::Token,
+            "List tag categories",
+            crud::list::<TagCategory>,
+        )
         .query(obj().string("name"))
-        .post(Access::Staff, "Create a tag category", create_category)
+        .post(
+            Access::Staff,
+            "Create a tag category",
+            crud::create::<TagCategory>,
+        )
         .body(category_fields(true))
         .add();
     r.at("/tagcategories/{id}/", "tagcategories")
-        .get(Access::Token, "Get a tag category", get_category)
-        .patch(Access::Staff, "Update a tag category", patch_category)
+        .get(
+            Access::Token,
+            "Get a tag category",
+            crud::get::<TagCategory>,
+        )
+        .patch(
+            Access::Staff,
+            "Update a tag category",
+            crud::patch::<TagCategory>,
+        )
         .body(category_fields(false))
-        .delete(Access::Staff, "Delete a tag category", delete_category)
+        .delete(
+            Access::Staff,
+            "Delete a tag category",
+            crud::delete::<TagCategory>,
+        )
         .add();
 
     r.at("/tagrelationships/", "tagrelationships")
-        .get(Access::Token, "List tag relationships", list_relationships)
+        .get(
+            Access::Token,
+            "List tag relationships",
+            crud::list::<Relationship>,
+        )
         .query(obj().int("tag_id").int("parent_id"))
         .post(
             Access::Staff,
             "Create a tag relationship",
-            create_relationship,
+            crud::create::<Relationship>,
         )
         .body(relationship_fields(true))
         .add();
     r.at("/tagrelationships/{id}/", "tagrelationships")
-        .get(Access::Token, "Get a tag relationship", get_relationship)
+        .get(
+            Access::Token,
+            "Get a tag relationship",
+            crud::get::<Relationship>,
+        )
         .patch(
             Access::Staff,
             "Update a tag relationship",
-            patch_relationship,
+            crud::patch::<Relationship>,
         )
         .body(relationship_fields(false))
         .delete(
             Access::Staff,
             "Delete a tag relationship",
-            delete_relationship,
+            crud::delete::<Relationship>,
         )
         .add();
 }
 
-/// The body [`tag_input`] reads (`create`: `value` is required).
+/// The body [`TagInput::from_body`] reads (`create`: `value` is required).
 fn tag_fields(create: bool) -> Obj {
     obj()
         .string("value")
@@ -111,7 +141,7 @@ fn tag_fields(create: bool) -> Obj {
         .ids("msg_loc_ids")
 }
 
-/// The body [`category_input`] reads.
+/// The body [`CategoryInput::from_body`] reads.
 fn category_fields(create: bool) -> Obj {
     obj()
         .text("name", 50)
@@ -121,7 +151,7 @@ fn category_fields(create: bool) -> Obj {
         .nullable()
 }
 
-/// The body [`relationship_input`] reads.
+/// The body [`RelationshipInput::from_body`] reads.
 fn relationship_fields(create: bool) -> Obj {
     obj().id("tag_id").req_if(create).id("parent_id").nullable()
 }
@@ -129,33 +159,35 @@ fn relationship_fields(create: bool) -> Obj {
 // ---------------------------------------------------------------------------------------
 // tags/
 
-fn tag_input(body: &Fields, create: bool) -> ApiResult<TagInput> {
-    let mut errs = FieldErrors::default();
-    let filter = match body.raw("filter") {
-        Some(serde_json::Value::Null) => Some(String::new()),
-        Some(_) => body.choice("filter", tags::FILTERS, &mut errs),
-        None => None,
-    };
-    let location = body
-        .geometry("location", &mut errs)
-        .map(|mp| mp.map(|mp| geometry::multipolygon_json(&mp).to_string()));
-    let input = TagInput {
-        value: text(body, "value", create, usize::MAX, &mut errs),
-        description: body.nullable_string("description", &mut errs),
-        data: body.nullable_string("data", &mut errs),
-        filter,
-        location,
-        project_id: body.nullable_int(key(body, &["project_id", "project"]), &mut errs),
-        tag_category_id: body
-            .nullable_int(key(body, &["tag_category_id", "tag_category"]), &mut errs),
-        description_loc_ids: body.ids(
-            key(body, &["description_loc_ids", "loc_description"]),
-            &mut errs,
-        ),
-        msg_loc_ids: body.ids(key(body, &["msg_loc_ids", "loc_msg"]), &mut errs),
-    };
-    errs.finish()?;
-    Ok(input)
+impl FromBody for TagInput {
+    fn from_body(body: &Fields, create: bool) -> ApiResult<Self> {
+        let mut errs = FieldErrors::default();
+        let filter = match body.raw("filter") {
+            Some(serde_json::Value::Null) => Some(String::new()),
+            Some(_) => body.choice("filter", tags::FILTERS, &mut errs),
+            None => None,
+        };
+        let location = body
+            .geometry("location", &mut errs)
+            .map(|mp| mp.map(|mp| geometry::multipolygon_json(&mp).to_string()));
+        let input = TagInput {
+            value: text(body, "value", create, usize::MAX, &mut errs),
+            description: body.nullable_string("description", &mut errs),
+            data: body.nullable_string("data", &mut errs),
+            filter,
+            location,
+            project_id: body.nullable_int(key(body, &["project_id", "project"]), &mut errs),
+            tag_category_id: body
+                .nullable_int(key(body, &["tag_category_id", "tag_category"]), &mut errs),
+            description_loc_ids: body.ids(
+                key(body, &["description_loc_ids", "loc_description"]),
+                &mut errs,
+            ),
+            msg_loc_ids: body.ids(key(body, &["msg_loc_ids", "loc_msg"]), &mut errs),
+        };
+        errs.finish()?;
+        Ok(input)
+    }
 }
 
 async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<Tag>>> {
@@ -214,178 +246,49 @@ async fn project_tags(
     ))
 }
 
-async fn create(State(state): State<AppState>, Body(body): Body) -> ApiResult<Json<Tag>> {
-    let input = tag_input(&body, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| tags::create(tx, &input))
-            .await?,
-    ))
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body,
-) -> ApiResult<Json<Tag>> {
-    let input = tag_input(&body, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| tags::patch(tx, id, &input))
-            .await?,
-    ))
-}
-
-async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state.store.write(move |tx| tags::delete(tx, id)).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 // ---------------------------------------------------------------------------------------
 // tagcategories/
 
-fn category_input(body: &Fields, create: bool) -> ApiResult<CategoryInput> {
-    let mut errs = FieldErrors::default();
-    let input = CategoryInput {
-        name: text(body, "name", create, 50, &mut errs),
-        data: body.nullable_string("data", &mut errs),
-    };
-    errs.finish()?;
-    Ok(input)
+impl FromBody for CategoryInput {
+    fn from_body(body: &Fields, create: bool) -> ApiResult<Self> {
+        let mut errs = FieldErrors::default();
+        let input = CategoryInput {
+            name: text(body, "name", create, 50, &mut errs),
+            data: body.nullable_string("data", &mut errs),
+        };
+        errs.finish()?;
+        Ok(input)
+    }
 }
 
-async fn list_categories(
-    State(state): State<AppState>,
-    Query(q): Query,
-) -> ApiResult<Json<Vec<TagCategory>>> {
-    let mut errs = FieldErrors::default();
-    let name = q.string("name", &mut errs);
-    errs.finish()?;
-    Ok(Json(
-        state
-            .store
-            .read(move |c| tags::list_categories(c, name.as_deref()))
-            .await?,
-    ))
-}
-
-async fn get_category(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<TagCategory>> {
-    Ok(Json(
-        state.store.read(move |c| tags::get_category(c, id)).await?,
-    ))
-}
-
-async fn create_category(
-    State(state): State<AppState>,
-    Body(body): Body,
-) -> ApiResult<Json<TagCategory>> {
-    let input = category_input(&body, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| tags::create_category(tx, &input))
-            .await?,
-    ))
-}
-
-async fn patch_category(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body,
-) -> ApiResult<Json<TagCategory>> {
-    let input = category_input(&body, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| tags::patch_category(tx, id, &input))
-            .await?,
-    ))
-}
-
-async fn delete_category(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state
-        .store
-        .write(move |tx| tags::delete_category(tx, id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+impl FromQuery for CategoryFilter {
+    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
+        Self {
+            name: q.string("name", e),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // tagrelationships/
 
-fn relationship_input(body: &Fields, create: bool) -> ApiResult<RelationshipInput> {
-    let mut errs = FieldErrors::default();
-    let input = RelationshipInput {
-        tag_id: int(body, key(body, &["tag_id", "tag"]), create, &mut errs),
-        parent_id: body.nullable_int(key(body, &["parent_id", "parent"]), &mut errs),
-    };
-    errs.finish()?;
-    Ok(input)
+impl FromBody for RelationshipInput {
+    fn from_body(body: &Fields, create: bool) -> ApiResult<Self> {
+        let mut errs = FieldErrors::default();
+        let input = RelationshipInput {
+            tag_id: int(body, key(body, &["tag_id", "tag"]), create, &mut errs),
+            parent_id: body.nullable_int(key(body, &["parent_id", "parent"]), &mut errs),
+        };
+        errs.finish()?;
+        Ok(input)
+    }
 }
 
-async fn list_relationships(
-    State(state): State<AppState>,
-    Query(q): Query,
-) -> ApiResult<Json<Vec<Relationship>>> {
-    let mut errs = FieldErrors::default();
-    let f = RelationshipFilter {
-        tag_id: q.int("tag_id", &mut errs),
-        parent_id: q.int("parent_id", &mut errs),
-    };
-    errs.finish()?;
-    Ok(Json(
-        state
-            .store
-            .read(move |c| tags::list_relationships(c, &f))
-            .await?,
-    ))
-}
-
-async fn get_relationship(
-    State(state): State<AppState>,
-    Id(id): Id,
-) -> ApiResult<Json<Relationship>> {
-    Ok(Json(
-        state
-            .store
-            .read(move |c| tags::get_relationship(c, id))
-            .await?,
-    ))
-}
-
-async fn create_relationship(
-    State(state): State<AppState>,
-    Body(body): Body,
-) -> ApiResult<Json<Relationship>> {
-    let input = relationship_input(&body, true)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| tags::create_relationship(tx, &input))
-            .await?,
-    ))
-}
-
-async fn patch_relationship(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body,
-) -> ApiResult<Json<Relationship>> {
-    let input = relationship_input(&body, false)?;
-    Ok(Json(
-        state
-            .store
-            .write(move |tx| tags::patch_relationship(tx, id, &input))
-            .await?,
-    ))
-}
-
-async fn delete_relationship(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
-    state
-        .store
-        .write(move |tx| tags::delete_relationship(tx, id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+impl FromQuery for RelationshipFilter {
+    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
+        Self {
+            tag_id: q.int("tag_id", e),
+            parent_id: q.int("parent_id", e),
+        }
+    }
 }

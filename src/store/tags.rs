@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::{self, LocString, Owner};
-use super::sql::{Assignments, Where, check_ref, creates_cycle, delete_row};
-use super::{StoreError, StoreResult};
+use super::sql::{Assignments, Where, check_ref, creates_cycle};
+use super::{Editable, Filtered, StoreError, StoreResult, Table};
 use crate::geometry;
 
 /// The `filter` values a tag may carry (inert on the server; clients read them).
@@ -95,32 +95,43 @@ impl Localize {
     }
 }
 
-const COLUMNS: &str = "id, value, description, data, filter, location, project_id, tag_category_id";
+/// Read plainly, a tag answers in English without the admin lists (what a create or PATCH
+/// answers); [`get`] and [`list`] localize.
+impl Table for Tag {
+    const WHAT: &'static str = "tag";
+    const TABLE: &'static str = "tags";
+    const SELECT: &'static str = "SELECT id, value, description, data, filter, location, \
+         project_id, tag_category_id FROM tags";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Tag> {
-    let location: Option<String> = r.get(5)?;
-    Ok(Tag {
-        id: r.get(0)?,
-        value: r.get(1)?,
-        description: r.get(2)?,
-        data: r.get(3)?,
-        filter: r.get(4)?,
-        location: geometry::stored_json(location.as_deref()),
-        project_id: r.get(6)?,
-        tag_category_id: r.get(7)?,
-        description_loc: None,
-        msg_loc: None,
-        relationships: Vec::new(),
-        loc_msg_admin: None,
-        loc_description_admin: None,
-    })
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let location: Option<String> = r.get(5)?;
+        Ok(Self {
+            id: r.get(0)?,
+            value: r.get(1)?,
+            description: r.get(2)?,
+            data: r.get(3)?,
+            filter: r.get(4)?,
+            location: geometry::stored_json(location.as_deref()),
+            project_id: r.get(6)?,
+            tag_category_id: r.get(7)?,
+            description_loc: None,
+            msg_loc: None,
+            relationships: Vec::new(),
+            loc_msg_admin: None,
+            loc_description_admin: None,
+        })
+    }
+
+    fn complete(self, conn: &Connection) -> StoreResult<Self> {
+        complete(conn, self, Localize::english(conn)?)
+    }
 }
 
-/// Fills the localized fields and relationships of a tag read by [`row`].
+/// Fills the localized fields and relationships of a tag read by [`Table::from_row`].
 fn complete(conn: &Connection, mut t: Tag, how: Localize) -> StoreResult<Tag> {
     t.description_loc = loc::resolve(conn, Owner::Tag, t.id, "description", how.language_id)?;
     t.msg_loc = loc::resolve(conn, Owner::Tag, t.id, "msg", how.language_id)?;
-    t.relationships = list_relationships(
+    t.relationships = Relationship::list(
         conn,
         &RelationshipFilter {
             tag_id: Some(t.id),
@@ -140,10 +151,10 @@ fn complete(conn: &Connection, mut t: Tag, how: Localize) -> StoreResult<Tag> {
 /// [`StoreError::NotFound`] if there is no such tag.
 pub fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<Tag> {
     let t = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM tags WHERE id = ?1"))?
-        .query_row([id], row)
+        .prepare_cached(&format!("{} WHERE id = ?1", Tag::SELECT))?
+        .query_row([id], Tag::from_row)
         .optional()?
-        .ok_or_else(|| StoreError::not_found("tag", id))?;
+        .ok_or_else(|| StoreError::not_found(Tag::WHAT, id))?;
     complete(conn, t, how)
 }
 
@@ -167,12 +178,9 @@ pub fn list(conn: &Connection, f: &TagFilter, how: Localize) -> StoreResult<Vec<
     w.contains_opt("description", f.description.as_deref())
         .contains_opt("data", f.data.as_deref())
         .eq_opt("project_id", f.project_id);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM tags{} ORDER BY id",
-        w.sql()
-    ))?;
+    let mut stmt = conn.prepare(&format!("{}{} ORDER BY id", Tag::SELECT, w.sql()))?;
     let rows = stmt
-        .query_map(w.params(), row)?
+        .query_map(w.params(), Tag::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter().map(|t| complete(conn, t, how)).collect()
 }
@@ -252,58 +260,46 @@ fn set_tag_locs(tx: &Transaction<'_>, id: i64, t: &TagInput) -> StoreResult<()> 
     Ok(())
 }
 
-/// Creates a tag and returns it (English, no admin lists).
-///
-/// # Errors
-/// Field conflicts for unknown project, category or localized string ids.
-pub fn create(tx: &Transaction<'_>, t: &TagInput) -> StoreResult<Tag> {
-    check_tag_refs(tx, t)?;
-    tx.execute(
-        "INSERT INTO tags (value, description, data, filter, location, project_id, tag_category_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        rusqlite::params![
-            t.value.as_deref().unwrap_or(""),
-            t.description.clone().flatten(),
-            t.data.clone().flatten(),
-            t.filter.as_deref().unwrap_or(""),
-            t.location.clone().flatten(),
-            t.project_id.flatten(),
-            t.tag_category_id.flatten(),
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    set_tag_locs(tx, id, t)?;
-    get(tx, id, Localize::english(tx)?)
-}
+impl Editable for Tag {
+    type Input = TagInput;
 
-/// Applies a PATCH and returns the tag (English, no admin lists).
-///
-/// # Errors
-/// Not found; field conflicts for unknown ids.
-pub fn patch(tx: &Transaction<'_>, id: i64, t: &TagInput) -> StoreResult<Tag> {
-    if !super::sql::exists(tx, "tags", id)? {
-        return Err(StoreError::not_found("tag", id));
+    fn create(tx: &Transaction<'_>, t: &TagInput) -> StoreResult<Self> {
+        check_tag_refs(tx, t)?;
+        tx.execute(
+            "INSERT INTO tags (value, description, data, filter, location, project_id, tag_category_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                t.value.as_deref().unwrap_or(""),
+                t.description.clone().flatten(),
+                t.data.clone().flatten(),
+                t.filter.as_deref().unwrap_or(""),
+                t.location.clone().flatten(),
+                t.project_id.flatten(),
+                t.tag_category_id.flatten(),
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        set_tag_locs(tx, id, t)?;
+        Self::get(tx, id)
     }
-    check_tag_refs(tx, t)?;
-    let mut a = Assignments::default();
-    a.set("value", t.value.clone())
-        .set("description", t.description.clone())
-        .set("data", t.data.clone())
-        .set("filter", t.filter.clone())
-        .set("location", t.location.clone())
-        .set("project_id", t.project_id)
-        .set("tag_category_id", t.tag_category_id);
-    a.apply(tx, "tags", id)?;
-    set_tag_locs(tx, id, t)?;
-    get(tx, id, Localize::english(tx)?)
-}
 
-/// Deletes a tag (its relationships, UI items and asset links go with it).
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is no such tag.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    delete_row(tx, "tags", "tag", id)
+    fn patch(tx: &Transaction<'_>, id: i64, t: &TagInput) -> StoreResult<Self> {
+        if !super::sql::exists(tx, "tags", id)? {
+            return Err(StoreError::not_found("tag", id));
+        }
+        check_tag_refs(tx, t)?;
+        let mut a = Assignments::default();
+        a.set("value", t.value.clone())
+            .set("description", t.description.clone())
+            .set("data", t.data.clone())
+            .set("filter", t.filter.clone())
+            .set("location", t.location.clone())
+            .set("project_id", t.project_id)
+            .set("tag_category_id", t.tag_category_id);
+        a.apply(tx, "tags", id)?;
+        set_tag_locs(tx, id, t)?;
+        Self::get(tx, id)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -320,38 +316,35 @@ pub struct TagCategory {
     pub data: Option<String>,
 }
 
-fn category_row(r: &Row<'_>) -> rusqlite::Result<TagCategory> {
-    Ok(TagCategory {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        data: r.get(2)?,
-    })
+impl Table for TagCategory {
+    const WHAT: &'static str = "tag category";
+    const TABLE: &'static str = "tag_categories";
+    const SELECT: &'static str = "SELECT id, name, data FROM tag_categories";
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            data: r.get(2)?,
+        })
+    }
 }
 
-/// One tag category.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get_category(conn: &Connection, id: i64) -> StoreResult<TagCategory> {
-    conn.prepare_cached("SELECT id, name, data FROM tag_categories WHERE id = ?1")?
-        .query_row([id], category_row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("tag category", id))
+/// Filters of `GET tagcategories/`.
+#[derive(Debug, Default, Clone)]
+pub struct CategoryFilter {
+    /// icontains
+    pub name: Option<String>,
 }
 
-/// Tag categories whose name contains `name` (case-insensitive), by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list_categories(conn: &Connection, name: Option<&str>) -> StoreResult<Vec<TagCategory>> {
-    let mut w = Where::new();
-    w.contains_opt("name", name);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id, name, data FROM tag_categories{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), category_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for TagCategory {
+    type Filter = CategoryFilter;
+
+    fn list(conn: &Connection, f: &CategoryFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.contains_opt("name", f.name.as_deref());
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a category create or PATCH.
@@ -363,51 +356,49 @@ pub struct CategoryInput {
     pub data: Option<Option<String>>,
 }
 
-/// Creates a tag category.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn create_category(tx: &Transaction<'_>, c: &CategoryInput) -> StoreResult<TagCategory> {
-    tx.execute(
-        "INSERT INTO tag_categories (name, data) VALUES (?1, ?2)",
-        rusqlite::params![c.name.as_deref().unwrap_or(""), c.data.clone().flatten()],
-    )?;
-    get_category(tx, tx.last_insert_rowid())
-}
+impl Editable for TagCategory {
+    type Input = CategoryInput;
 
-/// Applies a PATCH to a tag category.
-///
-/// # Errors
-/// Not found.
-pub fn patch_category(
-    tx: &Transaction<'_>,
-    id: i64,
-    c: &CategoryInput,
-) -> StoreResult<TagCategory> {
-    get_category(tx, id)?;
-    let mut a = Assignments::default();
-    a.set("name", c.name.clone()).set("data", c.data.clone());
-    a.apply(tx, "tag_categories", id)?;
-    get_category(tx, id)
-}
+    /// Creates a tag category.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn create(tx: &Transaction<'_>, c: &CategoryInput) -> StoreResult<Self> {
+        tx.execute(
+            "INSERT INTO tag_categories (name, data) VALUES (?1, ?2)",
+            rusqlite::params![c.name.as_deref().unwrap_or(""), c.data.clone().flatten()],
+        )?;
+        TagCategory::get(tx, tx.last_insert_rowid())
+    }
 
-/// Deletes a tag category: its UI groups go with it, its tags keep going without a category.
-///
-/// # Errors
-/// Not found.
-pub fn delete_category(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    delete_row(tx, "tag_categories", "tag category", id)
+    /// Applies a PATCH to a tag category.
+    ///
+    /// # Errors
+    /// Not found.
+    fn patch(tx: &Transaction<'_>, id: i64, c: &CategoryInput) -> StoreResult<Self> {
+        TagCategory::get(tx, id)?;
+        let mut a = Assignments::default();
+        a.set("name", c.name.clone()).set("data", c.data.clone());
+        a.apply(tx, "tag_categories", id)?;
+        TagCategory::get(tx, id)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // Tag relationships
 
-fn relationship_row(r: &Row<'_>) -> rusqlite::Result<Relationship> {
-    Ok(Relationship {
-        id: r.get(0)?,
-        tag_id: r.get(1)?,
-        parent_id: r.get(2)?,
-    })
+impl Table for Relationship {
+    const WHAT: &'static str = "tag relationship";
+    const TABLE: &'static str = "tag_relationships";
+    const SELECT: &'static str = "SELECT id, tag_id, parent_id FROM tag_relationships";
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            tag_id: r.get(1)?,
+            parent_id: r.get(2)?,
+        })
+    }
 }
 
 /// Filters of `GET tagrelationships/`.
@@ -419,34 +410,15 @@ pub struct RelationshipFilter {
     pub parent_id: Option<i64>,
 }
 
-/// One tag relationship.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get_relationship(conn: &Connection, id: i64) -> StoreResult<Relationship> {
-    conn.prepare_cached("SELECT id, tag_id, parent_id FROM tag_relationships WHERE id = ?1")?
-        .query_row([id], relationship_row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("tag relationship", id))
-}
+impl Filtered for Relationship {
+    type Filter = RelationshipFilter;
 
-/// Relationships matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list_relationships(
-    conn: &Connection,
-    f: &RelationshipFilter,
-) -> StoreResult<Vec<Relationship>> {
-    let mut w = Where::new();
-    w.eq_opt("tag_id", f.tag_id)
-        .eq_opt("parent_id", f.parent_id);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, tag_id, parent_id FROM tag_relationships{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), relationship_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    fn list(conn: &Connection, f: &RelationshipFilter) -> StoreResult<Vec<Self>> {
+        let mut w = Where::new();
+        w.eq_opt("tag_id", f.tag_id)
+            .eq_opt("parent_id", f.parent_id);
+        Self::select(conn, &w)
+    }
 }
 
 /// Fields of a relationship create or PATCH.
@@ -458,53 +430,42 @@ pub struct RelationshipInput {
     pub parent_id: Option<Option<i64>>,
 }
 
-/// Creates a tag relationship.
-///
-/// # Errors
-/// Field conflicts for an unknown tag or parent.
-pub fn create_relationship(
-    tx: &Transaction<'_>,
-    r: &RelationshipInput,
-) -> StoreResult<Relationship> {
-    check_ref(tx, "tags", "tag_id", r.tag_id)?;
-    check_ref(tx, "tag_relationships", "parent_id", r.parent_id.flatten())?;
-    tx.execute(
-        "INSERT INTO tag_relationships (tag_id, parent_id) VALUES (?1, ?2)",
-        rusqlite::params![r.tag_id.unwrap_or_default(), r.parent_id.flatten()],
-    )?;
-    get_relationship(tx, tx.last_insert_rowid())
-}
+impl Editable for Relationship {
+    type Input = RelationshipInput;
 
-/// Applies a PATCH to a tag relationship; a relationship cannot become its own ancestor.
-///
-/// # Errors
-/// Not found; field conflicts for unknown ids or a cycle.
-pub fn patch_relationship(
-    tx: &Transaction<'_>,
-    id: i64,
-    r: &RelationshipInput,
-) -> StoreResult<Relationship> {
-    get_relationship(tx, id)?;
-    check_ref(tx, "tags", "tag_id", r.tag_id)?;
-    if let Some(Some(parent)) = r.parent_id {
-        check_ref(tx, "tag_relationships", "parent_id", Some(parent))?;
-        if creates_cycle(tx, "tag_relationships", id, parent)? {
-            return Err(StoreError::conflict(
-                "parent_id",
-                "A relationship cannot be its own ancestor.",
-            ));
-        }
+    /// Creates a tag relationship.
+    ///
+    /// # Errors
+    /// Field conflicts for an unknown tag or parent.
+    fn create(tx: &Transaction<'_>, r: &RelationshipInput) -> StoreResult<Self> {
+        check_ref(tx, "tags", "tag_id", r.tag_id)?;
+        check_ref(tx, "tag_relationships", "parent_id", r.parent_id.flatten())?;
+        tx.execute(
+            "INSERT INTO tag_relationships (tag_id, parent_id) VALUES (?1, ?2)",
+            rusqlite::params![r.tag_id.unwrap_or_default(), r.parent_id.flatten()],
+        )?;
+        Relationship::get(tx, tx.last_insert_rowid())
     }
-    let mut a = Assignments::default();
-    a.set("tag_id", r.tag_id).set("parent_id", r.parent_id);
-    a.apply(tx, "tag_relationships", id)?;
-    get_relationship(tx, id)
-}
 
-/// Deletes a tag relationship (children lose their parent).
-///
-/// # Errors
-/// Not found.
-pub fn delete_relationship(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    delete_row(tx, "tag_relationships", "tag relationship", id)
+    /// Applies a PATCH to a tag relationship; a relationship cannot become its own ancestor.
+    ///
+    /// # Errors
+    /// Not found; field conflicts for unknown ids or a cycle.
+    fn patch(tx: &Transaction<'_>, id: i64, r: &RelationshipInput) -> StoreResult<Self> {
+        Relationship::get(tx, id)?;
+        check_ref(tx, "tags", "tag_id", r.tag_id)?;
+        if let Some(Some(parent)) = r.parent_id {
+            check_ref(tx, "tag_relationships", "parent_id", Some(parent))?;
+            if creates_cycle(tx, "tag_relationships", id, parent)? {
+                return Err(StoreError::conflict(
+                    "parent_id",
+                    "A relationship cannot be its own ancestor.",
+                ));
+            }
+        }
+        let mut a = Assignments::default();
+        a.set("tag_id", r.tag_id).set("parent_id", r.parent_id);
+        a.apply(tx, "tag_relationships", id)?;
+        Relationship::get(tx, id)
+    }
 }
