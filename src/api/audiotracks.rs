@@ -5,12 +5,10 @@
 //! filters (`?minduration=5000000000`) compare stored nanoseconds, as the reference server does.
 //! Every min must not exceed its max, volumes are not negative and pan positions lie in −1..1.
 
-use super::crud::{self, FromBody, FromQuery};
-use crate::store::Table;
+use super::crud::{self, FromBody, FromQuery, Names};
 use serde_json::Value;
 
 use super::ApiResult;
-use super::auth::Access;
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
@@ -18,35 +16,10 @@ use crate::store::audiotracks::{
     Audiotrack, AudiotrackFilter, AudiotrackInput, PRIORITIES, TIMING_PAIRS, TimingBounds,
 };
 
+const AUDIOTRACKS: Names = Names::new("audiotracks", "an audiotrack", "audiotracks");
+
 pub(super) fn routes(r: &mut Routes) {
-    r.at("/audiotracks/", "audiotracks")
-        .get(
-            Access::Token,
-            "List audiotracks (timings in seconds; *__lte/*__gte filters in seconds)",
-            crud::list::<Audiotrack>,
-        )
-        .query(filter_fields())
-        .post(
-            Access::Staff,
-            "Create an audiotrack (timings in seconds)",
-            crud::create::<Audiotrack>,
-        )
-        .body(body_fields(true))
-        .add();
-    r.at("/audiotracks/{id}/", "audiotracks")
-        .get(Access::Token, "Get an audiotrack", crud::get::<Audiotrack>)
-        .patch(
-            Access::Staff,
-            "Update an audiotrack",
-            crud::patch::<Audiotrack>,
-        )
-        .body(body_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete an audiotrack",
-            crud::delete::<Audiotrack>,
-        )
-        .add();
+    crud::routes::<Audiotrack>(r, AUDIOTRACKS, filter_fields(), body_fields);
 }
 
 /// Every input key; JSON null is refused for all of them (no column is nullable).

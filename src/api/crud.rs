@@ -2,7 +2,8 @@
 //! every resource the store describes with [`Table`], [`Filtered`] and [`Editable`]. A
 //! resource module keeps only what is its own: how its query becomes a filter
 //! ([`FromQuery`]), how its body becomes an input ([`FromBody`]), and its route table, where
-//! these handlers stand by name (`crud::list::<TimedAsset>`) beside any hand-written ones.
+//! these handlers stand by name (`crud::list::<TimedAsset>`) beside any hand-written ones,
+//! or [`routes`] registers all five at once.
 //!
 //! Owns: the five plain handler bodies. May not touch: SQL (the store's traits run it) or
 //! access rules (the route table states them).
@@ -12,7 +13,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
+use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query};
+use super::routes::Routes;
+use super::schema::Obj;
 use super::{ApiResult, AppState, Id};
 use crate::store::{Editable, Filtered, Table};
 
@@ -92,4 +96,45 @@ pub(super) async fn delete<R: Table>(
 ) -> ApiResult<StatusCode> {
     state.store.write(move |tx| R::delete(tx, id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How a plain resource is named in its paths and its documentation.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Names {
+    /// The collection's path segment and OpenAPI tag (`timedassets`).
+    pub tag: &'static str,
+    /// One object, with its article (`a timed asset`).
+    pub one: &'static str,
+    /// Several (`timed assets`).
+    pub many: &'static str,
+}
+
+impl Names {
+    /// The names of a resource served at `/<tag>/`.
+    pub(super) const fn new(tag: &'static str, one: &'static str, many: &'static str) -> Self {
+        Self { tag, one, many }
+    }
+}
+
+/// Registers the five plain operations on `/<tag>/` and `/<tag>/{id}/`: token holders read,
+/// staff write. `query` documents the list's filters, `body(creating)` the body.
+pub(super) fn routes<R>(r: &mut Routes, names: Names, query: Obj, body: fn(bool) -> Obj)
+where
+    R: Filtered + Editable + Serialize,
+    R::Filter: FromQuery,
+    R::Input: FromBody,
+{
+    let Names { tag, one, many } = names;
+    r.at(format!("/{tag}/"), tag)
+        .get(Access::Token, format!("List {many}"), list::<R>)
+        .query(query)
+        .post(Access::Staff, format!("Create {one}"), create::<R>)
+        .body(body(true))
+        .add();
+    r.at(format!("/{tag}/{{id}}/"), tag)
+        .get(Access::Token, format!("Get {one}"), get::<R>)
+        .patch(Access::Staff, format!("Update {one}"), patch::<R>)
+        .body(body(false))
+        .delete(Access::Staff, format!("Delete {one}"), delete::<R>)
+        .add();
 }

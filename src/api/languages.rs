@@ -4,12 +4,10 @@
 //! lower-cased prefix of the client's locale). Deleting a language something still uses is
 //! refused with a 400 saying what uses it (see `store::languages`).
 
-use super::crud::{self, FromBody, FromQuery};
-use crate::store::{Editable, Table};
+use super::crud::{self, FromBody, FromQuery, Names};
 use serde_json::Value;
 
 use super::ApiResult;
-use super::auth::Access;
 use super::fields::{check_len, int, key, text};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
@@ -17,60 +15,31 @@ use super::schema::{Obj, obj};
 use crate::store::languages::{Language, LanguageFilter, LanguageInput, StringFilter, StringInput};
 use crate::store::loc::LocString;
 
+const LANGUAGES: Names = Names::new("languages", "a language", "languages");
+
+const LOCALIZEDSTRINGS: Names = Names::new(
+    "localizedstrings",
+    "a localized string",
+    "localized strings",
+);
+
 pub(super) fn routes(r: &mut Routes) {
-    r.at("/languages/", "languages")
-        .get(Access::Token, "List languages", crud::list::<Language>)
-        .query(obj().string("language_code").string("name"))
-        .post(Access::Staff, "Create a language", crud::create::<Language>)
-        .body(language_fields(true))
-        .add();
-    r.at("/languages/{id}/", "languages")
-        .get(Access::Token, "Get a language", crud::get::<Language>)
-        .patch(Access::Staff, "Update a language", crud::patch::<Language>)
-        .body(language_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a language nothing uses any more",
-            crud::delete::<Language>,
-        )
-        .add();
-    r.at("/localizedstrings/", "localizedstrings")
-        .get(
-            Access::Token,
-            "List localized strings",
-            crud::list::<LocString>,
-        )
-        .query(
-            obj()
-                .int("language_id")
-                .string("language")
-                .string("localized_string"),
-        )
-        .post(
-            Access::Staff,
-            "Create a localized string",
-            crud::create::<LocString>,
-        )
-        .body(string_fields(true))
-        .add();
-    r.at("/localizedstrings/{id}/", "localizedstrings")
-        .get(
-            Access::Token,
-            "Get a localized string",
-            crud::get::<LocString>,
-        )
-        .patch(
-            Access::Staff,
-            "Update a localized string",
-            crud::patch::<LocString>,
-        )
-        .body(string_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a localized string",
-            crud::delete::<LocString>,
-        )
-        .add();
+    crud::routes::<Language>(
+        r,
+        LANGUAGES,
+        obj().string("language_code").string("name"),
+        language_fields,
+    );
+
+    crud::routes::<LocString>(
+        r,
+        LOCALIZEDSTRINGS,
+        obj()
+            .int("language_id")
+            .string("language")
+            .string("localized_string"),
+        string_fields,
+    );
 }
 
 /// The body [`LanguageInput::from_body`] reads (`create`: the code is required; codes are unique).

@@ -10,7 +10,7 @@
 //! * the point is matched in the right (longitude, latitude) order against the group with
 //!   exactly this id (the reference swaps the coordinates and matches ids digit by digit).
 
-use super::crud::{self, FromBody, FromQuery};
+use super::crud::{self, FromBody, FromQuery, Names};
 use crate::store::Table;
 use axum::Json;
 use axum::extract::State;
@@ -23,39 +23,16 @@ use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::projectgroups::{self, ProjectGroup, ProjectGroupFilter, ProjectGroupInput};
 
+const PROJECTGROUPS: Names = Names::new("projectgroups", "a project group", "project groups");
+
 pub(super) fn routes(r: &mut Routes) {
-    r.at("/projectgroups/", "projectgroups")
-        .get(
-            Access::Token,
-            "List project groups",
-            crud::list::<ProjectGroup>,
-        )
-        .query(obj().string("name").bool("active"))
-        .post(
-            Access::Staff,
-            "Create a project group",
-            crud::create::<ProjectGroup>,
-        )
-        .body(body_fields(true))
-        .add();
-    r.at("/projectgroups/{id}/", "projectgroups")
-        .get(
-            Access::Token,
-            "Get a project group",
-            crud::get::<ProjectGroup>,
-        )
-        .patch(
-            Access::Staff,
-            "Update a project group",
-            crud::patch::<ProjectGroup>,
-        )
-        .body(body_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a project group",
-            crud::delete::<ProjectGroup>,
-        )
-        .add();
+    crud::routes::<ProjectGroup>(
+        r,
+        PROJECTGROUPS,
+        obj().string("name").bool("active"),
+        body_fields,
+    );
+
     r.at("/projectgroups/{id}/projects/", "projectgroups")
         .get(
             Access::Token,

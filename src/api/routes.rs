@@ -5,6 +5,8 @@
 //! reads are described next to it with [`Resource::body`] and [`Resource::query`] (built with
 //! [`super::schema`]).
 
+use std::borrow::Cow;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::handler::Handler;
@@ -30,7 +32,7 @@ pub struct Op {
     /// Who may call it.
     pub access: Access,
     /// One line for the OpenAPI document.
-    pub summary: &'static str,
+    pub summary: Cow<'static, str>,
     /// The body fields it reads, if it reads a body.
     pub body: Option<Obj>,
     /// The query parameters it reads.
@@ -43,7 +45,7 @@ pub struct Op {
 pub struct Resource<'r> {
     routes: &'r mut Routes,
     app: AppState,
-    path: &'static str,
+    path: Cow<'static, str>,
     tag: &'static str,
     router: MethodRouter<AppState>,
     ops: Vec<Op>,
@@ -71,12 +73,17 @@ async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Respon
 macro_rules! verb {
     ($name:ident, $filter:expr, $method:expr) => {
         #[doc = concat!("Adds the `", stringify!($name), "` operation.")]
-        pub fn $name<H, T>(self, access: Access, summary: &'static str, handler: H) -> Self
+        pub fn $name<H, T>(
+            self,
+            access: Access,
+            summary: impl Into<Cow<'static, str>>,
+            handler: H,
+        ) -> Self
         where
             H: Handler<T, AppState>,
             T: 'static,
         {
-            self.op($filter, $method, access, summary, handler)
+            self.op($filter, $method, access, summary.into(), handler)
         }
     };
 }
@@ -87,7 +94,7 @@ impl Resource<'_> {
         filter: MethodFilter,
         method: Method,
         access: Access,
-        summary: &'static str,
+        summary: Cow<'static, str>,
         handler: H,
     ) -> Self
     where
@@ -163,7 +170,7 @@ impl Resource<'_> {
 pub struct Routes {
     app: AppState,
     router: Router<AppState>,
-    docs: Vec<(&'static str, &'static str, Vec<Op>)>,
+    docs: Vec<(Cow<'static, str>, &'static str, Vec<Op>)>,
 }
 
 impl Routes {
@@ -178,11 +185,11 @@ impl Routes {
 
     /// Starts a path below `/api/2`, written with its trailing slash (`/assets/{id}/`); `tag`
     /// groups it in the OpenAPI document. Finish it with [`Resource::add`].
-    pub fn at(&mut self, path: &'static str, tag: &'static str) -> Resource<'_> {
+    pub fn at(&mut self, path: impl Into<Cow<'static, str>>, tag: &'static str) -> Resource<'_> {
         Resource {
             app: self.app.clone(),
             routes: self,
-            path,
+            path: path.into(),
             tag,
             router: MethodRouter::new(),
             ops: Vec::new(),
@@ -191,7 +198,7 @@ impl Routes {
 
     fn mount(
         &mut self,
-        path: &'static str,
+        path: Cow<'static, str>,
         tag: &'static str,
         router: MethodRouter<AppState>,
         ops: Vec<Op>,

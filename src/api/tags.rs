@@ -2,7 +2,7 @@
 //! read, staff write. Also the input helpers the other configuration handlers of this area
 //! share (localization parameters, renamed keys, text length checks).
 
-use super::crud::{self, FromBody, FromQuery};
+use super::crud::{self, FromBody, FromQuery, Names};
 use crate::store::tags::CategoryFilter;
 use crate::store::{Editable, Table};
 use axum::Json;
@@ -19,6 +19,14 @@ use crate::store::tags::{
     self, CategoryInput, Localize, Relationship, RelationshipFilter, RelationshipInput, Tag,
     TagCategory, TagFilter, TagInput,
 };
+
+const TAGCATEGORIES: Names = Names::new("tagcategories", "a tag category", "tag categories");
+
+const TAGRELATIONSHIPS: Names = Names::new(
+    "tagrelationships",
+    "a tag relationship",
+    "tag relationships",
+);
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/tags/", "tags")
@@ -52,71 +60,14 @@ pub(super) fn routes(r: &mut Routes) {
         .query(loc_fields())
         .add();
 
-    r.at("/tagcategories/", "tagcategories")
-        .get(
-            Access::Token,
-            "List tag categories",
-            crud::list::<TagCategory>,
-        )
-        .query(obj().string("name"))
-        .post(
-            Access::Staff,
-            "Create a tag category",
-            crud::create::<TagCategory>,
-        )
-        .body(category_fields(true))
-        .add();
-    r.at("/tagcategories/{id}/", "tagcategories")
-        .get(
-            Access::Token,
-            "Get a tag category",
-            crud::get::<TagCategory>,
-        )
-        .patch(
-            Access::Staff,
-            "Update a tag category",
-            crud::patch::<TagCategory>,
-        )
-        .body(category_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a tag category",
-            crud::delete::<TagCategory>,
-        )
-        .add();
+    crud::routes::<TagCategory>(r, TAGCATEGORIES, obj().string("name"), category_fields);
 
-    r.at("/tagrelationships/", "tagrelationships")
-        .get(
-            Access::Token,
-            "List tag relationships",
-            crud::list::<Relationship>,
-        )
-        .query(obj().int("tag_id").int("parent_id"))
-        .post(
-            Access::Staff,
-            "Create a tag relationship",
-            crud::create::<Relationship>,
-        )
-        .body(relationship_fields(true))
-        .add();
-    r.at("/tagrelationships/{id}/", "tagrelationships")
-        .get(
-            Access::Token,
-            "Get a tag relationship",
-            crud::get::<Relationship>,
-        )
-        .patch(
-            Access::Staff,
-            "Update a tag relationship",
-            crud::patch::<Relationship>,
-        )
-        .body(relationship_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a tag relationship",
-            crud::delete::<Relationship>,
-        )
-        .add();
+    crud::routes::<Relationship>(
+        r,
+        TAGRELATIONSHIPS,
+        obj().int("tag_id").int("parent_id"),
+        relationship_fields,
+    );
 }
 
 /// The body [`TagInput::from_body`] reads (`create`: `value` is required).

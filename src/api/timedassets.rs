@@ -5,50 +5,31 @@
 use serde_json::Value;
 
 use super::ApiResult;
-use super::auth::Access;
-use super::crud::{self, FromBody, FromQuery};
+use super::crud::{self, FromBody, FromQuery, Names};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use crate::store::timedassets::{TimedAsset, TimedAssetFilter, TimedAssetInput};
 
+const TIMEDASSETS: Names = Names::new("timedassets", "a timed asset", "timed assets");
+
 pub(super) fn routes(r: &mut Routes) {
-    r.at("/timedassets/", "timedassets")
-        .get(Access::Token, "List timed assets", crud::list::<TimedAsset>)
-        .query(
-            obj()
-                .int("project_id")
-                .int("project")
-                .int("asset_id")
-                .int("asset")
-                .num("start")
-                .num("end")
-                .num("start__lte")
-                .num("start__gte")
-                .num("end__lte")
-                .num("end__gte"),
-        )
-        .post(
-            Access::Staff,
-            "Create a timed asset",
-            crud::create::<TimedAsset>,
-        )
-        .body(body_fields(true))
-        .add();
-    r.at("/timedassets/{id}/", "timedassets")
-        .get(Access::Token, "Get a timed asset", crud::get::<TimedAsset>)
-        .patch(
-            Access::Staff,
-            "Update a timed asset",
-            crud::patch::<TimedAsset>,
-        )
-        .body(body_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a timed asset",
-            crud::delete::<TimedAsset>,
-        )
-        .add();
+    crud::routes::<TimedAsset>(
+        r,
+        TIMEDASSETS,
+        obj()
+            .int("project_id")
+            .int("project")
+            .int("asset_id")
+            .int("asset")
+            .num("start")
+            .num("end")
+            .num("start__lte")
+            .num("start__gte")
+            .num("end__lte")
+            .num("end__gte"),
+        body_fields,
+    );
 }
 
 impl FromQuery for TimedAssetFilter {

@@ -1,8 +1,8 @@
 //! `uielements/`, `uielementnames/` and `projects/:id/uielements/` (the per-variant skin
 //! document of a project); token holders read, staff write.
 
-use super::crud::{self, FromBody, FromQuery};
-use crate::store::{Editable, Table};
+use super::crud::{self, FromBody, FromQuery, Names};
+use crate::store::Table;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -19,63 +19,20 @@ use crate::store::uielements::{
 };
 use crate::store::{languages, loc};
 
+const UIELEMENTS: Names = Names::new("uielements", "a UI element", "UI elements");
+
+const UIELEMENTNAMES: Names = Names::new("uielementnames", "a UI element name", "UI element names");
+
 pub(super) fn routes(r: &mut Routes) {
-    r.at("/uielements/", "uielements")
-        .get(Access::Token, "List UI elements", crud::list::<UiElement>)
-        .query(element_filter_fields(obj()))
-        .post(
-            Access::Staff,
-            "Create a UI element",
-            crud::create::<UiElement>,
-        )
-        .body(element_fields(true))
-        .add();
-    r.at("/uielements/{id}/", "uielements")
-        .get(Access::Token, "Get a UI element", crud::get::<UiElement>)
-        .patch(
-            Access::Staff,
-            "Update a UI element",
-            crud::patch::<UiElement>,
-        )
-        .body(element_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a UI element",
-            crud::delete::<UiElement>,
-        )
-        .add();
-    r.at("/uielementnames/", "uielementnames")
-        .get(
-            Access::Token,
-            "List UI element names",
-            crud::list::<UiElementName>,
-        )
-        .query(obj().string("name").choice("view", VIEWS))
-        .post(
-            Access::Staff,
-            "Create a UI element name",
-            crud::create::<UiElementName>,
-        )
-        .body(name_fields(true))
-        .add();
-    r.at("/uielementnames/{id}/", "uielementnames")
-        .get(
-            Access::Token,
-            "Get a UI element name",
-            crud::get::<UiElementName>,
-        )
-        .patch(
-            Access::Staff,
-            "Update a UI element name",
-            crud::patch::<UiElementName>,
-        )
-        .body(name_fields(false))
-        .delete(
-            Access::Staff,
-            "Delete a UI element name and its elements",
-            crud::delete::<UiElementName>,
-        )
-        .add();
+    crud::routes::<UiElement>(r, UIELEMENTS, element_filter_fields(obj()), element_fields);
+
+    crud::routes::<UiElementName>(
+        r,
+        UIELEMENTNAMES,
+        obj().string("name").choice("view", VIEWS),
+        name_fields,
+    );
+
     r
         .at("/projects/{id}/uielements/", "projects")
         .get(

@@ -5,7 +5,7 @@
 //! reference answered 500); an unknown session is 400 `{"detail":"Session not found"}`.
 //! `admin` on `uiconfig` is ignored (the reference answered 500).
 
-use super::crud::{self, FromBody, FromQuery};
+use super::crud::{self, FromBody, FromQuery, Names};
 use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +23,8 @@ use crate::store::uigroups::{
     self, GroupFilter, GroupInput, ItemFilter, ItemInput, SELECT_METHODS, UI_MODES, UiConfig,
     UiGroup, UiItem,
 };
+
+const UIITEMS: Names = Names::new("uiitems", "a UI item", "UI items");
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/uigroups/", "uigroups")
@@ -46,31 +48,20 @@ pub(super) fn routes(r: &mut Routes) {
             crud::delete::<UiGroup>,
         )
         .add();
-    r.at("/uiitems/", "uiitems")
-        .get(
-            Access::Token,
-            "List UI items by index",
-            crud::list::<UiItem>,
-        )
-        .query(
-            obj()
-                .int("ui_group_id")
-                .int("index")
-                .int("tag_id")
-                .bool("default")
-                .bool("active")
-                .int("parent_id")
-                .int("project_id"),
-        )
-        .post(Access::Staff, "Create a UI item", crud::create::<UiItem>)
-        .body(item_fields(true))
-        .add();
-    r.at("/uiitems/{id}/", "uiitems")
-        .get(Access::Token, "Get a UI item", crud::get::<UiItem>)
-        .patch(Access::Staff, "Update a UI item", crud::patch::<UiItem>)
-        .body(item_fields(false))
-        .delete(Access::Staff, "Delete a UI item", crud::delete::<UiItem>)
-        .add();
+    crud::routes::<UiItem>(
+        r,
+        UIITEMS,
+        obj()
+            .int("ui_group_id")
+            .int("index")
+            .int("tag_id")
+            .bool("default")
+            .bool("active")
+            .int("parent_id")
+            .int("project_id"),
+        item_fields,
+    );
+
     r.at("/projects/{id}/uigroups/", "projects")
         .get(
             Access::Token,
