@@ -14,6 +14,8 @@
 //! to anyone, as DRF does. Resolved tokens are cached briefly so a busy list endpoint does not
 //! pay a database round trip for authentication.
 
+use crate::store::Table;
+use crate::store::users::User;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -228,7 +230,7 @@ impl Viewer {
         }
         let device_id = state
             .store
-            .read(move |c| Ok(crate::store::users::get(c, user.id)?.device_id))
+            .read(move |c| Ok(User::get(c, user.id)?.device_id))
             .await?;
         Ok(Self {
             staff: false,

@@ -6,6 +6,7 @@
 //! its session, or staff. Create and read here; the upload (`PATCH envelopes/:id/`) is in
 //! [`super::uploads`].
 
+use crate::store::{Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 
@@ -84,7 +85,7 @@ async fn list(
     };
     errs.finish()?;
     Ok(Json(
-        state.store.read(move |c| envelopes::list(c, &f)).await?,
+        state.store.read(move |c| Envelope::list(c, &f)).await?,
     ))
 }
 
@@ -99,7 +100,5 @@ async fn get_one(
         .read(move |c| owners::of(c, Owned::Envelope, id))
         .await?;
     caller.may_change(owner, "envelope")?;
-    Ok(Json(
-        state.store.read(move |c| envelopes::get(c, id)).await?,
-    ))
+    Ok(Json(state.store.read(move |c| Envelope::get(c, id)).await?))
 }

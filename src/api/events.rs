@@ -3,6 +3,7 @@
 //! carry positions: everyone's would be a location trail of every visitor); staff read all.
 //! Events are never changed or deleted through the API (PATCH and DELETE answer 405).
 
+use crate::store::{Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
@@ -211,7 +212,7 @@ async fn list(
     if !caller.is_staff() {
         f.owner_id = caller.user_id();
     }
-    Ok(Json(state.store.read(move |c| events::list(c, &f)).await?))
+    Ok(Json(state.store.read(move |c| Event::list(c, &f)).await?))
 }
 
 async fn get_one(
@@ -224,7 +225,7 @@ async fn get_one(
         .read(move |c| owners::of(c, Owned::Event, id))
         .await?;
     caller.may_change(owner, "event")?;
-    Ok(Json(state.store.read(move |c| events::get(c, id)).await?))
+    Ok(Json(state.store.read(move |c| Event::get(c, id)).await?))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! their owner or staff (what a visitor heard, where and when, is theirs); the count stays
 //! public.
 
+use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -161,7 +162,7 @@ async fn create(
     Ok(Json(
         state
             .store
-            .write(move |tx| listenevents::create(tx, &new))
+            .write(move |tx| ListenEvent::create(tx, &new))
             .await?,
     ))
 }
@@ -182,7 +183,7 @@ async fn patch(
     Ok(Json(
         state
             .store
-            .write(move |tx| listenevents::patch(tx, id, &p))
+            .write(move |tx| ListenEvent::patch(tx, id, &p))
             .await?,
     ))
 }
@@ -195,7 +196,7 @@ async fn delete(
     check_owner(&state, &caller, id).await?;
     state
         .store
-        .write(move |tx| listenevents::delete(tx, id))
+        .write(move |tx| ListenEvent::delete(tx, id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -207,7 +208,7 @@ async fn get_one(
 ) -> ApiResult<Json<ListenEvent>> {
     check_owner(&state, &caller, id).await?;
     Ok(Json(
-        state.store.read(move |c| listenevents::get(c, id)).await?,
+        state.store.read(move |c| ListenEvent::get(c, id)).await?,
     ))
 }
 

@@ -4,6 +4,7 @@
 //! and device are private), staff read all; the count stays public. A session's `device_id` is
 //! shown only to staff and to that device (it works as a credential).
 
+use crate::store::{Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -136,7 +137,7 @@ async fn list(
         f.owner_id = caller.user_id();
     }
     let viewer = Viewer::of(&state, &caller).await?;
-    let mut list = state.store.read(move |c| sessions::list(c, &f)).await?;
+    let mut list = state.store.read(move |c| Session::list(c, &f)).await?;
     for s in &mut list {
         s.device_id = viewer.redact(s.device_id.take());
     }
@@ -161,7 +162,7 @@ async fn get_one(
         .read(move |c| {
             Ok((
                 crate::store::owners::of_session(c, id)?,
-                sessions::get(c, id)?,
+                Session::get(c, id)?,
             ))
         })
         .await?;

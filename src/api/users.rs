@@ -8,6 +8,7 @@
 //! Registrations and logins are limited per client address ([`super::limits`]); failed logins
 //! back off ([`super::login_guard`]); the staff list is paged on request and bounded without.
 
+use crate::store::{Editable, Table};
 use axum::Json;
 use axum::http::Uri;
 use serde_json::{Value, json};
@@ -190,7 +191,7 @@ async fn get_one(
     Id(id): Id,
 ) -> ApiResult<Json<User>> {
     own_or_staff(&caller, id)?;
-    Ok(Json(state.store.read(move |c| users::get(c, id)).await?))
+    Ok(Json(state.store.read(move |c| User::get(c, id)).await?))
 }
 
 async fn patch(

@@ -4,6 +4,7 @@
 //! Ownership (decisions.md): a vote is cast in one of the caller's own sessions and counts as
 //! the caller's (`voter_id` is staff's to set); only its owner or staff change or delete it.
 
+use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -142,7 +143,7 @@ async fn create(
     errs.finish()?;
     let v = owned_input(&state, &caller, v).await?;
     Ok(Json(
-        state.store.write(move |tx| votes::create(tx, &v)).await?,
+        state.store.write(move |tx| Vote::create(tx, &v)).await?,
     ))
 }
 
@@ -162,10 +163,7 @@ async fn patch(
     caller.may_change(owner, "vote")?;
     let v = owned_input(&state, &caller, v).await?;
     Ok(Json(
-        state
-            .store
-            .write(move |tx| votes::patch(tx, id, &v))
-            .await?,
+        state.store.write(move |tx| Vote::patch(tx, id, &v)).await?,
     ))
 }
 
@@ -179,12 +177,12 @@ async fn delete(
         .read(move |c| owners::of(c, Owned::Vote, id))
         .await?;
     caller.may_change(owner, "vote")?;
-    state.store.write(move |tx| votes::delete(tx, id)).await?;
+    state.store.write(move |tx| Vote::delete(tx, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_one(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Vote>> {
-    Ok(Json(state.store.read(move |c| votes::get(c, id)).await?))
+    Ok(Json(state.store.read(move |c| Vote::get(c, id)).await?))
 }
 
 fn filter(q: &Fields) -> ApiResult<VoteFilter> {

@@ -1,12 +1,14 @@
 //! The stream operations behind `/api/2/streams/`: open, update, and the control calls, with
 //! the events the reference server logged (reference-server §6, §7.7, §7.11).
 
+use crate::store::Table;
+use crate::store::sessions::Session;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{AssetId, Engine, EngineError, OpenRequest, Opened, StreamId, Update};
 use crate::playlist::{Listener, Playlist};
+use crate::store::StoreError;
 use crate::store::loc::{self, Owner};
-use crate::store::{StoreError, sessions};
 
 use super::stream::ListenerInfo;
 
@@ -29,7 +31,7 @@ pub(super) async fn session_facts(engine: &Engine, id: i64) -> Result<SessionFac
         .inner
         .store
         .read(move |c| {
-            let s = sessions::get(c, id)?;
+            let s = Session::get(c, id)?;
             let user_id = match &s.device_id {
                 Some(d) => crate::store::users::by_device(c, d)?,
                 None => None,

@@ -2,6 +2,8 @@
 //! counters), catalog reloads when the store changes, the idle-stream teardown, and the
 //! release of speaker sources no stream needs any more.
 
+use crate::store::Editable;
+use crate::store::listenevents::ListenEvent;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, PoisonError};
@@ -80,7 +82,7 @@ impl Engine {
                             duration: Some(Some(*duration_ns)),
                         };
                         // An asset deleted in between has nothing to record.
-                        let _ = crate::store::listenevents::create(tx, &input);
+                        let _ = ListenEvent::create(tx, &input);
                     }
                     Ok(())
                 })

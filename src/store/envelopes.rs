@@ -2,11 +2,11 @@
 //! uploads its assets into it (the upload itself belongs to the media module).
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::{Where, id_list};
-use super::{StoreError, StoreResult, time};
+use super::{Filtered, StoreError, StoreResult, Table, time};
 
 /// An envelope as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -21,29 +21,23 @@ pub struct Envelope {
     pub asset_ids: Vec<i64>,
 }
 
-const SELECT: &str = "SELECT e.id, e.session_id, e.created,
+impl Table for Envelope {
+    const WHAT: &'static str = "envelope";
+    const TABLE: &'static str = "envelopes";
+    const SELECT: &'static str = "SELECT e.id, e.session_id, e.created,
         (SELECT group_concat(x.asset_id, ',' ORDER BY x.asset_id) FROM envelope_assets x
           WHERE x.envelope_id = e.id)
    FROM envelopes e";
+    const ID: &'static str = "e.id";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Envelope> {
-    Ok(Envelope {
-        id: r.get(0)?,
-        session_id: r.get(1)?,
-        created: r.get(2)?,
-        asset_ids: id_list(r.get(3)?),
-    })
-}
-
-/// One envelope.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Envelope> {
-    conn.prepare_cached(&format!("{SELECT} WHERE e.id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("envelope", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            session_id: r.get(1)?,
+            created: r.get(2)?,
+            asset_ids: id_list(r.get(3)?),
+        })
+    }
 }
 
 /// Creates an empty envelope for a session.
@@ -58,7 +52,7 @@ pub fn create(tx: &Transaction<'_>, session_id: i64) -> StoreResult<Envelope> {
         "INSERT INTO envelopes (session_id, created) VALUES (?1, ?2)",
         rusqlite::params![session_id, time::now()],
     )?;
-    get(tx, tx.last_insert_rowid())
+    Envelope::get(tx, tx.last_insert_rowid())
 }
 
 /// Filters of `GET envelopes/`.
@@ -109,13 +103,11 @@ impl EnvelopeFilter {
     }
 }
 
-/// Envelopes matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &EnvelopeFilter) -> StoreResult<Vec<Envelope>> {
-    let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!("{SELECT}{} ORDER BY e.id", w.sql()))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for Envelope {
+    type Filter = EnvelopeFilter;
+
+    fn list(conn: &Connection, f: &EnvelopeFilter) -> StoreResult<Vec<Self>> {
+        let w = f.where_clause();
+        Self::select(conn, &w)
+    }
 }

@@ -6,11 +6,11 @@
 //! the API shows them as admin-updates does: numbers for the coordinates (null when the text is
 //! not a number) and an integer list for `tag_ids`.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::Where;
-use super::{StoreError, StoreResult, time};
+use super::{Filtered, StoreError, StoreResult, Table, time};
 
 /// An event as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -34,9 +34,6 @@ pub struct Event {
     /// Tag ids found in the stored tags text.
     pub tag_ids: Vec<i64>,
 }
-
-const COLUMNS: &str =
-    "id, server_time, client_time, event_type, data, latitude, longitude, session_id, tags";
 
 /// Reads a coordinate stored as text (or, from older writers, as a number).
 fn coordinate(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<f64>> {
@@ -62,30 +59,26 @@ pub fn parse_tags(text: Option<&str>) -> Vec<i64> {
     .unwrap_or_default()
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Event> {
-    let tags: Option<String> = r.get(8)?;
-    Ok(Event {
-        id: r.get(0)?,
-        server_time: r.get(1)?,
-        client_time: r.get(2)?,
-        event_type: r.get(3)?,
-        data: r.get(4)?,
-        latitude: coordinate(r, 5)?,
-        longitude: coordinate(r, 6)?,
-        session_id: r.get(7)?,
-        tag_ids: parse_tags(tags.as_deref()),
-    })
-}
+impl Table for Event {
+    const WHAT: &'static str = "event";
+    const TABLE: &'static str = "events";
+    const SELECT: &'static str = "SELECT id, server_time, client_time, event_type, data, \
+         latitude, longitude, session_id, tags FROM events";
 
-/// One event.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Event> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("event", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let tags: Option<String> = r.get(8)?;
+        Ok(Self {
+            id: r.get(0)?,
+            server_time: r.get(1)?,
+            client_time: r.get(2)?,
+            event_type: r.get(3)?,
+            data: r.get(4)?,
+            latitude: coordinate(r, 5)?,
+            longitude: coordinate(r, 6)?,
+            session_id: r.get(7)?,
+            tag_ids: parse_tags(tags.as_deref()),
+        })
+    }
 }
 
 /// Everything an event can carry.
@@ -134,7 +127,7 @@ pub fn create(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Event> {
         e.longitude.map(|f| f.to_string()),
         tags,
     ])?;
-    get(tx, tx.last_insert_rowid())
+    Event::get(tx, tx.last_insert_rowid())
 }
 
 /// Records a server-side event (`vote_asset`, stream and upload events) in the caller's
@@ -213,18 +206,13 @@ impl EventFilter {
     }
 }
 
-/// Events matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &EventFilter) -> StoreResult<Vec<Event>> {
-    let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM events{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for Event {
+    type Filter = EventFilter;
+
+    fn list(conn: &Connection, f: &EventFilter) -> StoreResult<Vec<Self>> {
+        let w = f.where_clause();
+        Self::select(conn, &w)
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::Where;
-use super::{StoreError, StoreResult, time};
+use super::{Editable, StoreResult, Table, time};
 
 /// A listen event as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -25,32 +25,26 @@ pub struct ListenEvent {
     pub project_id: i64,
 }
 
-const SELECT: &str = "SELECT l.id, l.duration, l.starttime, l.session_id, l.asset_id, s.project_id
-                        FROM listen_events l JOIN sessions s ON s.id = l.session_id";
-
 pub use super::time::{ns_to_seconds, seconds_to_ns};
 
-fn row(r: &Row<'_>) -> rusqlite::Result<ListenEvent> {
-    let duration: Option<i64> = r.get(1)?;
-    Ok(ListenEvent {
-        id: r.get(0)?,
-        duration_in_seconds: duration.map(ns_to_seconds),
-        start_time: r.get(2)?,
-        session_id: r.get(3)?,
-        asset_id: r.get(4)?,
-        project_id: r.get(5)?,
-    })
-}
+impl Table for ListenEvent {
+    const WHAT: &'static str = "listen event";
+    const TABLE: &'static str = "listen_events";
+    const SELECT: &'static str = "SELECT l.id, l.duration, l.starttime, l.session_id, l.asset_id, \
+         s.project_id FROM listen_events l JOIN sessions s ON s.id = l.session_id";
+    const ID: &'static str = "l.id";
 
-/// One listen event.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<ListenEvent> {
-    conn.prepare_cached(&format!("{SELECT} WHERE l.id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("listen event", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let duration: Option<i64> = r.get(1)?;
+        Ok(Self {
+            id: r.get(0)?,
+            duration_in_seconds: duration.map(ns_to_seconds),
+            start_time: r.get(2)?,
+            session_id: r.get(3)?,
+            asset_id: r.get(4)?,
+            project_id: r.get(5)?,
+        })
+    }
 }
 
 /// Fields of a create or a PATCH (absent = unchanged).
@@ -71,57 +65,50 @@ fn check_refs(tx: &Transaction<'_>, input: &ListenEventInput) -> StoreResult<()>
     super::sql::check_ref(tx, "assets", "asset", input.asset_id)
 }
 
-/// Creates a listen event; session, asset and start time are required (the API checks).
-///
-/// # Errors
-/// Field conflicts for an unknown session or asset.
-pub fn create(tx: &Transaction<'_>, input: &ListenEventInput) -> StoreResult<ListenEvent> {
-    check_refs(tx, input)?;
-    tx.execute(
-        "INSERT INTO listen_events (session_id, asset_id, starttime, duration) VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![
-            input.session_id,
-            input.asset_id,
-            input.starttime.clone().unwrap_or_else(time::now),
-            input.duration.flatten(),
-        ],
-    )?;
-    get(tx, tx.last_insert_rowid())
-}
+impl Editable for ListenEvent {
+    type Input = ListenEventInput;
 
-/// Applies a PATCH.
-///
-/// # Errors
-/// Not found, or field conflicts for an unknown session or asset.
-pub fn patch(tx: &Transaction<'_>, id: i64, input: &ListenEventInput) -> StoreResult<ListenEvent> {
-    get(tx, id)?;
-    check_refs(tx, input)?;
-    tx.execute(
-        "UPDATE listen_events SET session_id = coalesce(?2, session_id), asset_id = coalesce(?3, asset_id),
-                starttime = coalesce(?4, starttime),
-                duration = CASE WHEN ?5 THEN ?6 ELSE duration END
-          WHERE id = ?1",
-        rusqlite::params![
-            id,
-            input.session_id,
-            input.asset_id,
-            input.starttime,
-            input.duration.is_some(),
-            input.duration.flatten(),
-        ],
-    )?;
-    get(tx, id)
-}
-
-/// Deletes a listen event.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    if tx.execute("DELETE FROM listen_events WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("listen event", id));
+    /// Creates a listen event; session, asset and start time are required (the API checks).
+    ///
+    /// # Errors
+    /// Field conflicts for an unknown session or asset.
+    fn create(tx: &Transaction<'_>, input: &ListenEventInput) -> StoreResult<Self> {
+        check_refs(tx, input)?;
+        tx.execute(
+            "INSERT INTO listen_events (session_id, asset_id, starttime, duration) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                input.session_id,
+                input.asset_id,
+                input.starttime.clone().unwrap_or_else(time::now),
+                input.duration.flatten(),
+            ],
+        )?;
+        ListenEvent::get(tx, tx.last_insert_rowid())
     }
-    Ok(())
+
+    /// Applies a PATCH.
+    ///
+    /// # Errors
+    /// Not found, or field conflicts for an unknown session or asset.
+    fn patch(tx: &Transaction<'_>, id: i64, input: &ListenEventInput) -> StoreResult<Self> {
+        ListenEvent::get(tx, id)?;
+        check_refs(tx, input)?;
+        tx.execute(
+            "UPDATE listen_events SET session_id = coalesce(?2, session_id), asset_id = coalesce(?3, asset_id),
+                    starttime = coalesce(?4, starttime),
+                    duration = CASE WHEN ?5 THEN ?6 ELSE duration END
+              WHERE id = ?1",
+            rusqlite::params![
+                id,
+                input.session_id,
+                input.asset_id,
+                input.starttime,
+                input.duration.is_some(),
+                input.duration.flatten(),
+            ],
+        )?;
+        ListenEvent::get(tx, id)
+    }
 }
 
 /// The asset session `session_id` heard last (by listen event), if any.
@@ -252,13 +239,7 @@ pub fn list(
     f: &ListenEventFilter,
     page: Option<(i64, i64)>,
 ) -> StoreResult<Vec<ListenEvent>> {
-    let w = f.where_clause();
-    let limit = page
-        .map(|(limit, offset)| format!(" LIMIT {limit} OFFSET {offset}"))
-        .unwrap_or_default();
-    let mut stmt = conn.prepare(&format!("{SELECT}{} ORDER BY l.id{limit}", w.sql()))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    ListenEvent::select_window(conn, &f.where_clause(), page)
 }
 
 /// How many listen events match a filter.
@@ -266,15 +247,7 @@ pub fn list(
 /// # Errors
 /// Only SQLite failures.
 pub fn count(conn: &Connection, f: &ListenEventFilter) -> StoreResult<i64> {
-    let w = f.where_clause();
-    Ok(conn.query_row(
-        &format!(
-            "SELECT count(*) FROM listen_events l JOIN sessions s ON s.id = l.session_id{}",
-            w.sql()
-        ),
-        w.params(),
-        |r| r.get(0),
-    )?)
+    ListenEvent::count(conn, &f.where_clause())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::Where;
-use super::{StoreError, StoreResult, time};
+use super::{Filtered, StoreError, StoreResult, Table, time};
 
 /// A session as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -34,34 +34,28 @@ pub struct Session {
     pub language_id: Option<i64>,
 }
 
-const COLUMNS: &str = "id, device_id, starttime, stoptime, client_type, client_system, demo_stream_enabled, \
-                       geo_listen_enabled, timezone, project_id, language_id";
+impl Table for Session {
+    const WHAT: &'static str = "session";
+    const TABLE: &'static str = "sessions";
+    const SELECT: &'static str = "SELECT id, device_id, starttime, stoptime, client_type, \
+         client_system, demo_stream_enabled, geo_listen_enabled, timezone, project_id, language_id \
+         FROM sessions";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Session> {
-    Ok(Session {
-        id: r.get(0)?,
-        device_id: r.get(1)?,
-        starttime: r.get(2)?,
-        stoptime: r.get(3)?,
-        client_type: r.get(4)?,
-        client_system: r.get(5)?,
-        demo_stream_enabled: r.get(6)?,
-        geo_listen_enabled: r.get(7)?,
-        timezone: r.get(8)?,
-        project_id: r.get(9)?,
-        language_id: r.get(10)?,
-    })
-}
-
-/// One session.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Session> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("session", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            device_id: r.get(1)?,
+            starttime: r.get(2)?,
+            stoptime: r.get(3)?,
+            client_type: r.get(4)?,
+            client_system: r.get(5)?,
+            demo_stream_enabled: r.get(6)?,
+            geo_listen_enabled: r.get(7)?,
+            timezone: r.get(8)?,
+            project_id: r.get(9)?,
+            language_id: r.get(10)?,
+        })
+    }
 }
 
 /// What a client asks for when it starts a session.
@@ -140,7 +134,7 @@ pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
             n.user_id,
         ],
     )?;
-    get(tx, tx.last_insert_rowid())
+    Session::get(tx, tx.last_insert_rowid())
 }
 
 /// Filters of `GET sessions/`.
@@ -190,18 +184,13 @@ impl SessionFilter {
     }
 }
 
-/// Sessions matching a filter, by id.
-///
-/// # Errors
-/// Only SQLite failures.
-pub fn list(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session>> {
-    let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM sessions{} ORDER BY id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl Filtered for Session {
+    type Filter = SessionFilter;
+
+    fn list(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Self>> {
+        let w = f.where_clause();
+        Self::select(conn, &w)
+    }
 }
 
 /// How many sessions match a filter.
@@ -209,12 +198,7 @@ pub fn list(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session>> {
 /// # Errors
 /// Only SQLite failures.
 pub fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
-    let w = f.where_clause();
-    Ok(conn.query_row(
-        &format!("SELECT count(*) FROM sessions{}", w.sql()),
-        w.params(),
-        |r| r.get(0),
-    )?)
+    Session::count(conn, &f.where_clause())
 }
 
 /// The box's own listener's session in `project_id` (device

@@ -57,14 +57,38 @@ pub trait Table: Sized + Send + 'static {
     /// # Errors
     /// Only SQLite failures.
     fn select(conn: &Connection, w: &Where) -> StoreResult<Vec<Self>> {
+        Self::select_window(conn, w, None)
+    }
+
+    /// The objects matching `w`, in [`Table::ORDER_BY`] order; `window` is `(limit, offset)`.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn select_window(
+        conn: &Connection,
+        w: &Where,
+        window: Option<(i64, i64)>,
+    ) -> StoreResult<Vec<Self>> {
+        let window = window.map_or(String::new(), |(limit, offset)| {
+            format!(" LIMIT {limit} OFFSET {offset}")
+        });
         let mut stmt = conn.prepare(&format!(
-            "{}{} ORDER BY {}",
+            "{}{} ORDER BY {}{window}",
             Self::SELECT,
             w.sql(),
             Self::ORDER_BY
         ))?;
         let rows = stmt.query_map(w.params(), Self::from_row)?;
         rows.map(|row| row?.complete(conn)).collect()
+    }
+
+    /// How many objects match `w`.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn count(conn: &Connection, w: &Where) -> StoreResult<i64> {
+        let sql = format!("SELECT COUNT(*) FROM ({}{})", Self::SELECT, w.sql());
+        Ok(conn.prepare(&sql)?.query_row(w.params(), |r| r.get(0))?)
     }
 
     /// Deletes one object (what refers to it goes by the schema's `ON DELETE` rules).
@@ -169,6 +193,20 @@ mod tests {
             .map(|n| n.id)
             .collect();
         assert_eq!(ids, [1, 3]);
+    }
+
+    #[test]
+    fn a_window_pages_in_order_and_count_ignores_it() {
+        let conn = notes();
+        let ids: Vec<i64> = Note::select_window(&conn, &Where::new(), Some((1, 1)))
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(ids, [2]);
+        let mut w = Where::new();
+        w.contains_opt("text", Some("a"));
+        assert_eq!(Note::count(&conn, &w).unwrap(), 2);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::Where;
-use super::{StoreError, StoreResult, time};
+use super::{StoreError, StoreResult, Table, time};
 
 /// A user as api/2 shows it (also nested in assets).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -34,29 +34,23 @@ pub struct TokenOwner {
     pub is_staff: bool,
 }
 
-const COLUMNS: &str = "id, username, first_name, last_name, email, device_id, client_type";
+impl Table for User {
+    const WHAT: &'static str = "user";
+    const TABLE: &'static str = "users";
+    const SELECT: &'static str =
+        "SELECT id, username, first_name, last_name, email, device_id, client_type FROM users";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        first_name: r.get(2)?,
-        last_name: r.get(3)?,
-        email: r.get(4)?,
-        device_id: r.get(5)?,
-        client_type: r.get(6)?,
-    })
-}
-
-/// One user.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is no such user.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<User> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("user", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            username: r.get(1)?,
+            first_name: r.get(2)?,
+            last_name: r.get(3)?,
+            email: r.get(4)?,
+            device_id: r.get(5)?,
+            client_type: r.get(6)?,
+        })
+    }
 }
 
 /// Filters of `GET users/`.
@@ -102,10 +96,7 @@ fn filtered(f: &UserFilter) -> Where {
 /// # Errors
 /// Only SQLite failures.
 pub fn count(conn: &Connection, f: &UserFilter) -> StoreResult<i64> {
-    let w = filtered(f);
-    Ok(conn
-        .prepare(&format!("SELECT COUNT(*) FROM users{}", w.sql()))?
-        .query_row(w.params(), |r| r.get(0))?)
+    User::count(conn, &filtered(f))
 }
 
 /// Users matching a filter, by id; `window` is `(limit, offset)`.
@@ -117,16 +108,7 @@ pub fn list(
     f: &UserFilter,
     window: Option<(i64, i64)>,
 ) -> StoreResult<Vec<User>> {
-    let w = filtered(f);
-    let page = window.map_or(String::new(), |(limit, offset)| {
-        format!(" LIMIT {limit} OFFSET {offset}")
-    });
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM users{} ORDER BY id{page}",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(w.params(), row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    User::select_window(conn, &filtered(f), window)
 }
 
 /// Fields a PATCH may change.
@@ -147,7 +129,7 @@ pub struct UserPatch {
 /// # Errors
 /// Not found, or a username that is taken.
 pub fn patch(tx: &Transaction<'_>, id: i64, p: &UserPatch) -> StoreResult<User> {
-    get(tx, id)?;
+    User::get(tx, id)?;
     if let Some(name) = &p.username {
         let taken: Option<i64> = tx
             .prepare_cached("SELECT id FROM users WHERE username = ?1 AND id != ?2")?
@@ -165,7 +147,7 @@ pub fn patch(tx: &Transaction<'_>, id: i64, p: &UserPatch) -> StoreResult<User> 
                 last_name = coalesce(?4, last_name), email = coalesce(?5, email) WHERE id = ?1",
         rusqlite::params![id, p.username, p.first_name, p.last_name, p.email],
     )?;
-    get(tx, id)
+    User::get(tx, id)
 }
 
 /// The device id of the box's own listening session (the local listener); reserved, so no
@@ -231,7 +213,7 @@ pub fn register_device(
         }
     };
     let token = token_for(tx, id)?;
-    Ok((get(tx, id)?, token))
+    Ok((User::get(tx, id)?, token))
 }
 
 /// The user's token, created if missing.

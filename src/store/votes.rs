@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::events::NewEvent;
 use super::sql::Where;
-use super::{StoreError, StoreResult};
+use super::{Editable, StoreError, StoreResult, Table};
 
 /// The vote types.
 pub const VOTE_TYPES: &[&str] = &["like", "flag", "rate", "block_asset", "block_user"];
@@ -48,18 +48,30 @@ pub struct Vote {
     pub asset_votes: Vec<VoteCount>,
 }
 
-const COLUMNS: &str = "v.id, v.value, v.type, v.voter_id, v.asset_id, v.session_id";
+impl Table for Vote {
+    const WHAT: &'static str = "vote";
+    const TABLE: &'static str = "votes";
+    const SELECT: &'static str =
+        "SELECT v.id, v.value, v.type, v.voter_id, v.asset_id, v.session_id FROM votes v";
+    const ID: &'static str = "v.id";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Vote> {
-    Ok(Vote {
-        id: r.get(0)?,
-        value: r.get(1)?,
-        vote_type: r.get(2)?,
-        voter_id: r.get(3)?,
-        asset_id: r.get(4)?,
-        session_id: r.get(5)?,
-        asset_votes: Vec::new(),
-    })
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            value: r.get(1)?,
+            vote_type: r.get(2)?,
+            voter_id: r.get(3)?,
+            asset_id: r.get(4)?,
+            session_id: r.get(5)?,
+            asset_votes: Vec::new(),
+        })
+    }
+
+    /// Adds the counts of the vote's asset.
+    fn complete(mut self, conn: &Connection) -> StoreResult<Self> {
+        self.asset_votes = counts(conn, self.asset_id)?;
+        Ok(self)
+    }
 }
 
 /// Vote counts by type for the assets selected by `asset_sql` (a subquery yielding asset
@@ -96,20 +108,6 @@ pub fn counts(conn: &Connection, asset_id: i64) -> StoreResult<Vec<VoteCount>> {
     Ok(counts_where(conn, "?1", [asset_id])?
         .remove(&asset_id)
         .unwrap_or_default())
-}
-
-/// One vote.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Vote> {
-    let mut vote = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM votes v WHERE v.id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("vote", id))?;
-    vote.asset_votes = counts(conn, vote.asset_id)?;
-    Ok(vote)
 }
 
 /// Filters of `GET votes/` and `GET votes/summary/`.
@@ -161,11 +159,10 @@ impl VoteFilter {
 /// Only SQLite failures.
 pub fn list(conn: &Connection, f: &VoteFilter) -> StoreResult<Vec<Vote>> {
     let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM votes v{} ORDER BY v.id",
-        w.sql()
-    ))?;
-    let mut votes: Vec<Vote> = stmt.query_map(w.params(), row)?.collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare(&format!("{}{} ORDER BY v.id", Vote::SELECT, w.sql()))?;
+    let mut votes: Vec<Vote> = stmt
+        .query_map(w.params(), Vote::from_row)?
+        .collect::<Result<_, _>>()?;
     let counts = counts_where(
         conn,
         &format!("SELECT v.asset_id FROM votes v{}", w.sql()),
@@ -275,62 +272,55 @@ fn check_refs(tx: &Transaction<'_>, v: &VoteInput) -> StoreResult<()> {
     Ok(())
 }
 
-/// Creates a vote as given (no toggle, no event); type, asset and session are required
-/// (the API checks).
-///
-/// # Errors
-/// Field conflicts for unknown references.
-pub fn create(tx: &Transaction<'_>, v: &VoteInput) -> StoreResult<Vote> {
-    check_refs(tx, v)?;
-    tx.execute(
-        "INSERT INTO votes (voter_id, value, session_id, asset_id, type) VALUES (?1, ?2, ?3, ?4, ?5)",
-        rusqlite::params![
-            v.voter_id.flatten(),
-            v.value.flatten(),
-            v.session_id,
-            v.asset_id,
-            v.vote_type
-        ],
-    )?;
-    get(tx, tx.last_insert_rowid())
-}
+impl Editable for Vote {
+    type Input = VoteInput;
 
-/// Applies a PATCH.
-///
-/// # Errors
-/// Not found, or field conflicts for unknown references.
-pub fn patch(tx: &Transaction<'_>, id: i64, v: &VoteInput) -> StoreResult<Vote> {
-    get(tx, id)?;
-    check_refs(tx, v)?;
-    tx.execute(
-        "UPDATE votes SET type = coalesce(?2, type), asset_id = coalesce(?3, asset_id),
-                session_id = coalesce(?4, session_id),
-                value = CASE WHEN ?5 THEN ?6 ELSE value END,
-                voter_id = CASE WHEN ?7 THEN ?8 ELSE voter_id END
-          WHERE id = ?1",
-        rusqlite::params![
-            id,
-            v.vote_type,
-            v.asset_id,
-            v.session_id,
-            v.value.is_some(),
-            v.value.flatten(),
-            v.voter_id.is_some(),
-            v.voter_id.flatten(),
-        ],
-    )?;
-    get(tx, id)
-}
-
-/// Deletes a vote.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    if tx.execute("DELETE FROM votes WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("vote", id));
+    /// Creates a vote as given (no toggle, no event); type, asset and session are required
+    /// (the API checks).
+    ///
+    /// # Errors
+    /// Field conflicts for unknown references.
+    fn create(tx: &Transaction<'_>, v: &VoteInput) -> StoreResult<Self> {
+        check_refs(tx, v)?;
+        tx.execute(
+            "INSERT INTO votes (voter_id, value, session_id, asset_id, type) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                v.voter_id.flatten(),
+                v.value.flatten(),
+                v.session_id,
+                v.asset_id,
+                v.vote_type
+            ],
+        )?;
+        Vote::get(tx, tx.last_insert_rowid())
     }
-    Ok(())
+
+    /// Applies a PATCH.
+    ///
+    /// # Errors
+    /// Not found, or field conflicts for unknown references.
+    fn patch(tx: &Transaction<'_>, id: i64, v: &VoteInput) -> StoreResult<Self> {
+        Vote::get(tx, id)?;
+        check_refs(tx, v)?;
+        tx.execute(
+            "UPDATE votes SET type = coalesce(?2, type), asset_id = coalesce(?3, asset_id),
+                    session_id = coalesce(?4, session_id),
+                    value = CASE WHEN ?5 THEN ?6 ELSE value END,
+                    voter_id = CASE WHEN ?7 THEN ?8 ELSE voter_id END
+              WHERE id = ?1",
+            rusqlite::params![
+                id,
+                v.vote_type,
+                v.asset_id,
+                v.session_id,
+                v.value.is_some(),
+                v.value.flatten(),
+                v.voter_id.is_some(),
+                v.voter_id.flatten(),
+            ],
+        )?;
+        Vote::get(tx, id)
+    }
 }
 
 /// A listener's vote through `POST assets/:id/votes/`.
@@ -391,14 +381,14 @@ pub fn vote_asset(tx: &Transaction<'_>, asset_id: i64, v: &AssetVote) -> StoreRe
                 "UPDATE votes SET value = ?4 WHERE session_id = ?1 AND asset_id = ?2 AND type = ?3",
                 rusqlite::params![v.session_id, asset_id, v.vote_type, value],
             )?;
-            get(tx, *first).map(Some)
+            Vote::get(tx, *first).map(Some)
         }
         (None, value) => {
             tx.execute(
                 "INSERT INTO votes (voter_id, value, session_id, asset_id, type) VALUES (?1, ?2, ?3, ?4, ?5)",
                 rusqlite::params![voter, value, v.session_id, asset_id, v.vote_type],
             )?;
-            get(tx, tx.last_insert_rowid()).map(Some)
+            Vote::get(tx, tx.last_insert_rowid()).map(Some)
         }
     }
 }
