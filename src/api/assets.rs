@@ -12,6 +12,7 @@
 //! shown without their username to anyone but staff (it names staff logins and holds four
 //! characters of a device id).
 
+use crate::store::{Editable, Table};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -302,7 +303,7 @@ async fn get_one(
     let mut asset = state
         .store
         .read(move |c| {
-            let mut a = assets::get(c, id)?;
+            let mut a = Asset::get(c, id)?;
             if admin {
                 assets::add_admin_strings(c, &mut a)?;
             }
@@ -512,8 +513,8 @@ async fn delete(
     let stems = state
         .store
         .write(move |tx| {
-            let asset = assets::get(tx, id)?;
-            assets::delete(tx, id)?;
+            let asset = Asset::get(tx, id)?;
+            Asset::delete(tx, id)?;
             if !delete_binary {
                 return Ok(Vec::new());
             }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::loc::{self, LocString, Owner};
 use super::sql::{Where, id_list};
 use super::users::User;
-use super::{StoreError, StoreResult, time};
+use super::{Editable, Filtered, StoreError, StoreResult, Table, time};
 
 /// `loc_links.field` of the localized description (`description_loc_ids`).
 pub const LOC_DESCRIPTION: &str = "description";
@@ -101,63 +101,59 @@ pub fn length_in_seconds(ns: Option<i64>) -> Option<f64> {
     ns.filter(|n| *n != 0).map(super::time::ns_to_seconds)
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Asset> {
-    let shape: Option<String> = r.get(4)?;
-    let file: Option<String> = r.get(6)?;
-    let user = match r.get::<_, Option<i64>>(23)? {
-        Some(id) => Some(User {
-            id,
-            username: r.get(24)?,
-            first_name: r.get(25)?,
-            last_name: r.get(26)?,
-            // Contributors are shown by name only: a device id is a bearer credential
-            // (`POST users/` returns its token) and e-mails are private. Staff read them
-            // through `users/`.
-            email: String::new(),
-            device_id: None,
-            client_type: r.get(29)?,
-        }),
-        None => None,
-    };
-    Ok(Asset {
-        id: r.get(0)?,
-        description: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-        latitude: r.get(2)?,
-        longitude: r.get(3)?,
-        shape: crate::geometry::stored_json(shape.as_deref()),
-        filename: r.get(5)?,
-        file: file.filter(|f| !f.is_empty()),
-        volume: r.get(7)?,
-        submitted: r.get(8)?,
-        created: r.get(9)?,
-        updated: r.get(10)?,
-        weight: r.get(11)?,
-        language_id: r.get(12)?,
-        media_type: r.get(13)?,
-        audio_length_in_seconds: length_in_seconds(r.get(14)?),
-        start_time: r.get(15)?,
-        end_time: r.get(16)?,
-        session_id: r.get(17)?,
-        project_id: r.get(18)?,
-        tag_ids: id_list(r.get(19)?),
-        envelope_ids: id_list(r.get(20)?),
-        description_loc_ids: id_list(r.get(21)?),
-        alt_text_loc_ids: id_list(r.get(22)?),
-        user,
-        loc_description_admin: None,
-        loc_alt_text_admin: None,
-    })
-}
+impl Table for Asset {
+    const WHAT: &'static str = "asset";
+    const TABLE: &'static str = "assets";
+    const SELECT: &'static str = SELECT;
+    const ID: &'static str = "a.id";
 
-/// One asset.
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64) -> StoreResult<Asset> {
-    conn.prepare_cached(&format!("{SELECT} WHERE a.id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("asset", id))
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let shape: Option<String> = r.get(4)?;
+        let file: Option<String> = r.get(6)?;
+        let user = match r.get::<_, Option<i64>>(23)? {
+            Some(id) => Some(User {
+                id,
+                username: r.get(24)?,
+                first_name: r.get(25)?,
+                last_name: r.get(26)?,
+                // Contributors are shown by name only: a device id is a bearer credential
+                // (`POST users/` returns its token) and e-mails are private. Staff read them
+                // through `users/`.
+                email: String::new(),
+                device_id: None,
+                client_type: r.get(29)?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            id: r.get(0)?,
+            description: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            latitude: r.get(2)?,
+            longitude: r.get(3)?,
+            shape: crate::geometry::stored_json(shape.as_deref()),
+            filename: r.get(5)?,
+            file: file.filter(|f| !f.is_empty()),
+            volume: r.get(7)?,
+            submitted: r.get(8)?,
+            created: r.get(9)?,
+            updated: r.get(10)?,
+            weight: r.get(11)?,
+            language_id: r.get(12)?,
+            media_type: r.get(13)?,
+            audio_length_in_seconds: length_in_seconds(r.get(14)?),
+            start_time: r.get(15)?,
+            end_time: r.get(16)?,
+            session_id: r.get(17)?,
+            project_id: r.get(18)?,
+            tag_ids: id_list(r.get(19)?),
+            envelope_ids: id_list(r.get(20)?),
+            description_loc_ids: id_list(r.get(21)?),
+            alt_text_loc_ids: id_list(r.get(22)?),
+            user,
+            loc_description_admin: None,
+            loc_alt_text_admin: None,
+        })
+    }
 }
 
 /// Fills the `_admin` lists (every localized string of both localized fields).
@@ -416,7 +412,7 @@ pub fn list(
         .unwrap_or_default();
     let mut stmt =
         conn.prepare_cached(&format!("{SELECT}{}{}{limit}", w.sql(), order_sql(order)))?;
-    let rows = stmt.query_map(w.params(), row)?;
+    let rows = stmt.query_map(w.params(), Asset::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -605,19 +601,7 @@ pub fn patch(tx: &Transaction<'_>, id: i64, p: &AssetPatch) -> StoreResult<Asset
     if let Some(ids) = &p.alt_text_loc_ids {
         loc::set(tx, Owner::Asset, id, LOC_ALT_TEXT, "alt_text_loc_ids", ids)?;
     }
-    get(tx, id)
-}
-
-/// Deletes the asset row (its tags, envelope links, votes, listen events and timed-asset
-/// rows go with it; media files are not touched).
-///
-/// # Errors
-/// [`StoreError::NotFound`] if there is none.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    if tx.execute("DELETE FROM assets WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("asset", id));
-    }
-    Ok(())
+    Asset::get(tx, id)
 }
 
 /// The stored `file` and `filename` values of all assets that begin with `prefix` (used by

@@ -3,9 +3,10 @@
 //! row with its tags, localized ids and envelope link in the caller's one transaction. The
 //! media files themselves are written by [`crate::media`] before this runs.
 
+use crate::store::{Editable, Filtered, Table};
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
-use super::assets::{self, Asset, LOC_ALT_TEXT, LOC_DESCRIPTION};
+use super::assets::{Asset, LOC_ALT_TEXT, LOC_DESCRIPTION};
 use super::loc::{self, Owner};
 use super::{StoreError, StoreResult, speakers, time};
 use crate::geometry;
@@ -213,7 +214,7 @@ pub fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> {
         "INSERT OR IGNORE INTO envelope_assets (envelope_id, asset_id) VALUES (?1, ?2)",
         [u.envelope_id, id],
     )?;
-    assets::get(tx, id)
+    Asset::get(tx, id)
 }
 
 /// Re-files an existing asset into an envelope with freshly stored media (the `asset_id`
@@ -245,7 +246,7 @@ pub fn refile(
         "INSERT OR IGNORE INTO envelope_assets (envelope_id, asset_id) VALUES (?1, ?2)",
         [envelope_id, asset_id],
     )?;
-    Ok((assets::get(tx, asset_id)?, old))
+    Ok((Asset::get(tx, asset_id)?, old))
 }
 
 /// Every media name or URL a row holds (asset `file` and `filename`, speaker `uri` and
