@@ -40,16 +40,42 @@ pub trait Table: Sized + Send + 'static {
         Ok(self)
     }
 
+    /// One object as its row reads, before [`Table::complete`].
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if there is none.
+    fn row(conn: &Connection, id: i64) -> StoreResult<Self> {
+        conn.prepare_cached(&format!("{} WHERE {} = ?1", Self::SELECT, Self::ID))?
+            .query_row([id], Self::from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::not_found(Self::WHAT, id))
+    }
+
     /// One object.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] if there is none.
     fn get(conn: &Connection, id: i64) -> StoreResult<Self> {
-        conn.prepare_cached(&format!("{} WHERE {} = ?1", Self::SELECT, Self::ID))?
-            .query_row([id], Self::from_row)
-            .optional()?
-            .ok_or_else(|| StoreError::not_found(Self::WHAT, id))?
-            .complete(conn)
+        Self::row(conn, id)?.complete(conn)
+    }
+
+    /// The rows matching `w`, in [`Table::ORDER_BY`] order, before [`Table::complete`];
+    /// `window` is `(limit, offset)`.
+    ///
+    /// # Errors
+    /// Only SQLite failures.
+    fn rows(conn: &Connection, w: &Where, window: Option<(i64, i64)>) -> StoreResult<Vec<Self>> {
+        let window = window.map_or(String::new(), |(limit, offset)| {
+            format!(" LIMIT {limit} OFFSET {offset}")
+        });
+        let mut stmt = conn.prepare(&format!(
+            "{}{} ORDER BY {}{window}",
+            Self::SELECT,
+            w.sql(),
+            Self::ORDER_BY
+        ))?;
+        let rows = stmt.query_map(w.params(), Self::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The objects matching `w`, in [`Table::ORDER_BY`] order.
@@ -69,17 +95,8 @@ pub trait Table: Sized + Send + 'static {
         w: &Where,
         window: Option<(i64, i64)>,
     ) -> StoreResult<Vec<Self>> {
-        let window = window.map_or(String::new(), |(limit, offset)| {
-            format!(" LIMIT {limit} OFFSET {offset}")
-        });
-        let mut stmt = conn.prepare(&format!(
-            "{}{} ORDER BY {}{window}",
-            Self::SELECT,
-            w.sql(),
-            Self::ORDER_BY
-        ))?;
-        let rows = stmt.query_map(w.params(), Self::from_row)?;
-        rows.map(|row| row?.complete(conn)).collect()
+        let rows = Self::rows(conn, w, window)?;
+        rows.into_iter().map(|row| row.complete(conn)).collect()
     }
 
     /// How many objects match `w`.

@@ -150,12 +150,7 @@ fn complete(conn: &Connection, mut t: Tag, how: Localize) -> StoreResult<Tag> {
 /// # Errors
 /// [`StoreError::NotFound`] if there is no such tag.
 pub fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<Tag> {
-    let t = conn
-        .prepare_cached(&format!("{} WHERE id = ?1", Tag::SELECT))?
-        .query_row([id], Tag::from_row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found(Tag::WHAT, id))?;
-    complete(conn, t, how)
+    complete(conn, Tag::row(conn, id)?, how)
 }
 
 /// Filters of `GET tags/`.
@@ -178,11 +173,10 @@ pub fn list(conn: &Connection, f: &TagFilter, how: Localize) -> StoreResult<Vec<
     w.contains_opt("description", f.description.as_deref())
         .contains_opt("data", f.data.as_deref())
         .eq_opt("project_id", f.project_id);
-    let mut stmt = conn.prepare(&format!("{}{} ORDER BY id", Tag::SELECT, w.sql()))?;
-    let rows = stmt
-        .query_map(w.params(), Tag::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().map(|t| complete(conn, t, how)).collect()
+    Tag::rows(conn, &w, None)?
+        .into_iter()
+        .map(|t| complete(conn, t, how))
+        .collect()
 }
 
 /// Every tag of a project (`projects/:id/tags/`), localized for `session_id` (English

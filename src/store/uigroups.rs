@@ -136,12 +136,7 @@ fn complete(conn: &Connection, mut g: UiGroup, how: Localize) -> StoreResult<UiG
 /// # Errors
 /// [`StoreError::NotFound`] if there is none.
 pub fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<UiGroup> {
-    let g = conn
-        .prepare_cached(&format!("{} WHERE id = ?1", UiGroup::SELECT))?
-        .query_row([id], UiGroup::from_row)
-        .optional()?
-        .ok_or_else(|| StoreError::not_found(UiGroup::WHAT, id))?;
-    complete(conn, g, how)
+    complete(conn, UiGroup::row(conn, id)?, how)
 }
 
 /// Filters of `GET uigroups/` (and the project sub-routes).
@@ -179,25 +174,12 @@ impl GroupFilter {
     }
 }
 
-/// The rows of the groups matching a filter, by index, not yet localized.
-fn list_rows(conn: &Connection, f: &GroupFilter) -> StoreResult<Vec<UiGroup>> {
-    let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!(
-        "{}{} ORDER BY {}",
-        UiGroup::SELECT,
-        w.sql(),
-        UiGroup::ORDER_BY
-    ))?;
-    let rows = stmt.query_map(w.params(), UiGroup::from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// UI groups matching a filter, by index.
 ///
 /// # Errors
 /// Only SQLite failures.
 pub fn list(conn: &Connection, f: &GroupFilter, how: Localize) -> StoreResult<Vec<UiGroup>> {
-    list_rows(conn, f)?
+    UiGroup::rows(conn, &f.where_clause(), None)?
         .into_iter()
         .map(|g| complete(conn, g, how))
         .collect()
@@ -511,7 +493,7 @@ fn config_groups(
     };
     let listen = mode == "listen";
     let mut groups = Vec::new();
-    for g in list_rows(conn, &filter)? {
+    for g in UiGroup::rows(conn, &filter.where_clause(), None)? {
         let category: String = conn
             .prepare_cached("SELECT name FROM tag_categories WHERE id = ?1")?
             .query_row([g.tag_category_id], |r| r.get(0))

@@ -159,10 +159,7 @@ impl VoteFilter {
 /// Only SQLite failures.
 pub fn list(conn: &Connection, f: &VoteFilter) -> StoreResult<Vec<Vote>> {
     let w = f.where_clause();
-    let mut stmt = conn.prepare(&format!("{}{} ORDER BY v.id", Vote::SELECT, w.sql()))?;
-    let mut votes: Vec<Vote> = stmt
-        .query_map(w.params(), Vote::from_row)?
-        .collect::<Result<_, _>>()?;
+    let mut votes = Vote::rows(conn, &w, None)?;
     let counts = counts_where(
         conn,
         &format!("SELECT v.asset_id FROM votes v{}", w.sql()),
