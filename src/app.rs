@@ -1,7 +1,8 @@
 //! The daemon's composition root: [`Daemon::start`] opens the data, builds every component
 //! (the stream engine, the position source, the health registry and its probes, the shutdown
-//! and reload hooks, the feeds) and hands them ready-made to the HTTP layer; the local
-//! listener and the web pages are wired here too, so no lower layer reaches up for them.
+//! and reload hooks, the feeds, the upload service and its hook to the engine) and hands them
+//! ready-made to the HTTP layer; the local listener and the web pages are wired here too, so
+//! no lower layer reaches up for them.
 //!
 //! Owns: start-up order, the tasks that live as long as the daemon (watchdog, SIGHUP reload,
 //! limits pruner) and the shutdown sequence. May not touch: request handling, SQL, audio.
@@ -13,9 +14,10 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use crate::conductor::{Engine, EngineConfig, EngineProbe};
+use crate::conductor::{AssetId, Engine, EngineConfig, EngineProbe, StreamId};
 use crate::config::Config;
 use crate::health::{DatabaseProbe, Health};
+use crate::ingest::{Accepted, Ingest};
 use crate::output::card::Card;
 use crate::output::feed::Feeds;
 use crate::position::{PositionProbe, PositionSource};
@@ -125,6 +127,11 @@ impl Daemon {
         database.check().await;
         health.register_database(database.clone());
         let lifecycle = Lifecycle::new(config.clone());
+        let ingest = Arc::new(Ingest::new(
+            store.clone(),
+            &config,
+            uploads_to_engine(engine.clone()),
+        ));
         let state = api::AppState::new(api::Components {
             store,
             config,
@@ -133,6 +140,7 @@ impl Daemon {
             health,
             position,
             card: Arc::new(OnceLock::new()),
+            ingest,
         });
         Ok(Self {
             listener,
@@ -261,6 +269,22 @@ impl Daemon {
         }
         result
     }
+}
+
+/// The upload service's hook to the engine: the uploader hears a new recording next in their
+/// own stream (reference-server §5 step 12). The engine is told on a task of its own, so an
+/// upload's answer never waits for it.
+fn uploads_to_engine(engine: Engine) -> Accepted {
+    Box::new(move |asset| {
+        if let Some(session_id) = asset.session_id {
+            let (engine, asset_id) = (engine.clone(), asset.id);
+            tokio::spawn(async move {
+                engine
+                    .uploaded(StreamId(session_id), AssetId(asset_id))
+                    .await;
+            });
+        }
+    })
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.

@@ -13,12 +13,13 @@
 //!
 //! Floors, each using only those below it: `app` (the composition root: builds every
 //! component and hands them to the others) · [`api`], [`local_listener`], [`web`] ·
-//! [`conductor`] · [`output`], [`playlist`], [`spatial`], [`position`], [`service`],
-//! [`health`], [`backup`], [`demo`] · [`audio`], [`store`], [`media`], [`users`] ·
-//! [`config`], [`geometry`], [`telemetry`]. [`health`] is the seam every component reports
-//! through (`/healthz`, `/metrics`, the watchdog); [`service`] speaks to systemd and holds
-//! the shutdown and reload hooks; [`backup`] makes and restores online copies of the data;
-//! [`web`] embeds the visitor page and the curator console.
+//! [`conductor`] · [`ingest`], [`output`], [`playlist`], [`spatial`], [`position`],
+//! [`service`], [`health`], [`backup`], [`demo`] · [`audio`], [`store`], [`media`], [`users`]
+//! · [`config`], [`geometry`], [`telemetry`]. [`health`] is the seam every component reports
+//! through (`/healthz`, `/metrics`, the watchdog); [`ingest`] is the upload service (checks,
+//! conversion, commit; it tells the engine through a hook `app` wires); [`service`] speaks to
+//! systemd and holds the shutdown and reload hooks; [`backup`] makes and restores online
+//! copies of the data; [`web`] embeds the visitor page and the curator console.
 //!
 //! # Real time
 //!
@@ -47,6 +48,7 @@ pub mod config;
 pub mod demo;
 pub mod geometry;
 pub mod health;
+pub mod ingest;
 pub mod local_listener;
 pub mod media;
 pub mod output;

@@ -486,7 +486,7 @@ fn session_not_found_store(err: StoreError) -> StoreError {
 }
 
 /// Deletes the row; with `?delete_binary=true` then also the asset's media files (the
-/// original and its renditions, see [`media_files::remove_media_files`]) unless another asset
+/// original and its renditions, see [`crate::media::files::remove_stems`]) unless another asset
 /// still names them. A failed removal is logged; the answer is 204 either way.
 async fn delete(
     State(state): State<AppState>,
@@ -524,7 +524,7 @@ async fn delete(
             })
         })
         .await?;
-    media_files::remove_stems(&state, stems).await;
+    crate::media::files::remove_stems(&state.config.storage.media_dir(), stems).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,121 +1,61 @@
-//! Admission and spooling of uploaded files, before [`crate::media`] converts them.
+//! The upload service's refusals as HTTP answers ([`crate::ingest`] does the work): the
+//! status of each [`IngestError`], and the pieces of the service the body reader uses before
+//! a handler runs (admission and spooling, see [`crate::ingest::gate`]).
 //!
-//! * **Admission.** A file part takes a [`Ticket`] before a byte of it is stored: at most
-//!   [`MEDIA_JOBS`] uploads convert at once and `[limits] max_uploads_waiting` more may be
-//!   receiving their body or waiting for a conversion slot; any other is refused at once with
-//!   503 and `Retry-After`. The ticket is taken before the body is read, but the conversion
-//!   slot only once the body is on disk, so a phone uploading slowly over venue Wi-Fi never
-//!   holds a conversion slot, and what waits is bounded in number and lies on disk, not in
-//!   memory.
-//! * **Spooling.** The part is written to a hidden temporary file in the media folder as it
-//!   arrives (never whole in memory) and becomes the original by rename. Free space is checked
-//!   against `[storage] min_free_mb` first (507 Insufficient Storage, nothing written) and
-//!   again every MiB; a spool that would cross the reserve stops, is removed, and answers 507.
+//! * 400 `{"detail": ...}` for a missing envelope, asset or session, unreadable fields, no
+//!   file, or a file refused by its content;
+//! * 403 for someone else's envelope, recording or session;
+//! * 503 with `Retry-After` when too many uploads are in flight;
+//! * 507 when the disk reserve would be crossed or the disk is full;
+//! * 500 for a disk or task failure (logged, not shown).
 //!
-//! Owns: tickets, conversion slots, spool files and the 503/507 answers. May not touch:
-//! decoding, the store.
+//! Owns: those statuses. May not touch: what an upload does.
 
-use std::sync::Arc;
+use axum::http::StatusCode;
 
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use super::ApiError;
+pub use crate::ingest::gate::{Ticket, check_reserve, spool};
+use crate::ingest::{IngestError, RETRY_AFTER_S};
+use crate::media::MediaError;
 
-use super::{ApiError, ApiResult};
-use crate::media::space::Reserve;
-use crate::media::{MediaError, TempFile};
-
-/// Media conversions allowed at the same time (each keeps a core busy).
-pub const MEDIA_JOBS: usize = 2;
-
-/// `Retry-After` of a refused upload, in seconds (a typical conversion takes a few seconds).
-pub const RETRY_AFTER_S: u64 = 10;
-
-/// Buffer of a spool file's writer.
-const SPOOL_BUFFER_BYTES: usize = 256 * 1024;
-
-/// The per-daemon limits on uploads in flight.
-#[derive(Debug)]
-pub struct IngestGate {
-    admitted: Arc<Semaphore>,
-    converting: Arc<Semaphore>,
-    waiting: usize,
-}
-
-/// An admitted upload: held from its first file byte until its conversion has ended.
-#[derive(Debug)]
-pub struct Ticket {
-    _permit: OwnedSemaphorePermit,
-}
-
-impl IngestGate {
-    /// [`MEDIA_JOBS`] conversions and `waiting` more uploads in flight.
-    pub fn new(waiting: u32) -> Self {
-        let waiting = usize::try_from(waiting).unwrap_or(usize::MAX / 2);
-        Self {
-            admitted: Arc::new(Semaphore::new(MEDIA_JOBS + waiting)),
-            converting: Arc::new(Semaphore::new(MEDIA_JOBS)),
-            waiting,
-        }
-    }
-
-    /// Admits one more upload, or refuses it at once.
-    ///
-    /// # Errors
-    /// 503 with `Retry-After` when every place is taken.
-    pub fn admit(&self) -> ApiResult<Ticket> {
-        match self.admitted.clone().try_acquire_owned() {
-            Ok(permit) => Ok(Ticket { _permit: permit }),
-            Err(_) => {
-                log::debug!(
-                    "upload refused: {MEDIA_JOBS} converting and {} more in flight",
-                    self.waiting
-                );
-                Err(ApiError::busy(
-                    format!(
-                        "The box is busy with uploads: {MEDIA_JOBS} are being converted and {} \
-                         more are waiting, the most it accepts at once ([limits] \
-                         max_uploads_waiting). Nothing was stored; try again in {RETRY_AFTER_S} s.",
-                        self.waiting
-                    ),
-                    RETRY_AFTER_S,
-                ))
+impl From<IngestError> for ApiError {
+    fn from(err: IngestError) -> Self {
+        match err {
+            IngestError::NoEnvelope(_)
+            | IngestError::NoAsset(_)
+            | IngestError::NoSession
+            | IngestError::Invalid(_)
+            | IngestError::NoFile => ApiError::bad_request(err.to_string()),
+            IngestError::NotOwner(_) | IngestError::NotYourSession(_) => {
+                ApiError::Detail(StatusCode::FORBIDDEN, err.to_string())
             }
+            IngestError::Busy { .. } => ApiError::busy(err.to_string(), RETRY_AFTER_S),
+            IngestError::NoSpace(detail) => ApiError::disk_full(detail),
+            IngestError::Media(err) => media_error(err),
+            IngestError::Store(err) => err.into(),
+            // The commit's other refusals (an unknown project) in the upload's one-line form.
+            IngestError::Commit(err) => as_detail(err.into()),
+            IngestError::Task(_) => ApiError::Internal(err.to_string()),
         }
     }
+}
 
-    /// Runs `work` on a blocking thread once a conversion slot is free (the ticket proves the
-    /// upload was admitted, so the wait is bounded). The slot and the ticket go with the work:
-    /// a client that disconnects mid-conversion frees neither until the work has ended, so
-    /// conversions never exceed [`MEDIA_JOBS`].
-    ///
-    /// # Errors
-    /// 500 if the task panicked.
-    pub async fn convert<T, F>(&self, ticket: Ticket, work: F) -> ApiResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        let slot = self
-            .converting
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop((slot, ticket));
-            result
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("media task failed: {e}")))
+/// A field-error map as one `detail` line (uploads answer `{"detail": ...}` only).
+pub(super) fn as_detail(err: ApiError) -> ApiError {
+    match err {
+        ApiError::Fields(map) => ApiError::bad_request(
+            map.iter()
+                .map(|(k, v)| format!("{k}: {}", v.join(" ")))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => other,
     }
 }
 
 /// A media failure as an API error: the client's fault → 400 with the message; a full disk or
 /// the reserve → 507 naming the disk; anything else → 500.
-pub fn media_error(err: MediaError) -> ApiError {
+fn media_error(err: MediaError) -> ApiError {
     if err.is_disk_full() {
         return match err {
             MediaError::NoSpace(message) => ApiError::disk_full(message),
@@ -135,172 +75,19 @@ pub fn media_error(err: MediaError) -> ApiError {
     }
 }
 
-fn io_error(e: std::io::Error) -> ApiError {
-    media_error(MediaError::Io(e))
-}
-
-/// Checks the reserve before anything is written: `coming` is what the request says it will
-/// send (its Content-Length), if known.
-///
-/// # Errors
-/// 507 naming the reserve and the free space.
-pub fn check_reserve(reserve: &Reserve, coming: Option<u64>) -> ApiResult<()> {
-    reserve
-        .check(coming.unwrap_or(0))
-        .map_err(|b| ApiError::disk_full(b.message()))
-}
-
-/// Writes the chunks of a multipart file part to a temporary file in the media folder as
-/// they arrive. On any error the file is removed before this returns.
-///
-/// # Errors
-/// `chunk_error` for a failing body (413 past the limit, 400 for a broken body), 507 when
-/// the reserve would be crossed or the disk is full.
-pub async fn spool<S, E>(
-    mut chunks: S,
-    mut reserve: Reserve,
-    media_dir: &std::path::Path,
-    chunk_error: impl Fn(E) -> ApiError,
-) -> ApiResult<TempFile>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    let tmp = TempFile::create(media_dir).map_err(io_error)?;
-    let file = tmp.file().try_clone().map_err(io_error)?;
-    let mut out =
-        tokio::io::BufWriter::with_capacity(SPOOL_BUFFER_BYTES, tokio::fs::File::from_std(file));
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(&chunk_error)?;
-        out.write_all(&chunk).await.map_err(io_error)?;
-        reserve
-            .wrote(chunk.len() as u64)
-            .map_err(|b| ApiError::disk_full(b.message()))?;
-    }
-    out.flush().await.map_err(io_error)?;
-    Ok(tmp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+    use crate::api::auth::{AuthUser, Caller};
+    use crate::store::StoreError;
 
-    #[test]
-    fn the_gate_admits_jobs_plus_waiting_and_refuses_the_next_with_retry_after() {
-        let gate = IngestGate::new(1);
-        let tickets: Vec<_> = (0..MEDIA_JOBS + 1).map(|_| gate.admit().unwrap()).collect();
-        let Err(ApiError::Retry {
-            status,
-            detail,
-            retry_after_s: after,
-        }) = gate.admit()
-        else {
-            panic!("refused")
-        };
-        assert_eq!(
-            (status, after),
-            (StatusCode::SERVICE_UNAVAILABLE, RETRY_AFTER_S)
-        );
-        assert!(detail.contains("max_uploads_waiting"), "{detail}");
-        drop(tickets);
-        assert!(gate.admit().is_ok(), "a finished upload frees its place");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_conversion_keeps_its_slot_and_ticket_until_the_work_ends_even_if_the_client_leaves()
-    {
-        let gate = Arc::new(IngestGate::new(0));
-        let ticket = gate.admit().unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let g = gate.clone();
-        let task = tokio::spawn(async move {
-            g.convert(ticket, move || {
-                started_tx.send(()).unwrap();
-                go_rx.recv().ok();
-            })
-            .await
-        });
-        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
-            .await
-            .unwrap();
-        task.abort(); // the client disconnects mid-conversion
-        let _ = task.await;
-        assert_eq!(gate.converting.available_permits(), MEDIA_JOBS - 1);
-        assert_eq!(gate.admitted.available_permits(), MEDIA_JOBS - 1);
-        go_tx.send(()).unwrap();
-        for _ in 0..1000 {
-            if gate.converting.available_permits() == MEDIA_JOBS
-                && gate.admitted.available_permits() == MEDIA_JOBS
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    fn status(err: IngestError) -> StatusCode {
+        match ApiError::from(err) {
+            ApiError::Detail(status, _) => status,
+            ApiError::Retry { status, .. } => status,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            other => panic!("{other:?}"),
         }
-        panic!("the slot and the ticket come back when the work ends");
-    }
-
-    fn chunks(n: usize, size: usize) -> impl Stream<Item = Result<Bytes, ApiError>> + Unpin {
-        futures_util::stream::iter((0..n).map(move |_| Ok(Bytes::from(vec![7u8; size]))))
-    }
-
-    fn files_in(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir).unwrap().count()
-    }
-
-    #[tokio::test]
-    async fn a_spool_is_written_whole_to_a_hidden_file_in_the_media_folder() {
-        let dir = tempfile::tempdir().unwrap();
-        let reserve = Reserve::with_free_space(dir.path(), 1, |_| Some(u64::MAX));
-        let tmp = spool(chunks(40, 100_000), reserve, dir.path(), |e| e)
-            .await
-            .unwrap();
-        assert_eq!(tmp.len_bytes().unwrap(), 4_000_000);
-        assert!(
-            tmp.path()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".upload-"),
-            "{}",
-            tmp.path().display()
-        );
-        drop(tmp);
-        assert_eq!(files_in(dir.path()), 0, "dropped spools are removed");
-    }
-
-    #[tokio::test]
-    async fn a_spool_that_would_cross_the_reserve_stops_with_507_and_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        // The disk "fills" as soon as it is measured again, after the first MiB.
-        let reserve = Reserve::with_free_space(dir.path(), 200 << 20, |_| Some(100 << 20));
-        let Err(ApiError::Detail(status, detail)) =
-            spool(chunks(40, 100_000), reserve, dir.path(), |e| e).await
-        else {
-            panic!("refused")
-        };
-        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
-        assert!(
-            detail.contains("min_free_mb") && detail.contains("100 MiB free"),
-            "{detail}"
-        );
-        assert_eq!(files_in(dir.path()), 0, "the partial spool is gone");
-    }
-
-    #[tokio::test]
-    async fn a_body_that_fails_midway_leaves_no_spool() {
-        let dir = tempfile::tempdir().unwrap();
-        let reserve = Reserve::with_free_space(dir.path(), 0, |_| None);
-        let broken = futures_util::stream::iter(vec![
-            Ok(Bytes::from_static(b"RIFF")),
-            Err(ApiError::bad_request("Malformed multipart body: cut off")),
-        ]);
-        let result = spool(broken, reserve, dir.path(), |e| e).await;
-        assert!(matches!(
-            result,
-            Err(ApiError::Detail(StatusCode::BAD_REQUEST, _))
-        ));
-        assert_eq!(files_in(dir.path()), 0);
     }
 
     #[test]
@@ -310,20 +97,74 @@ mod tests {
             MediaError::Io(enospc),
             MediaError::NoSpace("reserve".into()),
         ] {
-            let ApiError::Detail(status, _) = media_error(err) else {
-                panic!()
-            };
-            assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+            assert_eq!(
+                status(IngestError::Media(err)),
+                StatusCode::INSUFFICIENT_STORAGE
+            );
         }
-        let ApiError::Detail(status, _) = media_error(MediaError::Empty) else {
-            panic!()
+        assert_eq!(
+            status(IngestError::NoSpace("reserve".into())),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert_eq!(
+            status(IngestError::Media(MediaError::Empty)),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(IngestError::Media(MediaError::Io(std::io::Error::from(
+                std::io::ErrorKind::PermissionDenied
+            )))),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn a_busy_box_answers_503_with_retry_after() {
+        let ApiError::Retry {
+            status,
+            detail,
+            retry_after_s,
+        } = ApiError::from(IngestError::Busy { waiting: 3 })
+        else {
+            panic!("a retry")
+        };
+        assert_eq!(
+            (status, retry_after_s),
+            (StatusCode::SERVICE_UNAVAILABLE, RETRY_AFTER_S)
+        );
+        assert!(detail.contains("3 more are waiting"), "{detail}");
+    }
+
+    #[test]
+    fn someone_elses_envelope_answers_as_every_other_owner_check() {
+        let user = Caller {
+            user: Some(AuthUser {
+                id: 7,
+                is_staff: false,
+            }),
+        };
+        let ApiError::Detail(expected_status, expected) =
+            user.may_change(Some(8), "envelope").unwrap_err()
+        else {
+            panic!("a 403")
+        };
+        let ApiError::Detail(status, detail) = ApiError::from(IngestError::NotOwner("envelope"))
+        else {
+            panic!("a 403")
+        };
+        assert_eq!((status, detail), (expected_status, expected));
+    }
+
+    #[test]
+    fn refusals_of_the_commit_are_one_detail_line() {
+        let err = IngestError::Commit(StoreError::conflict(
+            "project_id",
+            "Project 9 does not exist.",
+        ));
+        let ApiError::Detail(status, detail) = ApiError::from(err) else {
+            panic!("a detail")
         };
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(matches!(
-            media_error(MediaError::Io(std::io::Error::from(
-                std::io::ErrorKind::PermissionDenied
-            ))),
-            ApiError::Internal(_)
-        ));
+        assert_eq!(detail, "project_id: Project 9 does not exist.");
     }
 }

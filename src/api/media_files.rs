@@ -1,15 +1,11 @@
 //! Media files as the API sees them: the absolute URL of a stored name ([`media_url`],
-//! [`absolutize`]), and for `delete_binary` of asset and speaker DELETE and for a re-filed
-//! upload, which media files a stored reference (asset `file`/`filename`, speaker `uri`)
-//! names and their removal from the media folder.
-//!
-//! An asset's files are the original upload and its renditions, `<stem>.<ext>` for the stem
-//! of each stored name; only files inside the media folder, by names that pass
-//! [`safe_name`], are ever removed, and files another asset still names are kept.
+//! [`absolutize`]), and for `delete_binary` of asset and speaker DELETE, which media files a
+//! stored reference (asset `file`/`filename`, speaker `uri`, possibly a URL) names
+//! ([`stems_to_remove`]). Files another asset still names are kept; the removal itself is
+//! [`crate::media::files::remove_stems`], the one routine every deletion goes through.
 
-use std::path::{Path, PathBuf};
-
-use super::media::{PREFIX, decode_name, safe_name};
+use super::media::{PREFIX, decode_name};
+use crate::media::files::{media_stem, safe_name, stem_covers};
 
 /// The media name a stored reference points at, if it is one of this box's media files: a
 /// bare stored name (`x.wav`), a `/rwmedia/x.wav` path, or an absolute URL whose origin is
@@ -37,75 +33,6 @@ pub(super) fn media_name(reference: &str, base: &str) -> Option<String> {
     };
     let path = path.split(['?', '#']).next().unwrap_or_default();
     decode_name(path)
-}
-
-/// The stem of a media name with its folder (`demo/x` for `demo/x.orig.wav`): the files of
-/// an asset are the file named exactly that or starting with `<stem>.`. `None` for an unsafe
-/// name or one without a stem.
-pub(super) fn media_stem(name: &str) -> Option<String> {
-    if !safe_name(name) {
-        return None;
-    }
-    let rel = Path::new(name);
-    let stem = rel.file_stem()?.to_str()?;
-    Some(match rel.parent().and_then(Path::to_str) {
-        Some(dir) if !dir.is_empty() => format!("{dir}/{stem}"),
-        _ => stem.to_string(),
-    })
-}
-
-/// Whether removing the files of `stem` would remove the file `name`.
-pub(super) fn stem_covers(stem: &str, name: &str) -> bool {
-    name == stem
-        || name
-            .strip_prefix(stem)
-            .is_some_and(|rest| rest.starts_with('.'))
-}
-
-/// Removes, for each stem (see [`media_stem`]), every regular file or symlink (never its
-/// target) in the stem's folder whose name is the stem or starts with `<stem>.`: the original
-/// upload and its `.mp3`/`.wav` renditions; `x` never takes `xy.mp3` or `x1.wav` with it.
-/// Hidden files and unsafe stems are skipped; failures are logged and skipped. Returns the
-/// removed paths.
-pub(super) fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    for stem in stems.iter().filter(|s| safe_name(s)) {
-        let rel = Path::new(stem);
-        let (Some(base), dir) = (
-            rel.file_name().and_then(|s| s.to_str()),
-            media_dir.join(rel.parent().unwrap_or(Path::new(""))),
-        ) else {
-            continue;
-        };
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) => {
-                log::warn!("media files: cannot list {}: {err}", dir.display());
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(file_name) = file_name.to_str() else {
-                continue;
-            };
-            if file_name.starts_with('.') || !stem_covers(base, file_name) {
-                continue;
-            }
-            let is_file = entry
-                .file_type()
-                .is_ok_and(|t| t.is_file() || t.is_symlink());
-            if !is_file {
-                continue;
-            }
-            let path = entry.path();
-            match std::fs::remove_file(&path) {
-                Ok(()) => removed.push(path),
-                Err(err) => log::warn!("media files: cannot remove {}: {err}", path.display()),
-            }
-        }
-    }
-    removed
 }
 
 /// The stems whose files a `delete_binary` removes for the stored references `refs` (asset
@@ -137,22 +64,6 @@ pub(super) fn stems_to_remove<E>(
         stems.push(stem);
     }
     Ok(stems)
-}
-
-/// Removes the files of `stems` on a blocking thread, logging what went.
-pub(super) async fn remove_stems(state: &super::AppState, stems: Vec<String>) {
-    if stems.is_empty() {
-        return;
-    }
-    let media_dir = state.config.storage.media_dir();
-    match tokio::task::spawn_blocking(move || remove_media_files(&media_dir, &stems)).await {
-        Ok(removed) => {
-            for path in removed {
-                log::info!("removed media file {}", path.display());
-            }
-        }
-        Err(err) => log::error!("media file removal task failed: {err}"),
-    }
 }
 
 /// Percent-encodes a stored media name for a URL path (as Django's `filepath_to_uri`).
@@ -190,7 +101,7 @@ pub(super) fn absolutize(asset: &mut crate::store::assets::Asset, base: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{media_name, media_stem, stem_covers};
+    use super::{media_name, safe_name};
 
     #[test]
     fn stored_references_map_to_media_names_of_this_box_only() {
@@ -213,15 +124,29 @@ mod tests {
     }
 
     #[test]
-    fn a_stem_covers_its_renditions_and_nothing_longer() {
-        assert_eq!(media_stem("x.orig.wav").as_deref(), Some("x.orig"));
-        assert_eq!(media_stem("demo/x.wav").as_deref(), Some("demo/x"));
-        assert_eq!(media_stem("../x.wav"), None);
-        for yes in ["x", "x.mp3", "x.wav", "x.orig.wav"] {
-            assert!(stem_covers("x", yes), "{yes}");
-        }
-        for no in ["xy.mp3", "x1.wav", "x-2.mp3", "y.mp3", ".x.mp3"] {
-            assert!(!stem_covers("x", no), "{no}");
+    fn the_served_names_and_the_removable_names_follow_one_rule() {
+        // `/rwmedia/` (super::media) keeps its own copy of the rule for now; they must agree.
+        let long = "a".repeat(1025);
+        for name in [
+            "x.wav",
+            "demo/x.wav",
+            "",
+            ".x",
+            "a/.x",
+            "../x",
+            "a//b",
+            "/x",
+            "a\\b",
+            "a\u{7}b",
+            "ünï cödé.mp3",
+            long.as_str(),
+            &long[1..],
+        ] {
+            assert_eq!(
+                super::super::media::safe_name(name),
+                safe_name(name),
+                "{name:?}"
+            );
         }
     }
 }

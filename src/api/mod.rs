@@ -94,8 +94,8 @@ pub struct AppState {
     pub position: PositionSource,
     /// The local listener's sound card, once started.
     pub card: Arc<OnceLock<Card>>,
-    /// Uploads in flight and conversion slots.
-    pub ingest: Arc<ingest::IngestGate>,
+    /// The upload service (with its uploads in flight and conversion slots).
+    pub ingest: Arc<crate::ingest::Ingest>,
     /// Per-address request limits, stream caps per user, the login back-off.
     pub limits: Arc<limits::Limits>,
 }
@@ -116,6 +116,8 @@ pub struct Components {
     pub position: PositionSource,
     /// Where the local listener's card is put once started.
     pub card: Arc<OnceLock<Card>>,
+    /// The upload service.
+    pub ingest: Arc<crate::ingest::Ingest>,
 }
 
 impl AppState {
@@ -124,7 +126,6 @@ impl AppState {
         Self {
             tokens: Arc::new(auth::TokenCache::default()),
             cache: Arc::new(list_cache::ListCache::default()),
-            ingest: Arc::new(ingest::IngestGate::new(c.config.limits.max_uploads_waiting)),
             limits: Arc::new(limits::Limits::new(&c.config)),
             store: c.store,
             engine: c.engine,
@@ -132,6 +133,7 @@ impl AppState {
             health: c.health,
             position: c.position,
             card: c.card,
+            ingest: c.ingest,
             config: c.config,
         }
     }

@@ -3,7 +3,7 @@
 //! `shape` is accepted as GeoJSON (Polygon or MultiPolygon, as an object or a JSON string) or
 //! WKT and always answered as a MultiPolygon; `boundary` and `attenuation_border` are derived
 //! by the store. A create needs exactly one of `uri` and a multipart `file`. A `file` is
-//! checked and converted like an asset upload ([`super::uploads`]): stored as
+//! checked and converted like an asset upload ([`crate::ingest::Ingest::convert`]): stored as
 //! `speaker-project<P>-<safe stem>-<YYYYmmdd-HHMMSS><ext>` with an MP3 rendition next to it,
 //! and `uri` is stored as `/rwmedia/<mp3>` and shown as the absolute URL of that MP3. `uri` must be an http(s) URL or a
 //! `/rwmedia/` path; `backupuri` may also be `""`.
@@ -18,8 +18,8 @@ use super::auth::Access;
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use super::uploads;
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
+use crate::ingest::Spooled;
 use crate::media::{Purpose, Written, files};
 use crate::store::assets;
 use crate::store::speakers::{Speaker, SpeakerFilter, SpeakerInput};
@@ -308,17 +308,16 @@ async fn store_file(
         files::safe_stem(file.filename.as_deref()),
         files::timestamp()
     );
-    let (stored, _, written) = uploads::store_media(
-        state,
-        file.spool,
-        file.ticket,
-        "audio".into(),
-        Purpose::Speaker,
-        name,
-    )
-    .await?;
-    let mp3 = stored.mp3.unwrap_or(stored.file);
-    Ok((format!("/rwmedia/{mp3}"), written))
+    let spooled = Spooled {
+        spool: file.spool,
+        ticket: file.ticket,
+    };
+    let done = state
+        .ingest
+        .convert(spooled, "audio", Purpose::Speaker, name)
+        .await?;
+    let mp3 = done.stored.mp3.unwrap_or(done.stored.file);
+    Ok((format!("/rwmedia/{mp3}"), done.written))
 }
 
 async fn create(
@@ -416,7 +415,7 @@ async fn delete(
             })
         })
         .await?;
-    media_files::remove_stems(&state, stems).await;
+    files::remove_stems(&state.config.storage.media_dir(), stems).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

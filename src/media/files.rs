@@ -5,6 +5,12 @@
 //! `_1`, … until every name of the set can be claimed with `create_new`, which keeps parallel
 //! uploads into one envelope apart. [`Written`] deletes what it wrote unless disarmed after the
 //! database commit; what a crash leaves behind is swept at the next start ([`super::sweep`]).
+//!
+//! Removal of a stored resource's files is here too, in one routine every caller uses
+//! ([`remove_stems`]: asset and speaker `delete_binary`, a re-filed upload): the files of a
+//! stem are the original and its renditions, `<stem>` and `<stem>.*` ([`media_stem`],
+//! [`stem_covers`]); only files inside the media folder, by names that pass [`safe_name`], are
+//! ever removed.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -44,6 +50,106 @@ pub fn safe_stem(client_name: Option<&str>) -> String {
         "file".into()
     } else {
         cleaned
+    }
+}
+
+/// Longest accepted media name, in bytes.
+const MAX_NAME_BYTES: usize = 1024;
+
+/// Whether a media name is a plain relative path of visible names: no empty, `.`, `..` or
+/// hidden segment, no leading `/`, no backslash, NUL or control character.
+pub fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && !name.chars().any(|c| c == '\\' || c.is_control())
+        && name
+            .split('/')
+            .all(|seg| !seg.is_empty() && !seg.starts_with('.'))
+}
+
+/// The stem of a media name with its folder (`demo/x` for `demo/x.orig.wav`): the files of
+/// an asset are the file named exactly that or starting with `<stem>.`. `None` for an unsafe
+/// name or one without a stem.
+pub fn media_stem(name: &str) -> Option<String> {
+    if !safe_name(name) {
+        return None;
+    }
+    let rel = Path::new(name);
+    let stem = rel.file_stem()?.to_str()?;
+    Some(match rel.parent().and_then(Path::to_str) {
+        Some(dir) if !dir.is_empty() => format!("{dir}/{stem}"),
+        _ => stem.to_string(),
+    })
+}
+
+/// Whether removing the files of `stem` would remove the file `name`.
+pub fn stem_covers(stem: &str, name: &str) -> bool {
+    name == stem
+        || name
+            .strip_prefix(stem)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// Removes, for each stem (see [`media_stem`]), every regular file or symlink (never its
+/// target) in the stem's folder under `media_dir` whose name is the stem or starts with
+/// `<stem>.`: the original upload and its `.mp3`/`.wav` renditions; `x` never takes `xy.mp3`
+/// or `x1.wav` with it. Hidden files and unsafe stems are skipped; failures are logged and
+/// skipped. Returns the removed paths. Blocking: see [`remove_stems`].
+pub fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for stem in stems.iter().filter(|s| safe_name(s)) {
+        let rel = Path::new(stem);
+        let (Some(base), dir) = (
+            rel.file_name().and_then(|s| s.to_str()),
+            media_dir.join(rel.parent().unwrap_or(Path::new(""))),
+        ) else {
+            continue;
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) => {
+                log::warn!("media files: cannot list {}: {err}", dir.display());
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(file_name) = file_name.to_str() else {
+                continue;
+            };
+            if file_name.starts_with('.') || !stem_covers(base, file_name) {
+                continue;
+            }
+            let is_file = entry
+                .file_type()
+                .is_ok_and(|t| t.is_file() || t.is_symlink());
+            if !is_file {
+                continue;
+            }
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(err) => log::warn!("media files: cannot remove {}: {err}", path.display()),
+            }
+        }
+    }
+    removed
+}
+
+/// Removes the files of `stems` under `media_dir` ([`remove_media_files`]) on a blocking
+/// thread, logging what went: the one way a stored resource's media files are deleted.
+pub async fn remove_stems(media_dir: &Path, stems: Vec<String>) {
+    if stems.is_empty() {
+        return;
+    }
+    let media_dir = media_dir.to_path_buf();
+    match tokio::task::spawn_blocking(move || remove_media_files(&media_dir, &stems)).await {
+        Ok(removed) => {
+            for path in removed {
+                log::info!("removed media file {}", path.display());
+            }
+        }
+        Err(err) => log::error!("media file removal task failed: {err}"),
     }
 }
 
@@ -255,6 +361,41 @@ mod tests {
         assert_eq!(safe_stem(Some("..")), "file");
         assert_eq!(safe_stem(Some("ocean 🌊 waves.wav")), "ocean__waves");
         assert_eq!(safe_stem(None), "file");
+    }
+
+    #[test]
+    fn a_stem_covers_its_renditions_and_nothing_longer() {
+        assert_eq!(media_stem("x.orig.wav").as_deref(), Some("x.orig"));
+        assert_eq!(media_stem("demo/x.wav").as_deref(), Some("demo/x"));
+        assert_eq!(media_stem("../x.wav"), None);
+        for yes in ["x", "x.mp3", "x.wav", "x.orig.wav"] {
+            assert!(stem_covers("x", yes), "{yes}");
+        }
+        for no in ["xy.mp3", "x1.wav", "x-2.mp3", "y.mp3", ".x.mp3"] {
+            assert!(!stem_covers("x", no), "{no}");
+        }
+    }
+
+    #[tokio::test]
+    async fn removing_a_stem_takes_its_renditions_and_leaves_its_neighbours() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "s.wav",
+            "s.mp3",
+            "s.orig.m4a",
+            "s_0.mp3",
+            "sx.mp3",
+            ".s.tmp",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_stems(dir.path(), vec!["s".into(), "../s".into()]).await;
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".s.tmp", "s_0.mp3", "sx.mp3"]);
     }
 
     #[test]

@@ -55,6 +55,35 @@ const RULES: &[(&str, &[&str])] = &[
         "position",
         &["api", "app", "conductor", "store", "local_listener"],
     ),
+    // The upload service works over the store and media; it tells the engine through a hook.
+    (
+        "ingest",
+        &[
+            "api",
+            "app",
+            "conductor",
+            "web",
+            "local_listener",
+            "service",
+            "output",
+            "audio",
+            "playlist",
+        ],
+    ),
+    (
+        "media",
+        &[
+            "api",
+            "app",
+            "ingest",
+            "conductor",
+            "web",
+            "local_listener",
+            "service",
+            "output",
+            "playlist",
+        ],
+    ),
     (
         "store",
         &[

@@ -603,6 +603,40 @@ async fn post_assets_needs_a_token_a_file_and_one_envelope() {
 }
 
 #[tokio::test]
+async fn an_upload_refused_at_the_commit_leaves_no_file_and_no_row() {
+    // The file converts (its renditions are on disk) but the row cannot commit: the project
+    // named does not exist. Every file written for it is removed again.
+    let s = TestServer::with_reference_fixture().await;
+    let token = s.session_owner_token(1).await;
+    let e = envelope(&s, 1).await.to_string();
+    let r = send(
+        &s,
+        Method::POST,
+        "/api/2/assets/",
+        Some(&token),
+        vec![
+            P::T("envelope_ids", &e),
+            P::T("project_id", "4242"),
+            P::F(
+                "file",
+                Some("x.wav"),
+                "audio/wav",
+                wav(44_100, 1, Fmt::Pcm16, 1.0),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["detail"], "project_id: Project 4242 does not exist.");
+    assert_eq!(
+        media_files(&s),
+        Vec::<String>::new(),
+        "no file, not even a spool"
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM assets").await, 2);
+}
+
+#[tokio::test]
 async fn an_asset_id_upload_refiles_the_asset_with_new_files() {
     let s = TestServer::with_reference_fixture().await;
     let first = upload(&s, wav(44_100, 1, Fmt::Pcm16, 1.0), "blob")
