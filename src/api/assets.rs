@@ -12,7 +12,7 @@
 //! shown without their username to anyone but staff (it names staff logins and holds four
 //! characters of a device id).
 
-use crate::store::{Editable, Table};
+use crate::store::Table;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;

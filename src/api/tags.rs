@@ -4,7 +4,6 @@
 
 use super::crud::{self, FromBody, FromQuery, Names};
 use crate::store::tags::CategoryFilter;
-use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
 

@@ -2,7 +2,6 @@
 //! document of a project); token holders read, staff write.
 
 use super::crud::{self, FromBody, FromQuery, Names};
-use crate::store::Table;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};

@@ -6,7 +6,6 @@
 //! `admin` on `uiconfig` is ignored (the reference answered 500).
 
 use super::crud::{self, FromBody, FromQuery, Names};
-use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
 

@@ -8,7 +8,7 @@
 //! Registrations and logins are limited per client address ([`super::limits`]); failed logins
 //! back off ([`super::login_guard`]); the staff list is paged on request and bounded without.
 
-use crate::store::{Editable, Table};
+use crate::store::Table;
 use axum::Json;
 use axum::http::Uri;
 use serde_json::{Value, json};

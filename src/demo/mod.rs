@@ -11,8 +11,8 @@
 
 pub mod synth;
 
+use crate::store::Editable;
 use crate::store::speakers::Speaker;
-use crate::store::{Editable, Table};
 use std::path::{Path, PathBuf};
 
 use crate::geometry;

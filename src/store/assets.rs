@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::loc::{self, LocString, Owner};
 use super::sql::{Where, id_list};
 use super::users::User;
-use super::{Editable, Filtered, StoreError, StoreResult, Table, time};
+use super::{StoreError, StoreResult, Table, time};
 
 /// `loc_links.field` of the localized description (`description_loc_ids`).
 pub const LOC_DESCRIPTION: &str = "description";

@@ -1,7 +1,7 @@
 //! Tags (the labels assets carry and listeners filter by), their categories, and the
 //! relationships that tier them.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::{self, LocString, Owner};

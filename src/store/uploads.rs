@@ -3,7 +3,7 @@
 //! row with its tags, localized ids and envelope link in the caller's one transaction. The
 //! media files themselves are written by [`crate::media`] before this runs.
 
-use crate::store::{Editable, Filtered, Table};
+use crate::store::Table;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::assets::{Asset, LOC_ALT_TEXT, LOC_DESCRIPTION};
