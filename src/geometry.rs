@@ -17,7 +17,7 @@ const M_PER_DEG: f64 = 111_195.08;
 /// Why a geometry value was refused; the message is shown to the client.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
-pub struct GeometryError(pub String);
+pub(crate) struct GeometryError(pub String);
 
 fn bad(msg: impl Into<String>) -> GeometryError {
     GeometryError(msg.into())
@@ -28,7 +28,7 @@ fn bad(msg: impl Into<String>) -> GeometryError {
 ///
 /// # Errors
 /// A [`GeometryError`] saying what is wrong with the value.
-pub fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryError> {
+pub(crate) fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryError> {
     let object = match value {
         Value::String(s) => {
             let t = s.trim();
@@ -68,7 +68,7 @@ pub fn parse_multipolygon(value: &Value) -> Result<MultiPolygon<f64>, GeometryEr
 
 /// Most positions accepted in one shape: zones drawn by hand have tens; deriving the
 /// attenuation border of a shape grows quickly with its size, and runs inside a write.
-pub const MAX_POSITIONS: usize = 1_000;
+pub(crate) const MAX_POSITIONS: usize = 1_000;
 
 fn check_size(mp: MultiPolygon<f64>) -> Result<MultiPolygon<f64>, GeometryError> {
     let n: usize =
@@ -252,7 +252,7 @@ fn wkt_group(
 }
 
 /// GeoJSON of a MultiPolygon.
-pub fn multipolygon_json(mp: &MultiPolygon<f64>) -> Value {
+pub(crate) fn multipolygon_json(mp: &MultiPolygon<f64>) -> Value {
     let polys: Vec<Value> =
         mp.0.iter()
             .map(|p| {
@@ -279,12 +279,12 @@ pub fn boundary(mp: &MultiPolygon<f64>) -> MultiLineString<f64> {
 }
 
 /// GeoJSON of a MultiLineString.
-pub fn multilinestring_json(ml: &MultiLineString<f64>) -> Value {
+pub(crate) fn multilinestring_json(ml: &MultiLineString<f64>) -> Value {
     json!({"type": "MultiLineString", "coordinates": ml.0.iter().map(ring_json).collect::<Vec<_>>()})
 }
 
 /// GeoJSON of a LineString.
-pub fn linestring_json(ls: &LineString<f64>) -> Value {
+pub(crate) fn linestring_json(ls: &LineString<f64>) -> Value {
     json!({"type": "LineString", "coordinates": ring_json(ls)})
 }
 
@@ -325,7 +325,7 @@ fn frame_for(mp: &MultiPolygon<f64>) -> Option<Frame> {
 /// The outline of the shape shrunk inward by `distance_m`, as one closed line: the edge at
 /// which a speaker reaches full volume. When the shape is too small to shrink that far, the
 /// line collapses to the shape's centroid (a speaker that never reaches full volume).
-pub fn attenuation_border(mp: &MultiPolygon<f64>, distance_m: f64) -> LineString<f64> {
+pub(crate) fn attenuation_border(mp: &MultiPolygon<f64>, distance_m: f64) -> LineString<f64> {
     let Some(frame) = frame_for(mp) else {
         return LineString(Vec::new());
     };
@@ -349,7 +349,7 @@ pub fn attenuation_border(mp: &MultiPolygon<f64>, distance_m: f64) -> LineString
 }
 
 /// Distance in metres from a point (longitude, latitude) to the shape: 0 inside.
-pub fn distance_to_shape_m(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> f64 {
+pub(crate) fn distance_to_shape_m(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> f64 {
     let frame = Frame::around(Coord { x: lon, y: lat });
     let metric = mp.map_coords(|c| frame.to_m(c));
     let p = Point::new(0.0, 0.0);
@@ -365,7 +365,7 @@ pub fn distance_to_shape_m(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> f64 {
 
 /// Distance in metres from a point (longitude, latitude) to the nearest line of an outline,
 /// measured the same way from inside or outside the shape (`INFINITY` for an empty outline).
-pub fn distance_to_outline_m(outline: &MultiLineString<f64>, lon: f64, lat: f64) -> f64 {
+pub(crate) fn distance_to_outline_m(outline: &MultiLineString<f64>, lon: f64, lat: f64) -> f64 {
     let frame = Frame::around(Coord { x: lon, y: lat });
     let p = Point::new(0.0, 0.0);
     outline
@@ -376,25 +376,26 @@ pub fn distance_to_outline_m(outline: &MultiLineString<f64>, lon: f64, lat: f64)
 }
 
 /// True when the point lies inside the shape.
-pub fn contains(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> bool {
+pub(crate) fn contains(mp: &MultiPolygon<f64>, lon: f64, lat: f64) -> bool {
     mp.contains(&Point::new(lon, lat))
 }
 
 /// Distance in metres between two points given as (latitude, longitude), on a sphere.
-pub fn distance_between_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+#[cfg(test)]
+pub(crate) fn distance_between_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     use geo::Haversine;
     Haversine.distance(Point::new(lon1, lat1), Point::new(lon2, lat2))
 }
 
 /// Reads a stored GeoJSON text back into a MultiPolygon (`None` if it is not one).
-pub fn stored_multipolygon(text: &str) -> Option<MultiPolygon<f64>> {
+pub(crate) fn stored_multipolygon(text: &str) -> Option<MultiPolygon<f64>> {
     serde_json::from_str::<Value>(text)
         .ok()
         .and_then(|v| parse_multipolygon(&v).ok())
 }
 
 /// Reads any GeoJSON geometry object for output (stored text → JSON value).
-pub fn stored_json(text: Option<&str>) -> Value {
+pub(crate) fn stored_json(text: Option<&str>) -> Value {
     text.and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or(Value::Null)
 }

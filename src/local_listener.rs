@@ -18,7 +18,7 @@ use crate::position::PositionSource;
 /// "none"`), its stream, and the task that moves it with `position`; registers the card with
 /// `health`. Problems are logged with the remedy; the daemon carries on without the part that
 /// failed.
-pub async fn start(
+pub(crate) async fn start(
     engine: &Engine,
     position: &PositionSource,
     health: &Health,

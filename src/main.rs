@@ -168,7 +168,7 @@ fn real_main() -> anyhow::Result<()> {
         } => {
             let c = load(config)?;
             roundwared::telemetry::init(c.log.level);
-            let outcome = roundwared::users::add_user_blocking(&c, &username, &password, staff)
+            let outcome = roundwared::add_user_blocking(&c, &username, &password, staff)
                 .context("cannot add user")?;
             println!("{outcome}");
             Ok(())
@@ -185,7 +185,7 @@ fn real_main() -> anyhow::Result<()> {
             let result = runtime.block_on(async {
                 let daemon = roundwared::Daemon::start(c).await?;
                 if demo {
-                    roundwared::demo::seed_if_empty(daemon.store(), &media_dir)
+                    roundwared::seed_if_empty(daemon.store(), &media_dir)
                         .await
                         .context("cannot seed the demo project")?;
                 }

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::health::{DatabaseProbe, Health};
 
 /// How often health is checked when systemd asked for no watchdog.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Shutdown and reload hooks shared through `AppState`; cheap to clone.
 ///
@@ -34,7 +34,7 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(10);
 ///   [`Lifecycle::subscribe_reloads`]; a subscriber (the position source, later) applies what
 ///   it can and logs what it reloaded.
 #[derive(Clone)]
-pub struct Lifecycle {
+pub(crate) struct Lifecycle {
     /// Cancelled once when the daemon starts shutting down.
     pub shutdown: CancellationToken,
     reloads: Arc<watch::Sender<Arc<Config>>>,
@@ -42,7 +42,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// Hooks for a daemon started with `config`.
-    pub fn new(config: Arc<Config>) -> Self {
+    pub(crate) fn new(config: Arc<Config>) -> Self {
         Self {
             shutdown: CancellationToken::new(),
             reloads: Arc::new(watch::channel(config).0),
@@ -50,23 +50,23 @@ impl Lifecycle {
     }
 
     /// A receiver that wakes with the new configuration after every successful reload.
-    pub fn subscribe_reloads(&self) -> watch::Receiver<Arc<Config>> {
+    pub(crate) fn subscribe_reloads(&self) -> watch::Receiver<Arc<Config>> {
         self.reloads.subscribe()
     }
 
     /// The configuration as last (re)loaded.
-    pub fn current_config(&self) -> Arc<Config> {
+    pub(crate) fn current_config(&self) -> Arc<Config> {
         self.reloads.borrow().clone()
     }
 
     /// Publishes a reloaded configuration to every subscriber.
-    pub fn publish_reload(&self, config: Arc<Config>) {
+    pub(crate) fn publish_reload(&self, config: Arc<Config>) {
         self.reloads.send_replace(config);
     }
 }
 
 /// Sends states to systemd; failures (no systemd, socket gone) are logged at debug level only.
-pub fn notify(states: &[NotifyState<'_>]) {
+pub(crate) fn notify(states: &[NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(states) {
         log::debug!("sd_notify failed: {e}");
     }
@@ -75,7 +75,11 @@ pub fn notify(states: &[NotifyState<'_>]) {
 /// Checks health every `interval` (half of `WatchdogSec` under a systemd watchdog, else
 /// [`CHECK_INTERVAL`]), pings the watchdog only when the database answered and no component
 /// is hung, and updates `STATUS=` when the verdict changes. Ends when `shutdown` is cancelled.
-pub async fn watchdog_task(health: Health, db: Arc<DatabaseProbe>, shutdown: CancellationToken) {
+pub(crate) async fn watchdog_task(
+    health: Health,
+    db: Arc<DatabaseProbe>,
+    shutdown: CancellationToken,
+) {
     let watchdog = sd_notify::watchdog_enabled();
     let interval = watchdog.map_or(CHECK_INTERVAL, |d| (d / 2).max(Duration::from_millis(50)));
     if let Some(d) = watchdog {
@@ -118,7 +122,7 @@ pub async fn watchdog_task(health: Health, db: Arc<DatabaseProbe>, shutdown: Can
 /// configuration to [`Lifecycle::subscribe_reloads`], and logs what was reloaded and which
 /// changed settings need a restart. A file that no longer validates is refused (the running
 /// configuration stays) with the parser's message. Ends when `lifecycle.shutdown` is cancelled.
-pub async fn reload_on_sighup(config_path: Option<PathBuf>, lifecycle: Lifecycle) {
+pub(crate) async fn reload_on_sighup(config_path: Option<PathBuf>, lifecycle: Lifecycle) {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => s,
         Err(e) => {

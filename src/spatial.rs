@@ -15,7 +15,7 @@ use crate::store::catalog::{Catalog, Speaker};
 /// Target gain of a speaker for a listener (§7.8 with decisions.md fixes): inactive → 0;
 /// geo off → maxvolume; no position → minvolume; outside the shape → minvolume; inside at
 /// distance d from the outline: min + (max−min)·min(d/attenuation,1) (attenuation 0 → max).
-pub fn speaker_gain(speaker: &Speaker, geo: bool, position: Option<(f64, f64)>) -> f32 {
+pub(crate) fn speaker_gain(speaker: &Speaker, geo: bool, position: Option<(f64, f64)>) -> f32 {
     if !speaker.active {
         return 0.0;
     }
@@ -41,7 +41,7 @@ pub fn speaker_gain(speaker: &Speaker, geo: bool, position: Option<(f64, f64)>) 
 
 /// POST streams/ range check (§7.11): any ACTIVE speaker shape within
 /// `project.out_of_range_distance_m` metres of the point.
-pub fn in_range(catalog: &Catalog, latitude: f64, longitude: f64) -> bool {
+pub(crate) fn in_range(catalog: &Catalog, latitude: f64, longitude: f64) -> bool {
     let limit_m = catalog.project.out_of_range_distance_m;
     catalog.speakers.iter().filter(|s| s.active).any(|s| {
         !s.shape.0.is_empty()

@@ -22,7 +22,7 @@ pub fn hash_password(password: &str) -> Result<String, StoreError> {
 }
 
 /// True if `password` matches the stored hash; a malformed or empty hash never matches.
-pub fn verify_password(password: &str, stored: &str) -> bool {
+pub(crate) fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
         .map(|h| {
             Argon2::default()
@@ -37,7 +37,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 ///
 /// Every path runs one full Argon2 verification (the last two against `dummy_hash`), so
 /// how long a failed login takes does not tell whether the username exists.
-pub fn authenticate(found: Option<(i64, String)>, password: &str) -> Option<i64> {
+pub(crate) fn authenticate(found: Option<(i64, String)>, password: &str) -> Option<i64> {
     authenticate_with(found, password, verify_password)
 }
 

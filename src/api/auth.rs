@@ -37,7 +37,7 @@ const CACHE_MAX: usize = 4096;
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// No token needed.
     Anyone,
     /// Any valid token.
@@ -54,7 +54,7 @@ impl Access {
     ///
     /// # Errors
     /// 401 without a token, 403 for a non-staff user on a staff operation.
-    pub fn check(self, caller: &Caller) -> Result<(), ApiError> {
+    pub(crate) fn check(self, caller: &Caller) -> Result<(), ApiError> {
         match (self, caller.user) {
             (Self::Anyone, _) => Ok(()),
             (_, None) => Err(ApiError::NotAuthenticated),
@@ -65,7 +65,7 @@ impl Access {
     }
 
     /// Name used in the OpenAPI document.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::Anyone => "anyone",
             Self::Token => "token",
@@ -77,7 +77,7 @@ impl Access {
 
 /// An authenticated user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthUser {
+pub(crate) struct AuthUser {
     /// User id.
     pub id: i64,
     /// Staff may write configuration.
@@ -86,25 +86,25 @@ pub struct AuthUser {
 
 /// The caller of a request: anonymous or a user.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// `None` for anonymous requests.
     pub user: Option<AuthUser>,
 }
 
 impl Caller {
     /// True for staff users.
-    pub fn is_staff(&self) -> bool {
+    pub(crate) fn is_staff(&self) -> bool {
         self.user.is_some_and(|u| u.is_staff)
     }
 
     /// The caller's user id, if any.
-    pub fn user_id(&self) -> Option<i64> {
+    pub(crate) fn user_id(&self) -> Option<i64> {
         self.user.map(|u| u.id)
     }
 
     /// True for staff and for the user `owner` names; an object without an owner (the demo's,
     /// the box's own, made before owners were recorded) is staff's alone.
-    pub fn owns(&self, owner: Option<i64>) -> bool {
+    pub(crate) fn owns(&self, owner: Option<i64>) -> bool {
         match self.user {
             Some(u) => u.is_staff || owner == Some(u.id),
             None => false,
@@ -116,7 +116,7 @@ impl Caller {
     ///
     /// # Errors
     /// [`ApiError::NotAuthenticated`] or a 403 `detail`.
-    pub fn may_change(&self, owner: Option<i64>, what: &str) -> Result<(), ApiError> {
+    pub(crate) fn may_change(&self, owner: Option<i64>, what: &str) -> Result<(), ApiError> {
         if self.user.is_none() {
             return Err(ApiError::NotAuthenticated);
         }
@@ -133,7 +133,7 @@ impl Caller {
 
 /// Short-lived cache of resolved tokens.
 #[derive(Default)]
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     entries: Mutex<HashMap<String, (AuthUser, Instant)>>,
 }
 
@@ -205,7 +205,7 @@ impl FromRequestParts<AppState> for Caller {
 /// What a caller may see of other people's device ids. A device id works as a password
 /// (`POST users/` hands out the device's token), so only staff and the device itself see it.
 #[derive(Debug, Clone)]
-pub struct Viewer {
+pub(crate) struct Viewer {
     staff: bool,
     device_id: Option<String>,
 }
@@ -215,7 +215,7 @@ impl Viewer {
     ///
     /// # Errors
     /// Store failures.
-    pub async fn of(state: &AppState, caller: &Caller) -> Result<Self, ApiError> {
+    pub(crate) async fn of(state: &AppState, caller: &Caller) -> Result<Self, ApiError> {
         let Some(user) = caller.user else {
             return Ok(Self {
                 staff: false,
@@ -240,7 +240,7 @@ impl Viewer {
 
     /// `device_id` as this viewer may see it: unchanged for staff and for the device itself,
     /// else `None`.
-    pub fn redact(&self, device_id: Option<String>) -> Option<String> {
+    pub(crate) fn redact(&self, device_id: Option<String>) -> Option<String> {
         match (&device_id, &self.device_id) {
             _ if self.staff => device_id,
             (Some(d), Some(own)) if d == own => device_id,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// The address a client is counted under: IPv4 as is (IPv4-mapped IPv6 too), IPv6 cut to
 /// its /64 prefix.
-pub fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -26,13 +26,13 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 
 /// Rate-limited warnings: at most one line per kind per minute, saying how many were held back.
 #[derive(Debug, Default)]
-pub struct LogThrottle {
+pub(crate) struct LogThrottle {
     last: Mutex<Option<(Instant, u64)>>,
 }
 
 impl LogThrottle {
     /// Logs `line()` unless a line went out within the last minute (then only counts it).
-    pub fn warn(&self, line: impl FnOnce(u64) -> String) {
+    pub(crate) fn warn(&self, line: impl FnOnce(u64) -> String) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         match &mut *last {
             Some((at, held)) if at.elapsed() < Duration::from_secs(60) => *held += 1,

@@ -80,7 +80,7 @@ enum Refusal {
 /// A TCP listener that enforces the connection caps and whose connections accept a later
 /// `SO_SNDBUF` cap.
 #[derive(Debug)]
-pub struct TunedListener {
+pub(crate) struct TunedListener {
     inner: TcpListener,
     caps: Arc<Caps>,
     refused: LogThrottle,
@@ -90,7 +90,7 @@ pub struct TunedListener {
 impl TunedListener {
     /// Wraps a bound listener that keeps at most `max_total` connections open, and at most
     /// `max_per_ip` from one client address.
-    pub fn new(inner: TcpListener, max_total: usize, max_per_ip: usize) -> Self {
+    pub(crate) fn new(inner: TcpListener, max_total: usize, max_per_ip: usize) -> Self {
         Self {
             inner,
             caps: Arc::new(Caps {
@@ -101,11 +101,6 @@ impl TunedListener {
             refused: LogThrottle::default(),
             failed: LogThrottle::default(),
         }
-    }
-
-    /// Open connections now (for tests and status).
-    pub fn open_connections(&self) -> usize {
-        self.caps.open().total
     }
 
     fn admit(&self, peer: SocketAddr) -> Result<Slot, Refusal> {
@@ -128,7 +123,7 @@ impl TunedListener {
 
     /// The next connection within the caps; connections over a cap are closed here. Accept
     /// errors are retried (after a pause when the process is out of file descriptors).
-    pub async fn accept(&mut self) -> (TunedStream, SocketAddr) {
+    pub(crate) async fn accept(&mut self) -> (TunedStream, SocketAddr) {
         loop {
             let (io, peer) = match self.inner.accept().await {
                 Ok(accepted) => accepted,
@@ -175,7 +170,7 @@ impl TunedListener {
     ///
     /// # Errors
     /// Only if the socket has gone away.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 }
@@ -192,7 +187,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 
 /// An accepted TCP stream that applies a requested send-buffer size on its next write.
 #[derive(Debug)]
-pub struct TunedStream {
+pub(crate) struct TunedStream {
     io: TcpStream,
     /// Requested `SO_SNDBUF` in bytes; 0 = nothing pending.
     send_buffer_bytes: Arc<AtomicUsize>,
@@ -202,7 +197,7 @@ pub struct TunedStream {
 
 impl TunedStream {
     /// The handle requests on this connection get as `ConnectInfo<ConnTuning>`.
-    pub fn tuning(&self, remote: SocketAddr) -> ConnTuning {
+    pub(crate) fn tuning(&self, remote: SocketAddr) -> ConnTuning {
         ConnTuning {
             send_buffer_bytes: self.send_buffer_bytes.clone(),
             remote,
@@ -263,7 +258,7 @@ impl AsyncWrite for TunedStream {
 
 /// Per-connection handle given to handlers as `ConnectInfo<ConnTuning>`.
 #[derive(Clone, Debug)]
-pub struct ConnTuning {
+pub(crate) struct ConnTuning {
     send_buffer_bytes: Arc<AtomicUsize>,
     /// The peer's address.
     pub remote: SocketAddr,
@@ -272,7 +267,7 @@ pub struct ConnTuning {
 impl ConnTuning {
     /// Caps the connection's kernel send buffer at `bytes` (Linux doubles the value for its
     /// bookkeeping) from the next write on.
-    pub fn cap_send_buffer(&self, bytes: usize) {
+    pub(crate) fn cap_send_buffer(&self, bytes: usize) {
         self.send_buffer_bytes
             .store(bytes.max(1), Ordering::Relaxed);
     }

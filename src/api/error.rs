@@ -12,7 +12,7 @@ use crate::store::StoreError;
 
 /// Everything a handler can answer instead of success.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 404 for a path id that does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -56,21 +56,12 @@ pub enum ApiError {
 
 impl ApiError {
     /// 400 with a `detail` message.
-    pub fn bad_request(detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Self::Detail(StatusCode::BAD_REQUEST, detail.into())
     }
 
-    /// 429 with `Retry-After`: a limit of the caller's was reached.
-    pub fn too_many(detail: impl Into<String>, retry_after_s: u64) -> Self {
-        Self::Retry {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            detail: detail.into(),
-            retry_after_s,
-        }
-    }
-
     /// 503 with `Retry-After`: the box is busy for everyone.
-    pub fn busy(detail: impl Into<String>, retry_after_s: u64) -> Self {
+    pub(crate) fn busy(detail: impl Into<String>, retry_after_s: u64) -> Self {
         Self::Retry {
             status: StatusCode::SERVICE_UNAVAILABLE,
             detail: detail.into(),
@@ -79,25 +70,25 @@ impl ApiError {
     }
 
     /// 400 naming one field.
-    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let mut map = BTreeMap::new();
         map.insert(field.into(), vec![message.into()]);
         Self::Fields(map)
     }
 
     /// 507 Insufficient Storage with a `detail` naming the disk.
-    pub fn disk_full(detail: impl Into<String>) -> Self {
+    pub(crate) fn disk_full(detail: impl Into<String>) -> Self {
         Self::Detail(StatusCode::INSUFFICIENT_STORAGE, detail.into())
     }
 
     /// 404 naming what was not found, e.g. `not_found("asset", 7)`.
-    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+    pub(crate) fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
         Self::NotFound(format!("{what} {id}"))
     }
 }
 
 /// The answer when SQLite reports `SQLITE_FULL`.
-pub const DATABASE_FULL: &str = "The box's disk is full: the database cannot store this change \
+pub(crate) const DATABASE_FULL: &str = "The box's disk is full: the database cannot store this change \
      (SQLITE_FULL) and nothing was saved. Staff can make room by deleting old recordings.";
 
 impl From<StoreError> for ApiError {
@@ -178,7 +169,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Result of a handler.
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@
 use axum::http::StatusCode;
 
 use super::ApiError;
-pub use crate::ingest::gate::{Ticket, check_reserve, spool};
+pub(crate) use crate::ingest::gate::{Ticket, check_reserve, spool};
 use crate::ingest::{IngestError, RETRY_AFTER_S};
 use crate::media::MediaError;
 

@@ -19,13 +19,11 @@ mod multipart;
 /// A file part of a multipart body, spooled to a temporary file in the media folder as it
 /// arrived (see [`super::ingest`]); removed when dropped unless it became a stored original.
 #[derive(Debug)]
-pub struct UploadedFile {
+pub(crate) struct UploadedFile {
     /// The form field name (normally `file`).
     pub field: String,
     /// The client's file name, if it sent one.
     pub filename: Option<String>,
-    /// The part's Content-Type, if it sent one.
-    pub content_type: Option<String>,
     /// The bytes, on disk.
     pub spool: crate::media::TempFile,
     /// The upload's place among those in flight, held until its conversion ends.
@@ -34,7 +32,7 @@ pub struct UploadedFile {
 
 /// Request fields from a body or a query string.
 #[derive(Debug, Default)]
-pub struct Fields {
+pub(crate) struct Fields {
     map: Map<String, Value>,
     files: Vec<UploadedFile>,
 }
@@ -52,11 +50,11 @@ impl Clone for Fields {
 
 /// Problems found while reading fields, keyed by field name.
 #[derive(Debug, Default)]
-pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+pub(crate) struct FieldErrors(BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
     /// Records a problem with `field`.
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0
             .entry(field.to_string())
             .or_default()
@@ -64,7 +62,8 @@ impl FieldErrors {
     }
 
     /// True when nothing was recorded.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
@@ -72,7 +71,7 @@ impl FieldErrors {
     ///
     /// # Errors
     /// [`ApiError::Fields`] with every recorded problem.
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -84,19 +83,19 @@ impl FieldErrors {
 const REQUIRED: &str = "This field is required.";
 
 /// Longest id list accepted in a body or a filter (bounds the work one request can cause).
-pub const MAX_IDS: usize = 500;
+pub(crate) const MAX_IDS: usize = 500;
 
 /// Longest text any field may carry, in characters (a legal agreement fits; a memory bomb
 /// stored in a name and repeated in every list does not). Fields with a tighter rule (names,
 /// descriptions) check their own.
-pub const MAX_TEXT_CHARS: usize = 65_536;
+pub(crate) const MAX_TEXT_CHARS: usize = 65_536;
 
 /// 2^53: the largest whole number a JSON float holds exactly (larger ones may be rounded
 /// integers that did not fit 64 bits).
 const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// Largest JSON or urlencoded body; only multipart uploads may reach `[limits] max_upload_mb`.
-pub const MAX_FORM_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_FORM_BYTES: usize = 1024 * 1024;
 
 /// True for values clients send to mean "nothing": empty strings and the literal `undefined`
 /// (legacy web SDK), and JSON null.
@@ -114,7 +113,7 @@ fn is_blank(v: &Value) -> bool {
 
 impl Fields {
     /// Fields from a JSON object.
-    pub fn from_map(map: Map<String, Value>) -> Self {
+    pub(crate) fn from_map(map: Map<String, Value>) -> Self {
         Self {
             map,
             files: Vec::new(),
@@ -122,7 +121,7 @@ impl Fields {
     }
 
     /// Fields from `a=1&b=2` text; a repeated key becomes an array of its values.
-    pub fn from_urlencoded(text: &[u8]) -> Self {
+    pub(crate) fn from_urlencoded(text: &[u8]) -> Self {
         let mut map = Map::new();
         for (k, v) in form_urlencoded::parse(text) {
             if k.is_empty() {
@@ -147,24 +146,24 @@ impl Fields {
     }
 
     /// The raw value of a key, if present.
-    pub fn raw(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn raw(&self, key: &str) -> Option<&Value> {
         self.map.get(key)
     }
 
     /// True if the key is present at all (even blank).
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }
 
     /// True if the key is present with a non-blank value.
-    pub fn has_value(&self, key: &str) -> bool {
+    pub(crate) fn has_value(&self, key: &str) -> bool {
         self.map.get(key).is_some_and(|v| !is_blank(v))
     }
 
     /// The first of `keys` that has a value, else the first that is present at all (for
     /// renamed inputs such as `tags`/`tag_ids`: `{"session": 1, "session_id": null}` reads
     /// `session`).
-    pub fn first_key<'k>(&self, keys: &[&'k str]) -> Option<&'k str> {
+    pub(crate) fn first_key<'k>(&self, keys: &[&'k str]) -> Option<&'k str> {
         keys.iter()
             .copied()
             .find(|k| self.has_value(k))
@@ -182,18 +181,18 @@ impl Fields {
     }
 
     /// Uploaded files.
-    pub fn files(&self) -> &[UploadedFile] {
+    pub(crate) fn files(&self) -> &[UploadedFile] {
         &self.files
     }
 
     /// Takes the uploaded file of a form field.
-    pub fn take_file(&mut self, field: &str) -> Option<UploadedFile> {
+    pub(crate) fn take_file(&mut self, field: &str) -> Option<UploadedFile> {
         let index = self.files.iter().position(|f| f.field == field)?;
         Some(self.files.remove(index))
     }
 
     /// Every key (for copying a body into an event's data).
-    pub fn as_map(&self) -> &Map<String, Value> {
+    pub(crate) fn as_map(&self) -> &Map<String, Value> {
         &self.map
     }
 
@@ -207,13 +206,17 @@ impl Fields {
 
     /// A text field; numbers are accepted as their text (as DRF's CharField does; booleans are
     /// not). Blank → `None`. At most [`MAX_TEXT_CHARS`].
-    pub fn string(&self, key: &str, errs: &mut FieldErrors) -> Option<String> {
+    pub(crate) fn string(&self, key: &str, errs: &mut FieldErrors) -> Option<String> {
         self.nullable_string(key, errs).flatten()
     }
 
     /// A text field for PATCH: `None` absent, `Some(None)` explicitly null, `Some(Some(s))`.
     /// An empty string is kept as a value (a client may clear a text).
-    pub fn nullable_string(&self, key: &str, errs: &mut FieldErrors) -> Option<Option<String>> {
+    pub(crate) fn nullable_string(
+        &self,
+        key: &str,
+        errs: &mut FieldErrors,
+    ) -> Option<Option<String>> {
         match self.single(key)? {
             Value::Null => Some(None),
             Value::String(s) if s.chars().count() > MAX_TEXT_CHARS => {
@@ -230,7 +233,7 @@ impl Fields {
     }
 
     /// A text field of at most `max_chars` characters (blank → `None`).
-    pub fn string_max(
+    pub(crate) fn string_max(
         &self,
         key: &str,
         max_chars: usize,
@@ -245,7 +248,7 @@ impl Fields {
     }
 
     /// A required text field (blank counts as missing).
-    pub fn req_string(&self, key: &str, errs: &mut FieldErrors) -> Option<String> {
+    pub(crate) fn req_string(&self, key: &str, errs: &mut FieldErrors) -> Option<String> {
         let v = self.string(key, errs).filter(|s| !s.trim().is_empty());
         if v.is_none() && !errs.0.contains_key(key) {
             errs.add(key, REQUIRED);
@@ -254,7 +257,7 @@ impl Fields {
     }
 
     /// An integer; a numeric string is accepted. Blank → `None`.
-    pub fn int(&self, key: &str, errs: &mut FieldErrors) -> Option<i64> {
+    pub(crate) fn int(&self, key: &str, errs: &mut FieldErrors) -> Option<i64> {
         let v = self.single(key)?;
         if is_blank(v) {
             return None;
@@ -277,7 +280,7 @@ impl Fields {
     }
 
     /// A required integer.
-    pub fn req_int(&self, key: &str, errs: &mut FieldErrors) -> Option<i64> {
+    pub(crate) fn req_int(&self, key: &str, errs: &mut FieldErrors) -> Option<i64> {
         let v = self.int(key, errs);
         if v.is_none() && !errs.0.contains_key(key) {
             errs.add(key, REQUIRED);
@@ -286,7 +289,7 @@ impl Fields {
     }
 
     /// An integer for PATCH of a nullable column: explicit null → `Some(None)`.
-    pub fn nullable_int(&self, key: &str, errs: &mut FieldErrors) -> Option<Option<i64>> {
+    pub(crate) fn nullable_int(&self, key: &str, errs: &mut FieldErrors) -> Option<Option<i64>> {
         match self.single(key)? {
             Value::Null => Some(None),
             _ => self.int(key, errs).map(Some),
@@ -294,7 +297,7 @@ impl Fields {
     }
 
     /// A finite number; a numeric string is accepted. Blank → `None`.
-    pub fn float(&self, key: &str, errs: &mut FieldErrors) -> Option<f64> {
+    pub(crate) fn float(&self, key: &str, errs: &mut FieldErrors) -> Option<f64> {
         let v = self.single(key)?;
         if is_blank(v) {
             return None;
@@ -312,7 +315,7 @@ impl Fields {
     }
 
     /// A required number.
-    pub fn req_float(&self, key: &str, errs: &mut FieldErrors) -> Option<f64> {
+    pub(crate) fn req_float(&self, key: &str, errs: &mut FieldErrors) -> Option<f64> {
         let v = self.float(key, errs);
         if v.is_none() && !errs.0.contains_key(key) {
             errs.add(key, REQUIRED);
@@ -321,7 +324,7 @@ impl Fields {
     }
 
     /// A number for PATCH of a nullable column: explicit null → `Some(None)`.
-    pub fn nullable_float(&self, key: &str, errs: &mut FieldErrors) -> Option<Option<f64>> {
+    pub(crate) fn nullable_float(&self, key: &str, errs: &mut FieldErrors) -> Option<Option<f64>> {
         match self.single(key)? {
             Value::Null => Some(None),
             _ => self.float(key, errs).map(Some),
@@ -329,7 +332,7 @@ impl Fields {
     }
 
     /// A number that must lie in `range`.
-    pub fn float_in(
+    pub(crate) fn float_in(
         &self,
         key: &str,
         range: std::ops::RangeInclusive<f64>,
@@ -348,7 +351,7 @@ impl Fields {
     }
 
     /// A boolean: JSON true/false, or `true`/`false`/`1`/`0`/`yes`/`no`/`y`/`n` in any case.
-    pub fn bool(&self, key: &str, errs: &mut FieldErrors) -> Option<bool> {
+    pub(crate) fn bool(&self, key: &str, errs: &mut FieldErrors) -> Option<bool> {
         let v = self.single(key)?;
         if is_blank(v) {
             return None;
@@ -371,7 +374,7 @@ impl Fields {
 
     /// A list of ids, leniently: `[1,2]`, `"1,2"`, `"\"1,2\""`, `"[1,2]"`, `"1,2,"`, `","`,
     /// repeated keys; `undefined`, blank and null give `None` (absent).
-    pub fn ids(&self, key: &str, errs: &mut FieldErrors) -> Option<Vec<i64>> {
+    pub(crate) fn ids(&self, key: &str, errs: &mut FieldErrors) -> Option<Vec<i64>> {
         let v = self.map.get(key)?;
         if matches!(v, Value::Array(items) if items.is_empty()) {
             return Some(Vec::new());
@@ -396,7 +399,7 @@ impl Fields {
     }
 
     /// A date/time in naive, `Z` or offset form, returned as naive UTC.
-    pub fn datetime(&self, key: &str, errs: &mut FieldErrors) -> Option<String> {
+    pub(crate) fn datetime(&self, key: &str, errs: &mut FieldErrors) -> Option<String> {
         let text = self.string(key, errs)?;
         if text.trim().is_empty() {
             return None;
@@ -409,7 +412,12 @@ impl Fields {
     }
 
     /// A value from a fixed set of choices.
-    pub fn choice(&self, key: &str, choices: &[&str], errs: &mut FieldErrors) -> Option<String> {
+    pub(crate) fn choice(
+        &self,
+        key: &str,
+        choices: &[&str],
+        errs: &mut FieldErrors,
+    ) -> Option<String> {
         let v = self.nullable_string(key, errs)??;
         if choices.contains(&v.as_str()) {
             Some(v)
@@ -426,7 +434,7 @@ impl Fields {
     }
 
     /// A polygon geometry (GeoJSON or WKT); explicit null → `Some(None)`.
-    pub fn geometry(
+    pub(crate) fn geometry(
         &self,
         key: &str,
         errs: &mut FieldErrors,
@@ -446,12 +454,12 @@ impl Fields {
 }
 
 /// DRF's message for an over-long text.
-pub fn too_long(max_chars: usize) -> String {
+pub(crate) fn too_long(max_chars: usize) -> String {
     format!("Ensure this field has no more than {max_chars} characters.")
 }
 
 /// Parses the boolean spellings clients use.
-pub fn parse_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "y" | "on" => Some(true),
         "false" | "0" | "no" | "n" | "off" => Some(false),
@@ -487,7 +495,7 @@ fn collect_ids(v: &Value, out: &mut Vec<i64>, ok: &mut bool) {
 
 /// The query string as [`Fields`]; a trailing `&`, any order and raw `:` are tolerated.
 #[derive(Debug, Default, Clone)]
-pub struct Query(pub Fields);
+pub(crate) struct Query(pub Fields);
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
     type Rejection = ApiError;
@@ -502,7 +510,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 /// The request body as [`Fields`], from JSON, urlencoded or multipart form; an empty body
 /// gives no fields. Query-string values are not merged in.
 #[derive(Debug, Default, Clone)]
-pub struct Body(pub Fields);
+pub(crate) struct Body(pub Fields);
 
 impl FromRequest<AppState> for Body {
     type Rejection = ApiError;

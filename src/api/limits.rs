@@ -36,7 +36,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// The calling client's address as counted by the limits ([`client_key`]). Without
 /// connection info (a router driven in-process) it is `0.0.0.0`, one shared client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
+pub(crate) struct ClientIp(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -55,7 +55,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
 /// The request kinds limited per client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limited {
+pub(crate) enum Limited {
     /// `POST users/`.
     Registrations,
     /// `POST login/`.
@@ -79,9 +79,9 @@ impl Limited {
 }
 
 /// Marker types naming a [`Limited`] kind at the type level, for [`Allow`].
-pub mod kind {
+pub(crate) mod kind {
     /// A kind of limited request.
-    pub trait Kind: Send + Sync + 'static {
+    pub(crate) trait Kind: Send + Sync + 'static {
         /// Which one.
         const KIND: super::Limited;
     }
@@ -89,7 +89,7 @@ pub mod kind {
         ($($name:ident),*) => {$(
             #[doc = concat!("[`super::Limited::", stringify!($name), "`]")]
             #[derive(Debug)]
-            pub struct $name;
+            pub(crate) struct $name;
             impl Kind for $name {
                 const KIND: super::Limited = super::Limited::$name;
             }
@@ -99,7 +99,7 @@ pub mod kind {
 }
 
 /// Every per-address and per-user limit of the API; one per daemon, in [`AppState`].
-pub struct Limits {
+pub(crate) struct Limits {
     registrations: DefaultKeyedRateLimiter<IpAddr>,
     logins: DefaultKeyedRateLimiter<IpAddr>,
     uploads: DefaultKeyedRateLimiter<IpAddr>,
@@ -118,7 +118,7 @@ fn per_minute(n: u32) -> Quota {
 
 impl Limits {
     /// The limits of `config` (`[limits]`, `[stream] heartbeat_timeout_s`).
-    pub fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         let a = &config.limits.abuse;
         Self {
             registrations: RateLimiter::keyed(per_minute(a.registrations_per_ip_per_min)),
@@ -145,7 +145,7 @@ impl Limits {
     ///
     /// # Errors
     /// [`ApiError::Retry`] (429) naming the limit, when the address has used it up.
-    pub fn check(&self, kind: Limited, ip: IpAddr) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, kind: Limited, ip: IpAddr) -> Result<(), ApiError> {
         let (limiter, throttle) = self.limiter(kind);
         let Err(not_until) = limiter.check_key(&ip) else {
             return Ok(());
@@ -172,7 +172,7 @@ impl Limits {
     }
 
     /// Drops buckets that are full again and back-off records that have expired.
-    pub fn prune(&self) {
+    pub(crate) fn prune(&self) {
         for l in [
             &self.registrations,
             &self.logins,
@@ -186,7 +186,10 @@ impl Limits {
     }
 
     /// Prunes every `PRUNE_EVERY` until the daemon stops.
-    pub fn spawn_pruner(limits: std::sync::Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+    pub(crate) fn spawn_pruner(
+        limits: std::sync::Arc<Self>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(PRUNE_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -203,7 +206,7 @@ impl Limits {
 /// Extractor that counts the request against the `K` limit of the client's address and
 /// refuses it with 429 before the handler (or its body extractor) runs. Staff are not counted.
 #[derive(Debug)]
-pub struct Allow<K>(std::marker::PhantomData<K>);
+pub(crate) struct Allow<K>(std::marker::PhantomData<K>);
 
 impl<K: kind::Kind> FromRequestParts<AppState> for Allow<K> {
     type Rejection = ApiError;

@@ -21,7 +21,7 @@ use super::{ApiError, ApiResult};
 
 /// One rendering, plain and gzip-compressed.
 #[derive(Debug, Clone)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// The JSON body.
     pub json: Bytes,
     /// The same body, gzip-compressed.
@@ -64,7 +64,7 @@ const CACHE_MAX_BYTES: usize = 32 * 1024 * 1024;
 /// write (which invalidates everything) costs one render per hot key, not one per waiting
 /// request.
 #[derive(Default)]
-pub struct ListCache {
+pub(crate) struct ListCache {
     inner: Mutex<CacheInner>,
 }
 
@@ -117,7 +117,7 @@ impl ListCache {
     /// The rendering of `key` at `revision` (the store revision read before any data):
     /// cached, being rendered by another request (then awaited), or rendered now with
     /// `render` (and compressed once). Errors are returned, never cached.
-    pub async fn get_or_render<F, Fut>(
+    pub(crate) async fn get_or_render<F, Fut>(
         &self,
         key: &str,
         revision: u64,
@@ -134,14 +134,10 @@ impl ListCache {
         }
     }
 
-    /// Number of cached keys (for tests and diagnostics).
-    pub fn len(&self) -> usize {
+    /// Number of cached keys (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
-    }
-
-    /// True when nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -22,7 +22,7 @@ use super::error::ApiError;
 use crate::config::AbuseLimits;
 
 /// A record with no failure for this long is forgotten.
-pub const FORGET_AFTER: Duration = Duration::from_secs(3600);
+pub(crate) const FORGET_AFTER: Duration = Duration::from_secs(3600);
 /// Most records kept per map; when full, unlocked records are dropped first.
 const MAX_RECORDS: usize = 20_000;
 /// Usernames are keyed by at most this many bytes (names are at most 150 characters).
@@ -37,7 +37,7 @@ struct Record {
 
 /// Failure records per address and per username.
 #[derive(Debug)]
-pub struct LoginGuard {
+pub(crate) struct LoginGuard {
     by_ip: Mutex<HashMap<IpAddr, Record>>,
     by_name: Mutex<HashMap<String, Record>>,
     free_failures: u32,
@@ -60,7 +60,7 @@ fn name_key(username: &str) -> String {
 
 impl LoginGuard {
     /// The back-off of `[limits]`.
-    pub fn new(limits: &AbuseLimits) -> Self {
+    pub(crate) fn new(limits: &AbuseLimits) -> Self {
         Self {
             by_ip: Mutex::default(),
             by_name: Mutex::default(),
@@ -75,7 +75,7 @@ impl LoginGuard {
     ///
     /// # Errors
     /// [`ApiError::Retry`] (429) saying which lock holds and for how long.
-    pub fn check(&self, ip: IpAddr, username: &str) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, ip: IpAddr, username: &str) -> Result<(), ApiError> {
         let now = Instant::now();
         let locked = |r: Option<&Record>| {
             r.and_then(|r| r.locked_until)
@@ -102,7 +102,7 @@ impl LoginGuard {
     }
 
     /// Records a failed attempt; returns the lock it set on the address or username, if any.
-    pub fn failed(&self, ip: IpAddr, username: &str) -> Option<Duration> {
+    pub(crate) fn failed(&self, ip: IpAddr, username: &str) -> Option<Duration> {
         let now = Instant::now();
         let a = self.bump(&mut lock(&self.by_ip), ip, now);
         let b = self.bump(&mut lock(&self.by_name), name_key(username), now);
@@ -125,7 +125,7 @@ impl LoginGuard {
     }
 
     /// Clears the records of a successful login.
-    pub fn succeeded(&self, ip: IpAddr, username: &str) {
+    pub(crate) fn succeeded(&self, ip: IpAddr, username: &str) {
         lock(&self.by_ip).remove(&ip);
         lock(&self.by_name).remove(&name_key(username));
     }
@@ -169,7 +169,7 @@ impl LoginGuard {
     }
 
     /// Forgets records without a failure for [`FORGET_AFTER`].
-    pub fn prune(&self) {
+    pub(crate) fn prune(&self) {
         let now = Instant::now();
         lock(&self.by_ip).retain(|_, r| now.duration_since(r.last_failure) < FORGET_AFTER);
         lock(&self.by_name).retain(|_, r| now.duration_since(r.last_failure) < FORGET_AFTER);

@@ -10,23 +10,23 @@
 //! Owns: routing, request parsing, response shapes (DTOs), status codes. May not touch: SQL,
 //! audio, locks held across awaits, business rules that belong to the store or the engine.
 
-pub mod auth;
-pub mod client;
-pub mod conn;
-pub mod error;
+pub(crate) mod auth;
+pub(crate) mod client;
+pub(crate) mod conn;
+pub(crate) mod error;
 mod fields;
 mod health;
-pub mod ingest;
-pub mod input;
-pub mod limits;
-pub mod list_cache;
-pub mod login_guard;
+pub(crate) mod ingest;
+pub(crate) mod input;
+pub(crate) mod limits;
+pub(crate) mod list_cache;
+pub(crate) mod login_guard;
 mod paging;
-pub mod routes;
-pub mod schema;
-pub mod serve;
-pub mod slow_body;
-pub mod stream_slots;
+pub(crate) mod routes;
+pub(crate) mod schema;
+pub(crate) mod serve;
+pub(crate) mod slow_body;
+pub(crate) mod stream_slots;
 
 mod asset_filters;
 mod assets;
@@ -71,11 +71,11 @@ use crate::output::card::Card;
 use crate::output::feed::Feeds;
 use crate::position::PositionSource;
 use crate::store::Store;
-pub use error::{ApiError, ApiResult};
+pub(crate) use error::{ApiError, ApiResult};
 
 /// Shared state of every handler; cheap to clone.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The database.
     pub store: Store,
     /// The validated configuration.
@@ -101,7 +101,7 @@ pub struct AppState {
 }
 
 /// What the daemon's start built and hands to the API ready-made.
-pub struct Components {
+pub(crate) struct Components {
     /// The database.
     pub store: Store,
     /// The validated configuration.
@@ -122,7 +122,7 @@ pub struct Components {
 
 impl AppState {
     /// The API's state over the daemon's components, with the API's own caches and limits.
-    pub fn new(c: Components) -> Self {
+    pub(crate) fn new(c: Components) -> Self {
         Self {
             tokens: Arc::new(auth::TokenCache::default()),
             cache: Arc::new(list_cache::ListCache::default()),
@@ -140,7 +140,7 @@ impl AppState {
 }
 
 /// Builds the api/2 route table (exposed for the OpenAPI tests).
-pub fn routes(state: &AppState) -> routes::Routes {
+pub(crate) fn routes(state: &AppState) -> routes::Routes {
     let mut r = routes::Routes::new(state.clone());
     users::routes(&mut r);
     sessions::routes(&mut r);
@@ -166,7 +166,7 @@ pub fn routes(state: &AppState) -> routes::Routes {
 /// The whole HTTP application: api/2, the root map, the OpenAPI document, `/rwmedia/`,
 /// `/healthz` and `/metrics`, the routes in `pages` (the web pages, merged by the daemon's
 /// start), request metrics, CORS, and JSON answers for unknown paths.
-pub fn router(state: AppState, pages: Router<AppState>) -> Router {
+pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_upload_bytes());
     let table = routes(&state);
     // Built on the first request and kept as text: the document's tree is a few MB of small
@@ -276,7 +276,7 @@ async fn root(base: BaseUrl, names: Arc<Vec<String>>) -> impl IntoResponse {
 
 /// The base of absolute URLs handed to clients: `[http] public_url`, else `http://<Host>`.
 #[derive(Debug, Clone)]
-pub struct BaseUrl(pub String);
+pub(crate) struct BaseUrl(pub String);
 
 impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ApiError;
@@ -313,7 +313,7 @@ fn valid_host(h: &str) -> bool {
 
 /// The `{id}` of a path, as an integer; anything else is a 404 like an unknown id.
 #[derive(Debug, Clone, Copy)]
-pub struct Id(pub i64);
+pub(crate) struct Id(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;

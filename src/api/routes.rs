@@ -22,11 +22,11 @@ use super::error::ApiError;
 use super::schema::{self, Obj};
 
 /// Prefix of every api/2 path.
-pub const PREFIX: &str = "/api/2";
+pub(crate) const PREFIX: &str = "/api/2";
 
 /// One documented operation.
 #[derive(Debug, Clone)]
-pub struct Op {
+pub(crate) struct Op {
     /// HTTP method.
     pub method: Method,
     /// Who may call it.
@@ -42,7 +42,7 @@ pub struct Op {
 }
 
 /// One path with its operations, being built; [`Resource::add`] ends the chain.
-pub struct Resource<'r> {
+pub(crate) struct Resource<'r> {
     routes: &'r mut Routes,
     app: AppState,
     path: Cow<'static, str>,
@@ -73,7 +73,7 @@ async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Respon
 macro_rules! verb {
     ($name:ident, $filter:expr, $method:expr) => {
         #[doc = concat!("Adds the `", stringify!($name), "` operation.")]
-        pub fn $name<H, T>(
+        pub(crate) fn $name<H, T>(
             self,
             access: Access,
             summary: impl Into<Cow<'static, str>>,
@@ -128,20 +128,20 @@ impl Resource<'_> {
     }
 
     /// Describes the body fields the operation just added reads.
-    pub fn body(mut self, fields: Obj) -> Self {
+    pub(crate) fn body(mut self, fields: Obj) -> Self {
         self.last_op().body = Some(fields);
         self
     }
 
     /// Marks the operation just added as counted against a per-address limit (its handler
     /// takes a `limits::Allow`), so the document lists its 429.
-    pub fn limited(mut self) -> Self {
+    pub(crate) fn limited(mut self) -> Self {
         self.last_op().limited = true;
         self
     }
 
     /// Describes the query parameters the operation just added reads.
-    pub fn query(mut self, fields: Obj) -> Self {
+    pub(crate) fn query(mut self, fields: Obj) -> Self {
         self.last_op().query = fields;
         self
     }
@@ -153,7 +153,7 @@ impl Resource<'_> {
 
     /// Mounts the resource on `/api/2<path>` and on the same path without its trailing
     /// slash.
-    pub fn add(self) {
+    pub(crate) fn add(self) {
         let Resource {
             routes,
             app: _,
@@ -167,7 +167,7 @@ impl Resource<'_> {
 }
 
 /// The api/2 router being assembled, with the documentation of everything in it.
-pub struct Routes {
+pub(crate) struct Routes {
     app: AppState,
     router: Router<AppState>,
     docs: Vec<(Cow<'static, str>, &'static str, Vec<Op>)>,
@@ -175,7 +175,7 @@ pub struct Routes {
 
 impl Routes {
     /// An empty table for the given state (access checks need the store).
-    pub fn new(app: AppState) -> Self {
+    pub(crate) fn new(app: AppState) -> Self {
         Self {
             app,
             router: Router::new(),
@@ -185,7 +185,11 @@ impl Routes {
 
     /// Starts a path below `/api/2`, written with its trailing slash (`/assets/{id}/`); `tag`
     /// groups it in the OpenAPI document. Finish it with [`Resource::add`].
-    pub fn at(&mut self, path: impl Into<Cow<'static, str>>, tag: &'static str) -> Resource<'_> {
+    pub(crate) fn at(
+        &mut self,
+        path: impl Into<Cow<'static, str>>,
+        tag: &'static str,
+    ) -> Resource<'_> {
         Resource {
             app: self.app.clone(),
             routes: self,
@@ -227,7 +231,7 @@ impl Routes {
     }
 
     /// Every documented operation as (path, method, access).
-    pub fn operations(&self) -> Vec<(String, Method, Access)> {
+    pub(crate) fn operations(&self) -> Vec<(String, Method, Access)> {
         self.docs
             .iter()
             .flat_map(|(path, _, ops)| {
@@ -238,7 +242,7 @@ impl Routes {
     }
 
     /// The OpenAPI 3 document of every registered operation.
-    pub fn openapi(&self) -> Value {
+    pub(crate) fn openapi(&self) -> Value {
         let mut paths = Map::new();
         for (path, tag, ops) in &self.docs {
             let mut item = Map::new();
@@ -363,7 +367,7 @@ impl Routes {
     }
 
     /// The finished router.
-    pub fn into_router(self) -> Router<AppState> {
+    pub(crate) fn into_router(self) -> Router<AppState> {
         self.router
     }
 }

@@ -43,12 +43,12 @@ struct Field {
 
 /// The fields of a request body or query string, being described.
 #[derive(Debug, Clone, Default)]
-pub struct Obj {
+pub(crate) struct Obj {
     fields: Vec<Field>,
 }
 
 /// Starts a description with no fields.
-pub fn obj() -> Obj {
+pub(crate) fn obj() -> Obj {
     Obj::default()
 }
 
@@ -79,7 +79,7 @@ impl Obj {
     }
 
     /// An integer (any 64-bit value).
-    pub fn int(self, name: &'static str) -> Self {
+    pub(crate) fn int(self, name: &'static str) -> Self {
         self.push(
             name,
             json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": ID_MAX}),
@@ -88,7 +88,7 @@ impl Obj {
     }
 
     /// The id of another object (a positive integer).
-    pub fn id(self, name: &'static str) -> Self {
+    pub(crate) fn id(self, name: &'static str) -> Self {
         self.push(
             name,
             json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": ID_MAX}),
@@ -97,22 +97,22 @@ impl Obj {
     }
 
     /// A finite number.
-    pub fn num(self, name: &'static str) -> Self {
+    pub(crate) fn num(self, name: &'static str) -> Self {
         self.push(name, json!({"type": "number"}), Kind::Scalar)
     }
 
     /// A latitude in degrees.
-    pub fn lat(self, name: &'static str) -> Self {
+    pub(crate) fn lat(self, name: &'static str) -> Self {
         self.num(name).range(-90.0, 90.0)
     }
 
     /// A longitude in degrees.
-    pub fn lon(self, name: &'static str) -> Self {
+    pub(crate) fn lon(self, name: &'static str) -> Self {
         self.num(name).range(-180.0, 180.0)
     }
 
     /// Text of at most `max_chars` characters.
-    pub fn text(self, name: &'static str, max_chars: usize) -> Self {
+    pub(crate) fn text(self, name: &'static str, max_chars: usize) -> Self {
         self.push(
             name,
             json!({"type": "string", "maxLength": max_chars.min(MAX_TEXT_CHARS)}),
@@ -121,17 +121,17 @@ impl Obj {
     }
 
     /// Text up to the server-wide cap ([`MAX_TEXT_CHARS`]).
-    pub fn string(self, name: &'static str) -> Self {
+    pub(crate) fn string(self, name: &'static str) -> Self {
         self.text(name, MAX_TEXT_CHARS)
     }
 
     /// A boolean.
-    pub fn bool(self, name: &'static str) -> Self {
+    pub(crate) fn bool(self, name: &'static str) -> Self {
         self.push(name, json!({"type": "boolean"}), Kind::Scalar)
     }
 
     /// One of a fixed set of integers.
-    pub fn int_choice(self, name: &'static str, choices: &[u32]) -> Self {
+    pub(crate) fn int_choice(self, name: &'static str, choices: &[u32]) -> Self {
         self.push(
             name,
             json!({"type": "integer", "enum": choices}),
@@ -140,7 +140,7 @@ impl Obj {
     }
 
     /// One of a fixed set of strings.
-    pub fn choice(self, name: &'static str, choices: &[&str]) -> Self {
+    pub(crate) fn choice(self, name: &'static str, choices: &[&str]) -> Self {
         self.push(
             name,
             json!({"type": "string", "enum": choices}),
@@ -149,7 +149,7 @@ impl Obj {
     }
 
     /// A list of ids (`[1,2]`; also accepted as `"1,2"` and the other lenient forms).
-    pub fn ids(self, name: &'static str) -> Self {
+    pub(crate) fn ids(self, name: &'static str) -> Self {
         self.push(
             name,
             json!({"type": "array", "maxItems": MAX_IDS,
@@ -159,7 +159,7 @@ impl Obj {
     }
 
     /// A date and time (naive UTC, `Z` or an offset).
-    pub fn datetime(self, name: &'static str) -> Self {
+    pub(crate) fn datetime(self, name: &'static str) -> Self {
         self.push(
             name,
             json!({"type": "string", "format": "date-time",
@@ -169,7 +169,7 @@ impl Obj {
     }
 
     /// A polygon shape: GeoJSON `Polygon` (also accepted: `MultiPolygon`, GeoJSON text, WKT).
-    pub fn geometry(self, name: &'static str) -> Self {
+    pub(crate) fn geometry(self, name: &'static str) -> Self {
         // OpenAPI 3.0 has no tuples, so the members are plain numbers: a longitude past 180 or
         // a latitude past 90 is a 400 naming the position. An altitude (GeoJSON's optional
         // third member) is accepted and dropped.
@@ -193,7 +193,7 @@ impl Obj {
     }
 
     /// An uploaded file (multipart only).
-    pub fn file(self, name: &'static str) -> Self {
+    pub(crate) fn file(self, name: &'static str) -> Self {
         self.push(
             name,
             json!({"type": "string", "format": "binary"}),
@@ -202,14 +202,14 @@ impl Obj {
     }
 
     /// The last field is required.
-    pub fn req(mut self) -> Self {
+    pub(crate) fn req(mut self) -> Self {
         self.last().required = true;
         self
     }
 
     /// The field called `name`, described earlier, is required (for a shared list of fields
     /// that one operation needs more strictly).
-    pub fn req_named(mut self, name: &str) -> Self {
+    pub(crate) fn req_named(mut self, name: &str) -> Self {
         if let Some(f) = self.fields.iter_mut().find(|f| f.name == name) {
             f.required = true;
         }
@@ -217,24 +217,24 @@ impl Obj {
     }
 
     /// The last field is required when `required` is true (creates require what PATCH does not).
-    pub fn req_if(self, required: bool) -> Self {
+    pub(crate) fn req_if(self, required: bool) -> Self {
         if required { self.req() } else { self }
     }
 
     /// The last field (text) matches `regex` (unanchored, as JSON Schema reads it).
-    pub fn pattern(mut self, regex: &str) -> Self {
+    pub(crate) fn pattern(mut self, regex: &str) -> Self {
         self.last().schema.insert("pattern".into(), json!(regex));
         self
     }
 
     /// The last field may be JSON null (clears it).
-    pub fn nullable(mut self) -> Self {
+    pub(crate) fn nullable(mut self) -> Self {
         self.last().schema.insert("nullable".into(), json!(true));
         self
     }
 
     /// The last field may not be blank (at least one non-space character).
-    pub fn nonblank(mut self) -> Self {
+    pub(crate) fn nonblank(mut self) -> Self {
         let f = self.last();
         f.schema.insert("minLength".into(), json!(1));
         f.schema.insert("pattern".into(), json!(r"\S"));
@@ -242,7 +242,7 @@ impl Obj {
     }
 
     /// The last field (a list) holds `min..=max` items.
-    pub fn items(mut self, min: usize, max: usize) -> Self {
+    pub(crate) fn items(mut self, min: usize, max: usize) -> Self {
         let f = self.last();
         f.schema.insert("minItems".into(), json!(min));
         f.schema.insert("maxItems".into(), json!(max));
@@ -250,7 +250,7 @@ impl Obj {
     }
 
     /// The last field (a number) lies in `min..=max`.
-    pub fn range(mut self, min: f64, max: f64) -> Self {
+    pub(crate) fn range(mut self, min: f64, max: f64) -> Self {
         let f = self.last();
         f.schema.insert("minimum".into(), json!(min));
         f.schema.insert("maximum".into(), json!(max));
@@ -258,7 +258,7 @@ impl Obj {
     }
 
     /// The last field (an integer) lies in `min..=max`.
-    pub fn int_range(mut self, min: i64, max: i64) -> Self {
+    pub(crate) fn int_range(mut self, min: i64, max: i64) -> Self {
         let f = self.last();
         f.schema.insert("minimum".into(), json!(min));
         f.schema.insert("maximum".into(), json!(max));
@@ -266,19 +266,9 @@ impl Obj {
     }
 
     /// Describes the last field in words.
-    pub fn doc(mut self, text: &str) -> Self {
+    pub(crate) fn doc(mut self, text: &str) -> Self {
         self.last().schema.insert("description".into(), json!(text));
         self
-    }
-
-    /// True when nothing was described.
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
-    /// Names of the described fields.
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.fields.iter().map(|f| f.name)
     }
 
     fn object(&self, form: bool) -> Value {
@@ -315,13 +305,13 @@ impl Obj {
     }
 
     /// The JSON body schema (file fields left out: they need multipart).
-    pub fn json_schema(&self) -> Value {
+    pub(crate) fn json_schema(&self) -> Value {
         self.object(false)
     }
 
     /// The `requestBody` of an operation: JSON, urlencoded and multipart with the same fields
     /// (shapes travel as WKT text in forms); a required file makes it multipart only.
-    pub fn request_body(&self) -> Value {
+    pub(crate) fn request_body(&self) -> Value {
         let needs_file = self
             .fields
             .iter()
@@ -346,7 +336,7 @@ impl Obj {
     }
 
     /// The fields as OpenAPI query parameters (id lists as `tag_ids=1,2`).
-    pub fn query_parameters(&self) -> Vec<Value> {
+    pub(crate) fn query_parameters(&self) -> Vec<Value> {
         self.fields
             .iter()
             .map(|f| {
@@ -387,7 +377,7 @@ fn form_field(f: &Field) -> Map<String, Value> {
 }
 
 /// The schema of a path id: any 64-bit integer (one that names nothing is a 404).
-pub fn path_id() -> Value {
+pub(crate) fn path_id() -> Value {
     json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": ID_MAX})
 }
 

@@ -36,11 +36,11 @@ use crate::config::ConnectionConfig;
 
 /// File descriptors kept free of the connection cap for the database, media files, the
 /// sound card, GPS and logging.
-pub const RESERVED_FDS: u64 = 256;
+pub(crate) const RESERVED_FDS: u64 = 256;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (systemd starts services at a soft 1,024)
 /// and returns the soft limit now in force, when it is known.
-pub fn raise_open_file_limit() -> Option<u64> {
+pub(crate) fn raise_open_file_limit() -> Option<u64> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     // "Unlimited" is not a valid file limit on Linux; the kernel's nr_open default is 2^20.
@@ -59,14 +59,14 @@ pub fn raise_open_file_limit() -> Option<u64> {
 
 /// The connection cap that fits under `open_files` (the soft limit), keeping
 /// [`RESERVED_FDS`] free; `None` when the configured cap fits.
-pub fn connection_cap_for(configured: u32, open_files: Option<u64>) -> Option<usize> {
+pub(crate) fn connection_cap_for(configured: u32, open_files: Option<u64>) -> Option<usize> {
     let fits = open_files?.saturating_sub(RESERVED_FDS).max(16);
     (u64::from(configured) > fits).then_some(fits as usize)
 }
 
 /// Raises the open-file limit and wraps `listener` with the connection caps of `[http]`,
 /// lowered (with a warning) when the open-file limit is too small for them.
-pub fn capped_listener(listener: TcpListener, c: &ConnectionConfig) -> TunedListener {
+pub(crate) fn capped_listener(listener: TcpListener, c: &ConnectionConfig) -> TunedListener {
     let open_files = raise_open_file_limit();
     let mut max = c.max_connections as usize;
     if let Some(fits) = connection_cap_for(c.max_connections, open_files) {
@@ -86,7 +86,7 @@ pub fn capped_listener(listener: TcpListener, c: &ConnectionConfig) -> TunedList
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish.
-pub async fn serve(
+pub(crate) async fn serve(
     mut listener: TunedListener,
     app: Router,
     settings: &ConnectionConfig,

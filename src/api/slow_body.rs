@@ -32,7 +32,7 @@ use crate::config::ConnectionConfig;
 
 /// How fast a request body must arrive.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyPace {
+pub(crate) struct BodyPace {
     /// Allowance before the first byte, and the base of every later deadline.
     pub stall: Duration,
     /// Each this many bytes received extend the deadline by one second.
@@ -58,7 +58,7 @@ impl BodyPace {
 /// The error a too-slow body ends with (handlers see it as a failed read).
 #[derive(Debug, thiserror::Error)]
 #[error("the request body arrived too slowly")]
-pub struct SlowBody;
+pub(crate) struct SlowBody;
 
 pin_project_lite::pin_project! {
     /// A request body that fails with [`SlowBody`] when it falls behind its [`BodyPace`].
@@ -148,7 +148,7 @@ impl http_body::Body for PacedBody {
 }
 
 /// Paces the body of `req` when it has one; the flag tells [`answer`] whether it fell behind.
-pub fn pace(req: Request, pace: BodyPace) -> (Request, Option<Arc<AtomicBool>>) {
+pub(crate) fn pace(req: Request, pace: BodyPace) -> (Request, Option<Arc<AtomicBool>>) {
     use http_body::Body as _;
     if req.body().is_end_stream() {
         return (req, None);
@@ -161,7 +161,7 @@ pub fn pace(req: Request, pace: BodyPace) -> (Request, Option<Arc<AtomicBool>>) 
 
 /// The handler's `response`, or 408 with `Connection: close` if the body fell behind,
 /// whatever the handler made of the failed read.
-pub fn answer(response: Response, tripped: Option<&AtomicBool>, pace: BodyPace) -> Response {
+pub(crate) fn answer(response: Response, tripped: Option<&AtomicBool>, pace: BodyPace) -> Response {
     if !tripped.is_some_and(|t| t.load(Ordering::Relaxed)) {
         return response;
     }

@@ -26,7 +26,7 @@ struct Holder {
 
 /// The running (or starting) personal streams by stream id, with who started them.
 #[derive(Debug)]
-pub struct StreamSlots {
+pub(crate) struct StreamSlots {
     holders: Mutex<HashMap<i64, Holder>>,
     per_user: usize,
     per_ip: usize,
@@ -36,7 +36,7 @@ pub struct StreamSlots {
 
 /// A slot held while a stream starts; dropped without [`Reservation::keep`], it is released.
 #[derive(Debug)]
-pub struct Reservation<'a> {
+pub(crate) struct Reservation<'a> {
     slots: &'a StreamSlots,
     /// `None`: nothing was reserved (the stream already runs).
     stream_id: Option<i64>,
@@ -44,7 +44,7 @@ pub struct Reservation<'a> {
 
 impl Reservation<'_> {
     /// The stream started: the slot stays taken until the stream ends.
-    pub fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         if let Some(id) = self.stream_id.take()
             && let Some(h) = self.slots.holders().get_mut(&id)
         {
@@ -63,7 +63,7 @@ impl Drop for Reservation<'_> {
 
 impl StreamSlots {
     /// The caps of `[limits]`; `heartbeat_timeout_s` becomes the `Retry-After` of a refusal.
-    pub fn new(limits: &AbuseLimits, heartbeat_timeout_s: u64) -> Self {
+    pub(crate) fn new(limits: &AbuseLimits, heartbeat_timeout_s: u64) -> Self {
         Self {
             holders: Mutex::default(),
             per_user: limits.streams_per_user as usize,
@@ -81,7 +81,7 @@ impl StreamSlots {
     ///
     /// # Errors
     /// [`ApiError::Retry`] (429) when the user or the address already has its maximum.
-    pub fn reserve(
+    pub(crate) fn reserve(
         &self,
         stream_id: i64,
         user_id: i64,

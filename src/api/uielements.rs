@@ -50,7 +50,7 @@ pub(super) fn routes(r: &mut Routes) {
         .add();
 }
 
-/// The filters [`element_filter`] reads, added to `o`.
+/// The filters [`ElementFilter::from_query`] reads, added to `o`.
 fn element_filter_fields(o: Obj) -> Obj {
     o.string("uielementname")
         .int("project_id")

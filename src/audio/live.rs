@@ -167,7 +167,7 @@ impl LiveRing {
 
 /// Why a live source could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum LiveError {
+pub(crate) enum LiveError {
     /// Not an `http://host[:port]/path` URL.
     #[error("not an http:// URL: {0}")]
     BadUrl(String),
@@ -184,7 +184,7 @@ pub enum LiveError {
 
 /// Pulls `urls` (the speaker's `uri`, then its `backupuri`) into `ring` until it is stopped,
 /// trying the next URL and waiting longer after each failure. Runs on its own thread.
-pub fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::Result<()> {
+pub(crate) fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("rw-live-source".into())
         .spawn(move || {

@@ -11,11 +11,11 @@
 //! playlist decisions, HTTP. `mix`, `voice`, `rt` and the ring reads of `live` are real-time
 //! code (design.md §3.4): no allocation, locks, logging or panics.
 
-pub mod live;
+pub(crate) mod live;
 pub mod mix;
-pub mod pcm;
+pub(crate) mod pcm;
 pub mod rt;
-pub mod voice;
+pub(crate) mod voice;
 
 #[cfg(test)]
 mod realtime_tests;

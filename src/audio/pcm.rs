@@ -12,7 +12,7 @@ use crate::media::decode::{Pcm, decode};
 use crate::media::encode::{OUTPUT_RATE, to_output_rate};
 
 /// The engine's sample rate (every source is converted to it before it reaches the mixer).
-pub const RATE_HZ: u32 = OUTPUT_RATE;
+pub(crate) const RATE_HZ: u32 = OUTPUT_RATE;
 
 /// Longest source the engine loads: 30 min of stereo is 318 MB as 16-bit PCM, and decoding
 /// passes through 32-bit floats, so longer beds would not fit a small Pi. Longer ambience
@@ -97,7 +97,7 @@ impl Pcm16 {
 
 /// Why a source could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -121,7 +121,7 @@ pub enum LoadError {
 ///
 /// # Errors
 /// [`LoadError`] naming the file.
-pub fn load_file(path: &Path) -> Result<Pcm16, LoadError> {
+pub(crate) fn load_file(path: &Path) -> Result<Pcm16, LoadError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: shown.clone(),
@@ -137,7 +137,7 @@ pub fn load_file(path: &Path) -> Result<Pcm16, LoadError> {
 ///
 /// # Errors
 /// [`LoadError::Decode`] naming `what`.
-pub fn decode_bytes(bytes: bytes::Bytes, what: &str) -> Result<Pcm16, LoadError> {
+pub(crate) fn decode_bytes(bytes: bytes::Bytes, what: &str) -> Result<Pcm16, LoadError> {
     let err = |reason: String| LoadError::Decode {
         path: what.to_owned(),
         reason,

@@ -15,7 +15,7 @@ use super::rt::SpeakerSource;
 const CENTRE_GAIN: f32 = std::f32::consts::FRAC_1_SQRT_2;
 
 /// Left and right gains of the equal-power pan law for `pan` in [-1, 1].
-pub fn pan_gains(pan: f32) -> (f32, f32) {
+pub(crate) fn pan_gains(pan: f32) -> (f32, f32) {
     let theta = (pan.clamp(-1.0, 1.0) + 1.0) * std::f32::consts::FRAC_PI_4;
     (theta.cos(), theta.sin())
 }
@@ -33,16 +33,16 @@ fn channel_gains(pan: f32, stereo: bool) -> (f32, f32) {
 
 /// A small xorshift generator: random pan targets on the render thread without allocation.
 #[derive(Debug, Clone, Copy)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     /// A generator from a seed (0 is replaced).
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed | 1)
     }
 
     /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f32 {
+    pub(crate) fn unit(&mut self) -> f32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -50,7 +50,7 @@ impl Rng {
     }
 
     /// Uniform in [lo, hi].
-    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+    pub(crate) fn range(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * self.unit()
     }
 }

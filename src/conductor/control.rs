@@ -181,7 +181,11 @@ impl Engine {
     ///
     /// # Errors
     /// No stream, nothing to update, an unknown language.
-    pub async fn update(&self, StreamId(id): StreamId, u: Update) -> Result<(), EngineError> {
+    pub(crate) async fn update(
+        &self,
+        StreamId(id): StreamId,
+        u: Update,
+    ) -> Result<(), EngineError> {
         let entry = self.entry(id).ok_or(EngineError::NoStream(id))?;
         let now_s = self.now_s();
         if let Some(tags) = u.tags {
@@ -234,7 +238,7 @@ impl Engine {
     ///
     /// # Errors
     /// No stream.
-    pub async fn heartbeat(&self, StreamId(id): StreamId) -> Result<(), EngineError> {
+    pub(crate) async fn heartbeat(&self, StreamId(id): StreamId) -> Result<(), EngineError> {
         let entry = self.entry(id).ok_or(EngineError::NoStream(id))?;
         entry.touch();
         entry.idle_checks.store(0, Relaxed);
@@ -246,7 +250,7 @@ impl Engine {
     ///
     /// # Errors
     /// No such session, or an asset that is not an audio asset of the stream's project.
-    pub async fn play_asset(
+    pub(crate) async fn play_asset(
         &self,
         StreamId(id): StreamId,
         AssetId(asset_id): AssetId,
@@ -278,7 +282,7 @@ impl Engine {
     ///
     /// # Errors
     /// Several audiotracks, or nothing heard yet.
-    pub async fn replay(&self, StreamId(id): StreamId) -> Result<bool, EngineError> {
+    pub(crate) async fn replay(&self, StreamId(id): StreamId) -> Result<bool, EngineError> {
         let Some(entry) = self.entry(id) else {
             session_facts(self, id).await?;
             return Ok(false);
@@ -301,7 +305,7 @@ impl Engine {
     ///
     /// # Errors
     /// No such session.
-    pub async fn skip(&self, StreamId(id): StreamId) -> Result<bool, EngineError> {
+    pub(crate) async fn skip(&self, StreamId(id): StreamId) -> Result<bool, EngineError> {
         let Some(entry) = self.entry(id) else {
             session_facts(self, id).await?;
             return Ok(false);
@@ -315,7 +319,11 @@ impl Engine {
     ///
     /// # Errors
     /// No such session.
-    pub async fn pause(&self, StreamId(id): StreamId, pause: bool) -> Result<(), EngineError> {
+    pub(crate) async fn pause(
+        &self,
+        StreamId(id): StreamId,
+        pause: bool,
+    ) -> Result<(), EngineError> {
         if let Some(entry) = self.entry(id) {
             let mut s = entry.state();
             if pause {
@@ -332,7 +340,11 @@ impl Engine {
     }
 
     /// After an upload: the new asset plays next in the uploader's own stream (§5 step 12).
-    pub async fn uploaded(&self, StreamId(session_id): StreamId, AssetId(asset_id): AssetId) {
+    pub(crate) async fn uploaded(
+        &self,
+        StreamId(session_id): StreamId,
+        AssetId(asset_id): AssetId,
+    ) {
         let Some(entry) = self.entry(session_id) else {
             return;
         };
@@ -360,7 +372,7 @@ impl Engine {
 
     /// After a block vote from `session_id`: every stream of the voting user (found through
     /// the session's device) recomputes its blocked set and skips (§7.7, §7.10).
-    pub async fn blocks_changed(&self, StreamId(session_id): StreamId) {
+    pub(crate) async fn blocks_changed(&self, StreamId(session_id): StreamId) {
         let Ok(facts) = session_facts(self, session_id).await else {
             return;
         };

@@ -18,7 +18,7 @@ impl Engine {
     ///
     /// # Errors
     /// A missing project, or listening disabled on it.
-    pub async fn start_local(
+    pub(crate) async fn start_local(
         &self,
         project_id: i64,
         tap: Option<Box<dyn BlockSink>>,
@@ -81,7 +81,7 @@ impl Engine {
     }
 
     /// The local listener's stream id, when it runs.
-    pub fn local_id(&self) -> Option<i64> {
+    pub(crate) fn local_id(&self) -> Option<i64> {
         let id = *self
             .inner
             .local
@@ -92,7 +92,7 @@ impl Engine {
 
     /// A fix from the box's own position source (no event is logged: GPS gives one a
     /// second). `fix_at`, the fix's arrival, stamps the mixer commands that follow from it.
-    pub fn move_local(&self, position: Position, fix_at: Option<Instant>) {
+    pub(crate) fn move_local(&self, position: Position, fix_at: Option<Instant>) {
         let Some(entry) = self.local_id().and_then(|id| self.entry(id)) else {
             return;
         };
@@ -103,7 +103,7 @@ impl Engine {
     }
 
     /// Pauses or resumes the local listener's assets (the `pause` fix-loss policy).
-    pub fn pause_local(&self, paused: bool) {
+    pub(crate) fn pause_local(&self, paused: bool) {
         if let Some(entry) = self.local_id().and_then(|id| self.entry(id)) {
             let mut s = entry.state();
             if paused {

@@ -40,11 +40,11 @@ use stream::{ListenerInfo, StreamState};
 
 /// A stream's id: the id of the session it plays for (what api/2 calls the stream id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamId(pub i64);
+pub(crate) struct StreamId(pub i64);
 
 /// An asset's id where it travels beside a stream's, so the two cannot be swapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AssetId(pub i64);
+pub(crate) struct AssetId(pub i64);
 
 /// How often tracks are advanced.
 const TICK: Duration = Duration::from_millis(50);
@@ -59,7 +59,7 @@ const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Why a stream operation was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub(crate) enum EngineError {
     /// No such session.
     #[error("session {0} not found")]
     NoSession(i64),
@@ -84,7 +84,7 @@ pub enum EngineError {
 
 /// Settings the engine reads from the configuration.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     /// Idle time before teardown.
     pub heartbeat_timeout: Duration,
     /// Timeout ban length.
@@ -103,7 +103,7 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// From the daemon's configuration.
-    pub fn from_config(c: &Config) -> Self {
+    pub(crate) fn from_config(c: &Config) -> Self {
         Self {
             heartbeat_timeout: Duration::from_secs(c.stream.heartbeat_timeout_s),
             ban_timeout_s: c.stream.ban_timeout_s as f64,
@@ -118,7 +118,7 @@ impl EngineConfig {
 
 /// `POST streams/` parameters.
 #[derive(Debug, Clone, Default)]
-pub struct OpenRequest {
+pub(crate) struct OpenRequest {
     /// The session (= stream id).
     pub session_id: i64,
     /// Must equal the session's project when given.
@@ -133,7 +133,7 @@ pub struct OpenRequest {
 
 /// What `POST streams/` answers.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Opened {
+pub(crate) enum Opened {
     /// A stream is running (new or reused).
     Stream,
     /// The session asked for the demo stream.
@@ -154,7 +154,7 @@ pub enum Opened {
 
 /// `PATCH streams/:id/` parameters.
 #[derive(Debug, Clone, Default)]
-pub struct Update {
+pub(crate) struct Update {
     /// `tag_ids` when present (modify_stream); empty = no change.
     pub tags: Option<Vec<i64>>,
     /// `language` code (modify_stream only).
@@ -215,7 +215,7 @@ struct Inner {
 
 /// The stream engine handle (cheap to clone).
 #[derive(Clone)]
-pub struct Engine {
+pub(crate) struct Engine {
     inner: Arc<Inner>,
 }
 
@@ -224,12 +224,12 @@ mod local;
 mod loops;
 mod status;
 
-pub use status::{EngineProbe, EngineStatus, StreamStatus};
+pub(crate) use status::{EngineProbe, EngineStatus};
 
 impl Engine {
     /// An engine over `store`, publishing streams into `feeds`. Spawns its tasks on the
     /// current tokio runtime.
-    pub fn start(store: Store, config: EngineConfig, feeds: Feeds) -> Self {
+    pub(crate) fn start(store: Store, config: EngineConfig, feeds: Feeds) -> Self {
         let sources = Sources::new(&config.media_dir, config.cache_bytes);
         let engine = Self {
             inner: Arc::new(Inner {
@@ -268,18 +268,13 @@ impl Engine {
     }
 
     /// True while the control loop runs (it ticked within the last 5 s).
-    pub fn ticking(&self) -> bool {
+    pub(crate) fn ticking(&self) -> bool {
         let last = self.inner.last_tick_ms.load(Relaxed) as f64 / 1000.0;
         self.now_s() - last < 5.0
     }
 
-    /// The shared source cache.
-    pub fn sources(&self) -> &Sources {
-        &self.inner.sources
-    }
-
     /// True while a stream runs for the session.
-    pub fn is_active(&self, StreamId(id): StreamId) -> bool {
+    pub(crate) fn is_active(&self, StreamId(id): StreamId) -> bool {
         self.entry(id).is_some()
     }
 
@@ -319,7 +314,7 @@ impl Engine {
     ///
     /// # Errors
     /// Unknown session, a project mismatch, listening disabled, a bad bitrate.
-    pub async fn open(&self, req: OpenRequest) -> Result<Opened, EngineError> {
+    pub(crate) async fn open(&self, req: OpenRequest) -> Result<Opened, EngineError> {
         control::open(self, req).await
     }
 
@@ -382,7 +377,7 @@ impl Engine {
 
     /// Ends a stream: its clients' bodies end, its thread stops, `cleanup_session` is logged.
     /// False if it was not running.
-    pub async fn kill(&self, StreamId(id): StreamId) -> bool {
+    pub(crate) async fn kill(&self, StreamId(id): StreamId) -> bool {
         let Some(entry) = self.streams().remove(&id) else {
             return false;
         };
@@ -403,7 +398,7 @@ impl Engine {
     }
 
     /// Stops every stream (daemon shutdown): bodies end, threads stop, pullers stop.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.inner.closed.store(true, Relaxed);
         let entries: Vec<Arc<Entry>> = self.streams().drain().map(|(_, e)| e).collect();
         self.inner.feeds.close_all();

@@ -11,7 +11,7 @@ use crate::health::{ComponentState, Probe};
 
 /// One stream's view.
 #[derive(Debug, Clone, Serialize)]
-pub struct StreamStatus {
+pub(crate) struct StreamStatus {
     /// Stream (= session) id.
     pub stream_id: i64,
     /// Project.
@@ -62,7 +62,7 @@ pub struct StreamStatus {
 
 /// The engine's view.
 #[derive(Debug, Clone, Serialize)]
-pub struct EngineStatus {
+pub(crate) struct EngineStatus {
     /// Streams running.
     pub streams: Vec<StreamStatus>,
     /// Decoded source bytes resident.
@@ -71,7 +71,7 @@ pub struct EngineStatus {
 
 impl Engine {
     /// A snapshot of every stream's counters.
-    pub fn status(&self) -> EngineStatus {
+    pub(crate) fn status(&self) -> EngineStatus {
         let entries: Vec<_> = self
             .streams()
             .iter()
@@ -124,7 +124,7 @@ impl Engine {
     }
 
     /// Logs one line per stream with its counters (called periodically).
-    pub fn log_counters(&self) {
+    pub(crate) fn log_counters(&self) {
         for s in self.status().streams {
             log::info!(
                 stream = s.stream_id;
@@ -136,7 +136,7 @@ impl Engine {
 }
 
 /// The engine for health: alive while its control loop ticks.
-pub struct EngineProbe(pub Engine);
+pub(crate) struct EngineProbe(pub Engine);
 
 impl Probe for EngineProbe {
     fn name(&self) -> &'static str {

@@ -9,7 +9,7 @@
 //!
 //! Owns: the demo content. May not touch: anything outside the store and media folder.
 
-pub mod synth;
+pub(crate) mod synth;
 
 use crate::store::Editable;
 use crate::store::speakers::Speaker;
@@ -21,7 +21,7 @@ use crate::store::speakers::SpeakerInput;
 use crate::store::{Store, StoreError, time};
 
 /// Where the demo walk is: a lawn in a city park (latitude, longitude).
-pub const CENTRE: (f64, f64) = (42.3551, -71.0656);
+pub(crate) const CENTRE: (f64, f64) = (42.3551, -71.0656);
 
 /// Why the demo could not be seeded.
 #[derive(Debug, thiserror::Error)]

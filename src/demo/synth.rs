@@ -8,7 +8,7 @@
 use std::f32::consts::TAU;
 
 /// Sample rate of every generated piece.
-pub const RATE_HZ: u32 = 44_100;
+pub(crate) const RATE_HZ: u32 = 44_100;
 
 /// A small deterministic noise source (xorshift32).
 struct Noise(u32);
@@ -51,7 +51,7 @@ fn finish(mut samples: Vec<f32>) -> Vec<f32> {
 }
 
 /// Struck bells: inharmonic partials with exponential decay, one strike every 1.5 s.
-pub fn bells(seconds: f32) -> Vec<f32> {
+pub(crate) fn bells(seconds: f32) -> Vec<f32> {
     let partials = [(1.0, 1.0), (2.76, 0.5), (5.40, 0.25), (8.93, 0.12)];
     let notes = [392.0f32, 523.25, 440.0, 587.33, 493.88];
     let mut out = vec![0.0; frames(seconds)];
@@ -75,7 +75,7 @@ pub fn bells(seconds: f32) -> Vec<f32> {
 }
 
 /// A slowly breathing drone: a minor chord on A2 with a 0.1 Hz swell.
-pub fn drone(seconds: f32) -> Vec<f32> {
+pub(crate) fn drone(seconds: f32) -> Vec<f32> {
     let chord = [110.0f32, 130.81, 164.81, 220.0];
     let out = (0..frames(seconds))
         .map(|i| {
@@ -93,7 +93,7 @@ pub fn drone(seconds: f32) -> Vec<f32> {
 }
 
 /// Rain: low-passed noise with random droplets.
-pub fn rain(seconds: f32) -> Vec<f32> {
+pub(crate) fn rain(seconds: f32) -> Vec<f32> {
     let mut noise = Noise(0x1234_5678);
     let mut lp = 0.0f32;
     let mut drop_env = 0.0f32;
@@ -116,7 +116,7 @@ pub fn rain(seconds: f32) -> Vec<f32> {
 }
 
 /// A soft beat at 90 BPM: a pitched-down kick on beats and a short noise tick off-beat.
-pub fn pulse(seconds: f32) -> Vec<f32> {
+pub(crate) fn pulse(seconds: f32) -> Vec<f32> {
     let beat = frames(60.0 / 90.0);
     let mut noise = Noise(0x0bad_cafe);
     let out = (0..frames(seconds))
@@ -134,7 +134,7 @@ pub fn pulse(seconds: f32) -> Vec<f32> {
 }
 
 /// A pentatonic arpeggio with plucked envelopes, four notes a second.
-pub fn arpeggio(seconds: f32) -> Vec<f32> {
+pub(crate) fn arpeggio(seconds: f32) -> Vec<f32> {
     let scale = [
         261.63f32, 293.66, 329.63, 392.0, 440.0, 523.25, 587.33, 659.25,
     ];
@@ -152,7 +152,7 @@ pub fn arpeggio(seconds: f32) -> Vec<f32> {
 }
 
 /// Wind: noise through a slowly sweeping resonant filter.
-pub fn wind(seconds: f32) -> Vec<f32> {
+pub(crate) fn wind(seconds: f32) -> Vec<f32> {
     let mut noise = Noise(0x5eed_0001);
     let (mut low, mut band) = (0.0f32, 0.0f32);
     let out = (0..frames(seconds))

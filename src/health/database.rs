@@ -16,14 +16,14 @@ use super::{ComponentState, Probe};
 use crate::store::Store;
 
 /// The probe's name in `/healthz` and `/metrics`.
-pub const NAME: &str = "database";
+pub(crate) const NAME: &str = "database";
 
 /// A ping that takes longer than this counts as a hung database.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Below this much free space on the data partition the database is degraded (uploads will
 /// start failing) even when the upload reserve is smaller.
-pub const LOW_SPACE_BYTES: u64 = 100 * 1024 * 1024;
+pub(crate) const LOW_SPACE_BYTES: u64 = 100 * 1024 * 1024;
 
 /// Which writes the box refuses now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

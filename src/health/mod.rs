@@ -11,16 +11,16 @@
 //! histograms ([`http`]), the database probe ([`database`]) and process metrics ([`process`]).
 //! May not touch: HTTP routing (the handlers are in `api::health`), audio, GPS.
 
-pub mod database;
-pub mod http;
-pub mod process;
+pub(crate) mod database;
+pub(crate) mod http;
+pub(crate) mod process;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-pub use database::DatabaseProbe;
-pub use http::HttpMetrics;
+pub(crate) use database::DatabaseProbe;
+pub(crate) use http::HttpMetrics;
 
 /// What a component reports about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 const USER_HZ: f64 = 100.0;
 
 /// Appends `process_*` metrics.
-pub fn write_metrics(out: &mut String) {
+pub(crate) fn write_metrics(out: &mut String) {
     let Some(stat) = std::fs::read_to_string("/proc/self/stat").ok() else {
         return;
     };

@@ -28,17 +28,17 @@ use crate::media::space::Reserve;
 use crate::media::{MediaError, TempFile};
 
 /// Media conversions allowed at the same time (each keeps a core busy).
-pub const MEDIA_JOBS: usize = 2;
+pub(crate) const MEDIA_JOBS: usize = 2;
 
 /// `Retry-After` of a refused upload, in seconds (a typical conversion takes a few seconds).
-pub const RETRY_AFTER_S: u64 = 10;
+pub(crate) const RETRY_AFTER_S: u64 = 10;
 
 /// Buffer of a spool file's writer.
 const SPOOL_BUFFER_BYTES: usize = 256 * 1024;
 
 /// The per-daemon limits on uploads in flight.
 #[derive(Debug)]
-pub struct IngestGate {
+pub(crate) struct IngestGate {
     admitted: Arc<Semaphore>,
     converting: Arc<Semaphore>,
     waiting: usize,
@@ -46,13 +46,13 @@ pub struct IngestGate {
 
 /// An admitted upload: held from its first file byte until its conversion has ended.
 #[derive(Debug)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     _permit: OwnedSemaphorePermit,
 }
 
 impl IngestGate {
     /// [`MEDIA_JOBS`] conversions and `waiting` more uploads in flight.
-    pub fn new(waiting: u32) -> Self {
+    pub(crate) fn new(waiting: u32) -> Self {
         let waiting = usize::try_from(waiting).unwrap_or(usize::MAX / 2);
         Self {
             admitted: Arc::new(Semaphore::new(MEDIA_JOBS + waiting)),
@@ -65,7 +65,7 @@ impl IngestGate {
     ///
     /// # Errors
     /// [`IngestError::Busy`] when every place is taken.
-    pub fn admit(&self) -> Result<Ticket, IngestError> {
+    pub(crate) fn admit(&self) -> Result<Ticket, IngestError> {
         match self.admitted.clone().try_acquire_owned() {
             Ok(permit) => Ok(Ticket { _permit: permit }),
             Err(_) => {
@@ -87,7 +87,7 @@ impl IngestGate {
     ///
     /// # Errors
     /// [`IngestError::Task`] if the task panicked.
-    pub async fn convert<T, F>(&self, ticket: Ticket, work: F) -> Result<T, IngestError>
+    pub(crate) async fn convert<T, F>(&self, ticket: Ticket, work: F) -> Result<T, IngestError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -117,7 +117,7 @@ fn io_error(e: std::io::Error) -> IngestError {
 ///
 /// # Errors
 /// [`IngestError::NoSpace`] naming the reserve and the free space.
-pub fn check_reserve(reserve: &Reserve, coming: Option<u64>) -> Result<(), IngestError> {
+pub(crate) fn check_reserve(reserve: &Reserve, coming: Option<u64>) -> Result<(), IngestError> {
     reserve
         .check(coming.unwrap_or(0))
         .map_err(|b| IngestError::NoSpace(b.message()))
@@ -129,7 +129,7 @@ pub fn check_reserve(reserve: &Reserve, coming: Option<u64>) -> Result<(), Inges
 /// # Errors
 /// `chunk_error` for a failing body; [`IngestError::NoSpace`] when the reserve would be
 /// crossed and [`IngestError::Media`] when the disk fails or is full (as `X`).
-pub async fn spool<S, E, X>(
+pub(crate) async fn spool<S, E, X>(
     mut chunks: S,
     mut reserve: Reserve,
     media_dir: &Path,

@@ -25,11 +25,11 @@
 //! HTTP, SQL (it calls [`crate::store`]), decoding (that is [`crate::media`]), the engine
 //! (only through the hook).
 
-pub mod gate;
+pub(crate) mod gate;
 
 use std::path::PathBuf;
 
-pub use gate::{IngestGate, MEDIA_JOBS, RETRY_AFTER_S, Ticket};
+pub(crate) use gate::{IngestGate, MEDIA_JOBS, RETRY_AFTER_S, Ticket};
 
 use crate::config::Config;
 use crate::media::space::Reserve;
@@ -43,7 +43,7 @@ use crate::store::{Store, StoreError};
 /// Why an upload was refused or failed. The messages are the client's `detail`; the HTTP
 /// layer maps each kind to its status (400, 403, 503, 507, 500).
 #[derive(Debug, thiserror::Error)]
-pub enum IngestError {
+pub(crate) enum IngestError {
     /// The envelope does not exist (a 400, as the reference answers).
     #[error("Invalid Envelope ID Provided. No Envelope exists with ID {0}")]
     NoEnvelope(i64),
@@ -101,7 +101,7 @@ impl From<StoreError> for IngestError {
 
 /// Who uploads: a signed-in user, staff or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Uploader {
+pub(crate) struct Uploader {
     /// The user's id.
     pub user_id: i64,
     /// Staff may upload into anyone's envelope and credit another user.
@@ -129,7 +129,7 @@ impl Uploader {
 
 /// A file part spooled to the media folder, with the admission ticket it arrived under.
 #[derive(Debug)]
-pub struct Spooled {
+pub(crate) struct Spooled {
     /// The bytes, on disk (removed when dropped unless they became a stored original).
     pub spool: TempFile,
     /// The upload's place among those in flight, held until its conversion ends.
@@ -138,7 +138,7 @@ pub struct Spooled {
 
 /// The asset fields of an upload, as the client sent them.
 #[derive(Debug, Clone, Default)]
-pub struct AssetFields {
+pub(crate) struct AssetFields {
     /// The new asset's fields; the envelope, the session, the files and the length are the
     /// service's to set (and `user_id` too, for anyone but staff).
     pub upload: NewUpload,
@@ -148,7 +148,7 @@ pub struct AssetFields {
 
 /// One upload, read from the request.
 #[derive(Debug)]
-pub struct UploadRequest {
+pub(crate) struct UploadRequest {
     /// The envelope receiving the recording.
     pub envelope_id: i64,
     /// The uploaded file; `None` re-files [`UploadRequest::refile`] from its own stored
@@ -165,10 +165,10 @@ pub struct UploadRequest {
 }
 
 /// Told of every asset an upload created or re-filed, after its commit.
-pub type Accepted = Box<dyn Fn(&Asset) + Send + Sync>;
+pub(crate) type Accepted = Box<dyn Fn(&Asset) + Send + Sync>;
 
 /// The upload service: one per daemon, shared by every request.
-pub struct Ingest {
+pub(crate) struct Ingest {
     store: Store,
     gate: IngestGate,
     media_dir: PathBuf,
@@ -190,7 +190,7 @@ struct Targets {
 impl Ingest {
     /// The service over `store`, with the media folder, the disk reserve and the limits of
     /// `config`; `accepted` is told of every committed upload.
-    pub fn new(store: Store, config: &Config, accepted: Accepted) -> Self {
+    pub(crate) fn new(store: Store, config: &Config, accepted: Accepted) -> Self {
         Self {
             store,
             gate: IngestGate::new(config.limits.max_uploads_waiting),
@@ -205,7 +205,7 @@ impl Ingest {
     ///
     /// # Errors
     /// [`IngestError::Busy`] when every place is taken.
-    pub fn admit(&self) -> Result<Ticket, IngestError> {
+    pub(crate) fn admit(&self) -> Result<Ticket, IngestError> {
         self.gate.admit()
     }
 
@@ -214,7 +214,11 @@ impl Ingest {
     ///
     /// # Errors
     /// [`IngestError::NoEnvelope`], [`IngestError::NotOwner`], [`IngestError::Store`].
-    pub async fn check_envelope(&self, who: Uploader, envelope_id: i64) -> Result<(), IngestError> {
+    pub(crate) async fn check_envelope(
+        &self,
+        who: Uploader,
+        envelope_id: i64,
+    ) -> Result<(), IngestError> {
         let owner = self
             .store
             .read(move |c| match owners::of(c, Owned::Envelope, envelope_id) {
@@ -234,7 +238,7 @@ impl Ingest {
     ///
     /// # Errors
     /// [`IngestError`] naming the first problem, in the order above.
-    pub async fn accept(
+    pub(crate) async fn accept(
         &self,
         who: Uploader,
         request: UploadRequest,
@@ -336,7 +340,7 @@ impl Ingest {
     ///
     /// # Errors
     /// [`IngestError::Media`] for a refused file or a failing disk, [`IngestError::Task`].
-    pub async fn convert(
+    pub(crate) async fn convert(
         &self,
         file: Spooled,
         media_type: &str,

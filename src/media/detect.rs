@@ -4,11 +4,11 @@
 //! Works on files without reading them whole: only headers are read, except for text (every
 //! byte must be UTF-8) and MP4 (a video handler may sit anywhere), which are scanned in steps.
 
-use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
 /// A recognised file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// RIFF/WAVE (PCM, float or WAVE_FORMAT_EXTENSIBLE).
     Wav,
     /// MPEG audio (ID3 tag or frame sync).
@@ -39,7 +39,7 @@ pub enum Kind {
 
 impl Kind {
     /// The extension the stored original gets, with its dot.
-    pub fn ext(self) -> &'static str {
+    pub(crate) fn ext(self) -> &'static str {
         match self {
             Self::Wav => ".wav",
             Self::Mp3 => ".mp3",
@@ -58,7 +58,7 @@ impl Kind {
     }
 
     /// True for the formats the audio pipeline decodes.
-    pub fn is_audio(self) -> bool {
+    pub(crate) fn is_audio(self) -> bool {
         matches!(
             self,
             Self::Wav | Self::Mp3 | Self::Aac | Self::M4a | Self::Ogg | Self::Flac
@@ -66,17 +66,17 @@ impl Kind {
     }
 
     /// True for still images.
-    pub fn is_image(self) -> bool {
+    pub(crate) fn is_image(self) -> bool {
         matches!(self, Self::Png | Self::Jpeg | Self::Gif | Self::Webp)
     }
 
     /// True for video containers.
-    pub fn is_video(self) -> bool {
+    pub(crate) fn is_video(self) -> bool {
         matches!(self, Self::Mp4Video | Self::Webm)
     }
 
     /// A short human name for messages.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Wav => "WAV audio",
             Self::Mp3 => "MP3 audio",
@@ -150,15 +150,16 @@ impl<R: Read + Seek> At<R> {
 }
 
 /// Recognises `bytes`; `None` when the content is none of the known formats.
-pub fn detect(bytes: &[u8]) -> Option<Kind> {
-    detect_in(Cursor::new(bytes)).unwrap_or(None)
+#[cfg(test)]
+pub(crate) fn detect(bytes: &[u8]) -> Option<Kind> {
+    detect_in(std::io::Cursor::new(bytes)).unwrap_or(None)
 }
 
 /// Recognises the content of a file (or any seekable reader) without reading it whole.
 ///
 /// # Errors
 /// I/O failures.
-pub fn detect_in<R: Read + Seek>(r: R) -> std::io::Result<Option<Kind>> {
+pub(crate) fn detect_in<R: Read + Seek>(r: R) -> std::io::Result<Option<Kind>> {
     let mut src = At::new(r)?;
     let mut start = 0u64;
     for depth in 0..=MAX_ID3_TAGS {
@@ -296,18 +297,18 @@ fn has_video_track<R: Read + Seek>(src: &mut At<R>, start: u64) -> std::io::Resu
     Ok(false)
 }
 
-/// Checks a WAV's chunk sizes against the bytes present: a header that claims more data than
-/// the file holds (a truncated or lying file) is refused with a message saying how much.
+/// [`check_wav_chunks_in`] on bytes in memory (the tests' form).
 ///
 /// # Errors
 /// A message for the client.
-pub fn check_wav_chunks(b: &[u8]) -> Result<(), String> {
-    check_wav_chunks_in(Cursor::new(b)).map_err(|e| e.to_string())
+#[cfg(test)]
+pub(crate) fn check_wav_chunks(b: &[u8]) -> Result<(), String> {
+    check_wav_chunks_in(std::io::Cursor::new(b)).map_err(|e| e.to_string())
 }
 
 /// Why [`check_wav_chunks_in`] refused a WAV.
 #[derive(Debug, thiserror::Error)]
-pub enum WavChunkError {
+pub(crate) enum WavChunkError {
     /// The chunks do not fit the file: a message for the client.
     #[error("{0}")]
     Bad(String),
@@ -316,11 +317,13 @@ pub enum WavChunkError {
     Io(#[from] std::io::Error),
 }
 
-/// [`check_wav_chunks`] on a file (or any seekable reader), reading only chunk headers.
+/// Checks a WAV's chunk sizes against the bytes present, reading only chunk headers of a file
+/// (or any seekable reader): a header that claims more data than the file holds (a truncated
+/// or lying file) is refused with a message saying how much.
 ///
 /// # Errors
 /// [`WavChunkError`].
-pub fn check_wav_chunks_in<R: Read + Seek>(r: R) -> Result<(), WavChunkError> {
+pub(crate) fn check_wav_chunks_in<R: Read + Seek>(r: R) -> Result<(), WavChunkError> {
     let mut src = At::new(r)?;
     let len = src.len;
     let mut pos = 12u64;

@@ -13,26 +13,25 @@
 //! ever removed.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Prefix and suffix of temporary names (hidden, never served, skipped by backups).
-pub const TEMP_PREFIX: &str = ".upload-";
+pub(crate) const TEMP_PREFIX: &str = ".upload-";
 /// See [`TEMP_PREFIX`].
-pub const TEMP_SUFFIX: &str = ".tmp";
+pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 
 /// How many `_N` suffixes are tried before giving up.
 const MAX_SUFFIX: usize = 10_000;
 
 /// `YYYYmmdd-HHMMSS` of now (UTC), the reference's storage-name timestamp.
-pub fn timestamp() -> String {
+pub(crate) fn timestamp() -> String {
     chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string()
 }
 
 /// A client file name reduced to a safe stem for speaker names: the last path component
 /// without its extension, spaces as `_`, only ASCII letters, digits, `-` and `_` kept, at most
 /// 40 characters; `file` when nothing is left.
-pub fn safe_stem(client_name: Option<&str>) -> String {
+pub(crate) fn safe_stem(client_name: Option<&str>) -> String {
     let name = client_name.unwrap_or("");
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
     let stem = match last.rfind('.') {
@@ -58,7 +57,7 @@ const MAX_NAME_BYTES: usize = 1024;
 
 /// Whether a media name is a plain relative path of visible names: no empty, `.`, `..` or
 /// hidden segment, no leading `/`, no backslash, NUL or control character.
-pub fn safe_name(name: &str) -> bool {
+pub(crate) fn safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_BYTES
         && !name.chars().any(|c| c == '\\' || c.is_control())
@@ -70,7 +69,7 @@ pub fn safe_name(name: &str) -> bool {
 /// The stem of a media name with its folder (`demo/x` for `demo/x.orig.wav`): the files of
 /// an asset are the file named exactly that or starting with `<stem>.`. `None` for an unsafe
 /// name or one without a stem.
-pub fn media_stem(name: &str) -> Option<String> {
+pub(crate) fn media_stem(name: &str) -> Option<String> {
     if !safe_name(name) {
         return None;
     }
@@ -83,7 +82,7 @@ pub fn media_stem(name: &str) -> Option<String> {
 }
 
 /// Whether removing the files of `stem` would remove the file `name`.
-pub fn stem_covers(stem: &str, name: &str) -> bool {
+pub(crate) fn stem_covers(stem: &str, name: &str) -> bool {
     name == stem
         || name
             .strip_prefix(stem)
@@ -95,7 +94,7 @@ pub fn stem_covers(stem: &str, name: &str) -> bool {
 /// `<stem>.`: the original upload and its `.mp3`/`.wav` renditions; `x` never takes `xy.mp3`
 /// or `x1.wav` with it. Hidden files and unsafe stems are skipped; failures are logged and
 /// skipped. Returns the removed paths. Blocking: see [`remove_stems`].
-pub fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<PathBuf> {
+pub(crate) fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for stem in stems.iter().filter(|s| safe_name(s)) {
         let rel = Path::new(stem);
@@ -138,7 +137,7 @@ pub fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<PathBuf> {
 
 /// Removes the files of `stems` under `media_dir` ([`remove_media_files`]) on a blocking
 /// thread, logging what went: the one way a stored resource's media files are deleted.
-pub async fn remove_stems(media_dir: &Path, stems: Vec<String>) {
+pub(crate) async fn remove_stems(media_dir: &Path, stems: Vec<String>) {
     if stems.is_empty() {
         return;
     }
@@ -155,19 +154,14 @@ pub async fn remove_stems(media_dir: &Path, stems: Vec<String>) {
 
 /// Files written for one request; removed on drop unless [`Written::keep`] was called.
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     paths: Vec<PathBuf>,
     armed: bool,
 }
 
 impl Written {
-    /// The files, in the order given to [`write_set`].
-    pub fn paths(&self) -> &[PathBuf] {
-        &self.paths
-    }
-
     /// Keeps the files (call after the database row that names them has committed).
-    pub fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         self.armed = false;
     }
 }
@@ -189,7 +183,7 @@ impl Drop for Written {
 /// A hidden temporary file in a media folder; removed on drop unless it was renamed into
 /// place by [`commit_set`].
 #[derive(Debug)]
-pub struct TempFile {
+pub(crate) struct TempFile {
     path: PathBuf,
     file: File,
     persisted: bool,
@@ -200,7 +194,7 @@ impl TempFile {
     ///
     /// # Errors
     /// I/O failures.
-    pub fn create(dir: &Path) -> std::io::Result<Self> {
+    pub(crate) fn create(dir: &Path) -> std::io::Result<Self> {
         let path = dir.join(format!(
             "{TEMP_PREFIX}{}-{}{TEMP_SUFFIX}",
             std::process::id(),
@@ -219,12 +213,12 @@ impl TempFile {
     }
 
     /// Where it is.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The open file (read and write).
-    pub fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         &self.file
     }
 
@@ -232,7 +226,7 @@ impl TempFile {
     ///
     /// # Errors
     /// I/O failures.
-    pub fn len_bytes(&self) -> std::io::Result<u64> {
+    pub(crate) fn len_bytes(&self) -> std::io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
 }
@@ -254,7 +248,8 @@ impl Drop for TempFile {
 ///
 /// # Errors
 /// I/O failures (the partial set is removed), or no free name after many tries.
-pub fn write_set(
+#[cfg(test)]
+pub(crate) fn write_set(
     dir: &Path,
     base: &str,
     outputs: &[(&str, &[u8])],
@@ -262,7 +257,7 @@ pub fn write_set(
     let mut temps = Vec::with_capacity(outputs.len());
     for (suffix, bytes) in outputs {
         let tmp = TempFile::create(dir)?;
-        (&tmp.file).write_all(bytes)?;
+        std::io::Write::write_all(&mut &tmp.file, bytes)?;
         temps.push((*suffix, tmp));
     }
     commit_set(dir, base, temps)
@@ -274,7 +269,7 @@ pub fn write_set(
 ///
 /// # Errors
 /// I/O failures (nothing is left behind), or no free name after many tries.
-pub fn commit_set(
+pub(crate) fn commit_set(
     dir: &Path,
     base: &str,
     outputs: Vec<(&str, TempFile)>,

@@ -31,12 +31,12 @@
 //! blocking thread. [`sweep`] removes what a crash left behind, at start.
 
 pub mod decode;
-pub mod detect;
+pub(crate) mod detect;
 pub mod encode;
-pub mod files;
-pub mod resample;
-pub mod space;
-pub mod sweep;
+pub(crate) mod files;
+pub(crate) mod resample;
+pub(crate) mod space;
+pub(crate) mod sweep;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -44,7 +44,7 @@ use std::path::Path;
 
 use detect::Kind;
 use encode::{Mp3Writer, OUTPUT_RATE, Wav16Writer};
-pub use files::{TempFile, Written};
+pub(crate) use files::{TempFile, Written};
 use resample::Resampler;
 use space::Reserve;
 
@@ -119,11 +119,11 @@ impl MediaError {
 
 /// Default longest recording accepted: 15 minutes (ingest streams, so memory does not grow
 /// with length; the renditions of 15 min of stereo take about 175 MB of disk).
-pub const DEFAULT_MAX_SECONDS: f64 = 900.0;
+pub(crate) const DEFAULT_MAX_SECONDS: f64 = 900.0;
 
 /// The renditions to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     /// An asset: original, MP3 and the engine's WAV.
     Asset,
     /// A speaker bed: original and MP3.
@@ -132,7 +132,7 @@ pub enum Purpose {
 
 /// Where an ingested upload landed.
 #[derive(Debug)]
-pub struct Stored {
+pub(crate) struct Stored {
     /// The stem shared by every file.
     pub stem: String,
     /// The original's name (asset `file`).
@@ -146,9 +146,7 @@ pub struct Stored {
 /// An upload stored on disk: where, what, how long, and the guard that removes the files
 /// unless kept after the database commit.
 #[derive(Debug)]
-pub struct Ingested {
-    /// What the bytes are.
-    pub kind: Kind,
+pub(crate) struct Ingested {
     /// Exact audio length in nanoseconds (audio only).
     pub audiolength_ns: Option<i64>,
     /// The names.
@@ -159,7 +157,7 @@ pub struct Ingested {
 
 /// The bounds one ingest works within.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Longest recording accepted, in seconds.
     pub max_recording_s: f64,
     /// The disk reserve the renditions may not cross.
@@ -201,7 +199,7 @@ fn check_type(kind: Option<Kind>, media_type: &str) -> Result<Kind, MediaError> 
 ///
 /// # Errors
 /// [`MediaError`] naming the problem.
-pub fn ingest(
+pub(crate) fn ingest(
     original: TempFile,
     media_type: &str,
     purpose: Purpose,
@@ -218,7 +216,6 @@ pub fn ingest(
         let (stem, written) = files::commit_set(dir, base, vec![(ext, original)])?;
         let file = format!("{stem}{ext}");
         return Ok(Ingested {
-            kind,
             audiolength_ns: None,
             stored: Stored {
                 mp3: None,
@@ -254,7 +251,6 @@ pub fn ingest(
     let (stem, written) = files::commit_set(dir, base, outputs)?;
     let file = format!("{stem}{ext}");
     Ok(Ingested {
-        kind,
         audiolength_ns: Some(decoded.nanoseconds()),
         stored: Stored {
             mp3: Some(format!("{stem}.mp3")),
@@ -275,7 +271,7 @@ pub fn ingest(
 ///
 /// # Errors
 /// [`MediaError`] naming the problem.
-pub fn ingest_bytes(
+pub(crate) fn ingest_bytes(
     bytes: &[u8],
     media_type: &str,
     purpose: Purpose,

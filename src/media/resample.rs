@@ -19,7 +19,7 @@ const CHUNK_FRAMES: usize = 1024;
 
 /// A resampler fed in pieces of any size; a pass-through when the input is already at
 /// [`OUTPUT_RATE`].
-pub struct Resampler {
+pub(crate) struct Resampler {
     fft: Option<Fft<f32>>,
     channels: usize,
     rate: u32,
@@ -49,7 +49,7 @@ impl Resampler {
     ///
     /// # Errors
     /// [`MediaError::Unsupported`] for a rate the resampler cannot handle.
-    pub fn new(rate: u32, channels: u16) -> Result<Self, MediaError> {
+    pub(crate) fn new(rate: u32, channels: u16) -> Result<Self, MediaError> {
         let channels = usize::from(channels.max(1));
         let fft = if rate == OUTPUT_RATE {
             None
@@ -89,7 +89,7 @@ impl Resampler {
     ///
     /// # Errors
     /// A resampler failure, or whatever `sink` returns.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         samples: &[f32],
         sink: &mut dyn FnMut(&[f32]) -> Result<(), MediaError>,
@@ -117,7 +117,7 @@ impl Resampler {
     ///
     /// # Errors
     /// A resampler failure, or whatever `sink` returns.
-    pub fn finish(
+    pub(crate) fn finish(
         mut self,
         sink: &mut dyn FnMut(&[f32]) -> Result<(), MediaError>,
     ) -> Result<(), MediaError> {

@@ -8,20 +8,20 @@ use std::path::{Path, PathBuf};
 use super::MediaError;
 
 /// Bytes written between two measurements of free space while a file grows.
-pub const CHECK_EVERY_BYTES: u64 = 1024 * 1024;
+pub(crate) const CHECK_EVERY_BYTES: u64 = 1024 * 1024;
 
 /// Bytes available to unprivileged users on the filesystem holding `dir`.
-pub fn free_bytes(dir: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// Measures free space; a function so tests can stand in for a filling disk.
-pub type FreeSpace = fn(&Path) -> Option<u64>;
+pub(crate) type FreeSpace = fn(&Path) -> Option<u64>;
 
 /// The reserve of one media folder, checked as files grow.
 #[derive(Debug, Clone)]
-pub struct Reserve {
+pub(crate) struct Reserve {
     dir: PathBuf,
     min_free_bytes: u64,
     free: FreeSpace,
@@ -58,12 +58,12 @@ impl From<BelowReserve> for MediaError {
 
 impl Reserve {
     /// The reserve of `dir`'s partition: `min_free_bytes` must stay free.
-    pub fn new(dir: &Path, min_free_bytes: u64) -> Self {
+    pub(crate) fn new(dir: &Path, min_free_bytes: u64) -> Self {
         Self::with_free_space(dir, min_free_bytes, free_bytes)
     }
 
     /// Like [`Reserve::new`] with another way of measuring free space.
-    pub fn with_free_space(dir: &Path, min_free_bytes: u64, free: FreeSpace) -> Self {
+    pub(crate) fn with_free_space(dir: &Path, min_free_bytes: u64, free: FreeSpace) -> Self {
         Self {
             dir: dir.to_path_buf(),
             min_free_bytes,
@@ -72,17 +72,12 @@ impl Reserve {
         }
     }
 
-    /// The reserve in bytes.
-    pub fn min_free_bytes(&self) -> u64 {
-        self.min_free_bytes
-    }
-
     /// Checks that writing `more` bytes now would leave the reserve free. Free space that
     /// cannot be measured counts as enough (the write itself then reports a full disk).
     ///
     /// # Errors
     /// [`BelowReserve`] with the figures.
-    pub fn check(&self, more: u64) -> Result<(), BelowReserve> {
+    pub(crate) fn check(&self, more: u64) -> Result<(), BelowReserve> {
         if self.min_free_bytes == 0 {
             return Ok(());
         }
@@ -100,7 +95,7 @@ impl Reserve {
     ///
     /// # Errors
     /// [`BelowReserve`] once the reserve is crossed.
-    pub fn wrote(&mut self, n: u64) -> Result<(), BelowReserve> {
+    pub(crate) fn wrote(&mut self, n: u64) -> Result<(), BelowReserve> {
         self.unchecked_bytes += n;
         if self.unchecked_bytes < CHECK_EVERY_BYTES {
             return Ok(());
@@ -111,7 +106,7 @@ impl Reserve {
 }
 
 /// True for the I/O errors of a full disk or an exhausted quota.
-pub fn is_disk_full(e: &std::io::Error) -> bool {
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull
         || matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error()
             || code == rustix::io::Errno::DQUOT.raw_os_error())

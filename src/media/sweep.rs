@@ -17,11 +17,11 @@ use std::time::{Duration, SystemTime};
 use super::files::{TEMP_PREFIX, TEMP_SUFFIX};
 
 /// Files younger than this are never swept.
-pub const MIN_AGE: Duration = Duration::from_secs(60);
+pub(crate) const MIN_AGE: Duration = Duration::from_secs(60);
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SweepReport {
+pub(crate) struct SweepReport {
     /// Temporary files removed.
     pub temp_files: usize,
     /// Files no row names, removed.
@@ -36,7 +36,7 @@ pub struct SweepReport {
 
 /// The stem of a stored media name, a `/rwmedia/` path or a URL: the last path segment up to
 /// its first dot (every file of one asset is `<stem>.*`).
-pub fn stem_of(name: &str) -> &str {
+pub(crate) fn stem_of(name: &str) -> &str {
     let name = name.split(['?', '#']).next().unwrap_or(name);
     let last = name.rsplit('/').next().unwrap_or(name);
     last.split('.').next().unwrap_or(last)
@@ -49,7 +49,7 @@ pub fn stem_of(name: &str) -> &str {
 ///
 /// # Errors
 /// The folder cannot be read (single files that cannot be removed are logged and kept).
-pub fn sweep(
+pub(crate) fn sweep(
     dir: &Path,
     named: &HashSet<String>,
     now: SystemTime,
@@ -101,7 +101,7 @@ pub fn sweep(
 /// Sweeps `dir` with the names the database holds, on a blocking thread, and logs one line;
 /// leftovers too young to go now are swept by name once they are [`MIN_AGE`] old, from a
 /// background task. A failure is logged and the daemon starts anyway.
-pub async fn at_start(store: &crate::store::Store, dir: &Path) {
+pub(crate) async fn at_start(store: &crate::store::Store, dir: &Path) {
     let Some(report) = sweep_now(store, dir, None).await else {
         return;
     };

@@ -20,7 +20,7 @@ use crate::output::soundcard::{CardConfig, CardSink, CardState};
 
 /// The sound card's status for routes and probes (`None`: no card configured or built).
 #[derive(Clone, Default)]
-pub struct Card {
+pub(crate) struct Card {
     #[cfg(feature = "soundcard")]
     sink: Option<Arc<CardSink>>,
 }
@@ -29,7 +29,7 @@ impl Card {
     /// Opens `output` (an ALSA device name; `"none"`: no card) with real-time priority
     /// `rt_priority` for its callback; returns the handle and the sink a render thread feeds.
     #[cfg(feature = "soundcard")]
-    pub fn open(output: &str, rt_priority: u8) -> (Self, Option<Box<dyn BlockSink>>) {
+    pub(crate) fn open(output: &str, rt_priority: u8) -> (Self, Option<Box<dyn BlockSink>>) {
         if output == "none" {
             return (Self::default(), None);
         }
@@ -48,7 +48,7 @@ impl Card {
 
     /// This build has no sound card: logs why a configured output is not played.
     #[cfg(not(feature = "soundcard"))]
-    pub fn open(output: &str, _rt_priority: u8) -> (Self, Option<Box<dyn BlockSink>>) {
+    pub(crate) fn open(output: &str, _rt_priority: u8) -> (Self, Option<Box<dyn BlockSink>>) {
         if output != "none" {
             log::warn!(
                 "[local] output = {output:?}, but this build has no sound card support (feature `soundcard`); the local mix is served over HTTP only"
@@ -58,7 +58,8 @@ impl Card {
     }
 
     /// The card's status as JSON (null without a card).
-    pub fn status_json(&self) -> serde_json::Value {
+    #[cfg_attr(not(feature = "soundcard"), allow(clippy::unused_self))]
+    pub(crate) fn status_json(&self) -> serde_json::Value {
         #[cfg(feature = "soundcard")]
         if let Some(s) = &self.sink {
             return serde_json::to_value(s.status()).unwrap_or_default();
@@ -68,7 +69,7 @@ impl Card {
 }
 
 /// The sound card for health and metrics.
-pub struct CardProbe(pub Card);
+pub(crate) struct CardProbe(pub Card);
 
 impl Probe for CardProbe {
     fn name(&self) -> &'static str {

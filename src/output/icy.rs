@@ -9,13 +9,13 @@ use bytes::Bytes;
 
 /// Audio bytes between two metadata blocks (Icecast 2.4's fixed value; announced in the
 /// `icy-metaint` header).
-pub const METAINT: usize = 16_000;
+pub(crate) const METAINT: usize = 16_000;
 
 /// The largest block: the length byte can count 255 × 16 bytes.
 const MAX_TEXT: usize = 255 * 16;
 
 /// The block that says "title unchanged".
-pub fn unchanged_block() -> Bytes {
+pub(crate) fn unchanged_block() -> Bytes {
     Bytes::from_static(&[0])
 }
 
@@ -24,7 +24,7 @@ pub fn unchanged_block() -> Bytes {
 /// The title is made safe for the `'…';` framing: `'` becomes `%27` (Roundware titles are URL
 /// query strings, so clients decode it back to `'`), control characters are dropped, and the
 /// text is cut at a character boundary so the block fits the 255 × 16 byte limit.
-pub fn title_block(title: &str) -> Bytes {
+pub(crate) fn title_block(title: &str) -> Bytes {
     const PREFIX: &str = "StreamTitle='";
     const SUFFIX: &str = "';";
     let room = MAX_TEXT - PREFIX.len() - SUFFIX.len();

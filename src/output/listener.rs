@@ -27,7 +27,7 @@ struct Icy {
 
 /// The byte stream of one listener.
 #[derive(Debug)]
-pub struct ListenerBody {
+pub(crate) struct ListenerBody {
     sub: Subscription,
     icy: Option<Icy>,
     /// Audio of the current chunk not yet handed out.
@@ -38,7 +38,7 @@ pub struct ListenerBody {
 
 impl ListenerBody {
     /// A body reading `sub`, with ICY metadata every [`icy::METAINT`] bytes when `with_icy`.
-    pub fn new(sub: Subscription, with_icy: bool) -> Self {
+    pub(crate) fn new(sub: Subscription, with_icy: bool) -> Self {
         Self {
             sub,
             icy: with_icy.then_some(Icy {
@@ -51,7 +51,7 @@ impl ListenerBody {
     }
 
     /// The next piece of the body; `None` when the feed closed.
-    pub async fn next_piece(&mut self) -> Option<Bytes> {
+    pub(crate) async fn next_piece(&mut self) -> Option<Bytes> {
         if self.pending.is_empty() {
             let chunk = self.sub.next_chunk().await?;
             self.pending = chunk.mp3;
@@ -79,7 +79,9 @@ impl ListenerBody {
     }
 
     /// The body as a stream of byte pieces (for `axum::body::Body::from_stream`).
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
         futures_util::stream::unfold(self, |mut body| async move {
             let piece = body.next_piece().await?;
             Some((Ok(piece), body))

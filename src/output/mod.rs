@@ -22,14 +22,14 @@
 //! Nothing here blocks the producer: a render thread calls [`feed::Feed::publish`] and
 //! returns at once whatever the listeners do.
 
-pub mod card;
+pub(crate) mod card;
 pub mod feed;
-pub mod icy;
-pub mod listener;
+pub(crate) mod icy;
+pub(crate) mod listener;
 pub mod mp3;
-pub mod render;
+pub(crate) mod render;
 pub mod sched;
 #[cfg(feature = "soundcard")]
-pub mod soundcard;
+pub(crate) mod soundcard;
 pub mod titles;
 pub mod tone;

@@ -35,23 +35,23 @@ use crate::output::titles::TitleReceiver;
 
 /// How far ahead of real time an HTTP-only renderer keeps its stream: slack for a busy box's
 /// scheduler, invisible behind the clients' 1.5 s burst.
-pub const HTTP_LEAD_FRAMES: u64 = RATE_HZ as u64 / 2;
+pub(crate) const HTTP_LEAD_FRAMES: u64 = RATE_HZ as u64 / 2;
 /// Lead of a renderer that also feeds a sound card: the card's own small buffer is the slack,
 /// and every millisecond here is latency between a control change and the loudspeaker.
-pub const CARD_LEAD_FRAMES: u64 = RATE_HZ as u64 / 25;
+pub(crate) const CARD_LEAD_FRAMES: u64 = RATE_HZ as u64 / 25;
 
 /// Somewhere else each rendered block goes (the sound card of the local listener).
-pub trait BlockSink: Send {
+pub(crate) trait BlockSink: Send {
     /// Takes one block of interleaved stereo at the engine rate; must not block.
     fn push_block(&mut self, interleaved: &[f32]);
 }
 
 /// How often a renderer that feeds a sound card wakes: control changes (a GPS fix) reach
 /// its mixer within about this.
-pub const CARD_WAKE: Duration = Duration::from_millis(5);
+pub(crate) const CARD_WAKE: Duration = Duration::from_millis(5);
 
 /// How a renderer runs.
-pub struct RenderOptions {
+pub(crate) struct RenderOptions {
     /// Frames kept ahead of real time.
     pub lead_frames: u64,
     /// How often the thread wakes to render up to the lead.
@@ -65,7 +65,7 @@ pub struct RenderOptions {
 impl RenderOptions {
     /// A renderer feeding a sound card through `tap`: small lead, frequent wake-ups,
     /// real-time priority `rt_priority` when not 0.
-    pub fn card(tap: Box<dyn BlockSink>, rt_priority: u8) -> Self {
+    pub(crate) fn card(tap: Box<dyn BlockSink>, rt_priority: u8) -> Self {
         Self {
             lead_frames: CARD_LEAD_FRAMES,
             wake: CARD_WAKE,
@@ -95,7 +95,7 @@ const MAX_BEHIND_FRAMES: u64 = RATE_HZ as u64;
 
 /// Counters of one renderer.
 #[derive(Debug, Default)]
-pub struct RenderStats {
+pub(crate) struct RenderStats {
     /// Blocks rendered after the moment they should already have been playing.
     pub late_blocks: AtomicU64,
     /// Times the stream fell behind real time (clients were starved).
@@ -107,7 +107,7 @@ pub struct RenderStats {
 }
 
 /// A running renderer; dropping it stops the thread.
-pub struct Renderer {
+pub(crate) struct Renderer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<RenderStats>,
@@ -115,12 +115,12 @@ pub struct Renderer {
 
 impl Renderer {
     /// The renderer's counters.
-    pub fn stats(&self) -> &Arc<RenderStats> {
+    pub(crate) fn stats(&self) -> &Arc<RenderStats> {
         &self.stats
     }
 
     /// Stops the thread (the feed is closed by it on the way out) and waits for it.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.stop.store(true, Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -138,7 +138,7 @@ impl Drop for Renderer {
 ///
 /// # Errors
 /// If the thread cannot be spawned.
-pub fn spawn(
+pub(crate) fn spawn(
     stream_id: i64,
     mut mixer: Mixer,
     mut encoder: Mp3Encoder,

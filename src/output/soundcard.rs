@@ -10,8 +10,7 @@
 //! and, on drop, shutdown.
 //!
 //! Owns: the device, its format and buffer, the ring, resampling, fault handling. May not
-//! touch: the mixer, the renderer's pacing (it only reports [`CardFeed::wanted_frames`]),
-//! HTTP, the store.
+//! touch: the mixer, the renderer's pacing, HTTP, the store.
 
 mod callback;
 mod drift;
@@ -31,7 +30,7 @@ use super::sched::Promotion;
 use callback::{CardCallback, Meters, OutSample, RING_MS, TARGET_FILL_MS, frames_in_ms};
 
 /// Largest card buffer accepted (larger requests are clamped): fades must stay responsive.
-pub const MAX_BUFFER_MS: u32 = 40;
+pub(crate) const MAX_BUFFER_MS: u32 = 40;
 /// First wait before reopening a missing or failed device; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest wait between reopen attempts.
@@ -43,7 +42,7 @@ const XRUN_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Which sound card and how much buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardConfig {
+pub(crate) struct CardConfig {
     /// ALSA/cpal device name: `"default"`, `"hw:CARD=Device,DEV=0"`, `"plughw:1,0"`…, or
     /// `"none"` for no sound card at all.
     pub device: String,
@@ -56,7 +55,7 @@ pub struct CardConfig {
 /// What the sink is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CardState {
+pub(crate) enum CardState {
     /// Device `"none"`: no card thread.
     Disabled,
     /// The first open is under way.
@@ -86,7 +85,7 @@ impl CardState {
 
 /// A snapshot for the status route and the tests.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CardStatus {
+pub(crate) struct CardStatus {
     /// State of the sink.
     pub state: CardState,
     /// The configured device name.
@@ -165,7 +164,7 @@ impl Shared {
 }
 
 /// Control handle of the sink; dropping it stops the stream and the supervisor.
-pub struct CardSink {
+pub(crate) struct CardSink {
     device: String,
     shared: Arc<Shared>,
     stop: Option<mpsc::Sender<()>>,
@@ -173,19 +172,17 @@ pub struct CardSink {
 }
 
 /// Producer end of the ring, owned by the render thread. Never blocks or allocates.
-pub struct CardFeed {
+pub(crate) struct CardFeed {
     ring: Option<rtrb::Producer<f32>>,
     shared: Arc<Shared>,
-    target_frames: usize,
 }
 
 impl CardSink {
     /// Opens the device on its own thread and returns the producer. A missing device is not
     /// an error: it is retried with back-off and reported in [`CardSink::status`]. Device
     /// `"none"` starts no thread; its feed accepts nothing.
-    pub fn start(config: CardConfig) -> (CardSink, CardFeed) {
+    pub(crate) fn start(config: CardConfig) -> (CardSink, CardFeed) {
         let shared = Arc::new(Shared::default());
-        let target_frames = frames_in_ms(TARGET_FILL_MS);
         if config.device == "none" {
             shared.set_state(CardState::Disabled);
             let sink = CardSink {
@@ -194,11 +191,7 @@ impl CardSink {
                 stop: None,
                 thread: None,
             };
-            let feed = CardFeed {
-                ring: None,
-                shared,
-                target_frames,
-            };
+            let feed = CardFeed { ring: None, shared };
             return (sink, feed);
         }
         shared.set_state(CardState::Starting);
@@ -228,13 +221,12 @@ impl CardSink {
         let feed = CardFeed {
             ring: Some(producer),
             shared,
-            target_frames,
         };
         (sink, feed)
     }
 
     /// A snapshot of state, device, buffer fill and counters.
-    pub fn status(&self) -> CardStatus {
+    pub(crate) fn status(&self) -> CardStatus {
         let s = &self.shared;
         let m = &s.meters;
         let state = CardState::from_u8(s.state.load(Relaxed));
@@ -300,7 +292,7 @@ impl CardFeed {
     /// Pushes interleaved stereo `f32` at 44.1 kHz; returns the frames accepted. What does
     /// not fit is dropped and counted. Never blocks or allocates. A trailing half frame is
     /// ignored.
-    pub fn push(&mut self, interleaved: &[f32]) -> usize {
+    pub(crate) fn push(&mut self, interleaved: &[f32]) -> usize {
         let frames = interleaved.len() / 2;
         let Some(ring) = self.ring.as_mut() else {
             return 0;
@@ -321,11 +313,12 @@ impl CardFeed {
 
     /// Frames the ring wants to reach its target fill (0 for device `"none"`); a renderer
     /// that paces itself by this keeps the card's latency at the target.
-    pub fn wanted_frames(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn wanted_frames(&self) -> usize {
         match &self.ring {
             Some(ring) => {
                 let fill = (ring.buffer().capacity() - ring.slots()) / 2;
-                self.target_frames.saturating_sub(fill)
+                frames_in_ms(TARGET_FILL_MS).saturating_sub(fill)
             }
             None => 0,
         }

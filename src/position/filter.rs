@@ -14,7 +14,7 @@ const M_PER_DEG: f64 = 111_320.0;
 
 /// Tuning of the filter; [`Default`] suits a pedestrian with a consumer receiver.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FilterConfig {
+pub(crate) struct FilterConfig {
     /// A reading implying a faster move than this from the last accepted one is a jump.
     pub max_speed_mps: f64,
     /// Consecutive mutually consistent jumped readings that confirm a real move.
@@ -47,7 +47,7 @@ impl Default for FilterConfig {
 
 /// What the filter did with one reading.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Accepted, and the published position moved (or was set for the first time).
     Moved(Fix),
     /// Accepted; the published position stays (moved less than the threshold).
@@ -62,7 +62,7 @@ pub enum Verdict {
 
 /// Where the fix-loss state machine is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Fresh readings are coming in.
     Good,
     /// The fix was lost; the last one is held until `hold` has passed.
@@ -81,7 +81,7 @@ struct Accepted {
 
 /// The filter state; one per position source.
 #[derive(Debug)]
-pub struct Filter {
+pub(crate) struct Filter {
     config: FilterConfig,
     last: Option<Accepted>,
     smoothed: Option<(f64, f64)>,
@@ -91,7 +91,7 @@ pub struct Filter {
 }
 
 /// Distance in metres between two nearby points (equirectangular: plenty at walking scale).
-pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
+pub(crate) fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     let mid_lat = ((a.0 + b.0) / 2.0).to_radians();
     let dy = (b.0 - a.0) * M_PER_DEG;
     let dx = (b.1 - a.1) * M_PER_DEG * mid_lat.cos();
@@ -113,7 +113,7 @@ fn elapsed_s(from: &Accepted, to: &Accepted) -> f64 {
 
 impl Filter {
     /// A filter with no fix yet.
-    pub fn new(config: FilterConfig) -> Self {
+    pub(crate) fn new(config: FilterConfig) -> Self {
         Self {
             config,
             last: None,
@@ -125,12 +125,12 @@ impl Filter {
     }
 
     /// The published fix (the last one, also while holding or lost).
-    pub fn published(&self) -> Option<&Fix> {
+    pub(crate) fn published(&self) -> Option<&Fix> {
         self.published.as_ref()
     }
 
     /// Offers a reading received at `now`.
-    pub fn offer(&mut self, reading: &Reading, now: Instant) -> Verdict {
+    pub(crate) fn offer(&mut self, reading: &Reading, now: Instant) -> Verdict {
         if reading.hdop.is_some_and(|h| h > self.config.max_hdop) {
             return Verdict::RejectedHdop;
         }
@@ -228,12 +228,12 @@ impl Filter {
     }
 
     /// The receiver says it has no fix (or the source went away) at `now`.
-    pub fn no_fix(&mut self, now: Instant) {
+    pub(crate) fn no_fix(&mut self, now: Instant) {
         self.lost_at.get_or_insert(now);
     }
 
     /// The fix-loss phase at `now`.
-    pub fn phase(&self, now: Instant) -> Phase {
+    pub(crate) fn phase(&self, now: Instant) -> Phase {
         let Some(last) = &self.last else {
             return Phase::Lost;
         };

@@ -16,14 +16,14 @@ use tokio::sync::mpsc;
 use super::{Event, Outcome, Reading, backoff};
 
 /// The command that starts the JSON report stream.
-pub const WATCH: &[u8] = b"?WATCH={\"enable\":true,\"json\":true};\n";
+pub(crate) const WATCH: &[u8] = b"?WATCH={\"enable\":true,\"json\":true};\n";
 
 /// Longest report line accepted (SKY with many satellites is a few KiB).
-pub const MAX_LINE: usize = 16 * 1024;
+pub(crate) const MAX_LINE: usize = 16 * 1024;
 
 /// Why a gpsd line could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum GpsdError {
+pub(crate) enum GpsdError {
     /// Not a JSON object with a `class`.
     #[error("not a gpsd report: {0}")]
     NotJson(String),
@@ -39,7 +39,7 @@ pub enum GpsdError {
 
 /// One report of a class roundwared uses.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Report {
+pub(crate) enum Report {
     /// TPV with mode ≥ 2 and a position (`Some`), or mode 0/1 (`None`: no fix).
     Tpv(Option<Reading>),
     /// SKY: satellites used and HDOP, when gpsd knows them.
@@ -85,7 +85,7 @@ struct Satellite {
 ///
 /// # Errors
 /// [`GpsdError`] for a line that is not a JSON object with a class, or a malformed TPV/SKY.
-pub fn parse_report(line: &str) -> Result<Option<Report>, GpsdError> {
+pub(crate) fn parse_report(line: &str) -> Result<Option<Report>, GpsdError> {
     let line = line.trim();
     let class: Class = serde_json::from_str(line)
         .map_err(|e| GpsdError::NotJson(format!("{e} in `{}`", preview(line))))?;
@@ -147,14 +147,14 @@ fn time_of_day(iso: &str) -> Option<f64> {
 
 /// Turns gpsd lines into [`Outcome`]s, attaching the latest SKY figures to each TPV.
 #[derive(Debug, Default)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     satellites: Option<u32>,
     hdop: Option<f64>,
 }
 
 impl Decoder {
     /// Decodes one line; `None` for an empty line.
-    pub fn line(&mut self, line: &str) -> Option<Outcome> {
+    pub(crate) fn line(&mut self, line: &str) -> Option<Outcome> {
         if line.trim().is_empty() {
             return None;
         }

@@ -14,9 +14,9 @@
 //! not touch: the stream engine (the integrator feeds fixes into it from the `watch`), the
 //! store, HTTP.
 
-pub mod filter;
-pub mod gpsd;
-pub mod nmea;
+pub(crate) mod filter;
+pub(crate) mod gpsd;
+pub(crate) mod nmea;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ use filter::{Filter, FilterConfig, Phase, Verdict};
 
 /// One position reading from a receiver, before filtering.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
+pub(crate) struct Reading {
     /// Latitude in degrees.
     pub lat: f64,
     /// Longitude in degrees.
@@ -45,7 +45,7 @@ pub struct Reading {
 
 /// A filtered position.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fix {
+pub(crate) struct Fix {
     /// Latitude in degrees.
     pub lat: f64,
     /// Longitude in degrees.
@@ -60,7 +60,7 @@ pub struct Fix {
 
 /// Health of the position.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// A fresh fix.
     Ok,
     /// No fix (never had one, or held for longer than `hold_s`); `on_fix_loss` applies.
@@ -74,7 +74,7 @@ pub enum Status {
 
 impl Status {
     /// Short name for the status route: `ok`, `no_fix`, `holding`, `source_down`.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::NoFix => "no_fix",
@@ -86,7 +86,7 @@ impl Status {
 
 /// Running totals since the source started (kept across reloads).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Lines received (good or bad).
     pub sentences: u64,
     /// Lines that were garbage, had a wrong checksum or were malformed.
@@ -103,7 +103,7 @@ pub struct Counters {
 
 /// What the position source publishes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PositionState {
+pub(crate) struct PositionState {
     /// The position the listener should use now: the filtered fix; while holding, the last
     /// one; after the hold, per `on_fix_loss` the last one (`hold`), the fixed point
     /// (`fixed`) or `None` (`pause`: pause the listener).
@@ -147,7 +147,7 @@ impl PositionState {
 
 /// What a line from a receiver turned out to be.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A position reading.
     Reading(Reading),
     /// The receiver says it has no fix.
@@ -183,7 +183,7 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// The running position source; cheap to clone. Dropping the last clone stops it.
 #[derive(Clone)]
-pub struct PositionSource {
+pub(crate) struct PositionSource {
     inner: Arc<Inner>,
 }
 
@@ -211,7 +211,7 @@ impl std::fmt::Debug for PositionSource {
 
 impl PositionSource {
     /// Starts the configured source on the current tokio runtime.
-    pub fn start(config: &PositionConfig) -> Self {
+    pub(crate) fn start(config: &PositionConfig) -> Self {
         let (tx, _) = watch::channel(PositionState::initial(config, Counters::default()));
         let source = Self {
             inner: Arc::new(Inner {
@@ -224,18 +224,18 @@ impl PositionSource {
     }
 
     /// The current state (with up-to-date counters and fix time).
-    pub fn state(&self) -> PositionState {
+    pub(crate) fn state(&self) -> PositionState {
         self.inner.tx.borrow().clone()
     }
 
     /// A receiver that wakes when the position or its health changes.
-    pub fn subscribe(&self) -> watch::Receiver<PositionState> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<PositionState> {
         self.inner.tx.subscribe()
     }
 
     /// Applies a new `[position]` section (SIGHUP): stops the current reader and starts the
     /// new one. Counters carry over; the fix starts afresh.
-    pub fn reload(&self, config: &PositionConfig) {
+    pub(crate) fn reload(&self, config: &PositionConfig) {
         self.stop();
         let counters = self.inner.tx.borrow().counters.clone();
         self.inner
@@ -245,7 +245,7 @@ impl PositionSource {
     }
 
     /// Stops the reader and the hub (the serial thread ends at its next read timeout).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let tasks = match self.inner.tasks.lock() {
             Ok(mut t) => std::mem::take(&mut *t),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
@@ -417,7 +417,7 @@ impl Hub {
 }
 
 /// The position source for health and metrics.
-pub struct PositionProbe(pub PositionSource);
+pub(crate) struct PositionProbe(pub PositionSource);
 
 impl Probe for PositionProbe {
     fn name(&self) -> &'static str {

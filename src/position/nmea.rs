@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 use super::{Event, Outcome, Reading, backoff};
 
 /// Longest line accepted; NMEA 0183 allows 82 characters, some receivers emit a little more.
-pub const MAX_LINE: usize = 200;
+pub(crate) const MAX_LINE: usize = 200;
 
 /// Why a line is not a usable sentence. Each one is counted as a bad sentence.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum NmeaError {
+pub(crate) enum NmeaError {
     /// The line does not start with `$` (noise, a partial line, binary protocol bytes).
     #[error("not a sentence (no leading `$`)")]
     NotASentence,
@@ -53,7 +53,7 @@ pub enum NmeaError {
 
 /// One decoded sentence of a type roundwared uses.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Sentence {
+pub(crate) enum Sentence {
     /// GGA: fix data with satellites and HDOP; `None` when it says there is no fix.
     Gga(Option<Reading>),
     /// RMC: recommended minimum; `None` when its status is `V` (void) or it has no position.
@@ -66,7 +66,7 @@ pub enum Sentence {
 /// [`NmeaError`] for garbage, a missing or wrong checksum, or malformed GGA/RMC fields.
 /// Coordinates out of range, GGA quality 0/6 and RMC status `V` are not errors: they decode
 /// to "no fix".
-pub fn parse_sentence(line: &str) -> Result<Option<Sentence>, NmeaError> {
+pub(crate) fn parse_sentence(line: &str) -> Result<Option<Sentence>, NmeaError> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.len() > MAX_LINE {
         return Err(NmeaError::Garbage);
@@ -214,16 +214,16 @@ fn rmc(fields: &[&str]) -> Result<Option<Reading>, NmeaError> {
 /// Turns lines into [`Outcome`]s. GGA is preferred (it carries satellites and HDOP); RMC
 /// positions are used only when no GGA was seen for [`Decoder::GGA_MEMORY`].
 #[derive(Debug, Default)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     last_gga: Option<Instant>,
 }
 
 impl Decoder {
     /// How long a GGA makes RMC positions redundant.
-    pub const GGA_MEMORY: Duration = Duration::from_secs(3);
+    pub(crate) const GGA_MEMORY: Duration = Duration::from_secs(3);
 
     /// Decodes one raw line received at `now`; `None` for an empty line.
-    pub fn line(&mut self, raw: &[u8], now: Instant) -> Option<Outcome> {
+    pub(crate) fn line(&mut self, raw: &[u8], now: Instant) -> Option<Outcome> {
         let text = match std::str::from_utf8(raw) {
             Ok(t) => t.trim(),
             Err(_) => return Some(Outcome::Bad(NmeaError::Garbage.to_string())),
@@ -258,7 +258,7 @@ impl Decoder {
 ///
 /// # Errors
 /// The I/O error that ended the source (a serial device that went away).
-pub fn read_sentences<R: Read>(
+pub(crate) fn read_sentences<R: Read>(
     source: R,
     mut sink: impl FnMut(Outcome) -> bool,
 ) -> std::io::Result<()> {

@@ -17,17 +17,17 @@ use super::users::User;
 use super::{StoreError, StoreResult, Table, time};
 
 /// `loc_links.field` of the localized description (`description_loc_ids`).
-pub const LOC_DESCRIPTION: &str = "description";
+pub(crate) const LOC_DESCRIPTION: &str = "description";
 /// `loc_links.field` of the localized alt text (`alt_text_loc_ids`).
-pub const LOC_ALT_TEXT: &str = "alt_text";
+pub(crate) const LOC_ALT_TEXT: &str = "alt_text";
 /// The media types an asset may have.
-pub const MEDIA_TYPES: &[&str] = &["audio", "video", "photo", "text"];
+pub(crate) const MEDIA_TYPES: &[&str] = &["audio", "video", "photo", "text"];
 /// Longest description accepted.
-pub const DESCRIPTION_MAX: usize = 2048;
+pub(crate) const DESCRIPTION_MAX: usize = 2048;
 
 /// An asset as api/2 shows it (reference-server §2.6); every field is always present.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Asset {
+pub(crate) struct Asset {
     /// Row id.
     pub id: i64,
     /// Free text; never null.
@@ -97,7 +97,7 @@ const SELECT: &str = "SELECT a.id, a.description, a.latitude, a.longitude, a.sha
    FROM assets a LEFT JOIN users u ON u.id = a.user_id";
 
 /// Nanoseconds → seconds rounded to 2 decimals; `None` for unknown or zero lengths.
-pub fn length_in_seconds(ns: Option<i64>) -> Option<f64> {
+pub(crate) fn length_in_seconds(ns: Option<i64>) -> Option<f64> {
     ns.filter(|n| *n != 0).map(super::time::ns_to_seconds)
 }
 
@@ -160,7 +160,7 @@ impl Table for Asset {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn add_admin_strings(conn: &Connection, asset: &mut Asset) -> StoreResult<()> {
+pub(crate) fn add_admin_strings(conn: &Connection, asset: &mut Asset) -> StoreResult<()> {
     asset.loc_description_admin =
         Some(loc::strings(conn, Owner::Asset, asset.id, LOC_DESCRIPTION)?);
     asset.loc_alt_text_admin = Some(loc::strings(conn, Owner::Asset, asset.id, LOC_ALT_TEXT)?);
@@ -169,7 +169,7 @@ pub fn add_admin_strings(conn: &Connection, asset: &mut Asset) -> StoreResult<()
 
 /// The sortable keys of `ordering=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderKey {
+pub(crate) enum OrderKey {
     /// `id`
     Id,
     /// `session_id`
@@ -184,7 +184,7 @@ pub enum OrderKey {
 
 impl OrderKey {
     /// Parses one `ordering` term name (without `-`).
-    pub fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "id" => Self::Id,
             "session_id" => Self::SessionId,
@@ -225,7 +225,7 @@ fn order_sql(order: &[(OrderKey, bool)]) -> String {
 
 /// Filters of `GET assets/` (reference-server §2.6).
 #[derive(Debug, Default, Clone)]
-pub struct AssetFilter {
+pub(crate) struct AssetFilter {
     /// Ids to restrict to (random selection).
     pub ids: Option<Vec<i64>>,
     /// exact
@@ -290,7 +290,7 @@ impl AssetFilter {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] naming the parameter.
-    pub fn check(&self, conn: &Connection) -> StoreResult<()> {
+    pub(crate) fn check(&self, conn: &Connection) -> StoreResult<()> {
         let choice = |table: &str, field: &'static str, id: i64| -> StoreResult<()> {
             if super::sql::exists(conn, table, id)? {
                 Ok(())
@@ -400,7 +400,7 @@ impl AssetFilter {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     f: &AssetFilter,
     order: &[(OrderKey, bool)],
@@ -420,7 +420,7 @@ pub fn list(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn count(conn: &Connection, f: &AssetFilter) -> StoreResult<i64> {
+pub(crate) fn count(conn: &Connection, f: &AssetFilter) -> StoreResult<i64> {
     let w = f.where_clause();
     Ok(conn
         .prepare_cached(&format!("SELECT count(*) FROM assets a{}", w.sql()))?
@@ -431,7 +431,7 @@ pub fn count(conn: &Connection, f: &AssetFilter) -> StoreResult<i64> {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn random(conn: &Connection, f: &AssetFilter, limit: i64) -> StoreResult<Vec<Asset>> {
+pub(crate) fn random(conn: &Connection, f: &AssetFilter, limit: i64) -> StoreResult<Vec<Asset>> {
     let w = f.where_clause();
     let ids = super::sql::ids(
         conn,
@@ -451,7 +451,7 @@ pub fn random(conn: &Connection, f: &AssetFilter, limit: i64) -> StoreResult<Vec
 
 /// The fields a PATCH may change; `Some(None)` clears a nullable field.
 #[derive(Debug, Default, Clone)]
-pub struct AssetPatch {
+pub(crate) struct AssetPatch {
     /// Description (at most [`DESCRIPTION_MAX`] characters).
     pub description: Option<String>,
     /// Latitude.
@@ -506,7 +506,7 @@ fn must_exist(
 ///
 /// # Errors
 /// Not found, or a field conflict naming the first unknown reference.
-pub fn patch(tx: &Transaction<'_>, id: i64, p: &AssetPatch) -> StoreResult<Asset> {
+pub(crate) fn patch(tx: &Transaction<'_>, id: i64, p: &AssetPatch) -> StoreResult<Asset> {
     if !super::sql::exists(tx, "assets", id)? {
         return Err(StoreError::not_found("asset", id));
     }
@@ -609,7 +609,7 @@ pub fn patch(tx: &Transaction<'_>, id: i64, p: &AssetPatch) -> StoreResult<Asset
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn media_names_with_prefix(conn: &Connection, prefix: &str) -> StoreResult<Vec<String>> {
+pub(crate) fn media_names_with_prefix(conn: &Connection, prefix: &str) -> StoreResult<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT file FROM assets WHERE substr(file, 1, length(?1)) = ?1
          UNION SELECT filename FROM assets WHERE substr(filename, 1, length(?1)) = ?1",
@@ -620,7 +620,7 @@ pub fn media_names_with_prefix(conn: &Connection, prefix: &str) -> StoreResult<V
 
 /// The answer of `GET assets/blocked/`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Blocked {
+pub(crate) struct Blocked {
     /// The session's device.
     pub device_id: Option<String>,
     /// Assets the session's user must not hear, ascending.
@@ -634,7 +634,7 @@ pub struct Blocked {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] (`session`) for an unknown session.
-pub fn blocked(conn: &Connection, session_id: i64) -> StoreResult<Blocked> {
+pub(crate) fn blocked(conn: &Connection, session_id: i64) -> StoreResult<Blocked> {
     let device_id: Option<String> = conn
         .prepare_cached("SELECT device_id FROM sessions WHERE id = ?1")?
         .query_row([session_id], |r| r.get(0))

@@ -13,14 +13,14 @@ use super::sql::{self, Where};
 use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// Nanoseconds per second: the unit of the stored timing columns.
-pub const NS_PER_SECOND: f64 = 1e9;
+pub(crate) const NS_PER_SECOND: f64 = 1e9;
 
 /// The values `timed_asset_priority` may take. The iOS framework crashes on anything else;
 /// `neutral` is not in the reference model but iOS knows it, so it is accepted too.
-pub const PRIORITIES: [&str; 5] = ["discard", "neutral", "lowest", "normal", "highest"];
+pub(crate) const PRIORITIES: [&str; 5] = ["discard", "neutral", "lowest", "normal", "highest"];
 
 /// The ten timing columns, stored in nanoseconds, in pairs (min, max).
-pub const TIMING_PAIRS: [(&str, &str); 5] = [
+pub(crate) const TIMING_PAIRS: [(&str, &str); 5] = [
     ("minduration", "maxduration"),
     ("mindeadair", "maxdeadair"),
     ("minfadeintime", "maxfadeintime"),
@@ -30,7 +30,7 @@ pub const TIMING_PAIRS: [(&str, &str); 5] = [
 
 /// An audiotrack as api/2 shows it: every key always present, timings in seconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Audiotrack {
+pub(crate) struct Audiotrack {
     /// Row id.
     pub id: i64,
     /// Lowest playback volume (0..).
@@ -125,7 +125,7 @@ impl Table for Audiotrack {
 
 /// Bounds on one timing column for `GET audiotracks/`.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct TimingBounds {
+pub(crate) struct TimingBounds {
     /// `<col>__lte`, seconds.
     pub lte: Option<f64>,
     /// `<col>__gte`, seconds.
@@ -136,7 +136,7 @@ pub struct TimingBounds {
 
 /// Filters of `GET audiotracks/`.
 #[derive(Debug, Default, Clone)]
-pub struct AudiotrackFilter {
+pub(crate) struct AudiotrackFilter {
     /// exact
     pub project_id: Option<i64>,
     /// exact
@@ -191,7 +191,7 @@ impl Filtered for Audiotrack {
 /// Fields of a create or PATCH; `None` leaves a field as it is (or at its default on create).
 /// Timings are in seconds.
 #[derive(Debug, Default, Clone)]
-pub struct AudiotrackInput {
+pub(crate) struct AudiotrackInput {
     /// Project (must exist).
     pub project_id: Option<i64>,
     /// Lowest volume.

@@ -10,7 +10,7 @@ use super::{Filtered, StoreError, StoreResult, Table, time};
 
 /// An envelope as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// Row id.
     pub id: i64,
     /// The contributing session.
@@ -44,7 +44,7 @@ impl Table for Envelope {
 ///
 /// # Errors
 /// A `session_id` conflict (`Session not found`) for an unknown session.
-pub fn create(tx: &Transaction<'_>, session_id: i64) -> StoreResult<Envelope> {
+pub(crate) fn create(tx: &Transaction<'_>, session_id: i64) -> StoreResult<Envelope> {
     if !super::sql::exists(tx, "sessions", session_id)? {
         return Err(StoreError::conflict("session_id", "Session not found"));
     }
@@ -57,7 +57,7 @@ pub fn create(tx: &Transaction<'_>, session_id: i64) -> StoreResult<Envelope> {
 
 /// Filters of `GET envelopes/`.
 #[derive(Debug, Default, Clone)]
-pub struct EnvelopeFilter {
+pub(crate) struct EnvelopeFilter {
     /// exact (also the auto filter `session`)
     pub session_id: Option<i64>,
     /// The session's project.

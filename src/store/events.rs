@@ -14,7 +14,7 @@ use super::{Filtered, StoreError, StoreResult, Table, time};
 
 /// An event as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     /// Row id.
     pub id: i64,
     /// When the server recorded it (naive UTC).
@@ -50,7 +50,7 @@ fn coordinate(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<f64>> {
 }
 
 /// The integer ids in a stored tags text such as `1,2` (anything else is skipped).
-pub fn parse_tags(text: Option<&str>) -> Vec<i64> {
+pub(crate) fn parse_tags(text: Option<&str>) -> Vec<i64> {
     text.map(|t| {
         t.split(',')
             .filter_map(|s| s.trim().parse::<i64>().ok())
@@ -83,7 +83,7 @@ impl Table for Event {
 
 /// Everything an event can carry.
 #[derive(Debug, Default, Clone)]
-pub struct NewEvent {
+pub(crate) struct NewEvent {
     /// Session (must exist).
     pub session_id: i64,
     /// Event type.
@@ -104,7 +104,7 @@ pub struct NewEvent {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] (`session`) for an unknown session.
-pub fn create(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Event> {
+pub(crate) fn create(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Event> {
     if !super::sql::exists(tx, "sessions", e.session_id)? {
         return Err(StoreError::not_found("session", e.session_id));
     }
@@ -135,7 +135,7 @@ pub fn create(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Event> {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] (`session`) for an unknown session.
-pub fn log_event(
+pub(crate) fn log_event(
     tx: &Transaction<'_>,
     session_id: i64,
     event_type: &str,
@@ -160,7 +160,7 @@ pub fn log_event(
 
 /// Filters of `GET events/`.
 #[derive(Debug, Default, Clone)]
-pub struct EventFilter {
+pub(crate) struct EventFilter {
     /// icontains
     pub event_type: Option<String>,
     /// Prefix of the stored `server_time` text (e.g. `2026-11-21` or `2026-11-21T17`).

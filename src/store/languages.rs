@@ -17,7 +17,7 @@ use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// A language.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Language {
+pub(crate) struct Language {
     /// Row id.
     pub id: i64,
     /// Display name (may be empty).
@@ -83,7 +83,7 @@ impl Table for Language {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn id_for_code(conn: &Connection, code: &str) -> StoreResult<Option<i64>> {
+pub(crate) fn id_for_code(conn: &Connection, code: &str) -> StoreResult<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT id FROM languages WHERE language_code = ?1")?
         .query_row([code], |r| r.get(0))
@@ -94,7 +94,7 @@ pub fn id_for_code(conn: &Connection, code: &str) -> StoreResult<Option<i64>> {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn id_for_locale(conn: &Connection, locale: &str) -> StoreResult<Option<i64>> {
+pub(crate) fn id_for_locale(conn: &Connection, locale: &str) -> StoreResult<Option<i64>> {
     let short = locale
         .split(['-', '_'])
         .next()
@@ -106,7 +106,7 @@ pub fn id_for_locale(conn: &Connection, locale: &str) -> StoreResult<Option<i64>
 
 /// Filters of `GET languages/` (both case-insensitive substring matches).
 #[derive(Debug, Default, Clone)]
-pub struct LanguageFilter {
+pub(crate) struct LanguageFilter {
     /// icontains
     pub language_code: Option<String>,
     /// icontains
@@ -126,7 +126,7 @@ impl Filtered for Language {
 
 /// Fields of a language create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct LanguageInput {
+pub(crate) struct LanguageInput {
     /// Display name.
     pub name: Option<String>,
     /// Code (required on create; two characters, checked by the caller).
@@ -201,7 +201,7 @@ impl Table for LocString {
 
 /// Filters of `GET localizedstrings/`.
 #[derive(Debug, Default, Clone)]
-pub struct StringFilter {
+pub(crate) struct StringFilter {
     /// exact
     pub language_id: Option<i64>,
     /// language code, exact
@@ -226,7 +226,7 @@ impl Filtered for LocString {
 
 /// Fields of a localized string create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct StringInput {
+pub(crate) struct StringInput {
     /// The text (required on create).
     pub text: Option<String>,
     /// The language (required on create, unless given by code).

@@ -10,7 +10,7 @@ use super::{Editable, StoreResult, Table, time};
 
 /// A listen event as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ListenEvent {
+pub(crate) struct ListenEvent {
     /// Row id.
     pub id: i64,
     /// Stored duration in seconds, 2 decimals; null when unknown.
@@ -25,7 +25,7 @@ pub struct ListenEvent {
     pub project_id: i64,
 }
 
-pub use super::time::{ns_to_seconds, seconds_to_ns};
+pub(crate) use super::time::{ns_to_seconds, seconds_to_ns};
 
 impl Table for ListenEvent {
     const WHAT: &'static str = "listen event";
@@ -49,7 +49,7 @@ impl Table for ListenEvent {
 
 /// Fields of a create or a PATCH (absent = unchanged).
 #[derive(Debug, Default, Clone)]
-pub struct ListenEventInput {
+pub(crate) struct ListenEventInput {
     /// Session.
     pub session_id: Option<i64>,
     /// Asset.
@@ -115,7 +115,7 @@ impl Editable for ListenEvent {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn last_heard(conn: &Connection, session_id: i64) -> StoreResult<Option<i64>> {
+pub(crate) fn last_heard(conn: &Connection, session_id: i64) -> StoreResult<Option<i64>> {
     Ok(conn
         .query_row(
             "SELECT asset_id FROM listen_events WHERE session_id = ?1 \
@@ -128,7 +128,7 @@ pub fn last_heard(conn: &Connection, session_id: i64) -> StoreResult<Option<i64>
 
 /// The date-range keywords of `start_time__range`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DateRange {
+pub(crate) enum DateRange {
     /// Since midnight (UTC) today.
     Today,
     /// The whole of yesterday.
@@ -143,7 +143,7 @@ pub enum DateRange {
 
 impl DateRange {
     /// Parses `today`, `yesterday`, `week`, `month` or `year`.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "today" => Self::Today,
             "yesterday" => Self::Yesterday,
@@ -155,7 +155,7 @@ impl DateRange {
     }
 
     /// `[from, to)` as stored timestamps, relative to `today`.
-    pub fn bounds(self, today: NaiveDate) -> (String, String) {
+    pub(crate) fn bounds(self, today: NaiveDate) -> (String, String) {
         let midnight = |d: NaiveDate| time::format(d.and_hms_opt(0, 0, 0).unwrap_or_default());
         let tomorrow = today + Duration::days(1);
         let (from, to) = match self {
@@ -183,7 +183,7 @@ impl DateRange {
 
 /// Filters of `GET listenevents/`.
 #[derive(Debug, Default, Clone)]
-pub struct ListenEventFilter {
+pub(crate) struct ListenEventFilter {
     /// Duration at most, in nanoseconds.
     pub duration_lte: Option<f64>,
     /// Duration at least, in nanoseconds.
@@ -234,7 +234,7 @@ impl ListenEventFilter {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     f: &ListenEventFilter,
     page: Option<(i64, i64)>,
@@ -246,7 +246,7 @@ pub fn list(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn count(conn: &Connection, f: &ListenEventFilter) -> StoreResult<i64> {
+pub(crate) fn count(conn: &Connection, f: &ListenEventFilter) -> StoreResult<i64> {
     ListenEvent::count(conn, &f.where_clause())
 }
 

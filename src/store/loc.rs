@@ -11,7 +11,7 @@ use super::{StoreError, StoreResult};
 
 /// The kinds of rows that own localized fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
+pub(crate) enum Owner {
     /// `projects`
     Project,
     /// `assets`
@@ -38,7 +38,7 @@ impl Owner {
 
 /// A localized string as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LocString {
+pub(crate) struct LocString {
     /// Row id.
     pub id: i64,
     /// Language code, e.g. `en`.
@@ -53,7 +53,7 @@ pub struct LocString {
 ///
 /// # Errors
 /// [`StoreError::Conflict`] naming `api_field` when an id is not a localized string.
-pub fn set(
+pub(crate) fn set(
     tx: &Transaction<'_>,
     owner: Owner,
     owner_id: i64,
@@ -92,7 +92,12 @@ pub fn set(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn ids(conn: &Connection, owner: Owner, owner_id: i64, field: &str) -> StoreResult<Vec<i64>> {
+pub(crate) fn ids(
+    conn: &Connection,
+    owner: Owner,
+    owner_id: i64,
+    field: &str,
+) -> StoreResult<Vec<i64>> {
     Ok(super::sql::ids(
         conn,
         "SELECT string_id FROM loc_links WHERE owner = ?1 AND owner_id = ?2 AND field = ?3 ORDER BY position",
@@ -104,7 +109,7 @@ pub fn ids(conn: &Connection, owner: Owner, owner_id: i64, field: &str) -> Store
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn resolve(
+pub(crate) fn resolve(
     conn: &Connection,
     owner: Owner,
     owner_id: i64,
@@ -131,7 +136,7 @@ pub fn resolve(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn strings(
+pub(crate) fn strings(
     conn: &Connection,
     owner: Owner,
     owner_id: i64,
@@ -159,7 +164,7 @@ pub fn strings(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn english_id(conn: &Connection) -> StoreResult<i64> {
+pub(crate) fn english_id(conn: &Connection) -> StoreResult<i64> {
     Ok(conn
         .prepare_cached("SELECT id FROM languages WHERE language_code = 'en'")?
         .query_row([], |r| r.get(0))
@@ -172,7 +177,7 @@ pub fn english_id(conn: &Connection) -> StoreResult<i64> {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown session.
-pub fn language_for(conn: &Connection, session_id: Option<i64>) -> StoreResult<i64> {
+pub(crate) fn language_for(conn: &Connection, session_id: Option<i64>) -> StoreResult<i64> {
     match session_id {
         None => english_id(conn),
         Some(sid) => {

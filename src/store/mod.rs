@@ -8,32 +8,32 @@
 //!
 //! Owns: connections, schema, SQL. May not touch: HTTP types, audio, the conductor.
 
-pub mod loc;
-pub mod sql;
-pub mod table;
-pub mod time;
+pub(crate) mod loc;
+pub(crate) mod sql;
+pub(crate) mod table;
+pub(crate) mod time;
 
-pub mod assets;
-pub mod audiotracks;
+pub(crate) mod assets;
+pub(crate) mod audiotracks;
 pub mod catalog;
-pub mod envelopes;
-pub mod events;
-pub mod languages;
-pub mod listenevents;
-pub mod owners;
-pub mod projectgroups;
-pub mod projects;
-pub mod sessions;
-pub mod speakers;
-pub mod tags;
-pub mod timedassets;
-pub mod uielements;
-pub mod uigroups;
-pub mod uploads;
+pub(crate) mod envelopes;
+pub(crate) mod events;
+pub(crate) mod languages;
+pub(crate) mod listenevents;
+pub(crate) mod owners;
+pub(crate) mod projectgroups;
+pub(crate) mod projects;
+pub(crate) mod sessions;
+pub(crate) mod speakers;
+pub(crate) mod tags;
+pub(crate) mod timedassets;
+pub(crate) mod uielements;
+pub(crate) mod uigroups;
+pub(crate) mod uploads;
 pub mod users;
-pub mod votes;
+pub(crate) mod votes;
 
-pub use table::{Editable, Filtered, Table};
+pub(crate) use table::{Editable, Filtered, Table};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,7 +49,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
-pub fn schema_version() -> i64 {
+pub(crate) fn schema_version() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
 
@@ -124,7 +124,7 @@ impl StoreError {
 }
 
 /// Result of a store operation.
-pub type StoreResult<T> = Result<T, StoreError>;
+pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 

@@ -12,7 +12,7 @@ use super::{StoreError, StoreResult};
 
 /// The objects owned through their session: (table, name for messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owned {
+pub(crate) enum Owned {
     /// `assets`
     Asset,
     /// `votes`
@@ -37,7 +37,7 @@ impl Owned {
     }
 
     /// The object's name in messages and not-found errors.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Asset => "asset",
             Self::Vote => "vote",
@@ -52,7 +52,7 @@ impl Owned {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when there is no such session.
-pub fn of_session(conn: &Connection, id: i64) -> StoreResult<Option<i64>> {
+pub(crate) fn of_session(conn: &Connection, id: i64) -> StoreResult<Option<i64>> {
     conn.prepare_cached("SELECT user_id FROM sessions WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?
@@ -63,7 +63,7 @@ pub fn of_session(conn: &Connection, id: i64) -> StoreResult<Option<i64>> {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when there is no such object.
-pub fn of(conn: &Connection, what: Owned, id: i64) -> StoreResult<Option<i64>> {
+pub(crate) fn of(conn: &Connection, what: Owned, id: i64) -> StoreResult<Option<i64>> {
     conn.prepare_cached(&format!(
         "SELECT s.user_id FROM {} o LEFT JOIN sessions s ON s.id = o.session_id WHERE o.id = ?1",
         what.table()
@@ -80,7 +80,10 @@ pub fn of(conn: &Connection, what: Owned, id: i64) -> StoreResult<Option<i64>> {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn of_unpublished_media(conn: &Connection, stem: &str) -> StoreResult<Option<Option<i64>>> {
+pub(crate) fn of_unpublished_media(
+    conn: &Connection,
+    stem: &str,
+) -> StoreResult<Option<Option<i64>>> {
     // Stored names are `<stem>.<ext>`; `stem.` ≤ name < `stem/` selects exactly them ('/' is
     // the character after '.') and uses the indexes on `file` and `filename`.
     let (low, high) = (format!("{stem}."), format!("{stem}/"));
@@ -106,7 +109,8 @@ pub fn of_unpublished_media(conn: &Connection, stem: &str) -> StoreResult<Option
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn sessions_of(conn: &Connection, user_id: i64) -> StoreResult<Vec<i64>> {
+#[cfg(test)]
+pub(crate) fn sessions_of(conn: &Connection, user_id: i64) -> StoreResult<Vec<i64>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM sessions WHERE user_id = ?1 ORDER BY id")?;
     let rows = stmt.query_map([user_id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -16,7 +16,7 @@ use crate::geometry;
 
 /// A project group as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ProjectGroup {
+pub(crate) struct ProjectGroup {
     /// Row id.
     pub id: i64,
     /// Name.
@@ -49,7 +49,7 @@ impl Table for ProjectGroup {
 
 /// Filters of `GET projectgroups/`.
 #[derive(Debug, Default, Clone)]
-pub struct ProjectGroupFilter {
+pub(crate) struct ProjectGroupFilter {
     /// icontains
     pub name: Option<String>,
     /// exact
@@ -69,7 +69,7 @@ impl Filtered for ProjectGroup {
 
 /// Fields of a create or PATCH; `None` keeps the stored value (or the default).
 #[derive(Debug, Default, Clone)]
-pub struct ProjectGroupInput {
+pub(crate) struct ProjectGroupInput {
     /// Name (required on create).
     pub name: Option<String>,
     /// Default true.
@@ -134,7 +134,7 @@ impl Editable for ProjectGroup {
 
 /// One entry of `GET projectgroups/:id/projects/`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ProjectChoice {
+pub(crate) struct ProjectChoice {
     /// Project id.
     pub project_id: i64,
     /// Project name.
@@ -152,7 +152,7 @@ pub struct ProjectChoice {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn language_by_code(conn: &Connection, code: &str) -> StoreResult<i64> {
+pub(crate) fn language_by_code(conn: &Connection, code: &str) -> StoreResult<i64> {
     match super::languages::id_for_locale(conn, code)? {
         Some(id) => Ok(id),
         None => loc::english_id(conn),
@@ -164,7 +164,7 @@ pub fn language_by_code(conn: &Connection, code: &str) -> StoreResult<i64> {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn projects_at(
+pub(crate) fn projects_at(
     conn: &Connection,
     group_id: i64,
     latitude: f64,

@@ -10,10 +10,10 @@ use super::sql::{Where, replace_links};
 use super::{StoreError, StoreResult, time};
 
 /// Hearing radius of an asset, in metres, for projects created without one.
-pub const DEFAULT_RECORDING_RADIUS_M: i64 = 10;
+pub(crate) const DEFAULT_RECORDING_RADIUS_M: i64 = 10;
 
 /// The localized fields of a project: (stored field, output name, admin output key).
-pub const LOC_FIELDS: [(&str, &str, &str); 5] = [
+pub(crate) const LOC_FIELDS: [(&str, &str, &str); 5] = [
     ("description", "description", "description_loc_admin"),
     (
         "sharing_message",
@@ -39,7 +39,7 @@ pub const LOC_FIELDS: [(&str, &str, &str); 5] = [
 
 /// The scalar columns of a project, as stored and as shown.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ProjectRow {
+pub(crate) struct ProjectRow {
     /// Row id.
     pub id: i64,
     /// Name.
@@ -140,7 +140,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<ProjectRow> {
 
 /// A project with its localized fields resolved for one language.
 #[derive(Debug, Clone, Serialize)]
-pub struct Project {
+pub(crate) struct Project {
     /// Scalar columns.
     #[serde(flatten)]
     pub row: ProjectRow,
@@ -155,7 +155,7 @@ pub struct Project {
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn row_by_id(conn: &Connection, id: i64) -> StoreResult<ProjectRow> {
+pub(crate) fn row_by_id(conn: &Connection, id: i64) -> StoreResult<ProjectRow> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM projects WHERE id = ?1"))?
         .query_row([id], row)
         .optional()?
@@ -196,14 +196,19 @@ fn complete(
 ///
 /// # Errors
 /// [`StoreError::NotFound`].
-pub fn get(conn: &Connection, id: i64, language_id: i64, admin: bool) -> StoreResult<Project> {
+pub(crate) fn get(
+    conn: &Connection,
+    id: i64,
+    language_id: i64,
+    admin: bool,
+) -> StoreResult<Project> {
     let r = row_by_id(conn, id)?;
     complete(conn, r, language_id, admin)
 }
 
 /// Filters of `GET projects/`.
 #[derive(Debug, Default, Clone)]
-pub struct ProjectFilter {
+pub(crate) struct ProjectFilter {
     /// icontains
     pub name: Option<String>,
     /// exact
@@ -234,7 +239,7 @@ pub struct ProjectFilter {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     f: &ProjectFilter,
     language_id: i64,
@@ -278,7 +283,7 @@ pub fn list(
 /// Every settable field of a project; `None` leaves a field unchanged (or at its default on
 /// create). `recording_radius` distinguishes "unchanged" from "set to null".
 #[derive(Debug, Default, Clone)]
-pub struct ProjectInput {
+pub(crate) struct ProjectInput {
     /// Name.
     pub name: Option<String>,
     /// Owner.
@@ -432,7 +437,11 @@ fn apply(tx: &Transaction<'_>, id: i64, p: &ProjectInput) -> StoreResult<()> {
 ///
 /// # Errors
 /// Field conflicts for unknown languages or localized strings.
-pub fn create(tx: &Transaction<'_>, p: &ProjectInput, language_id: i64) -> StoreResult<Project> {
+pub(crate) fn create(
+    tx: &Transaction<'_>,
+    p: &ProjectInput,
+    language_id: i64,
+) -> StoreResult<Project> {
     tx.execute(
         "INSERT INTO projects (name, latitude, longitude, pub_date) VALUES (?1, ?2, ?3, ?4)",
         rusqlite::params![
@@ -459,7 +468,7 @@ pub fn create(tx: &Transaction<'_>, p: &ProjectInput, language_id: i64) -> Store
 ///
 /// # Errors
 /// Not found, or field conflicts.
-pub fn patch(
+pub(crate) fn patch(
     tx: &Transaction<'_>,
     id: i64,
     p: &ProjectInput,
@@ -475,7 +484,7 @@ pub fn patch(
 ///
 /// # Errors
 /// Not found.
-pub fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+pub(crate) fn delete(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
     if tx.execute("DELETE FROM projects WHERE id = ?1", [id])? == 0 {
         return Err(StoreError::not_found("project", id));
     }

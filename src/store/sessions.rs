@@ -9,7 +9,7 @@ use super::{Filtered, StoreError, StoreResult, Table, time};
 
 /// A session as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Session {
+pub(crate) struct Session {
     /// Row id (also the stream id).
     pub id: i64,
     /// Copied from the token user's device profile.
@@ -60,7 +60,7 @@ impl Table for Session {
 
 /// What a client asks for when it starts a session.
 #[derive(Debug, Default, Clone)]
-pub struct NewSession {
+pub(crate) struct NewSession {
     /// Project (required).
     pub project_id: i64,
     /// Language code (`en-US` is cut to `en`); unknown codes fall back to language 1.
@@ -85,7 +85,7 @@ pub struct NewSession {
 ///
 /// # Errors
 /// Field conflicts for an unknown project or language id.
-pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
+pub(crate) fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
     let project_geo: Option<bool> = tx
         .prepare_cached("SELECT geo_listen_enabled FROM projects WHERE id = ?1")?
         .query_row([n.project_id], |r| r.get(0))
@@ -139,7 +139,7 @@ pub fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Session> {
 
 /// Filters of `GET sessions/`.
 #[derive(Debug, Default, Clone)]
-pub struct SessionFilter {
+pub(crate) struct SessionFilter {
     /// exact
     pub project_id: Option<i64>,
     /// exact
@@ -197,7 +197,7 @@ impl Filtered for Session {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
+pub(crate) fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
     Session::count(conn, &f.where_clause())
 }
 
@@ -207,7 +207,7 @@ pub fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn local_session(tx: &Transaction<'_>, project_id: i64) -> StoreResult<Option<i64>> {
+pub(crate) fn local_session(tx: &Transaction<'_>, project_id: i64) -> StoreResult<Option<i64>> {
     if !super::sql::exists(tx, "projects", project_id)? {
         return Ok(None);
     }
@@ -237,7 +237,7 @@ pub fn local_session(tx: &Transaction<'_>, project_id: i64) -> StoreResult<Optio
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn set_language(tx: &Transaction<'_>, id: i64, code: &str) -> StoreResult<Option<i64>> {
+pub(crate) fn set_language(tx: &Transaction<'_>, id: i64, code: &str) -> StoreResult<Option<i64>> {
     let Some(language_id) = super::languages::id_for_code(tx, code)? else {
         return Ok(None);
     };

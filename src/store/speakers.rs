@@ -18,7 +18,7 @@ use crate::geometry;
 
 /// A speaker as api/2 shows it; every key always present, `backupuri` never null.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Speaker {
+pub(crate) struct Speaker {
     /// Row id.
     pub id: i64,
     /// Whether the speaker plays.
@@ -92,7 +92,7 @@ impl Table for Speaker {
 
 /// Filters of `GET speakers/`.
 #[derive(Debug, Default, Clone)]
-pub struct SpeakerFilter {
+pub(crate) struct SpeakerFilter {
     /// exact
     pub activeyn: Option<bool>,
     /// exact
@@ -112,7 +112,7 @@ impl Filtered for Speaker {
 
 /// Fields of a create or PATCH; `None` leaves a field as it is (or at its default).
 #[derive(Debug, Default, Clone)]
-pub struct SpeakerInput {
+pub(crate) struct SpeakerInput {
     /// Project (must exist).
     pub project_id: Option<i64>,
     /// Flag (default false).
@@ -313,7 +313,10 @@ impl Editable for Speaker {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn active_shapes(conn: &Connection, project_id: i64) -> StoreResult<Vec<MultiPolygon<f64>>> {
+pub(crate) fn active_shapes(
+    conn: &Connection,
+    project_id: i64,
+) -> StoreResult<Vec<MultiPolygon<f64>>> {
     let mut stmt = conn.prepare_cached(
         "SELECT shape FROM speakers WHERE project_id = ?1 AND activeyn AND shape IS NOT NULL
           ORDER BY id",

@@ -10,26 +10,26 @@ use super::{StoreError, StoreResult};
 
 /// Conjunction of SQL conditions with their bound parameters.
 #[derive(Debug, Default, Clone)]
-pub struct Where {
+pub(crate) struct Where {
     clauses: Vec<String>,
     params: Vec<Value>,
 }
 
 impl Where {
     /// An empty condition (matches everything).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds `column = ?`.
-    pub fn eq(&mut self, column: &str, value: impl Into<Value>) -> &mut Self {
+    pub(crate) fn eq(&mut self, column: &str, value: impl Into<Value>) -> &mut Self {
         self.clauses.push(format!("{column} = ?"));
         self.params.push(value.into());
         self
     }
 
     /// Adds `column = ?` when `value` is present.
-    pub fn eq_opt<V: Into<Value>>(&mut self, column: &str, value: Option<V>) -> &mut Self {
+    pub(crate) fn eq_opt<V: Into<Value>>(&mut self, column: &str, value: Option<V>) -> &mut Self {
         if let Some(v) = value {
             self.eq(column, v);
         }
@@ -37,7 +37,7 @@ impl Where {
     }
 
     /// Adds `column <op> ?` (op is one of `<`, `<=`, `>`, `>=`), when `value` is present.
-    pub fn cmp_opt<V: Into<Value>>(
+    pub(crate) fn cmp_opt<V: Into<Value>>(
         &mut self,
         column: &str,
         op: &str,
@@ -51,7 +51,7 @@ impl Where {
     }
 
     /// Adds a case-insensitive substring match, when `value` is present.
-    pub fn contains_opt(&mut self, column: &str, value: Option<&str>) -> &mut Self {
+    pub(crate) fn contains_opt(&mut self, column: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
             self.clauses.push(format!("{column} LIKE ? ESCAPE '\\'"));
             self.params
@@ -61,7 +61,7 @@ impl Where {
     }
 
     /// Adds a case-insensitive prefix match, when `value` is present.
-    pub fn starts_with_opt(&mut self, column: &str, value: Option<&str>) -> &mut Self {
+    pub(crate) fn starts_with_opt(&mut self, column: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
             self.clauses
                 .push(format!("CAST({column} AS TEXT) LIKE ? ESCAPE '\\'"));
@@ -72,7 +72,7 @@ impl Where {
     }
 
     /// Adds `column IN (?, ?, ...)`; an empty list matches nothing.
-    pub fn in_list(&mut self, column: &str, values: &[i64]) -> &mut Self {
+    pub(crate) fn in_list(&mut self, column: &str, values: &[i64]) -> &mut Self {
         if values.is_empty() {
             self.clauses.push("0".into());
         } else {
@@ -86,7 +86,7 @@ impl Where {
 
     /// With `Some(user)`: only rows whose `session_column` names a session `user` opened (the
     /// "your own only" view of non-staff callers).
-    pub fn owned_by(&mut self, session_column: &str, user: Option<i64>) -> &mut Self {
+    pub(crate) fn owned_by(&mut self, session_column: &str, user: Option<i64>) -> &mut Self {
         if let Some(user) = user {
             self.clauses.push(format!(
                 "{session_column} IN (SELECT id FROM sessions WHERE user_id = ?)"
@@ -97,7 +97,7 @@ impl Where {
     }
 
     /// Adds a raw clause with `?` placeholders and their values.
-    pub fn raw(
+    pub(crate) fn raw(
         &mut self,
         clause: impl Into<String>,
         params: impl IntoIterator<Item = Value>,
@@ -108,7 +108,7 @@ impl Where {
     }
 
     /// ` WHERE a AND b ...`, or the empty string.
-    pub fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
         } else {
@@ -117,13 +117,13 @@ impl Where {
     }
 
     /// The bound parameters, in order.
-    pub fn params(&self) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, Value>> {
+    pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, Value>> {
         rusqlite::params_from_iter(self.params.iter())
     }
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
-pub fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -135,13 +135,13 @@ pub fn escape_like(s: &str) -> String {
 }
 
 /// Parses `group_concat` output (`"3,5,8"`) into ids.
-pub fn id_list(text: Option<String>) -> Vec<i64> {
+pub(crate) fn id_list(text: Option<String>) -> Vec<i64> {
     text.map(|t| t.split(',').filter_map(|s| s.parse().ok()).collect())
         .unwrap_or_default()
 }
 
 /// Reads the ids returned by a one-column query.
-pub fn ids(
+pub(crate) fn ids(
     conn: &rusqlite::Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -152,7 +152,7 @@ pub fn ids(
 }
 
 /// Replaces the rows of a many-to-many link table for one owner.
-pub fn replace_links(
+pub(crate) fn replace_links(
     tx: &rusqlite::Transaction<'_>,
     table: &str,
     owner_column: &str,
@@ -174,7 +174,7 @@ pub fn replace_links(
 }
 
 /// True if a row with this id exists in `table`.
-pub fn exists(conn: &rusqlite::Connection, table: &str, id: i64) -> rusqlite::Result<bool> {
+pub(crate) fn exists(conn: &rusqlite::Connection, table: &str, id: i64) -> rusqlite::Result<bool> {
     conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?
         .exists([id])
 }
@@ -183,7 +183,7 @@ pub fn exists(conn: &rusqlite::Connection, table: &str, id: i64) -> rusqlite::Re
 ///
 /// # Errors
 /// [`super::StoreError::Conflict`] naming `field` (DRF's wording) when it does not.
-pub fn check_ref(
+pub(crate) fn check_ref(
     conn: &rusqlite::Connection,
     table: &str,
     field: &'static str,

@@ -13,7 +13,7 @@ use super::sql::{Where, delete_row};
 use super::{StoreError, StoreResult};
 
 /// A resource stored one row per object.
-pub trait Table: Sized + Send + 'static {
+pub(crate) trait Table: Sized + Send + 'static {
     /// What a missing row is called in errors (`timed asset`).
     const WHAT: &'static str;
     /// The table rows are deleted from.
@@ -118,7 +118,7 @@ pub trait Table: Sized + Send + 'static {
 }
 
 /// A resource listed through a filter of its own.
-pub trait Filtered: Table {
+pub(crate) trait Filtered: Table {
     /// The list's filters.
     type Filter: Send + 'static;
 
@@ -130,7 +130,7 @@ pub trait Filtered: Table {
 }
 
 /// A resource created and PATCHed from one input type (`None` fields keep stored values).
-pub trait Editable: Table {
+pub(crate) trait Editable: Table {
     /// The fields of a create or PATCH.
     type Input: Send + 'static;
 

@@ -10,11 +10,11 @@ use super::{Editable, Filtered, StoreError, StoreResult, Table};
 use crate::geometry;
 
 /// The `filter` values a tag may carry (inert on the server; clients read them).
-pub const FILTERS: &[&str] = &["", "_within_10km", "_ten_most_recent_days"];
+pub(crate) const FILTERS: &[&str] = &["", "_within_10km", "_ten_most_recent_days"];
 
 /// A tag relationship (`tagrelationships/` and a tag's `relationships`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Relationship {
+pub(crate) struct Relationship {
     /// Row id.
     pub id: i64,
     /// The tag this relationship belongs to.
@@ -25,7 +25,7 @@ pub struct Relationship {
 
 /// A tag as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Tag {
+pub(crate) struct Tag {
     /// Row id.
     pub id: i64,
     /// Short code.
@@ -59,7 +59,7 @@ pub struct Tag {
 /// How localized fields are shown: in which language, and whether the `_admin` lists are
 /// added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Localize {
+pub(crate) struct Localize {
     /// Language row id to resolve to (falls back to English, then any).
     pub language_id: i64,
     /// Emit the `<field>_admin` lists too.
@@ -71,7 +71,7 @@ impl Localize {
     ///
     /// # Errors
     /// Only SQLite failures.
-    pub fn english(conn: &Connection) -> StoreResult<Self> {
+    pub(crate) fn english(conn: &Connection) -> StoreResult<Self> {
         Ok(Self {
             language_id: loc::english_id(conn)?,
             admin: false,
@@ -83,7 +83,7 @@ impl Localize {
     ///
     /// # Errors
     /// Unknown session, SQLite failures.
-    pub fn for_session(
+    pub(crate) fn for_session(
         conn: &Connection,
         session_id: Option<i64>,
         admin: bool,
@@ -149,13 +149,13 @@ fn complete(conn: &Connection, mut t: Tag, how: Localize) -> StoreResult<Tag> {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] if there is no such tag.
-pub fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<Tag> {
+pub(crate) fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<Tag> {
     complete(conn, Tag::row(conn, id)?, how)
 }
 
 /// Filters of `GET tags/`.
 #[derive(Debug, Default, Clone)]
-pub struct TagFilter {
+pub(crate) struct TagFilter {
     /// icontains
     pub description: Option<String>,
     /// icontains
@@ -168,7 +168,7 @@ pub struct TagFilter {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn list(conn: &Connection, f: &TagFilter, how: Localize) -> StoreResult<Vec<Tag>> {
+pub(crate) fn list(conn: &Connection, f: &TagFilter, how: Localize) -> StoreResult<Vec<Tag>> {
     let mut w = Where::new();
     w.contains_opt("description", f.description.as_deref())
         .contains_opt("data", f.data.as_deref())
@@ -184,7 +184,7 @@ pub fn list(conn: &Connection, f: &TagFilter, how: Localize) -> StoreResult<Vec<
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown project, then for an unknown session.
-pub fn for_project(
+pub(crate) fn for_project(
     conn: &Connection,
     project_id: i64,
     session_id: Option<i64>,
@@ -206,7 +206,7 @@ pub fn for_project(
 
 /// Fields of a tag create or PATCH; `None` leaves a field as it is (create: its default).
 #[derive(Debug, Default, Clone)]
-pub struct TagInput {
+pub(crate) struct TagInput {
     /// Short code (required on create).
     pub value: Option<String>,
     /// Description; `Some(None)` clears it.
@@ -301,7 +301,7 @@ impl Editable for Tag {
 
 /// A tag category.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TagCategory {
+pub(crate) struct TagCategory {
     /// Row id.
     pub id: i64,
     /// Name (at most 50 characters).
@@ -326,7 +326,7 @@ impl Table for TagCategory {
 
 /// Filters of `GET tagcategories/`.
 #[derive(Debug, Default, Clone)]
-pub struct CategoryFilter {
+pub(crate) struct CategoryFilter {
     /// icontains
     pub name: Option<String>,
 }
@@ -343,7 +343,7 @@ impl Filtered for TagCategory {
 
 /// Fields of a category create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct CategoryInput {
+pub(crate) struct CategoryInput {
     /// Name (required on create).
     pub name: Option<String>,
     /// Data; `Some(None)` clears it.
@@ -397,7 +397,7 @@ impl Table for Relationship {
 
 /// Filters of `GET tagrelationships/`.
 #[derive(Debug, Default, Clone)]
-pub struct RelationshipFilter {
+pub(crate) struct RelationshipFilter {
     /// exact
     pub tag_id: Option<i64>,
     /// exact
@@ -417,7 +417,7 @@ impl Filtered for Relationship {
 
 /// Fields of a relationship create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct RelationshipInput {
+pub(crate) struct RelationshipInput {
     /// Tag (required on create).
     pub tag_id: Option<i64>,
     /// Parent relationship; `Some(None)` clears it.

@@ -6,18 +6,18 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
 
 /// The current time, formatted for storage and output.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     format(Utc::now().naive_utc())
 }
 
 /// Formats a naive UTC time for storage and output.
-pub fn format(t: NaiveDateTime) -> String {
+pub(crate) fn format(t: NaiveDateTime) -> String {
     t.format(FORMAT).to_string()
 }
 
 /// Parses a client's timestamp: naive (taken as UTC), `Z`, or with an offset (converted to
 /// UTC); a space instead of `T` and a bare date are accepted too. Returns the storage form.
-pub fn parse(input: &str) -> Option<String> {
+pub(crate) fn parse(input: &str) -> Option<String> {
     let s = input.trim();
     if s.is_empty() {
         return None;
@@ -52,12 +52,12 @@ pub fn parse(input: &str) -> Option<String> {
 
 /// Nanoseconds (how the reference server stores durations) → seconds rounded to 2 decimals,
 /// as the wire shows them.
-pub fn ns_to_seconds(ns: i64) -> f64 {
+pub(crate) fn ns_to_seconds(ns: i64) -> f64 {
     ((ns as f64) / 1e7).round() / 100.0
 }
 
 /// Seconds from the wire → stored nanoseconds.
-pub fn seconds_to_ns(seconds: f64) -> i64 {
+pub(crate) fn seconds_to_ns(seconds: f64) -> i64 {
     (seconds * 1e9).round() as i64
 }
 

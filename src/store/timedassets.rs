@@ -10,11 +10,11 @@ use super::sql::{self, Where};
 use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// The message the reference server gives when `end` comes before `start`.
-pub const END_BEFORE_START: &str = "End time must be greater than start time.";
+pub(crate) const END_BEFORE_START: &str = "End time must be greater than start time.";
 
 /// A timed asset as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TimedAsset {
+pub(crate) struct TimedAsset {
     /// Row id.
     pub id: i64,
     /// Seconds from stream start when the asset becomes available.
@@ -46,7 +46,7 @@ impl Table for TimedAsset {
 
 /// Filters of `GET timedassets/` (seconds).
 #[derive(Debug, Default, Clone)]
-pub struct TimedAssetFilter {
+pub(crate) struct TimedAssetFilter {
     /// exact
     pub project_id: Option<i64>,
     /// exact
@@ -84,7 +84,7 @@ impl Filtered for TimedAsset {
 
 /// Fields of a create or PATCH; `None` keeps the stored value.
 #[derive(Debug, Default, Clone)]
-pub struct TimedAssetInput {
+pub(crate) struct TimedAssetInput {
     /// Seconds.
     pub start: Option<f64>,
     /// Seconds.

@@ -14,15 +14,15 @@ use super::sql::{Assignments, check_ref};
 use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// Screen-density variants of an element image.
-pub const VARIANTS: &[&str] = &[
+pub(crate) const VARIANTS: &[&str] = &[
     "@2x", "@3x", "-iPad@2x", "-iPad@3x", "-mdpi", "-hdpi", "-xhdpi", "-xxhdpi", "-xxxhdpi",
 ];
 /// Image file extensions.
-pub const FILE_EXTENSIONS: &[&str] = &["png", "jpg"];
+pub(crate) const FILE_EXTENSIONS: &[&str] = &["png", "jpg"];
 /// Label positions (empty allowed).
-pub const LABEL_POSITIONS: &[&str] = &["text_below", "text_overlay", ""];
+pub(crate) const LABEL_POSITIONS: &[&str] = &["text_below", "text_overlay", ""];
 /// The client views element names belong to.
-pub const VIEWS: &[&str] = &[
+pub(crate) const VIEWS: &[&str] = &[
     "home",
     "listen",
     "speak",
@@ -33,7 +33,7 @@ pub const VIEWS: &[&str] = &[
 
 /// A UI element.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UiElement {
+pub(crate) struct UiElement {
     /// Row id.
     pub id: i64,
     /// One of [`VARIANTS`].
@@ -54,7 +54,7 @@ pub struct UiElement {
 
 /// A UI element name.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UiElementName {
+pub(crate) struct UiElementName {
     /// Row id.
     pub id: i64,
     /// Name (at most 30 characters).
@@ -94,7 +94,7 @@ impl Table for UiElement {
 
 /// Filters of `GET uielements/`.
 #[derive(Debug, Default, Clone)]
-pub struct ElementFilter {
+pub(crate) struct ElementFilter {
     /// The element name contains this (case-sensitive).
     pub uielementname: Option<String>,
     /// exact
@@ -129,7 +129,7 @@ impl Filtered for UiElement {
 
 /// Fields of a UI element create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct ElementInput {
+pub(crate) struct ElementInput {
     /// Element name (required on create).
     pub uielementname_id: Option<i64>,
     /// Project (required on create).
@@ -236,7 +236,7 @@ impl Table for UiElementName {
 
 /// Filters of `GET uielementnames/`.
 #[derive(Debug, Default, Clone)]
-pub struct NameFilter {
+pub(crate) struct NameFilter {
     /// contains (case-sensitive)
     pub name: Option<String>,
     /// exact
@@ -258,7 +258,7 @@ impl Filtered for UiElementName {
 
 /// Fields of a UI element name create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct NameInput {
+pub(crate) struct NameInput {
     /// Name (required on create).
     pub name: Option<String>,
     /// Description; `Some(None)` clears it.
@@ -306,7 +306,7 @@ impl Editable for UiElementName {
 
 /// One element in the per-project document.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ProjectElement {
+pub(crate) struct ProjectElement {
     /// Label colour.
     pub label_text_color: String,
     /// Label position.
@@ -323,7 +323,7 @@ pub struct ProjectElement {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown project.
-pub fn for_project(
+pub(crate) fn for_project(
     conn: &Connection,
     project_id: i64,
     variant: &str,

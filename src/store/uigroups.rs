@@ -12,13 +12,13 @@ use super::tags::Localize;
 use super::{Editable, Filtered, StoreError, StoreResult, Table};
 
 /// UI modes of a group.
-pub const UI_MODES: &[&str] = &["listen", "speak", "browse"];
+pub(crate) const UI_MODES: &[&str] = &["listen", "speak", "browse"];
 /// Selection methods of a group.
-pub const SELECT_METHODS: &[&str] = &["single", "multi", "min_one"];
+pub(crate) const SELECT_METHODS: &[&str] = &["single", "multi", "min_one"];
 
 /// A UI item: one tag shown in a group.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UiItem {
+pub(crate) struct UiItem {
     /// Row id.
     pub id: i64,
     /// Position within the group.
@@ -37,7 +37,7 @@ pub struct UiItem {
 
 /// A UI group as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UiGroup {
+pub(crate) struct UiGroup {
     /// Row id.
     pub id: i64,
     /// Name.
@@ -135,13 +135,13 @@ fn complete(conn: &Connection, mut g: UiGroup, how: Localize) -> StoreResult<UiG
 ///
 /// # Errors
 /// [`StoreError::NotFound`] if there is none.
-pub fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<UiGroup> {
+pub(crate) fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<UiGroup> {
     complete(conn, UiGroup::row(conn, id)?, how)
 }
 
 /// Filters of `GET uigroups/` (and the project sub-routes).
 #[derive(Debug, Default, Clone)]
-pub struct GroupFilter {
+pub(crate) struct GroupFilter {
     /// startswith (case-sensitive)
     pub name: Option<String>,
     /// exact
@@ -178,7 +178,7 @@ impl GroupFilter {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn list(conn: &Connection, f: &GroupFilter, how: Localize) -> StoreResult<Vec<UiGroup>> {
+pub(crate) fn list(conn: &Connection, f: &GroupFilter, how: Localize) -> StoreResult<Vec<UiGroup>> {
     UiGroup::rows(conn, &f.where_clause(), None)?
         .into_iter()
         .map(|g| complete(conn, g, how))
@@ -198,7 +198,7 @@ fn require_project(conn: &Connection, project_id: i64) -> StoreResult<()> {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown project, then for an unknown session.
-pub fn for_project(
+pub(crate) fn for_project(
     conn: &Connection,
     project_id: i64,
     f: &GroupFilter,
@@ -216,7 +216,7 @@ pub fn for_project(
 
 /// Fields of a UI group create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct GroupInput {
+pub(crate) struct GroupInput {
     /// Name (required on create).
     pub name: Option<String>,
     /// One of [`UI_MODES`] (default `listen`).
@@ -305,7 +305,7 @@ impl Editable for UiGroup {
 
 /// Filters of `GET uiitems/`.
 #[derive(Debug, Default, Clone)]
-pub struct ItemFilter {
+pub(crate) struct ItemFilter {
     /// exact
     pub ui_group_id: Option<i64>,
     /// exact
@@ -345,7 +345,7 @@ impl Filtered for UiItem {
 
 /// Fields of a UI item create or PATCH.
 #[derive(Debug, Default, Clone)]
-pub struct ItemInput {
+pub(crate) struct ItemInput {
     /// Group (required on create).
     pub ui_group_id: Option<i64>,
     /// Tag (required on create).
@@ -422,7 +422,7 @@ impl Editable for UiItem {
 
 /// One tag choice in the `uiconfig` document.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DisplayItem {
+pub(crate) struct DisplayItem {
     /// UI item id.
     pub id: i64,
     /// Tag id.
@@ -437,7 +437,7 @@ pub struct DisplayItem {
 
 /// One group in the `uiconfig` document.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ConfigGroup {
+pub(crate) struct ConfigGroup {
     /// Selection method.
     pub select: String,
     /// Header text, resolved.
@@ -450,7 +450,7 @@ pub struct ConfigGroup {
 
 /// `projects/:id/uiconfig/`: the active listen and speak groups of a project.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UiConfig {
+pub(crate) struct UiConfig {
     /// Listen groups: one item per tag, parents flattened to null.
     pub listen: Vec<ConfigGroup>,
     /// Speak groups: every active item with its parent.
@@ -459,7 +459,7 @@ pub struct UiConfig {
 
 /// Title-cases like Python's `str.title()`: a letter is upper-cased after a non-letter and
 /// lower-cased after a letter.
-pub fn title_case(s: &str) -> String {
+pub(crate) fn title_case(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut after_cased = false;
     for c in s.chars() {
@@ -542,7 +542,7 @@ fn config_groups(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown project, then for an unknown session.
-pub fn uiconfig(
+pub(crate) fn uiconfig(
     conn: &Connection,
     project_id: i64,
     f: &GroupFilter,

@@ -15,7 +15,7 @@ use crate::geometry;
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn envelope_session(conn: &Connection, envelope_id: i64) -> StoreResult<Option<i64>> {
+pub(crate) fn envelope_session(conn: &Connection, envelope_id: i64) -> StoreResult<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT session_id FROM envelopes WHERE id = ?1")?
         .query_row([envelope_id], |r| r.get(0))
@@ -27,7 +27,7 @@ pub fn envelope_session(conn: &Connection, envelope_id: i64) -> StoreResult<Opti
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn asset_file(conn: &Connection, asset_id: i64) -> StoreResult<Option<Option<String>>> {
+pub(crate) fn asset_file(conn: &Connection, asset_id: i64) -> StoreResult<Option<Option<String>>> {
     Ok(conn
         .prepare_cached("SELECT file FROM assets WHERE id = ?1")?
         .query_row([asset_id], |r| r.get::<_, Option<String>>(0))
@@ -37,7 +37,7 @@ pub fn asset_file(conn: &Connection, asset_id: i64) -> StoreResult<Option<Option
 
 /// Everything an upload sets on the new asset.
 #[derive(Debug, Clone, Default)]
-pub struct NewUpload {
+pub(crate) struct NewUpload {
     /// The envelope receiving it (must exist).
     pub envelope_id: i64,
     /// The recording session (must exist).
@@ -147,7 +147,7 @@ fn existing(tx: &Transaction<'_>, table: &str, ids: &[i64]) -> StoreResult<Vec<i
 /// # Errors
 /// [`StoreError::NotFound`] for a missing envelope (`envelope`) or session (`session`);
 /// a `project_id` conflict for an unknown project.
-pub fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> {
+pub(crate) fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> {
     if envelope_session(tx, u.envelope_id)?.is_none() {
         return Err(StoreError::not_found("envelope", u.envelope_id));
     }
@@ -223,7 +223,7 @@ pub fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for a missing asset or envelope.
-pub fn refile(
+pub(crate) fn refile(
     tx: &Transaction<'_>,
     asset_id: i64,
     envelope_id: i64,
@@ -255,7 +255,7 @@ pub fn refile(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn media_names(conn: &Connection) -> StoreResult<Vec<String>> {
+pub(crate) fn media_names(conn: &Connection) -> StoreResult<Vec<String>> {
     let mut stmt = conn.prepare(
         "SELECT file FROM assets UNION SELECT filename FROM assets
          UNION SELECT uri FROM speakers UNION SELECT backupuri FROM speakers

@@ -13,11 +13,11 @@ use super::sql::Where;
 use super::{Editable, StoreError, StoreResult, Table};
 
 /// The vote types.
-pub const VOTE_TYPES: &[&str] = &["like", "flag", "rate", "block_asset", "block_user"];
+pub(crate) const VOTE_TYPES: &[&str] = &["like", "flag", "rate", "block_asset", "block_user"];
 
 /// Votes of one type on one asset.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct VoteCount {
+pub(crate) struct VoteCount {
     /// Vote type.
     #[serde(rename = "type")]
     pub vote_type: String,
@@ -30,7 +30,7 @@ pub struct VoteCount {
 
 /// A vote as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Vote {
+pub(crate) struct Vote {
     /// Row id.
     pub id: i64,
     /// Value (ratings), or null.
@@ -104,7 +104,7 @@ fn counts_where(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn counts(conn: &Connection, asset_id: i64) -> StoreResult<Vec<VoteCount>> {
+pub(crate) fn counts(conn: &Connection, asset_id: i64) -> StoreResult<Vec<VoteCount>> {
     Ok(counts_where(conn, "?1", [asset_id])?
         .remove(&asset_id)
         .unwrap_or_default())
@@ -112,7 +112,7 @@ pub fn counts(conn: &Connection, asset_id: i64) -> StoreResult<Vec<VoteCount>> {
 
 /// Filters of `GET votes/` and `GET votes/summary/`.
 #[derive(Debug, Default, Clone)]
-pub struct VoteFilter {
+pub(crate) struct VoteFilter {
     /// exact (also the auto filter `voter`)
     pub voter_id: Option<i64>,
     /// exact (also `session`)
@@ -157,7 +157,7 @@ impl VoteFilter {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn list(conn: &Connection, f: &VoteFilter) -> StoreResult<Vec<Vote>> {
+pub(crate) fn list(conn: &Connection, f: &VoteFilter) -> StoreResult<Vec<Vote>> {
     let w = f.where_clause();
     let mut votes = Vote::rows(conn, &w, None)?;
     let counts = counts_where(
@@ -174,7 +174,7 @@ pub fn list(conn: &Connection, f: &VoteFilter) -> StoreResult<Vec<Vote>> {
 /// What `asset_votes` holds in a summary entry.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
-pub enum SummaryVotes {
+pub(crate) enum SummaryVotes {
     /// `type=` other than rate: how many votes of that type the asset has.
     Count(i64),
     /// `type=rate`: the mean value and the number of rate votes.
@@ -190,7 +190,7 @@ pub enum SummaryVotes {
 
 /// One asset of `GET votes/summary/`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SummaryEntry {
+pub(crate) struct SummaryEntry {
     /// The asset.
     pub asset_id: i64,
     /// Its votes, shaped by the requested type.
@@ -202,7 +202,7 @@ pub struct SummaryEntry {
 ///
 /// # Errors
 /// Only SQLite failures.
-pub fn summary(
+pub(crate) fn summary(
     conn: &Connection,
     f: &VoteFilter,
     summary_type: Option<&str>,
@@ -244,7 +244,7 @@ pub fn summary(
 
 /// Fields of a create or PATCH on `votes/` (absent = unchanged).
 #[derive(Debug, Default, Clone)]
-pub struct VoteInput {
+pub(crate) struct VoteInput {
     /// Vote type.
     pub vote_type: Option<String>,
     /// Asset (must exist).
@@ -322,7 +322,7 @@ impl Editable for Vote {
 
 /// A listener's vote through `POST assets/:id/votes/`.
 #[derive(Debug, Clone)]
-pub struct AssetVote {
+pub(crate) struct AssetVote {
     /// The voting session (must exist).
     pub session_id: i64,
     /// Vote type.
@@ -341,7 +341,11 @@ pub struct AssetVote {
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown asset or session.
-pub fn vote_asset(tx: &Transaction<'_>, asset_id: i64, v: &AssetVote) -> StoreResult<Option<Vote>> {
+pub(crate) fn vote_asset(
+    tx: &Transaction<'_>,
+    asset_id: i64,
+    v: &AssetVote,
+) -> StoreResult<Option<Vote>> {
     if !super::sql::exists(tx, "assets", asset_id)? {
         return Err(StoreError::not_found("asset", asset_id));
     }

@@ -24,12 +24,13 @@ type Asset = (&'static str, &'static str, &'static [u8]);
 static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 
 /// The page served at `/`.
-pub const VISITOR_PAGE: &str = "visitor/index.html";
+pub(crate) const VISITOR_PAGE: &str = "visitor/index.html";
 /// The page served at `/console/`.
-pub const CONSOLE_PAGE: &str = "console/index.html";
+pub(crate) const CONSOLE_PAGE: &str = "console/index.html";
 
 /// The paths of every embedded file (under `/web/`), for tools and tests.
-pub fn asset_paths() -> impl Iterator<Item = &'static str> {
+#[cfg(test)]
+pub(crate) fn asset_paths() -> impl Iterator<Item = &'static str> {
     ASSETS.iter().map(|(path, _, _)| *path)
 }
 
@@ -42,7 +43,7 @@ fn lookup(path: &str) -> Option<&'static Asset> {
 }
 
 /// The content type of a file name by its extension.
-pub fn content_type(path: &str) -> &'static str {
+pub(crate) fn content_type(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
     match ext.to_ascii_lowercase().as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
@@ -64,7 +65,7 @@ pub fn content_type(path: &str) -> &'static str {
 /// The page routes, merged into the root router by the daemon's start (any router state:
 /// the pages need none). With `home_project_id` (`[http] home_project_id`), a bare `/`
 /// redirects to that project's page.
-pub fn routes<S: Clone + Send + Sync + 'static>(home_project_id: Option<i64>) -> Router<S> {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(home_project_id: Option<i64>) -> Router<S> {
     Router::new()
         .route(
             "/",

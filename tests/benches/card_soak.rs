@@ -57,7 +57,7 @@ struct Capture {
 /// Drains the FIFO at real-time pace until `stop`; counts silent stretches after the first
 /// sound.
 fn drain(mut reader: std::fs::File, stop: &AtomicBool) -> Capture {
-    let promotion = roundwared::output::sched::Promotion::default();
+    let promotion = roundwared::testing::output::sched::Promotion::default();
     promotion.promote_current_thread(30);
     let bytes_per_s = CAP_RATE_HZ * 4;
     let start = Instant::now();

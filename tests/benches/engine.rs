@@ -66,10 +66,8 @@ fn steps() -> Vec<usize> {
 async fn prepare(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
     let media = dir.join("media");
     std::fs::create_dir_all(&media).unwrap();
-    let store = roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).unwrap();
-    roundwared::demo::seed_if_empty(&store, &media)
-        .await
-        .unwrap();
+    let store = roundwared::testing::store::Store::open(&dir.join("roundwared.sqlite3")).unwrap();
+    roundwared::seed_if_empty(&store, &media).await.unwrap();
     let rows: Vec<(i64, String)> = store
         .read(|c| {
             let mut st = c.prepare("SELECT id, filename FROM assets ORDER BY id")?;
@@ -103,8 +101,8 @@ async fn prepare(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
                     rusqlite::params![id, new_id],
                 )?;
             }
-            let hash = roundwared::users::hash_password("bench-password").unwrap();
-            roundwared::store::users::upsert_login(tx, "bench", &hash, true)?;
+            let hash = roundwared::testing::users::hash_password("bench-password").unwrap();
+            roundwared::testing::store::users::upsert_login(tx, "bench", &hash, true)?;
             Ok(())
         })
         .await
@@ -219,7 +217,7 @@ async fn read_stream(url: String, stop: tokio::sync::watch::Receiver<bool>) -> u
 }
 
 fn lame_alone() -> f64 {
-    let mut enc = roundwared::output::mp3::Mp3Encoder::new(128).unwrap();
+    let mut enc = roundwared::testing::output::mp3::Mp3Encoder::new(128).unwrap();
     let seconds = 60.0;
     let frames = (44_100.0 * seconds) as usize;
     let mut x = 1u32;

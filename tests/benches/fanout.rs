@@ -236,10 +236,10 @@ fn tone_server(dir: &Path) {
         let config = roundwared::config::Config::from_toml_str(&text, Path::new("bench.toml"))
             .expect("config");
         let daemon = roundwared::Daemon::start(config).await.expect("daemon");
-        let feed = roundwared::output::feed::Feed::new(KBPS as u32);
+        let feed = roundwared::testing::output::feed::Feed::new(KBPS as u32);
         daemon.feeds().insert(1, feed.clone());
-        let _tone =
-            roundwared::output::tone::ToneSource::start(feed, 440.0, "bench").expect("tone");
+        let _tone = roundwared::testing::output::tone::ToneSource::start(feed, 440.0, "bench")
+            .expect("tone");
         println!("LISTEN {}", daemon.local_addr().expect("address"));
         daemon
             .run(std::future::pending())

@@ -81,8 +81,8 @@ fn main() {
 
 /// A project and a session, written through the daemon's own store before it starts.
 fn seed(dir: &Path) {
-    let store =
-        roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).expect("open store");
+    let store = roundwared::testing::store::Store::open(&dir.join("roundwared.sqlite3"))
+        .expect("open store");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

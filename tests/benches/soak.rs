@@ -58,14 +58,15 @@ fn wav(seconds: f64, hz: f64) -> Vec<u8> {
 async fn prepare(dir: &Path) {
     let media = dir.join("media");
     std::fs::create_dir_all(&media).expect("media dir");
-    let store = roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).expect("store");
-    roundwared::demo::seed_if_empty(&store, &media)
+    let store =
+        roundwared::testing::store::Store::open(&dir.join("roundwared.sqlite3")).expect("store");
+    roundwared::seed_if_empty(&store, &media)
         .await
         .expect("demo");
     store
         .write(|tx| {
-            let hash = roundwared::users::hash_password(STAFF.1).expect("hash");
-            roundwared::store::users::upsert_login(tx, STAFF.0, &hash, true)?;
+            let hash = roundwared::testing::users::hash_password(STAFF.1).expect("hash");
+            roundwared::testing::store::users::upsert_login(tx, STAFF.0, &hash, true)?;
             Ok(())
         })
         .await

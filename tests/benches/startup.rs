@@ -115,7 +115,7 @@ fn seed(db: &std::path::Path) {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let store = roundwared::store::Store::open(db).expect("store");
+        let store = roundwared::testing::store::Store::open(db).expect("store");
         store
             .write(|tx| {
                 tx.execute_batch(

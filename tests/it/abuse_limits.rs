@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use roundwared::output::feed::Feed;
-use roundwared::output::tone::ToneSource;
+use roundwared::testing::output::feed::Feed;
+use roundwared::testing::output::tone::ToneSource;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};

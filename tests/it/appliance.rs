@@ -196,13 +196,13 @@ async fn healthz_reports_the_database_and_metrics_count_requests_and_uploads() {
 }
 
 /// A component as the engine will plug in: its state and metrics are set by the test.
-struct FakeEngine(std::sync::Mutex<roundwared::health::ComponentState>);
+struct FakeEngine(std::sync::Mutex<roundwared::testing::health::ComponentState>);
 
-impl roundwared::health::Probe for FakeEngine {
+impl roundwared::testing::health::Probe for FakeEngine {
     fn name(&self) -> &'static str {
         "engine"
     }
-    fn state(&self) -> roundwared::health::ComponentState {
+    fn state(&self) -> roundwared::testing::health::ComponentState {
         self.0.lock().unwrap().clone()
     }
     fn write_metrics(&self, out: &mut String) {
@@ -212,7 +212,7 @@ impl roundwared::health::Probe for FakeEngine {
 
 #[tokio::test]
 async fn a_registered_component_shows_in_healthz_and_metrics_and_only_the_database_makes_it_503() {
-    use roundwared::health::ComponentState;
+    use roundwared::testing::health::ComponentState;
     let s = TestServer::start().await;
     let engine = std::sync::Arc::new(FakeEngine(std::sync::Mutex::new(ComponentState::Ok)));
     s.health.register(engine.clone());

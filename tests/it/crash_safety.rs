@@ -211,7 +211,7 @@ async fn acknowledged_writes_survive_sigkill_during_uploads_and_the_database_sta
     let db = data.join("roundwared.sqlite3");
     let media = data.join("media");
     {
-        let store = roundwared::store::Store::open(&db).unwrap();
+        let store = roundwared::testing::store::Store::open(&db).unwrap();
         store
             .write(|tx| {
                 tx.execute_batch(REFERENCE_FIXTURE)?;

@@ -74,9 +74,7 @@ async fn the_demo_project_is_complete_playable_and_seeded_only_once() {
 
     let files_before = std::fs::read_dir(&media).unwrap().count();
     assert!(
-        !roundwared::demo::seed_if_empty(&s.store, &media)
-            .await
-            .unwrap(),
+        !roundwared::seed_if_empty(&s.store, &media).await.unwrap(),
         "a second start seeds nothing"
     );
     assert_eq!(std::fs::read_dir(&media).unwrap().count(), files_before);
@@ -87,11 +85,7 @@ async fn the_demo_project_is_complete_playable_and_seeded_only_once() {
 async fn the_demo_is_not_seeded_into_a_database_that_has_projects() {
     let s = TestServer::with_reference_fixture().await;
     let media = s.data_dir().join("media");
-    assert!(
-        !roundwared::demo::seed_if_empty(&s.store, &media)
-            .await
-            .unwrap()
-    );
+    assert!(!roundwared::seed_if_empty(&s.store, &media).await.unwrap());
     assert_eq!(s.scalar("SELECT count(*) FROM assets").await, 2);
     assert_eq!(std::fs::read_dir(&media).unwrap().count(), 0);
 }

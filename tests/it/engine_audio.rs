@@ -7,15 +7,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use geo::{LineString, MultiPolygon, Polygon};
-use roundwared::audio::mix::{Mixer, mixer};
-use roundwared::audio::rt::BLOCK_FRAMES;
-use roundwared::conductor::sources::Sources;
-use roundwared::conductor::stream::{Effect, ListenerInfo, StreamState};
-use roundwared::media::decode::Pcm;
-use roundwared::media::encode::wav16;
-use roundwared::output::titles::{TitleReceiver, title_queue};
-use roundwared::playlist::{Listener, Playlist, Position};
-use roundwared::store::catalog::{
+use roundwared::testing::audio::mix::{Mixer, mixer};
+use roundwared::testing::audio::rt::BLOCK_FRAMES;
+use roundwared::testing::conductor::sources::Sources;
+use roundwared::testing::conductor::stream::{Effect, ListenerInfo, StreamState};
+use roundwared::testing::media::decode::Pcm;
+use roundwared::testing::media::encode::wav16;
+use roundwared::testing::output::titles::{TitleReceiver, title_queue};
+use roundwared::testing::playlist::{Listener, Playlist, Position};
+use roundwared::testing::store::catalog::{
     Asset, Catalog, ListenFilter, Ordering, ProjectRules, Range, RepeatMode, Speaker, Track,
 };
 
@@ -113,7 +113,7 @@ fn speaker(min: f32) -> Speaker {
         maxvolume: 1.0,
         uri: "/rwmedia/bed.wav".into(),
         backupuri: String::new(),
-        boundary: roundwared::geometry::boundary(&shape),
+        boundary: roundwared::testing::geometry::boundary(&shape),
         shape,
         attenuation_distance_m: 20.0,
     }

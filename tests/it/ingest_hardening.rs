@@ -208,8 +208,8 @@ async fn a_staff_speaker_upload_of_a_hostile_float_wav_gets_a_clean_mp3() {
 
 #[tokio::test]
 async fn a_speaker_bed_that_is_a_hostile_float_wav_is_loaded_by_the_engine_as_clean_audio() {
-    use roundwared::audio::rt::SpeakerSource;
-    use roundwared::conductor::sources::Sources;
+    use roundwared::testing::audio::rt::SpeakerSource;
+    use roundwared::testing::conductor::sources::Sources;
     let dir = tempfile::tempdir().unwrap();
     for (n, bad) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e38]
         .iter()

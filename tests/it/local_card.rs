@@ -28,17 +28,17 @@ async fn seed(dir: &Path) {
     let samples = (0..frames)
         .map(|i| (i as f32 * 220.0 * std::f32::consts::TAU / 44_100.0).sin() * 0.5)
         .collect();
-    let pcm = roundwared::media::decode::Pcm {
+    let pcm = roundwared::testing::media::decode::Pcm {
         rate: 44_100,
         channels: 1,
         samples,
     };
     std::fs::write(
         media.join("bed.wav"),
-        roundwared::media::encode::wav16(&pcm),
+        roundwared::testing::media::encode::wav16(&pcm),
     )
     .unwrap();
-    let store = roundwared::store::Store::open(&dir.join("roundwared.sqlite3")).unwrap();
+    let store = roundwared::testing::store::Store::open(&dir.join("roundwared.sqlite3")).unwrap();
     store
         .write(|tx| {
             tx.execute_batch(
@@ -179,7 +179,8 @@ async fn a_gps_walk_through_gpsd_moves_the_local_listener_into_a_speaker_zone() 
         "{{\"type\":\"MultiPolygon\",\"coordinates\":[[[[{west},{south}],[{east},{south}],[{east},{north}],[{west},{north}],[{west},{south}]]]]}}"
     );
     {
-        let store = roundwared::store::Store::open(&dir.path().join("roundwared.sqlite3")).unwrap();
+        let store = roundwared::testing::store::Store::open(&dir.path().join("roundwared.sqlite3"))
+            .unwrap();
         store
             .write(move |tx| {
                 tx.execute("UPDATE speakers SET shape = ?1", [shape])?;

@@ -87,8 +87,8 @@ pub fn wav(rate: u32, channels: u16, fmt: Fmt, seconds: f64) -> Vec<u8> {
 /// An MP3 made by the daemon's own encoder.
 pub fn mp3(rate: u32, channels: u16, seconds: f64) -> Vec<u8> {
     let bytes = wav(rate, channels, Fmt::Float, seconds);
-    let pcm = roundwared::media::decode::decode(bytes.into(), 3600.0).unwrap();
-    roundwared::media::encode::mp3(&pcm, mp3lame_encoder::Bitrate::Kbps128).unwrap()
+    let pcm = roundwared::testing::media::decode::decode(bytes.into(), 3600.0).unwrap();
+    roundwared::testing::media::encode::mp3(&pcm, mp3lame_encoder::Bitrate::Kbps128).unwrap()
 }
 
 /// A file made by ffmpeg from a sine source: `args` are the output options.

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use roundwared::output::feed::Feed;
-use roundwared::output::tone::ToneSource;
+use roundwared::testing::output::feed::Feed;
+use roundwared::testing::output::tone::ToneSource;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -16,13 +16,17 @@ fn bed(s: &TestServer, name: &str, seconds: f64, amp: f32) {
     let samples = (0..frames)
         .map(|i| (i as f32 * 220.0 * std::f32::consts::TAU / 44_100.0).sin() * amp)
         .collect();
-    let pcm = roundwared::media::decode::Pcm {
+    let pcm = roundwared::testing::media::decode::Pcm {
         rate: 44_100,
         channels: 1,
         samples,
     };
     let dir = s.data_dir().join("media");
-    std::fs::write(dir.join(name), roundwared::media::encode::wav16(&pcm)).expect("bed");
+    std::fs::write(
+        dir.join(name),
+        roundwared::testing::media::encode::wav16(&pcm),
+    )
+    .expect("bed");
 }
 
 /// A project with listening on, geo listening on, no audiotracks, and one speaker zone (a
@@ -678,7 +682,8 @@ async fn a_speaker_can_be_a_live_http_mp3_stream_pulled_by_the_box() {
 async fn the_local_listener_is_discoverable_persistent_and_steered_only_by_staff() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = roundwared::store::Store::open(&dir.path().join("roundwared.sqlite3")).unwrap();
+        let store = roundwared::testing::store::Store::open(&dir.path().join("roundwared.sqlite3"))
+            .unwrap();
         let sql = format!("{REFERENCE_FIXTURE}\nUPDATE projects SET listen_enabled = 1;");
         store
             .write(move |tx| Ok(tx.execute_batch(&sql)?))

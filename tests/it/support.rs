@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::{Method, StatusCode};
 use roundwared::config::Config;
-use roundwared::store::Store;
+use roundwared::testing::store::Store;
 use serde_json::{Value, json};
 
 /// A running daemon.
@@ -17,11 +17,11 @@ pub struct TestServer {
     /// The daemon's store (for seeding fixtures with SQL and checking rows).
     pub store: Store,
     /// The daemon's health registry (for registering test probes).
-    pub health: roundwared::health::Health,
+    pub health: roundwared::testing::health::Health,
     /// HTTP client.
     pub client: reqwest::Client,
     /// The daemon's live stream feeds (tests register feeds here without the engine).
-    pub feeds: roundwared::output::feed::Feeds,
+    pub feeds: roundwared::testing::output::feed::Feeds,
     dir: Option<tempfile::TempDir>,
     data_dir: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -76,9 +76,7 @@ impl TestServer {
         let s = Self::start().await;
         let media = s.data_dir().join("media");
         assert!(
-            roundwared::demo::seed_if_empty(&s.store, &media)
-                .await
-                .unwrap(),
+            roundwared::seed_if_empty(&s.store, &media).await.unwrap(),
             "the demo was not seeded"
         );
         s
@@ -335,10 +333,12 @@ impl TestServer {
 
     /// Creates a login user (staff or not) and returns its token from `login/`.
     pub async fn login_token(&self, username: &str, staff: bool) -> String {
-        let hash = roundwared::users::hash_password("password123").unwrap();
+        let hash = roundwared::testing::users::hash_password("password123").unwrap();
         let name = username.to_string();
         self.store
-            .write(move |tx| roundwared::store::users::upsert_login(tx, &name, &hash, staff))
+            .write(move |tx| {
+                roundwared::testing::store::users::upsert_login(tx, &name, &hash, staff)
+            })
             .await
             .unwrap();
         let r = self

@@ -59,7 +59,6 @@ pub(super) async fn read(
         }
         let name = field.name().unwrap_or("").to_string();
         let filename = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(str::to_string);
         if filename.is_some() {
             if fields.files().len() >= MAX_FILE_PARTS {
                 return Err(part_too_large(format!(
@@ -86,7 +85,6 @@ pub(super) async fn read(
             fields.push_file(UploadedFile {
                 field: name,
                 filename,
-                content_type,
                 spool,
                 ticket,
             });

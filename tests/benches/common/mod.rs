@@ -17,7 +17,7 @@ pub fn mono_wav(seconds: f64, mut sample: impl FnMut(f64) -> f64) -> Vec<u8> {
     let samples = (0..frames)
         .map(|i| sample(i as f64 / f64::from(rate)) as f32)
         .collect();
-    roundwared::media::encode::wav16(&roundwared::media::decode::Pcm {
+    roundwared::testing::media::encode::wav16(&roundwared::testing::media::decode::Pcm {
         rate,
         channels: 1,
         samples,
