@@ -11,7 +11,8 @@
 //! * CPU per stream-second of the engine side by side with an ffmpeg pipeline doing the same
 //!   4-source mix (amix, pan, volume, libmp3lame 128k at LAME's default quality).
 //!
-//! `cargo bench --bench engine -- --steps 20,60,100,140 --seconds 15`
+//! `cargo bench --bench engine -- --steps 20,60,100,140 --seconds 15`; with `--baseline PATH`
+//! (an older release binary) the scene runs again on it, and the figures stand side by side.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -19,7 +20,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{ReleaseServer, wait_ready};
+use common::{MANY_PHONES_HTTP, MANY_PHONES_LIMITS, ReleaseServer, wait_ready};
 use serde_json::{Value, json};
 
 const TICKS_PER_S: f64 = 100.0;
@@ -50,6 +51,16 @@ fn cpu_s(pid: u32) -> f64 {
 
 fn children_cpu_s() -> f64 {
     stat_cpu_s("/proc/self/stat", true)
+}
+
+/// `--baseline PATH`: another `roundwared` binary (an older build) run through the same scene
+/// after this one, so both are measured in one run on the same machine.
+fn baseline() -> Option<PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
 }
 
 fn steps() -> Vec<usize> {
@@ -279,6 +290,170 @@ fn ffmpeg_cpu_per_stream_second(sources: &[PathBuf]) -> Option<f64> {
     Some((children_cpu_s() - before) / f64::from(seconds))
 }
 
+/// One binary under the standard scene: first-byte latency, then each step of concurrent
+/// streams; returns (streams, CPU cores used, underruns) per step.
+async fn scene(bin: &Path, label: &str, dir: &Path, seconds: f64) -> Vec<(usize, f64, u64)> {
+    let server = ReleaseServer::start_binary(bin, dir, MANY_PHONES_HTTP, MANY_PHONES_LIMITS, &[]);
+    wait_ready(&server.base).await;
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+    };
+    let login = client
+        .call(
+            reqwest::Method::POST,
+            "/api/2/login/",
+            None,
+            json!({"username": "bench", "password": "bench-password"}),
+        )
+        .await;
+    let staff = login["token"].as_str().unwrap().to_string();
+
+    // First audio byte after POST streams/.
+    let mut firsts = Vec::new();
+    for n in 0..10 {
+        let t = Instant::now();
+        let (token, sid, url) = client.listener(10_000 + n).await;
+        let mut resp = reqwest::get(&url).await.unwrap();
+        resp.chunk().await.unwrap();
+        firsts.push(t.elapsed().as_secs_f64() * 1000.0);
+        client
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/2/streams/{sid}/kill/"),
+                Some(&token),
+                json!({}),
+            )
+            .await;
+    }
+    firsts.sort_by(f64::total_cmp);
+    println!(
+        "{label}: first audio byte after POST streams/ (includes creating user and session): median {:.0} ms, worst {:.0} ms",
+        firsts[firsts.len() / 2],
+        firsts[firsts.len() - 1]
+    );
+
+    let idle_rss = server.rss_kb();
+    println!("{label}: idle RSS {:.1} MB", idle_rss as f64 / 1024.0);
+    println!(
+        "{:>8} {:>9} {:>11} {:>9} {:>11} {:>12} {:>12} {:>12} {:>10}",
+        "streams",
+        "cpu %",
+        "cpu-s/str-s",
+        "underruns",
+        "late blocks",
+        "PATCH p99 ms",
+        "cmd max ms",
+        "KB/s/client",
+        "RSS MB"
+    );
+    let mut listeners: Vec<(String, i64)> = Vec::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    let mut per_step: Vec<(usize, f64, u64)> = Vec::new();
+    for target in steps() {
+        while listeners.len() < target {
+            let (token, sid, url) = client.listener(listeners.len()).await;
+            readers.push(tokio::spawn(read_stream(url, stop_rx.clone())));
+            listeners.push((token, sid));
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await; // settle
+        let status0 = client
+            .call(
+                reqwest::Method::GET,
+                "/api/2/streams/status/",
+                Some(&staff),
+                json!(null),
+            )
+            .await;
+        let sum = |v: &Value, k: &str| -> u64 {
+            v["streams"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s[k].as_u64().unwrap_or(0)).sum())
+                .unwrap_or(0)
+        };
+        let (u0, l0) = (sum(&status0, "underruns"), sum(&status0, "late_blocks"));
+        let cpu0 = cpu_s(server.pid());
+        let t0 = Instant::now();
+        let mut patch_ms = Vec::new();
+        let mut step = 0;
+        while t0.elapsed().as_secs_f64() < seconds {
+            step += 1;
+            let tick = Instant::now();
+            // Each listener moves every 2 s (half of them per second).
+            for (i, (token, sid)) in listeners
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i + step) % 2 == 0)
+            {
+                let (lat, lon) = walk(i, step);
+                let t = Instant::now();
+                client
+                    .call(
+                        reqwest::Method::PATCH,
+                        &format!("/api/2/streams/{sid}/"),
+                        Some(token),
+                        json!({"latitude": lat, "longitude": lon}),
+                    )
+                    .await;
+                patch_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            if let Some(rest) = Duration::from_secs(1).checked_sub(tick.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+        }
+        let window = t0.elapsed().as_secs_f64();
+        let cpu = cpu_s(server.pid()) - cpu0;
+        let status = client
+            .call(
+                reqwest::Method::GET,
+                "/api/2/streams/status/",
+                Some(&staff),
+                json!(null),
+            )
+            .await;
+        let underruns = sum(&status, "underruns") - u0;
+        let late = sum(&status, "late_blocks") - l0;
+        let cmd_max = status["streams"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| s["command_latency_max_ms"].as_f64().unwrap_or(0.0))
+                    .fold(0.0, f64::max)
+            })
+            .unwrap_or(0.0);
+        let running = status["streams"].as_array().map(Vec::len).unwrap_or(0);
+        patch_ms.sort_by(f64::total_cmp);
+        let p99 = patch_ms
+            .get(patch_ms.len() * 99 / 100)
+            .copied()
+            .unwrap_or(0.0);
+        let rss = server.rss_kb();
+        let cps = cpu / (window * target as f64);
+        per_step.push((target, cpu / window, underruns));
+        println!(
+            "{target:>8} {:>9.1} {cps:>11.4} {underruns:>9} {late:>11} {p99:>12.1} {cmd_max:>12.1} {:>12.1} {:>10.1}  ({running} running)",
+            cpu / window * 100.0,
+            16.0,
+            rss as f64 / 1024.0,
+        );
+        println!(
+            "         RSS per stream so far: {:.2} MB",
+            (rss.saturating_sub(idle_rss)) as f64 / 1024.0 / target as f64
+        );
+    }
+    let _ = stop_tx.send(true);
+    let mut total = 0;
+    for r in readers {
+        total += r.await.unwrap_or(0);
+    }
+    println!(
+        "{label}: clients received {:.1} MB in all",
+        total as f64 / 1e6
+    );
+    per_step
+}
+
 fn main() {
     let seconds = common::arg("--seconds", 15) as f64;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -292,102 +467,27 @@ fn main() {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         println!("LAME alone (128 kbps, default quality): {lame_x:.0}x real time per core -> about {:.0} streams on {cores} cores", lame_x * cores as f64);
 
-        let server = ReleaseServer::start_many_phones(dir.path(), &[]);
-        wait_ready(&server.base).await;
-        let client = Client { http: reqwest::Client::new(), base: server.base.clone() };
-        let login = client
-            .call(reqwest::Method::POST, "/api/2/login/", None, json!({"username": "bench", "password": "bench-password"}))
-            .await;
-        let staff = login["token"].as_str().unwrap().to_string();
-
-        // First audio byte after POST streams/.
-        let mut firsts = Vec::new();
-        for n in 0..10 {
-            let t = Instant::now();
-            let (token, sid, url) = client.listener(10_000 + n).await;
-            let mut resp = reqwest::get(&url).await.unwrap();
-            resp.chunk().await.unwrap();
-            firsts.push(t.elapsed().as_secs_f64() * 1000.0);
-            client.call(reqwest::Method::POST, &format!("/api/2/streams/{sid}/kill/"), Some(&token), json!({})).await;
+        let mut runs = vec![(
+            "this build".to_string(),
+            scene(Path::new(env!("CARGO_BIN_EXE_roundwared")), "this build", dir.path(), seconds).await,
+        )];
+        if let Some(old) = baseline() {
+            let old_dir = tempfile::tempdir().unwrap();
+            prepare(old_dir.path()).await;
+            let label = format!("baseline {}", old.display());
+            runs.push((label.clone(), scene(&old, &label, old_dir.path(), seconds).await));
         }
-        firsts.sort_by(f64::total_cmp);
-        println!(
-            "first audio byte after POST streams/ (includes creating user and session): median {:.0} ms, worst {:.0} ms",
-            firsts[firsts.len() / 2],
-            firsts[firsts.len() - 1]
-        );
-
-        let idle_rss = server.rss_kb();
-        println!("idle RSS {:.1} MB", idle_rss as f64 / 1024.0);
-        println!("{:>8} {:>9} {:>11} {:>9} {:>11} {:>12} {:>12} {:>12} {:>10}", "streams", "cpu %", "cpu-s/str-s", "underruns", "late blocks", "PATCH p99 ms", "cmd max ms", "KB/s/client", "RSS MB");
-        let mut listeners: Vec<(String, i64)> = Vec::new();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut readers = Vec::new();
-        let mut per_step: Vec<(usize, f64, u64)> = Vec::new();
-        for target in steps() {
-            while listeners.len() < target {
-                let (token, sid, url) = client.listener(listeners.len()).await;
-                readers.push(tokio::spawn(read_stream(url, stop_rx.clone())));
-                listeners.push((token, sid));
-            }
-            tokio::time::sleep(Duration::from_secs(3)).await; // settle
-            let status0 = client.call(reqwest::Method::GET, "/api/2/streams/status/", Some(&staff), json!(null)).await;
-            let sum = |v: &Value, k: &str| -> u64 {
-                v["streams"].as_array().map(|a| a.iter().map(|s| s[k].as_u64().unwrap_or(0)).sum()).unwrap_or(0)
-            };
-            let (u0, l0) = (sum(&status0, "underruns"), sum(&status0, "late_blocks"));
-            let cpu0 = cpu_s(server.pid());
-            let t0 = Instant::now();
-            let mut patch_ms = Vec::new();
-            let mut step = 0;
-            while t0.elapsed().as_secs_f64() < seconds {
-                step += 1;
-                let tick = Instant::now();
-                // Each listener moves every 2 s (half of them per second).
-                for (i, (token, sid)) in listeners.iter().enumerate().filter(|(i, _)| (i + step) % 2 == 0) {
-                    let (lat, lon) = walk(i, step);
-                    let t = Instant::now();
-                    client.call(reqwest::Method::PATCH, &format!("/api/2/streams/{sid}/"), Some(token), json!({"latitude": lat, "longitude": lon})).await;
-                    patch_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-                if let Some(rest) = Duration::from_secs(1).checked_sub(tick.elapsed()) {
-                    tokio::time::sleep(rest).await;
-                }
-            }
-            let window = t0.elapsed().as_secs_f64();
-            let cpu = cpu_s(server.pid()) - cpu0;
-            let status = client.call(reqwest::Method::GET, "/api/2/streams/status/", Some(&staff), json!(null)).await;
-            let underruns = sum(&status, "underruns") - u0;
-            let late = sum(&status, "late_blocks") - l0;
-            let cmd_max = status["streams"].as_array().map(|a| a.iter().map(|s| s["command_latency_max_ms"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max)).unwrap_or(0.0);
-            let running = status["streams"].as_array().map(Vec::len).unwrap_or(0);
-            patch_ms.sort_by(f64::total_cmp);
-            let p99 = patch_ms.get(patch_ms.len() * 99 / 100).copied().unwrap_or(0.0);
-            let rss = server.rss_kb();
-            let cps = cpu / (window * target as f64);
-            per_step.push((target, cpu / window, underruns));
-            println!(
-                "{target:>8} {:>9.1} {cps:>11.4} {underruns:>9} {late:>11} {p99:>12.1} {cmd_max:>12.1} {:>12.1} {:>10.1}  ({running} running)",
-                cpu / window * 100.0,
-                16.0,
-                rss as f64 / 1024.0,
-            );
-            println!("         RSS per stream so far: {:.2} MB", (rss.saturating_sub(idle_rss)) as f64 / 1024.0 / target as f64);
-        }
-        let _ = stop_tx.send(true);
-        let mut total = 0;
-        for r in readers {
-            total += r.await.unwrap_or(0);
-        }
-        println!("clients received {:.1} MB in all", total as f64 / 1e6);
         let Some(ff) = ffmpeg_cpu_per_stream_second(&sources) else {
             return;
         };
         println!("ffmpeg pipeline (4-source mix, libmp3lame 128k): {ff:.4} CPU-s per stream-second");
-        for (n, cores, _) in &per_step {
-            let ours = cores / *n as f64;
-            println!("  {n:>4} streams: roundwared {ours:.4} CPU-s per stream-second (whole daemon / streams) -> {:.2}x ffmpeg", ours / ff);
+        for (label, per_step) in &runs {
+            for (n, cores, _) in per_step {
+                let ours = cores / *n as f64;
+                println!("  {label}, {n:>4} streams: {ours:.4} CPU-s per stream-second (whole daemon / streams) -> {:.2}x ffmpeg", ours / ff);
+            }
         }
+        let per_step = &runs[0].1;
         let ok: Vec<_> = per_step.iter().filter(|s| s.2 == 0).collect();
         if let (Some(a), Some(b)) = (ok.first(), ok.last())
             && b.0 > a.0
