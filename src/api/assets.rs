@@ -498,11 +498,7 @@ async fn delete(
     let mut e = FieldErrors::default();
     let delete_binary = q.bool("delete_binary", &mut e).unwrap_or(false);
     e.finish()?;
-    let owner = state
-        .store
-        .read(move |c| owners::of(c, Owned::Asset, id))
-        .await?;
-    caller.may_change(owner, "recording")?;
+    caller.may_change_row(&state, Owned::Asset, id).await?;
     if delete_binary && !caller.is_staff() {
         return Err(ApiError::Detail(
             StatusCode::FORBIDDEN,

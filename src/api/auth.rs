@@ -28,7 +28,7 @@ use super::error::ApiError;
 use super::{ApiResult, AppState};
 use crate::store::StoreError;
 use crate::store::assets::Asset;
-use crate::store::owners;
+use crate::store::owners::{self, Owned};
 
 /// How long a resolved token is trusted without asking the database again (a staff flag
 /// changed with the CLI takes effect within this time).
@@ -127,6 +127,37 @@ impl Caller {
                 axum::http::StatusCode::FORBIDDEN,
                 format!("Only the visitor who made this {what}, or staff, may do that."),
             ))
+        }
+    }
+
+    /// [`Caller::may_change`] for the stored row `id` of `what`: its owner is looked up
+    /// (404 when there is no such row).
+    ///
+    /// # Errors
+    /// 401, 403 or 404 as above; the store's failures.
+    pub(crate) async fn may_change_row(
+        &self,
+        state: &AppState,
+        what: Owned,
+        id: i64,
+    ) -> Result<(), ApiError> {
+        let owner = state.store.read(move |c| owners::of(c, what, id)).await?;
+        let noun = match what {
+            Owned::Asset => "recording",
+            Owned::Vote => "vote",
+            Owned::ListenEvent => "listen event",
+            Owned::Event => "event",
+            Owned::Envelope => "envelope",
+        };
+        self.may_change(owner, noun)
+    }
+
+    /// The owner a non-staff caller's lists are limited to (`None` for staff: everything).
+    pub(crate) fn list_scope(&self) -> Option<i64> {
+        if self.is_staff() {
+            None
+        } else {
+            self.user_id()
         }
     }
 }

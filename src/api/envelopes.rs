@@ -16,7 +16,7 @@ use super::routes::Routes;
 use super::schema::obj;
 use super::{ApiResult, AppState, Id};
 use crate::store::envelopes::{self, Envelope, EnvelopeFilter};
-use crate::store::owners::{self, Owned};
+use crate::store::owners::Owned;
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/envelopes/", "envelopes")
@@ -95,10 +95,6 @@ async fn get_one(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Json<Envelope>> {
-    let owner = state
-        .store
-        .read(move |c| owners::of(c, Owned::Envelope, id))
-        .await?;
-    caller.may_change(owner, "envelope")?;
+    caller.may_change_row(&state, Owned::Envelope, id).await?;
     Ok(Json(state.store.read(move |c| Envelope::get(c, id)).await?))
 }

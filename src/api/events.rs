@@ -15,7 +15,7 @@ use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::StoreError;
 use crate::store::events::{self, Event, EventFilter, NewEvent};
-use crate::store::owners::{self, Owned};
+use crate::store::owners::Owned;
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/events/", "events")
@@ -209,9 +209,7 @@ async fn list(
     Query(q): Query,
 ) -> ApiResult<Json<Vec<Event>>> {
     let mut f = filter(&q)?;
-    if !caller.is_staff() {
-        f.owner_id = caller.user_id();
-    }
+    f.owner_id = caller.list_scope();
     Ok(Json(state.store.read(move |c| Event::list(c, &f)).await?))
 }
 
@@ -220,11 +218,7 @@ async fn get_one(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Json<Event>> {
-    let owner = state
-        .store
-        .read(move |c| owners::of(c, Owned::Event, id))
-        .await?;
-    caller.may_change(owner, "event")?;
+    caller.may_change_row(&state, Owned::Event, id).await?;
     Ok(Json(state.store.read(move |c| Event::get(c, id)).await?))
 }
 

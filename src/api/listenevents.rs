@@ -21,7 +21,7 @@ use super::{ApiResult, AppState, BaseUrl, Id};
 use crate::store::listenevents::{
     self, DateRange, ListenEvent, ListenEventFilter, ListenEventInput, seconds_to_ns,
 };
-use crate::store::owners::{self, Owned};
+use crate::store::owners::Owned;
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/listenevents/", "listenevents")
@@ -129,15 +129,6 @@ fn input(body: &Fields, errs: &mut FieldErrors) -> ListenEventInput {
     }
 }
 
-/// 403 unless the caller owns listen event `id` (or is staff); 404 when there is none.
-async fn check_owner(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
-    let owner = state
-        .store
-        .read(move |c| owners::of(c, Owned::ListenEvent, id))
-        .await?;
-    caller.may_change(owner, "listen event")
-}
-
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,7 +167,9 @@ async fn patch(
     let mut errs = FieldErrors::default();
     let p = input(&body, &mut errs);
     errs.finish()?;
-    check_owner(&state, &caller, id).await?;
+    caller
+        .may_change_row(&state, Owned::ListenEvent, id)
+        .await?;
     if let Some(sid) = p.session_id {
         own_session(&state, &caller, sid).await?;
     }
@@ -193,7 +186,9 @@ async fn delete(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<StatusCode> {
-    check_owner(&state, &caller, id).await?;
+    caller
+        .may_change_row(&state, Owned::ListenEvent, id)
+        .await?;
     state
         .store
         .write(move |tx| ListenEvent::delete(tx, id))
@@ -206,7 +201,9 @@ async fn get_one(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<Json<ListenEvent>> {
-    check_owner(&state, &caller, id).await?;
+    caller
+        .may_change_row(&state, Owned::ListenEvent, id)
+        .await?;
     Ok(Json(
         state.store.read(move |c| ListenEvent::get(c, id)).await?,
     ))
@@ -254,9 +251,7 @@ async fn list(
     Query(q): Query,
 ) -> ApiResult<Json<Value>> {
     let mut f = filter(&q)?;
-    if !caller.is_staff() {
-        f.owner_id = caller.user_id();
-    }
+    f.owner_id = caller.list_scope();
     match Paging::from_query(&q)? {
         None => {
             let rows = state

@@ -133,9 +133,7 @@ async fn list(
     Query(q): Query,
 ) -> ApiResult<Json<Vec<Session>>> {
     let mut f = filter(&q)?;
-    if !caller.is_staff() {
-        f.owner_id = caller.user_id();
-    }
+    f.owner_id = caller.list_scope();
     let viewer = Viewer::of(&state, &caller).await?;
     let mut list = state.store.read(move |c| Session::list(c, &f)).await?;
     for s in &mut list {

@@ -5,7 +5,9 @@
 //! as absent), make one call into the [`crate::conductor::Engine`], and shape the answer.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde_json::{Value, json};
 
 use super::auth::{Access, Caller};
@@ -132,13 +134,27 @@ fn position(f: &Fields, errs: &mut FieldErrors) -> Option<Position> {
     })
 }
 
-/// A stream is steered only by the user whose session it is (stream id = session id) or by
-/// staff; the box's own listener belongs to nobody, so only staff steer it. A session that
-/// does not exist passes here and gets the engine's own answer.
+/// The stream of the path, checked before anything else is read: a stream is steered only by
+/// the user whose session it is (stream id = session id) or by staff; the box's own listener
+/// belongs to nobody, so only staff steer it. A session that does not exist passes here and
+/// gets the engine's own answer.
+struct OwnStream(StreamId);
+
+impl FromRequestParts<AppState> for OwnStream {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Id(id) = Id::from_request_parts(parts, state).await?;
+        let caller = Caller::from_request_parts(parts, state).await?;
+        guard(state, &caller, id).await?;
+        Ok(Self(StreamId(id)))
+    }
+}
+
 async fn guard(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
     if state.engine.local_id() == Some(id) && !caller.is_staff() {
         return Err(ApiError::Detail(
-            axum::http::StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
             format!("stream {id} is the box's local listener; only staff may control it"),
         ));
     }
@@ -152,7 +168,7 @@ async fn guard(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
         .await?;
     match owner {
         Some(owner) if !caller.owns(owner) => Err(ApiError::Detail(
-            axum::http::StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
             format!("stream {id} belongs to another visitor; control only your own stream"),
         )),
         _ => Ok(()),
@@ -248,11 +264,9 @@ async fn create(
 
 async fn patch(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
     let mut errs = FieldErrors::default();
     let tags = body.ids("tag_ids", &mut errs);
     let language = body
@@ -263,7 +277,7 @@ async fn patch(
     state
         .engine
         .update(
-            StreamId(id),
+            id,
             Update {
                 tags,
                 language,
@@ -271,18 +285,16 @@ async fn patch(
             },
         )
         .await?;
-    Ok(Json(json!({"stream_id": id})))
+    Ok(Json(json!({"stream_id": id.0})))
 }
 
 async fn heartbeat(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
-    state.engine.heartbeat(StreamId(id)).await?;
-    Ok(Json(json!({"stream_id": id})))
+    state.engine.heartbeat(id).await?;
+    Ok(Json(json!({"stream_id": id.0})))
 }
 
 fn outcome(ok: bool, what: &str) -> Json<Value> {
@@ -297,12 +309,10 @@ fn outcome(ok: bool, what: &str) -> Json<Value> {
 
 async fn play_asset(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     Query(query): Query,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
     let mut errs = FieldErrors::default();
     let asset_id = if body.has_value("asset_id") {
         body.req_int("asset_id", &mut errs)
@@ -313,54 +323,41 @@ async fn play_asset(
     let Some(asset_id) = asset_id else {
         return Err(ApiError::field("asset_id", "This field is required."));
     };
-    let ok = state
-        .engine
-        .play_asset(StreamId(id), AssetId(asset_id))
-        .await?;
+    let ok = state.engine.play_asset(id, AssetId(asset_id)).await?;
     Ok(outcome(ok, "add new asset to"))
 }
 
 async fn replay(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
-    let ok = state.engine.replay(StreamId(id)).await?;
-    Ok(outcome(ok, "replay asset on"))
+    Ok(outcome(state.engine.replay(id).await?, "replay asset on"))
 }
 
 async fn skip(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
-    let ok = state.engine.skip(StreamId(id)).await?;
-    Ok(outcome(ok, "skip asset on"))
+    Ok(outcome(state.engine.skip(id).await?, "skip asset on"))
 }
 
 async fn pause(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
-    state.engine.pause(StreamId(id), true).await?;
+    state.engine.pause(id, true).await?;
     Ok(Json(json!({"success": true})))
 }
 
 async fn resume(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
-    state.engine.pause(StreamId(id), false).await?;
+    state.engine.pause(id, false).await?;
     Ok(Json(json!({"success": true})))
 }
 
@@ -370,13 +367,11 @@ async fn is_active(State(state): State<AppState>, Id(id): Id) -> Json<Value> {
 
 async fn kill(
     State(state): State<AppState>,
-    Id(id): Id,
-    caller: Caller,
+    OwnStream(id): OwnStream,
     _: NoFields,
 ) -> ApiResult<Json<Value>> {
-    guard(&state, &caller, id).await?;
-    let ok = state.engine.kill(StreamId(id)).await;
-    Ok(Json(json!({"stream_id": id, "success": ok})))
+    let ok = state.engine.kill(id).await;
+    Ok(Json(json!({"stream_id": id.0, "success": ok})))
 }
 
 async fn status(State(state): State<AppState>) -> Json<EngineStatus> {

@@ -16,7 +16,7 @@ use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, Id};
-use crate::store::owners::{self, Owned};
+use crate::store::owners::Owned;
 use crate::store::votes::{self, SummaryEntry, VOTE_TYPES, Vote, VoteFilter, VoteInput};
 
 pub(super) fn routes(r: &mut Routes) {
@@ -156,11 +156,7 @@ async fn patch(
     let mut errs = FieldErrors::default();
     let v = input(&body, &mut errs)?;
     errs.finish()?;
-    let owner = state
-        .store
-        .read(move |c| owners::of(c, Owned::Vote, id))
-        .await?;
-    caller.may_change(owner, "vote")?;
+    caller.may_change_row(&state, Owned::Vote, id).await?;
     let v = owned_input(&state, &caller, v).await?;
     Ok(Json(
         state.store.write(move |tx| Vote::patch(tx, id, &v)).await?,
@@ -172,11 +168,7 @@ async fn delete(
     caller: Caller,
     Id(id): Id,
 ) -> ApiResult<StatusCode> {
-    let owner = state
-        .store
-        .read(move |c| owners::of(c, Owned::Vote, id))
-        .await?;
-    caller.may_change(owner, "vote")?;
+    caller.may_change_row(&state, Owned::Vote, id).await?;
     state.store.write(move |tx| Vote::delete(tx, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
