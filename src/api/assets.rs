@@ -12,7 +12,6 @@
 //! shown without their username to anyone but staff (it names staff logins and holds four
 //! characters of a device id).
 
-use crate::store::Table;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,6 +29,7 @@ use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::store::StoreError;
+use crate::store::Table;
 use crate::store::assets::{self, Asset, AssetPatch, Blocked, DESCRIPTION_MAX, MEDIA_TYPES};
 use crate::store::events::NewEvent;
 use crate::store::owners::{self, Owned};

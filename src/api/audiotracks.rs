@@ -5,10 +5,10 @@
 //! filters (`?minduration=5000000000`) compare stored nanoseconds, as the reference server does.
 //! Every min must not exceed its max, volumes are not negative and pan positions lie in −1..1.
 
-use super::crud::{self, FromBody, FromQuery, Names};
 use serde_json::Value;
 
 use super::ApiResult;
+use super::crud::{self, FromBody, FromQuery, Names};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};

@@ -14,8 +14,6 @@
 //! to anyone, as DRF does. Resolved tokens are cached briefly so a busy list endpoint does not
 //! pay a database round trip for authentication.
 
-use crate::store::Table;
-use crate::store::users::User;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,8 +25,10 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use super::{ApiResult, AppState};
 use crate::store::StoreError;
+use crate::store::Table;
 use crate::store::assets::Asset;
 use crate::store::owners::{self, Owned};
+use crate::store::users::User;
 
 /// How long a resolved token is trusted without asking the database again (a staff flag
 /// changed with the CLI takes effect within this time).

@@ -6,7 +6,6 @@
 //! its session, or staff. Create and read here; the upload (`PATCH envelopes/:id/`) is in
 //! [`super::uploads`].
 
-use crate::store::{Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 
@@ -17,6 +16,7 @@ use super::schema::obj;
 use super::{ApiResult, AppState, Id};
 use crate::store::envelopes::{self, Envelope, EnvelopeFilter};
 use crate::store::owners::Owned;
+use crate::store::{Filtered, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/envelopes/", "envelopes")

@@ -3,7 +3,6 @@
 //! carry positions: everyone's would be a location trail of every visitor); staff read all.
 //! Events are never changed or deleted through the API (PATCH and DELETE answer 405).
 
-use crate::store::{Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
@@ -16,6 +15,7 @@ use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::StoreError;
 use crate::store::events::{self, Event, EventFilter, NewEvent};
 use crate::store::owners::Owned;
+use crate::store::{Filtered, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/events/", "events")

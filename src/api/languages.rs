@@ -4,10 +4,10 @@
 //! lower-cased prefix of the client's locale). Deleting a language something still uses is
 //! refused with a 400 saying what uses it (see `store::languages`).
 
-use super::crud::{self, FromBody, FromQuery, Names};
 use serde_json::Value;
 
 use super::ApiResult;
+use super::crud::{self, FromBody, FromQuery, Names};
 use super::fields::{check_len, int, key, text};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;

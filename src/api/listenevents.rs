@@ -4,7 +4,6 @@
 //! their owner or staff (what a visitor heard, where and when, is theirs); the count stays
 //! public.
 
-use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,6 +21,7 @@ use crate::store::listenevents::{
     self, DateRange, ListenEvent, ListenEventFilter, ListenEventInput, seconds_to_ns,
 };
 use crate::store::owners::Owned;
+use crate::store::{Editable, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/listenevents/", "listenevents")

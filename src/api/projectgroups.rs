@@ -10,17 +10,17 @@
 //! * the point is matched in the right (longitude, latitude) order against the group with
 //!   exactly this id (the reference swaps the coordinates and matches ids digit by digit).
 
-use super::crud::{self, FromBody, FromQuery, Names};
-use crate::store::Table;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::auth::Access;
+use super::crud::{self, FromBody, FromQuery, Names};
 use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
+use crate::store::Table;
 use crate::store::projectgroups::{self, ProjectGroup, ProjectGroupFilter, ProjectGroupInput};
 
 const PROJECTGROUPS: Names = Names::new("projectgroups", "a project group", "project groups");

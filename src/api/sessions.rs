@@ -4,7 +4,6 @@
 //! and device are private), staff read all; the count stays public. A session's `device_id` is
 //! shown only to staff and to that device (it works as a credential).
 
-use crate::store::{Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -15,6 +14,7 @@ use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::store::sessions::{self, NewSession, Session, SessionFilter};
+use crate::store::{Filtered, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/sessions/", "sessions")

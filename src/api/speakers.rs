@@ -8,7 +8,6 @@
 //! and `uri` is stored as `/rwmedia/<mp3>` and shown as the absolute URL of that MP3. `uri` must be an http(s) URL or a
 //! `/rwmedia/` path; `backupuri` may also be `""`.
 
-use crate::store::{Editable, Filtered, Table};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,6 +22,7 @@ use crate::ingest::Spooled;
 use crate::media::{Purpose, Written, files};
 use crate::store::assets;
 use crate::store::speakers::{Speaker, SpeakerFilter, SpeakerInput};
+use crate::store::{Editable, Filtered, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r

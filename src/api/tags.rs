@@ -2,18 +2,18 @@
 //! read, staff write. Also the input helpers the other configuration handlers of this area
 //! share (localization parameters, renamed keys, text length checks).
 
-use super::crud::{self, FromBody, FromQuery, Names};
-use crate::store::tags::CategoryFilter;
 use axum::Json;
 use axum::extract::State;
 
 use super::auth::Access;
+use super::crud::{self, FromBody, FromQuery, Names};
 use super::fields::{int, key, loc_fields, loc_params, session_400, text};
 use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::geometry;
+use crate::store::tags::CategoryFilter;
 use crate::store::tags::{
     self, CategoryInput, Localize, Relationship, RelationshipFilter, RelationshipInput, Tag,
     TagCategory, TagFilter, TagInput,

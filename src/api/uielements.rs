@@ -1,12 +1,12 @@
 //! `uielements/`, `uielementnames/` and `projects/:id/uielements/` (the per-variant skin
 //! document of a project); token holders read, staff write.
 
-use super::crud::{self, FromBody, FromQuery, Names};
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::auth::Access;
+use super::crud::{self, FromBody, FromQuery, Names};
 use super::fields::{check_len, choice, filter_choice, int, key, text};
 use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;

@@ -5,11 +5,11 @@
 //! reference answered 500); an unknown session is 400 `{"detail":"Session not found"}`.
 //! `admin` on `uiconfig` is ignored (the reference answered 500).
 
-use super::crud::{self, FromBody, FromQuery, Names};
 use axum::Json;
 use axum::extract::State;
 
 use super::auth::Access;
+use super::crud::{self, FromBody, FromQuery, Names};
 use super::fields::{
     check_len, choice, filter_choice, int, key, loc_fields, loc_params, session_400, text,
 };

@@ -8,7 +8,6 @@
 //! Registrations and logins are limited per client address ([`super::limits`]); failed logins
 //! back off ([`super::login_guard`]); the staff list is paged on request and bounded without.
 
-use crate::store::Table;
 use axum::Json;
 use axum::http::Uri;
 use serde_json::{Value, json};
@@ -20,6 +19,7 @@ use super::paging::{Paging, paged};
 use super::routes::Routes;
 use super::schema::obj;
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
+use crate::store::Table;
 use crate::store::users::{self, User, UserFilter, UserPatch};
 
 pub(super) fn routes(r: &mut Routes) {

@@ -4,7 +4,6 @@
 //! Ownership (decisions.md): a vote is cast in one of the caller's own sessions and counts as
 //! the caller's (`voter_id` is staff's to set); only its owner or staff change or delete it.
 
-use crate::store::{Editable, Table};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,6 +17,7 @@ use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, Id};
 use crate::store::owners::Owned;
 use crate::store::votes::{self, SummaryEntry, VOTE_TYPES, Vote, VoteFilter, VoteInput};
+use crate::store::{Editable, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/votes/", "votes")

@@ -1,8 +1,6 @@
 //! The stream operations behind `/api/2/streams/`: open, update, and the control calls, with
 //! the events the reference server logged (reference-server §6, §7.7, §7.11).
 
-use crate::store::Table;
-use crate::store::sessions::Session;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{AssetId, Engine, EngineError, OpenRequest, Opened, StreamId, Update};
@@ -11,6 +9,8 @@ use crate::store::StoreError;
 use crate::store::loc::{self, Owner};
 
 use super::stream::ListenerInfo;
+use crate::store::Table;
+use crate::store::sessions::Session;
 
 /// The reference's default out-of-range message (reference-server §7.11).
 pub(super) const OUT_OF_RANGE_MESSAGE: &str = "This application is designed to be used in specific geographic locations. Apparently your phone thinks you are not at one of those locations, so you will hear a sample audio stream instead of the real deal. If you think your phone is incorrect, please restart Roundware and it will probably work. Thanks for checking it out!";

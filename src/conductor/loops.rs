@@ -2,8 +2,6 @@
 //! counters), catalog reloads when the store changes, the idle-stream teardown, and the
 //! release of speaker sources no stream needs any more.
 
-use crate::store::Editable;
-use crate::store::listenevents::ListenEvent;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, PoisonError};
@@ -11,7 +9,9 @@ use std::time::Duration;
 
 use super::stream::Effect;
 use super::{Engine, Entry, IDLE_CHECK, IDLE_WAKE, LOG_EVERY_TICKS, RELOAD_DEBOUNCE, TICK};
+use crate::store::Editable;
 use crate::store::catalog::Catalog;
+use crate::store::listenevents::ListenEvent;
 
 impl Engine {
     pub(super) async fn tick_loop(self) {

@@ -11,12 +11,12 @@
 
 pub(crate) mod synth;
 
-use crate::store::Editable;
-use crate::store::speakers::Speaker;
 use std::path::{Path, PathBuf};
 
 use crate::geometry;
 use crate::media::{self, Purpose, Stored, Written};
+use crate::store::Editable;
+use crate::store::speakers::Speaker;
 use crate::store::speakers::SpeakerInput;
 use crate::store::{Store, StoreError, time};
 

@@ -3,13 +3,13 @@
 //! row with its tags, localized ids and envelope link in the caller's one transaction. The
 //! media files themselves are written by [`crate::media`] before this runs.
 
-use crate::store::Table;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::assets::{Asset, LOC_ALT_TEXT, LOC_DESCRIPTION};
 use super::loc::{self, Owner};
 use super::{StoreError, StoreResult, speakers, time};
 use crate::geometry;
+use crate::store::Table;
 
 /// The session of an envelope, or `None` when the envelope does not exist.
 ///
