@@ -8,18 +8,16 @@
 use serde_json::Value;
 
 use super::ApiResult;
-use super::crud::{self, FromBody, FromQuery, Names};
+use super::crud::{self, FromBody, Names};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use crate::store::audiotracks::{
-    Audiotrack, AudiotrackFilter, AudiotrackInput, PRIORITIES, TIMING_PAIRS, TimingBounds,
-};
+use crate::store::audiotracks::{Audiotrack, AudiotrackInput, PRIORITIES, TIMING_PAIRS};
 
 const AUDIOTRACKS: Names = Names::new("audiotracks", "an audiotrack", "audiotracks");
 
 pub(super) fn routes(r: &mut Routes) {
-    crud::routes::<Audiotrack>(r, AUDIOTRACKS, filter_fields(), body_fields);
+    crud::routes::<Audiotrack>(r, AUDIOTRACKS, body_fields);
 }
 
 /// Every input key; JSON null is refused for all of them (no column is nullable).
@@ -53,32 +51,6 @@ const FIELDS: [&str; 23] = [
     "timed_asset_priority",
     "tag_filters",
 ];
-
-/// The filters the list reads.
-fn filter_fields() -> Obj {
-    let mut o = obj()
-        .int("project_id")
-        .int("project")
-        .bool("active")
-        .bool("repeatrecordings")
-        .bool("start_with_silence")
-        .bool("fadeout_when_filtered");
-    for (exact, lte, gte) in [
-        ("minduration", "minduration__lte", "minduration__gte"),
-        ("maxduration", "maxduration__lte", "maxduration__gte"),
-        ("mindeadair", "mindeadair__lte", "mindeadair__gte"),
-        ("maxdeadair", "maxdeadair__lte", "maxdeadair__gte"),
-    ] {
-        o = o
-            .num(exact)
-            .doc("nanoseconds, as the reference")
-            .num(lte)
-            .doc("seconds")
-            .num(gte)
-            .doc("seconds");
-    }
-    o
-}
 
 /// The body [`AudiotrackInput::from_body`] reads (`creating`: the project and every number are required; each min
 /// must not exceed its max).
@@ -118,30 +90,6 @@ fn body_fields(creating: bool) -> Obj {
         .bool("fadeout_when_filtered")
         .choice("timed_asset_priority", &PRIORITIES)
         .ids("tag_filters")
-}
-
-fn bounds(q: &Fields, column: &str, e: &mut FieldErrors) -> TimingBounds {
-    TimingBounds {
-        lte: q.float(&format!("{column}__lte"), e),
-        gte: q.float(&format!("{column}__gte"), e),
-        exact_ns: q.float(column, e),
-    }
-}
-
-impl FromQuery for AudiotrackFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            project_id: q.int("project_id", e).or(q.int("project", e)),
-            active: q.bool("active", e),
-            repeatrecordings: q.bool("repeatrecordings", e),
-            start_with_silence: q.bool("start_with_silence", e),
-            fadeout_when_filtered: q.bool("fadeout_when_filtered", e),
-            minduration: bounds(q, "minduration", e),
-            maxduration: bounds(q, "maxduration", e),
-            mindeadair: bounds(q, "mindeadair", e),
-            maxdeadair: bounds(q, "maxdeadair", e),
-        }
-    }
 }
 
 /// Reads the fields of a create (`creating`: the numbers and the project are required) or a

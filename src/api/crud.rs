@@ -11,19 +11,58 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use rusqlite::types::Value;
 use serde::Serialize;
 
 use super::auth::Access;
+use super::fields::filter_choice;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::Obj;
 use super::{ApiResult, AppState, Id};
-use crate::store::{Editable, Filtered, Table};
+use crate::store::{Editable, Filtered, Given, Kind, Queried, Table};
 
 /// A list filter read from a query string.
 pub(super) trait FromQuery: Sized {
     /// Reads the filter, adding every bad parameter to `e`.
     fn from_query(q: &Fields, e: &mut FieldErrors) -> Self;
+
+    /// The parameters [`FromQuery::from_query`] reads, for the OpenAPI document.
+    fn fields() -> Obj;
+}
+
+/// A resource's parameter table ([`Queried::PARAMS`]) read from a query string: the first of
+/// a parameter's names that carries a value sets it.
+impl<R: Queried> FromQuery for Given<R> {
+    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
+        let mut given = Self::default();
+        for (i, p) in R::PARAMS.iter().enumerate() {
+            let value = p.names.iter().find_map(|name| match p.kind {
+                Kind::Int => q.int(name, e).map(Value::Integer),
+                Kind::Float | Kind::Seconds => q.float(name, e).map(Value::Real),
+                Kind::Bool => q.bool(name, e).map(|b| Value::Integer(b.into())),
+                Kind::Text => q.string(name, e).map(Value::Text),
+                Kind::Choice(choices) => filter_choice(q, name, choices, e).map(Value::Text),
+            });
+            if let Some(value) = value {
+                given.set(i, value);
+            }
+        }
+        given
+    }
+
+    fn fields() -> Obj {
+        R::PARAMS.iter().fold(Obj::default(), |o, p| {
+            p.names.iter().fold(o, |o, name| match p.kind {
+                Kind::Int => o.int(name),
+                Kind::Float => o.num(name),
+                Kind::Seconds => o.num(name).doc("seconds"),
+                Kind::Bool => o.bool(name),
+                Kind::Text => o.string(name),
+                Kind::Choice(choices) => o.choice(name, choices),
+            })
+        })
+    }
 }
 
 /// A create or PATCH input read from a request body.
@@ -117,8 +156,8 @@ impl Names {
 }
 
 /// Registers the five plain operations on `/<tag>/` and `/<tag>/{id}/`: token holders read,
-/// staff write. `query` documents the list's filters, `body(creating)` the body.
-pub(super) fn routes<R>(r: &mut Routes, names: Names, query: Obj, body: fn(bool) -> Obj)
+/// staff write; `body(creating)` documents the body.
+pub(super) fn routes<R>(r: &mut Routes, names: Names, body: fn(bool) -> Obj)
 where
     R: Filtered + Editable + Serialize,
     R::Filter: FromQuery,
@@ -127,7 +166,7 @@ where
     let Names { tag, one, many } = names;
     r.at(format!("/{tag}/"), tag)
         .get(Access::Token, format!("List {many}"), list::<R>)
-        .query(query)
+        .query(R::Filter::fields())
         .post(Access::Staff, format!("Create {one}"), create::<R>)
         .body(body(true))
         .add();

@@ -7,12 +7,12 @@
 use serde_json::Value;
 
 use super::ApiResult;
-use super::crud::{self, FromBody, FromQuery, Names};
+use super::crud::{self, FromBody, Names};
 use super::fields::{check_len, int, key, text};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use crate::store::languages::{Language, LanguageFilter, LanguageInput, StringFilter, StringInput};
+use crate::store::languages::{Language, LanguageInput, StringInput};
 use crate::store::loc::LocString;
 
 const LANGUAGES: Names = Names::new("languages", "a language", "languages");
@@ -24,22 +24,9 @@ const LOCALIZEDSTRINGS: Names = Names::new(
 );
 
 pub(super) fn routes(r: &mut Routes) {
-    crud::routes::<Language>(
-        r,
-        LANGUAGES,
-        obj().string("language_code").string("name"),
-        language_fields,
-    );
+    crud::routes::<Language>(r, LANGUAGES, language_fields);
 
-    crud::routes::<LocString>(
-        r,
-        LOCALIZEDSTRINGS,
-        obj()
-            .int("language_id")
-            .string("language")
-            .string("localized_string"),
-        string_fields,
-    );
+    crud::routes::<LocString>(r, LOCALIZEDSTRINGS, string_fields);
 }
 
 /// The body [`LanguageInput::from_body`] reads (`create`: the code is required; codes are unique).
@@ -83,15 +70,6 @@ impl FromBody for LanguageInput {
     }
 }
 
-impl FromQuery for LanguageFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            language_code: q.string("language_code", e),
-            name: q.string("name", e),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // localizedstrings/
 
@@ -128,15 +106,5 @@ impl FromBody for StringInput {
             language_id,
             language_code: code,
         })
-    }
-}
-
-impl FromQuery for StringFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            language_id: q.int("language_id", e),
-            language: q.string("language", e),
-            localized_string: q.string("localized_string", e),
-        }
     }
 }

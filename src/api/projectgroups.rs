@@ -15,23 +15,18 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::auth::Access;
-use super::crud::{self, FromBody, FromQuery, Names};
+use super::crud::{self, FromBody, Names};
 use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::Table;
-use crate::store::projectgroups::{self, ProjectGroup, ProjectGroupFilter, ProjectGroupInput};
+use crate::store::projectgroups::{self, ProjectGroup, ProjectGroupInput};
 
 const PROJECTGROUPS: Names = Names::new("projectgroups", "a project group", "project groups");
 
 pub(super) fn routes(r: &mut Routes) {
-    crud::routes::<ProjectGroup>(
-        r,
-        PROJECTGROUPS,
-        obj().string("name").bool("active"),
-        body_fields,
-    );
+    crud::routes::<ProjectGroup>(r, PROJECTGROUPS, body_fields);
 
     r.at("/projectgroups/{id}/projects/", "projectgroups")
         .get(
@@ -57,15 +52,6 @@ const INACTIVE: &str = "Project Group inactive; please try another one.";
 const NEED_POINT: &str = "Both latitude and longitude parameters are required.";
 const MAX_NAME: usize = 50;
 const MAX_DESCRIPTION: usize = 2048;
-
-impl FromQuery for ProjectGroupFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            name: q.string("name", e),
-            active: q.bool("active", e),
-        }
-    }
-}
 
 /// The body [`ProjectGroupInput::from_body`] reads (`creating`: the name is required).
 fn body_fields(creating: bool) -> Obj {

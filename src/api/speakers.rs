@@ -14,21 +14,23 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::auth::Access;
+use super::crud::FromQuery;
 use super::input::{Body, FieldErrors, Fields, Query, UploadedFile};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id, media_files};
 use crate::ingest::Spooled;
 use crate::media::{Purpose, Written, files};
+use crate::store::Given;
 use crate::store::assets;
-use crate::store::speakers::{Speaker, SpeakerFilter, SpeakerInput};
+use crate::store::speakers::{Speaker, SpeakerInput};
 use crate::store::{Editable, Filtered, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r
         .at("/speakers/", "speakers")
         .get(Access::Token, "List speakers", list)
-        .query(obj().bool("activeyn").int("project_id").int("project"))
+        .query(Given::<Speaker>::fields())
         .post(
             Access::Staff,
             "Create a speaker from a uri or an uploaded file (borders are derived from shape and attenuation_distance)",
@@ -168,10 +170,7 @@ async fn list(
     Query(q): Query,
 ) -> ApiResult<Json<Vec<Speaker>>> {
     let mut e = FieldErrors::default();
-    let f = SpeakerFilter {
-        activeyn: q.bool("activeyn", &mut e),
-        project_id: q.int("project_id", &mut e).or(q.int("project", &mut e)),
-    };
+    let f = Given::<Speaker>::from_query(&q, &mut e);
     e.finish()?;
     let list = state.store.read(move |c| Speaker::list(c, &f)).await?;
     Ok(Json(

@@ -6,17 +6,16 @@ use axum::Json;
 use axum::extract::State;
 
 use super::auth::Access;
-use super::crud::{self, FromBody, FromQuery, Names};
+use super::crud::{self, FromBody, Names};
 use super::fields::{int, key, loc_fields, loc_params, session_400, text};
 use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::geometry;
-use crate::store::tags::CategoryFilter;
 use crate::store::tags::{
-    self, CategoryInput, Localize, Relationship, RelationshipFilter, RelationshipInput, Tag,
-    TagCategory, TagFilter, TagInput,
+    self, CategoryInput, Localize, Relationship, RelationshipInput, Tag, TagCategory, TagFilter,
+    TagInput,
 };
 
 const TAGCATEGORIES: Names = Names::new("tagcategories", "a tag category", "tag categories");
@@ -59,14 +58,9 @@ pub(super) fn routes(r: &mut Routes) {
         .query(loc_fields())
         .add();
 
-    crud::routes::<TagCategory>(r, TAGCATEGORIES, obj().string("name"), category_fields);
+    crud::routes::<TagCategory>(r, TAGCATEGORIES, category_fields);
 
-    crud::routes::<Relationship>(
-        r,
-        TAGRELATIONSHIPS,
-        obj().int("tag_id").int("parent_id"),
-        relationship_fields,
-    );
+    crud::routes::<Relationship>(r, TAGRELATIONSHIPS, relationship_fields);
 }
 
 /// The body [`TagInput::from_body`] reads (`create`: `value` is required).
@@ -211,14 +205,6 @@ impl FromBody for CategoryInput {
     }
 }
 
-impl FromQuery for CategoryFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            name: q.string("name", e),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // tagrelationships/
 
@@ -231,14 +217,5 @@ impl FromBody for RelationshipInput {
         };
         errs.finish()?;
         Ok(input)
-    }
-}
-
-impl FromQuery for RelationshipFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            tag_id: q.int("tag_id", e),
-            parent_id: q.int("parent_id", e),
-        }
     }
 }

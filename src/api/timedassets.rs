@@ -5,46 +5,16 @@
 use serde_json::Value;
 
 use super::ApiResult;
-use super::crud::{self, FromBody, FromQuery, Names};
+use super::crud::{self, FromBody, Names};
 use super::input::{FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
-use crate::store::timedassets::{TimedAsset, TimedAssetFilter, TimedAssetInput};
+use crate::store::timedassets::{TimedAsset, TimedAssetInput};
 
 const TIMEDASSETS: Names = Names::new("timedassets", "a timed asset", "timed assets");
 
 pub(super) fn routes(r: &mut Routes) {
-    crud::routes::<TimedAsset>(
-        r,
-        TIMEDASSETS,
-        obj()
-            .int("project_id")
-            .int("project")
-            .int("asset_id")
-            .int("asset")
-            .num("start")
-            .num("end")
-            .num("start__lte")
-            .num("start__gte")
-            .num("end__lte")
-            .num("end__gte"),
-        body_fields,
-    );
-}
-
-impl FromQuery for TimedAssetFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            project_id: q.int("project_id", e).or(q.int("project", e)),
-            asset_id: q.int("asset_id", e).or(q.int("asset", e)),
-            start: q.float("start", e),
-            end: q.float("end", e),
-            start_lte: q.float("start__lte", e),
-            start_gte: q.float("start__gte", e),
-            end_lte: q.float("end__lte", e),
-            end_gte: q.float("end__gte", e),
-        }
-    }
+    crud::routes::<TimedAsset>(r, TIMEDASSETS, body_fields);
 }
 
 /// The body [`TimedAssetInput::from_body`] reads (`creating`: all four required; `end` not before `start`).

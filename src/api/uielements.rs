@@ -1,20 +1,21 @@
 //! `uielements/`, `uielementnames/` and `projects/:id/uielements/` (the per-variant skin
 //! document of a project); token holders read, staff write.
 
+use crate::store::Given;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::auth::Access;
 use super::crud::{self, FromBody, FromQuery, Names};
-use super::fields::{check_len, choice, filter_choice, int, key, text};
+use super::fields::{check_len, choice, int, key, text};
 use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
 use crate::store::uielements::{
-    self, ElementFilter, ElementInput, FILE_EXTENSIONS, LABEL_POSITIONS, NameFilter, NameInput,
-    UiElement, UiElementName, VARIANTS, VIEWS,
+    self, ElementInput, FILE_EXTENSIONS, LABEL_POSITIONS, NameInput, UiElement, UiElementName,
+    VARIANTS, VIEWS,
 };
 use crate::store::{languages, loc};
 
@@ -23,14 +24,9 @@ const UIELEMENTS: Names = Names::new("uielements", "a UI element", "UI elements"
 const UIELEMENTNAMES: Names = Names::new("uielementnames", "a UI element name", "UI element names");
 
 pub(super) fn routes(r: &mut Routes) {
-    crud::routes::<UiElement>(r, UIELEMENTS, element_filter_fields(obj()), element_fields);
+    crud::routes::<UiElement>(r, UIELEMENTS, element_fields);
 
-    crud::routes::<UiElementName>(
-        r,
-        UIELEMENTNAMES,
-        obj().string("name").choice("view", VIEWS),
-        name_fields,
-    );
+    crud::routes::<UiElementName>(r, UIELEMENTNAMES, name_fields);
 
     r
         .at("/projects/{id}/uielements/", "projects")
@@ -86,17 +82,6 @@ fn name_fields(create: bool) -> Obj {
         .req_if(create)
 }
 
-impl FromQuery for ElementFilter {
-    fn from_query(q: &Fields, errs: &mut FieldErrors) -> Self {
-        Self {
-            uielementname: q.string("uielementname", errs),
-            project_id: q.int("project_id", errs),
-            variant: filter_choice(q, "variant", VARIANTS, errs),
-            file_extension: filter_choice(q, "file_extension", FILE_EXTENSIONS, errs),
-        }
-    }
-}
-
 impl FromBody for ElementInput {
     fn from_body(body: &Fields, create: bool) -> ApiResult<Self> {
         let mut errs = FieldErrors::default();
@@ -146,9 +131,9 @@ async fn project_uielements(
         .string("language_code", &mut errs)
         .map(|c| c.trim().to_lowercase())
         .filter(|c| !c.is_empty());
-    let mut f = ElementFilter::from_query(&q, &mut errs);
+    let mut f = Given::<UiElement>::from_query(&q, &mut errs);
     errs.finish()?;
-    let Some(variant) = f.variant.take() else {
+    let Some(variant) = f.take_text("variant") else {
         return Err(ApiError::bad_request("Variant param is required."));
     };
     let zip_variant = variant.clone();
@@ -188,14 +173,5 @@ impl FromBody for NameInput {
         };
         errs.finish()?;
         Ok(input)
-    }
-}
-
-impl FromQuery for NameFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            name: q.string("name", e),
-            view: filter_choice(q, "view", VIEWS, e),
-        }
     }
 }

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 
 use super::auth::Access;
-use super::crud::{self, FromBody, FromQuery, Names};
+use super::crud::{self, FromBody, Names};
 use super::fields::{
     check_len, choice, filter_choice, int, key, loc_fields, loc_params, session_400, text,
 };
@@ -19,8 +19,7 @@ use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
 use crate::store::tags::Localize;
 use crate::store::uigroups::{
-    self, GroupFilter, GroupInput, ItemFilter, ItemInput, SELECT_METHODS, UI_MODES, UiConfig,
-    UiGroup, UiItem,
+    self, GroupFilter, GroupInput, ItemInput, SELECT_METHODS, UI_MODES, UiConfig, UiGroup, UiItem,
 };
 
 const UIITEMS: Names = Names::new("uiitems", "a UI item", "UI items");
@@ -47,19 +46,7 @@ pub(super) fn routes(r: &mut Routes) {
             crud::delete::<UiGroup>,
         )
         .add();
-    crud::routes::<UiItem>(
-        r,
-        UIITEMS,
-        obj()
-            .int("ui_group_id")
-            .int("index")
-            .int("tag_id")
-            .bool("default")
-            .bool("active")
-            .int("parent_id")
-            .int("project_id"),
-        item_fields,
-    );
+    crud::routes::<UiItem>(r, UIITEMS, item_fields);
 
     r.at("/projects/{id}/uigroups/", "projects")
         .get(
@@ -261,19 +248,5 @@ impl FromBody for ItemInput {
         };
         errs.finish()?;
         Ok(input)
-    }
-}
-
-impl FromQuery for ItemFilter {
-    fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
-        Self {
-            ui_group_id: q.int("ui_group_id", e),
-            index: q.int("index", e),
-            tag_id: q.int("tag_id", e),
-            default: q.bool("default", e),
-            active: q.bool("active", e),
-            parent_id: q.int("parent_id", e),
-            project_id: q.int("project_id", e),
-        }
     }
 }

@@ -6,11 +6,13 @@
 //! [`Audiotrack`] row and [`AudiotrackInput`] hold seconds, and the conversion happens only
 //! here. `banned_duration` is whole seconds in both places.
 
-use rusqlite::{Connection, Row, Transaction};
+use rusqlite::{Row, Transaction};
 use serde::Serialize;
 
-use super::sql::{self, Where};
-use super::{Editable, Filtered, StoreError, StoreResult, Table};
+use super::sql::{self};
+use super::{
+    Editable, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test,
+};
 
 /// Nanoseconds per second: the unit of the stored timing columns.
 pub(crate) const NS_PER_SECOND: f64 = 1e9;
@@ -123,69 +125,57 @@ impl Table for Audiotrack {
     }
 }
 
-/// Bounds on one timing column for `GET audiotracks/`.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct TimingBounds {
-    /// `<col>__lte`, seconds.
-    pub lte: Option<f64>,
-    /// `<col>__gte`, seconds.
-    pub gte: Option<f64>,
-    /// Plain `<col>`: exact, in stored **nanoseconds** (as the reference server).
-    pub exact_ns: Option<f64>,
-}
-
-/// Filters of `GET audiotracks/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct AudiotrackFilter {
-    /// exact
-    pub project_id: Option<i64>,
-    /// exact
-    pub active: Option<bool>,
-    /// exact
-    pub repeatrecordings: Option<bool>,
-    /// exact
-    pub start_with_silence: Option<bool>,
-    /// exact
-    pub fadeout_when_filtered: Option<bool>,
-    /// bounds on minduration
-    pub minduration: TimingBounds,
-    /// bounds on maxduration
-    pub maxduration: TimingBounds,
-    /// bounds on mindeadair
-    pub mindeadair: TimingBounds,
-    /// bounds on maxdeadair
-    pub maxdeadair: TimingBounds,
-}
-
-impl AudiotrackFilter {
-    fn where_clause(&self) -> Where {
-        let mut w = Where::new();
-        w.eq_opt("project_id", self.project_id)
-            .eq_opt("active", self.active)
-            .eq_opt("repeatrecordings", self.repeatrecordings)
-            .eq_opt("start_with_silence", self.start_with_silence)
-            .eq_opt("fadeout_when_filtered", self.fadeout_when_filtered);
-        for (column, b) in [
-            ("minduration", self.minduration),
-            ("maxduration", self.maxduration),
-            ("mindeadair", self.mindeadair),
-            ("maxdeadair", self.maxdeadair),
-        ] {
-            w.cmp_opt(column, "<=", b.lte.map(|s| s * NS_PER_SECOND))
-                .cmp_opt(column, ">=", b.gte.map(|s| s * NS_PER_SECOND))
-                .eq_opt(column, b.exact_ns);
-        }
-        w
-    }
+/// `GET audiotracks/`: project and flags exactly; each timing exactly in stored nanoseconds
+/// (as the reference server) or bounded in seconds.
+impl Queried for Audiotrack {
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            &["project_id", "project"],
+            "project_id",
+            Test::Eq,
+            Kind::Int,
+        ),
+        Param::eq(&["active"], Kind::Bool),
+        Param::eq(&["repeatrecordings"], Kind::Bool),
+        Param::eq(&["start_with_silence"], Kind::Bool),
+        Param::eq(&["fadeout_when_filtered"], Kind::Bool),
+        Param::eq(&["minduration"], Kind::Float),
+        Param::new(
+            &["minduration__lte"],
+            "minduration",
+            Test::Le,
+            Kind::Seconds,
+        ),
+        Param::new(
+            &["minduration__gte"],
+            "minduration",
+            Test::Ge,
+            Kind::Seconds,
+        ),
+        Param::eq(&["maxduration"], Kind::Float),
+        Param::new(
+            &["maxduration__lte"],
+            "maxduration",
+            Test::Le,
+            Kind::Seconds,
+        ),
+        Param::new(
+            &["maxduration__gte"],
+            "maxduration",
+            Test::Ge,
+            Kind::Seconds,
+        ),
+        Param::eq(&["mindeadair"], Kind::Float),
+        Param::new(&["mindeadair__lte"], "mindeadair", Test::Le, Kind::Seconds),
+        Param::new(&["mindeadair__gte"], "mindeadair", Test::Ge, Kind::Seconds),
+        Param::eq(&["maxdeadair"], Kind::Float),
+        Param::new(&["maxdeadair__lte"], "maxdeadair", Test::Le, Kind::Seconds),
+        Param::new(&["maxdeadair__gte"], "maxdeadair", Test::Ge, Kind::Seconds),
+    ];
 }
 
 impl Filtered for Audiotrack {
-    type Filter = AudiotrackFilter;
-
-    fn list(conn: &Connection, f: &AudiotrackFilter) -> StoreResult<Vec<Self>> {
-        let w = f.where_clause();
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a create or PATCH; `None` leaves a field as it is (or at its default on create).

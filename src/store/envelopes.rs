@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::{Where, id_list};
-use super::{Filtered, StoreError, StoreResult, Table, time};
+use super::{Filter, Filtered, StoreError, StoreResult, Table, time};
 
 /// An envelope as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -72,7 +72,7 @@ pub(crate) struct EnvelopeFilter {
     pub owner_id: Option<i64>,
 }
 
-impl EnvelopeFilter {
+impl Filter for EnvelopeFilter {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
         w.eq_opt("e.session_id", self.session_id)

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::Where;
-use super::{Filtered, StoreError, StoreResult, Table, time};
+use super::{Filter, Filtered, StoreError, StoreResult, Table, time};
 
 /// An event as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -183,7 +183,7 @@ pub(crate) struct EventFilter {
     pub owner_id: Option<i64>,
 }
 
-impl EventFilter {
+impl Filter for EventFilter {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
         w.contains_opt("event_type", self.event_type.as_deref())

@@ -6,14 +6,14 @@
 //! silently delete that text), or projects offering it. Sessions and assets in a deleted
 //! language are not a reason to refuse: they simply lose the language (and read English).
 
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::LocString;
-use super::sql::Where;
 use super::sql::{Assignments, check_ref};
-use super::{Editable, Filtered, StoreError, StoreResult, Table};
+use super::{
+    Editable, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test,
+};
 
 /// A language.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -104,24 +104,21 @@ pub(crate) fn id_for_locale(conn: &Connection, locale: &str) -> StoreResult<Opti
     id_for_code(conn, &short)
 }
 
-/// Filters of `GET languages/` (both case-insensitive substring matches).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct LanguageFilter {
-    /// icontains
-    pub language_code: Option<String>,
-    /// icontains
-    pub name: Option<String>,
+/// `GET languages/`: code and name contain (any case).
+impl Queried for Language {
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            &["language_code"],
+            "language_code",
+            Test::Contains,
+            Kind::Text,
+        ),
+        Param::new(&["name"], "name", Test::Contains, Kind::Text),
+    ];
 }
 
 impl Filtered for Language {
-    type Filter = LanguageFilter;
-
-    fn list(conn: &Connection, f: &LanguageFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.contains_opt("language_code", f.language_code.as_deref())
-            .contains_opt("name", f.name.as_deref());
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a language create or PATCH.
@@ -199,29 +196,22 @@ impl Table for LocString {
     }
 }
 
-/// Filters of `GET localizedstrings/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct StringFilter {
-    /// exact
-    pub language_id: Option<i64>,
-    /// language code, exact
-    pub language: Option<String>,
-    /// icontains on the text
-    pub localized_string: Option<String>,
+/// `GET localizedstrings/`: the language by id or by code; the text contains (any case).
+impl Queried for LocString {
+    const PARAMS: &'static [Param] = &[
+        Param::new(&["language_id"], "s.language_id", Test::Eq, Kind::Int),
+        Param::new(&["language"], "g.language_code", Test::Eq, Kind::Text),
+        Param::new(
+            &["localized_string"],
+            "s.localized_string",
+            Test::Contains,
+            Kind::Text,
+        ),
+    ];
 }
 
 impl Filtered for LocString {
-    type Filter = StringFilter;
-
-    fn list(conn: &Connection, f: &StringFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.eq_opt("s.language_id", f.language_id)
-            .contains_opt("s.localized_string", f.localized_string.as_deref());
-        if let Some(code) = &f.language {
-            w.raw("g.language_code = ?", [Value::Text(code.clone())]);
-        }
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a localized string create or PATCH.

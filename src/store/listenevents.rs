@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::Where;
-use super::{Editable, StoreResult, Table, time};
+use super::{Editable, Filter, StoreResult, Table, time};
 
 /// A listen event as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -208,7 +208,7 @@ pub(crate) struct ListenEventFilter {
     pub owner_id: Option<i64>,
 }
 
-impl ListenEventFilter {
+impl Filter for ListenEventFilter {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
         w.cmp_opt("l.duration", "<=", self.duration_lte)

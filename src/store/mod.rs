@@ -9,6 +9,7 @@
 //! Owns: connections, schema, SQL. May not touch: HTTP types, audio, the conductor.
 
 pub(crate) mod loc;
+pub(crate) mod params;
 pub(crate) mod sql;
 pub(crate) mod table;
 pub(crate) mod time;
@@ -33,7 +34,8 @@ pub(crate) mod uploads;
 pub mod users;
 pub(crate) mod votes;
 
-pub(crate) use table::{Editable, Filtered, Table};
+pub(crate) use params::{Given, Kind, Param, Queried, Test};
+pub(crate) use table::{Editable, Filter, Filtered, Table};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

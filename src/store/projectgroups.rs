@@ -10,8 +10,10 @@ use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::{self, Owner};
-use super::sql::{self, Where};
-use super::{Editable, Filtered, StoreError, StoreResult, Table, speakers};
+use super::sql::{self};
+use super::{
+    Editable, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test, speakers,
+};
 use crate::geometry;
 
 /// A project group as api/2 shows it.
@@ -47,24 +49,16 @@ impl Table for ProjectGroup {
     }
 }
 
-/// Filters of `GET projectgroups/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ProjectGroupFilter {
-    /// icontains
-    pub name: Option<String>,
-    /// exact
-    pub active: Option<bool>,
+/// `GET projectgroups/`: `name` contains (any case), `active` exactly.
+impl Queried for ProjectGroup {
+    const PARAMS: &'static [Param] = &[
+        Param::new(&["name"], "name", Test::Contains, Kind::Text),
+        Param::eq(&["active"], Kind::Bool),
+    ];
 }
 
 impl Filtered for ProjectGroup {
-    type Filter = ProjectGroupFilter;
-
-    fn list(conn: &Connection, f: &ProjectGroupFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.contains_opt("name", f.name.as_deref())
-            .eq_opt("active", f.active);
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a create or PATCH; `None` keeps the stored value (or the default).

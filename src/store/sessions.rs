@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::sql::Where;
-use super::{Filtered, StoreError, StoreResult, Table, time};
+use super::{Filter, Filtered, StoreError, StoreResult, Table, time};
 
 /// A session as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -162,7 +162,7 @@ pub(crate) struct SessionFilter {
     pub owner_id: Option<i64>,
 }
 
-impl SessionFilter {
+impl Filter for SessionFilter {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
         w.eq_opt("project_id", self.project_id)

@@ -12,8 +12,10 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::sql::{self, Where};
-use super::{Editable, Filtered, StoreError, StoreResult, Table};
+use super::sql::{self};
+use super::{
+    Editable, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test,
+};
 use crate::geometry;
 
 /// A speaker as api/2 shows it; every key always present, `backupuri` never null.
@@ -90,24 +92,21 @@ impl Table for Speaker {
     }
 }
 
-/// Filters of `GET speakers/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct SpeakerFilter {
-    /// exact
-    pub activeyn: Option<bool>,
-    /// exact
-    pub project_id: Option<i64>,
+/// `GET speakers/`: active or not, and the project, exactly.
+impl Queried for Speaker {
+    const PARAMS: &'static [Param] = &[
+        Param::eq(&["activeyn"], Kind::Bool),
+        Param::new(
+            &["project_id", "project"],
+            "project_id",
+            Test::Eq,
+            Kind::Int,
+        ),
+    ];
 }
 
 impl Filtered for Speaker {
-    type Filter = SpeakerFilter;
-
-    fn list(conn: &Connection, f: &SpeakerFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.eq_opt("activeyn", f.activeyn)
-            .eq_opt("project_id", f.project_id);
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a create or PATCH; `None` leaves a field as it is (or at its default).

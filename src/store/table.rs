@@ -1,6 +1,7 @@
 //! The shape most resources share: one row per object, read by id or by a filter, created
 //! and PATCHed from an input, deleted by id. [`Table`] maps a row and gives the generic reads
-//! and the delete; [`Filtered`] and [`Editable`] name a resource's filter and input, so the
+//! and the delete; [`Filtered`] and [`Editable`] name a resource's filter and input (see
+//! [`super::params`] for filters written as a table), so the
 //! HTTP layer can serve every plain resource with one set of handlers.
 //!
 //! A resource whose reads need more than an id (localization, the caller's view) or whose
@@ -117,16 +118,24 @@ pub(crate) trait Table: Sized + Send + 'static {
     }
 }
 
+/// A list filter: what it keeps, as a `WHERE` clause on the resource's `SELECT`.
+pub(crate) trait Filter {
+    /// The clause, every value bound.
+    fn where_clause(&self) -> Where;
+}
+
 /// A resource listed through a filter of its own.
 pub(crate) trait Filtered: Table {
     /// The list's filters.
-    type Filter: Send + 'static;
+    type Filter: Filter + Send + 'static;
 
-    /// The objects matching `f`, by id.
+    /// The objects matching `f`, in [`Table::ORDER_BY`] order.
     ///
     /// # Errors
     /// Only SQLite failures.
-    fn list(conn: &Connection, f: &Self::Filter) -> StoreResult<Vec<Self>>;
+    fn list(conn: &Connection, f: &Self::Filter) -> StoreResult<Vec<Self>> {
+        Self::select(conn, &f.where_clause())
+    }
 }
 
 /// A resource created and PATCHed from one input type (`None` fields keep stored values).

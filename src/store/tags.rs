@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::loc::{self, LocString, Owner};
 use super::sql::{Assignments, Where, check_ref, creates_cycle};
-use super::{Editable, Filtered, StoreError, StoreResult, Table};
+use super::{
+    Editable, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test,
+};
 use crate::geometry;
 
 /// The `filter` values a tag may carry (inert on the server; clients read them).
@@ -131,13 +133,7 @@ impl Table for Tag {
 fn complete(conn: &Connection, mut t: Tag, how: Localize) -> StoreResult<Tag> {
     t.description_loc = loc::resolve(conn, Owner::Tag, t.id, "description", how.language_id)?;
     t.msg_loc = loc::resolve(conn, Owner::Tag, t.id, "msg", how.language_id)?;
-    t.relationships = Relationship::list(
-        conn,
-        &RelationshipFilter {
-            tag_id: Some(t.id),
-            parent_id: None,
-        },
-    )?;
+    t.relationships = Relationship::list(conn, &Given::default().with("tag_id", t.id))?;
     if how.admin {
         t.loc_msg_admin = Some(loc::strings(conn, Owner::Tag, t.id, "msg")?);
         t.loc_description_admin = Some(loc::strings(conn, Owner::Tag, t.id, "description")?);
@@ -324,21 +320,13 @@ impl Table for TagCategory {
     }
 }
 
-/// Filters of `GET tagcategories/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct CategoryFilter {
-    /// icontains
-    pub name: Option<String>,
+/// `GET tagcategories/`: the name contains (any case).
+impl Queried for TagCategory {
+    const PARAMS: &'static [Param] = &[Param::new(&["name"], "name", Test::Contains, Kind::Text)];
 }
 
 impl Filtered for TagCategory {
-    type Filter = CategoryFilter;
-
-    fn list(conn: &Connection, f: &CategoryFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.contains_opt("name", f.name.as_deref());
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a category create or PATCH.
@@ -395,24 +383,16 @@ impl Table for Relationship {
     }
 }
 
-/// Filters of `GET tagrelationships/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct RelationshipFilter {
-    /// exact
-    pub tag_id: Option<i64>,
-    /// exact
-    pub parent_id: Option<i64>,
+/// `GET tagrelationships/`: tag and parent exactly.
+impl Queried for Relationship {
+    const PARAMS: &'static [Param] = &[
+        Param::eq(&["tag_id"], Kind::Int),
+        Param::eq(&["parent_id"], Kind::Int),
+    ];
 }
 
 impl Filtered for Relationship {
-    type Filter = RelationshipFilter;
-
-    fn list(conn: &Connection, f: &RelationshipFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.eq_opt("tag_id", f.tag_id)
-            .eq_opt("parent_id", f.parent_id);
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a relationship create or PATCH.

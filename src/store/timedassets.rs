@@ -3,11 +3,13 @@
 //!
 //! The column `end` is an SQL keyword and is always written quoted.
 
-use rusqlite::{Connection, Row, Transaction};
+use rusqlite::{Row, Transaction};
 use serde::Serialize;
 
-use super::sql::{self, Where};
-use super::{Editable, Filtered, StoreError, StoreResult, Table};
+use super::sql::{self};
+use super::{
+    Editable, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test,
+};
 
 /// The message the reference server gives when `end` comes before `start`.
 pub(crate) const END_BEFORE_START: &str = "End time must be greater than start time.";
@@ -44,42 +46,27 @@ impl Table for TimedAsset {
     }
 }
 
-/// Filters of `GET timedassets/` (seconds).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct TimedAssetFilter {
-    /// exact
-    pub project_id: Option<i64>,
-    /// exact
-    pub asset_id: Option<i64>,
-    /// exact
-    pub start: Option<f64>,
-    /// exact
-    pub end: Option<f64>,
-    /// start ≤
-    pub start_lte: Option<f64>,
-    /// start ≥
-    pub start_gte: Option<f64>,
-    /// end ≤
-    pub end_lte: Option<f64>,
-    /// end ≥
-    pub end_gte: Option<f64>,
+/// `GET timedassets/`: the project and asset, `start` and `end` exactly or as bounds (seconds).
+impl Queried for TimedAsset {
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            &["project_id", "project"],
+            "project_id",
+            Test::Eq,
+            Kind::Int,
+        ),
+        Param::new(&["asset_id", "asset"], "asset_id", Test::Eq, Kind::Int),
+        Param::eq(&["start"], Kind::Float),
+        Param::new(&["end"], "\"end\"", Test::Eq, Kind::Float),
+        Param::new(&["start__lte"], "start", Test::Le, Kind::Float),
+        Param::new(&["start__gte"], "start", Test::Ge, Kind::Float),
+        Param::new(&["end__lte"], "\"end\"", Test::Le, Kind::Float),
+        Param::new(&["end__gte"], "\"end\"", Test::Ge, Kind::Float),
+    ];
 }
 
 impl Filtered for TimedAsset {
-    type Filter = TimedAssetFilter;
-
-    fn list(conn: &Connection, f: &TimedAssetFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.eq_opt("project_id", f.project_id)
-            .eq_opt("asset_id", f.asset_id)
-            .eq_opt("start", f.start)
-            .eq_opt("\"end\"", f.end)
-            .cmp_opt("start", "<=", f.start_lte)
-            .cmp_opt("start", ">=", f.start_gte)
-            .cmp_opt("\"end\"", "<=", f.end_lte)
-            .cmp_opt("\"end\"", ">=", f.end_gte);
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a create or PATCH; `None` keeps the stored value.

@@ -2,16 +2,17 @@
 //! project's image for a slot, per screen-density variant, with its localized label), and the
 //! per-project, per-variant `uielements` document.
 
+use super::Filter;
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value;
 use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::{self, Owner};
-use super::sql::Where;
 use super::sql::{Assignments, check_ref};
-use super::{Editable, Filtered, StoreError, StoreResult, Table};
+use super::{
+    Editable, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test,
+};
 
 /// Screen-density variants of an element image.
 pub(crate) const VARIANTS: &[&str] = &[
@@ -92,39 +93,24 @@ impl Table for UiElement {
     }
 }
 
-/// Filters of `GET uielements/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ElementFilter {
-    /// The element name contains this (case-sensitive).
-    pub uielementname: Option<String>,
-    /// exact
-    pub project_id: Option<i64>,
-    /// exact
-    pub variant: Option<String>,
-    /// exact
-    pub file_extension: Option<String>,
-}
-
-impl ElementFilter {
-    fn where_clause(&self) -> Where {
-        let mut w = Where::new();
-        w.eq_opt("e.project_id", self.project_id)
-            .eq_opt("e.variant", self.variant.clone())
-            .eq_opt("e.file_extension", self.file_extension.clone());
-        if let Some(name) = &self.uielementname {
-            w.raw("instr(n.name, ?) > 0", [Value::Text(name.clone())]);
-        }
-        w
-    }
+/// `GET uielements/`: the element name contains (case-sensitive); project, variant and
+/// extension exactly.
+impl Queried for UiElement {
+    const PARAMS: &'static [Param] = &[
+        Param::new(&["uielementname"], "n.name", Test::Instr, Kind::Text),
+        Param::new(&["project_id"], "e.project_id", Test::Eq, Kind::Int),
+        Param::new(&["variant"], "e.variant", Test::Eq, Kind::Choice(VARIANTS)),
+        Param::new(
+            &["file_extension"],
+            "e.file_extension",
+            Test::Eq,
+            Kind::Choice(FILE_EXTENSIONS),
+        ),
+    ];
 }
 
 impl Filtered for UiElement {
-    type Filter = ElementFilter;
-
-    fn list(conn: &Connection, f: &ElementFilter) -> StoreResult<Vec<Self>> {
-        let w = f.where_clause();
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a UI element create or PATCH.
@@ -234,26 +220,16 @@ impl Table for UiElementName {
     }
 }
 
-/// Filters of `GET uielementnames/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct NameFilter {
-    /// contains (case-sensitive)
-    pub name: Option<String>,
-    /// exact
-    pub view: Option<String>,
+/// `GET uielementnames/`: the name contains (case-sensitive), the view exactly.
+impl Queried for UiElementName {
+    const PARAMS: &'static [Param] = &[
+        Param::new(&["name"], "name", Test::Instr, Kind::Text),
+        Param::eq(&["view"], Kind::Choice(VIEWS)),
+    ];
 }
 
 impl Filtered for UiElementName {
-    type Filter = NameFilter;
-
-    fn list(conn: &Connection, f: &NameFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.eq_opt("view", f.view.clone());
-        if let Some(name) = &f.name {
-            w.raw("instr(name, ?) > 0", [Value::Text(name.clone())]);
-        }
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a UI element name create or PATCH.
@@ -327,7 +303,7 @@ pub(crate) fn for_project(
     conn: &Connection,
     project_id: i64,
     variant: &str,
-    f: &ElementFilter,
+    f: &Given<UiElement>,
     language_id: i64,
 ) -> StoreResult<BTreeMap<String, BTreeMap<String, ProjectElement>>> {
     if !super::sql::exists(conn, "projects", project_id)? {
@@ -337,12 +313,11 @@ pub(crate) fn for_project(
         .iter()
         .map(|v| ((*v).to_string(), BTreeMap::new()))
         .collect();
-    let f = ElementFilter {
-        project_id: Some(project_id),
-        variant: Some(variant.to_string()),
-        ..f.clone()
-    };
-    let w = f.where_clause();
+    let w = f
+        .clone()
+        .with("project_id", project_id)
+        .with("variant", variant.to_string())
+        .where_clause();
     let mut stmt = conn.prepare(&format!(
         "SELECT e.id, n.name, n.view, e.variant, e.file_extension, e.label_text_color, e.label_position
            FROM ui_elements e JOIN ui_element_names n ON n.id = e.uielementname_id{} ORDER BY e.id",

@@ -9,7 +9,9 @@ use super::loc::{self, LocString, Owner};
 use super::sql::Where;
 use super::sql::{Assignments, check_ref, creates_cycle};
 use super::tags::Localize;
-use super::{Editable, Filtered, StoreError, StoreResult, Table};
+use super::{
+    Editable, Filter, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test,
+};
 
 /// UI modes of a group.
 pub(crate) const UI_MODES: &[&str] = &["listen", "speak", "browse"];
@@ -118,13 +120,7 @@ impl Table for UiItem {
 
 fn complete(conn: &Connection, mut g: UiGroup, how: Localize) -> StoreResult<UiGroup> {
     g.header_text_loc = loc::resolve(conn, Owner::UiGroup, g.id, "header_text", how.language_id)?;
-    g.ui_items = UiItem::list(
-        conn,
-        &ItemFilter {
-            ui_group_id: Some(g.id),
-            ..ItemFilter::default()
-        },
-    )?;
+    g.ui_items = UiItem::list(conn, &Given::default().with("ui_group_id", g.id))?;
     if how.admin {
         g.header_text_loc_admin = Some(loc::strings(conn, Owner::UiGroup, g.id, "header_text")?);
     }
@@ -158,7 +154,7 @@ pub(crate) struct GroupFilter {
     pub project_id: Option<i64>,
 }
 
-impl GroupFilter {
+impl Filter for GroupFilter {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
         w.eq_opt("ui_mode", self.ui_mode.clone())
@@ -303,44 +299,26 @@ impl Editable for UiGroup {
 // ---------------------------------------------------------------------------------------
 // UI items
 
-/// Filters of `GET uiitems/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ItemFilter {
-    /// exact
-    pub ui_group_id: Option<i64>,
-    /// exact
-    pub index: Option<i64>,
-    /// exact
-    pub tag_id: Option<i64>,
-    /// exact
-    pub default: Option<bool>,
-    /// exact
-    pub active: Option<bool>,
-    /// exact
-    pub parent_id: Option<i64>,
-    /// the group's project
-    pub project_id: Option<i64>,
+/// `GET uiitems/`: group, index, tag, default, active, parent and the group's project exactly.
+impl Queried for UiItem {
+    const PARAMS: &'static [Param] = &[
+        Param::eq(&["ui_group_id"], Kind::Int),
+        Param::new(&["index"], "idx", Test::Eq, Kind::Int),
+        Param::eq(&["tag_id"], Kind::Int),
+        Param::new(&["default"], "is_default", Test::Eq, Kind::Bool),
+        Param::eq(&["active"], Kind::Bool),
+        Param::eq(&["parent_id"], Kind::Int),
+        Param::new(
+            &["project_id"],
+            "project_id",
+            Test::Clause("ui_group_id IN (SELECT id FROM ui_groups WHERE project_id = ?)"),
+            Kind::Int,
+        ),
+    ];
 }
 
 impl Filtered for UiItem {
-    type Filter = ItemFilter;
-
-    fn list(conn: &Connection, f: &ItemFilter) -> StoreResult<Vec<Self>> {
-        let mut w = Where::new();
-        w.eq_opt("ui_group_id", f.ui_group_id)
-            .eq_opt("idx", f.index)
-            .eq_opt("tag_id", f.tag_id)
-            .eq_opt("is_default", f.default)
-            .eq_opt("active", f.active)
-            .eq_opt("parent_id", f.parent_id);
-        if let Some(p) = f.project_id {
-            w.raw(
-                "ui_group_id IN (SELECT id FROM ui_groups WHERE project_id = ?)",
-                [Value::Integer(p)],
-            );
-        }
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// Fields of a UI item create or PATCH.
@@ -501,11 +479,9 @@ fn config_groups(
             .unwrap_or_default();
         let items = UiItem::list(
             conn,
-            &ItemFilter {
-                ui_group_id: Some(g.id),
-                active: Some(true),
-                ..ItemFilter::default()
-            },
+            &Given::default()
+                .with("ui_group_id", g.id)
+                .with("active", true),
         )?;
         let mut seen = std::collections::HashSet::new();
         let mut display_items = Vec::new();

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::events::NewEvent;
 use super::sql::Where;
-use super::{Editable, StoreError, StoreResult, Table};
+use super::{Editable, Filter, StoreError, StoreResult, Table};
 
 /// The vote types.
 pub(crate) const VOTE_TYPES: &[&str] = &["like", "flag", "rate", "block_asset", "block_user"];
@@ -129,7 +129,7 @@ pub(crate) struct VoteFilter {
     pub media_type: Option<String>,
 }
 
-impl VoteFilter {
+impl Filter for VoteFilter {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
         w.eq_opt("v.voter_id", self.voter_id)
