@@ -37,6 +37,9 @@ impl<R: Queried> FromQuery for Given<R> {
     fn from_query(q: &Fields, e: &mut FieldErrors) -> Self {
         let mut given = Self::default();
         for (i, p) in R::PARAMS.iter().enumerate() {
+            if p.names[0].starts_with('_') {
+                continue;
+            }
             let value = p.names.iter().find_map(|name| match p.kind {
                 Kind::Int => q.int(name, e).map(Value::Integer),
                 Kind::Float | Kind::Seconds => q.float(name, e).map(Value::Real),
@@ -52,7 +55,8 @@ impl<R: Queried> FromQuery for Given<R> {
     }
 
     fn fields() -> Obj {
-        R::PARAMS.iter().fold(Obj::default(), |o, p| {
+        let public = R::PARAMS.iter().filter(|p| !p.names[0].starts_with('_'));
+        public.fold(Obj::default(), |o, p| {
             p.names.iter().fold(o, |o, name| match p.kind {
                 Kind::Int => o.int(name),
                 Kind::Float => o.num(name),

@@ -52,6 +52,14 @@ pub(crate) fn obj() -> Obj {
     Obj::default()
 }
 
+impl Obj {
+    /// These fields, then `other`'s.
+    pub(crate) fn and(mut self, other: Obj) -> Self {
+        self.fields.extend(other.fields);
+        self
+    }
+}
+
 fn map(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,

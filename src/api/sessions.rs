@@ -9,17 +9,19 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::auth::{Access, Caller, Viewer};
+use super::crud::FromQuery;
 use super::input::{Body, FieldErrors, Fields, Query};
 use super::routes::Routes;
-use super::schema::{Obj, obj};
+use super::schema::obj;
 use super::{ApiResult, AppState, Id};
-use crate::store::sessions::{self, NewSession, Session, SessionFilter};
+use crate::store::Given;
+use crate::store::sessions::{self, NewSession, Session};
 use crate::store::{Filtered, Table};
 
 pub(super) fn routes(r: &mut Routes) {
     r.at("/sessions/", "sessions")
         .get(Access::Token, "List sessions (your own; staff: all)", list)
-        .query(filter_fields())
+        .query(Given::<Session>::fields())
         .post(Access::Token, "Start a session for a project", create)
         .body(
             obj()
@@ -38,7 +40,7 @@ pub(super) fn routes(r: &mut Routes) {
         .add();
     r.at("/sessions/count/", "sessions")
         .get(Access::Token, "Count sessions matching the filters", count)
-        .query(filter_fields())
+        .query(Given::<Session>::fields())
         .add();
     r.at("/sessions/{id}/", "sessions")
         .get(
@@ -47,21 +49,6 @@ pub(super) fn routes(r: &mut Routes) {
             get_one,
         )
         .add();
-}
-
-/// The filters of the session list and count.
-fn filter_fields() -> Obj {
-    obj()
-        .int("project_id")
-        .int("project")
-        .int("language_id")
-        .string("language")
-        .bool("geo_listen_enabled")
-        .bool("demo_stream_enabled")
-        .string("device_id")
-        .string("client_type")
-        .string("client_system")
-        .string("timezone")
 }
 
 /// `^[+-]?\d{4}$`
@@ -107,22 +94,9 @@ async fn create(
     ))
 }
 
-fn filter(q: &Fields) -> ApiResult<SessionFilter> {
+fn filter(q: &Fields) -> ApiResult<Given<Session>> {
     let mut errs = FieldErrors::default();
-    let f = SessionFilter {
-        project_id: q
-            .int("project_id", &mut errs)
-            .or(q.int("project", &mut errs)),
-        language_id: q.int("language_id", &mut errs),
-        language: q.string("language", &mut errs),
-        geo_listen_enabled: q.bool("geo_listen_enabled", &mut errs),
-        demo_stream_enabled: q.bool("demo_stream_enabled", &mut errs),
-        device_id: q.string("device_id", &mut errs),
-        client_type: q.string("client_type", &mut errs),
-        client_system: q.string("client_system", &mut errs),
-        timezone: q.string("timezone", &mut errs),
-        owner_id: None,
-    };
+    let f = Given::from_query(q, &mut errs);
     errs.finish()?;
     Ok(f)
 }
@@ -132,8 +106,7 @@ async fn list(
     caller: Caller,
     Query(q): Query,
 ) -> ApiResult<Json<Vec<Session>>> {
-    let mut f = filter(&q)?;
-    f.owner_id = caller.list_scope();
+    let f = filter(&q)?.with_opt("_owner", caller.list_scope());
     let viewer = Viewer::of(&state, &caller).await?;
     let mut list = state.store.read(move |c| Session::list(c, &f)).await?;
     for s in &mut list {

@@ -1,7 +1,6 @@
 //! `uielements/`, `uielementnames/` and `projects/:id/uielements/` (the per-variant skin
 //! document of a project); token holders read, staff write.
 
-use crate::store::Given;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -13,6 +12,7 @@ use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiError, ApiResult, AppState, BaseUrl, Id};
+use crate::store::Given;
 use crate::store::uielements::{
     self, ElementInput, FILE_EXTENSIONS, LABEL_POSITIONS, NameInput, UiElement, UiElementName,
     VARIANTS, VIEWS,

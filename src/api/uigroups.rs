@@ -9,17 +9,16 @@ use axum::Json;
 use axum::extract::State;
 
 use super::auth::Access;
-use super::crud::{self, FromBody, Names};
-use super::fields::{
-    check_len, choice, filter_choice, int, key, loc_fields, loc_params, session_400, text,
-};
+use super::crud::{self, FromBody, FromQuery, Names};
+use super::fields::{check_len, choice, int, key, loc_fields, loc_params, session_400, text};
 use super::input::{FieldErrors, Fields, Query};
 use super::routes::Routes;
 use super::schema::{Obj, obj};
 use super::{ApiResult, AppState, Id};
+use crate::store::Given;
 use crate::store::tags::Localize;
 use crate::store::uigroups::{
-    self, GroupFilter, GroupInput, ItemInput, SELECT_METHODS, UI_MODES, UiConfig, UiGroup, UiItem,
+    self, GroupInput, ItemInput, SELECT_METHODS, UI_MODES, UiConfig, UiGroup, UiItem,
 };
 
 const UIITEMS: Names = Names::new("uiitems", "a UI item", "UI items");
@@ -67,16 +66,9 @@ pub(super) fn routes(r: &mut Routes) {
         .add();
 }
 
-/// The filters [`group_filter`] reads, with the localization parameters.
+/// The filters of UI group lists, with the localization parameters.
 fn group_filter_fields() -> Obj {
-    loc_fields()
-        .string("name")
-        .choice("ui_mode", UI_MODES)
-        .int("tag_category_id")
-        .choice("select", SELECT_METHODS)
-        .bool("active")
-        .int("index")
-        .int("project_id")
+    loc_fields().and(Given::<UiGroup>::fields())
 }
 
 /// The body [`GroupInput::from_body`] reads (`create`: name, index, category and project required).
@@ -111,18 +103,6 @@ fn item_fields(create: bool) -> Obj {
         .req_if(create)
         .bool("default")
         .bool("active")
-}
-
-fn group_filter(q: &Fields, errs: &mut FieldErrors) -> GroupFilter {
-    GroupFilter {
-        name: q.string("name", errs),
-        ui_mode: filter_choice(q, "ui_mode", UI_MODES, errs),
-        tag_category_id: q.int("tag_category_id", errs),
-        select: filter_choice(q, "select", SELECT_METHODS, errs),
-        active: q.bool("active", errs),
-        index: q.int("index", errs),
-        project_id: q.int("project_id", errs),
-    }
 }
 
 impl FromBody for GroupInput {
@@ -161,7 +141,7 @@ impl FromBody for GroupInput {
 
 async fn list(State(state): State<AppState>, Query(q): Query) -> ApiResult<Json<Vec<UiGroup>>> {
     let mut errs = FieldErrors::default();
-    let f = group_filter(&q, &mut errs);
+    let f = Given::<UiGroup>::from_query(&q, &mut errs);
     let lp = loc_params(&q, &mut errs);
     errs.finish()?;
     let groups = state
@@ -200,7 +180,7 @@ async fn project_uigroups(
     Query(q): Query,
 ) -> ApiResult<Json<Vec<UiGroup>>> {
     let mut errs = FieldErrors::default();
-    let f = group_filter(&q, &mut errs);
+    let f = Given::<UiGroup>::from_query(&q, &mut errs);
     let lp = loc_params(&q, &mut errs);
     errs.finish()?;
     let groups = state
@@ -221,7 +201,7 @@ async fn project_uiconfig(
     errs.finish()?;
     let config = state
         .store
-        .read(move |c| uigroups::uiconfig(c, id, &GroupFilter::default(), session_id))
+        .read(move |c| uigroups::uiconfig(c, id, &Given::default(), session_id))
         .await
         .map_err(session_400)?;
     Ok(Json(config))

@@ -23,6 +23,8 @@ pub(crate) enum Test {
     Contains,
     /// A case-sensitive substring (`instr(column, ?) > 0`).
     Instr,
+    /// A case-sensitive prefix (`instr(column, ?) = 1`).
+    Prefix,
     /// `column <= ?`
     Le,
     /// `column >= ?`
@@ -48,7 +50,8 @@ pub(crate) enum Kind {
     Choice(&'static [&'static str]),
 }
 
-/// One filter parameter of a list.
+/// One filter parameter of a list. A parameter whose name begins with `_` is the server's
+/// own (an ownership scope): it is never read from a query or documented.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Param {
     /// The query names that set it, preferred first (`project_id`, then `project`).
@@ -136,6 +139,14 @@ impl<R: Queried> Given<R> {
         self
     }
 
+    /// With the parameter called `name` set to `value` when there is one.
+    pub(crate) fn with_opt(self, name: &str, value: Option<impl Into<Value>>) -> Self {
+        match value {
+            Some(value) => self.with(name, value),
+            None => self,
+        }
+    }
+
     /// Removes the text parameter called `name`, answering its value if it was given.
     pub(crate) fn take_text(&mut self, name: &str) -> Option<String> {
         let index = Self::index(name);
@@ -166,6 +177,7 @@ impl<R: Queried> Filter for Given<R> {
                 (Test::Ge, _) => w.raw(format!("{} >= ?", p.column), [value]),
                 (Test::Contains, Value::Text(t)) => w.contains_opt(p.column, Some(t)),
                 (Test::Instr, _) => w.raw(format!("instr({}, ?) > 0", p.column), [value]),
+                (Test::Prefix, _) => w.raw(format!("instr({}, ?) = 1", p.column), [value]),
                 (Test::Clause(clause), _) => w.raw(clause, [value]),
                 (Test::Contains, _) => w.raw("0", std::iter::empty()),
             };

@@ -4,8 +4,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
-use super::sql::Where;
-use super::{Filter, Filtered, StoreError, StoreResult, Table, time};
+use super::{
+    Filter, Filtered, Given, Kind, Param, Queried, StoreError, StoreResult, Table, Test, time,
+};
 
 /// A session as api/2 shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -137,67 +138,42 @@ pub(crate) fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Sessio
     Session::get(tx, tx.last_insert_rowid())
 }
 
-/// Filters of `GET sessions/`.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct SessionFilter {
-    /// exact
-    pub project_id: Option<i64>,
-    /// exact
-    pub language_id: Option<i64>,
-    /// language code
-    pub language: Option<String>,
-    /// exact
-    pub geo_listen_enabled: Option<bool>,
-    /// exact
-    pub demo_stream_enabled: Option<bool>,
-    /// exact
-    pub device_id: Option<String>,
-    /// exact
-    pub client_type: Option<String>,
-    /// exact
-    pub client_system: Option<String>,
-    /// exact
-    pub timezone: Option<String>,
-    /// Only sessions this user opened (non-staff callers see their own only).
-    pub owner_id: Option<i64>,
-}
-
-impl Filter for SessionFilter {
-    fn where_clause(&self) -> Where {
-        let mut w = Where::new();
-        w.eq_opt("project_id", self.project_id)
-            .eq_opt("language_id", self.language_id)
-            .eq_opt("geo_listen_enabled", self.geo_listen_enabled)
-            .eq_opt("demo_stream_enabled", self.demo_stream_enabled)
-            .eq_opt("device_id", self.device_id.clone())
-            .eq_opt("client_type", self.client_type.clone())
-            .eq_opt("client_system", self.client_system.clone())
-            .eq_opt("timezone", self.timezone.clone())
-            .eq_opt("user_id", self.owner_id);
-        if let Some(code) = &self.language {
-            w.raw(
-                "language_id IN (SELECT id FROM languages WHERE language_code = ?)",
-                [rusqlite::types::Value::Text(code.clone())],
-            );
-        }
-        w
-    }
+/// `GET sessions/`: each field exactly, the language also by code; `_owner`: only the sessions
+/// this user opened (non-staff callers see their own only).
+impl Queried for Session {
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            &["project_id", "project"],
+            "project_id",
+            Test::Eq,
+            Kind::Int,
+        ),
+        Param::eq(&["language_id"], Kind::Int),
+        Param::new(
+            &["language"],
+            "language_id",
+            Test::Clause("language_id IN (SELECT id FROM languages WHERE language_code = ?)"),
+            Kind::Text,
+        ),
+        Param::eq(&["geo_listen_enabled"], Kind::Bool),
+        Param::eq(&["demo_stream_enabled"], Kind::Bool),
+        Param::eq(&["device_id"], Kind::Text),
+        Param::eq(&["client_type"], Kind::Text),
+        Param::eq(&["client_system"], Kind::Text),
+        Param::eq(&["timezone"], Kind::Text),
+        Param::new(&["_owner"], "user_id", Test::Eq, Kind::Int),
+    ];
 }
 
 impl Filtered for Session {
-    type Filter = SessionFilter;
-
-    fn list(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Self>> {
-        let w = f.where_clause();
-        Self::select(conn, &w)
-    }
+    type Filter = Given<Self>;
 }
 
 /// How many sessions match a filter.
 ///
 /// # Errors
 /// Only SQLite failures.
-pub(crate) fn count(conn: &Connection, f: &SessionFilter) -> StoreResult<i64> {
+pub(crate) fn count(conn: &Connection, f: &Given<Session>) -> StoreResult<i64> {
     Session::count(conn, &f.where_clause())
 }
 

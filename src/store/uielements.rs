@@ -2,12 +2,12 @@
 //! project's image for a slot, per screen-density variant, with its localized label), and the
 //! per-project, per-variant `uielements` document.
 
-use super::Filter;
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, Row, Transaction};
 use serde::Serialize;
 
+use super::Filter;
 use super::loc::{self, Owner};
 use super::sql::{Assignments, check_ref};
 use super::{

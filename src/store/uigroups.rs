@@ -1,12 +1,10 @@
 //! UI groups and UI items: how a project's tags are laid out in a client's listen and speak
 //! screens, and the `uiconfig` document clients build those screens from.
 
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::loc::{self, LocString, Owner};
-use super::sql::Where;
 use super::sql::{Assignments, check_ref, creates_cycle};
 use super::tags::Localize;
 use super::{
@@ -135,46 +133,34 @@ pub(crate) fn get(conn: &Connection, id: i64, how: Localize) -> StoreResult<UiGr
     complete(conn, UiGroup::row(conn, id)?, how)
 }
 
-/// Filters of `GET uigroups/` (and the project sub-routes).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct GroupFilter {
-    /// startswith (case-sensitive)
-    pub name: Option<String>,
-    /// exact
-    pub ui_mode: Option<String>,
-    /// exact
-    pub tag_category_id: Option<i64>,
-    /// exact
-    pub select: Option<String>,
-    /// exact
-    pub active: Option<bool>,
-    /// exact
-    pub index: Option<i64>,
-    /// exact
-    pub project_id: Option<i64>,
-}
-
-impl Filter for GroupFilter {
-    fn where_clause(&self) -> Where {
-        let mut w = Where::new();
-        w.eq_opt("ui_mode", self.ui_mode.clone())
-            .eq_opt("tag_category_id", self.tag_category_id)
-            .eq_opt("select_mode", self.select.clone())
-            .eq_opt("active", self.active)
-            .eq_opt("idx", self.index)
-            .eq_opt("project_id", self.project_id);
-        if let Some(prefix) = &self.name {
-            w.raw("instr(name, ?) = 1", [Value::Text(prefix.clone())]);
-        }
-        w
-    }
+/// `GET uigroups/` (and the project sub-routes): the name begins with (case-sensitive), the
+/// rest exactly.
+impl Queried for UiGroup {
+    const PARAMS: &'static [Param] = &[
+        Param::new(&["name"], "name", Test::Prefix, Kind::Text),
+        Param::eq(&["ui_mode"], Kind::Choice(UI_MODES)),
+        Param::eq(&["tag_category_id"], Kind::Int),
+        Param::new(
+            &["select"],
+            "select_mode",
+            Test::Eq,
+            Kind::Choice(SELECT_METHODS),
+        ),
+        Param::eq(&["active"], Kind::Bool),
+        Param::new(&["index"], "idx", Test::Eq, Kind::Int),
+        Param::eq(&["project_id"], Kind::Int),
+    ];
 }
 
 /// UI groups matching a filter, by index.
 ///
 /// # Errors
 /// Only SQLite failures.
-pub(crate) fn list(conn: &Connection, f: &GroupFilter, how: Localize) -> StoreResult<Vec<UiGroup>> {
+pub(crate) fn list(
+    conn: &Connection,
+    f: &Given<UiGroup>,
+    how: Localize,
+) -> StoreResult<Vec<UiGroup>> {
     UiGroup::rows(conn, &f.where_clause(), None)?
         .into_iter()
         .map(|g| complete(conn, g, how))
@@ -197,17 +183,13 @@ fn require_project(conn: &Connection, project_id: i64) -> StoreResult<()> {
 pub(crate) fn for_project(
     conn: &Connection,
     project_id: i64,
-    f: &GroupFilter,
+    f: &Given<UiGroup>,
     session_id: Option<i64>,
     admin: bool,
 ) -> StoreResult<Vec<UiGroup>> {
     require_project(conn, project_id)?;
     let how = Localize::for_session(conn, session_id, admin)?;
-    let f = GroupFilter {
-        project_id: Some(project_id),
-        ..f.clone()
-    };
-    list(conn, &f, how)
+    list(conn, &f.clone().with("project_id", project_id), how)
 }
 
 /// Fields of a UI group create or PATCH.
@@ -460,15 +442,14 @@ fn config_groups(
     conn: &Connection,
     project_id: i64,
     mode: &str,
-    f: &GroupFilter,
+    f: &Given<UiGroup>,
     language_id: i64,
 ) -> StoreResult<Vec<ConfigGroup>> {
-    let filter = GroupFilter {
-        project_id: Some(project_id),
-        ui_mode: Some(mode.to_string()),
-        active: Some(true),
-        ..f.clone()
-    };
+    let filter = f
+        .clone()
+        .with("project_id", project_id)
+        .with("ui_mode", mode.to_string())
+        .with("active", true);
     let listen = mode == "listen";
     let mut groups = Vec::new();
     for g in UiGroup::rows(conn, &filter.where_clause(), None)? {
@@ -521,7 +502,7 @@ fn config_groups(
 pub(crate) fn uiconfig(
     conn: &Connection,
     project_id: i64,
-    f: &GroupFilter,
+    f: &Given<UiGroup>,
     session_id: Option<i64>,
 ) -> StoreResult<UiConfig> {
     require_project(conn, project_id)?;
