@@ -36,22 +36,13 @@ pub(super) fn routes(r: &mut Routes) {
             project_uielements,
         )
         .query(
-            element_filter_fields(
-                obj()
-                    .text("language_code", 2)
-                    .doc("a language of this box (unknown: 400)"),
-            )
-            .req_named("variant"),
+            obj()
+                .text("language_code", 2)
+                .doc("a language of this box (unknown: 400)")
+                .and(Given::<UiElement>::fields())
+                .req_named("variant"),
         )
         .add();
-}
-
-/// The filters [`ElementFilter::from_query`] reads, added to `o`.
-fn element_filter_fields(o: Obj) -> Obj {
-    o.string("uielementname")
-        .int("project_id")
-        .choice("variant", VARIANTS)
-        .choice("file_extension", FILE_EXTENSIONS)
 }
 
 /// The body [`ElementInput::from_body`] reads (`create`: name, project, variant and extension required).
