@@ -11,7 +11,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use rusqlite::types::Value;
 use serde::Serialize;
 
 use super::auth::Access;
@@ -31,6 +30,11 @@ pub(super) trait FromQuery: Sized {
     fn fields() -> Obj;
 }
 
+/// The value `read` finds under the first of `names` that carries one.
+fn first<T>(names: &[&str], mut read: impl FnMut(&str) -> Option<T>) -> Option<T> {
+    names.iter().find_map(|name| read(name))
+}
+
 /// A resource's parameter table ([`Queried::PARAMS`]) read from a query string: the first of
 /// a parameter's names that carries a value sets it.
 impl<R: Queried> FromQuery for Given<R> {
@@ -40,16 +44,18 @@ impl<R: Queried> FromQuery for Given<R> {
             if p.names[0].starts_with('_') {
                 continue;
             }
-            let value = p.names.iter().find_map(|name| match p.kind {
-                Kind::Int => q.int(name, e).map(Value::Integer),
-                Kind::Float | Kind::Seconds => q.float(name, e).map(Value::Real),
-                Kind::Bool => q.bool(name, e).map(|b| Value::Integer(b.into())),
-                Kind::Text => q.string(name, e).map(Value::Text),
-                Kind::Choice(choices) => filter_choice(q, name, choices, e).map(Value::Text),
-            });
-            if let Some(value) = value {
-                given.set(i, value);
-            }
+            let names = p.names;
+            match p.kind {
+                Kind::Int => first(names, |n| q.int(n, e)).map(|v| given.set(i, v)),
+                Kind::Float | Kind::Seconds => {
+                    first(names, |n| q.float(n, e)).map(|v| given.set(i, v))
+                }
+                Kind::Bool => first(names, |n| q.bool(n, e)).map(|v| given.set(i, v)),
+                Kind::Text => first(names, |n| q.string(n, e)).map(|v| given.set(i, v)),
+                Kind::Choice(choices) => {
+                    first(names, |n| filter_choice(q, n, choices, e)).map(|v| given.set(i, v))
+                }
+            };
         }
         given
     }

@@ -119,9 +119,9 @@ impl<R> Clone for Given<R> {
 
 impl<R: Queried> Given<R> {
     /// Sets parameter `index` (a value given twice keeps the last).
-    pub(crate) fn set(&mut self, index: usize, value: Value) {
+    pub(crate) fn set(&mut self, index: usize, value: impl Into<Value>) {
         self.values.retain(|(i, _)| *i != index);
-        self.values.push((index, value));
+        self.values.push((index, value.into()));
     }
 
     fn index(name: &str) -> usize {
@@ -135,7 +135,7 @@ impl<R: Queried> Given<R> {
 
     /// With the parameter called `name` set to `value`.
     pub(crate) fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.set(Self::index(name), value.into());
+        self.set(Self::index(name), value);
         self
     }
 
