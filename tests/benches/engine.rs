@@ -12,7 +12,8 @@
 //!   4-source mix (amix, pan, volume, libmp3lame 128k at LAME's default quality).
 //!
 //! `cargo bench --bench engine -- --steps 20,60,100,140 --seconds 15`; with `--baseline PATH`
-//! (an older release binary) the scene runs again on it, and the figures stand side by side.
+//! (an older release binary) the scene runs again on it, and the figures stand side by side;
+//! `--baseline-first` runs the older binary first.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -467,16 +468,22 @@ fn main() {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         println!("LAME alone (128 kbps, default quality): {lame_x:.0}x real time per core -> about {:.0} streams on {cores} cores", lame_x * cores as f64);
 
-        let mut runs = vec![(
-            "this build".to_string(),
-            scene(Path::new(env!("CARGO_BIN_EXE_roundwared")), "this build", dir.path(), seconds).await,
-        )];
+        let mut servers = vec![("this build".to_string(), PathBuf::from(env!("CARGO_BIN_EXE_roundwared")), dir.path().to_path_buf())];
+        let old_dir = tempfile::tempdir().unwrap();
         if let Some(old) = baseline() {
-            let old_dir = tempfile::tempdir().unwrap();
             prepare(old_dir.path()).await;
-            let label = format!("baseline {}", old.display());
-            runs.push((label.clone(), scene(&old, &label, old_dir.path(), seconds).await));
+            servers.push((format!("baseline {}", old.display()), old, old_dir.path().to_path_buf()));
+            // The second binary runs on a warmer, busier machine: `--baseline-first` swaps
+            // the order, so two runs with opposite orders show (and cancel) that effect.
+            if std::env::args().any(|a| a == "--baseline-first") {
+                servers.reverse();
+            }
         }
+        let mut runs = Vec::new();
+        for (label, bin, data) in &servers {
+            runs.push((label.clone(), scene(bin, label, data, seconds).await));
+        }
+        runs.sort_by_key(|(label, _)| label != "this build");
         let Some(ff) = ffmpeg_cpu_per_stream_second(&sources) else {
             return;
         };
