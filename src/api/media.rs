@@ -44,15 +44,13 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::auth::Caller;
 use super::{ApiError, AppState};
+use crate::media::files::safe_name;
 
 /// The URL prefix of media files.
 pub(super) const PREFIX: &str = "/rwmedia/";
 
 /// Bytes read from the file per body chunk.
 const CHUNK: usize = 256 * 1024;
-
-/// Longest accepted media name, in bytes.
-const MAX_NAME: usize = 1024;
 
 /// `Some(owner)` when `name` is a file of a recording that is not published (see
 /// [`crate::store::owners::of_unpublished_media`]).
@@ -172,7 +170,8 @@ fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 // ---------------------------------------------------------------------------------------
 // Names and the media folder
 
-/// Percent-decodes the raw path after the prefix and checks it with [`safe_name`].
+/// Percent-decodes the raw path after the prefix and checks it with
+/// [`crate::media::files::safe_name`].
 pub(super) fn decode_name(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -190,17 +189,6 @@ pub(super) fn decode_name(raw: &str) -> Option<String> {
     }
     let name = String::from_utf8(out).ok()?;
     safe_name(&name).then_some(name)
-}
-
-/// Whether a decoded media name is a plain relative path of visible names: no empty, `.`,
-/// `..` or hidden segment, no leading `/`, no backslash, NUL or control character.
-pub(super) fn safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && !name.chars().any(|c| c == '\\' || c.is_control())
-        && name
-            .split('/')
-            .all(|seg| !seg.is_empty() && !seg.starts_with('.'))
 }
 
 /// Opens `media_dir/name` if, with every symlink resolved, it is a regular file inside the
@@ -437,7 +425,8 @@ impl http_body::Body for FileBody {
 
 #[cfg(test)]
 mod tests {
-    use super::{Span, parse_range, safe_name};
+    use super::{Span, parse_range};
+    use crate::media::files::safe_name;
 
     #[test]
     fn ranges_parse_as_rfc_9110_says() {
