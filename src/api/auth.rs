@@ -24,7 +24,6 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::{ApiResult, AppState};
-use crate::store::StoreError;
 use crate::store::Table;
 use crate::store::assets::Asset;
 use crate::store::owners::{self, Owned};
@@ -294,11 +293,7 @@ pub(super) async fn own_session(
 ) -> ApiResult<()> {
     let owner = state
         .store
-        .read(move |c| match owners::of_session(c, session_id) {
-            Ok(owner) => Ok(Some(owner)),
-            Err(StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        })
+        .read(move |c| owners::of_session_if_any(c, session_id))
         .await?;
     if owner.is_none_or(|owner| caller.owns(owner)) {
         Ok(())

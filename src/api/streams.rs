@@ -160,11 +160,7 @@ async fn guard(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
     }
     let owner = state
         .store
-        .read(move |c| match crate::store::owners::of_session(c, id) {
-            Ok(owner) => Ok(Some(owner)),
-            Err(crate::store::StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        })
+        .read(move |c| crate::store::owners::of_session_if_any(c, id))
         .await?;
     match owner {
         Some(owner) if !caller.owns(owner) => Err(ApiError::Detail(

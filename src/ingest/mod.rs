@@ -404,11 +404,7 @@ impl Ingest {
     async fn check_session(&self, who: Uploader, session_id: i64) -> Result<(), IngestError> {
         let owner = self
             .store
-            .read(move |c| match owners::of_session(c, session_id) {
-                Ok(owner) => Ok(Some(owner)),
-                Err(StoreError::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            })
+            .read(move |c| owners::of_session_if_any(c, session_id))
             .await?;
         match owner {
             None => Err(IngestError::NoSession),

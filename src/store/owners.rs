@@ -53,10 +53,19 @@ impl Owned {
 /// # Errors
 /// [`StoreError::NotFound`] when there is no such session.
 pub(crate) fn of_session(conn: &Connection, id: i64) -> StoreResult<Option<i64>> {
-    conn.prepare_cached("SELECT user_id FROM sessions WHERE id = ?1")?
+    of_session_if_any(conn, id)?.ok_or_else(|| StoreError::not_found("session", id))
+}
+
+/// The owner of session `id` if the session exists: `None` for no such session, `Some(None)`
+/// for a session nobody owns.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn of_session_if_any(conn: &Connection, id: i64) -> StoreResult<Option<Option<i64>>> {
+    Ok(conn
+        .prepare_cached("SELECT user_id FROM sessions WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("session", id))
+        .optional()?)
 }
 
 /// The owner of object `id` of kind `what`: the user of its session.
