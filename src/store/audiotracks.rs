@@ -377,6 +377,11 @@ const SET_COLUMNS: &str = "project_id, minvolume, maxvolume, minduration, maxdur
      maxpanpos, minpanduration, maxpanduration, repeatrecordings, active, start_with_silence, \
      banned_duration, fadeout_when_filtered, timed_asset_priority";
 
+/// Replaces the tags audiotrack `id` is limited to.
+fn set_tags(tx: &Transaction<'_>, id: i64, tags: &[i64]) -> rusqlite::Result<()> {
+    sql::replace_links(tx, "audiotrack_tags", "audiotrack_id", "tag_id", id, tags)
+}
+
 impl Editable for Audiotrack {
     type Input = AudiotrackInput;
 
@@ -399,14 +404,7 @@ impl Editable for Audiotrack {
             rusqlite::params_from_iter(&p[..21]),
         )?;
         let id = tx.last_insert_rowid();
-        sql::replace_links(
-            tx,
-            "audiotrack_tags",
-            "audiotrack_id",
-            "tag_id",
-            id,
-            &a.tag_filters,
-        )?;
+        set_tags(tx, id, &a.tag_filters)?;
         Audiotrack::get(tx, id)
     }
 
@@ -431,14 +429,7 @@ impl Editable for Audiotrack {
             rusqlite::params_from_iter(params(&a)),
         )?;
         if input.tag_filters.is_some() {
-            sql::replace_links(
-                tx,
-                "audiotrack_tags",
-                "audiotrack_id",
-                "tag_id",
-                id,
-                &a.tag_filters,
-            )?;
+            set_tags(tx, id, &a.tag_filters)?;
         }
         Audiotrack::get(tx, id)
     }

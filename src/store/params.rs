@@ -95,6 +95,7 @@ pub(crate) trait Queried: Table {
 /// The values a request gave for `R`'s parameters (by index into [`Queried::PARAMS`]).
 #[derive(Debug)]
 pub(crate) struct Given<R> {
+    /// (index into [`Queried::PARAMS`], value), ordered by index.
     values: Vec<(usize, Value)>,
     resource: PhantomData<fn() -> R>,
 }
@@ -120,8 +121,10 @@ impl<R> Clone for Given<R> {
 impl<R: Queried> Given<R> {
     /// Sets parameter `index` (a value given twice keeps the last).
     pub(crate) fn set(&mut self, index: usize, value: impl Into<Value>) {
-        self.values.retain(|(i, _)| *i != index);
-        self.values.push((index, value.into()));
+        match self.values.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(at) => self.values[at].1 = value.into(),
+            Err(at) => self.values.insert(at, (index, value.into())),
+        }
     }
 
     fn index(name: &str) -> usize {
@@ -161,15 +164,14 @@ impl<R: Queried> Given<R> {
 impl<R: Queried> Filter for Given<R> {
     fn where_clause(&self) -> Where {
         let mut w = Where::new();
-        let mut values = self.values.clone();
-        values.sort_by_key(|(i, _)| *i);
-        for (i, value) in values {
-            let p = &R::PARAMS[i];
+        // `values` is kept in parameter order, so equal filters give equal SQL.
+        for (i, value) in &self.values {
+            let p = &R::PARAMS[*i];
             let value = match (p.kind, value) {
                 (Kind::Seconds, Value::Real(s)) => {
                     Value::Real(s * super::audiotracks::NS_PER_SECOND)
                 }
-                (_, v) => v,
+                (_, v) => v.clone(),
             };
             match (p.test, &value) {
                 (Test::Eq, _) => w.raw(format!("{} = ?", p.column), [value]),

@@ -419,6 +419,19 @@ async fn a_visitors_location_trail_and_sessions_are_theirs_alone() {
         "only bob's own: {}",
         sessions.body
     );
+    // The "your own only" scope is a server-set list parameter: a query cannot name it, to
+    // widen a visitor's view or to narrow staff's.
+    let staff_all = s.get("/api/2/sessions/", Some(&staff)).await;
+    let staff_all = staff_all.ok().as_array().unwrap().len();
+    assert!(staff_all >= 2, "staff see every session");
+    for user in 1..=8 {
+        let scoped = s.get(&format!("/api/2/sessions/?_owner={user}"), b).await;
+        assert_eq!(scoped.ok().as_array().unwrap().len(), 1, "{}", scoped.body);
+        let scoped = s
+            .get(&format!("/api/2/sessions/?_owner={user}"), Some(&staff))
+            .await;
+        assert_eq!(scoped.ok().as_array().unwrap().len(), staff_all);
+    }
     forbidden(
         &s.get(&format!("/api/2/sessions/{}/", alice.session), b)
             .await,
