@@ -1,6 +1,7 @@
 //! The daemon's composition root: [`Daemon::start`] opens the data, builds every component
 //! (the stream engine, the position source, the health registry and its probes, the shutdown
-//! and reload hooks, the feeds, the upload service and its hook to the engine) and hands them
+//! and reload hooks, the feeds, the upload service and its hook to the engine, the event
+//! stream service) and hands them
 //! ready-made to the HTTP layer; the local listener and the web pages are wired here too, so
 //! no lower layer reaches up for them.
 //!
@@ -16,6 +17,7 @@ use sd_notify::NotifyState;
 
 use crate::conductor::{AssetId, Engine, EngineConfig, EngineProbe, StreamId};
 use crate::config::Config;
+use crate::events::Events;
 use crate::health::{DatabaseProbe, Health};
 use crate::ingest::{Accepted, Ingest};
 use crate::output::card::Card;
@@ -93,7 +95,12 @@ impl Daemon {
             source,
         })?;
         let lock = backup::DataLock::acquire(&data_dir)?;
-        let store = Store::open(&config.storage.database_path())?;
+        let store = Store::open_with(
+            &config.storage.database_path(),
+            store::StoreOptions {
+                events: config.events.enabled,
+            },
+        )?;
         media::sweep::at_start(&store, &config.storage.media_dir()).await;
         let listen = config.http.listen;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -132,7 +139,12 @@ impl Daemon {
             &config,
             uploads_to_engine(engine.clone()),
         ));
+        let events = Events::new(store.clone(), config.events.clone());
+        if config.events.enabled {
+            events.start();
+        }
         let state = api::AppState::new(api::Components {
+            events,
             store,
             config,
             engine,
@@ -236,6 +248,7 @@ impl Daemon {
         });
         let store = state.store.clone();
         let engine = state.engine.clone();
+        let events = state.events.clone();
         let status = state.health.report().status_line();
         let connections = state.config.http.connections.clone();
         let pages = web::routes(state.config.http.home_project_id);
@@ -248,6 +261,8 @@ impl Daemon {
         let stopping = token.clone();
         let serve = api::serve::serve(listener, app, &connections, async move {
             stopping.cancelled().await;
+            // Event connections end too, each saving where its consumer got to.
+            events.shutdown().await;
             tokio::task::spawn_blocking(move || engine.shutdown())
                 .await
                 .ok();

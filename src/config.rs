@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod events;
 mod guards;
 mod position;
+use events::RawEvents;
+pub use events::EventsConfig;
 pub use guards::{AbuseLimits, ConnectionConfig};
 use position::RawPosition;
 pub use position::{ALLOWED_NMEA_BAUDS, FixLossPolicy, PositionConfig, PositionSourceKind};
@@ -74,6 +77,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[position]`
     pub position: PositionConfig,
+    /// `[events]`.
+    pub events: EventsConfig,
 }
 
 /// `[http]`: the API and media listener.
@@ -194,6 +199,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     position: RawPosition,
+    #[serde(default)]
+    events: RawEvents,
 }
 
 #[derive(Debug, Deserialize)]
@@ -517,6 +524,7 @@ impl Config {
             .map_err(|(key, message)| invalid(key, message))?;
         let connections = raw.http.connections().map_err(|(k, m)| invalid(k, m))?;
         let abuse = raw.limits.abuse().map_err(|(k, m)| invalid(k, m))?;
+        let events = raw.events.validate().map_err(|(k, m)| invalid(k, m))?;
 
         Ok(Self {
             source: None,
@@ -552,6 +560,7 @@ impl Config {
             },
             log: LogConfig { level },
             position,
+            events,
         })
     }
 }

@@ -50,6 +50,7 @@ pub mod backup;
 mod conductor;
 pub mod config;
 mod demo;
+mod events;
 mod geometry;
 mod health;
 mod ingest;

@@ -81,6 +81,8 @@ pub(crate) struct AuthUser {
     pub id: i64,
     /// Staff may write configuration.
     pub is_staff: bool,
+    /// A kiosk's token: it may only read (api/2 `GET`s and event streams).
+    pub is_kiosk: bool,
 }
 
 /// The caller of a request: anonymous or a user.
@@ -176,6 +178,13 @@ impl TokenCache {
             .map(|(u, _)| *u)
     }
 
+    /// Forgets every resolved token (a revoked token must stop working at once).
+    pub(crate) fn forget_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
     fn put(&self, key: &str, user: AuthUser) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CACHE_MAX {
@@ -212,24 +221,35 @@ impl FromRequestParts<AppState> for Caller {
             .ok()
             .and_then(token_key)
             .ok_or(ApiError::InvalidToken)?;
-        if let Some(user) = state.tokens.get(key) {
-            return Ok(Caller { user: Some(user) });
-        }
-        let owned = key.to_string();
-        let found = state
-            .store
-            .read(move |c| crate::store::users::by_token(c, &owned))
-            .await?;
-        let found = found.map(|o| AuthUser {
-            id: o.id,
-            is_staff: o.is_staff,
-        });
-        let user = found.ok_or(ApiError::InvalidToken)?;
-        state.tokens.put(key, user);
+        let user = resolve(state, key).await?.ok_or(ApiError::InvalidToken)?;
         let caller = Caller { user: Some(user) };
         parts.extensions.insert(caller);
         Ok(caller)
     }
+}
+
+/// The active user owning token `key`, through the short-lived cache.
+///
+/// # Errors
+/// Store failures.
+pub(crate) async fn resolve(state: &AppState, key: &str) -> Result<Option<AuthUser>, ApiError> {
+    if let Some(user) = state.tokens.get(key) {
+        return Ok(Some(user));
+    }
+    let owned = key.to_string();
+    let found = state
+        .store
+        .read(move |c| crate::store::users::by_token(c, &owned))
+        .await?;
+    let found = found.map(|o| AuthUser {
+        id: o.id,
+        is_staff: o.is_staff,
+        is_kiosk: o.is_kiosk,
+    });
+    if let Some(user) = found {
+        state.tokens.put(key, user);
+    }
+    Ok(found)
 }
 
 /// What a caller may see of other people's device ids. A device id works as a password
@@ -336,12 +356,14 @@ mod tests {
             user: Some(AuthUser {
                 id: 1,
                 is_staff: false,
+                is_kiosk: false,
             }),
         };
         let staff = Caller {
             user: Some(AuthUser {
                 id: 2,
                 is_staff: true,
+                is_kiosk: false,
             }),
         };
         assert!(matches!(
@@ -369,7 +391,11 @@ mod tests {
     #[test]
     fn only_the_owner_and_staff_may_change_an_object_and_nobody_owns_an_ownerless_one() {
         let user = |id, is_staff| Caller {
-            user: Some(AuthUser { id, is_staff }),
+            user: Some(AuthUser {
+                id,
+                is_staff,
+                is_kiosk: false,
+            }),
         };
         assert!(user(7, false).may_change(Some(7), "asset").is_ok());
         assert!(user(7, true).may_change(Some(8), "asset").is_ok());

@@ -13,6 +13,10 @@
 //! write, i.e. before the response head goes out. A stalled stream client then holds about a
 //! second of audio in the kernel instead of minutes (audio-engine §1.1, "Measured caveat").
 //!
+//! A handler may also close its connection outright ([`ConnTuning::abort`]): an event
+//! consumer that stopped reading cannot be ended by ending its body, since the body is no
+//! longer polled.
+//!
 //! Owns: accept, the connection caps, the socket wrapper. May not touch: routing, request
 //! handling.
 
@@ -20,11 +24,12 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -141,6 +146,7 @@ impl TunedListener {
                     let stream = TunedStream {
                         io,
                         send_buffer_bytes: Arc::new(AtomicUsize::new(0)),
+                        abort: Arc::default(),
                         _slot: slot,
                     };
                     return (stream, peer);
@@ -191,8 +197,32 @@ pub(crate) struct TunedStream {
     io: TcpStream,
     /// Requested `SO_SNDBUF` in bytes; 0 = nothing pending.
     send_buffer_bytes: Arc<AtomicUsize>,
+    /// Set by [`ConnTuning::abort`]: every further read or write fails.
+    abort: Arc<Abort>,
     /// This connection's place in the connection caps.
     _slot: Slot,
+}
+
+/// A request to close a connection, and the task to wake for it.
+#[derive(Debug, Default)]
+struct Abort {
+    requested: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Abort {
+    /// `Err` once an abort was requested; else remembers whom to wake for one.
+    fn check(&self, cx: &Context<'_>) -> io::Result<()> {
+        self.waker.register(cx.waker());
+        if self.requested.load(Ordering::Acquire) {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed by the server",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl TunedStream {
@@ -200,6 +230,7 @@ impl TunedStream {
     pub(crate) fn tuning(&self, remote: SocketAddr) -> ConnTuning {
         ConnTuning {
             send_buffer_bytes: self.send_buffer_bytes.clone(),
+            abort: self.abort.clone(),
             remote,
         }
     }
@@ -220,6 +251,7 @@ impl AsyncRead for TunedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.abort.check(cx)?;
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
@@ -230,6 +262,7 @@ impl AsyncWrite for TunedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.abort.check(cx)?;
         self.apply_pending();
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
@@ -239,6 +272,7 @@ impl AsyncWrite for TunedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.abort.check(cx)?;
         self.apply_pending();
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
@@ -260,6 +294,7 @@ impl AsyncWrite for TunedStream {
 #[derive(Clone, Debug)]
 pub(crate) struct ConnTuning {
     send_buffer_bytes: Arc<AtomicUsize>,
+    abort: Arc<Abort>,
     /// The peer's address.
     pub remote: SocketAddr,
 }
@@ -270,5 +305,12 @@ impl ConnTuning {
     pub(crate) fn cap_send_buffer(&self, bytes: usize) {
         self.send_buffer_bytes
             .store(bytes.max(1), Ordering::Relaxed);
+    }
+
+    /// Closes the connection: its next read or write fails (the task serving it is woken for
+    /// that), whatever the response is doing.
+    pub(crate) fn abort(&self) {
+        self.abort.requested.store(true, Ordering::Release);
+        self.abort.waker.wake();
     }
 }

@@ -141,6 +141,7 @@ mod tests {
             user: Some(AuthUser {
                 id: 7,
                 is_staff: false,
+                is_kiosk: false,
             }),
         };
         let ApiError::Detail(expected_status, expected) =

@@ -34,6 +34,7 @@ mod audiotracks;
 mod crud;
 mod envelopes;
 mod events;
+mod eventstreams;
 mod languages;
 mod listenevents;
 mod media;
@@ -98,6 +99,8 @@ pub(crate) struct AppState {
     pub ingest: Arc<crate::ingest::Ingest>,
     /// Per-address request limits, stream caps per user, the login back-off.
     pub limits: Arc<limits::Limits>,
+    /// Event streams (`/stream/0/`).
+    pub events: crate::events::Events,
 }
 
 /// What the daemon's start built and hands to the API ready-made.
@@ -118,6 +121,8 @@ pub(crate) struct Components {
     pub card: Arc<OnceLock<Card>>,
     /// The upload service.
     pub ingest: Arc<crate::ingest::Ingest>,
+    /// The event stream service.
+    pub events: crate::events::Events,
 }
 
 impl AppState {
@@ -134,6 +139,7 @@ impl AppState {
             position: c.position,
             card: c.card,
             ingest: c.ingest,
+            events: c.events,
             config: c.config,
         }
     }
@@ -160,6 +166,7 @@ pub(crate) fn routes(state: &AppState) -> routes::Routes {
     events::routes(&mut r);
     listenevents::routes(&mut r);
     position::routes(&mut r);
+    eventstreams::kiosk_routes(&mut r);
     r
 }
 
@@ -211,6 +218,7 @@ pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
             }),
         )
         .merge(health::routes())
+        .merge(eventstreams::router())
         .merge(pages)
         .fallback(|| async { ApiError::NotFound("path".into()) })
         .layer(axum::middleware::from_fn_with_state(

@@ -66,6 +66,15 @@ async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Respon
     if let Err(e) = guard.access.check(&caller) {
         return e.into_response();
     }
+    if caller.user.is_some_and(|u| u.is_kiosk)
+        && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+    {
+        return ApiError::Detail(
+            axum::http::StatusCode::FORBIDDEN,
+            "A kiosk token may only read (GET) and follow event streams.".into(),
+        )
+        .into_response();
+    }
     parts.extensions.insert(caller);
     next.run(Request::from_parts(parts, body)).await
 }

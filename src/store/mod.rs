@@ -21,6 +21,8 @@ pub(crate) mod envelopes;
 pub(crate) mod events;
 pub(crate) mod languages;
 pub(crate) mod listenevents;
+pub(crate) mod eventstreams;
+pub(crate) mod outbox;
 pub(crate) mod owners;
 pub(crate) mod projectgroups;
 pub(crate) mod projects;
@@ -42,12 +44,32 @@ use std::sync::Arc;
 use std::thread;
 
 use rusqlite::Connection;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
+
+pub(crate) use outbox::Change;
+
+/// How many committed changes wait for slow event consumers before they fall back to reading
+/// the outbox table.
+const CHANGE_QUEUE: usize = 1024;
+
+/// How the store is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Write every change of an object to the outbox in its transaction (`[events] enabled`).
+    pub events: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { events: true }
+    }
+}
 
 /// Embedded migrations, applied in order and tracked with `PRAGMA user_version`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_owners.sql"),
+    include_str!("migrations/0003_events.sql"),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
@@ -143,6 +165,10 @@ struct Inner {
     path: PathBuf,
     /// Unix seconds of the last write refused with `SQLITE_FULL`, 0 after a write succeeds.
     disk_full_since_s: std::sync::atomic::AtomicU64,
+    /// Changes are captured into the outbox.
+    events: bool,
+    /// Every committed change, as it is committed.
+    changes: broadcast::Sender<Arc<Change>>,
 }
 
 impl StoreError {
@@ -161,6 +187,14 @@ impl Store {
     /// [`StoreError::Open`] when the file cannot be opened, is not a roundwared database, or a
     /// migration fails.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with(path: &Path, options: StoreOptions) -> StoreResult<Self> {
         let open_err = |message: String| StoreError::Open {
             path: path.to_path_buf(),
             message,
@@ -170,6 +204,9 @@ impl Store {
         }
         let mut writer = open_connection(path).map_err(|e| open_err(e.to_string()))?;
         migrate(&mut writer).map_err(open_err)?;
+        if options.events {
+            outbox::install_capture(&writer)?;
+        }
 
         let (wtx, wrx) = crossbeam_channel::unbounded::<Job>();
         spawn_worker("store-writer", writer, wrx)?;
@@ -180,6 +217,7 @@ impl Store {
             spawn_worker(&format!("store-reader-{n}"), conn, rrx.clone())?;
         }
         let (revision, _) = watch::channel(0);
+        let (changes, _) = broadcast::channel(CHANGE_QUEUE);
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: wtx,
@@ -187,6 +225,8 @@ impl Store {
                 revision,
                 path: path.to_path_buf(),
                 disk_full_since_s: std::sync::atomic::AtomicU64::new(0),
+                events: options.events,
+                changes,
             }),
         })
     }
@@ -209,7 +249,9 @@ impl Store {
     }
 
     /// Runs a closure inside one transaction on the writer connection; commits if it returns
-    /// `Ok`, rolls back otherwise, and bumps the revision after a commit.
+    /// `Ok`, rolls back otherwise, and bumps the revision after a commit. The changes it made
+    /// to objects go to the outbox in the same transaction and to
+    /// [`Store::subscribe_changes`] after the commit.
     ///
     /// # Errors
     /// Whatever the closure returns, or a commit failure, or [`StoreError::Closed`].
@@ -218,37 +260,84 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
+        self.write_as(true, f).await
+    }
+
+    /// [`Store::write`] for the store's own bookkeeping (event stream cursors, retention):
+    /// the revision stays, so caches and the engine do not reload for it.
+    ///
+    /// # Errors
+    /// As [`Store::write`].
+    pub(crate) async fn write_quiet<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_as(false, f).await
+    }
+
+    async fn write_as<T, F>(&self, bump: bool, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
         let inner = self.inner.clone();
         run(&self.inner.writer, move |conn| {
-            let result = (|| -> StoreResult<T> {
+            let result = (|| -> StoreResult<(T, Vec<Arc<Change>>)> {
                 let tx = conn.transaction()?;
                 let value = f(&tx)?;
+                let changes = if inner.events {
+                    outbox::flush(&tx, time::now_ms())?
+                } else {
+                    Vec::new()
+                };
                 tx.commit()?;
-                Ok(value)
+                Ok((value, changes))
             })();
             let full = &inner.disk_full_since_s;
-            match &result {
-                Ok(_) => {
+            match result {
+                Ok((value, changes)) => {
                     full.store(0, std::sync::atomic::Ordering::Relaxed);
                     // Bumped on the writer thread right after the commit, so the revision
                     // moves even when the request that asked for the write was cancelled while
                     // waiting (a client that disconnects must not leave caches serving
                     // pre-write data).
-                    inner.revision.send_modify(|r| *r += 1);
-                }
-                Err(e) if e.is_disk_full() => {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(1, |d| d.as_secs().max(1));
-                    if full.swap(now, std::sync::atomic::Ordering::Relaxed) == 0 {
-                        log::warn!("the database refused a write: the disk is full (SQLITE_FULL)");
+                    if bump {
+                        inner.revision.send_modify(|r| *r += 1);
                     }
+                    for change in changes {
+                        // No receiver (no consumer connected) is fine: the outbox has it.
+                        let _ = inner.changes.send(change);
+                    }
+                    Ok(value)
                 }
-                Err(_) => {}
+                Err(e) => {
+                    if e.is_disk_full() {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(1, |d| d.as_secs().max(1));
+                        if full.swap(now, std::sync::atomic::Ordering::Relaxed) == 0 {
+                            log::warn!(
+                                "the database refused a write: the disk is full (SQLITE_FULL)"
+                            );
+                        }
+                    }
+                    Err(e)
+                }
             }
-            result
         })
         .await
+    }
+
+    /// True when changes are written to the outbox (`[events] enabled`).
+    pub fn events_enabled(&self) -> bool {
+        self.inner.events
+    }
+
+    /// Every change committed from now on, in commit order. A receiver that falls more than
+    /// the queue behind is told it lagged and reads the rest from the outbox.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.inner.changes.subscribe()
     }
 
     /// A round trip through the writer thread (taking and releasing the write lock, no

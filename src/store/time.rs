@@ -10,6 +10,11 @@ pub(crate) fn now() -> String {
     format(Utc::now().naive_utc())
 }
 
+/// The current time in Unix milliseconds (outbox rows, event `meta.timestamp`).
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 /// Formats a naive UTC time for storage and output.
 pub(crate) fn format(t: NaiveDateTime) -> String {
     t.format(FORMAT).to_string()

@@ -32,6 +32,8 @@ pub struct TokenOwner {
     pub id: i64,
     /// Staff flag.
     pub is_staff: bool,
+    /// A kiosk's token: it may read event streams and api/2, nothing else.
+    pub is_kiosk: bool,
 }
 
 impl Table for User {
@@ -246,13 +248,14 @@ pub fn token_for(tx: &Transaction<'_>, user_id: i64) -> StoreResult<String> {
 pub fn by_token(conn: &Connection, key: &str) -> StoreResult<Option<TokenOwner>> {
     Ok(conn
         .prepare_cached(
-            "SELECT u.id, u.is_staff FROM tokens t JOIN users u ON u.id = t.user_id
+            "SELECT u.id, u.is_staff, u.is_kiosk FROM tokens t JOIN users u ON u.id = t.user_id
               WHERE t.key = ?1 AND u.is_active",
         )?
         .query_row([key], |r| {
             Ok(TokenOwner {
                 id: r.get(0)?,
                 is_staff: r.get(1)?,
+                is_kiosk: r.get(2)?,
             })
         })
         .optional()?)
@@ -305,6 +308,90 @@ pub fn upsert_login(
         rusqlite::params![username, password_hash, staff, time::now()],
     )?;
     Ok(true)
+}
+
+/// A kiosk as the console lists it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub(crate) struct Kiosk {
+    /// User id.
+    pub id: i64,
+    /// `kiosk-<name>`.
+    pub username: String,
+    /// Its read-only token.
+    pub token: String,
+    /// When it was made.
+    pub created: String,
+}
+
+/// Makes a kiosk: a user that cannot log in, with a token that may only read. Its username
+/// is `kiosk-<name>`.
+///
+/// # Errors
+/// [`StoreError::Conflict`] when the name is taken.
+pub(crate) fn create_kiosk(tx: &Transaction<'_>, name: &str) -> StoreResult<Kiosk> {
+    let username = format!("kiosk-{name}");
+    let taken: Option<i64> = tx
+        .prepare_cached("SELECT id FROM users WHERE username = ?1")?
+        .query_row([&username], |r| r.get(0))
+        .optional()?;
+    if taken.is_some() {
+        return Err(StoreError::conflict(
+            "name",
+            format!("there is already a kiosk or user called {username}"),
+        ));
+    }
+    tx.execute(
+        "INSERT INTO users (username, is_kiosk, date_joined) VALUES (?1, 1, ?2)",
+        rusqlite::params![username, time::now()],
+    )?;
+    let id = tx.last_insert_rowid();
+    token_for(tx, id)?;
+    kiosk(tx, id)
+}
+
+const KIOSK: &str = "SELECT u.id, u.username, t.key, t.created FROM users u
+                      JOIN tokens t ON t.user_id = u.id WHERE u.is_kiosk";
+
+fn kiosk_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Kiosk> {
+    Ok(Kiosk {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        token: r.get(2)?,
+        created: r.get(3)?,
+    })
+}
+
+/// One kiosk.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub(crate) fn kiosk(conn: &Connection, id: i64) -> StoreResult<Kiosk> {
+    conn.prepare_cached(&format!("{KIOSK} AND u.id = ?1"))?
+        .query_row([id], kiosk_from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("kiosk", id))
+}
+
+/// Every kiosk, by id.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn kiosks(conn: &Connection) -> StoreResult<Vec<Kiosk>> {
+    let mut stmt = conn.prepare_cached(&format!("{KIOSK} ORDER BY u.id"))?;
+    let rows = stmt.query_map([], kiosk_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deletes a kiosk (its token stops working, its event streams go).
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub(crate) fn delete_kiosk(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    let n = tx.execute("DELETE FROM users WHERE id = ?1 AND is_kiosk", [id])?;
+    if n == 0 {
+        return Err(StoreError::not_found("kiosk", id));
+    }
+    Ok(())
 }
 
 /// The user whose device registered `device_id` (the session → user link).
