@@ -39,6 +39,8 @@ const KIOSK_TYPES: [&str; 7] = [
 ];
 /// Largest JSON body of a stream or filter.
 const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Kernel send buffer of an event connection.
+const SEND_BUFFER_BYTES: usize = 32 * 1024;
 /// Longest `key`.
 const MAX_KEY_CHARS: usize = 100;
 
@@ -279,7 +281,11 @@ fn parse_filter(who: &Consumer, body: &Value) -> AdnResult<Filter> {
     Filter::parse(body, accepted_types(who)).map_err(|e| AdnError::bad(e.to_string()))
 }
 
-async fn create_filter(State(state): State<AppState>, who: Consumer, body: Bytes) -> AdnResult<Response> {
+async fn create_filter(
+    State(state): State<AppState>,
+    who: Consumer,
+    body: Bytes,
+) -> AdnResult<Response> {
     let filter = parse_filter(&who, &json_body(&body)?)?;
     let stored = filter.to_json();
     let user = who.0.id;
@@ -409,7 +415,9 @@ fn stream_input(who: &Consumer, body: &Value) -> AdnResult<StreamInput> {
         Some(_) => None,
     };
     if body.get("filter_id").is_some_and(|f| !f.is_null()) && filter_id.is_none() {
-        return Err(AdnError::bad("filter_id: must be the id of one of your filters"));
+        return Err(AdnError::bad(
+            "filter_id: must be the id of one of your filters",
+        ));
     }
     let key = match body.get("key") {
         None | Some(Value::Null) => None,
@@ -626,9 +634,7 @@ async fn connect(
     Tuning(conn): Tuning,
 ) -> AdnResult<Response> {
     let (user, id) = (who.0.id, path_id(&id, "stream")?);
-    let flag = |name: &str| {
-        text(&q, name).is_some_and(|v| matches!(v, "1" | "true" | "True"))
-    };
+    let flag = |name: &str| text(&q, name).is_some_and(|v| matches!(v, "1" | "true" | "True"));
     let sse = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -639,13 +645,17 @@ async fn connect(
         .or_else(|| text(&q, "last_event_id"))
     {
         None => None,
-        Some(raw) => Some(raw.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(
-            || {
-                AdnError::bad(format!(
-                    "Last-Event-ID: {raw:?} is not a message id (a `meta.id` this stream sent)"
-                ))
-            },
-        )?),
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    AdnError::bad(format!(
+                        "Last-Event-ID: {raw:?} is not a message id (a `meta.id` this stream sent)"
+                    ))
+                })?,
+        ),
     };
     let row = state
         .store
@@ -654,7 +664,12 @@ async fn connect(
     let mut all = with_filters(&state, vec![row]).await?;
     let (row, filter) = all.remove(0);
     let kill: crate::events::Kill = match conn {
-        Some(tuning) => Arc::new(move || tuning.abort()),
+        Some(tuning) => {
+            // The kernel holds a few frames, not megabytes: a consumer that stops reading
+            // fills its own queue, which is what the overflow rule watches.
+            tuning.cap_send_buffer(SEND_BUFFER_BYTES);
+            Arc::new(move || tuning.abort())
+        }
         None => Arc::new(|| {}),
     };
     let framing = if sse { Framing::Sse } else { Framing::LongPoll };
@@ -689,6 +704,9 @@ async fn connect(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    // One response per connection: when the server ends it (taken over, overflow, stream
+    // deleted), the connection closes too, as App.net's disconnect does.
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     Ok(response)
 }
 
@@ -765,7 +783,9 @@ pub(super) fn kiosk_routes(r: &mut super::routes::Routes) {
         .add();
 }
 
-async fn list_kiosks(State(state): State<AppState>) -> super::ApiResult<axum::Json<Vec<users::Kiosk>>> {
+async fn list_kiosks(
+    State(state): State<AppState>,
+) -> super::ApiResult<axum::Json<Vec<users::Kiosk>>> {
     Ok(axum::Json(state.store.read(users::kiosks).await?))
 }
 

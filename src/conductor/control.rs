@@ -143,6 +143,7 @@ pub(super) async fn open(engine: &Engine, req: OpenRequest) -> Result<Opened, En
                 .state()
                 .move_to(p, engine.now_s(), &engine.inner.sources);
             engine.log_event(id, "move_listener", None, Some(p)).await;
+            engine.announce_zones(id).await;
         }
         return Ok(Opened::Stream);
     }
@@ -172,6 +173,7 @@ pub(super) async fn open(engine: &Engine, req: OpenRequest) -> Result<Opened, En
     if let Some(p) = req.position {
         engine.log_event(id, "move_listener", None, Some(p)).await;
     }
+    engine.announce_zones(id).await;
     Ok(Opened::Stream)
 }
 
@@ -221,6 +223,7 @@ impl Engine {
             let data = Some(format!("tag_ids={}", join(&tags)));
             self.log_event_tags(id, "modify_stream", data, u.position, Some(tags))
                 .await;
+            self.announce_zones(id).await;
             return Ok(());
         }
         let Some(p) = u.position else {
@@ -231,6 +234,7 @@ impl Engine {
         entry.state().move_to(p, now_s, &self.inner.sources);
         entry.touch();
         self.log_event(id, "move_listener", None, Some(p)).await;
+        self.announce_zones(id).await;
         Ok(())
     }
 

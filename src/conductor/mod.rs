@@ -392,6 +392,8 @@ impl Engine {
         })
         .await;
         self.log_event(id, "cleanup_session", None, None).await;
+        let project_id = entry.state().info.project_id;
+        self.announce(id, project_id, false, Vec::new()).await;
         log::info!(stream = id; "stream {id} ended");
         self.release_unused_beds();
         true
@@ -410,6 +412,43 @@ impl Engine {
                 .stop();
         }
         self.inner.sources.stop_all();
+    }
+
+    /// Tells event consumers (the outbox) of a stream that started, moved into or out of a
+    /// zone, or ended; `data` is what `GET streams/:id/isactive` answers, with the project
+    /// and the speakers whose zones the listener is in. A failure is logged, not returned.
+    async fn announce(&self, id: i64, project_id: i64, active: bool, zones: Vec<i64>) {
+        if !self.inner.store.events_enabled() {
+            return;
+        }
+        let data = serde_json::json!({
+            "stream_id": id,
+            "active": active,
+            "project_id": project_id,
+            "speaker_ids": zones,
+        });
+        let result = self
+            .inner
+            .store
+            .write_quiet(move |tx| {
+                crate::store::outbox::record(tx, "stream", id, Some(project_id), &data, !active)
+            })
+            .await;
+        if let Err(e) = result {
+            log::warn!(stream = id; "cannot announce stream {id} to event streams: {e}");
+        }
+    }
+
+    /// Announces a running stream's zones when they changed since the last announcement.
+    async fn announce_zones(&self, id: i64) {
+        let Some(entry) = self.entry(id) else { return };
+        let changed = {
+            let mut s = entry.state();
+            s.zones_changed().map(|z| (s.info.project_id, z))
+        };
+        if let Some((project_id, zones)) = changed {
+            self.announce(id, project_id, true, zones).await;
+        }
     }
 
     async fn log_event(

@@ -117,6 +117,8 @@ pub struct StreamState {
     speaker_ramp_frames: u32,
     /// The monotonic clock as of the last call that gave it.
     now_s: f64,
+    /// The zones last announced to event consumers ([`StreamState::zones_changed`]).
+    announced_zones: Option<Vec<i64>>,
 }
 
 impl StreamState {
@@ -147,6 +149,7 @@ impl StreamState {
             speaker_ramp_frames: (u64::from(speaker_ramp_ms) * u64::from(RATE_HZ) / 1000) as u32,
             catalog,
             now_s: 0.0,
+            announced_zones: None,
         };
         s.titles.push(0, "stream_started=True");
         s.reset_tracks(0);
@@ -239,6 +242,28 @@ impl StreamState {
         self.position = Some(position);
         self.rebuild(now_s);
         self.update_speakers(sources);
+    }
+
+    /// The speakers whose zone (or attenuation border) the listener is in, by id.
+    pub fn zones(&self) -> Vec<i64> {
+        let position = self.position.map(|p| (p.latitude, p.longitude));
+        self.catalog
+            .speakers
+            .iter()
+            .filter(|sp| spatial::speaker_gain(sp, self.info.geo, position) > 0.0)
+            .map(|sp| sp.id)
+            .collect()
+    }
+
+    /// The listener's zones, when they differ from those last returned here (the first call
+    /// always returns them): what event consumers are told of a stream's moves.
+    pub fn zones_changed(&mut self) -> Option<Vec<i64>> {
+        let zones = self.zones();
+        if self.announced_zones.as_ref() == Some(&zones) {
+            return None;
+        }
+        self.announced_zones = Some(zones.clone());
+        Some(zones)
     }
 
     /// Stamps the mixer commands sent until the next call with a fix's arrival (`None`:

@@ -60,8 +60,16 @@ impl RawEvents {
             u(self.max_streams_per_token),
             1..=100,
         )?;
-        within("events.max_connections", u(self.max_connections), 1..=10_000)?;
-        within("events.queue_messages", u(self.queue_messages), 10..=100_000)?;
+        within(
+            "events.max_connections",
+            u(self.max_connections),
+            1..=10_000,
+        )?;
+        within(
+            "events.queue_messages",
+            u(self.queue_messages),
+            10..=100_000,
+        )?;
         Ok(self.typed())
     }
 

@@ -262,7 +262,9 @@ impl Pump {
     fn overflow(self) {
         let limit = self.tx.max_capacity();
         let unread = (limit - self.tx.capacity()) as i64;
-        self.shared.overflowed.store(unread.max(1), Ordering::Relaxed);
+        self.shared
+            .overflowed
+            .store(unread.max(1), Ordering::Relaxed);
         let control = json!({
             "type": "disconnect",
             "reason": "queue_full",
@@ -320,7 +322,7 @@ impl Drop for Teardown {
         self.shared.stop.cancel();
         let current = self.hub.forget(self.stream_id, self.connection);
         let store = self.hub.inner.store.clone();
-        let (id, user) = (self.stream_id, self.auto_delete && current);
+        let (id, auto_delete) = (self.stream_id, self.auto_delete && current);
         let cursor = self.shared.delivered.load(Ordering::Relaxed);
         let overflowed = self.shared.overflowed.load(Ordering::Relaxed);
         let hub = self.hub.clone();
@@ -328,8 +330,8 @@ impl Drop for Teardown {
             let result = store
                 .write_quiet(move |tx| {
                     eventstreams::save_cursors(tx, &[(id, cursor, overflowed)])?;
-                    if user {
-                        tx.execute("DELETE FROM event_streams WHERE id = ?1", [id])?;
+                    if auto_delete {
+                        eventstreams::delete_by_id(tx, id)?;
                     }
                     Ok(())
                 })

@@ -206,8 +206,7 @@ fn bad_bodies_are_refused_naming_the_place() {
     let too_many = vec![good.clone(); 51];
     let body = json!({"match_policy": "include_any", "clauses": too_many});
     cases.push((body, "clauses: at most 50 clauses".to_owned()));
-    let body =
-        json!({"name": "n".repeat(201), "match_policy": "include_any", "clauses": [good]});
+    let body = json!({"name": "n".repeat(201), "match_policy": "include_any", "clauses": [good]});
     cases.push((body, "name: longer than 200 characters".to_owned()));
     for (body, expected) in cases {
         match Filter::parse(&body, TYPES) {

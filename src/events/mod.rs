@@ -129,7 +129,10 @@ impl Events {
     }
 
     fn live(&self) -> MutexGuard<'_, HashMap<i64, Live>> {
-        self.inner.live.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Event connections open now.
@@ -145,8 +148,10 @@ impl Events {
     pub(crate) async fn connect(
         &self,
         c: Connect,
-    ) -> Result<impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + use<>, EventsError>
-    {
+    ) -> Result<
+        impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + use<>,
+        EventsError,
+    > {
         let permit = self
             .inner
             .permits
@@ -225,7 +230,11 @@ impl Events {
                 .store
                 .write_quiet(move |tx| eventstreams::set_cursor(tx, id, start))
                 .await?;
-            if let Some(l) = self.live().get_mut(&id).filter(|l| l.connection == connection) {
+            if let Some(l) = self
+                .live()
+                .get_mut(&id)
+                .filter(|l| l.connection == connection)
+            {
                 l.saved = (start, 0);
             }
         }
@@ -252,7 +261,10 @@ impl Events {
     /// Forgets a connection that ended; true if it was still its stream's current one.
     fn forget(&self, stream_id: i64, connection: u64) -> bool {
         let mut live = self.live();
-        if live.get(&stream_id).is_some_and(|l| l.connection == connection) {
+        if live
+            .get(&stream_id)
+            .is_some_and(|l| l.connection == connection)
+        {
             live.remove(&stream_id);
             true
         } else {
@@ -278,7 +290,11 @@ impl Events {
                 .selection
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            if selection.filter.as_ref().is_some_and(|(f, _)| *f == filter_id) {
+            if selection
+                .filter
+                .as_ref()
+                .is_some_and(|(f, _)| *f == filter_id)
+            {
                 let mut changed = Selection::clone(&selection);
                 changed.filter = Some((filter_id, filter.clone()));
                 *selection = Arc::new(changed);

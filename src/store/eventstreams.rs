@@ -208,9 +208,8 @@ pub(crate) fn streams(
 /// Checks what a create or update refers to: the filter must be the user's, the key free.
 fn check(tx: &Connection, user_id: i64, id: Option<i64>, input: &StreamInput) -> StoreResult<()> {
     if let Some(f) = input.filter_id {
-        filter(tx, user_id, f).map_err(|_| {
-            StoreError::conflict("filter_id", format!("you have no filter {f}"))
-        })?;
+        filter(tx, user_id, f)
+            .map_err(|_| StoreError::conflict("filter_id", format!("you have no filter {f}")))?;
     }
     if let Some(key) = &input.key {
         let taken: Option<i64> = tx
@@ -309,6 +308,16 @@ pub(crate) fn delete_streams(
     Ok(doomed)
 }
 
+/// Deletes a stream whoever owns it (`?auto_delete=1` when its connection closes); a stream
+/// already gone is fine.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn delete_by_id(tx: &Connection, id: i64) -> StoreResult<()> {
+    tx.execute("DELETE FROM event_streams WHERE id = ?1", [id])?;
+    Ok(())
+}
+
 /// Saves where consumers are: `(stream id, cursor, overflowed)`; streams deleted meanwhile
 /// are skipped.
 ///
@@ -379,10 +388,19 @@ mod tests {
         create_stream(&conn, 2, &input(Some("k"), None), 2).unwrap();
         create_stream(&conn, 1, &input(None, None), 2).unwrap();
         let over = create_stream(&conn, 1, &input(None, None), 2).unwrap_err();
-        assert!(matches!(over, StoreError::Conflict { field: "streams", .. }));
+        assert!(matches!(
+            over,
+            StoreError::Conflict {
+                field: "streams",
+                ..
+            }
+        ));
         assert_eq!(streams(&conn, 1, Some("k")).unwrap().len(), 1);
         assert_eq!(streams(&conn, 2, None).unwrap().len(), 1);
-        assert!(stream(&conn, 2, 1).is_err(), "someone else's stream is not found");
+        assert!(
+            stream(&conn, 2, 1).is_err(),
+            "someone else's stream is not found"
+        );
     }
 
     #[test]
@@ -390,7 +408,13 @@ mod tests {
         let conn = with_user();
         let f = create_filter(&conn, 2, &serde_json::json!({})).unwrap();
         let err = create_stream(&conn, 1, &input(None, Some(f.id)), 5).unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { field: "filter_id", .. }));
+        assert!(matches!(
+            err,
+            StoreError::Conflict {
+                field: "filter_id",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -19,9 +19,9 @@ pub(crate) mod audiotracks;
 pub mod catalog;
 pub(crate) mod envelopes;
 pub(crate) mod events;
+pub(crate) mod eventstreams;
 pub(crate) mod languages;
 pub(crate) mod listenevents;
-pub(crate) mod eventstreams;
 pub(crate) mod outbox;
 pub(crate) mod owners;
 pub(crate) mod projectgroups;
@@ -330,13 +330,13 @@ impl Store {
     }
 
     /// True when changes are written to the outbox (`[events] enabled`).
-    pub fn events_enabled(&self) -> bool {
+    pub(crate) fn events_enabled(&self) -> bool {
         self.inner.events
     }
 
     /// Every change committed from now on, in commit order. A receiver that falls more than
     /// the queue behind is told it lagged and reads the rest from the outbox.
-    pub fn subscribe_changes(&self) -> broadcast::Receiver<Arc<Change>> {
+    pub(crate) fn subscribe_changes(&self) -> broadcast::Receiver<Arc<Change>> {
         self.inner.changes.subscribe()
     }
 

@@ -116,7 +116,12 @@ const SOURCES: &[Source] = &[
     source("events", "event", "R.id", BY_SESSION),
     source("speakers", "speaker", "R.id", "R.project_id"),
     source("projects", "project", "R.id", "R.id"),
-    source("project_languages", "project", "R.project_id", "R.project_id"),
+    source(
+        "project_languages",
+        "project",
+        "R.project_id",
+        "R.project_id",
+    ),
     source("tags", "tag", "R.id", "R.project_id"),
     Source {
         when: "R.owner = 'project'",
@@ -400,8 +405,9 @@ fn change_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Change>> {
 /// # Errors
 /// Only SQLite failures.
 pub(crate) fn after(conn: &Connection, cursor: i64, limit: i64) -> StoreResult<Vec<Change>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("{CHANGE_COLUMNS} WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{CHANGE_COLUMNS} WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![cursor, limit], change_from_row)?;
     let mut out = Vec::new();
     for row in rows {
@@ -477,7 +483,10 @@ mod tests {
         )
         .unwrap();
         let changes = flush(&conn, 7).unwrap();
-        let kinds: Vec<_> = changes.iter().map(|c| (c.object_type, c.object_id)).collect();
+        let kinds: Vec<_> = changes
+            .iter()
+            .map(|c| (c.object_type, c.object_id))
+            .collect();
         assert_eq!(kinds, [("tag", 3), ("asset", 10)]);
         let asset = &changes[1];
         assert_eq!(asset.project_id, Some(1));
@@ -499,12 +508,17 @@ mod tests {
         )
         .unwrap();
         flush(&conn, 1).unwrap();
-        conn.execute("DELETE FROM assets WHERE id = 10", []).unwrap();
+        conn.execute("DELETE FROM assets WHERE id = 10", [])
+            .unwrap();
         let changes = flush(&conn, 2).unwrap();
         assert_eq!(changes.len(), 1);
         assert!(changes[0].is_deleted);
         assert_eq!(changes[0].data, None);
-        assert_eq!(changes[0].project_id, Some(1), "the project of the row that went");
+        assert_eq!(
+            changes[0].project_id,
+            Some(1),
+            "the project of the row that went"
+        );
     }
 
     #[test]
@@ -538,7 +552,10 @@ mod tests {
         assert!(changes[0].is_deleted);
         let last = changes[0].id;
         assert_eq!(head(&conn).unwrap(), last);
-        assert_eq!(prune(&conn, i64::MAX, 1000).unwrap(), usize::try_from(last).unwrap());
+        assert_eq!(
+            prune(&conn, i64::MAX, 1000).unwrap(),
+            usize::try_from(last).unwrap()
+        );
         assert_eq!(oldest(&conn).unwrap(), None);
         assert_eq!(head(&conn).unwrap(), last, "the head survives retention");
         conn.execute("UPDATE sessions SET timezone = '0100' WHERE id = 5", [])
@@ -550,8 +567,11 @@ mod tests {
     fn max_rows_keeps_the_newest_changes() {
         let conn = captured();
         for n in 0..5 {
-            conn.execute("UPDATE sessions SET timezone = ?1 WHERE id = 5", [n.to_string()])
-                .unwrap();
+            conn.execute(
+                "UPDATE sessions SET timezone = ?1 WHERE id = 5",
+                [n.to_string()],
+            )
+            .unwrap();
             flush(&conn, 10).unwrap();
         }
         let head = head(&conn).unwrap();

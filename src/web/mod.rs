@@ -1,5 +1,6 @@
 //! The web pages the box serves itself: the visitor page at `/`, the curator console at
-//! `/console/`, and every file under `src/web/assets/` at `/web/<path>`.
+//! `/console/`, the live wall for kiosk screens at `/wall/`, and every file under
+//! `src/web/assets/` at `/web/<path>`.
 //!
 //! The files are embedded in the binary by `src/build.rs` (a generated table with a strong ETag
 //! per file), so adding a page file needs no Rust change and nothing is read from disk at run
@@ -27,6 +28,8 @@ static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 pub(crate) const VISITOR_PAGE: &str = "visitor/index.html";
 /// The page served at `/console/`.
 pub(crate) const CONSOLE_PAGE: &str = "console/index.html";
+/// The page served at `/wall/` (`?project=ID&access_token=KIOSK_TOKEN`).
+pub(crate) const WALL_PAGE: &str = "wall/index.html";
 
 /// The paths of every embedded file (under `/web/`), for tools and tests.
 #[cfg(test)]
@@ -80,6 +83,20 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(home_project_id: Option<i
         .route(
             "/console",
             axum::routing::get(|| async { Redirect::permanent("/console/") }),
+        )
+        .route(
+            "/wall/",
+            axum::routing::get(|h: HeaderMap| serve(WALL_PAGE, h)),
+        )
+        .route(
+            "/wall",
+            // The query (project and kiosk token) goes along.
+            axum::routing::get(|RawQuery(q): RawQuery| async move {
+                Redirect::permanent(&match q {
+                    Some(q) => format!("/wall/?{q}"),
+                    None => "/wall/".to_string(),
+                })
+            }),
         )
         .route(
             "/web/{*path}",
@@ -181,6 +198,7 @@ mod tests {
         }
         assert!(lookup(VISITOR_PAGE).is_some());
         assert!(lookup(CONSOLE_PAGE).is_some());
+        assert!(lookup(WALL_PAGE).is_some());
     }
 
     #[test]

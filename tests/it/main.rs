@@ -15,6 +15,7 @@ mod console_api;
 mod crash_safety;
 mod demo;
 mod engine_audio;
+mod event_streams;
 mod fuzz_findings;
 mod ingest_hardening;
 mod layers;

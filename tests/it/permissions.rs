@@ -99,6 +99,9 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/streams/status/", Method::GET, Staff);
     put("/streams/local/", Method::GET, Token);
     put("/position/", Method::GET, Staff);
+    put("/kiosks/", Method::GET, Staff);
+    put("/kiosks/", Method::POST, Staff);
+    put("/kiosks/{id}/", Method::DELETE, Staff);
     put("/streams/{id}/", Method::PATCH, Owner);
     for op in [
         "heartbeat",

@@ -1,5 +1,5 @@
 // The curator console's entry: login (staff only), the project chooser, the section tabs
-// (#project, #assets, #map, #streams, #local, #health in the address) and which section's
+// (#project, #assets, #map, #streams, #local, #kiosks, #health in the address) and which section's
 // poller runs. Everything goes through api/2 and the staff status routes.
 import { api, ApiError } from '/web/shared/api.js';
 import { state, saveLogin, call, say, showError, clearError, initErrorBanner, LoggedOut } from './core.js';
@@ -8,6 +8,7 @@ import { assetsSection } from './assets.js';
 import { mapSection } from './mapview.js';
 import { streamsSection } from './streams.js';
 import { localSection } from './local.js';
+import { kiosksSection } from './kiosks.js';
 import { healthSection } from './health.js';
 
 const PROJECT_KEY = 'rw-console-project';
@@ -19,6 +20,7 @@ const sections = {
   map: mapSection(),
   streams: streamsSection(),
   local: localSection(),
+  kiosks: kiosksSection(),
   health: healthSection(),
 };
 let current = null;
