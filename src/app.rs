@@ -143,6 +143,7 @@ impl Daemon {
         if config.events.enabled {
             events.start();
         }
+        health.register(Arc::new(events.probe()));
         let state = api::AppState::new(api::Components {
             events,
             store,

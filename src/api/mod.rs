@@ -35,6 +35,7 @@ mod crud;
 mod envelopes;
 mod events;
 mod eventstreams;
+mod kiosks;
 mod languages;
 mod listenevents;
 mod media;
@@ -166,7 +167,7 @@ pub(crate) fn routes(state: &AppState) -> routes::Routes {
     events::routes(&mut r);
     listenevents::routes(&mut r);
     position::routes(&mut r);
-    eventstreams::kiosk_routes(&mut r);
+    kiosks::routes(&mut r);
     r
 }
 
@@ -197,7 +198,8 @@ pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
             axum::routing::get(move || {
                 let doc = openapi
                     .get_or_init(|| {
-                        let doc = routes(&openapi_state).openapi();
+                        let mut doc = routes(&openapi_state).openapi();
+                        eventstreams::document(&mut doc);
                         bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
                     })
                     .clone();

@@ -62,6 +62,8 @@ struct Inner {
     live: Mutex<HashMap<i64, Live>>,
     next_connection: AtomicU64,
     closed: CancellationToken,
+    /// Connections refused at `[events] max_connections`.
+    refused: AtomicU64,
 }
 
 /// The connected consumer of a stream.
@@ -103,13 +105,9 @@ impl Events {
                 live: Mutex::new(HashMap::new()),
                 next_connection: AtomicU64::new(1),
                 closed: CancellationToken::new(),
+                refused: AtomicU64::new(0),
             }),
         }
-    }
-
-    /// The configuration it runs with.
-    pub(crate) fn config(&self) -> &EventsConfig {
-        &self.inner.config
     }
 
     /// Starts saving cursors and pruning the outbox until [`Events::shutdown`].
@@ -140,6 +138,11 @@ impl Events {
         self.live().len()
     }
 
+    /// The health probe: event connections in `/metrics`.
+    pub(crate) fn probe(&self) -> EventsProbe {
+        EventsProbe(self.clone())
+    }
+
     /// Connects a consumer to a stream, taking over from the stream's previous connection.
     /// Returns the response body.
     ///
@@ -157,7 +160,10 @@ impl Events {
             .permits
             .clone()
             .try_acquire_owned()
-            .map_err(|_| EventsError::TooMany(self.inner.config.max_connections))?;
+            .map_err(|_| {
+                self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                EventsError::TooMany(self.inner.config.max_connections)
+            })?;
         let id = c.stream.id;
         // Subscribed before anything is read, so no change falls between the table and the
         // live queue.
@@ -360,5 +366,37 @@ impl Events {
     pub(crate) async fn shutdown(&self) {
         self.save_cursors().await;
         self.inner.closed.cancel();
+    }
+}
+
+/// The event service as a health component: its connections and refusals in `/metrics`.
+pub(crate) struct EventsProbe(Events);
+
+impl crate::health::Probe for EventsProbe {
+    fn name(&self) -> &'static str {
+        "events"
+    }
+
+    fn state(&self) -> crate::health::ComponentState {
+        if self.0.inner.config.enabled {
+            crate::health::ComponentState::Ok
+        } else {
+            crate::health::ComponentState::Disabled
+        }
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        let open = self.0.connected();
+        let refused = self.0.inner.refused.load(Ordering::Relaxed);
+        let max = self.0.inner.config.max_connections;
+        out.push_str(&format!(
+            "# HELP roundwared_event_connections Event stream consumers connected.\n\
+             # TYPE roundwared_event_connections gauge\nroundwared_event_connections {open}\n\
+             # HELP roundwared_event_connections_max [events] max_connections.\n\
+             # TYPE roundwared_event_connections_max gauge\nroundwared_event_connections_max {max}\n\
+             # HELP roundwared_event_connections_refused_total Event connections refused at the limit.\n\
+             # TYPE roundwared_event_connections_refused_total counter\n\
+             roundwared_event_connections_refused_total {refused}\n"
+        ));
     }
 }

@@ -219,7 +219,7 @@ fn check(tx: &Connection, user_id: i64, id: Option<i64>, input: &StreamInput) ->
         if taken.is_some_and(|t| Some(t) != id) {
             return Err(StoreError::conflict(
                 "key",
-                format!("you already have a stream with key {key:?}"),
+                format!("a stream of yours with key {key:?} already exists"),
             ));
         }
     }

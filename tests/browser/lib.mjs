@@ -227,3 +227,48 @@ export async function waitFor(fn, { timeoutMs = 15000, intervalMs = 100, what = 
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
+
+/** A 16-bit mono WAV of a 440 Hz tone (a recording to upload). */
+export function wav(seconds = 1.5, rate = 22050) {
+  const n = Math.round(seconds * rate);
+  const buf = Buffer.alloc(44 + n * 2);
+  buf.write('RIFF', 0);
+  buf.writeUInt32LE(36 + n * 2, 4);
+  buf.write('WAVEfmt ', 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20);
+  buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36);
+  buf.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 12000), 44 + i * 2);
+  return buf;
+}
+
+/**
+ * A visitor (device `device`) with a session in `projectId` uploads a recording through an
+ * envelope, as the visitor page does, from inside the demo's zones (so the project's
+ * auto_submit submits it). Returns {token, sessionId, asset} (the api/2 asset).
+ */
+export async function uploadRecording(base, { device, projectId = 1, description, fields = { latitude: 42.3552, longitude: -71.0657 } }) {
+  const user = await apiCall(base, 'users/', { method: 'POST', body: { device_id: device, client_type: 'web' } });
+  const session = await apiCall(base, 'sessions/', { method: 'POST', token: user.token, body: { project_id: projectId, client_type: 'web' } });
+  const env = await apiCall(base, 'envelopes/', { method: 'POST', token: user.token, body: { session_id: session.id } });
+  const form = new FormData();
+  form.append('session_id', String(session.id));
+  form.append('file', new Blob([wav()], { type: 'audio/wav' }), 'blob');
+  if (description !== undefined) form.append('description', description);
+  for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
+  const r = await fetch(`${base}/api/2/envelopes/${env.id}/`, { method: 'PATCH', headers: { Authorization: `token ${user.token}` }, body: form });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`PATCH envelopes/${env.id}/: ${r.status} ${text}`);
+  return { token: user.token, sessionId: session.id, asset: JSON.parse(text) };
+}
+
+/** A kiosk made by staff through api/2: {id, username, token, created}. */
+export async function makeKiosk(base, staffTok, name) {
+  return apiCall(base, 'kiosks/', { method: 'POST', token: staffTok, body: { name } });
+}

@@ -88,6 +88,7 @@ run() {
     # From the temporary directory: schemathesis keeps a crash cache in its working directory.
     (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/api/2/openapi.json" \
         --checks all --exclude-checks negative_data_rejection,positive_data_acceptance --workers "$WORKERS" --max-time "$SECONDS_EACH" "${seed[@]}" \
+        --exclude-path '/stream/0/streams/{id}/events' \
         --report junit --report-dir "$WORK/report-$name" --no-color "$@") > "$out" 2>&1
     local rc=$?
     set -e

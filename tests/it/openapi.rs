@@ -3,7 +3,7 @@
 //! every status the server answers is documented. (tests/fuzz/schemathesis.sh drives the real
 //! fuzzing from it; this keeps the document from sliding back to bare objects.)
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::TestServer;
 
@@ -47,7 +47,11 @@ fn fields_are_typed(schema: &Value) -> Result<(), String> {
 async fn every_path_id_is_an_integer_and_every_write_describes_its_body() {
     let s = TestServer::start().await;
     let doc = s.get("/api/2/openapi.json", None).await.ok().clone();
-    let ops = operations(&doc);
+    // api/2's conventions (App.net's /stream/0/ has its own: see the test below).
+    let ops: Vec<_> = operations(&doc)
+        .into_iter()
+        .filter(|(path, _, _)| path.starts_with("/api/2/"))
+        .collect();
     assert!(ops.len() > 100, "{} operations", ops.len());
     let (mut ids, mut bodies, mut queries) = (0, 0, 0);
     for (path, method, op) in &ops {
@@ -192,4 +196,36 @@ async fn the_rate_limited_operations_document_429_and_writes_their_507_and_slow_
         )
         .await;
     assert_eq!(r.status, reqwest::StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn the_event_stream_routes_are_documented_with_appdotnet_envelopes_and_json_bodies() {
+    let s = TestServer::start().await;
+    let doc = s.get("/api/2/openapi.json", None).await.ok().clone();
+    let ops: Vec<_> = operations(&doc)
+        .into_iter()
+        .filter(|(path, _, _)| path.starts_with("/stream/0/"))
+        .collect();
+    assert_eq!(ops.len(), 13, "streams, filters and the endpoint");
+    for (path, method, op) in &ops {
+        let label = format!("{} {path}", method.to_uppercase());
+        assert!(op["security"].is_array(), "{label}");
+        for status in ["200", "400", "401", "403", "404", "503"] {
+            assert!(
+                op["responses"][status].is_object(),
+                "{label} lacks {status}"
+            );
+        }
+        let writes = matches!(method.as_str(), "post" | "put");
+        assert_eq!(op.get("requestBody").is_some(), writes, "{label}");
+        if writes {
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            fields_are_typed(schema).unwrap_or_else(|e| panic!("{label}: {e}"));
+        }
+    }
+    let types = &doc["paths"]["/stream/0/streams"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"]["object_types"]["items"]["enum"];
+    assert!(types.as_array().unwrap().contains(&json!("listenevent")));
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    s.stop().await;
 }

@@ -20,6 +20,9 @@ enum Need {
     Token,
     Owner,
     Staff,
+    /// The event stream routes (`/stream/0/`): staff, or a kiosk token (tested in
+    /// event_streams.rs); a visitor's token is refused as on staff routes.
+    StaffOrKiosk,
 }
 
 /// Config resources: any token reads, staff writes.
@@ -116,6 +119,29 @@ fn expected() -> BTreeMap<(String, Method), Need> {
         put(&format!("/streams/{{id}}/{op}/"), Method::POST, Owner);
     }
     put("/streams/{id}/isactive/", Method::GET, Token);
+    for (path, methods) in [
+        (
+            "/stream/0/streams",
+            &[Method::GET, Method::POST, Method::DELETE][..],
+        ),
+        (
+            "/stream/0/streams/{id}",
+            &[Method::GET, Method::PUT, Method::DELETE][..],
+        ),
+        ("/stream/0/streams/{id}/events", &[Method::GET][..]),
+        (
+            "/stream/0/filters",
+            &[Method::GET, Method::POST, Method::DELETE][..],
+        ),
+        (
+            "/stream/0/filters/{id}",
+            &[Method::GET, Method::PUT, Method::DELETE][..],
+        ),
+    ] {
+        for method in methods {
+            m.insert((path.to_string(), method.clone()), StaffOrKiosk);
+        }
+    }
     m
 }
 
@@ -148,6 +174,7 @@ async fn the_openapi_document_states_exactly_the_expected_access_of_every_route(
             Need::Token => "token",
             Need::Owner => "owner",
             Need::Staff => "staff",
+            Need::StaffOrKiosk => "staff or kiosk",
         };
         assert_eq!(stated, want_word, "{} {}", key.1, key.0);
     }
@@ -220,7 +247,7 @@ async fn every_route_enforces_its_access_for_anonymous_token_and_staff_callers()
                     "token {method} {concrete} -> {user}"
                 );
             }
-            Need::Staff => {
+            Need::Staff | Need::StaffOrKiosk => {
                 assert_eq!(
                     anon,
                     StatusCode::UNAUTHORIZED,

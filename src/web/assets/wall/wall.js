@@ -39,6 +39,8 @@ const wall = {
   newest: 0,
   /** Asset ids that arrived while the page was open. */
   arrived: [],
+  /** The last messages applied: {id (meta.id), type, object (its id), deleted}. */
+  log: [],
   state: 'starting',
   follower: null,
   loaded: false,
@@ -367,6 +369,8 @@ function onMessage(msg) {
   const meta = msg.meta || {};
   if (meta.project_id != null && Number(meta.project_id) !== wall.projectId) return;
   const data = msg.data;
+  wall.log.push({ id: Number(meta.id), type: meta.type, object: data ? (data.stream_id ?? data.id ?? null) : null, deleted: !!meta.is_deleted });
+  if (wall.log.length > 200) wall.log.splice(0, wall.log.length - 200);
   if (meta.type === 'asset') assetChanged(meta, data);
   else if (meta.type === 'vote') voteChanged(meta, data);
   else if (meta.type === 'stream') streamChanged(meta, data);
