@@ -58,7 +58,7 @@ impl RawEvents {
         within(
             "events.max_streams_per_token",
             u(self.max_streams_per_token),
-            1..=100,
+            1..=10_000,
         )?;
         within(
             "events.max_connections",
