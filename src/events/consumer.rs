@@ -402,3 +402,116 @@ pub(super) fn body(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::store::Store;
+
+    /// A pump on a fresh store following `stream` changes, with a queue of `limit` frames.
+    async fn pump(
+        limit: usize,
+    ) -> (
+        Store,
+        Arc<Shared>,
+        mpsc::Receiver<Frame>,
+        Arc<AtomicBool>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+        let killed = Arc::new(AtomicBool::new(false));
+        let k = killed.clone();
+        let (gone, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            delivered: AtomicI64::new(0),
+            overflowed: AtomicI64::new(0),
+            selection: RwLock::new(Arc::new(Selection {
+                types: vec!["stream"],
+                filter: None,
+            })),
+            stop: CancellationToken::new(),
+            last_words: Mutex::new(None),
+            gone,
+            kill: Arc::new(move || k.store(true, Ordering::Relaxed)),
+        });
+        let (tx, rx) = mpsc::channel(limit);
+        let p = Pump {
+            store: store.clone(),
+            shared: shared.clone(),
+            present: Arc::new(|c: &Change| c.data.clone()),
+            framing: Framing::LongPoll,
+            tx,
+        };
+        let head = store.read(outbox::head).await.unwrap();
+        tokio::spawn(p.run(head, store.subscribe_changes()));
+        (store, shared, rx, killed, dir)
+    }
+
+    async fn change(store: &Store, n: i64) {
+        store
+            .write(move |tx| {
+                outbox::record(tx, "stream", n, Some(1), &json!({"stream_id": n}), false)
+            })
+            .await
+            .unwrap();
+    }
+
+    fn text(frame: &Frame) -> String {
+        String::from_utf8_lossy(&frame.bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_does_not_read_is_warned_then_ended_with_last_words_and_closed() {
+        let (store, shared, mut rx, killed, _dir) = pump(10).await;
+        for n in 1..=20 {
+            change(&store, n).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(shared.overflowed.load(Ordering::Relaxed) > 0, "overflowed");
+        let mut frames = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            frames.push(text(&f));
+        }
+        assert_eq!(frames.len(), 10, "the queue held its limit");
+        assert!(
+            frames.iter().any(|f| f.contains("\"buffer_warning\"")),
+            "warned at 80 %: {frames:?}"
+        );
+        assert!(frames[0].ends_with("\r\n") && frames[0].contains("\"stream_id\":1"));
+        let last = shared.last_words.lock().unwrap().take().unwrap();
+        assert!(String::from_utf8_lossy(&last).contains("\"queue_full\""));
+        tokio::time::sleep(GRACE + Duration::from_millis(300)).await;
+        assert!(
+            killed.load(Ordering::Relaxed),
+            "a body that never went is closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_reads_gets_every_change_once_in_order() {
+        let (store, shared, mut rx, killed, _dir) = pump(4).await;
+        let reader = tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while ids.len() < 50 {
+                let f = rx.recv().await.unwrap();
+                if let Some(id) = f.id {
+                    ids.push(id);
+                }
+            }
+            ids
+        });
+        for n in 1..=50 {
+            change(&store, n).await;
+        }
+        let ids = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+        assert_eq!(shared.overflowed.load(Ordering::Relaxed), 0);
+        assert!(!killed.load(Ordering::Relaxed));
+    }
+}

@@ -681,3 +681,49 @@ async fn r_id(s: &TestServer, staff: &str) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+#[tokio::test]
+async fn personal_streams_are_announced_when_they_start_change_zones_and_end() {
+    let (s, staff) = fixture().await;
+    s.sql("UPDATE projects SET listen_enabled = 1; UPDATE assets SET filename = NULL;")
+        .await;
+    let (_, visitor) = s.device_token(FIXTURE_DEVICE).await;
+    let id = stream(&s, &staff, json!({"object_types": ["stream"]})).await;
+    let mut c = Consumer::connect(&s, &staff, &id, "", None).await;
+    let t = Some(visitor.as_str());
+    let r = s
+        .post(
+            "/api/2/streams/",
+            t,
+            json!({"session_id": 1, "latitude": 0.1, "longitude": 0.1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let started = c.next_of("stream").await;
+    assert_eq!(
+        started["data"],
+        json!({"stream_id": 1, "active": true, "project_id": 1, "speaker_ids": [1]}),
+        "inside speaker 1's zone"
+    );
+    assert_eq!(started["meta"]["project_id"], 1);
+    // A move within the zone changes nothing; out of it, the zones change.
+    s.patch(
+        "/api/2/streams/1/",
+        t,
+        json!({"latitude": 0.1001, "longitude": 0.1}),
+    )
+    .await;
+    s.patch(
+        "/api/2/streams/1/",
+        t,
+        json!({"latitude": 0.3, "longitude": 0.3}),
+    )
+    .await;
+    let moved = c.next_of("stream").await;
+    assert_eq!(moved["data"]["speaker_ids"], json!([]));
+    s.post("/api/2/streams/1/kill/", t, json!({})).await;
+    let ended = c.next_of("stream").await;
+    assert_eq!(ended["data"]["active"], false);
+    assert_eq!(ended["meta"]["is_deleted"], true);
+    s.stop().await;
+}
