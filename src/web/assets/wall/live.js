@@ -142,7 +142,7 @@ export class WallFollower {
       this.stats.drops += 1;
       // CONNECTING: the browser reconnects by itself (with Last-Event-ID). CLOSED: it gave
       // up (the endpoint answered an HTTP error); find out why and start again.
-      if (true) { this.source.close(); this.source = null; this.lastIdSave = this.lastId; this.lastId = 0; setTimeout(() => { this.connect(); this.lastId = this.lastIdSave; }, 500); }
+      if (es.readyState === EventSource.CLOSED) this.recover();
       else this.onState('reconnecting');
     });
   }
