@@ -242,6 +242,7 @@ fn cors() -> CorsLayer {
             Method::HEAD,
             Method::POST,
             Method::PATCH,
+            Method::PUT,
             Method::DELETE,
             Method::OPTIONS,
         ])

@@ -203,6 +203,10 @@ impl Events {
             overflowed = overflowed.max(old.shared.overflowed.load(Ordering::Relaxed));
         }
         let mut first = Vec::new();
+        if c.framing == Framing::Sse {
+            // A browser that loses the connection comes back after 2 s, not its default 3 s.
+            first.push(Bytes::from_static(b"retry: 2000\n\n"));
+        }
         let start = if c.purge {
             head
         } else if let Some(last) = c.last_event_id {
