@@ -101,7 +101,7 @@ pub(crate) struct Clause {
     pub(crate) value: Value,
 }
 
-/// A clause's comparison, written as field <operator> value.
+/// A clause's comparison, written as `field <operator> value`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Operator {
     /// Deep JSON equality; numbers compare by value (12 equals 12.0).

@@ -116,9 +116,9 @@ fn with_id(mut o: Value) -> Value {
 }
 
 fn query(mut o: Value, params: Value) -> Value {
-    o["parameters"]
-        .as_array_mut()
-        .map(|p| p.extend(params.as_array().cloned().unwrap_or_default()));
+    if let (Some(p), Some(more)) = (o["parameters"].as_array_mut(), params.as_array()) {
+        p.extend(more.iter().cloned());
+    }
     o
 }
 
