@@ -21,7 +21,12 @@ pub(super) fn routes(r: &mut super::routes::Routes) {
             "Make a kiosk token: it may only read api/2 and follow event streams (staff only)",
             create_kiosk,
         )
-        .body(obj().text("name", 60).req().pattern("^[A-Za-z0-9_-]{1,60}$"))
+        .body(
+            obj()
+                .text("name", 60)
+                .req()
+                .pattern("^[A-Za-z0-9_-]{1,60}$"),
+        )
         .add();
     r.at("/kiosks/{id}/", "kiosks")
         .delete(
