@@ -96,7 +96,7 @@ export function kiosksSection() {
         summary.focus();
       });
     actions.replaceChildren(
-      el('p', { class: 'rw-small', role: 'alert' }, `Revoke kiosk ${k.username}? Every screen showing its wall stops updating, and its link stops working. This cannot be undone.`),
+      el('p', { class: 'rw-small', role: 'alert' }, `Revoke kiosk ${k.username}? Its token and wall link stop working. This cannot be undone.`),
       el('button', { type: 'button', class: 'rw-danger rw-small-btn', 'data-action': 'confirm-revoke', onclick: yes }, 'Yes, revoke'),
       el('button', { type: 'button', class: 'rw-secondary rw-small-btn', onclick: keep }, 'Keep it'),
     );
