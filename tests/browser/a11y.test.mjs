@@ -1,10 +1,11 @@
 // Accessibility and small screens: axe-core (WCAG 2 A and AA rules: labels, names, contrast,
-// landmarks, ARIA) on the visitor page and on every console section, in Debian's headless
-// Chromium against a real roundwared; and no sideways scrolling on a 360 px phone.
+// landmarks, ARIA) on the visitor page, on every console section and on the live wall, in
+// Debian's headless Chromium against a real roundwared; and no sideways scrolling on a 360 px
+// phone (the wall also on a tablet and a 1080p screen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { startDaemon, launchBrowser, waitFor } from './lib.mjs';
+import { startDaemon, launchBrowser, waitFor, apiCall, staffToken, makeKiosk, uploadRecording } from './lib.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -55,6 +56,8 @@ test('the visitor page has no serious accessibility violations and fits a 360 px
 });
 
 test('every console section has no serious accessibility violations and fits a 360 px phone', async () => {
+  // The Kiosks section with a kiosk listed (its wall link, copy and revoke controls).
+  await makeKiosk(daemon.url, await staffToken(daemon), 'a11y-console');
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
   await page.goto(`${daemon.url}/console/`);
@@ -74,4 +77,47 @@ test('every console section has no serious accessibility violations and fits a 3
     assert.equal(await overflows(page), false, `no sideways scrolling in section ${tab}`);
   }
   await context.close();
+});
+
+test('the live wall has no serious accessibility violations on a 1080p screen, a tablet and a phone', async () => {
+  const kiosk = await makeKiosk(daemon.url, await staffToken(daemon), 'a11y-wall');
+  const screens = [
+    { name: '1080p screen', viewport: { width: 1920, height: 1080 } },
+    { name: 'tablet', viewport: { width: 768, height: 1024 }, isMobile: true, hasTouch: true },
+    { name: 'phone', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
+  ];
+  for (const [i, screen] of screens.entries()) {
+    const { name, ...options } = screen;
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    await page.goto(`${daemon.url}/wall/?project=1&access_token=${kiosk.token}`);
+    await waitFor(() => page.evaluate(() => window.__wall.state === 'live'), { what: `the wall live on the ${name}` });
+    await page.locator('#cards li .wall-vote').first().waitFor();
+    if (i === 0) {
+      // Also a new arrival (highlighted) and a listener in a zone (a bar).
+      const up = await uploadRecording(daemon.url, { device: 'a11y-wall-uploader', description: 'A new arrival', seconds: 6 });
+      await page.locator(`#cards li[data-asset-id="${up.asset.id}"].wall-new`).waitFor();
+      const s = await apiCall(daemon.url, 'streams/', { method: 'POST', token: up.token, body: { session_id: up.sessionId, latitude: 42.3551, longitude: -71.0656 } });
+      await waitFor(async () => Number(await page.textContent('#total')) >= 1, { what: 'a listener counted' });
+      assert.ok(s.stream_id > 0);
+    }
+    assert.deepEqual(await violations(page), [], `the wall on a ${name}`);
+    assert.equal(await overflows(page), false, `no sideways scrolling on a ${name}`);
+    if (i === 0) {
+      // Keyboard: Tab reaches a Play button, Enter plays, Enter again pauses.
+      let focused = null;
+      for (let n = 0; n < 10 && !focused; n++) {
+        await page.keyboard.press('Tab');
+        focused = await page.evaluate(() => (document.activeElement?.classList.contains('wall-play') ? document.activeElement.closest('li').dataset.assetId : null));
+      }
+      assert.ok(focused, 'Tab reaches a Play button');
+      const audio = page.locator(`#cards li[data-asset-id="${focused}"] audio`);
+      await page.keyboard.press('Enter');
+      await waitFor(() => audio.evaluate((a) => !a.paused), { what: 'Enter plays' });
+      assert.deepEqual(await violations(page), [], 'the wall while a recording plays');
+      await page.keyboard.press('Enter');
+      await waitFor(() => audio.evaluate((a) => a.paused), { what: 'Enter pauses' });
+    }
+    await context.close();
+  }
 });

@@ -253,13 +253,13 @@ export function wav(seconds = 1.5, rate = 22050) {
  * envelope, as the visitor page does, from inside the demo's zones (so the project's
  * auto_submit submits it). Returns {token, sessionId, asset} (the api/2 asset).
  */
-export async function uploadRecording(base, { device, projectId = 1, description, fields = { latitude: 42.3552, longitude: -71.0657 } }) {
+export async function uploadRecording(base, { device, projectId = 1, description, seconds = 1.5, fields = { latitude: 42.3552, longitude: -71.0657 } }) {
   const user = await apiCall(base, 'users/', { method: 'POST', body: { device_id: device, client_type: 'web' } });
   const session = await apiCall(base, 'sessions/', { method: 'POST', token: user.token, body: { project_id: projectId, client_type: 'web' } });
   const env = await apiCall(base, 'envelopes/', { method: 'POST', token: user.token, body: { session_id: session.id } });
   const form = new FormData();
   form.append('session_id', String(session.id));
-  form.append('file', new Blob([wav()], { type: 'audio/wav' }), 'blob');
+  form.append('file', new Blob([wav(seconds)], { type: 'audio/wav' }), 'blob');
   if (description !== undefined) form.append('description', description);
   for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
   const r = await fetch(`${base}/api/2/envelopes/${env.id}/`, { method: 'PATCH', headers: { Authorization: `token ${user.token}` }, body: form });

@@ -129,7 +129,7 @@ test('a kiosk made by staff opens the wall: project, zones and recordings, live,
 });
 
 test('a new recording appears as a card whose play button plays its file', async () => {
-  upload = await uploadRecording(daemon.url, { device: 'wall-test-uploader', description: 'A voice from the lobby' });
+  upload = await uploadRecording(daemon.url, { device: 'wall-test-uploader', description: 'A voice from the lobby', seconds: 6 });
   const a = upload.asset;
   assert.equal(a.submitted, true, JSON.stringify(a));
   const c = card(a.id);
@@ -137,18 +137,19 @@ test('a new recording appears as a card whose play button plays its file', async
   assert.equal(await c.locator('h3').textContent(), 'A voice from the lobby');
   assert.equal(await page.locator('#cards li').first().getAttribute('data-asset-id'), String(a.id), 'newest first');
   assert.equal(await c.locator('audio').getAttribute('src'), a.file);
-  assert.match(await page.textContent('#arrivals'), /New recording: A voice from the lobby/);
+  // Announced politely (the live region is emptied, then filled a moment later).
+  await waitFor(async () => /New recording: A voice from the lobby/.test(await page.textContent('#arrivals')), { what: 'the arrival announced' });
   assert.equal(await c.locator('.wall-vote[data-vote="like"]').getAttribute('data-total'), '0');
 
   const play = c.getByRole('button', { name: /Play A voice from the lobby/ });
   await play.click();
   await waitFor(() => c.locator('audio').evaluate((el) => !el.paused && el.currentTime > 0.2), { what: 'the recording plays' });
-  assert.match(await c.locator('button').textContent(), /Pause/);
+  await waitFor(async () => /Pause/.test(await c.locator('button').textContent()), { what: 'the button offers Pause' });
   // Keyboard: the focused button pauses with Enter.
   await c.locator('button').focus();
   await page.keyboard.press('Enter');
-  await waitFor(() => c.locator('audio').evaluate((el) => el.paused), { what: 'paused' });
-  assert.match(await c.locator('button').textContent(), /Play/);
+  await waitFor(() => c.locator('audio').evaluate((el) => el.paused && !el.ended), { what: 'paused' });
+  await waitFor(async () => /Play/.test(await c.locator('button').textContent()), { what: 'the button offers Play again' });
 });
 
 test('a vote raises the recording’s count', async () => {
@@ -180,7 +181,7 @@ test('a listener in a zone is counted there, and not after the stream ends', asy
   assert.equal(await page.locator('#zones li[data-count="1"]').count(), 0);
 });
 
-test('after another connection took the stream over, the browser resumes with Last-Event-ID and shows the change once', async () => {
+test('after another connection took the stream over, the browser resumes with Last-Event-ID and shows the change once', async (t) => {
   const a = upload.asset;
   const list = await adn('/stream/0/streams?key=wall-1', kiosk.token);
   assert.equal(list.status, 200, JSON.stringify(list.body));
@@ -193,6 +194,7 @@ test('after another connection took the stream over, the browser resumes with La
   const taker = await openFromNode(stream.endpoint, kiosk.token);
   assert.equal(taker.status, 200);
   await waitFor(async () => (await wallState()).stats.drops > before.stats.drops, { what: 'the browser’s connection ended by the takeover' });
+  const droppedAt = Date.now();
 
   // Meanwhile a change, which node reads (so the stream's own position moves past it).
   const text = 'Edited while the wall was away';
@@ -216,6 +218,7 @@ test('after another connection took the stream over, the browser resumes with La
   assert.ok(sent < Number(frame.id));
   assert.equal(after.state, 'live');
   assert.deepEqual(errors, [], 'no script errors');
+  t.diagnostic(`taken over after message ${before.lastId}; the change was message ${frame.id}; the browser came back ${Date.now() - droppedAt} ms after the drop with Last-Event-ID: ${sent}`);
 });
 
 test('without its kiosk token the wall says where to get the link', async () => {
@@ -244,6 +247,11 @@ test('the console makes a kiosk whose wall link opens a live wall, and revokes i
   await c.click('#kiosk-create');
   await waitFor(async () => /letters, digits/.test(await c.textContent('#kiosk-name-err')), { what: 'name error' });
   assert.equal(await c.getAttribute('#kiosk-name', 'aria-invalid'), 'true');
+
+  // A name taken is refused by the box, and its reason shown there too.
+  await c.fill('#kiosk-name', 'lobby-wall');
+  await c.click('#kiosk-create');
+  await waitFor(async () => /already/.test(await c.textContent('#kiosk-name-err')), { what: 'name taken' });
 
   await c.fill('#kiosk-name', 'hall-screen');
   await c.click('#kiosk-create');
