@@ -73,5 +73,7 @@ async fn delete_kiosk(State(state): State<AppState>, Id(id): Id) -> ApiResult<St
         .write(move |tx| users::delete_kiosk(tx, id))
         .await?;
     state.tokens.forget_all();
+    // Open screens stop too, not only new requests.
+    state.events.disconnect_user(id);
     Ok(StatusCode::NO_CONTENT)
 }

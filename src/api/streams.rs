@@ -38,6 +38,14 @@ pub(super) fn routes(r: &mut Routes) {
         )
         .limited()
         .add();
+    r.at("/projects/{id}/listeners/", "streams")
+        .get(
+            Access::Token,
+            "The visitors listening to a project now: each stream with the speakers whose zones \
+             it is in (no positions); the live wall's starting point for the `stream` events",
+            listeners,
+        )
+        .add();
     r.at("/streams/status/", "streams").get(
         Access::Staff,
         "Every running stream: position, requested tags, what plays and what is queued, counters",
@@ -282,6 +290,16 @@ async fn patch(
         )
         .await?;
     Ok(Json(json!({"stream_id": id.0})))
+}
+
+async fn listeners(State(state): State<AppState>, Id(project_id): Id) -> Json<Value> {
+    let streams: Vec<Value> = state
+        .engine
+        .listeners(project_id)
+        .into_iter()
+        .map(|(id, zones)| json!({"stream_id": id, "speaker_ids": zones}))
+        .collect();
+    Json(Value::Array(streams))
 }
 
 async fn heartbeat(

@@ -273,6 +273,26 @@ impl Engine {
         self.now_s() - last < 5.0
     }
 
+    /// The visitors' streams of a project with the speakers whose zones each listener is in
+    /// (what event consumers are told of them, as a starting point), by stream id.
+    pub(crate) fn listeners(&self, project_id: i64) -> Vec<(i64, Vec<i64>)> {
+        let entries: Vec<(i64, Arc<Entry>)> = self
+            .streams()
+            .iter()
+            .filter(|(_, e)| !e.persistent)
+            .map(|(id, e)| (*id, e.clone()))
+            .collect();
+        let mut out: Vec<(i64, Vec<i64>)> = entries
+            .into_iter()
+            .filter_map(|(id, e)| {
+                let s = e.state();
+                (s.info.project_id == project_id).then(|| (id, s.zones()))
+            })
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
+
     /// True while a stream runs for the session.
     pub(crate) fn is_active(&self, StreamId(id): StreamId) -> bool {
         self.entry(id).is_some()

@@ -69,6 +69,8 @@ struct Inner {
 /// The connected consumer of a stream.
 struct Live {
     connection: u64,
+    /// The user whose token made the stream.
+    user_id: i64,
     shared: Arc<consumer::Shared>,
     saved: (i64, i64),
 }
@@ -190,6 +192,7 @@ impl Events {
             id,
             Live {
                 connection,
+                user_id: c.stream.user_id,
                 shared: shared.clone(),
                 saved: (c.stream.cursor, 0),
             },
@@ -315,6 +318,23 @@ impl Events {
     /// A stream was deleted: its consumer's connection ends.
     pub(crate) fn stream_deleted(&self, id: i64) {
         if let Some(l) = self.live().remove(&id) {
+            l.shared.stop.cancel();
+            l.shared.kill_unless_gone();
+        }
+    }
+
+    /// A token was revoked (a kiosk deleted): the connections of its streams end now.
+    pub(crate) fn disconnect_user(&self, user_id: i64) {
+        let ended: Vec<Live> = {
+            let mut live = self.live();
+            let ids: Vec<i64> = live
+                .iter()
+                .filter(|(_, l)| l.user_id == user_id)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter().filter_map(|id| live.remove(&id)).collect()
+        };
+        for l in ended {
             l.shared.stop.cancel();
             l.shared.kill_unless_gone();
         }

@@ -8,7 +8,8 @@
 //! temp table; [`flush`], run by the store just before every commit, turns the notes into
 //! outbox rows: one per object however many of its rows changed, holding the object as its
 //! api/2 `GET` shows it (read back inside the transaction, so it is exactly what was
-//! committed), or `is_deleted` when it is gone. Every write path is covered, hand-written SQL
+//! committed), or `is_deleted` when it is gone (with the object as it was last seen, when the
+//! outbox still has it). Every write path is covered, hand-written SQL
 //! included, and a rolled-back transaction leaves no note (the temp table is transactional).
 //! Objects that are not rows (a personal stream starting or ending) are noted with their data
 //! by [`record`].
@@ -64,7 +65,8 @@ pub(crate) struct Change {
     pub project_id: Option<i64>,
     /// The object is gone (or, for a stream, ended).
     pub is_deleted: bool,
-    /// The object as its api/2 `GET` shows it; `None` once deleted.
+    /// The object as its api/2 `GET` shows it; once deleted, as it was last seen (`None` if
+    /// that is no longer kept).
     pub data: Option<Value>,
 }
 
@@ -286,10 +288,10 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
         let (data, is_deleted) = match n.data {
             Some(text) => (serde_json::from_str::<Value>(&text).ok(), n.is_deleted),
             None => match current(tx, n.object_type, n.object_id, &mut english) {
-                Ok(data) => {
-                    let gone = data.is_none();
-                    (data, gone)
-                }
+                Ok(Some(data)) => (Some(data), false),
+                // Gone: shown as it was last seen (so a consumer can tell which vote on which
+                // recording went), if the outbox still has it.
+                Ok(None) => (last_seen(tx, n.object_type, n.object_id)?, true),
                 // A row the API cannot show either (damaged by hand): the change is still
                 // announced, without data, and the write it belongs to goes through.
                 Err(e) => {
@@ -333,6 +335,18 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
         }));
     }
     Ok(written)
+}
+
+/// The object as the newest change still kept showed it.
+fn last_seen(tx: &Connection, object_type: &str, id: i64) -> StoreResult<Option<Value>> {
+    let text: Option<String> = tx
+        .prepare_cached(
+            "SELECT data FROM outbox WHERE object_type = ?1 AND object_id = ?2 AND data IS NOT NULL
+              ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![object_type, id], |r| r.get(0))
+        .optional()?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 /// The static name of an object type.
@@ -501,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_object_is_one_change_marked_deleted_without_data() {
+    fn a_deleted_object_is_one_change_marked_deleted_showing_it_as_last_seen() {
         let conn = captured();
         conn.execute_batch(
             "INSERT INTO assets (id, session_id, project_id, created, updated) VALUES (10, 5, 1, 'c', 'u');",

@@ -387,7 +387,8 @@ async fn frames_carry_changes_made_through_api2_with_the_data_its_get_returns() 
     assert_eq!(gone["meta"]["is_deleted"], true);
     let meta_id = |f: &Value| f["meta"]["id"].as_str().unwrap().parse::<i64>().unwrap();
     assert!(meta_id(&gone) > meta_id(&frame), "ids only grow");
-    assert!(gone.get("data").is_none());
+    assert_eq!(gone["data"]["id"], 2, "shown as it was last seen");
+    assert_eq!(gone["data"]["description"], "the fountain");
     s.stop().await;
 }
 
@@ -657,7 +658,7 @@ async fn a_kiosk_token_reads_and_follows_public_types_only() {
         s.get("/api/2/assets/1/", Some(&kiosk)).await.body,
         "as the kiosk's own GET"
     );
-    // Revoked: the token stops working at once.
+    // Revoked: the token stops working at once, open connections included.
     let kid = r_id(&s, &staff).await;
     assert_eq!(
         s.delete(&format!("/api/2/kiosks/{kid}/"), Some(&staff))
@@ -665,6 +666,7 @@ async fn a_kiosk_token_reads_and_follows_public_types_only() {
             .status,
         StatusCode::NO_CONTENT
     );
+    while c.next().await.is_some() {}
     assert_eq!(
         s.get("/api/2/assets/1/", Some(&kiosk)).await.status,
         StatusCode::UNAUTHORIZED
@@ -702,6 +704,9 @@ async fn personal_streams_are_announced_when_they_start_change_zones_and_end() {
         "inside speaker 1's zone"
     );
     assert_eq!(started["meta"]["project_id"], 1);
+    // The starting point a wall reads: who listens where now (no positions).
+    let now = s.get("/api/2/projects/1/listeners/", Some(&staff)).await;
+    assert_eq!(now.body, json!([{"stream_id": 1, "speaker_ids": [1]}]));
     // A move within the zone changes nothing; out of it, the zones change.
     s.patch(
         "/api/2/streams/1/",

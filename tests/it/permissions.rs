@@ -102,6 +102,7 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/streams/status/", Method::GET, Staff);
     put("/streams/local/", Method::GET, Token);
     put("/position/", Method::GET, Staff);
+    put("/projects/{id}/listeners/", Method::GET, Token);
     put("/kiosks/", Method::GET, Staff);
     put("/kiosks/", Method::POST, Staff);
     put("/kiosks/{id}/", Method::DELETE, Staff);

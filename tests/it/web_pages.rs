@@ -37,9 +37,9 @@ async fn raw_status(base: &str, target: &str) -> u16 {
 }
 
 #[tokio::test]
-async fn the_visitor_page_and_the_console_are_html_pages() {
+async fn the_visitor_page_the_console_and_the_wall_are_html_pages() {
     let s = TestServer::start().await;
-    for path in ["/", "/console/"] {
+    for path in ["/", "/console/", "/wall/"] {
         let r = s.client.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let ct = r.headers()[CONTENT_TYPE].to_str().unwrap().to_string();
@@ -52,6 +52,13 @@ async fn the_visitor_page_and_the_console_are_html_pages() {
     let r = no_redirects().get(s.url("/console")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(r.headers()[LOCATION], "/console/");
+    let r = no_redirects()
+        .get(s.url("/wall?project=1&access_token=k"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers()[LOCATION], "/wall/?project=1&access_token=k");
     s.stop().await;
 }
 
@@ -248,7 +255,7 @@ async fn page_weight(s: &TestServer, page: &str) -> (usize, Vec<String>) {
 #[tokio::test]
 async fn everything_each_page_loads_stays_under_300_kb_and_comes_from_the_box() {
     let s = TestServer::start().await;
-    for page in ["/", "/console/"] {
+    for page in ["/", "/console/", "/wall/"] {
         let (bytes, files) = page_weight(&s, page).await;
         println!("page {page}: {bytes} bytes in {} files", files.len());
         assert!(

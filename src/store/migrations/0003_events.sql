@@ -13,6 +13,8 @@ CREATE TABLE outbox (
     data TEXT
 );
 CREATE INDEX outbox_created ON outbox(created_ms);
+-- a deletion shows the object as it was last seen
+CREATE INDEX outbox_object ON outbox(object_type, object_id);
 
 -- App.net filters, owned by the token's user.
 CREATE TABLE event_filters (

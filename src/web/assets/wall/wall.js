@@ -463,10 +463,13 @@ async function loadRecordings() {
 }
 
 async function load() {
-  const [project, speakers] = await Promise.all([
+  const [project, speakers, listeners] = await Promise.all([
     api(`projects/${wall.projectId}/`, { token: wall.token }),
     api('speakers/', { token: wall.token, query: { project_id: wall.projectId } }),
+    api(`projects/${wall.projectId}/listeners/`, { token: wall.token }),
   ]);
+  // Who listens where now; the stream's `stream` messages keep it current from here.
+  wall.listeners = new Map((Array.isArray(listeners) ? listeners : []).map((l) => [Number(l.stream_id), (l.speaker_ids || []).map(Number)]));
   wall.project = project;
   document.title = `${project.name} — live wall`;
   $('title').textContent = project.name;
