@@ -221,6 +221,24 @@ test('after another connection took the stream over, the browser resumes with La
   t.diagnostic(`taken over after message ${before.lastId}; the change was message ${frame.id}; the browser came back ${Date.now() - droppedAt} ms after the drop with Last-Event-ID: ${sent}`);
 });
 
+test('a wall opened while someone listens counts them at once, and a deleted recording leaves the wall', async () => {
+  const user = await apiCall(daemon.url, 'users/', { method: 'POST', body: { device_id: 'wall-test-early', client_type: 'web' } });
+  const session = await apiCall(daemon.url, 'sessions/', { method: 'POST', token: user.token, body: { project_id: 1, client_type: 'web' } });
+  const s = await apiCall(daemon.url, 'streams/', { method: 'POST', token: user.token, body: { session_id: session.id, latitude: 42.3551, longitude: -71.0656 } });
+  // A second screen opens now: the listener is already there (GET projects/1/listeners/).
+  const other = await browser.newPage();
+  await other.goto(`${daemon.url}/wall/?project=1&access_token=${encodeURIComponent(kiosk.token)}`);
+  await waitFor(async () => (await other.textContent('#total')) === '1', { what: 'the listener counted on a wall opened later' });
+  await other.close();
+  await apiCall(daemon.url, `streams/${s.stream_id}/kill/`, { method: 'POST', token: user.token, body: {} });
+
+  const a = upload.asset;
+  assert.equal(await card(a.id).count(), 1);
+  const r = await fetch(`${daemon.url}/api/2/assets/${a.id}/`, { method: 'DELETE', headers: { Authorization: `token ${staff}` } });
+  assert.equal(r.status, 204);
+  await waitFor(async () => (await card(a.id).count()) === 0, { what: 'the deleted recording off the wall' });
+});
+
 test('without its kiosk token the wall says where to get the link', async () => {
   const p = await browser.newPage();
   await p.goto(`${daemon.url}/wall/?project=1`);
