@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::streams::{selection, with_filters};
+use super::streams::{selection, with_filter};
 use super::{AdnError, AdnResult, Consumer, path_id, text};
 use crate::api::conn::ConnTuning;
 use crate::api::{AppState, BaseUrl, media_files};
@@ -61,8 +61,7 @@ pub(super) async fn connect(
         .store
         .read(move |c| eventstreams::stream(c, user, id))
         .await?;
-    let mut all = with_filters(&state, vec![row]).await?;
-    let (row, filter) = all.remove(0);
+    let (row, filter) = with_filter(&state, row).await?;
     let kill: crate::events::Kill = match conn {
         Some(tuning) => {
             // The kernel holds a few frames, not megabytes: a consumer that stops reading

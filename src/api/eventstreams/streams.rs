@@ -113,7 +113,7 @@ fn stream_json(row: &StreamRow, filter: Option<&FilterRow>, base: &BaseUrl) -> V
 }
 
 /// The streams with their filters, read together.
-pub(super) async fn with_filters(
+async fn with_filters(
     state: &AppState,
     rows: Vec<StreamRow>,
 ) -> AdnResult<Vec<(StreamRow, Option<FilterRow>)>> {
@@ -131,6 +131,29 @@ pub(super) async fn with_filters(
                 .collect()
         })
         .await?)
+}
+
+/// A stream with its filter.
+pub(super) async fn with_filter(
+    state: &AppState,
+    row: StreamRow,
+) -> AdnResult<(StreamRow, Option<FilterRow>)> {
+    let filter = match row.filter_id {
+        Some(id) => Some(
+            state
+                .store
+                .read(move |c| eventstreams::filter_by_id(c, id))
+                .await?,
+        ),
+        None => None,
+    };
+    Ok((row, filter))
+}
+
+/// `{data: <the stream with its filter>, meta}`.
+async fn answer(state: &AppState, row: StreamRow, base: &BaseUrl) -> AdnResult<Response> {
+    let (row, filter) = with_filter(state, row).await?;
+    Ok(ok(stream_json(&row, filter.as_ref(), base)))
 }
 
 /// What a stream delivers, from its row and filter.
@@ -163,9 +186,7 @@ pub(super) async fn create(
         .store
         .write_quiet(move |tx| eventstreams::create_stream(tx, user, &input, max))
         .await?;
-    let mut all = with_filters(&state, vec![row]).await?;
-    let (row, filter) = all.remove(0);
-    Ok(ok(stream_json(&row, filter.as_ref(), &base)))
+    answer(&state, row, &base).await
 }
 
 pub(super) async fn list(
@@ -199,9 +220,7 @@ pub(super) async fn get_one(
         .store
         .read(move |c| eventstreams::stream(c, user, id))
         .await?;
-    let mut all = with_filters(&state, vec![row]).await?;
-    let (row, filter) = all.remove(0);
-    Ok(ok(stream_json(&row, filter.as_ref(), &base)))
+    answer(&state, row, &base).await
 }
 
 pub(super) async fn update(
@@ -218,8 +237,7 @@ pub(super) async fn update(
         .store
         .write_quiet(move |tx| eventstreams::update_stream(tx, user, id, &input))
         .await?;
-    let mut all = with_filters(&state, vec![row]).await?;
-    let (row, filter) = all.remove(0);
+    let (row, filter) = with_filter(&state, row).await?;
     state
         .events
         .stream_changed(row.id, selection(&row, filter.as_ref()));
