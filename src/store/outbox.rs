@@ -27,17 +27,24 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::assets::Asset;
+use super::audiotracks::Audiotrack;
 use super::envelopes::Envelope;
 use super::events::Event;
+use super::languages::Language;
 use super::listenevents::ListenEvent;
+use super::loc::LocString;
+use super::projectgroups::ProjectGroup;
 use super::sessions::Session;
 use super::speakers::Speaker;
-use super::tags::Localize;
+use super::tags::{Localize, Relationship, TagCategory};
+use super::timedassets::TimedAsset;
+use super::uielements::{UiElement, UiElementName};
+use super::uigroups::UiItem;
 use super::votes::Vote;
-use super::{StoreError, StoreResult, Table, loc, projects, tags};
+use super::{StoreError, StoreResult, Table, loc, projects, tags, uigroups};
 
-/// The object types a change can be of (App.net's `object_types`, in Roundware's words).
-pub(crate) const OBJECT_TYPES: [&str; 10] = [
+/// The object types event streams follow (App.net's `object_types`, in Roundware's words).
+pub(crate) const EVENT_TYPES: [&str; 10] = [
     "asset",
     "envelope",
     "vote",
@@ -48,6 +55,32 @@ pub(crate) const OBJECT_TYPES: [&str; 10] = [
     "project",
     "tag",
     "stream",
+];
+
+/// Every object type a change can be of: the event types and the rest of a project's
+/// configuration (what fleet replication will carry; event streams do not offer these).
+pub(crate) const OBJECT_TYPES: [&str; 21] = [
+    "asset",
+    "envelope",
+    "vote",
+    "listenevent",
+    "session",
+    "event",
+    "speaker",
+    "project",
+    "tag",
+    "stream",
+    "audiotrack",
+    "language",
+    "localizedstring",
+    "projectgroup",
+    "tagcategory",
+    "tagrelationship",
+    "timedasset",
+    "uielement",
+    "uielementname",
+    "uigroup",
+    "uiitem",
 ];
 
 /// One change as the outbox holds it.
@@ -138,6 +171,52 @@ const SOURCES: &[Source] = &[
             "(SELECT project_id FROM tags WHERE id = R.owner_id)",
         )
     },
+    source("audiotracks", "audiotrack", "R.id", "R.project_id"),
+    source(
+        "audiotrack_tags",
+        "audiotrack",
+        "R.audiotrack_id",
+        "(SELECT project_id FROM audiotracks WHERE id = R.audiotrack_id)",
+    ),
+    source("languages", "language", "R.id", "NULL"),
+    source("localized_strings", "localizedstring", "R.id", "NULL"),
+    source("project_groups", "projectgroup", "R.id", "NULL"),
+    source(
+        "project_group_projects",
+        "projectgroup",
+        "R.group_id",
+        "NULL",
+    ),
+    source("tag_categories", "tagcategory", "R.id", "NULL"),
+    source("tag_relationships", "tagrelationship", "R.id", "NULL"),
+    source("timed_assets", "timedasset", "R.id", "R.project_id"),
+    source("ui_element_names", "uielementname", "R.id", "NULL"),
+    source("ui_elements", "uielement", "R.id", "R.project_id"),
+    source("ui_groups", "uigroup", "R.id", "R.project_id"),
+    source(
+        "ui_items",
+        "uiitem",
+        "R.id",
+        "(SELECT project_id FROM ui_groups WHERE id = R.ui_group_id)",
+    ),
+    Source {
+        when: "R.owner = 'uigroup'",
+        ..source(
+            "loc_links",
+            "uigroup",
+            "R.owner_id",
+            "(SELECT project_id FROM ui_groups WHERE id = R.owner_id)",
+        )
+    },
+    Source {
+        when: "R.owner = 'uielement'",
+        ..source(
+            "loc_links",
+            "uielement",
+            "R.owner_id",
+            "(SELECT project_id FROM ui_elements WHERE id = R.owner_id)",
+        )
+    },
     Source {
         when: "R.owner = 'asset'",
         ..source(
@@ -183,8 +262,7 @@ fn capture_sql() -> String {
     sql.push_str(
         "CREATE TEMP TRIGGER IF NOT EXISTS capture_strings AFTER UPDATE ON main.localized_strings
          BEGIN INSERT INTO changes (object_type, object_id)
-               SELECT owner, owner_id FROM loc_links
-                WHERE string_id = NEW.id AND owner IN ('project', 'tag', 'asset'); END;\n",
+               SELECT owner, owner_id FROM loc_links WHERE string_id = NEW.id; END;\n",
     );
     sql
 }
@@ -194,6 +272,8 @@ fn capture_sql() -> String {
 /// # Errors
 /// Only SQLite failures.
 pub(crate) fn install_capture(conn: &Connection) -> StoreResult<()> {
+    // The notes live and die within one transaction: memory, not a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.execute_batch(&capture_sql())?;
     Ok(())
 }
@@ -393,6 +473,23 @@ fn current(
             };
             json(tags::get(conn, id, how))
         }
+        "audiotrack" => json(Audiotrack::get(conn, id)),
+        "language" => json(Language::get(conn, id)),
+        "localizedstring" => json(LocString::get(conn, id)),
+        "projectgroup" => json(ProjectGroup::get(conn, id)),
+        "tagcategory" => json(TagCategory::get(conn, id)),
+        "tagrelationship" => json(Relationship::get(conn, id)),
+        "timedasset" => json(TimedAsset::get(conn, id)),
+        "uielement" => json(UiElement::get(conn, id)),
+        "uielementname" => json(UiElementName::get(conn, id)),
+        "uigroup" => {
+            let how = Localize {
+                language_id: english(conn)?,
+                admin: false,
+            };
+            json(uigroups::get(conn, id, how))
+        }
+        "uiitem" => json(UiItem::get(conn, id)),
         _ => Ok(None),
     }
 }
@@ -432,17 +529,15 @@ pub(crate) fn after(conn: &Connection, cursor: i64, limit: i64) -> StoreResult<V
     Ok(out)
 }
 
-/// The id of the newest change ever written (0 before the first), even when retention has
-/// removed it.
+/// The id of the newest change ever written (0 before the first); retention never removes
+/// it ([`prune`]).
 ///
 /// # Errors
 /// Only SQLite failures.
 pub(crate) fn head(conn: &Connection) -> StoreResult<i64> {
     Ok(conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
-        .query_row([], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+        .prepare_cached("SELECT coalesce(MAX(id), 0) FROM outbox")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// The id of the oldest change still kept, if any.
@@ -456,12 +551,20 @@ pub(crate) fn oldest(conn: &Connection) -> StoreResult<Option<i64>> {
 }
 
 /// Retention: removes changes committed before `before_ms` and all but the newest
-/// `max_rows`; returns how many went.
+/// `max_rows`; returns how many went. The newest change always stays: it is what keeps ids
+/// growing.
 ///
 /// # Errors
 /// Only SQLite failures.
 pub(crate) fn prune(tx: &Connection, before_ms: i64, max_rows: i64) -> StoreResult<usize> {
-    let old = tx.execute("DELETE FROM outbox WHERE created_ms < ?1", [before_ms])?;
+    // Ids grow with time: everything before the first change young enough goes (no index on
+    // the time needed, so none is kept up on every write).
+    let old = tx.execute(
+        "DELETE FROM outbox WHERE id < coalesce(
+            (SELECT id FROM outbox WHERE created_ms >= ?1 ORDER BY id LIMIT 1),
+            (SELECT MAX(id) FROM outbox))",
+        [before_ms],
+    )?;
     let over = tx.execute(
         "DELETE FROM outbox WHERE id <= (SELECT MAX(id) FROM outbox) - ?1",
         [max_rows.max(1)],
@@ -527,12 +630,20 @@ mod tests {
         let changes = flush(&conn, 2).unwrap();
         assert_eq!(changes.len(), 1);
         assert!(changes[0].is_deleted);
-        assert_eq!(changes[0].data, None);
+        assert_eq!(changes[0].data.as_ref().unwrap()["id"], 10, "as last seen");
         assert_eq!(
             changes[0].project_id,
             Some(1),
             "the project of the row that went"
         );
+        // Made and deleted in one transaction: never seen, so shown without data.
+        conn.execute_batch(
+            "INSERT INTO assets (id, session_id, project_id, created, updated) VALUES (11, 5, 1, 'c', 'u');
+             DELETE FROM assets WHERE id = 11;",
+        )
+        .unwrap();
+        let changes = flush(&conn, 3).unwrap();
+        assert!(changes[0].is_deleted && changes[0].data.is_none());
     }
 
     #[test]
@@ -551,9 +662,12 @@ mod tests {
             [],
         )
         .unwrap();
-        let changes = flush(&conn, 2).unwrap();
-        assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].object_type, changes[0].object_id), ("tag", 3));
+        let kinds: Vec<_> = flush(&conn, 2)
+            .unwrap()
+            .iter()
+            .map(|c| (c.object_type, c.object_id))
+            .collect();
+        assert_eq!(kinds, [("localizedstring", 9), ("tag", 3)]);
     }
 
     #[test]
@@ -568,9 +682,10 @@ mod tests {
         assert_eq!(head(&conn).unwrap(), last);
         assert_eq!(
             prune(&conn, i64::MAX, 1000).unwrap(),
-            usize::try_from(last).unwrap()
+            usize::try_from(last - 1).unwrap(),
+            "everything but the newest"
         );
-        assert_eq!(oldest(&conn).unwrap(), None);
+        assert_eq!(oldest(&conn).unwrap(), Some(last));
         assert_eq!(head(&conn).unwrap(), last, "the head survives retention");
         conn.execute("UPDATE sessions SET timezone = '0100' WHERE id = 5", [])
             .unwrap();

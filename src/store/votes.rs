@@ -81,10 +81,13 @@ fn counts_where(
     asset_sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<HashMap<i64, Vec<VoteCount>>> {
+    // Running totals kept by triggers (migration 0003), not a count over every vote.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT asset_id, type, count(*) AS total, avg(value) FROM votes
-          WHERE asset_id IN ({asset_sql})
-          GROUP BY asset_id, type ORDER BY asset_id, total, type"
+        "SELECT asset_id, type, total,
+                CASE WHEN valued > 0 THEN CAST(value_sum AS REAL) / valued END
+           FROM vote_counts
+          WHERE asset_id IN ({asset_sql}) AND total > 0
+          ORDER BY asset_id, total, type"
     ))?;
     let mut out: HashMap<i64, Vec<VoteCount>> = HashMap::new();
     let mut rows = stmt.query(params)?;
@@ -391,5 +394,56 @@ pub(crate) fn vote_asset(
             )?;
             Vote::get(tx, tx.last_insert_rowid()).map(Some)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrated_in_memory;
+
+    /// `(type, total, avg)` of asset 10, as `asset_votes` shows them.
+    fn shown(conn: &Connection) -> Vec<(String, i64, Option<f64>)> {
+        counts(conn, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.vote_type, c.total, c.avg))
+            .collect()
+    }
+
+    #[test]
+    fn running_vote_counts_follow_every_insert_change_and_delete() {
+        let conn = migrated_in_memory();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (1, 'P', 0, 0, 'd');
+             INSERT INTO sessions (id, starttime, project_id) VALUES (5, 's', 1);
+             INSERT INTO assets (id, session_id, project_id, created, updated) VALUES (10, 5, 1, 'c', 'u'), (11, 5, 1, 'c', 'u');
+             INSERT INTO votes (id, session_id, asset_id, type, value) VALUES
+                 (1, 5, 10, 'like', NULL), (2, 5, 10, 'like', NULL), (3, 5, 10, 'rate', 4),
+                 (4, 5, 10, 'rate', 5), (5, 5, 10, 'rate', NULL);",
+        )
+        .unwrap();
+        assert_eq!(
+            shown(&conn),
+            [("like".into(), 2, None), ("rate".into(), 3, Some(4.5))]
+        );
+        conn.execute_batch(
+            "UPDATE votes SET type = 'rate', value = 1 WHERE id = 1;
+             DELETE FROM votes WHERE id = 4;
+             UPDATE votes SET asset_id = 11 WHERE id = 2;",
+        )
+        .unwrap();
+        assert_eq!(shown(&conn), [("rate".into(), 3, Some(2.5))]);
+        conn.execute("DELETE FROM assets WHERE id = 10", [])
+            .unwrap();
+        assert!(shown(&conn).is_empty());
+        let left: i64 = conn
+            .query_row(
+                "SELECT total FROM vote_counts WHERE asset_id = 11",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 1);
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::MAX_KEY_CHARS;
-use crate::store::outbox::OBJECT_TYPES;
+use crate::store::outbox::EVENT_TYPES;
 
 /// `{data, meta: {code}}`.
 fn envelope() -> Value {
@@ -27,7 +27,7 @@ fn error(description: &str) -> Value {
 
 fn stream_body() -> Value {
     json!({"type": "object", "required": ["object_types"], "properties": {
-        "object_types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": OBJECT_TYPES}},
+        "object_types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": EVENT_TYPES}},
         "type": {"type": "string", "enum": ["long_poll"]},
         "filter_id": {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "one of your filters"},
         "key": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
@@ -40,7 +40,7 @@ fn filter_body() -> Value {
         "match_policy": {"type": "string", "enum": ["include_any", "include_all", "exclude_any", "exclude_all"]},
         "clauses": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "object",
             "required": ["object_type", "field", "operator", "value"], "properties": {
-                "object_type": {"type": "string", "enum": OBJECT_TYPES},
+                "object_type": {"type": "string", "enum": EVENT_TYPES},
                 "field": {"type": "string", "pattern": "^/", "maxLength": 512,
                           "description": "a JSON pointer into {meta, data}; `*` matches every element"},
                 "operator": {"type": "string", "enum": ["equals", "matches", "contains", "lt", "le", "gt", "ge", "one_of"]},

@@ -33,7 +33,7 @@ use super::AppState;
 use super::auth::{self, AuthUser};
 use super::input::Fields;
 use crate::store::StoreError;
-use crate::store::outbox::OBJECT_TYPES;
+use crate::store::outbox::EVENT_TYPES;
 
 /// Object types a kiosk token may follow: what any visitor may read through api/2 (sessions,
 /// listen events and client events carry visitors' devices and positions).
@@ -288,7 +288,7 @@ fn json_body(body: &Bytes) -> AdnResult<Value> {
 /// The object types this caller may follow.
 fn accepted_types(who: &Consumer) -> &'static [&'static str] {
     if who.0.is_staff {
-        &OBJECT_TYPES
+        &EVENT_TYPES
     } else {
         &KIOSK_TYPES
     }

@@ -16,7 +16,7 @@ use super::{
 use crate::api::{AppState, BaseUrl};
 use crate::events::{Filter, Selection};
 use crate::store::eventstreams::{self, FilterRow, StreamInput, StreamRow};
-use crate::store::outbox::OBJECT_TYPES;
+use crate::store::outbox::EVENT_TYPES;
 
 /// Reads the four keys App.net reads from a stream body.
 fn stream_input(who: &Consumer, body: &Value) -> AdnResult<StreamInput> {
@@ -32,7 +32,7 @@ fn stream_input(who: &Consumer, body: &Value) -> AdnResult<StreamInput> {
     let Some(list) = body.get("object_types").and_then(Value::as_array) else {
         return Err(AdnError::bad(format!(
             "object_types: required, a list of one or more of {}",
-            OBJECT_TYPES.join(", ")
+            EVENT_TYPES.join(", ")
         )));
     };
     if list.is_empty() {
@@ -44,10 +44,10 @@ fn stream_input(who: &Consumer, body: &Value) -> AdnResult<StreamInput> {
     let mut object_types: Vec<String> = Vec::new();
     for t in list {
         let name = t.as_str().unwrap_or_default();
-        if !OBJECT_TYPES.contains(&name) {
+        if !EVENT_TYPES.contains(&name) {
             return Err(AdnError::bad(format!(
                 "object_types: unknown object type {t}; the accepted ones are {}",
-                OBJECT_TYPES.join(", ")
+                EVENT_TYPES.join(", ")
             )));
         }
         if !accepted.contains(&name) {
@@ -158,13 +158,13 @@ async fn answer(state: &AppState, row: StreamRow, base: &BaseUrl) -> AdnResult<R
 
 /// What a stream delivers, from its row and filter.
 pub(super) fn selection(row: &StreamRow, filter: Option<&FilterRow>) -> Selection {
-    let types = OBJECT_TYPES
+    let types = EVENT_TYPES
         .iter()
         .copied()
         .filter(|t| row.object_types.iter().any(|o| o == t))
         .collect();
     let filter = filter.and_then(|f| {
-        Filter::parse(&f.body, &OBJECT_TYPES)
+        Filter::parse(&f.body, &EVENT_TYPES)
             .ok()
             .map(|parsed| (f.id, parsed))
     });

@@ -178,3 +178,74 @@ pub async fn wait_ready(base: &str) {
     }
     panic!("roundwared did not start");
 }
+
+/// CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat` (10 ms ticks;
+/// 0 if unknown).
+pub fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    fields.iter().sum::<f64>() / 100.0
+}
+
+/// Raises this process's open-file soft limit to its hard limit (as `serve` does for the
+/// daemon), for a benchmark that holds thousands of sockets; the soft limit now.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let hard = limit.maximum.unwrap_or(1 << 20);
+    if limit.current.is_some_and(|soft| soft < hard) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(hard),
+                maximum: limit.maximum,
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// A staff user `username` added to the database of the server serving `data_dir` with the
+/// CLI (`roundwared user add --staff`, as an installer does), logged in through
+/// `POST /api/2/login/`: its token.
+pub async fn staff_token(base: &str, data_dir: &Path, username: &str) -> Result<String, String> {
+    let password = format!("{username}-bench-password-0123456789");
+    let out = Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        .args(["user", "add", "--username", username, "--password"])
+        .arg(&password)
+        .arg("--staff")
+        .arg("--config")
+        .arg(data_dir.join("bench.toml"))
+        .output()
+        .map_err(|e| format!("roundwared user add: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "roundwared user add: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/2/login/"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .map_err(|e| format!("login: {e}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| format!("login: HTTP {status}: {e}"))?;
+    body["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("login: HTTP {status}: {body}"))
+}
