@@ -284,6 +284,8 @@ impl Store {
         let inner = self.inner.clone();
         run(&self.inner.writer, move |conn| {
             let result = (|| -> StoreResult<(T, Vec<Arc<Change>>)> {
+                // Whatever an earlier job left noted (it panicked) is not this one's.
+                outbox::discard();
                 let tx = conn.transaction()?;
                 let value = f(&tx)?;
                 let changes = if inner.events {
@@ -312,6 +314,7 @@ impl Store {
                     Ok(value)
                 }
                 Err(e) => {
+                    outbox::discard();
                     if e.is_disk_full() {
                         let now = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
