@@ -38,9 +38,73 @@ const GRACE: Duration = Duration::from_secs(1);
 /// Changes read from the table at a time while catching up.
 const PAGE: i64 = 256;
 
-/// Shows a change's data to this consumer as its api/2 `GET` would (absolute media URLs,
-/// what this caller may see); built by the HTTP layer.
-pub(crate) type Presenter = Arc<dyn Fn(&Change) -> Option<Value> + Send + Sync>;
+/// Shows a change's data to a consumer as its api/2 `GET` would (absolute media URLs, what
+/// this caller may see); built by the HTTP layer. Consumers whose presenters have the same
+/// `key` see a change the same way, so its frame is made once for all of them.
+#[derive(Clone)]
+pub(crate) struct Presenter {
+    key: Arc<str>,
+    show: Arc<dyn Fn(&Change) -> Option<Value> + Send + Sync>,
+}
+
+impl Presenter {
+    /// A presenter; `key` must differ whenever `show` would show a change differently.
+    pub(crate) fn new(
+        key: impl Into<Arc<str>>,
+        show: impl Fn(&Change) -> Option<Value> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            show: Arc::new(show),
+        }
+    }
+}
+
+/// A change as consumers of one presentation see it: the envelope (for filters) and its JSON.
+struct Shown {
+    envelope: Value,
+    json: String,
+}
+
+/// How many shown changes are kept for the consumers still to come to them.
+const SHOWN_KEPT: usize = 1024;
+
+/// Changes as shown, by change id and presentation, shared by every consumer (fifty lobby
+/// screens on one box make each frame once, not fifty times).
+#[derive(Default)]
+pub(super) struct ShownCache {
+    inner: Mutex<(
+        std::collections::HashMap<(i64, Arc<str>), Arc<Shown>>,
+        VecDeque<(i64, Arc<str>)>,
+    )>,
+}
+
+impl ShownCache {
+    fn get_or_make(&self, id: i64, key: &Arc<str>, make: impl FnOnce() -> Shown) -> Arc<Shown> {
+        if let Some(s) = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .get(&(id, key.clone()))
+        {
+            return s.clone();
+        }
+        // Made outside the lock; two consumers racing both make it, one is kept.
+        let shown = Arc::new(make());
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let (map, order) = &mut *inner;
+        if map.insert((id, key.clone()), shown.clone()).is_none() {
+            order.push_back((id, key.clone()));
+            while order.len() > SHOWN_KEPT {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+        shown
+    }
+}
 /// Closes the consumer's connection (one that does not read cannot be ended politely).
 pub(crate) type Kill = Arc<dyn Fn() + Send + Sync>;
 
@@ -64,8 +128,7 @@ pub(crate) enum Framing {
 }
 
 impl Framing {
-    fn message(self, id: i64, envelope: &Value) -> Bytes {
-        let json = envelope.to_string();
+    fn message(self, id: i64, json: &str) -> Bytes {
         match self {
             Self::LongPoll => Bytes::from(format!("{json}\r\n")),
             Self::Sse => Bytes::from(format!("id: {id}\ndata: {json}\n\n")),
@@ -148,6 +211,7 @@ pub(super) struct Pump {
     pub present: Presenter,
     pub framing: Framing,
     pub tx: mpsc::Sender<Frame>,
+    pub shown: Arc<ShownCache>,
 }
 
 impl Pump {
@@ -227,14 +291,18 @@ impl Pump {
         if !selection.types.contains(&change.object_type) {
             return None;
         }
-        let envelope = envelope(change, (self.present)(change));
+        let shown = self.shown.get_or_make(change.id, &self.present.key, || {
+            let envelope = envelope(change, (self.present.show)(change));
+            let json = envelope.to_string();
+            Shown { envelope, json }
+        });
         if let Some((_, filter)) = &selection.filter
-            && !filter.passes(change.object_type, &envelope)
+            && !filter.passes(change.object_type, &shown.envelope)
         {
             return None;
         }
         Some(Frame {
-            bytes: self.framing.message(change.id, &envelope),
+            bytes: self.framing.message(change.id, &shown.json),
             id: Some(change.id),
         })
     }
@@ -441,9 +509,10 @@ mod tests {
         let p = Pump {
             store: store.clone(),
             shared: shared.clone(),
-            present: Arc::new(|c: &Change| c.data.clone()),
+            present: Presenter::new("test", |c: &Change| c.data().cloned()),
             framing: Framing::LongPoll,
             tx,
+            shown: Arc::default(),
         };
         let head = store.read(outbox::head).await.unwrap();
         tokio::spawn(p.run(head, store.subscribe_changes()));

@@ -64,6 +64,8 @@ struct Inner {
     closed: CancellationToken,
     /// Connections refused at `[events] max_connections`.
     refused: AtomicU64,
+    /// Changes as shown, shared by the consumers.
+    shown: Arc<consumer::ShownCache>,
 }
 
 /// The connected consumer of a stream.
@@ -108,6 +110,7 @@ impl Events {
                 next_connection: AtomicU64::new(1),
                 closed: CancellationToken::new(),
                 refused: AtomicU64::new(0),
+                shown: Arc::default(),
             }),
         }
     }
@@ -258,6 +261,7 @@ impl Events {
             present: c.present,
             framing: c.framing,
             tx,
+            shown: self.inner.shown.clone(),
         };
         tokio::spawn(pump.run(start, live_changes));
         let teardown = consumer::Teardown {

@@ -128,8 +128,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Tuning {
 /// Shows a change as the api/2 `GET` shows the object to this consumer: media as absolute
 /// URLs for its address, contributors' usernames for staff only.
 fn presenter(base: String, staff: bool) -> Presenter {
-    Arc::new(move |change: &Change| {
-        let mut data = change.data.clone()?;
+    let key = format!("{base} {staff}");
+    Presenter::new(key, move |change: &Change| {
+        let mut data = change.data()?.clone();
         match change.object_type {
             "asset" => {
                 if let Some(name) = data.get("file").and_then(Value::as_str) {

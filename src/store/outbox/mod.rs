@@ -21,7 +21,7 @@
 mod capture;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -87,7 +87,7 @@ pub(crate) const OBJECT_TYPES: [&str; 21] = [
 ];
 
 /// One change as the outbox holds it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Change {
     /// Outbox id: increases with every change, never reused.
     pub id: i64,
@@ -101,9 +101,46 @@ pub(crate) struct Change {
     pub project_id: Option<i64>,
     /// The object is gone (or, for a stream, ended).
     pub is_deleted: bool,
-    /// The object as its api/2 `GET` shows it; once deleted, as it was last seen (`None` if
-    /// that is no longer kept).
-    pub data: Option<Value>,
+    /// The object as its api/2 `GET` shows it, as JSON text; once deleted, as it was last
+    /// seen (`None` if that is no longer kept).
+    text: Option<Arc<str>>,
+    /// `text` parsed, on first use (by a consumer, not on the writer thread).
+    parsed: OnceLock<Option<Value>>,
+}
+
+impl Change {
+    /// The object as JSON, parsed once whoever asks first.
+    pub(crate) fn data(&self) -> Option<&Value> {
+        self.parsed
+            .get_or_init(|| {
+                self.text
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok())
+            })
+            .as_ref()
+    }
+}
+
+impl PartialEq for Change {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, self.created_ms, self.object_type, self.object_id)
+            == (
+                other.id,
+                other.created_ms,
+                other.object_type,
+                other.object_id,
+            )
+            && (self.project_id, self.is_deleted, &self.text)
+                == (other.project_id, other.is_deleted, &other.text)
+    }
+}
+
+/// The ids an object's JSON names, read without building it.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Named {
+    project_id: Option<i64>,
+    session_id: Option<i64>,
+    ui_group_id: Option<i64>,
 }
 
 /// Installs the capture on the writer connection.
@@ -188,10 +225,10 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
     let mut written = Vec::with_capacity(noted.len());
     for n in noted {
         // Recorded data (a stream's) is kept when it ends; a row that is gone has none.
-        let (data, is_deleted) = match n.data {
-            Some(text) => (serde_json::from_str::<Value>(&text).ok(), n.is_deleted),
+        let (text, is_deleted) = match n.data {
+            Some(text) => (Some(text), n.is_deleted),
             None => match current(tx, n.object_type, n.object_id, &mut english) {
-                Ok(Some(data)) => (Some(data), false),
+                Ok(Some(text)) => (Some(text), false),
                 // Gone: shown as it was last seen (so a consumer can tell which vote on which
                 // recording went), if the outbox still has it.
                 Ok(None) => (last_seen(tx, n.object_type, n.object_id)?, true),
@@ -207,16 +244,15 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
                 }
             },
         };
+        let named: Named = text
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
         let project_id = match n.object_type {
             "project" => Some(n.object_id),
-            _ => match data
-                .as_ref()
-                .and_then(|d| d.get("project_id"))
-                .and_then(Value::as_i64)
-                .or(n.project_id)
-            {
+            _ => match named.project_id.or(n.project_id) {
                 Some(p) => Some(p),
-                None => project_of(tx, data.as_ref())?,
+                None => project_of(tx, &named)?,
             },
         };
         tx.prepare_cached(
@@ -229,7 +265,7 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
             n.object_id,
             project_id,
             is_deleted,
-            data.as_ref().map(Value::to_string)
+            text.as_deref()
         ])?;
         written.push(Arc::new(Change {
             id: tx.last_insert_rowid(),
@@ -238,7 +274,8 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
             object_id: n.object_id,
             project_id,
             is_deleted,
-            data,
+            text: text.map(Arc::from),
+            parsed: OnceLock::new(),
         }));
     }
     Ok(written)
@@ -261,12 +298,10 @@ fn showing_string(tx: &Connection, id: i64) -> StoreResult<Vec<(&'static str, i6
 
 /// The project of an object whose data names only its session (votes, listen events, events,
 /// envelopes) or its UI group (UI items).
-fn project_of(tx: &Connection, data: Option<&Value>) -> StoreResult<Option<i64>> {
-    let Some(data) = data else { return Ok(None) };
-    let by = |key: &str| data.get(key).and_then(Value::as_i64);
-    let (sql, id) = if let Some(session) = by("session_id") {
+fn project_of(tx: &Connection, named: &Named) -> StoreResult<Option<i64>> {
+    let (sql, id) = if let Some(session) = named.session_id {
         ("SELECT project_id FROM sessions WHERE id = ?1", session)
-    } else if let Some(group) = by("ui_group_id") {
+    } else if let Some(group) = named.ui_group_id {
         ("SELECT project_id FROM ui_groups WHERE id = ?1", group)
     } else {
         return Ok(None);
@@ -278,16 +313,15 @@ fn project_of(tx: &Connection, data: Option<&Value>) -> StoreResult<Option<i64>>
         .flatten())
 }
 
-/// The object as the newest change still kept showed it.
-fn last_seen(tx: &Connection, object_type: &str, id: i64) -> StoreResult<Option<Value>> {
-    let text: Option<String> = tx
+/// The object as the newest change still kept showed it (JSON text).
+fn last_seen(tx: &Connection, object_type: &str, id: i64) -> StoreResult<Option<String>> {
+    Ok(tx
         .prepare_cached(
             "SELECT data FROM outbox WHERE object_type = ?1 AND object_id = ?2 AND data IS NOT NULL
               ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![object_type, id], |r| r.get(0))
-        .optional()?;
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        .optional()?)
 }
 
 /// The static name of an object type.
@@ -296,16 +330,16 @@ fn object_type(name: &str) -> Option<&'static str> {
 }
 
 /// The object as its api/2 `GET` shows it (English texts, no admin lists, media as stored
-/// names); `None` when there is no such object.
+/// names), as JSON text; `None` when there is no such object.
 fn current(
     conn: &Connection,
     object_type: &str,
     id: i64,
     english: &mut Option<i64>,
-) -> StoreResult<Option<Value>> {
-    fn json<T: serde::Serialize>(found: StoreResult<T>) -> StoreResult<Option<Value>> {
+) -> StoreResult<Option<String>> {
+    fn json<T: serde::Serialize>(found: StoreResult<T>) -> StoreResult<Option<String>> {
         match found {
-            Ok(v) => Ok(serde_json::to_value(v).ok()),
+            Ok(v) => Ok(serde_json::to_string(&v).ok()),
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -360,7 +394,7 @@ const CHANGE_COLUMNS: &str =
 
 fn change_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Change>> {
     let ty: String = r.get(2)?;
-    let data: Option<String> = r.get(6)?;
+    let text: Option<String> = r.get(6)?;
     Ok(object_type(&ty).map(|object_type| Change {
         id: r.get(0).unwrap_or_default(),
         created_ms: r.get(1).unwrap_or_default(),
@@ -368,7 +402,8 @@ fn change_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Change>> {
         object_id: r.get(3).unwrap_or_default(),
         project_id: r.get(4).unwrap_or_default(),
         is_deleted: r.get(5).unwrap_or_default(),
-        data: data.and_then(|d| serde_json::from_str(&d).ok()),
+        text: text.map(Arc::from),
+        parsed: OnceLock::new(),
     }))
 }
 

@@ -34,7 +34,7 @@ fn a_new_asset_with_tags_is_one_change_holding_the_asset_as_read_back() {
     let asset = &changes[1];
     assert_eq!(asset.project_id, Some(1));
     assert_eq!(asset.created_ms, 7);
-    let data = asset.data.as_ref().unwrap();
+    let data = asset.data().unwrap();
     assert_eq!(data["tag_ids"], serde_json::json!([3]));
     assert_eq!(data["file"], "a.mp3");
     assert!(flush(&conn, 8).unwrap().is_empty(), "notes are cleared");
@@ -56,7 +56,7 @@ fn a_deleted_object_is_one_change_marked_deleted_showing_it_as_last_seen() {
     let changes = flush(&conn, 2).unwrap();
     assert_eq!(changes.len(), 1);
     assert!(changes[0].is_deleted);
-    assert_eq!(changes[0].data.as_ref().unwrap()["id"], 10, "as last seen");
+    assert_eq!(changes[0].data().unwrap()["id"], 10, "as last seen");
     assert_eq!(
         changes[0].project_id,
         Some(1),
@@ -69,7 +69,7 @@ fn a_deleted_object_is_one_change_marked_deleted_showing_it_as_last_seen() {
     )
     .unwrap();
     let changes = flush(&conn, 3).unwrap();
-    assert!(changes[0].is_deleted && changes[0].data.is_none());
+    assert!(changes[0].is_deleted && changes[0].data().is_none());
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn recorded_stream_changes_keep_their_data_and_ids_only_grow_after_pruning() {
     let data = serde_json::json!({"stream_id": 5, "active": false});
     record(&conn, "stream", 5, Some(1), &data, true).unwrap();
     let changes = flush(&conn, 3).unwrap();
-    assert_eq!(changes[0].data.as_ref(), Some(&data));
+    assert_eq!(changes[0].data(), Some(&data));
     assert!(changes[0].is_deleted);
     let last = changes[0].id;
     assert_eq!(head(&conn).unwrap(), last);
@@ -155,10 +155,7 @@ fn removing_only_links_still_changes_the_object_they_named() {
         .map(|c| (c.object_type, c.object_id))
         .collect();
     assert_eq!(kinds, [("asset", 10), ("tag", 3)]);
-    assert_eq!(
-        changes[0].data.as_ref().unwrap()["tag_ids"],
-        serde_json::json!([])
-    );
+    assert_eq!(changes[0].data().unwrap()["tag_ids"], serde_json::json!([]));
     assert!(flush(&conn, 3).unwrap().is_empty(), "nothing noted twice");
 }
 
