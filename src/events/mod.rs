@@ -242,10 +242,16 @@ impl Events {
         }
         shared.delivered.store(start, Ordering::Relaxed);
         if start != c.stream.cursor || c.stream.overflowed != 0 {
-            self.inner
+            let saved = self
+                .inner
                 .store
                 .write_quiet(move |tx| eventstreams::set_cursor(tx, id, start))
-                .await?;
+                .await;
+            if let Err(e) = saved {
+                // No body will tear this connection down: it is forgotten here.
+                self.forget(id, connection);
+                return Err(e.into());
+            }
             if let Some(l) = self
                 .live()
                 .get_mut(&id)

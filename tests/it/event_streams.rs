@@ -729,6 +729,17 @@ async fn personal_streams_are_announced_when_they_start_change_zones_and_end() {
     s.stop().await;
 }
 
+/// An object type, the write that changes one (method, path, token, body) and the path of its
+/// `GET` (`{}` is its id).
+type Case<'a> = (
+    &'a str,
+    reqwest::Method,
+    &'a str,
+    Option<&'a str>,
+    Value,
+    &'a str,
+);
+
 #[tokio::test]
 async fn every_object_type_arrives_as_its_get_shows_it() {
     let (s, staff) = fixture().await;
@@ -746,7 +757,7 @@ async fn every_object_type_arrives_as_its_get_shows_it() {
     let o = Some(owner.as_str());
     let st = Some(staff.as_str());
     // (type, the write, the GET path of the object it made or changed: {} is its id)
-    let cases: [(&str, reqwest::Method, &str, Option<&str>, Value, &str); 6] = [
+    let cases: [Case; 6] = [
         (
             "session",
             Method::POST,
