@@ -44,8 +44,11 @@ const PAGE: i64 = 256;
 #[derive(Clone)]
 pub(crate) struct Presenter {
     key: Arc<str>,
-    show: Arc<dyn Fn(&Change) -> Option<Value> + Send + Sync>,
+    show: Arc<Show>,
 }
+
+/// A presenter's function: the change's data as this consumer sees it.
+type Show = dyn Fn(&Change) -> Option<Value> + Send + Sync;
 
 impl Presenter {
     /// A presenter; `key` must differ whenever `show` would show a change differently.
@@ -73,10 +76,17 @@ const SHOWN_KEPT: usize = 1024;
 /// screens on one box make each frame once, not fifty times).
 #[derive(Default)]
 pub(super) struct ShownCache {
-    inner: Mutex<(
-        std::collections::HashMap<(i64, Arc<str>), Arc<Shown>>,
-        VecDeque<(i64, Arc<str>)>,
-    )>,
+    inner: Mutex<ShownMap>,
+}
+
+/// A change id and a presentation's key.
+type ShownKey = (i64, Arc<str>);
+
+/// The shown changes, and their keys oldest first (for eviction).
+#[derive(Default)]
+struct ShownMap {
+    map: std::collections::HashMap<ShownKey, Arc<Shown>>,
+    order: VecDeque<ShownKey>,
 }
 
 impl ShownCache {
@@ -85,7 +95,7 @@ impl ShownCache {
             .inner
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .0
+            .map
             .get(&(id, key.clone()))
         {
             return s.clone();
@@ -93,7 +103,7 @@ impl ShownCache {
         // Made outside the lock; two consumers racing both make it, one is kept.
         let shown = Arc::new(make());
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let (map, order) = &mut *inner;
+        let ShownMap { map, order } = &mut *inner;
         if map.insert((id, key.clone()), shown.clone()).is_none() {
             order.push_back((id, key.clone()));
             while order.len() > SHOWN_KEPT {

@@ -757,7 +757,7 @@ async fn every_object_type_arrives_as_its_get_shows_it() {
     let o = Some(owner.as_str());
     let st = Some(staff.as_str());
     // (type, the write, the GET path of the object it made or changed: {} is its id)
-    let cases: [Case; 6] = [
+    let cases: [Case<'_>; 6] = [
         (
             "session",
             Method::POST,
