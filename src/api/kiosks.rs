@@ -44,7 +44,7 @@ async fn list_kiosks(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<
 async fn create_kiosk(
     State(state): State<AppState>,
     super::input::Body(body): super::input::Body,
-) -> ApiResult<(StatusCode, axum::Json<users::Kiosk>)> {
+) -> ApiResult<axum::Json<users::Kiosk>> {
     let mut errs = FieldErrors::default();
     let name = body.string("name", &mut errs);
     errs.finish()?;
@@ -64,7 +64,8 @@ async fn create_kiosk(
         .store
         .write(move |tx| users::create_kiosk(tx, &name))
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(kiosk)))
+    // Creates answer 200, as every api/2 create does.
+    Ok(axum::Json(kiosk))
 }
 
 async fn delete_kiosk(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {

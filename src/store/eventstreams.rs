@@ -208,8 +208,9 @@ pub(crate) fn streams(
 /// Checks what a create or update refers to: the filter must be the user's, the key free.
 fn check(tx: &Connection, user_id: i64, id: Option<i64>, input: &StreamInput) -> StoreResult<()> {
     if let Some(f) = input.filter_id {
-        filter(tx, user_id, f)
-            .map_err(|_| StoreError::conflict("filter_id", format!("you have no filter {f}")))?;
+        filter(tx, user_id, f).map_err(|_| {
+            StoreError::conflict("filter_id", format!("filter {f} not found among yours"))
+        })?;
     }
     if let Some(key) = &input.key {
         let taken: Option<i64> = tx

@@ -29,7 +29,7 @@ fn stream_body() -> Value {
     json!({"type": "object", "required": ["object_types"], "properties": {
         "object_types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": EVENT_TYPES}},
         "type": {"type": "string", "enum": ["long_poll"]},
-        "filter_id": {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "one of your filters"},
+        "filter_id": {"type": "string", "pattern": "^[0-9]{1,18}$", "nullable": true, "description": "one of your filters (null or absent: none)"},
         "key": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
     }})
 }
