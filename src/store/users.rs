@@ -337,7 +337,7 @@ pub(crate) fn create_kiosk(tx: &Transaction<'_>, name: &str) -> StoreResult<Kios
     if taken.is_some() {
         return Err(StoreError::conflict(
             "name",
-            format!("there is already a kiosk or user called {username}"),
+            format!("a kiosk or user called {username} already exists"),
         ));
     }
     tx.execute(
