@@ -4,8 +4,10 @@
 //! Owns: the gpsd wire format and the connection's lifetime. May not touch: filtering (see
 //! [`super::filter`]), the published state.
 //!
-//! Parsed with `serde_json` into a small struct of our own instead of `gpsd_proto`: that crate
-//! fails whole lines on classes or shapes it does not model, and only two classes are needed.
+//! Reports are read as `gpsd_proto`'s `Tpv` and `Sky`, dispatched on `class` first: a class
+//! the crate does not model (gpsd adds some with every release) is skipped, never fatal, and
+//! only a TPV or SKY that does not fit its type is a bad line. `uSat` (gpsd ≥ 3.21, not in
+//! `gpsd_proto`'s `Sky`) is read beside it.
 
 use std::time::Duration;
 
@@ -56,27 +58,16 @@ struct Class {
     class: String,
 }
 
+/// The satellites-used count newer gpsd sends in SKY (`gpsd_proto` does not model it).
 #[derive(Deserialize)]
-struct Tpv {
-    #[serde(default)]
-    mode: u8,
-    time: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct Sky {
-    hdop: Option<f64>,
+struct UsedSatellites {
     #[serde(rename = "uSat")]
     used: Option<u32>,
-    satellites: Option<Vec<Satellite>>,
 }
 
-#[derive(Deserialize)]
-struct Satellite {
-    #[serde(default)]
-    used: bool,
+/// An `f32` as the decimal gpsd sent (`1.2`, not `1.2000000476837158`).
+fn decimal(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
 }
 
 /// Parses one line of gpsd output. `Ok(None)` for classes other than TPV and SKY (VERSION,
@@ -91,11 +82,12 @@ pub(crate) fn parse_report(line: &str) -> Result<Option<Report>, GpsdError> {
         .map_err(|e| GpsdError::NotJson(format!("{e} in `{}`", preview(line))))?;
     match class.class.as_str() {
         "TPV" => {
-            let tpv: Tpv = serde_json::from_str(line).map_err(|e| GpsdError::Malformed {
-                class: "TPV",
-                message: e.to_string(),
-            })?;
-            if tpv.mode < 2 {
+            let tpv: gpsd_proto::Tpv =
+                serde_json::from_str(line).map_err(|e| GpsdError::Malformed {
+                    class: "TPV",
+                    message: e.to_string(),
+                })?;
+            if matches!(tpv.mode, gpsd_proto::Mode::NoFix) {
                 return Ok(Some(Report::Tpv(None)));
             }
             let (Some(lat), Some(lon)) = (tpv.lat, tpv.lon) else {
@@ -114,17 +106,19 @@ pub(crate) fn parse_report(line: &str) -> Result<Option<Report>, GpsdError> {
             }))))
         }
         "SKY" => {
-            let sky: Sky = serde_json::from_str(line).map_err(|e| GpsdError::Malformed {
+            let malformed = |e: serde_json::Error| GpsdError::Malformed {
                 class: "SKY",
                 message: e.to_string(),
-            })?;
+            };
+            let sky: gpsd_proto::Sky = serde_json::from_str(line).map_err(malformed)?;
+            let used: UsedSatellites = serde_json::from_str(line).map_err(malformed)?;
             let counted = sky
                 .satellites
                 .as_ref()
                 .map(|s| u32::try_from(s.iter().filter(|s| s.used).count()).unwrap_or(u32::MAX));
             Ok(Some(Report::Sky {
-                satellites: sky.used.or(counted),
-                hdop: sky.hdop.filter(|h| h.is_finite() && *h > 0.0),
+                satellites: used.used.or(counted),
+                hdop: sky.hdop.map(decimal).filter(|h| h.is_finite() && *h > 0.0),
             }))
         }
         _ => Ok(None),
@@ -299,12 +293,33 @@ mod tests {
             r#"{"class":"VERSION","release":"3.22","proto_major":3,"proto_minor":14}"#,
             r#"{"class":"TOFF","device":"/dev/pts/1"}"#,
             r#"{"class":"ERROR","message":"unrecognized request"}"#,
+            // classes gpsd_proto does not model, with shapes of their own
+            r#"{"class":"IMU","device":"/dev/imu","acc_x":[1,2],"gyro_z":null}"#,
+            r#"{"class":"RAW","device":"/dev/pts/1","rawdata":[{"gnssid":0}]}"#,
         ] {
             assert_eq!(parse_report(line).unwrap(), None, "{line}");
         }
         assert!(parse_report("garbage").is_err());
         assert!(parse_report(r#"{"no":"class"}"#).is_err());
         assert!(parse_report(r#"{"class":"TPV","mode":3,"lat":"north"}"#).is_err());
+    }
+
+    #[test]
+    fn fields_newer_gpsd_adds_do_not_break_a_tpv_or_sky() {
+        let tpv = r#"{"class":"TPV","device":"/dev/ttyACM0","mode":3,"time":"2025-06-01T10:01:16.000Z","leapseconds":18,"lat":52.5,"lon":13.4,"altHAE":80.1,"ecefx":3783000.12,"dgpsAge":2,"wanted":"x"}"#;
+        assert!(matches!(
+            parse_report(tpv).unwrap(),
+            Some(Report::Tpv(Some(_)))
+        ));
+        let sky = r#"{"class":"SKY","nSat":12,"uSat":9,"hdop":0.9,"pr":12.5}"#;
+        assert_eq!(
+            parse_report(sky).unwrap(),
+            Some(Report::Sky {
+                satellites: Some(9),
+                hdop: Some(0.9)
+            }),
+            "uSat without a satellite list"
+        );
     }
 
     #[test]
