@@ -26,6 +26,7 @@ chroot "$root" id roundwared | grep -q audio || fail "user not in audio"
 chroot "$root" id roundwared | grep -q dialout || fail "user not in dialout"
 [ "$(chroot "$root" stat -c %U /var/lib/roundwared)" = roundwared ] || fail "/var/lib/roundwared owner"
 grep -q '/etc/roundwared/roundwared.toml' "$root/var/lib/dpkg/info/roundwared.conffiles" || fail "conffile"
+grep -q '_http._tcp' "$root/etc/avahi/services/roundwared.service" || fail "avahi service file"
 out=$(systemd-analyze verify --man=no --root="$root" roundwared.service 2>&1) || fail "verify: $out"
 [ -z "$out" ] || fail "verify printed: $out"
 # The installed binary creates its database in /var/lib/roundwared.

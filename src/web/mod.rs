@@ -13,6 +13,8 @@
 //! Owns: the embedded asset table and the page routes. May not touch: the store, the engine,
 //! anything the pages do (they use the public api/2 like any other client).
 
+mod qr;
+
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -98,6 +100,7 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(home_project_id: Option<i
                 })
             }),
         )
+        .route("/qr.svg", axum::routing::get(qr::qr))
         .route(
             "/web/{*path}",
             axum::routing::get(|Path(path): Path<String>, h: HeaderMap| async move {

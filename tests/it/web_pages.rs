@@ -280,3 +280,27 @@ async fn everything_each_page_loads_stays_under_300_kb_and_comes_from_the_box() 
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_box_makes_the_qr_code_of_an_address_and_refuses_anything_else() {
+    let s = TestServer::start().await;
+    let r = s
+        .client
+        .get(s.url("/qr.svg?url=http%3A%2F%2Froundware.local%3A8888%2F%3Fproject%3D1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "image/svg+xml");
+    let svg = r.text().await.unwrap();
+    assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
+    for bad in [
+        "/qr.svg",
+        "/qr.svg?url=javascript%3Aalert(1)",
+        "/qr.svg?url=%FF",
+    ] {
+        let r = s.client.get(s.url(bad)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    s.stop().await;
+}

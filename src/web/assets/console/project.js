@@ -108,14 +108,27 @@ export function projectSection() {
     }
   }
 
+  /** The QR code of this project's visitor page, made by the box (GET /qr.svg). */
+  function showQr() {
+    const url = `${location.origin}/?project=${state.projectId}`;
+    const qr = `/qr.svg?url=${encodeURIComponent(url)}`;
+    document.getElementById('qr-img').src = qr;
+    document.getElementById('qr-open').href = qr;
+    const link = document.getElementById('qr-link');
+    link.href = url;
+    link.textContent = url;
+  }
+
   return {
     activate() {
       if (!built) build();
       fill(form, state.project);
+      showQr();
     },
     deactivate() {},
     projectChanged() {
       if (built) fill(form, state.project);
+      showQr();
     },
   };
 }
