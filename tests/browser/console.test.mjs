@@ -225,6 +225,10 @@ test('project settings are saved, and a refused value is explained next to its f
   assert.equal(p.max_recording_length, 90);
   assert.equal(p.demo_stream_enabled, true);
   assert.equal(p.name, 'Roundware demo', 'unchanged fields are not sent');
+  // The visitor page's QR code, made by the box, is shown under the settings.
+  await waitFor(() => page.evaluate(() => document.getElementById('qr-img').naturalWidth > 0), { what: 'the QR code drawn' });
+  assert.equal(await page.textContent('#qr-link'), `${daemon.url}/?project=1`);
+  assert.match(await page.getAttribute('#qr-open', 'href'), /^\/qr\.svg\?url=http/);
 
   await page.fill('#pf-latitude', '200');
   await page.click('#project-form button[type="submit"]');
