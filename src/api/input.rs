@@ -104,7 +104,9 @@ fn is_blank(v: &Value) -> bool {
         Value::Null => true,
         Value::Array(items) => items.is_empty(),
         Value::String(s) => {
-            let t = s.trim();
+            // Blank as the OpenAPI document's `nonblank` says: Unicode white space, and the
+            // byte-order mark JSON Schema's `\s` counts too.
+            let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
             t.is_empty() || t == "undefined"
         }
         _ => false,
@@ -593,6 +595,23 @@ mod tests {
             Value::Object(m) => Fields::from_map(m),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn blank_is_what_the_documents_nonblank_pattern_refuses() {
+        // `[^\s\u0085]` in JSON Schema (ECMAScript) terms: NEL and the byte-order mark are
+        // blank, a letter is not.
+        for blank in [
+            "",
+            " ",
+            "\u{85}",
+            "\u{feff}",
+            " \u{85}\u{3000} ",
+            "undefined",
+        ] {
+            assert!(is_blank(&json!(blank)), "{blank:?}");
+        }
+        assert!(!is_blank(&json!("\u{85}x")));
     }
 
     #[test]

@@ -245,7 +245,9 @@ impl Obj {
     pub(crate) fn nonblank(mut self) -> Self {
         let f = self.last();
         f.schema.insert("minLength".into(), json!(1));
-        f.schema.insert("pattern".into(), json!(r"\S"));
+        // Some character that is not blank: JSON Schema's `\s` (ECMAScript's) lacks U+0085,
+        // which the server, like Unicode, counts as blank.
+        f.schema.insert("pattern".into(), json!(r"[^\s\u0085]"));
         self
     }
 
