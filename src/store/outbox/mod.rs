@@ -60,19 +60,9 @@ pub(crate) const EVENT_TYPES: [&str; 10] = [
     "stream",
 ];
 
-/// Every object type a change can be of: the event types and the rest of a project's
-/// configuration (what fleet replication will carry; event streams do not offer these).
-pub(crate) const OBJECT_TYPES: [&str; 21] = [
-    "asset",
-    "envelope",
-    "vote",
-    "listenevent",
-    "session",
-    "event",
-    "speaker",
-    "project",
-    "tag",
-    "stream",
+/// The rest of a project's configuration: changes the outbox records too (what fleet
+/// replication will carry) but event streams do not offer.
+pub(crate) const CONFIG_TYPES: [&str; 11] = [
     "audiotrack",
     "language",
     "localizedstring",
@@ -93,7 +83,7 @@ pub(crate) struct Change {
     pub id: i64,
     /// When it was committed, Unix milliseconds.
     pub created_ms: i64,
-    /// One of [`OBJECT_TYPES`].
+    /// One of [`EVENT_TYPES`] or [`CONFIG_TYPES`].
     pub object_type: &'static str,
     /// The object's id.
     pub object_id: i64,
@@ -326,7 +316,11 @@ fn last_seen(tx: &Connection, object_type: &str, id: i64) -> StoreResult<Option<
 
 /// The static name of an object type.
 fn object_type(name: &str) -> Option<&'static str> {
-    OBJECT_TYPES.iter().copied().find(|t| *t == name)
+    EVENT_TYPES
+        .iter()
+        .chain(&CONFIG_TYPES)
+        .copied()
+        .find(|t| *t == name)
 }
 
 /// The object as its api/2 `GET` shows it (English texts, no admin lists, media as stored
