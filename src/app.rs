@@ -25,6 +25,7 @@ use crate::output::feed::Feeds;
 use crate::position::{PositionProbe, PositionSource};
 use crate::service::Lifecycle;
 use crate::store::Store;
+use crate::tiles::{Tiles, TilesProbe};
 use crate::{api, backup, local_listener, media, service, store, web};
 
 /// After SIGTERM, how long open requests may take before their connections are dropped; with
@@ -79,6 +80,8 @@ pub struct Daemon {
     state: api::AppState,
     lifecycle: Lifecycle,
     database: Arc<DatabaseProbe>,
+    /// The offline map tiles the pages draw (`[map] tiles`).
+    tiles: Arc<Tiles>,
     _lock: backup::DataLock,
 }
 
@@ -144,6 +147,8 @@ impl Daemon {
             events.start();
         }
         health.register(Arc::new(events.probe()));
+        let tiles = Arc::new(Tiles::open(config.map.tiles.as_deref()));
+        health.register(Arc::new(TilesProbe(tiles.clone())));
         let state = api::AppState::new(api::Components {
             events,
             store,
@@ -160,6 +165,7 @@ impl Daemon {
             state,
             lifecycle,
             database,
+            tiles,
             _lock: lock,
         })
     }
@@ -212,6 +218,7 @@ impl Daemon {
             state,
             lifecycle,
             database,
+            tiles,
             _lock,
         } = self;
         let token = lifecycle.shutdown.clone();
@@ -252,7 +259,7 @@ impl Daemon {
         let events = state.events.clone();
         let status = state.health.report().status_line();
         let connections = state.config.http.connections.clone();
-        let pages = web::routes(state.config.http.home_project_id);
+        let pages = web::routes(state.config.http.home_project_id, tiles);
         let app = api::router(state, pages);
         service::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
         // Stream bodies never end on their own: the engine stops (ending every body) as soon

@@ -11,10 +11,13 @@ use serde::Deserialize;
 
 mod events;
 mod guards;
+mod map;
 mod position;
 pub use events::EventsConfig;
 use events::RawEvents;
 pub use guards::{AbuseLimits, ConnectionConfig};
+pub use map::MapConfig;
+use map::RawMap;
 use position::RawPosition;
 pub use position::{ALLOWED_NMEA_BAUDS, FixLossPolicy, PositionConfig, PositionSourceKind};
 
@@ -79,6 +82,8 @@ pub struct Config {
     pub position: PositionConfig,
     /// `[events]`.
     pub events: EventsConfig,
+    /// `[map]`.
+    pub map: MapConfig,
 }
 
 /// `[http]`: the API and media listener.
@@ -201,6 +206,8 @@ struct RawConfig {
     position: RawPosition,
     #[serde(default)]
     events: RawEvents,
+    #[serde(default)]
+    map: RawMap,
 }
 
 #[derive(Debug, Deserialize)]
@@ -525,6 +532,10 @@ impl Config {
         let connections = raw.http.connections().map_err(|(k, m)| invalid(k, m))?;
         let abuse = raw.limits.abuse().map_err(|(k, m)| invalid(k, m))?;
         let events = raw.events.validate().map_err(|(k, m)| invalid(k, m))?;
+        let map = raw
+            .map
+            .validate(&raw.storage.data_dir)
+            .map_err(|(k, m)| invalid(k, m))?;
 
         Ok(Self {
             source: None,
@@ -561,6 +572,7 @@ impl Config {
             log: LogConfig { level },
             position,
             events,
+            map,
         })
     }
 }

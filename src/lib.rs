@@ -14,12 +14,13 @@
 //! Floors, each using only those below it: `app` (the composition root: builds every
 //! component and hands them to the others) · [`api`], [`local_listener`], [`web`] ·
 //! [`conductor`] · [`ingest`], [`output`], [`playlist`], [`spatial`], [`position`],
-//! [`service`], [`health`], [`backup`], [`demo`] · [`audio`], [`store`], [`media`], [`users`]
+//! [`service`], [`health`], [`backup`], [`demo`], [`tiles`] · [`audio`], [`store`], [`media`], [`users`]
 //! · [`config`], [`geometry`], [`telemetry`]. [`health`] is the seam every component reports
 //! through (`/healthz`, `/metrics`, the watchdog); [`ingest`] is the upload service (checks,
 //! conversion, commit; it tells the engine through a hook `app` wires); [`service`] speaks to
 //! systemd and holds the shutdown and reload hooks; [`backup`] makes and restores online
-//! copies of the data; [`web`] embeds the visitor page and the curator console.
+//! copies of the data; [`web`] embeds the visitor page and the curator console; [`tiles`]
+//! reads the offline map tiles the pages draw under the zones.
 //!
 //! # Real time
 //!
@@ -63,6 +64,7 @@ mod service;
 mod spatial;
 mod store;
 pub mod telemetry;
+mod tiles;
 mod users;
 mod web;
 

@@ -14,6 +14,7 @@
 //! anything the pages do (they use the public api/2 like any other client).
 
 mod qr;
+mod tiles;
 
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -58,6 +59,8 @@ pub(crate) fn content_type(path: &str) -> &'static str {
         "webmanifest" => "application/manifest+json",
         "svg" => "image/svg+xml",
         "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
         "ico" => "image/x-icon",
         "txt" | "md" => "text/plain; charset=utf-8",
         "woff2" => "font/woff2",
@@ -70,8 +73,12 @@ pub(crate) fn content_type(path: &str) -> &'static str {
 /// The page routes, merged into the root router by the daemon's start (any router state:
 /// the pages need none). With `home_project_id` (`[http] home_project_id`), a bare `/`
 /// redirects to that project's page.
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>(home_project_id: Option<i64>) -> Router<S> {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
+    home_project_id: Option<i64>,
+    tiles: std::sync::Arc<crate::tiles::Tiles>,
+) -> Router<S> {
     Router::new()
+        .merge(tiles::routes(tiles))
         .route(
             "/",
             axum::routing::get(move |q: RawQuery, h: HeaderMap| {
