@@ -35,6 +35,7 @@ mod crud;
 mod envelopes;
 mod events;
 mod eventstreams;
+mod floorplans;
 mod kiosks;
 mod languages;
 mod listenevents;
@@ -152,6 +153,7 @@ pub(crate) fn routes(state: &AppState) -> routes::Routes {
     users::routes(&mut r);
     sessions::routes(&mut r);
     projects::routes(&mut r);
+    floorplans::routes(&mut r);
     projectgroups::routes(&mut r);
     assets::routes(&mut r);
     envelopes::routes(&mut r);

@@ -324,9 +324,20 @@ async fn patch(
 }
 
 async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<axum::http::StatusCode> {
-    state
+    let floorplan = state
         .store
-        .write(move |tx| projects::delete(tx, id))
+        .write(move |tx| {
+            let floorplan = crate::store::floorplans::file_of(tx, id)?;
+            projects::delete(tx, id)?;
+            Ok(floorplan)
+        })
         .await?;
+    // The floor plan row went with the project; its image goes too.
+    if let Some(stem) = floorplan
+        .as_deref()
+        .and_then(crate::media::files::media_stem)
+    {
+        crate::media::files::remove_stems(&state.config.storage.media_dir(), vec![stem]).await;
+    }
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -157,6 +157,7 @@ impl Resource<'_> {
 
     verb!(get, MethodFilter::GET, Method::GET);
     verb!(post, MethodFilter::POST, Method::POST);
+    verb!(put, MethodFilter::PUT, Method::PUT);
     verb!(patch, MethodFilter::PATCH, Method::PATCH);
     verb!(delete, MethodFilter::DELETE, Method::DELETE);
 

@@ -24,6 +24,9 @@
 //! Speakers use `speaker-project<P>-<safe stem>-<YYYYmmdd-HHMMSS>` as `S`, with the original
 //! and `S.mp3` (the engine decodes a speaker bed once per box, so no WAV is kept).
 //!
+//! Floor plans (site images) are `floorplan-project<P>-<YYYYmmdd-HHMMSS>.<png|jpg|webp>`,
+//! checked and, when large, downscaled by [`picture`].
+//!
 //! Photos, video and text are stored as they come (`filename` = `file`). Memory per ingest is
 //! a few packets and one resampler chunk whatever the length; the recording is counted against
 //! the longest accepted as it decodes, and the renditions are checked against the disk reserve
@@ -34,6 +37,7 @@ pub mod decode;
 pub(crate) mod detect;
 pub mod encode;
 pub(crate) mod files;
+pub(crate) mod picture;
 pub(crate) mod resample;
 pub(crate) mod space;
 pub(crate) mod sweep;

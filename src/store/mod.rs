@@ -20,6 +20,7 @@ pub mod catalog;
 pub(crate) mod envelopes;
 pub(crate) mod events;
 pub(crate) mod eventstreams;
+pub(crate) mod floorplans;
 pub(crate) mod languages;
 pub(crate) mod listenevents;
 pub(crate) mod outbox;
@@ -70,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_owners.sql"),
     include_str!("migrations/0003_events.sql"),
+    include_str!("migrations/0004_floorplans.sql"),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

@@ -250,7 +250,7 @@ pub(crate) fn refile(
 }
 
 /// Every media name or URL a row holds (asset `file` and `filename`, speaker `uri` and
-/// `backupuri`, the projects' URLs): the start-up sweep keeps the files whose stem one of
+/// `backupuri`, the projects' URLs, floor plan images): the start-up sweep keeps the files whose stem one of
 /// these names.
 ///
 /// # Errors
@@ -260,7 +260,8 @@ pub(crate) fn media_names(conn: &Connection) -> StoreResult<Vec<String>> {
         "SELECT file FROM assets UNION SELECT filename FROM assets
          UNION SELECT uri FROM speakers UNION SELECT backupuri FROM speakers
          UNION SELECT out_of_range_url FROM projects UNION SELECT demo_stream_url FROM projects
-         UNION SELECT sharing_url FROM projects UNION SELECT files_url FROM projects",
+         UNION SELECT sharing_url FROM projects UNION SELECT files_url FROM projects
+         UNION SELECT file FROM floorplans",
     )?;
     let names = stmt
         .query_map([], |r| r.get::<_, Option<String>>(0))?

@@ -43,6 +43,8 @@ NOT_HELD_TO_POSITIVE = [
     # a filter clause's value depends on its operator (an integer for lt, a list for one_of),
     # its pointer's escapes and `$variables` on more than a pattern can say
     (re.compile(r"^/stream/0/filters(/\{id\})?$"), {"POST", "PUT"}),
+    # random bytes are not an image: 400 "not a PNG, JPEG or WebP image"
+    (re.compile(r"^/api/2/projects/\{id\}/floorplan/$"), {"PUT"}),
 ]
 
 # What a schema cannot state, as the server words it in a 400: an object the request names
@@ -58,7 +60,7 @@ NOT_IN_A_SCHEMA = re.compile(
     r"|must be greater than start|cannot be deleted|is not the project of"
     r"|Both latitude and longitude parameters are required|is not enabled for project"
     r"|is outside longitude/latitude range|positions; at most|only valid for projects with"
-    r"|max_streams_per_token",
+    r"|max_streams_per_token|must be below the northern edge|must be west of the eastern edge",
     re.IGNORECASE,
 )
 

@@ -103,6 +103,10 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/streams/local/", Method::GET, Token);
     put("/position/", Method::GET, Staff);
     put("/projects/{id}/listeners/", Method::GET, Token);
+    put("/projects/{id}/floorplan/", Method::GET, Token);
+    put("/projects/{id}/floorplan/", Method::PUT, Staff);
+    put("/projects/{id}/floorplan/", Method::PATCH, Staff);
+    put("/projects/{id}/floorplan/", Method::DELETE, Staff);
     put("/kiosks/", Method::GET, Staff);
     put("/kiosks/", Method::POST, Staff);
     put("/kiosks/{id}/", Method::DELETE, Staff);

@@ -117,6 +117,7 @@ const SOURCES: &[Source] = &[
     // the type is the row's `owner` (one of LOCALIZED)
     link("loc_links", "", "owner_id"),
     own("audiotracks", "audiotrack"),
+    own("floorplans", "floorplan"),
     link("audiotrack_tags", "audiotrack", "audiotrack_id"),
     own("languages", "language"),
     own("localized_strings", "localizedstring"),

@@ -33,6 +33,7 @@ use super::assets::Asset;
 use super::audiotracks::Audiotrack;
 use super::envelopes::Envelope;
 use super::events::Event;
+use super::floorplans::FloorPlan;
 use super::languages::Language;
 use super::listenevents::ListenEvent;
 use super::loc::LocString;
@@ -62,8 +63,9 @@ pub(crate) const EVENT_TYPES: [&str; 10] = [
 
 /// The rest of a project's configuration: changes the outbox records too (what fleet
 /// replication will carry) but event streams do not offer.
-pub(crate) const CONFIG_TYPES: [&str; 11] = [
+pub(crate) const CONFIG_TYPES: [&str; 12] = [
     "audiotrack",
+    "floorplan",
     "language",
     "localizedstring",
     "projectgroup",
@@ -363,6 +365,7 @@ fn current(
             json(tags::get(conn, id, how))
         }
         "audiotrack" => json(Audiotrack::get(conn, id)),
+        "floorplan" => json(FloorPlan::get(conn, id)),
         "language" => json(Language::get(conn, id)),
         "localizedstring" => json(LocString::get(conn, id)),
         "projectgroup" => json(ProjectGroup::get(conn, id)),
