@@ -1,7 +1,8 @@
 //! The demo project that `roundwared serve --demo` seeds into an empty database, so that a
 //! newcomer hears something at once: six synthesized recordings (tones, textures, rhythms),
 //! two speakers whose zones overlap around a fixed point, tags, listen and speak UI groups,
-//! two audiotracks, and English and Spanish strings.
+//! two audiotracks, English and Spanish strings, and a drawn site plan of the park as the
+//! project's floor plan ([`site`]).
 //!
 //! The audio goes through the same pipeline as an upload ([`crate::media`]), so the demo's
 //! files are exactly what a real upload would leave. Nothing is seeded when any project
@@ -9,6 +10,7 @@
 //!
 //! Owns: the demo content. May not touch: anything outside the store and media folder.
 
+pub(crate) mod site;
 pub(crate) mod synth;
 
 use std::path::{Path, PathBuf};
@@ -142,12 +144,14 @@ pub async fn seed_if_empty(store: &Store, media_dir: &Path) -> Result<bool, Demo
         return Ok(false);
     }
     let dir = media_dir.to_path_buf();
-    let (assets, beds) = tokio::task::spawn_blocking(move || make_audio(&dir))
-        .await
-        .map_err(|e| DemoError::Media {
-            dir: media_dir.to_path_buf(),
-            message: e.to_string(),
-        })??;
+    let ((assets, beds), plan) = tokio::task::spawn_blocking(move || {
+        Ok::<_, DemoError>((make_audio(&dir)?, make_site(&dir)?))
+    })
+    .await
+    .map_err(|e| DemoError::Media {
+        dir: media_dir.to_path_buf(),
+        message: e.to_string(),
+    })??;
     let names: Vec<(Stored, i64)> = assets
         .iter()
         .map(|(s, _, ns)| (clone_stored(s), *ns))
@@ -156,9 +160,15 @@ pub async fn seed_if_empty(store: &Store, media_dir: &Path) -> Result<bool, Demo
         .iter()
         .map(|(s, _)| s.mp3.clone().unwrap_or_else(|| s.file.clone()))
         .collect();
+    let plan_name = plan.0.clone();
     let project_id = store
-        .write(move |tx| insert_rows(tx, &names, &bed_names))
+        .write(move |tx| {
+            let project = insert_rows(tx, &names, &bed_names)?;
+            insert_site(tx, project, &plan_name)?;
+            Ok(project)
+        })
         .await?;
+    plan.1.keep();
     for (_, written, _) in assets {
         written.keep();
     }
@@ -227,6 +237,47 @@ fn make_audio(dir: &Path) -> Result<Made, DemoError> {
         beds.push((s, w));
     }
     Ok((assets, beds))
+}
+
+/// Writes the site plan into the media folder like a floor plan upload; returns its media
+/// name and the guard owning the file.
+fn make_site(dir: &Path) -> Result<(String, Written), DemoError> {
+    let fail = |e: std::io::Error| DemoError::Media {
+        dir: dir.to_path_buf(),
+        message: e.to_string(),
+    };
+    let tmp = media::files::TempFile::create(dir).map_err(fail)?;
+    std::io::Write::write_all(&mut tmp.file(), &site::site_plan_png()).map_err(fail)?;
+    let base = format!("floorplan-project1-demo-{}", files_stamp());
+    let (stem, written) =
+        media::files::commit_set(dir, &base, vec![(".png", tmp)]).map_err(fail)?;
+    Ok((format!("{stem}.png"), written))
+}
+
+/// The site plan as the project's floor plan, pinned where it was drawn.
+fn insert_site(tx: &rusqlite::Transaction<'_>, project: i64, name: &str) -> Result<(), StoreError> {
+    let (w, s, e, n) = site::EXTENT_M;
+    let (south, west) = at(w, s);
+    let (north, east) = at(e, n);
+    let (width_px, height_px) = site::SIZE_PX;
+    crate::store::floorplans::put(
+        tx,
+        &crate::store::floorplans::FloorPlan {
+            project_id: project,
+            file: name.to_string(),
+            width_px,
+            height_px,
+            bounds: crate::store::floorplans::Bounds {
+                south,
+                west,
+                north,
+                east,
+            },
+            opacity: 0.9,
+            updated: String::new(),
+        },
+    )?;
+    Ok(())
 }
 
 fn files_stamp() -> String {

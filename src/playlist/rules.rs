@@ -21,7 +21,8 @@ const EARTH_RADIUS_M: f64 = 6_371_000.0;
 const DEFAULT_RANGE_MAX_M: f64 = std::f64::consts::PI * EARTH_RADIUS_M;
 
 /// The candidate list `all` (ids ascending) for a language and a requested tag list
-/// (`None`: the project's active listen tags).
+/// (`None`: the project's active listen tags; a project without listen UI groups filters by
+/// no tag).
 pub(super) fn candidates(
     catalog: &Catalog,
     language_id: Option<i64>,
@@ -31,7 +32,10 @@ pub(super) fn candidates(
         return Vec::new();
     };
     let requested = tags.unwrap_or(&catalog.filter.active_tags);
-    if requested.is_empty() {
+    // An empty tag list hears nothing (the reference's rule) only where the project has a tag
+    // vocabulary: without active listen UI groups, every submitted asset of the language is a
+    // candidate, so a new curator's first project is not silent (decisions.md).
+    if requested.is_empty() && !catalog.filter.categories.is_empty() {
         return Vec::new();
     }
     // For each listen category, the requested tags in it; categories without any impose nothing.

@@ -170,6 +170,33 @@ fn without_tags_the_candidates_are_the_projects_active_listen_tags() {
 }
 
 #[test]
+fn a_project_without_listen_ui_groups_plays_every_submitted_asset_of_the_language() {
+    let mut spanish = asset(3, &[], 0.1, 0.1, 50);
+    spanish.language_id = Some(ES);
+    let mut unsubmitted = asset(4, &[], 0.1, 0.1, 50);
+    unsubmitted.submitted = false;
+    let c = catalog(
+        rules(2, 20.0),
+        vec![
+            asset(1, &[], 0.1, 0.1, 50),
+            asset(2, &[7], 0.1, 0.1, 50),
+            spanish,
+            unsubmitted,
+        ],
+        ListenFilter::default(),
+    );
+    let mut pl = Playlist::new(global(), BAN_S, 1);
+    assert_eq!(pl.candidates(&c), vec![1, 2]);
+    // An explicit empty list is no filter either while there is no vocabulary.
+    pl.set_tags(Some(Vec::new()));
+    assert_eq!(pl.candidates(&c), vec![1, 2]);
+    // Once listen groups exist, an empty list hears nothing again.
+    let mut with_groups = c.clone();
+    with_groups.filter = filter(&[]);
+    assert_eq!(pl.candidates(&with_groups), Vec::<i64>::new());
+}
+
+#[test]
 fn random_ordering_varies_the_first_pick_across_seeds() {
     // Scenario 2.
     let mut c = p1();
