@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# aarch64 (Raspberry Pi 64-bit) cross-build and smoke test under qemu-user, Docker-free:
-# builds roundwared for aarch64-unknown-linux-gnu with Debian's cross gcc, starts it under
-# qemu-aarch64-static with --demo (which synthesizes the demo sounds and encodes their MP3s
-# with the aarch64 LAME build), checks /healthz, the demo assets over the API and an MP3 served
-# from /rwmedia/, and a few seconds of a personal stream (mixed and LAME-encoded by the aarch64
-# engine). The smoke build leaves out the sound card (`--no-default-features`: no arm64 ALSA
-# headers needed); the README shows the full Pi build. Prints "aarch64 smoke: skipped: <reason>" and exits 0 when the Rust target or
-# the cross tools cannot be installed here; fails only when the build or the binary misbehaves.
+# aarch64 (Raspberry Pi 64-bit) cross-build and smoke test under qemu-user, Docker-free: builds
+# roundwared for aarch64-unknown-linux-gnu exactly as the README's Pi build does (with the sound
+# card; .cargo/config.toml holds the cross settings, the arm64 ALSA library comes from Debian's
+# multiarch packages, installed here), starts it under qemu-aarch64-static with --demo (which
+# synthesizes the demo sounds and encodes their MP3s with the aarch64 LAME build) and the local
+# listener playing through the arm64 ALSA library into a `file` PCM, then checks /healthz, the
+# demo assets over the API and an MP3 served from /rwmedia/, a few seconds of a personal stream
+# (mixed and LAME-encoded by the aarch64 engine), and that the sound card's file sink received
+# sound. Prints "aarch64 smoke: skipped: <reason>" and exits 0 when the Rust target or the
+# cross tools cannot be installed here; fails only when the build or the binary misbehaves.
 #   PROFILE=release bash tests/aarch64-smoke.sh    (default: dev, much faster to build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,16 +24,22 @@ need=()
 for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl file python3; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# The arm64 ALSA library and headers, through multiarch.
+if ! dpkg-query -W -f='${Status}' libasound2-dev:arm64 2>/dev/null | grep -q "install ok installed"; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64 \
+        || skip "cannot add the arm64 architecture to dpkg"
+    need+=(libasound2-dev:arm64)
+fi
 if ((${#need[@]})); then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     echo "aarch64 smoke: installing ${need[*]}"
     { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"; } >/dev/null 2>&1 \
         || skip "cannot install ${need[*]} with apt-get"
 fi
 
-echo "aarch64 smoke: cargo build --profile $profile --target $target"
-cargo build --locked --no-default-features --profile "$profile" --target "$target" --bin roundwared
+echo "aarch64 smoke: cargo build --profile $profile --target $target (with the sound card)"
+cargo build --locked --profile "$profile" --target "$target" --bin roundwared
 dir=debug; [ "$profile" = dev ] || dir="$profile"
 bin="$CARGO_TARGET_DIR/$target/$dir/roundwared"
 file "$bin" 2>/dev/null | grep -q "ARM aarch64" || { echo "aarch64 smoke: $bin is not an aarch64 executable"; exit 1; }
@@ -47,13 +55,30 @@ cat >"$work/c.toml" <<EOT
 listen = "127.0.0.1:$port"
 [storage]
 data_dir = "$work/data"
+[local]
+enabled = true
+output = "smokecard"
+[position]
+source = "fixed"
+fixed = [42.3551, -71.0656]
 EOT
-# The cross libc lives under /usr/aarch64-linux-gnu; a machine that also has multiarch arm64
-# libraries (libasound2-dev:arm64 for the full Pi build) has its own arm64 loader in /lib, and
-# mixing the two hangs the binary, so then the prefix is left out.
-qemu_prefix=(-L /usr/aarch64-linux-gnu)
-[ -e /lib/ld-linux-aarch64.so.1 ] && qemu_prefix=()
-qemu-aarch64-static "${qemu_prefix[@]}" "$bin" serve --demo --config "$work/c.toml" 2>"$work/log" &
+# The sound card: an ALSA `file` PCM (in the daemon's own ~/.asoundrc) writing what the card
+# would play to a raw file, through the arm64 alsa-lib the binary links.
+cat >"$work/.asoundrc" <<EOT
+pcm.smokecard {
+  type plug
+  slave { pcm "smokefile"; format S16_LE; rate 44100; channels 2 }
+}
+pcm.smokefile {
+  type file
+  slave.pcm "null"
+  file "$work/card.raw"
+  format "raw"
+}
+EOT
+# qemu finds the arm64 loader and libraries multiarch installed (no -L prefix: mixing the cross
+# libc under /usr/aarch64-linux-gnu with multiarch libraries hangs the binary).
+HOME="$work" qemu-aarch64-static "$bin" serve --demo --config "$work/c.toml" 2>"$work/log" &
 pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 600); do
@@ -79,7 +104,22 @@ curl -s --max-time 4 -o "$work/s.mp3" "$stream" || true  # ends by timeout: it i
 ssize=$(stat -c %s "$work/s.mp3" 2>/dev/null || echo 0)
 python3 -c 'import sys; b=open(sys.argv[1],"rb").read(2); sys.exit(0 if len(b)==2 and b[0]==0xFF and b[1]&0xE0==0xE0 else 1)' "$work/s.mp3" \
     && [ "$ssize" -gt 32000 ] || { cat "$work/log"; echo "aarch64 smoke: FAILED, stream $stream gave $ssize bytes"; exit 1; }
+# The local listener stands at the demo's centre (the fixed point above), inside the drone's
+# zone: the card's file
+# sink must hold sound, not only silence, from the arm64 ALSA path.
+card_bytes=$(stat -c %s "$work/card.raw" 2>/dev/null || echo 0)
+card_peak=$(python3 - "$work/card.raw" <<'EOT'
+import array, sys
+a = array.array("h")
+with open(sys.argv[1], "rb") as f:
+    data = f.read()
+a.frombytes(data[: len(data) // 2 * 2])
+print(max((abs(v) for v in a), default=0))
+EOT
+)
+[ "$card_bytes" -gt 44100 ] && [ "$card_peak" -gt 100 ] \
+    || { cat "$work/log"; echo "aarch64 smoke: FAILED, the sound card's file sink holds $card_bytes bytes, peak $card_peak"; exit 1; }
 kill -TERM "$pid"
 wait "$pid" || { cat "$work/log"; echo "aarch64 smoke: FAILED, unclean exit on SIGTERM"; exit 1; }
 pid=""
-echo "aarch64 smoke: ok (healthz ok, $count demo assets rendered with aarch64 LAME, $mp3 served as $ctype, $size bytes, $ssize bytes of stream $stream in 4 s, clean stop)"
+echo "aarch64 smoke: ok (healthz ok, $count demo assets rendered with aarch64 LAME, $mp3 served as $ctype, $size bytes, $ssize bytes of stream $stream in 4 s, sound card $card_bytes bytes with peak $card_peak through arm64 ALSA, clean stop)"
