@@ -144,21 +144,28 @@ async function register() {
   return user.token;
 }
 
+// Calls made at the same time (the page reads several things at once) share one registration.
+let registering = null;
+function registerOnce() {
+  registering ||= register().finally(() => (registering = null));
+  return registering;
+}
+
 /** api() with the visitor's token; a 401 (unknown or expired token) registers again once. */
 async function call(path, opts = {}) {
-  if (!rw.token) await register();
+  if (!rw.token) await registerOnce();
   try {
     return await api(path, { ...opts, token: rw.token });
   } catch (e) {
     if (!(e instanceof ApiError) || !e.unauthorized) throw e;
     saved.set('token', null);
-    await register();
+    await registerOnce();
     return api(path, { ...opts, token: rw.token });
   }
 }
 
 async function callUpload(path, form, opts) {
-  if (!rw.token) await register();
+  if (!rw.token) await registerOnce();
   try {
     return await upload(path, form, { ...opts, token: rw.token });
   } catch (e) {
@@ -319,6 +326,9 @@ async function switchLanguage(lang) {
     if (wasListening) await startListening();
   } catch (e) {
     if (seq !== switchSeq) return;
+    // Still in the language the texts are in; Retry tries the switch again.
+    saved.set('lang', rw.language);
+    relanguage();
     status('');
     $('lang-select').value = rw.language;
     showError(e, () => switchLanguage(lang));
