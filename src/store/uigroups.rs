@@ -391,7 +391,8 @@ pub(crate) struct DisplayItem {
     pub parent_id: Option<i64>,
     /// Selected by default.
     pub default_state: bool,
-    /// The tag's display text (its localized `msg`), resolved.
+    /// The tag's display text: its localized `msg`, resolved, else the tag's `value`
+    /// (decisions.md; the reference gave null); null only when the tag row is gone.
     pub tag_display_text: Option<String>,
 }
 
@@ -438,6 +439,22 @@ pub(crate) fn title_case(s: &str) -> String {
     out
 }
 
+/// A UI item's label: the tag's `msg` in `language_id` (with [`loc::resolve`]'s fallbacks),
+/// else the tag's `value`, so that an item is never blank.
+fn tag_display_text(
+    conn: &Connection,
+    tag_id: i64,
+    language_id: i64,
+) -> StoreResult<Option<String>> {
+    if let Some(text) = loc::resolve(conn, Owner::Tag, tag_id, "msg", language_id)? {
+        return Ok(Some(text));
+    }
+    Ok(conn
+        .prepare_cached("SELECT value FROM tags WHERE id = ?1")?
+        .query_row([tag_id], |r| r.get(0))
+        .optional()?)
+}
+
 fn config_groups(
     conn: &Connection,
     project_id: i64,
@@ -475,7 +492,7 @@ fn config_groups(
                 tag_id: item.tag_id,
                 parent_id: if listen { None } else { item.parent_id },
                 default_state: item.default,
-                tag_display_text: loc::resolve(conn, Owner::Tag, item.tag_id, "msg", language_id)?,
+                tag_display_text: tag_display_text(conn, item.tag_id, language_id)?,
             });
         }
         groups.push(ConfigGroup {

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 /** The repository root. */
@@ -271,4 +272,16 @@ export async function uploadRecording(base, { device, projectId = 1, description
 /** A kiosk made by staff through api/2: {id, username, token, created}. */
 export async function makeKiosk(base, staffTok, name) {
   return apiCall(base, 'kiosks/', { method: 'POST', token: staffTok, body: { name } });
+}
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** Serious and critical WCAG 2 A/AA violations (axe-core) on the page as it is now, as readable lines. */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
+  });
+  return found.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(', ')}`);
 }

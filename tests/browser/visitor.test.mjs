@@ -214,9 +214,11 @@ test('the box restarting under the page: the stream comes back and a failed uplo
   await page.waitForTimeout(1500);
   await daemon.stop({ keep: true });
   await page.click('#record-btn');
-  // The upload fails: message with the failing call, the take kept with retry and download.
+  // The upload fails: the visitor is told the box did not answer (the failing call goes to the
+  // console), the take kept with retry and download.
   await page.locator('#error').waitFor({ state: 'visible', timeout: 15000 });
-  assert.match(await page.textContent('#error-text'), /envelopes\/.*did not answer/);
+  assert.match(await page.textContent('#error-text'), /The box did not answer/);
+  assert.equal(await page.evaluate(() => window.__rw.take?.uploaded), false);
   assert.equal(await page.isVisible('#upload-retry'), true);
   assert.match(await page.getAttribute('#take-download', 'href'), /^blob:/);
   await waitFor(() => page.evaluate(() => window.__rw.audioState === 'reconnecting'), { what: 'stream reconnecting' });

@@ -1110,7 +1110,8 @@ async fn uiconfig_has_the_shape_clients_decode() {
             "group_short_name": "Gender",
             "display_items": [
                 {"id": 1, "tag_id": 1, "parent_id": null, "default_state": true, "tag_display_text": "One"},
-                {"id": 2, "tag_id": 2, "parent_id": null, "default_state": false, "tag_display_text": null},
+                // tag 2 has no localized msg: its value (decisions.md; the reference gave null)
+                {"id": 2, "tag_id": 2, "parent_id": null, "default_state": false, "tag_display_text": "young"},
             ],
         })
     );
@@ -1198,6 +1199,42 @@ async fn uiconfig_dedups_listen_tags_flattens_parents_and_keeps_speak_items() {
     assert_eq!(speak[0]["display_items"][1]["parent_id"], 1);
     assert_eq!(speak[0]["display_items"][0]["default_state"], true);
     assert_eq!(speak[2]["display_items"][0]["tag_id"], 3);
+}
+
+#[tokio::test]
+async fn uiconfig_labels_an_item_whose_tag_has_no_localized_text_with_the_tags_value() {
+    let (s, staff, token) = setup().await;
+    let item_text = |cfg: &Value| cfg["listen"][0]["display_items"][1]["tag_display_text"].clone();
+    // tag 2 ("young") has no msg strings: its value in every language, never null
+    for q in ["", "?session_id=1", "?session_id=2"] {
+        let r = s
+            .get(&format!("/api/2/projects/1/uiconfig/{q}"), Some(&token))
+            .await;
+        assert_eq!(item_text(r.ok()), "young", "uiconfig{q}");
+    }
+    // the tag itself stays faithful to the reference: no strings → msg_loc null
+    let t = s.get("/api/2/tags/2/", Some(&token)).await;
+    assert_eq!(t.ok()["msg_loc"], Value::Null);
+    // once the curator gives it a text, the text wins over the value
+    let joven = s
+        .post(
+            "/api/2/localizedstrings/",
+            Some(&staff),
+            json!({"text": "Joven", "language": "es"}),
+        )
+        .await;
+    let joven = joven.ok()["id"].as_i64().unwrap();
+    s.patch(
+        "/api/2/tags/2/",
+        Some(&staff),
+        json!({"msg_loc_ids": [joven]}),
+    )
+    .await
+    .ok();
+    let r = s
+        .get("/api/2/projects/1/uiconfig/?session_id=2", Some(&token))
+        .await;
+    assert_eq!(item_text(r.ok()), "Joven");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -270,6 +270,8 @@ async fn everything_each_page_loads_stays_under_300_kb_and_comes_from_the_box() 
     let (_, visitor) = page_weight(&s, "/").await;
     for module in [
         "/web/visitor/app.js",
+        "/web/visitor/i18n.js",
+        "/web/visitor/strings.js",
         "/web/shared/api.js",
         "/web/shared/map.js",
     ] {

@@ -1,7 +1,10 @@
 // The visitor page: choose a project, choose what to hear, Listen (users/ → sessions/ →
-// streams/ → player.js), walk the map (PATCH streams/{id}/), and record (recorder.js).
-// Everything goes through the public api/2. State for tests and debugging: window.__rw.
-import { api, apiUrl, upload, ApiError, backoffMs, sleep } from '/web/shared/api.js';
+// streams/ → player.js), walk the map (PATCH streams/{id}/), and record (recorder.js), in the
+// visitor's language (i18n.js): the session is opened in a language the project offers, the
+// project's texts are read localized for that session, and the page's own words come from
+// strings.js. Everything goes through the public api/2. State for tests and debugging: window.__rw.
+import { api, apiUrl, upload, ApiError, backoffMs, detailText, sleep } from '/web/shared/api.js';
+import { t, say, sayText, setPageLanguage, browserLanguages, firstOffered, baseCode, nativeName, PageError } from '/web/visitor/i18n.js';
 import { ProjectMap } from '/web/shared/map.js';
 import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
 import { StreamPlayer } from '/web/visitor/player.js';
@@ -49,6 +52,9 @@ const rw = {
   token: null,
   projectId: null,
   sessionId: null,
+  language: null,
+  pageLanguage: null,
+  languages: [],
   streamId: null,
   listening: false,
   audioState: 'idle',
@@ -68,19 +74,40 @@ const rw = {
 window.__rw = rw;
 
 let project = null;
+let projectList = [];
+let allLanguages = [];
 let uiconfig = { listen: [], speak: [] };
 let assetsById = new Map();
 let map = null;
 
 // ---------- messages ----------
+/**
+ * The page's own words: in the language the visitor picked, else the browser's, else the
+ * project's (its texts are in that one), else English; the first of these the page has.
+ */
+const relanguage = () => (rw.pageLanguage = setPageLanguage([saved.get('lang'), ...browserLanguages(), rw.language]));
+relanguage();
+document.title = t('page.title');
+
+/** The catalogue message [key, params] telling the visitor what went wrong. */
+function errorMessage(err) {
+  if (err instanceof PageError) return [err.key, err.params];
+  if (err instanceof ApiError) {
+    if (err.network) return ['error.network'];
+    const detail = detailText(err.body);
+    return detail ? ['error.server', { status: err.status, detail }] : ['error.serverBare', { status: err.status }];
+  }
+  return ['error.unexpected', { message: err instanceof Error ? err.message : String(err) }];
+}
+
 let retryAction = null;
 function showError(err, retry) {
-  const text = err instanceof Error ? err.message : String(err);
-  $('error-text').textContent = text;
+  const [key, params] = errorMessage(err);
+  say($('error-text'), key, params);
   $('error').hidden = false;
   retryAction = retry || null;
   $('error-retry').hidden = !retry;
-  console.warn(text);
+  console.warn(err instanceof Error ? err.message : String(err));
 }
 function clearError() {
   $('error').hidden = true;
@@ -92,8 +119,10 @@ $('error-retry').addEventListener('click', async () => {
   if (f) await f();
 });
 $('error-close').addEventListener('click', clearError);
-const status = (t) => ($('status').textContent = t);
-const listenStatus = (t) => ($('listen-status').textContent = t);
+/** Shows catalogue message `key` in the element `id` (no key: empties it). */
+const sayIn = (id) => (key, params) => (key ? say($(id), key, params) : sayText($(id), ''));
+const status = sayIn('status');
+const listenStatus = sayIn('listen-status');
 
 // ---------- identity (401 → register again) ----------
 function deviceId() {
@@ -115,21 +144,28 @@ async function register() {
   return user.token;
 }
 
+// Calls made at the same time (the page reads several things at once) share one registration.
+let registering = null;
+function registerOnce() {
+  registering ||= register().finally(() => (registering = null));
+  return registering;
+}
+
 /** api() with the visitor's token; a 401 (unknown or expired token) registers again once. */
 async function call(path, opts = {}) {
-  if (!rw.token) await register();
+  if (!rw.token) await registerOnce();
   try {
     return await api(path, { ...opts, token: rw.token });
   } catch (e) {
     if (!(e instanceof ApiError) || !e.unauthorized) throw e;
     saved.set('token', null);
-    await register();
+    await registerOnce();
     return api(path, { ...opts, token: rw.token });
   }
 }
 
 async function callUpload(path, form, opts) {
-  if (!rw.token) await register();
+  if (!rw.token) await registerOnce();
   try {
     return await upload(path, form, { ...opts, token: rw.token });
   } catch (e) {
@@ -142,7 +178,7 @@ async function callUpload(path, form, opts) {
 // ---------- start: choose a project ----------
 async function boot() {
   clearError();
-  status('Connecting to the box…');
+  status('status.connecting');
   rw.token = saved.get('token');
   // A stream an earlier visit of this page left running (closed or reloaded while listening)
   // would hold one of the visitor's few stream places ([limits] streams_per_user) until it
@@ -151,10 +187,12 @@ async function boot() {
   if (stale && rw.token) call(`streams/${stale}/kill/`, { method: 'POST', body: {} }).catch(() => {});
   tabStream.set(null);
   try {
-    const projects = await call('projects/');
-    const list = Array.isArray(projects) ? projects : projects.results || [];
+    const [projects, languages] = await Promise.all([call('projects/'), call('languages/')]);
+    const list = rows(projects);
+    projectList = list;
+    allLanguages = rows(languages);
     if (!list.length) {
-      status('This box has no project yet. A curator can create one in the console (/console/).');
+      status('status.noProject');
       return;
     }
     const wanted = Number(new URLSearchParams(location.search).get('project'));
@@ -165,43 +203,34 @@ async function boot() {
     const last = Number(saved.get('project'));
     if (list.some((p) => p.id === last)) sel.value = String(last);
     $('choose').hidden = false;
-    status('Choose a project.');
+    status('status.choose');
     sel.focus();
   } catch (e) {
     status('');
     showError(e, boot);
   }
 }
+const rows = (r) => (Array.isArray(r) ? r : (r && r.results) || []);
 $('project-go').addEventListener('click', () => openProject(Number($('project-select').value)));
 
 async function openProject(id) {
   clearError();
-  status('Opening the project…');
+  status('status.opening');
   try {
-    project = await call(`projects/${id}/`);
+    const listed = projectList.find((p) => p.id === id) || (await call(`projects/${id}/`));
     rw.projectId = id;
     saved.set('project', String(id));
-    const session = await call('sessions/', {
-      body: { project_id: id, geo_listen_enabled: true, client_system: navigator.userAgent.slice(0, 127) },
-    });
-    rw.sessionId = session.id;
-    const q = { session_id: rw.sessionId };
-    const [ui, speakers, assets] = await Promise.all([
-      call(`projects/${id}/uiconfig/`, { query: q }),
+    rw.languages = projectLanguages(listed);
+    const lang = firstOffered([saved.get('lang') || '', ...browserLanguages(), 'en'], rw.languages.map((l) => l.code)) || rw.languages[0]?.code || 'en';
+    const [opened, speakers, assets] = await Promise.all([
+      openSession(id, lang),
       call('speakers/', { query: { project_id: id, activeyn: true } }),
       call('assets/', { query: { project_id: id, submitted: true, media_type: 'audio' } }),
     ]);
-    uiconfig = ui || { listen: [], speak: [] };
-    $('project-name').textContent = project.name;
-    document.title = `${project.name} — Listen`;
-    $('description').textContent = project.description || '';
-    renderTags($('listen-tags'), uiconfig.listen, 'listen');
-    renderTags($('speak-tags'), uiconfig.speak, 'speak');
+    useSession(opened);
+    renderProject(false);
     $('choose').hidden = true;
     $('project').hidden = false;
-    $('listen-btn').disabled = !project.listen_enabled;
-    $('record-btn').disabled = !project.speak_enabled;
-    if (!project.speak_enabled) $('record-status').textContent = 'This project does not take recordings.';
     setupMap(speakers || [], assets || []);
     status('');
   } catch (e) {
@@ -210,13 +239,112 @@ async function openProject(id) {
   }
 }
 
+// ---------- languages ----------
+/** A project's languages as {code, name}, in the project's order. */
+function projectLanguages(p) {
+  const byId = new Map(allLanguages.map((l) => [l.id, l]));
+  return (p.language_ids || []).filter((i) => byId.has(i)).map((i) => ({ code: baseCode(byId.get(i).language_code), name: byId.get(i).name }));
+}
+
+/**
+ * Opens a session of project `id` in language `lang` (the box then plays and files recordings
+ * in that language) and reads the project and its UI localized for it. Changes no state.
+ */
+async function openSession(id, lang) {
+  const session = await call('sessions/', {
+    body: { project_id: id, geo_listen_enabled: true, client_system: navigator.userAgent.slice(0, 127), language: lang },
+  });
+  const q = { session_id: session.id };
+  const [p, ui] = await Promise.all([call(`projects/${id}/`, { query: q }), call(`projects/${id}/uiconfig/`, { query: q })]);
+  return { sessionId: session.id, lang, project: p, uiconfig: ui || { listen: [], speak: [] } };
+}
+
+function useSession(opened) {
+  rw.sessionId = opened.sessionId;
+  rw.language = opened.lang;
+  project = opened.project;
+  uiconfig = opened.uiconfig;
+  // Now-playing follows the new session's listen events.
+  events = [];
+  newestStart = null;
+}
+
+/** Shows a text of the project (hidden when it has none). */
+function showProjectText(el, text) {
+  sayText(el, text || '');
+  el.hidden = !text;
+}
+
+/**
+ * Renders the project's texts in the session's language and the page's words in the nearest
+ * language the page has; `keepChoices` keeps the visitor's tag choices (a language switch).
+ */
+function renderProject(keepChoices) {
+  relanguage();
+  for (const id of ['description', 'legal', 'sharing', 'listen-tags', 'speak-tags']) $(id).lang = rw.language;
+  sayText($('project-name'), project.name);
+  document.title = t('page.projectTitle', { project: project.name });
+  sayText($('description'), project.description || '');
+  showProjectText($('legal'), project.legal_agreement);
+  showProjectText($('sharing'), rw.take?.uploaded ? project.sharing_message : '');
+  renderTags($('listen-tags'), uiconfig.listen, 'listen', keepChoices);
+  renderTags($('speak-tags'), uiconfig.speak, 'speak', keepChoices);
+  $('listen-btn').disabled = !project.listen_enabled;
+  $('record-btn').disabled = !project.speak_enabled;
+  if (!project.speak_enabled) recordStatus('record.off');
+  const sel = $('lang-select');
+  sel.replaceChildren(
+    ...rw.languages.map((l) => {
+      const o = new Option(nativeName(l.code, l.name), l.code);
+      o.lang = l.code;
+      return o;
+    }),
+  );
+  sel.value = rw.language;
+  $('lang-box').hidden = rw.languages.length < 2;
+}
+
+// The latest choice wins when the visitor switches again before a switch finished.
+let switchSeq = 0;
+async function switchLanguage(lang) {
+  if (lang === rw.language || !rw.projectId) return;
+  const seq = ++switchSeq;
+  clearError();
+  saved.set('lang', lang);
+  relanguage();
+  status('status.switching');
+  try {
+    const wasListening = rw.listening;
+    const opened = await openSession(rw.projectId, lang);
+    if (seq !== switchSeq) return;
+    // The stream belongs to the old session: it ends, and a new one starts in the new language.
+    if (wasListening) await stopListening();
+    useSession(opened);
+    if (rw.take && !rw.take.uploaded) rw.take.envelopeId = null;
+    renderProject(true);
+    status('');
+    if (wasListening) await startListening();
+  } catch (e) {
+    if (seq !== switchSeq) return;
+    // Still in the language the texts are in; Retry tries the switch again.
+    saved.set('lang', rw.language);
+    relanguage();
+    status('');
+    $('lang-select').value = rw.language;
+    showError(e, () => switchLanguage(lang));
+  }
+}
+$('lang-select').addEventListener('change', (e) => switchLanguage(e.target.value));
+
 // ---------- tags ----------
-function renderTags(form, groups, kind) {
+/** The tag choices of a form; `keepChoices` keeps what was checked (by tag) instead of the defaults. */
+function renderTags(form, groups, kind, keepChoices) {
+  const kept = keepChoices ? new Set(checkedTags(form)) : null;
   form.replaceChildren();
   for (const [gi, g] of (groups || []).entries()) {
     const fs = document.createElement('fieldset');
     const lg = document.createElement('legend');
-    lg.textContent = g.header_display_text || g.group_short_name || 'Tags';
+    lg.textContent = g.header_display_text || g.group_short_name || t('tags.group');
     const box = document.createElement('div');
     box.className = 'rw-checks';
     const single = g.select === 'single';
@@ -226,8 +354,9 @@ function renderTags(form, groups, kind) {
       input.type = single ? 'radio' : 'checkbox';
       input.name = `${kind}-${gi}`;
       input.value = item.tag_id;
-      input.checked = !!item.default_state;
-      label.append(input, document.createTextNode(item.tag_display_text || `Tag ${item.tag_id}`));
+      input.checked = kept ? kept.has(item.tag_id) : !!item.default_state;
+      // The box labels an item without a localized text with its tag's value (decisions.md).
+      label.append(input, document.createTextNode(item.tag_display_text || t('tags.item', { id: item.tag_id })));
       box.append(label);
     }
     if (single && !box.querySelector('input:checked') && box.querySelector('input')) box.querySelector('input').checked = true;
@@ -242,7 +371,7 @@ $('listen-tags').addEventListener('change', async () => {
   if (!rw.streamId) return;
   try {
     await call(`streams/${rw.streamId}/`, { method: 'PATCH', body: { tag_ids: checkedTags($('listen-tags')).join(',') } });
-    listenStatus('What you hear will follow your choice.');
+    listenStatus('listen.following');
   } catch (e) {
     showError(e, () => $('listen-tags').dispatchEvent(new Event('change')));
   }
@@ -263,13 +392,13 @@ function setupMap(speakers, assets) {
 }
 
 function assetMarker(a) {
-  return { id: a.id, latitude: a.latitude, longitude: a.longitude, label: a.description || `Recording ${a.id}` };
+  return { id: a.id, latitude: a.latitude, longitude: a.longitude, label: a.description || t('recording.name', { id: a.id }) };
 }
 
 function setListener(lat, lon) {
   rw.listener = { lat, lon };
   map.setListener(lat, lon);
-  $('listener-pos').textContent = `You are at ${lat.toFixed(6)}, ${lon.toFixed(6)}.`;
+  say($('listener-pos'), 'map.position', { lat: lat.toFixed(6), lon: lon.toFixed(6) });
   saved.set(`listener.${project.id}`, `${lat},${lon}`);
 }
 
@@ -310,34 +439,38 @@ let geoWatch = null;
 const geoSwitch = $('geo-switch');
 if (!('geolocation' in navigator) || !window.isSecureContext) {
   geoSwitch.disabled = true;
-  geoSwitch.parentElement.title = 'Your browser shares its location only with secure (https) pages or localhost.';
-  geoSwitch.parentElement.append(document.createTextNode(' (not available on this connection)'));
+  geoSwitch.parentElement.dataset.i18nTitle = 'geo.insecure';
+  geoSwitch.parentElement.title = t('geo.insecure');
+  const why = document.createElement('span');
+  say(why, 'geo.notHere');
+  geoSwitch.parentElement.append(' ', why);
 }
 const geoStatus = $('geo-status');
+const sayGeo = sayIn('geo-status');
 geoSwitch.addEventListener('change', () => {
   if (!geoSwitch.checked) {
     if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
     geoWatch = null;
-    geoStatus.textContent = '';
+    sayGeo('');
     return;
   }
-  geoStatus.textContent = 'Waiting for your location…';
+  sayGeo('geo.waiting');
   geoWatch = navigator.geolocation.watchPosition(
     (p) => {
-      geoStatus.textContent = `Following your location (±${Math.round(p.coords.accuracy)} m).`;
+      sayGeo('geo.following', { metres: Math.round(p.coords.accuracy) });
       moveListener(p.coords.latitude, p.coords.longitude, true);
     },
     (err) => {
       if (err.code !== err.PERMISSION_DENIED) {
         // A lost fix (indoors, a tunnel) or a slow one: keep watching, keep the last point.
-        geoStatus.textContent = 'Your location is unavailable just now; still trying (you can move on the map meanwhile).';
+        sayGeo('geo.lost');
         return;
       }
       geoSwitch.checked = false;
       if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
       geoWatch = null;
-      geoStatus.textContent = '';
-      showError(new Error('Your location is not available: the browser was not allowed to share it. You can still move on the map.'));
+      sayGeo('');
+      showError(new PageError('geo.denied'));
     },
     { enableHighAccuracy: true, maximumAge: 2000, timeout: 20000 },
   );
@@ -401,7 +534,10 @@ async function openStream() {
   if (chosen.length !== allTags($('listen-tags')).length) {
     await call(`streams/${rw.streamId}/`, { method: 'PATCH', body: { tag_ids: chosen.join(',') } });
   }
-  listenStatus(r.user_message || r.demo_stream_message || 'Listening.');
+  // The box's own message (out of range, demo) is localized for the session.
+  const message = r.user_message || r.demo_stream_message;
+  if (message) sayText($('listen-status'), message);
+  else listenStatus('listen.listening');
   lastProgressAt = performance.now();
   await streamPlayer.play(r.stream_url);
 }
@@ -415,9 +551,9 @@ async function startListening() {
   rw.listening = true;
   setupAudioGraph();
   const btn = $('listen-btn');
-  btn.textContent = 'Stop';
+  say(btn, 'listen.stop');
   btn.setAttribute('aria-pressed', 'true');
-  listenStatus('Starting your stream…');
+  listenStatus('listen.starting');
   try {
     await openStream();
     tabStream.set(String(rw.streamId));
@@ -426,12 +562,13 @@ async function startListening() {
     nowPlayingTimer = setInterval(pollNowPlaying, 2000);
   } catch (e) {
     if (!rw.listening) return;
-    if (e instanceof ApiError && e.network) return reconnect('could not start the stream');
+    if (e instanceof ApiError && e.network) return reconnect({ key: 'why.network' });
     stopListening(false);
     showError(e, startListening);
   }
 }
 
+/** Stops listening; resolves once the box was told to end the stream (`kill`). */
 function stopListening(kill = true) {
   rw.listening = false;
   rw.audioState = 'idle';
@@ -439,17 +576,19 @@ function stopListening(kill = true) {
   clearInterval(nowPlayingTimer);
   streamPlayer.stop();
   const btn = $('listen-btn');
-  btn.textContent = 'Listen';
+  say(btn, 'listen.start');
   btn.setAttribute('aria-pressed', 'false');
   $('skip-btn').disabled = true;
-  listenStatus('Stopped.');
-  if (kill && rw.streamId) call(`streams/${rw.streamId}/kill/`, { method: 'POST', body: {} }).catch(() => {});
+  listenStatus('listen.stopped');
+  const killed = kill && rw.streamId ? call(`streams/${rw.streamId}/kill/`, { method: 'POST', body: {} }).catch(() => {}) : Promise.resolve();
   if (kill) tabStream.set(null);
   rw.streamId = null;
+  return killed;
 }
 
 // The box restarting under the page: the audio errors, ends or stalls. Re-create the stream
-// with back-off until it plays again (or the visitor presses Stop).
+// with back-off until it plays again (or the visitor presses Stop). `why` is a catalogue
+// message {key, args}.
 let reconnecting = false;
 async function reconnect(why) {
   if (reconnecting || !rw.listening) return;
@@ -457,16 +596,17 @@ async function reconnect(why) {
   rw.audioState = 'reconnecting';
   for (let attempt = 0; rw.listening; attempt++) {
     const delay = backoffMs(attempt);
-    listenStatus(`The stream stopped (${why}); the box may be restarting. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    listenStatus('listen.reconnecting', { why, seconds: Math.ceil(delay / 1000) });
     await sleep(delay);
     if (!rw.listening) break;
     try {
       await openStream();
       rw.reconnects++;
-      listenStatus('Reconnected. Listening.');
+      listenStatus('listen.reconnected');
       break;
     } catch (e) {
-      why = e.message;
+      const [key, args] = errorMessage(e);
+      why = { key, args };
     }
   }
   reconnecting = false;
@@ -486,12 +626,12 @@ player.addEventListener('timeupdate', () => {
 });
 for (const ev of ['error', 'ended', 'stalled']) {
   player.addEventListener(ev, () => {
-    if (rw.listening && player.getAttribute('src')) reconnect(ev === 'error' ? 'audio error' : ev === 'ended' ? 'the box closed it' : 'no data');
+    if (rw.listening && player.getAttribute('src')) reconnect({ key: ev === 'error' ? 'why.audio' : ev === 'ended' ? 'why.closed' : 'why.noData' });
   });
 }
 // A watchdog for silent failures: no playback progress for 8 s while listening.
 setInterval(() => {
-  if (rw.listening && !reconnecting && rw.streamId && performance.now() - lastProgressAt > 8000) reconnect('no data for 8 s');
+  if (rw.listening && !reconnecting && rw.streamId && performance.now() - lastProgressAt > 8000) reconnect({ key: 'why.stalled' });
 }, 2000);
 
 // Now playing: the session's listen events (the box logs one per asset it starts). An event
@@ -518,7 +658,9 @@ async function pollNowPlaying() {
     rw.nowPlaying = current.map((e) => e.asset_id);
     const names = [];
     for (const e of current) names.push(await assetName(e.asset_id));
-    $('now-playing-text').textContent = names.join(' · ') || (events.length ? 'no recording right now (sound zones may still play)' : '—');
+    if (names.length) sayText($('now-playing-text'), names.join(' · '));
+    else if (events.length) say($('now-playing-text'), 'listen.quiet');
+    else sayText($('now-playing-text'), '—');
     map?.highlightAsset(current[0]?.asset_id ?? null);
   } catch {
     /* the stream's own reconnection reports a box that went away */
@@ -529,11 +671,11 @@ async function assetName(id) {
     try {
       assetsById.set(id, await call(`assets/${id}/`));
     } catch {
-      return `recording ${id}`;
+      return t('recording.name', { id });
     }
   }
   const a = assetsById.get(id);
-  return a.description || `recording ${id}`;
+  return a.description || t('recording.name', { id });
 }
 
 // ---------- recording ----------
@@ -542,7 +684,7 @@ const recorder = new TakeRecorder({
   onStop: (take) => takeReady(take),
 });
 const fmt = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
-const recordStatus = (t) => ($('record-status').textContent = t);
+const recordStatus = sayIn('record-status');
 
 $('record-btn').addEventListener('click', async () => {
   const btn = $('record-btn');
@@ -551,27 +693,27 @@ $('record-btn').addEventListener('click', async () => {
     return;
   }
   if (rw.take && !rw.take.uploaded) {
-    recordStatus('Upload or discard the last recording first.');
+    recordStatus('record.busy');
     return;
   }
   clearError();
   try {
     await recorder.start(Number(project.max_recording_length) || 60);
-    btn.textContent = 'Stop recording';
+    say(btn, 'record.stop');
     btn.classList.add('rw-recording');
-    recordStatus('Recording… press Stop when you are done.');
+    recordStatus('record.recording');
   } catch (e) {
     recordStatus('');
-    showError(new Error(describeMicError(e)), () => $('record-btn').click());
+    showError(describeMicError(e), () => $('record-btn').click());
   }
 });
 
 async function takeReady(take) {
   const btn = $('record-btn');
-  btn.textContent = 'Record';
+  say(btn, 'record.start');
   btn.classList.remove('rw-recording');
   if (take.error) {
-    showError(new Error(`The recording could not be prepared: ${take.error}`));
+    showError(new PageError('record.prepareFailed', { why: take.error }));
     return;
   }
   take.tagIds = checkedTags($('speak-tags'));
@@ -593,7 +735,7 @@ async function uploadTake() {
   const bar = $('upload-progress');
   bar.hidden = false;
   bar.value = 0;
-  recordStatus(`Uploading your recording (${(take.blob.size / 1024).toFixed(0)} KB)…`);
+  recordStatus('record.uploading', { kb: (take.blob.size / 1024).toFixed(0) });
   try {
     if (!take.envelopeId) take.envelopeId = (await call('envelopes/', { body: { session_id: rw.sessionId } })).id;
     const asset = await callUpload(
@@ -615,27 +757,29 @@ async function uploadTake() {
       assetsById.set(asset.id, asset);
       map.setAssets([...assetsById.values()].filter((a) => a.project_id === undefined || a.project_id === rw.projectId).map(assetMarker));
     }
-    recordStatus(rw.listening ? 'Thank you! Your recording is uploaded and plays next in your stream.' : 'Thank you! Your recording is uploaded; press Listen to hear it.');
+    recordStatus(rw.listening ? 'record.thanksListening' : 'record.thanks');
+    showProjectText($('sharing'), project.sharing_message);
     $('take-actions').hidden = false;
     $('upload-retry').hidden = true;
-    $('take-discard').textContent = 'Done';
+    say($('take-discard'), 'record.done');
   } catch (e) {
     bar.hidden = true;
-    recordStatus('Not uploaded yet: your recording is kept on this page. Retry, or download it.');
+    recordStatus('record.notUploaded');
     $('take-actions').hidden = false;
     $('upload-retry').hidden = false;
-    $('take-discard').textContent = 'Discard';
+    say($('take-discard'), 'record.discard');
     showError(e, uploadTake);
   }
 }
 $('upload-retry').addEventListener('click', uploadTake);
 $('take-discard').addEventListener('click', () => {
-  if (rw.take && !rw.take.uploaded && !confirm('Discard this recording? It has not been uploaded.')) return;
+  if (rw.take && !rw.take.uploaded && !confirm(t('record.confirmDiscard'))) return;
   if (rw.take?.url) URL.revokeObjectURL(rw.take.url);
   rw.take = null;
   $('take-actions').hidden = true;
   $('take-preview').hidden = true;
   $('upload-progress').hidden = true;
+  $('sharing').hidden = true;
   $('record-time').textContent = '0:00';
   recordStatus('');
 });

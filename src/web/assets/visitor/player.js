@@ -4,7 +4,8 @@
 // waits for about two seconds of a real-time stream first); elsewhere (iPhone Safari), or when
 // the page may not fetch the stream itself, it falls back to <audio src>. Memory stays
 // bounded: what is more than BACK_S behind the playhead is removed, and a playhead that fell
-// LIVE_SLACK_S behind the newest audio (a tab that slept) jumps forward.
+// LIVE_SLACK_S behind the newest audio (a tab that slept) jumps forward. Why a stream ended
+// is told as a message of the page's catalogue (strings.js), {key, args}.
 
 const BACK_S = 30;
 const LIVE_SLACK_S = 6;
@@ -14,7 +15,8 @@ const MAX_QUEUED_CHUNKS = 256;
 export class StreamPlayer {
   /**
    * @param {HTMLAudioElement} audio
-   * @param {(why: string) => void} onEnd called once when a playing stream ends or fails
+   * @param {(why: {key: string, args?: object}) => void} onEnd called once when a playing
+   *   stream ends or fails, with the reason as a catalogue message
    */
   constructor(audio, onEnd) {
     this.audio = audio;
@@ -54,7 +56,7 @@ export class StreamPlayer {
           buffer.appendBuffer(session.queue[0]);
           session.queue.shift();
         } catch (e) {
-          if (e.name !== 'QuotaExceededError') this.fail(session, `the browser refused the audio (${e.name})`);
+          if (e.name !== 'QuotaExceededError') this.fail(session, { key: 'why.refused' });
           // Over quota: the trim on the next update frees room.
         }
       }
@@ -68,7 +70,7 @@ export class StreamPlayer {
     });
     const read = async () => {
       const response = await fetch(url, { signal: session.abort.signal, cache: 'no-store' });
-      if (!response.ok || !response.body) throw new Error(`the box answered ${response.status}`);
+      if (!response.ok || !response.body) throw Object.assign(new Error(`the box answered ${response.status}`), { why: { key: 'why.status', args: { status: response.status } } });
       const reader = response.body.getReader();
       for (;;) {
         const { done, value } = await reader.read();
@@ -81,7 +83,7 @@ export class StreamPlayer {
     };
     let fellBack = false;
     read().then(
-      () => this.fail(session, 'the box closed it'),
+      () => this.fail(session, { key: 'why.closed' }),
       (e) => {
         if (!started && e instanceof TypeError && this.session === session) {
           // The page may not fetch the stream itself (another origin without CORS, a proxy):
@@ -91,7 +93,7 @@ export class StreamPlayer {
           resolveStarted();
           return;
         }
-        this.fail(session, e.name === 'AbortError' ? null : e.message || 'network error');
+        this.fail(session, e.name === 'AbortError' ? null : e.why || { key: 'why.network' });
       },
     );
     await Promise.race([
@@ -119,7 +121,7 @@ export class StreamPlayer {
     this.audio.load();
   }
 
-  /** Ends `session` with `why` (null: stopped on purpose) and tells the page once. */
+  /** Ends `session` with `why` (a catalogue message; null: stopped on purpose) and tells the page once. */
   fail(session, why) {
     if (this.session !== session || session.ended) return;
     session.ended = true;

@@ -3,19 +3,16 @@
 // WebM/Opus, which the box does not accept, so the take is decoded in the page
 // (decodeAudioData) and re-encoded as 16-bit mono WAV; where MediaRecorder gives audio/mp4
 // (Safari) and decoding fails, that file is sent as it is.
+import { PageError } from '/web/visitor/i18n.js';
 
-/** A readable message for a getUserMedia / MediaRecorder failure. */
+/** The visitor's message (a PageError) for a getUserMedia / MediaRecorder failure. */
 export function describeMicError(e) {
   const name = e && e.name;
-  if (name === 'NotAllowedError' || name === 'SecurityError') {
-    return 'The browser refused the microphone. Allow the microphone for this page (in the address bar or site settings) and press Record again.';
-  }
-  if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No microphone was found on this device.';
-  if (name === 'NotReadableError') return 'The microphone is busy in another app; close it and press Record again.';
-  if (!navigator.mediaDevices || !window.MediaRecorder) {
-    return 'This browser cannot record here (recording needs a secure page or a newer browser).';
-  }
-  return `Recording failed: ${(e && e.message) || e}`;
+  if (name === 'NotAllowedError' || name === 'SecurityError') return new PageError('mic.refused');
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return new PageError('mic.missing');
+  if (name === 'NotReadableError') return new PageError('mic.busy');
+  if (!navigator.mediaDevices || !window.MediaRecorder) return new PageError('mic.unsupported');
+  return new PageError('mic.failed', { message: (e && e.message) || String(e) });
 }
 
 /** Encodes mono float samples as a 16-bit PCM WAV blob. */
@@ -108,7 +105,7 @@ export class TakeRecorder {
         take.blob = recorded;
         take.filename = 'recording.m4a';
       } else {
-        take.error = `this browser's recording could not be converted (${e.message || e})`;
+        take.error = { key: 'record.convertFailed', args: { message: e.message || String(e) } };
         take.blob = recorded;
         take.filename = 'recording.webm';
       }
