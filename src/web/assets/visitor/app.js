@@ -2,7 +2,7 @@
 // streams/ → player.js), walk the map (PATCH streams/{id}/), and record (recorder.js).
 // Everything goes through the public api/2. State for tests and debugging: window.__rw.
 import { api, apiUrl, upload, ApiError, backoffMs, sleep } from '/web/shared/api.js';
-import { ProjectMap } from '/web/shared/map.js';
+import { ProjectMap, fetchTiles, fetchFloorplan } from '/web/shared/map.js';
 import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
 import { StreamPlayer } from '/web/visitor/player.js';
 
@@ -71,6 +71,8 @@ let project = null;
 let uiconfig = { listen: [], speak: [] };
 let assetsById = new Map();
 let map = null;
+/** Settles when the project's tags are on the page. */
+let tagsReady = Promise.resolve();
 
 // ---------- messages ----------
 let retryAction = null;
@@ -178,31 +180,33 @@ async function openProject(id) {
   clearError();
   status('Opening the project…');
   try {
-    project = await call(`projects/${id}/`);
-    rw.projectId = id;
-    saved.set('project', String(id));
-    const session = await call('sessions/', {
-      body: { project_id: id, geo_listen_enabled: true, client_system: navigator.userAgent.slice(0, 127) },
-    });
-    rw.sessionId = session.id;
-    const q = { session_id: rw.sessionId };
-    const [ui, speakers, assets] = await Promise.all([
-      call(`projects/${id}/uiconfig/`, { query: q }),
+    // What the map needs comes first, in parallel: the map paints before the tags arrive.
+    const [proj, session, speakers, assets] = await Promise.all([
+      call(`projects/${id}/`),
+      call('sessions/', { body: { project_id: id, geo_listen_enabled: true, client_system: navigator.userAgent.slice(0, 127) } }),
       call('speakers/', { query: { project_id: id, activeyn: true } }),
       call('assets/', { query: { project_id: id, submitted: true, media_type: 'audio' } }),
     ]);
-    uiconfig = ui || { listen: [], speak: [] };
+    project = proj;
+    rw.projectId = id;
+    saved.set('project', String(id));
+    rw.sessionId = session.id;
     $('project-name').textContent = project.name;
     document.title = `${project.name} — Listen`;
     $('description').textContent = project.description || '';
-    renderTags($('listen-tags'), uiconfig.listen, 'listen');
-    renderTags($('speak-tags'), uiconfig.speak, 'speak');
     $('choose').hidden = true;
     $('project').hidden = false;
     $('listen-btn').disabled = !project.listen_enabled;
     $('record-btn').disabled = !project.speak_enabled;
     if (!project.speak_enabled) $('record-status').textContent = 'This project does not take recordings.';
-    setupMap(speakers || [], assets || []);
+    // The tags come after the map (Listen waits for them: they say what to hear).
+    tagsReady = call(`projects/${id}/uiconfig/`, { query: { session_id: rw.sessionId } }).then((ui) => {
+      uiconfig = ui || { listen: [], speak: [] };
+      renderTags($('listen-tags'), uiconfig.listen, 'listen');
+      renderTags($('speak-tags'), uiconfig.speak, 'speak');
+    });
+    await setupMap(speakers || [], assets || []);
+    await tagsReady;
     status('');
   } catch (e) {
     status('');
@@ -249,9 +253,11 @@ $('listen-tags').addEventListener('change', async () => {
 });
 
 // ---------- map and listener position ----------
-function setupMap(speakers, assets) {
+let mapMade = null;
+async function setupMap(speakers, assets) {
   assetsById = new Map(assets.map((a) => [a.id, a]));
-  map = new ProjectMap($('map'), { onMoveListener: (lat, lon, { final }) => moveListener(lat, lon, final) });
+  mapMade ??= ProjectMap.create($('map'), { onMoveListener: (lat, lon, { final }) => moveListener(lat, lon, final) });
+  map = await mapMade;
   map.setSpeakers(speakers);
   map.setAssets(assets.map(assetMarker));
   const radius = Math.max(60, Number(project.recording_radius) || 0);
@@ -260,6 +266,19 @@ function setupMap(speakers, assets) {
   const last = (saved.get(`listener.${project.id}`) || '').split(',').map(Number);
   const [lat, lon] = last.length === 2 && last.every(Number.isFinite) ? last : [project.latitude, project.longitude];
   setListener(lat, lon);
+  loadBackdrop(project.id);
+}
+
+/** The box's offline tiles and the project's floor plan, when it has them (after the first paint). */
+async function loadBackdrop(id) {
+  try {
+    const [tiles, plan] = await Promise.all([fetchTiles(call), fetchFloorplan(call, id)]);
+    if (rw.projectId !== id) return;
+    map.setTiles(tiles).setFloorplan(plan);
+  } catch (e) {
+    // The map works on its grid without them; the zones and the walk are what matter.
+    console.warn('map backdrop not loaded:', e.message);
+  }
 }
 
 function assetMarker(a) {
@@ -419,6 +438,7 @@ async function startListening() {
   btn.setAttribute('aria-pressed', 'true');
   listenStatus('Starting your stream…');
   try {
+    await tagsReady;
     await openStream();
     tabStream.set(String(rw.streamId));
     $('skip-btn').disabled = false;
