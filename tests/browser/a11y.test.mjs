@@ -4,10 +4,7 @@
 // phone (the wall also on a tablet and a 1080p screen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { startDaemon, launchBrowser, waitFor, apiCall, staffToken, makeKiosk, uploadRecording } from './lib.mjs';
-
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+import { startDaemon, launchBrowser, waitFor, apiCall, staffToken, makeKiosk, uploadRecording, violations } from './lib.mjs';
 
 let daemon;
 let browser;
@@ -19,16 +16,6 @@ after(async () => {
   await browser?.close();
   await daemon?.stop();
 });
-
-/** Serious and critical WCAG 2 A/AA violations on the page as it is now, as readable lines. */
-async function violations(page) {
-  await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
-  });
-  return found.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(', ')}`);
-}
 
 /** Whether the page scrolls sideways. */
 const overflows = (page) => page.evaluate(() => document.scrollingElement.scrollWidth > window.innerWidth + 1);
