@@ -167,7 +167,8 @@ pub(super) fn json_response(rendered: &Rendered, headers: &HeaderMap) -> Respons
     }
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether the request's `Accept-Encoding` takes gzip (named, and not refused with `q=0`).
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(ACCEPT_ENCODING)
         .iter()

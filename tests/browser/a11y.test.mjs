@@ -4,7 +4,7 @@
 // phone (the wall also on a tablet and a 1080p screen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, launchBrowser, waitFor, apiCall, staffToken, makeKiosk, uploadRecording, axeViolations as violations } from './lib.mjs';
+import { startDaemon, launchBrowser, waitFor, apiCall, staffToken, makeKiosk, uploadRecording, violations } from './lib.mjs';
 
 let daemon;
 let browser;

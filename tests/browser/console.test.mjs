@@ -268,7 +268,9 @@ test('live streams are listed, paused and killed from the console, and shown on 
   await krow.waitFor({ state: 'detached', timeout: 10000 });
   // The map shows where that listener is.
   await openTab('map');
-  await page.locator(`#map rect.rw-live-listener[data-stream="${s.id}"]`).waitFor({ timeout: 10000 });
+  const square = page.locator(`#map .rw-live-listener[data-stream="${s.id}"]`);
+  await square.waitFor({ timeout: 10000 });
+  assert.equal(await square.getAttribute('title'), `Listener of stream ${s.id}`);
   assert.match(await page.textContent('#map-listeners'), new RegExp(`Stream ${s.id}: 42\\.355100, -71\\.065600`));
 });
 

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, launchBrowser, apiCall, staffToken, waitFor, axeViolations, REPO } from './lib.mjs';
+import { startDaemon, launchBrowser, apiCall, staffToken, waitFor, violations, REPO } from './lib.mjs';
 
 const VISITOR = join(REPO, 'src', 'web', 'assets', 'visitor');
 const { STRINGS } = await import(join(VISITOR, 'strings.js'));
@@ -189,7 +189,7 @@ test('a Spanish browser gets the project and the page in Spanish and a Spanish s
   assert.equal(sessionPosts[0].language, 'es');
   const { sessionId } = await page.evaluate(() => window.__rw);
   assert.equal((await session(sessionId)).language_id, seeded.es);
-  assert.deepEqual(await axeViolations(page), [], 'the Spanish page with its language picker');
+  assert.deepEqual(await violations(page), [], 'the Spanish page with its language picker');
   assert.deepEqual(problems, []);
   await context.close();
 });

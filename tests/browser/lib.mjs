@@ -2,12 +2,13 @@
 // a free loopback port with its own temp data dir, and Debian's headless Chromium driven by
 // playwright-core. No mocks: the pages talk to the real daemon over real HTTP.
 import { spawn, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { deflateSync, crc32 } from 'node:zlib';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 /** The repository root. */
@@ -274,10 +275,64 @@ export async function makeKiosk(base, staffTok, name) {
   return apiCall(base, 'kiosks/', { method: 'POST', token: staffTok, body: { name } });
 }
 
+/**
+ * A PNG image (RGBA, 8 bits) of width × height whose pixel (x, y) has colour(x, y) →
+ * [r, g, b, a?]: floor plans and map tiles the tests make themselves.
+ */
+export function png(width, height, colour) {
+  const raw = Buffer.alloc((1 + width * 4) * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const [r, g, b, a = 255] = colour(x, y);
+      raw.set([r, g, b, a], y * (1 + width * 4) + 1 + x * 4);
+    }
+  }
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(8 + body.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 4 + body.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bits per channel
+  ihdr[9] = 6; // RGBA
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** The colour [r, g, b, a] the page shows at viewport point (x, y) (from a screenshot). */
+export async function pixelAt(page, x, y) {
+  const shot = await page.screenshot({ clip: { x: Math.round(x), y: Math.round(y), width: 1, height: 1 } });
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = 1;
+    c.height = 1;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    return [...ctx.getImageData(0, 0, 1, 1).data];
+  }, shot.toString('base64'));
+}
+
+/**
+ * Writes an MBTiles file (SQLite: metadata(name, value), tiles(zoom_level, tile_column,
+ * tile_row, tile_data) with TMS rows) at `path` with python3's sqlite3 (make-mbtiles.py).
+ * tiles: [{z, x, y (XYZ row, flipped here), data (Buffer)}].
+ */
+export function writeMbtiles(path, { metadata, tiles }) {
+  const input = JSON.stringify({ metadata, tiles: tiles.map((t) => ({ z: t.z, x: t.x, y: t.y, data: t.data.toString('base64') })) });
+  execFileSync('python3', [join(dirname(fileURLToPath(import.meta.url)), 'make-mbtiles.py'), path], { input, stdio: ['pipe', 'ignore', 'pipe'] });
+}
+
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 /** Serious and critical WCAG 2 A/AA violations (axe-core) on the page as it is now, as readable lines. */
-export async function axeViolations(page) {
+export async function violations(page) {
   await page.addScriptTag({ path: AXE });
   const found = await page.evaluate(async () => {
     const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });

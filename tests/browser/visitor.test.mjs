@@ -51,30 +51,17 @@ async function openVisitor(context, { width = 1200, height = 900 } = {}) {
   return { page, problems };
 }
 
-/** Moves the listener by dragging its dot to (lat, lon) with the mouse. */
-async function dragListenerTo(page, lat, lon) {
-  const [from, to] = await page.evaluate(
-    ([lat, lon]) => {
-      const svg = document.getElementById('map');
-      const dot = svg.querySelector('.rw-listener-dot').getBoundingClientRect();
-      const box = svg.getBoundingClientRect();
-      const vb = svg.viewBox.baseVal;
-      const scale = Math.min(box.width / vb.width, box.height / vb.height);
-      const R = 6371008.8;
-      const rad = Math.PI / 180;
-      const [lat0, lon0] = [window.__rw.listener.lat, window.__rw.listener.lon];
-      // Target in SVG units relative to the current listener, then to screen pixels.
-      const dx = (lon - lon0) * rad * R * Math.cos(lat0 * rad);
-      const dy = -(lat - lat0) * rad * R;
-      const fx = dot.left + dot.width / 2;
-      const fy = dot.top + dot.height / 2;
-      return [
-        [fx, fy],
-        [fx + dx * scale, fy + dy * scale],
-      ];
-    },
-    [lat, lon],
-  );
+/** The screen centre of an element of the map. */
+async function centreOf(page, selector) {
+  const box = await page.locator(selector).boundingBox();
+  assert.ok(box, `${selector} is on screen`);
+  return [box.x + box.width / 2, box.y + box.height / 2];
+}
+
+/** Drags the listener's dot with the mouse onto the drawn dot of recording `assetId`. */
+async function dragListenerOnto(page, assetId) {
+  const from = await centreOf(page, '#map .rw-listener-dot');
+  const to = await centreOf(page, `#map .rw-asset[data-id="${assetId}"]`);
   await page.mouse.move(from[0], from[1]);
   await page.mouse.down();
   for (let i = 1; i <= 8; i++) await page.mouse.move(from[0] + ((to[0] - from[0]) * i) / 8, from[1] + ((to[1] - from[1]) * i) / 8);
@@ -111,10 +98,22 @@ test('a visitor listens and the level follows the listener into and out of a spe
   const status = await apiCall(daemon.url, 'streams/status/', { token: staff });
   assert.ok(JSON.stringify(status).includes(String(s.streamId)), `stream ${s.streamId} in ${JSON.stringify(status).slice(0, 300)}`);
 
-  // Drag the dot back into the rain speaker's zone: the level rises again.
-  await dragListenerTo(page, 42.3551, -71.0645);
+  // The view grew to keep the listener in sight with the project: its dot is west of the zones.
+  const zones = await page.locator('#map .rw-zone').first().boundingBox();
+  const dot = await centreOf(page, '#map .rw-listener-dot');
+  assert.ok(dot[0] < zones.x, `the dot (${dot}) is drawn west of the zones (${JSON.stringify(zones)})`);
+
+  // Drag the dot back into the rain speaker's zone, onto the drawn "Birdsong scale" recording
+  // there: the listener lands on that recording's position and the level rises again.
+  const assets = await apiCall(daemon.url, 'assets/?project_id=1', { token: s.token });
+  const birdsong = assets.find((a) => a.description === 'Birdsong scale');
+  await dragListenerOnto(page, birdsong.id);
   const back = (await rw(page)).listener;
-  assert.ok(Math.abs(back.lon - -71.0645) < 0.0004 && Math.abs(back.lat - 42.3551) < 0.0004, `dragged to ${JSON.stringify(back)}`);
+  // Within ~1 m (a few pixels at this zoom) of the recording.
+  assert.ok(
+    Math.abs(back.lon - birdsong.longitude) < 0.00002 && Math.abs(back.lat - birdsong.latitude) < 0.00002,
+    `dragged to ${JSON.stringify(back)}, the recording is at ${birdsong.latitude}, ${birdsong.longitude}`,
+  );
   // A recording that was already playing may still sound outside (recordings play to their end),
   // so "outside" can be a quarter of "inside" rather than silence: a rise to 2.5× of it, or
   // back to half the level first heard inside, is the signal.

@@ -184,8 +184,9 @@ async fn unknown_web_files_and_traversal_attempts_are_404() {
     s.stop().await;
 }
 
-/// The local references of an HTML page (`src=`/`href=`) or a JS module (`import … from`,
-/// `import(…)`, bare `import '…'`), resolved against `from`.
+/// The local references of an HTML page (`src=`/`href=`, except a link's `<a href>`: a
+/// navigation, not something the page loads) or a JS module (`import … from`, `import(…)`,
+/// bare `import '…'`), resolved against `from`.
 fn references(from: &str, text: &str, html: bool) -> Vec<String> {
     let mut out = Vec::new();
     let markers: &[&str] = if html {
@@ -195,6 +196,9 @@ fn references(from: &str, text: &str, html: bool) -> Vec<String> {
     };
     for m in markers {
         for (i, _) in text.match_indices(m) {
+            if html && is_link_href(text, i) {
+                continue;
+            }
             let rest = &text[i + m.len()..];
             let Some(end) = rest.find(['"', '\'']) else {
                 continue;
@@ -211,6 +215,21 @@ fn references(from: &str, text: &str, html: bool) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether the attribute at byte `at` of an HTML text belongs to an `<a …>` tag.
+fn is_link_href(text: &str, at: usize) -> bool {
+    text[..at].rfind('<').is_some_and(|start| {
+        let tag = text[start + 1..at].split_whitespace().next().unwrap_or("");
+        tag.eq_ignore_ascii_case("a")
+    })
+}
+
+#[test]
+fn a_link_is_not_a_load_but_a_stylesheet_and_a_script_are() {
+    let html = r#"<link rel="stylesheet" href="/a.css"><a id="x" href="/">home</a>
+        <script type="module" src="/m.js"></script><A HREF="/b">b</A>"#;
+    assert_eq!(references("/", html, true), ["/m.js", "/a.css"]);
 }
 
 fn resolve(from: &str, r: &str) -> String {

@@ -1,40 +1,48 @@
-// The Map section: the project's speakers and recordings on the shared SVG map, with a list
-// of both as the text alternative. A speaker's shape is edited with ShapeEditor and saved
+// The Map section: the project's speakers and recordings on the shared Leaflet map, with a
+// list of both as the text alternative. A speaker's shape is edited with ShapeEditor and saved
 // with PATCH speakers/{id}/ (the server derives the borders again). The listeners of the
-// project's live streams are drawn too (streams/status/, every 3 s).
-import { ProjectMap, svgEl } from '/web/shared/map.js';
+// project's live streams are drawn too (streams/status/, every 3 s). The floor plan has its
+// own editor (floorplan.js); the box's offline tiles, when it has them, are the base layer.
+import { L, ProjectMap, fetchTiles } from '/web/shared/map.js';
 import { state, call, say, el, coords, act, showError, LoggedOut, Poller } from './core.js';
 import { ShapeEditor } from './shape-edit.js';
-
+import { FloorplanEditor } from './floorplan.js';
 const $ = (id) => document.getElementById(id);
 
 /** The Map section. */
 export function mapSection() {
   let map = null;
   let editor = null;
+  let plan = null;
   let speakers = [];
   let assets = [];
   let editing = null;
   let loadedFor = null;
   let dirty = false;
 
+  let made = null;
+  /** Makes the map and its editors once (Leaflet loads in the meantime). */
   function ensureMap() {
-    if (map) return;
-    map = new ProjectMap($('map'), {
-      onMoveListener: (lat, lon, { final }) => {
-        if (final) $('map-point').textContent = `Point on the map: ${coords(lat, lon)}`;
-      },
-    });
-    editor = new ShapeEditor(map, {
-      onChange: (geometry) => {
-        dirty = true;
-        drawSpeakers(geometry);
-        listVertices();
-      },
-    });
-    $('shape-save').addEventListener('click', save);
-    $('shape-revert').addEventListener('click', () => editor && editing && startEdit(editing.id));
-    $('shape-close').addEventListener('click', stopEdit);
+    made ??= (async () => {
+      map = await ProjectMap.create($('map'), {
+        onMoveListener: (lat, lon, { final, via }) => {
+          if (final) $('map-point').textContent = `Point on the map: ${coords(lat, lon)}`;
+          if (final && via === 'click') plan.picked(lat, lon);
+        },
+      });
+      plan = new FloorplanEditor(map);
+      editor = new ShapeEditor(map, {
+        onChange: (geometry) => {
+          dirty = true;
+          drawSpeakers(geometry);
+          listVertices();
+        },
+      });
+      $('shape-save').addEventListener('click', save);
+      $('shape-revert').addEventListener('click', () => editor && editing && startEdit(editing.id));
+      $('shape-close').addEventListener('click', stopEdit);
+    })();
+    return made;
   }
 
   function drawSpeakers(editedGeometry) {
@@ -44,7 +52,7 @@ export function mapSection() {
   }
 
   async function load() {
-    ensureMap();
+    await ensureMap();
     const pid = state.projectId;
     const [sp, as] = await Promise.all([call('speakers/', { query: { project_id: pid } }), call('assets/', { query: { project_id: pid } })]);
     speakers = sp;
@@ -55,6 +63,7 @@ export function mapSection() {
       map.setSpeakers(speakers).setAssets(assets.map((a) => ({ ...a, label: `#${a.id} ${a.description || ''}` })));
       map.fit(25);
       loadedFor = pid;
+      await Promise.all([plan.load(pid), fetchTiles(call).then((t) => map.setTiles(t))]);
     } else {
       map.setAssets(assets.map((a) => ({ ...a, label: `#${a.id} ${a.description || ''}` })));
       drawSpeakers(editing ? editor.geometry() : null);
@@ -90,7 +99,7 @@ export function mapSection() {
     $('shape-panel').hidden = false;
     listVertices();
     say(`Editing the shape of speaker ${id}: drag a handle, or focus one and use the arrow keys.`);
-    map.layers.overlay.querySelector('.rw-vertex-handle')?.focus();
+    $('map').querySelector('.rw-vertex-handle')?.focus();
   }
 
   function stopEdit() {
@@ -125,25 +134,26 @@ export function mapSection() {
     });
   }
 
-  const listenerLayer = svgEl('g', { class: 'rw-live-listeners' });
+  let listenerLayer = null;
 
-  /** The project's live listeners as small squares (their own layer under the editor's). */
+  /** The project's live listeners as small squares (their own pane under the editor's). */
   async function drawListeners() {
     if (!map) return;
     const status = await call('streams/status/');
     const here = (status.streams || []).filter((st) => st.project_id === state.projectId && st.position);
-    if (!listenerLayer.parentNode) map.layers.overlay.before(listenerLayer);
-    const size = map.unit(1 / 70);
-    listenerLayer.replaceChildren(
-      ...here.map((st) => {
-        const p = map.toSvg(st.position[0], st.position[1]);
-        const title = svgEl('title');
-        title.textContent = `Listener of stream ${st.stream_id}`;
-        const r = svgEl('rect', { x: p.x - size, y: p.y - size, width: 2 * size, height: 2 * size, class: 'rw-live-listener', 'data-stream': st.stream_id });
-        r.append(title);
-        return r;
-      }),
-    );
+    listenerLayer ??= L.layerGroup().addTo(map.layers.live);
+    listenerLayer.clearLayers();
+    for (const st of here) {
+      const square = L.marker(st.position, {
+        pane: map.panes.live,
+        interactive: false,
+        keyboard: false,
+        title: `Listener of stream ${st.stream_id}`,
+        icon: L.divIcon({ className: 'rw-live-listener', iconSize: [14, 14] }),
+      });
+      listenerLayer.addLayer(square);
+      square.getElement().dataset.stream = String(st.stream_id);
+    }
     $('map-listeners').replaceChildren(
       ...(here.length ? here.map((st) => el('li', {}, `Stream ${st.stream_id}: ${coords(st.position[0], st.position[1])}`)) : [el('li', {}, 'No listener with a position right now.')]),
     );
@@ -162,6 +172,7 @@ export function mapSection() {
     deactivate: () => listenersPoller.stop(),
     projectChanged() {
       if (editing) stopEdit();
+      plan?.reset();
       loadedFor = null;
     },
   };

@@ -5,7 +5,7 @@
 // strings.js. Everything goes through the public api/2. State for tests and debugging: window.__rw.
 import { api, apiUrl, upload, ApiError, backoffMs, detailText, sleep } from '/web/shared/api.js';
 import { t, say, sayText, setPageLanguage, browserLanguages, firstOffered, baseCode, nativeName, PageError } from '/web/visitor/i18n.js';
-import { ProjectMap } from '/web/shared/map.js';
+import { ProjectMap, fetchTiles, fetchFloorplan } from '/web/shared/map.js';
 import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
 import { StreamPlayer } from '/web/visitor/player.js';
 
@@ -231,7 +231,7 @@ async function openProject(id) {
     renderProject(false);
     $('choose').hidden = true;
     $('project').hidden = false;
-    setupMap(speakers || [], assets || []);
+    await setupMap(speakers || [], assets || []);
     status('');
   } catch (e) {
     status('');
@@ -378,9 +378,11 @@ $('listen-tags').addEventListener('change', async () => {
 });
 
 // ---------- map and listener position ----------
-function setupMap(speakers, assets) {
+let mapMade = null;
+async function setupMap(speakers, assets) {
   assetsById = new Map(assets.map((a) => [a.id, a]));
-  map = new ProjectMap($('map'), { onMoveListener: (lat, lon, { final }) => moveListener(lat, lon, final) });
+  mapMade ??= ProjectMap.create($('map'), { onMoveListener: (lat, lon, { final }) => moveListener(lat, lon, final) });
+  map = await mapMade;
   map.setSpeakers(speakers);
   map.setAssets(assets.map(assetMarker));
   const radius = Math.max(60, Number(project.recording_radius) || 0);
@@ -389,6 +391,19 @@ function setupMap(speakers, assets) {
   const last = (saved.get(`listener.${project.id}`) || '').split(',').map(Number);
   const [lat, lon] = last.length === 2 && last.every(Number.isFinite) ? last : [project.latitude, project.longitude];
   setListener(lat, lon);
+  loadBackdrop(project.id);
+}
+
+/** The box's offline tiles and the project's floor plan, when it has them (after the first paint). */
+async function loadBackdrop(id) {
+  try {
+    const [tiles, plan] = await Promise.all([fetchTiles(call), fetchFloorplan(call, id)]);
+    if (rw.projectId !== id) return;
+    map.setTiles(tiles).setFloorplan(plan);
+  } catch (e) {
+    // The map works on its grid without them; the zones and the walk are what matter.
+    console.warn('map backdrop not loaded:', e.message);
+  }
 }
 
 function assetMarker(a) {
