@@ -53,6 +53,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// List the ALSA outputs usable as `[local] output` (name, description, and the hardware
+    /// mixer element the volume would move, or "software gain").
+    Devices {
+        /// Config file (for `[local] mixer_control`; default: as for `serve`, if present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Manage login users (staff for the console and configuration writes).
     User {
         #[command(subcommand)]
@@ -173,6 +180,17 @@ fn real_main() -> anyhow::Result<()> {
             println!("{outcome}");
             Ok(())
         }
+        Command::Devices { config } => {
+            // The config is optional here: listing must work before one is written.
+            let mixer_control = match config {
+                Some(path) => Config::load(&path)?.local.mixer_control,
+                None => Config::locate(None)
+                    .ok()
+                    .and_then(|p| Config::load(&p).ok())
+                    .and_then(|c| c.local.mixer_control),
+            };
+            devices(mixer_control.as_deref())
+        }
         Command::Serve { config, demo } => {
             let c = load(config)?;
             let media_dir = c.storage.media_dir();
@@ -199,4 +217,27 @@ fn real_main() -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// Prints the ALSA outputs, one per line: name, then description and mixer indented.
+#[cfg(feature = "soundcard")]
+fn devices(mixer_control: Option<&str>) -> anyhow::Result<()> {
+    let outputs = roundwared::list_outputs(mixer_control);
+    println!("ALSA outputs (use a name as [local] output; \"none\" plays no sound card):");
+    for d in outputs {
+        let mixer = d.hardware_mixer.map_or_else(
+            || "no hardware mixer: software gain".to_owned(),
+            |m| format!("hardware mixer: {m}"),
+        );
+        println!("{}\n    {}\n    volume: {mixer}", d.name, d.description);
+    }
+    Ok(())
+}
+
+/// This build has no sound card support.
+#[cfg(not(feature = "soundcard"))]
+fn devices(_mixer_control: Option<&str>) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build has no sound card support (feature `soundcard`); the local mix is served over HTTP only"
+    )
 }

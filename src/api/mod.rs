@@ -38,6 +38,7 @@ mod eventstreams;
 mod kiosks;
 mod languages;
 mod listenevents;
+mod local_audio;
 mod media;
 mod media_files;
 mod position;
@@ -168,6 +169,7 @@ pub(crate) fn routes(state: &AppState) -> routes::Routes {
     listenevents::routes(&mut r);
     position::routes(&mut r);
     kiosks::routes(&mut r);
+    local_audio::routes(&mut r);
     r
 }
 
