@@ -87,3 +87,39 @@ impl CardFeed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
+
+    use super::*;
+    use crate::output::gain::RAMP_MS;
+
+    #[test]
+    fn a_volume_change_reaches_the_ring_as_a_ramp_without_allocating() {
+        let (producer, mut consumer) = rtrb::RingBuffer::new(44_100 * 2);
+        let gain = SoftGain::new(1.0);
+        let mut feed = CardFeed::new(Some(producer), Arc::new(Shared::default()), gain.clone());
+        let block = vec![0.5f32; 441 * 2];
+        reset_violation_count();
+        assert_no_alloc(|| {
+            feed.push(&block);
+            gain.set(0.0);
+            for _ in 0..5 {
+                feed.push(&block);
+            }
+        });
+        assert_eq!(violation_count(), 0, "the feed allocated");
+        let mut out = Vec::new();
+        while let Ok(s) = consumer.pop() {
+            out.push(s);
+        }
+        assert_eq!(out.len(), 6 * 441 * 2);
+        assert!((out[0] - 0.5).abs() < 1e-6, "unity before the change");
+        let bound = 0.5 * 1000.0 / (RAMP_MS as f32 * 44_100.0) + 1e-6;
+        for pair in out.chunks(2).collect::<Vec<_>>().windows(2) {
+            assert!((pair[1][0] - pair[0][0]).abs() <= bound, "a jump: {pair:?}");
+        }
+        assert!(out[out.len() - 1].abs() < 1e-6, "silent after the ramp");
+    }
+}
