@@ -1,13 +1,14 @@
 //! The box's volume and outputs, end to end: the release-shaped daemon (a child process, so
-//! ALSA's `HOME/.asoundrc` is its own) plays its local mix through cpal into an ALSA `file`
-//! plugin writing to a FIFO that this test reads at real-time pace, and the test measures the
-//! level there while it changes the volume through the staff API, restarts the daemon, and
-//! switches the card away and back. The `file` plugin has no mixer element, so these runs take
-//! the software-gain path; `roundwared devices` is run against the same configuration.
+//! ALSA's `HOME/.asoundrc` is its own) plays its local mix through cpal, and the test measures
+//! the level that arrives while it changes the volume through the staff API, restarts the
+//! daemon, and switches the card away and back.
 //!
-//! (A `softvol` PCM would give the hardware-mixer path a real element, but alsa-lib's softvol
-//! keeps its control on a kernel card, `hw:N`, and the CI machines have no sound card at all:
-//! the mixer's element choice and ctl naming are unit-tested in `output::asound::mixer`.)
+//! Two real sinks: an ALSA `file` plugin writing to a FIFO read at real-time pace (no mixer
+//! element: the software-gain path), and ALSA's `pulse` PCM and control plugins on a
+//! PulseAudio null sink recorded with `parec` (its `Master` is a real simple-mixer element:
+//! the hardware-mixer path). A `softvol` PCM would be the other classic element, but alsa-lib
+//! keeps softvol's control on a kernel card (`hw:N`), and the CI machines have no sound card
+//! at all. `roundwared devices` is run against the same configurations.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -52,6 +53,10 @@ struct BoxUnderTest {
     /// Set to make the reader restart its real-time pacing (after a restart of the daemon).
     repace: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// Extra environment of the daemon (the PulseAudio server's runtime directory).
+    env: Vec<(String, PathBuf)>,
+    /// A PulseAudio server and its `parec` recorder, for the hardware-mixer runs.
+    helpers: Vec<Child>,
 }
 
 impl BoxUnderTest {
@@ -59,7 +64,6 @@ impl BoxUnderTest {
     /// `[local]`), adds a staff user and starts the daemon.
     async fn start(local_extra: &str, with_boxcard: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        crate::local_card::seed(dir.path()).await;
         let fifo = dir.path().join("card.fifo");
         assert!(
             Command::new("mkfifo")
@@ -69,6 +73,104 @@ impl BoxUnderTest {
                 .success()
         );
         std::fs::write(dir.path().join(".asoundrc"), asoundrc(&fifo, with_boxcard)).unwrap();
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let repace = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn_reader(&fifo, captured.clone(), repace.clone(), stop.clone());
+        let mut b = Self::prepare(dir, local_extra, captured, repace, stop).await;
+        b.spawn_daemon();
+        b
+    }
+
+    /// Like [`BoxUnderTest::start`], but the card is `boxpulse`: ALSA's `pulse` PCM and
+    /// control plugins on a PulseAudio null sink (paced by PulseAudio's timer), whose `Master`
+    /// element is a real ALSA simple-mixer element; the level is recorded from the sink's
+    /// monitor with `parec`.
+    async fn start_pulse(local_extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let server = Command::new("pulseaudio")
+            .args([
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "-n",
+                "--use-pid-file=no",
+            ])
+            .args([
+                "-L",
+                "module-null-sink",
+                "-L",
+                "module-native-protocol-unix",
+            ])
+            .args(["-L", "module-always-sink"])
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", &run)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio (tests/install-deps.sh installs it)");
+        let socket = run.join("pulse/native");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "pulseaudio did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::write(
+            dir.path().join(".asoundrc"),
+            "pcm.boxpulse {\n  type pulse\n  hint { show on; description \"PulseAudio null sink\" }\n}\n\
+             ctl.boxpulse { type pulse }\n",
+        )
+        .unwrap();
+        let mut parec = Command::new("parec")
+            .args([
+                "-d",
+                "null.monitor",
+                "--rate=48000",
+                "--channels=2",
+                "--format=s16le",
+            ])
+            .arg("--latency-msec=20")
+            .env("XDG_RUNTIME_DIR", &run)
+            .env("HOME", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("parec (pulseaudio-utils)");
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let mut out = parec.stdout.take().unwrap();
+        let sink = captured.clone();
+        std::thread::spawn(move || {
+            let mut chunk = vec![0u8; 8192];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        let (repace, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let mut b = Self::prepare(dir, local_extra, captured, repace, stop).await;
+        b.env.push(("XDG_RUNTIME_DIR".into(), run));
+        b.helpers.extend([server, parec]);
+        b.spawn_daemon();
+        b
+    }
+
+    /// Seeds the project, writes the config and adds the staff user.
+    async fn prepare(
+        dir: tempfile::TempDir,
+        local_extra: &str,
+        captured: Arc<Mutex<Vec<u8>>>,
+        repace: Arc<AtomicBool>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        crate::local_card::seed(dir.path()).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -99,11 +201,7 @@ impl BoxUnderTest {
             .output()
             .unwrap();
         assert!(added.status.success(), "{added:?}");
-        let captured = Arc::new(Mutex::new(Vec::new()));
-        let repace = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        spawn_reader(&fifo, captured.clone(), repace.clone(), stop.clone());
-        let mut b = Self {
+        Self {
             dir,
             cfg,
             port,
@@ -112,9 +210,9 @@ impl BoxUnderTest {
             captured,
             repace,
             stop,
-        };
-        b.spawn_daemon();
-        b
+            env: Vec::new(),
+            helpers: Vec::new(),
+        }
     }
 
     fn spawn_daemon(&mut self) {
@@ -122,6 +220,7 @@ impl BoxUnderTest {
             .args(["serve", "--config"])
             .arg(&self.cfg)
             .env("HOME", self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -247,6 +346,10 @@ impl Drop for BoxUnderTest {
             let _ = c.wait();
         }
         self.stop.store(true, Ordering::Relaxed);
+        for mut h in self.helpers.drain(..) {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
     }
 }
 
@@ -522,4 +625,95 @@ async fn a_bad_volume_or_an_unknown_output_gets_a_400_naming_it_and_changes_noth
         .await;
     assert_eq!(r.ok()["volume"], 20);
     assert_eq!(r.body["volume_via"], "none", "no card: {}", r.body);
+}
+
+#[tokio::test]
+async fn a_card_with_a_mixer_element_gets_the_volume_on_that_element_and_keeps_it_across_a_restart()
+{
+    let mut b = BoxUnderTest::start_pulse("output = \"boxpulse\"\nvolume = 100").await;
+    let token = b.staff_token().await;
+    let full = b
+        .wait_level(15, "playing at volume 100", |l| l > 0.005)
+        .await;
+    let (_, audio) = b.call("GET", "/api/2/local/audio/", &token, None).await;
+    assert_eq!(audio["volume_via"], "mixer", "{audio}\n{}", b.log());
+    assert_eq!(audio["mixer"], "Master on boxpulse", "{audio}");
+    assert_eq!(amixer_master(&b), "65536", "the element at its top");
+
+    let (status, audio) = b
+        .call(
+            "PATCH",
+            "/api/2/local/audio/",
+            &token,
+            Some(json!({"volume": 50})),
+        )
+        .await;
+    assert_eq!(status, 200, "{audio}");
+    // The element states no dB range: its raw range is mapped linearly (PulseAudio's own
+    // curve makes 50 % of it about -18 dB).
+    assert_eq!(amixer_master(&b), "32768");
+    b.wait_level(10, "volume 50 on the mixer", |l| {
+        db(l / full) < -12.0 && db(l / full) > -24.0
+    })
+    .await;
+    b.call(
+        "PATCH",
+        "/api/2/local/audio/",
+        &token,
+        Some(json!({"volume": 0})),
+    )
+    .await;
+    b.wait_level(10, "volume 0 on the mixer", |l| l < 0.0002)
+        .await;
+    b.call(
+        "PATCH",
+        "/api/2/local/audio/",
+        &token,
+        Some(json!({"volume": 50})),
+    )
+    .await;
+
+    // Something else moves the element; a restart puts the saved volume back on it.
+    b.stop_daemon();
+    let set = Command::new("amixer")
+        .args(["-q", "-D", "boxpulse", "sset", "Master", "100%"])
+        .env("HOME", b.dir.path())
+        .envs(b.env.iter().map(|(k, v)| (k, v)))
+        .status()
+        .unwrap();
+    assert!(set.success());
+    b.spawn_daemon();
+    let token = b.staff_token().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while amixer_master(&b) != "32768" {
+        assert!(
+            Instant::now() < deadline,
+            "volume 50 not restored\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, audio) = b.call("GET", "/api/2/local/audio/", &token, None).await;
+    assert_eq!(audio["volume"], 50, "{audio}");
+    assert!(
+        !b.log().contains("ALSA lib"),
+        "alsa-lib chatter:\n{}",
+        b.log()
+    );
+}
+
+/// The raw value of `Master` on `boxpulse`'s control, as `amixer` reads it.
+fn amixer_master(b: &BoxUnderTest) -> String {
+    let out = Command::new("amixer")
+        .args(["-D", "boxpulse", "sget", "Master"])
+        .env("HOME", b.dir.path())
+        .envs(b.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Front Left: Playback "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned()
 }
