@@ -18,9 +18,10 @@ use super::gain::{SoftGain, volume_to_gain};
 /// How long a caller waits for the volume thread to report what a change did.
 #[cfg(feature = "soundcard")]
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-/// How often the volume thread looks at the card's state (to re-apply after it comes back).
+/// How often the volume thread looks at the card's state, to put the volume back on a card
+/// that came back (a replugged card starts at its own level: keep that moment short).
 #[cfg(feature = "soundcard")]
-const CARD_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+const CARD_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The volume and output now, for the API and the console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
