@@ -4,7 +4,7 @@
 //! an atomic ([`SoftGain`]) and a per-frame ramp the render thread runs towards it
 //! ([`GainRamp`]), so a change never clicks.
 //!
-//! Real time (design.md §3.4): [`GainRamp::apply`] and [`SoftGain::target`] neither allocate,
+//! Real time (design.md §3.4): [`GainRamp::step`] and [`SoftGain::target`] neither allocate,
 //! lock, log nor panic. Builds with and without the `soundcard` feature.
 //!
 //! Owns: the volume law and the ramp. May not touch: ALSA (that is `output::alsa`), the card's

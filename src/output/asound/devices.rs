@@ -88,36 +88,97 @@ fn mixer_of(output: &str, mixer_control: Option<&str>) -> Option<String> {
 }
 
 /// Whether ALSA knows `name` as a playback PCM: listed by [`list_outputs`], `"none"` (no
-/// card), or a name alsa-lib can open (`plughw:1,0` is valid without being listed; a busy
-/// device exists).
+/// card), or a card's device in the usual forms (`plughw:1,0`, `hw:CARD=Device,DEV=0`,
+/// `sysdefault:CARD=Device`…) for a card that exists, which alsa-lib does not list.
+///
+/// Nothing is opened to find out: an ALSA PCM name can be a whole inline definition (a `file`
+/// plugin writing wherever the name says, a `ladspa` plugin loading a library…), so a name
+/// from a request is only compared, never handed to `snd_pcm_open`.
 pub(crate) fn is_known_output(name: &str) -> bool {
     if name == "none" || name == "default" {
         return true;
     }
+    if name.trim().is_empty() || name.contains('\0') || name.len() > 200 {
+        return false;
+    }
     let mut quiet = super::Quiet::install();
-    let known = known(name);
+    let known = listed(name) || card_device(name).is_some_and(card_exists);
     quiet.flush("devices");
     known
 }
 
-fn known(name: &str) -> bool {
-    if name.trim().is_empty() || name.contains('\0') || name.len() > 200 {
-        return false;
-    }
-    if let Ok(hints) = alsa::device_name::HintIter::new_str(None, "pcm")
-        && hints
-            .filter(|h| h.direction != Some(alsa::Direction::Capture))
-            .any(|h| h.name.as_deref() == Some(name))
-    {
-        return true;
-    }
-    match alsa::PCM::new(name, alsa::Direction::Playback, true) {
-        Ok(_) => true,
-        // alsa-lib answers -EBUSY when the device exists and someone (perhaps this daemon)
-        // is playing on it.
-        Err(e) => e.errno().abs() == EBUSY,
-    }
+fn listed(name: &str) -> bool {
+    alsa::device_name::HintIter::new_str(None, "pcm").is_ok_and(|mut hints| {
+        hints.any(|h| {
+            h.direction != Some(alsa::Direction::Capture) && h.name.as_deref() == Some(name)
+        })
+    })
 }
 
-/// `EBUSY` on Linux.
-const EBUSY: i32 = 16;
+/// The plugins a card's devices are opened through, by name.
+const CARD_PLUGINS: [&str; 8] = [
+    "hw",
+    "plughw",
+    "sysdefault",
+    "front",
+    "dmix",
+    "iec958",
+    "hdmi",
+    "surround51",
+];
+
+/// The card of a `plugin:CARD[,DEV[,SUBDEV]]` name (with or without `CARD=`/`DEV=`), when
+/// `name` has that shape and nothing else.
+pub(crate) fn card_device(name: &str) -> Option<&str> {
+    let (plugin, args) = name.split_once(':')?;
+    if !CARD_PLUGINS.contains(&plugin) {
+        return None;
+    }
+    let mut parts = args.split(',');
+    let card = parts.next()?;
+    let card = card.strip_prefix("CARD=").unwrap_or(card);
+    let card_ok = !card.is_empty()
+        && card.len() <= 32
+        && card
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let rest_ok = parts.all(|p| {
+        let n = p
+            .strip_prefix("DEV=")
+            .or_else(|| p.strip_prefix("SUBDEV="))
+            .unwrap_or(p);
+        !n.is_empty() && n.len() <= 3 && n.chars().all(|c| c.is_ascii_digit())
+    });
+    (card_ok && rest_ok).then_some(card)
+}
+
+/// Whether a sound card with this index or id exists now.
+fn card_exists(card: &str) -> bool {
+    std::ffi::CString::new(card).is_ok_and(|c| alsa::card::Card::from_str(&c).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_device_names_are_recognised_and_anything_else_is_not() {
+        assert_eq!(card_device("plughw:1,0"), Some("1"));
+        assert_eq!(card_device("hw:CARD=Headphones,DEV=0"), Some("Headphones"));
+        assert_eq!(card_device("sysdefault:CARD=Device"), Some("Device"));
+        assert_eq!(card_device("file:FILE=/etc/passwd"), None);
+        assert_eq!(card_device("hw:0,0,FILE=x"), None);
+        assert_eq!(card_device("plug:'hw:0'"), None);
+        assert_eq!(card_device("hw:../x"), None);
+        assert_eq!(card_device("boxout"), None);
+    }
+
+    #[test]
+    fn an_inline_plugin_definition_is_not_a_known_output() {
+        assert!(!is_known_output(
+            "file:FILE=/tmp/roundwared-should-not-exist,FORMAT=raw"
+        ));
+        assert!(!std::path::Path::new("/tmp/roundwared-should-not-exist").exists());
+        assert!(is_known_output("none"));
+    }
+}

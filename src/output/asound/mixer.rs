@@ -17,9 +17,10 @@ use crate::output::gain::{VOLUME_RANGE_DB, volume_to_db};
 
 /// Elements tried in this order when none is configured.
 const PREFERRED_ELEMENTS: [&str; 4] = ["Master", "PCM", "Speaker", "Headphone"];
-/// Steps of a hardware volume change, and the pause between them (a 40 ms ramp).
-const RAMP_STEPS: i64 = 8;
-const RAMP_STEP_PAUSE: Duration = Duration::from_millis(5);
+/// Steps of a hardware volume change, and the pause between them (a 45 ms ramp: a full swing
+/// moves about 4 dB per step).
+const RAMP_STEPS: i64 = 16;
+const RAMP_STEP_PAUSE: Duration = Duration::from_millis(3);
 
 /// Why the hardware mixer cannot be used.
 #[derive(Debug, thiserror::Error)]
