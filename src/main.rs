@@ -111,7 +111,9 @@ fn real_main() -> anyhow::Result<()> {
                 "config OK: {}\n  http.listen = {}\n  http.public_url = {}\n  storage.data_dir = {}\n  \
                  stream.heartbeat_timeout_s = {}\n  stream.ban_timeout_s = {}\n  stream.bitrate_kbps = {}\n  \
                  limits.max_upload_mb = {}\n  log.level = {}\n  position.source = {}\n  \
-                 position.on_fix_loss = {} after {} s",
+                 position.on_fix_loss = {} after {} s\n  local.enabled = {}\n  local.output = {}\n  \
+                 local.volume = {} (the console's choice, when saved, wins until this changes)\n  \
+                 local.mixer_control = {}",
                 c.source
                     .as_deref()
                     .map(|p| p.display().to_string())
@@ -127,6 +129,10 @@ fn real_main() -> anyhow::Result<()> {
                 c.position.source.name(),
                 c.position.on_fix_loss.name(),
                 c.position.hold_s,
+                c.local.enabled,
+                c.local.output,
+                c.local.volume,
+                c.local.mixer_control.as_deref().unwrap_or("(automatic)"),
             );
             Ok(())
         }
