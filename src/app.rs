@@ -175,7 +175,8 @@ impl Daemon {
     pub async fn start_local_listener(&self) {
         let s = &self.state;
         let card: Card =
-            local_listener::start(&s.engine, &s.position, &s.health, &s.config.local).await;
+            local_listener::start(&s.engine, &s.position, &s.health, &s.config.local, &s.store)
+                .await;
         let _ = s.card.set(card);
     }
 

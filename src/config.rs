@@ -138,6 +138,12 @@ pub struct LocalConfig {
     /// `SCHED_FIFO` priority of the sound-card callback thread (the local render thread gets
     /// one less), 1–99; 0 keeps normal scheduling.
     pub realtime_priority: u8,
+    /// The box's volume, 0–100 (equal dB steps over 60 dB; 0 is silence), until the console
+    /// changes it (the console's choice is kept in the database; see `store::settings`).
+    pub volume: u8,
+    /// The card's mixer element the volume moves (`"Master"`, `"Speaker"`…); `None` picks one
+    /// (Master, PCM, Speaker, Headphone, else the first with a playback volume).
+    pub mixer_control: Option<String>,
 }
 
 /// `[stream]`: server-side personal streams.
@@ -217,6 +223,8 @@ struct RawLocal {
     project_id: i64,
     output: String,
     realtime_priority: i64,
+    volume: i64,
+    mixer_control: String,
 }
 
 impl Default for RawLocal {
@@ -226,6 +234,8 @@ impl Default for RawLocal {
             project_id: 1,
             output: "default".into(),
             realtime_priority: 20,
+            volume: 100,
+            mixer_control: String::new(),
         }
     }
 }
@@ -515,6 +525,15 @@ impl Config {
                     ),
                 )
             })?;
+        let volume = u8::try_from(raw.local.volume)
+            .ok()
+            .filter(|v| *v <= 100)
+            .ok_or_else(|| {
+                invalid(
+                    "local.volume",
+                    format!("{} is not between 0 and 100", raw.local.volume),
+                )
+            })?;
         let level: log::LevelFilter = raw.log.level.parse().map_err(|_| {
             invalid(
                 "log.level",
@@ -568,6 +587,9 @@ impl Config {
                 project_id: raw.local.project_id,
                 output: raw.local.output.trim().to_owned(),
                 realtime_priority,
+                volume,
+                mixer_control: Some(raw.local.mixer_control.trim().to_owned())
+                    .filter(|m| !m.is_empty()),
             },
             log: LogConfig { level },
             position,
@@ -583,6 +605,20 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml_str(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn the_local_volume_defaults_to_100_and_must_lie_between_0_and_100() {
+        let c = parse("").unwrap();
+        assert_eq!(c.local.volume, 100);
+        assert_eq!(c.local.mixer_control, None);
+        assert_eq!(parse("[local]\nvolume = 0\n").unwrap().local.volume, 0);
+        for bad in ["-1", "101", "1000"] {
+            let err = parse(&format!("[local]\nvolume = {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("local.volume"), "{err}");
+        }
+        let c = parse("[local]\nmixer_control = \" Speaker \"\n").unwrap();
+        assert_eq!(c.local.mixer_control.as_deref(), Some("Speaker"));
     }
 
     #[test]

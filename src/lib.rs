@@ -70,6 +70,8 @@ mod web;
 
 pub use app::{Daemon, RunError, SHUTDOWN_GRACE, shutdown_signal};
 pub use demo::seed_if_empty;
+#[cfg(feature = "soundcard")]
+pub use output::asound::devices::{OutputDevice, list_outputs};
 pub use users::add_user_blocking;
 
 /// Internals the integration tests and benchmarks drive directly (the mixer with a real

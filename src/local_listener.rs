@@ -2,6 +2,10 @@
 //! engine's local stream (the engine's side of it is `conductor::local`), given the handles
 //! the daemon's start built.
 //!
+//! It also settles the box's volume and output: the configuration's values unless the console
+//! chose others (kept in the store's `settings`; precedence in `store::settings`), and saves
+//! each new choice ([`choose_volume`], [`choose_output`]).
+//!
 //! Owns: the glue task that turns position updates into moves of the local listener (and
 //! the `on_fix_loss = "pause"` policy). May not touch: mixing, playlist rules, SQL, HTTP.
 
@@ -11,8 +15,11 @@ use crate::conductor::Engine;
 use crate::config::LocalConfig;
 use crate::health::Health;
 use crate::output::card::{Card, CardProbe};
+use crate::output::volume::{AudioStatus, LocalAudio};
 use crate::playlist::Position;
 use crate::position::PositionSource;
+use crate::store::settings::{LOCAL_OUTPUT, LOCAL_VOLUME, Setting};
+use crate::store::{Store, StoreError};
 
 /// Starts the local listener when `[local] enabled`: its sound card (unless `output =
 /// "none"`), its stream, and the task that moves it with `position`; registers the card with
@@ -23,11 +30,19 @@ pub(crate) async fn start(
     position: &PositionSource,
     health: &Health,
     local: &LocalConfig,
+    store: &Store,
 ) -> Card {
     if !local.enabled {
         return Card::default();
     }
-    let (card, tap) = Card::open(&local.output, local.realtime_priority);
+    let (volume, output) = effective_choice(store, local).await;
+    let audio = {
+        let (output, mixer_control) = (output.clone(), local.mixer_control.clone());
+        tokio::task::spawn_blocking(move || LocalAudio::new(volume, &output, mixer_control))
+            .await
+            .unwrap_or_else(|_| LocalAudio::new(volume, "none", None))
+    };
+    let (card, tap) = Card::open(&output, local.realtime_priority, audio);
     match engine
         .start_local(local.project_id, tap, local.realtime_priority)
         .await
@@ -39,6 +54,71 @@ pub(crate) async fn start(
     }
     health.register(Arc::new(CardProbe(card.clone())));
     card
+}
+
+/// The volume and output to start with: the configuration's, or the console's saved choice
+/// while the configuration still says what it said when the choice was made.
+async fn effective_choice(store: &Store, local: &LocalConfig) -> (u8, String) {
+    let read = |key| async move {
+        store.setting(key).await.unwrap_or_else(|e| {
+            log::warn!("cannot read the saved {key} ({e}); using the configuration's");
+            None
+        })
+    };
+    let (saved_volume, saved_output) = (read(LOCAL_VOLUME).await, read(LOCAL_OUTPUT).await);
+    let config_volume = local.volume.to_string();
+    let volume = Setting::effective(saved_volume.as_ref(), &config_volume)
+        .parse::<u8>()
+        .map_or(local.volume, |v| v.min(100));
+    let output = Setting::effective(saved_output.as_ref(), &local.output).to_owned();
+    if volume != local.volume || output != local.output {
+        log::info!(
+            "local listener: volume {volume} on output {output:?}, as chosen in the console \
+             (the configuration says {} on {:?}; changing it there takes over again)",
+            local.volume,
+            local.output
+        );
+    }
+    (volume, output)
+}
+
+/// Sets the box's volume (0–100) and saves the choice so it survives restarts.
+///
+/// # Errors
+/// [`StoreError`] if the choice cannot be saved (it is applied all the same).
+pub(crate) async fn choose_volume(
+    store: &Store,
+    local: &LocalConfig,
+    audio: &LocalAudio,
+    volume: u8,
+) -> Result<AudioStatus, StoreError> {
+    let status = audio.set_volume(volume).await;
+    let setting = Setting {
+        value: status.volume.to_string(),
+        config_value: local.volume.to_string(),
+    };
+    store.save_setting(LOCAL_VOLUME, setting).await?;
+    Ok(status)
+}
+
+/// Plays on `output` (live when the card permits, else from the next start) and saves the
+/// choice. The caller checked that ALSA knows the name.
+///
+/// # Errors
+/// [`StoreError`] if the choice cannot be saved.
+pub(crate) async fn choose_output(
+    store: &Store,
+    local: &LocalConfig,
+    audio: &LocalAudio,
+    output: &str,
+) -> Result<AudioStatus, StoreError> {
+    let status = audio.set_output(output).await;
+    let setting = Setting {
+        value: output.to_owned(),
+        config_value: local.output.clone(),
+    };
+    store.save_setting(LOCAL_OUTPUT, setting).await?;
+    Ok(status)
 }
 
 /// Moves the local listener with every published fix; with no fix (after the hold, policy

@@ -53,6 +53,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// List the ALSA outputs usable as `[local] output` (name, description, and the hardware
+    /// mixer element the volume would move, or "software gain").
+    Devices {
+        /// Config file (for `[local] mixer_control`; default: as for `serve`, if present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Manage login users (staff for the console and configuration writes).
     User {
         #[command(subcommand)]
@@ -104,7 +111,9 @@ fn real_main() -> anyhow::Result<()> {
                 "config OK: {}\n  http.listen = {}\n  http.public_url = {}\n  storage.data_dir = {}\n  \
                  stream.heartbeat_timeout_s = {}\n  stream.ban_timeout_s = {}\n  stream.bitrate_kbps = {}\n  \
                  limits.max_upload_mb = {}\n  log.level = {}\n  position.source = {}\n  \
-                 position.on_fix_loss = {} after {} s",
+                 position.on_fix_loss = {} after {} s\n  local.enabled = {}\n  local.output = {}\n  \
+                 local.volume = {} (the console's choice, when saved, wins until this changes)\n  \
+                 local.mixer_control = {}",
                 c.source
                     .as_deref()
                     .map(|p| p.display().to_string())
@@ -120,6 +129,10 @@ fn real_main() -> anyhow::Result<()> {
                 c.position.source.name(),
                 c.position.on_fix_loss.name(),
                 c.position.hold_s,
+                c.local.enabled,
+                c.local.output,
+                c.local.volume,
+                c.local.mixer_control.as_deref().unwrap_or("(automatic)"),
             );
             Ok(())
         }
@@ -173,6 +186,17 @@ fn real_main() -> anyhow::Result<()> {
             println!("{outcome}");
             Ok(())
         }
+        Command::Devices { config } => {
+            // The config is optional here: listing must work before one is written.
+            let mixer_control = match config {
+                Some(path) => Config::load(&path)?.local.mixer_control,
+                None => Config::locate(None)
+                    .ok()
+                    .and_then(|p| Config::load(&p).ok())
+                    .and_then(|c| c.local.mixer_control),
+            };
+            devices(mixer_control.as_deref())
+        }
         Command::Serve { config, demo } => {
             let c = load(config)?;
             let media_dir = c.storage.media_dir();
@@ -199,4 +223,27 @@ fn real_main() -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// Prints the ALSA outputs, one per line: name, then description and mixer indented.
+#[cfg(feature = "soundcard")]
+fn devices(mixer_control: Option<&str>) -> anyhow::Result<()> {
+    let outputs = roundwared::list_outputs(mixer_control);
+    println!("ALSA outputs (use a name as [local] output; \"none\" plays no sound card):");
+    for d in outputs {
+        let mixer = d.hardware_mixer.map_or_else(
+            || "no hardware mixer: software gain".to_owned(),
+            |m| format!("hardware mixer: {m}"),
+        );
+        println!("{}\n    {}\n    volume: {mixer}", d.name, d.description);
+    }
+    Ok(())
+}
+
+/// This build has no sound card support.
+#[cfg(not(feature = "soundcard"))]
+fn devices(_mixer_control: Option<&str>) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build has no sound card support (feature `soundcard`); the local mix is served over HTTP only"
+    )
 }

@@ -8,13 +8,16 @@ kind="${1:-test}"
 # `runtime` needs the build tools and the ALSA headers (the default `soundcard` feature links
 # libasound through cpal); `test` adds ffmpeg (it makes the M4A, Ogg Vorbis and FLAC files the
 # upload tests send; ffprobe/ffmpeg check renditions and streams), systemd (systemd-analyze
-# lints the unit), alsa-utils (the sound-card tests' ALSA configs) and
+# lints the unit), alsa-utils (the sound-card tests' ALSA configs; amixer reads the mixer
+# element the volume test moves), pulseaudio with pulseaudio-utils and libasound2-plugins (a
+# PulseAudio null sink behind ALSA's pulse plugins: a real mixer element for that test, recorded
+# with parec) and
 # gpsd with gpsd-clients (gpsfake for the GPS tests), chromium (the browser tests of the
 # web pages drive Debian's headless Chromium; node and npm come along when node is missing),
 # and python3-venv (tests/fuzz/schemathesis.sh installs schemathesis into a virtualenv).
 packages=(build-essential pkg-config ca-certificates libasound2-dev)
 if [ "$kind" = "test" ]; then
-    packages+=(ffmpeg systemd alsa-utils gpsd gpsd-clients chromium python3-venv)
+    packages+=(ffmpeg systemd alsa-utils pulseaudio pulseaudio-utils libasound2-plugins gpsd gpsd-clients chromium python3-venv)
     command -v node >/dev/null || packages+=(nodejs npm)
 fi
 echo "checking packages for: $kind"

@@ -39,6 +39,7 @@ mod floorplans;
 mod kiosks;
 mod languages;
 mod listenevents;
+mod local_audio;
 mod media;
 mod media_files;
 mod position;
@@ -170,6 +171,7 @@ pub(crate) fn routes(state: &AppState) -> routes::Routes {
     listenevents::routes(&mut r);
     position::routes(&mut r);
     kiosks::routes(&mut r);
+    local_audio::routes(&mut r);
     r
 }
 

@@ -12,6 +12,10 @@
 //!   cpal/ALSA, fed from a ring by a render thread, drift-compensated, reopened when it vanishes.
 //! * [`card`]: the card as the rest of the daemon sees it (status, health probe, opening it),
 //!   in every build.
+//! * [`volume`]: the box's volume and output choice, applied on a thread of its own to the
+//!   card's hardware mixer or to the software gain of [`gain`] (the volume law and its ramp).
+//! * `asound` (feature `soundcard`): what is asked of alsa-lib directly: the outputs it knows
+//!   (`roundwared devices`), the hardware mixer, its error messages kept out of stderr.
 //! * [`sched`]: `SCHED_FIFO` for the threads that feed the sound card.
 //! * [`titles`]: ICY titles keyed to the mixer clock, queued lock-free to a render thread.
 //! * [`tone`]: a paced, LAME-encoded sine published into a feed, for tests and tools that
@@ -22,8 +26,11 @@
 //! Nothing here blocks the producer: a render thread calls [`feed::Feed::publish`] and
 //! returns at once whatever the listeners do.
 
+#[cfg(feature = "soundcard")]
+pub(crate) mod asound;
 pub(crate) mod card;
 pub mod feed;
+pub(crate) mod gain;
 pub(crate) mod icy;
 pub(crate) mod listener;
 pub mod mp3;
@@ -33,3 +40,4 @@ pub mod sched;
 pub(crate) mod soundcard;
 pub mod titles;
 pub mod tone;
+pub(crate) mod volume;

@@ -5,17 +5,24 @@
 //!
 //! Threads: the caller's render thread owns the [`CardFeed`] (producer, never blocks); a
 //! supervisor thread owns the cpal `Stream` (it is not `Send`), opens, watches and reopens it,
-//! and logs state changes with the device name; cpal's callback runs `callback::CardCallback`
-//! (real time: no allocation, locks or logging). [`CardSink`] is the control handle: status
-//! and, on drop, shutdown.
+//! and logs state changes with the device name (one line when the device is missing, one when
+//! it is back, never one per retry; alsa-lib's own messages on that thread go to our log at
+//! debug level through `asound::Quiet`); cpal's callback runs `callback::CardCallback`
+//! (real time: no allocation, locks or logging). [`CardSink`] is the control handle: status,
+//! switching to another device live ([`CardSink::set_device`]) and, on drop, shutdown. The
+//! software gain is applied by the render thread's [`CardFeed`] (`feed.rs`).
 //!
 //! Owns: the device, its format and buffer, the ring, resampling, fault handling. May not
 //! touch: the mixer, the renderer's pacing, HTTP, the store.
 
 mod callback;
 mod drift;
+mod feed;
+mod open;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use feed::CardFeed;
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -23,11 +30,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use cpal::{BufferSize, ErrorKind, SampleFormat, StreamConfig};
-
+use super::asound::Quiet;
+use super::gain::SoftGain;
 use super::sched::Promotion;
-use callback::{CardCallback, Meters, OutSample, RING_MS, TARGET_FILL_MS, frames_in_ms};
+use callback::{CardCallback, Meters, RING_MS, TARGET_FILL_MS, frames_in_ms};
+use open::{CallbackSlot, OpenError, failure_text, open};
 
 /// Largest card buffer accepted (larger requests are clamped): fades must stay responsive.
 pub(crate) const MAX_BUFFER_MS: u32 = 40;
@@ -40,8 +47,8 @@ const WATCH: Duration = Duration::from_millis(100);
 /// Xruns are logged at most this often (with the count since the last line).
 const XRUN_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Which sound card and how much buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which sound card, how much buffer, and the software gain its feed applies.
+#[derive(Debug, Clone)]
 pub(crate) struct CardConfig {
     /// ALSA/cpal device name: `"default"`, `"hw:CARD=Device,DEV=0"`, `"plughw:1,0"`…, or
     /// `"none"` for no sound card at all.
@@ -50,6 +57,15 @@ pub(crate) struct CardConfig {
     pub buffer_ms: u32,
     /// `SCHED_FIFO` priority for the callback thread (1–99), 0 to leave it alone.
     pub rt_priority: u8,
+    /// The software gain the render thread's feed ramps to (unity with a hardware mixer).
+    pub gain: SoftGain,
+}
+
+/// What the control handle tells the supervisor (dropping the sender stops it).
+#[derive(Debug)]
+enum Control {
+    /// Close the current device and play on this one instead (`"none"`: no device).
+    Reopen(String),
 }
 
 /// What the sink is doing.
@@ -147,6 +163,8 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct Details {
+    /// The device played on (or waited for) now.
+    device: String,
     last_error: Option<String>,
     device_rate_hz: u32,
     sample_format: String,
@@ -165,16 +183,9 @@ impl Shared {
 
 /// Control handle of the sink; dropping it stops the stream and the supervisor.
 pub(crate) struct CardSink {
-    device: String,
     shared: Arc<Shared>,
-    stop: Option<mpsc::Sender<()>>,
+    control: Option<mpsc::Sender<Control>>,
     thread: Option<JoinHandle<()>>,
-}
-
-/// Producer end of the ring, owned by the render thread. Never blocks or allocates.
-pub(crate) struct CardFeed {
-    ring: Option<rtrb::Producer<f32>>,
-    shared: Arc<Shared>,
 }
 
 impl CardSink {
@@ -183,15 +194,15 @@ impl CardSink {
     /// `"none"` starts no thread; its feed accepts nothing.
     pub(crate) fn start(config: CardConfig) -> (CardSink, CardFeed) {
         let shared = Arc::new(Shared::default());
+        shared.details().device.clone_from(&config.device);
         if config.device == "none" {
             shared.set_state(CardState::Disabled);
             let sink = CardSink {
-                device: config.device,
                 shared: shared.clone(),
-                stop: None,
+                control: None,
                 thread: None,
             };
-            let feed = CardFeed { ring: None, shared };
+            let feed = CardFeed::new(None, shared, config.gain);
             return (sink, feed);
         }
         shared.set_state(CardState::Starting);
@@ -202,7 +213,7 @@ impl CardSink {
         let thread_config = config.clone();
         let thread = std::thread::Builder::new()
             .name("soundcard".into())
-            .spawn(move || supervise(&thread_config, callback, &thread_shared, &stop_rx));
+            .spawn(move || supervise(thread_config, callback, &thread_shared, &stop_rx));
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
@@ -213,16 +224,23 @@ impl CardSink {
             }
         };
         let sink = CardSink {
-            device: config.device,
             shared: shared.clone(),
-            stop: Some(stop_tx),
+            control: Some(stop_tx),
             thread,
         };
-        let feed = CardFeed {
-            ring: Some(producer),
-            shared,
-        };
+        let feed = CardFeed::new(Some(producer), shared, config.gain);
         (sink, feed)
+    }
+
+    /// Plays on `device` from now on: the current stream closes and the new device opens
+    /// (or is waited for, with back-off) on the supervisor thread; `"none"` stops playing.
+    /// Returns false when this sink started without a device (its render thread has no ring
+    /// to feed) and cannot switch live.
+    pub(crate) fn set_device(&self, device: &str) -> bool {
+        match &self.control {
+            Some(tx) => tx.send(Control::Reopen(device.to_owned())).is_ok(),
+            None => false,
+        }
     }
 
     /// A snapshot of state, device, buffer fill and counters.
@@ -231,21 +249,21 @@ impl CardSink {
         let m = &s.meters;
         let state = CardState::from_u8(s.state.load(Relaxed));
         let d = s.details();
+        let device = &d.device;
         let summary = match state {
             CardState::Disabled => "no sound card (device \"none\")".to_string(),
-            CardState::Starting => format!("opening {}", self.device),
-            CardState::Playing => format!("playing on {}", self.device),
-            CardState::WaitingForDevice => format!("waiting for device {}", self.device),
+            CardState::Starting => format!("opening {device}"),
+            CardState::Playing => format!("playing on {device}"),
+            CardState::WaitingForDevice => format!("waiting for device {device}"),
             CardState::Error => format!(
-                "error on {}: {}",
-                self.device,
+                "error on {device}: {}",
                 d.last_error.as_deref().unwrap_or("unknown")
             ),
-            CardState::Stopped => format!("stopped ({})", self.device),
+            CardState::Stopped => format!("stopped ({device})"),
         };
         CardStatus {
             state,
-            device: self.device.clone(),
+            device: device.clone(),
             summary,
             last_error: d.last_error.clone(),
             device_rate_hz: d.device_rate_hz,
@@ -272,7 +290,7 @@ impl CardSink {
 impl Drop for CardSink {
     fn drop(&mut self) {
         // Dropping the sender wakes the supervisor at once.
-        self.stop.take();
+        self.control.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -282,117 +300,42 @@ impl Drop for CardSink {
     }
 }
 
-impl crate::output::render::BlockSink for CardFeed {
-    fn push_block(&mut self, interleaved: &[f32]) {
-        self.push(interleaved);
-    }
-}
-
-impl CardFeed {
-    /// Pushes interleaved stereo `f32` at 44.1 kHz; returns the frames accepted. What does
-    /// not fit is dropped and counted. Never blocks or allocates. A trailing half frame is
-    /// ignored.
-    pub(crate) fn push(&mut self, interleaved: &[f32]) -> usize {
-        let frames = interleaved.len() / 2;
-        let Some(ring) = self.ring.as_mut() else {
-            return 0;
-        };
-        let n = frames.min(ring.slots() / 2);
-        if n > 0
-            && let Ok(chunk) = ring.write_chunk_uninit(n * 2)
-        {
-            chunk.fill_from_iter(interleaved.iter().copied());
-        }
-        if n < frames {
-            self.shared
-                .dropped_frames
-                .fetch_add((frames - n) as u64, Relaxed);
-        }
-        n
-    }
-
-    /// Frames the ring wants to reach its target fill (0 for device `"none"`); a renderer
-    /// that paces itself by this keeps the card's latency at the target.
-    #[cfg(test)]
-    pub(crate) fn wanted_frames(&self) -> usize {
-        match &self.ring {
-            Some(ring) => {
-                let fill = (ring.buffer().capacity() - ring.slots()) / 2;
-                frames_in_ms(TARGET_FILL_MS).saturating_sub(fill)
-            }
-            None => 0,
-        }
-    }
-}
-
-/// Why an open failed.
-#[derive(Debug, thiserror::Error)]
-enum OpenError {
-    #[error("no such device")]
-    NotFound,
-    #[error("no usable output format (stereo or mono, f32 or i16)")]
-    NoFormat,
-    #[error("{0}")]
-    Cpal(#[from] cpal::Error),
-    #[error("the stream lost its callback state")]
-    CallbackLost,
-}
-
-impl OpenError {
-    /// Whether this means "the device is not there" rather than "it is there but broken".
-    fn is_missing(&self) -> bool {
-        match self {
-            Self::NotFound => true,
-            Self::Cpal(e) => matches!(
-                e.kind(),
-                ErrorKind::DeviceNotAvailable | ErrorKind::HostUnavailable
-            ),
-            _ => false,
-        }
-    }
-}
-
-/// Where the callback state goes back to when cpal drops the callback (stream dropped or
-/// never built), so the next open reuses the ring's consumer end.
-type CallbackSlot = Arc<Mutex<Option<CardCallback>>>;
-
-/// Lives inside the data callback; returns the callback state to the slot when dropped.
-struct Returner {
-    callback: Option<CardCallback>,
-    slot: CallbackSlot,
-}
-
-impl Drop for Returner {
-    fn drop(&mut self) {
-        if let Some(e) = self.callback.take() {
-            *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-        }
-    }
-}
-
-/// An open, playing stream.
-struct Opened {
-    _stream: cpal::Stream,
-    rate_hz: u32,
-    format: SampleFormat,
-    buffer_ms: u32,
-}
-
-/// The supervisor loop: open, watch, reopen with back-off, until the handle is dropped.
+/// The supervisor loop: open, watch, reopen with back-off (or on another device when told),
+/// until the handle is dropped.
 fn supervise(
-    config: &CardConfig,
+    mut config: CardConfig,
     callback: CardCallback,
     shared: &Arc<Shared>,
-    stop: &mpsc::Receiver<()>,
+    control: &mpsc::Receiver<Control>,
 ) {
-    let name = config.device.as_str();
+    let mut quiet = Quiet::install();
     let slot: CallbackSlot = Arc::new(Mutex::new(Some(callback)));
     let mut backoff = FIRST_BACKOFF;
     let mut opened_once = false;
+    // Whether "not found" was logged since the device last played: one line while it is
+    // missing, one when it is back, never one per retry.
+    let mut missing_logged = false;
     let mut last_logged: Option<(CardState, String)> = None;
+    let switch_to = |config: &mut CardConfig, device: String| {
+        log::info!("sound card: switching from {} to {device}", config.device);
+        shared.details().device.clone_from(&device);
+        config.device = device;
+    };
     loop {
+        if config.device == "none" {
+            shared.set_state(CardState::Disabled);
+            match control.recv() {
+                Ok(Control::Reopen(device)) => {
+                    switch_to(&mut config, device);
+                    continue;
+                }
+                Err(_) => return,
+            }
+        }
+        let name = config.device.clone();
         shared.stream_failed.store(0, Relaxed);
-        let result = open(config, &slot, shared);
+        let result = open(&config, &slot, shared);
+        quiet.flush(&name);
         match result {
             Ok(opened) => {
                 if opened_once {
@@ -408,16 +351,27 @@ fn supervise(
                     d.card_buffer_ms = opened.buffer_ms;
                 }
                 shared.set_state(CardState::Playing);
+                let back = if missing_logged { "back: " } else { "" };
                 log::info!(
-                    "sound card {name}: playing at {} Hz, {}, {} ms buffer",
+                    "sound card {name}: {back}playing at {} Hz, {}, {} ms buffer",
                     opened.rate_hz,
                     opened.format,
                     opened.buffer_ms
                 );
-                if !watch(name, shared, stop) {
-                    return;
-                }
+                missing_logged = false;
+                last_logged = None;
+                let outcome = watch(&name, shared, control);
                 drop(opened);
+                quiet.flush(&name);
+                match outcome {
+                    Watched::Stop => return,
+                    Watched::Reopen(device) => {
+                        switch_to(&mut config, device);
+                        opened_once = false;
+                        continue;
+                    }
+                    Watched::Failed => {}
+                }
                 let msg = format!(
                     "the stream failed: {}",
                     failure_text(shared.stream_failed.load(Relaxed))
@@ -436,27 +390,40 @@ fn supervise(
                 let msg = e.to_string();
                 shared.set_state(state);
                 shared.details().last_error = Some(msg.clone());
-                let entry = (state, msg);
-                if last_logged.as_ref() != Some(&entry) {
-                    match state {
-                        CardState::WaitingForDevice => log::warn!(
-                            "sound card {name}: waiting for the device ({}); retrying with back-off up to {} s",
-                            entry.1,
+                if state == CardState::WaitingForDevice {
+                    if !missing_logged {
+                        log::warn!(
+                            "sound card {name}: not found ({msg}); the local mix plays as soon as \
+                             it appears (checked every 1-{} s, not logged again). Check that the \
+                             card is plugged in and that `roundwared devices` lists {name:?}, or \
+                             choose another [local] output",
                             MAX_BACKOFF.as_secs()
-                        ),
-                        _ => log::error!(
+                        );
+                        missing_logged = true;
+                    }
+                } else {
+                    let entry = (state, msg);
+                    if last_logged.as_ref() != Some(&entry) {
+                        log::error!(
                             "sound card {name}: cannot open: {}; retrying with back-off",
                             entry.1
-                        ),
+                        );
+                        last_logged = Some(entry);
                     }
-                    last_logged = Some(entry);
                 }
                 if matches!(e, OpenError::CallbackLost) {
                     return;
                 }
-                match stop.recv_timeout(backoff) {
+                match control.recv_timeout(backoff) {
                     Err(RecvTimeoutError::Timeout) => {}
-                    _ => return,
+                    Ok(Control::Reopen(device)) => {
+                        switch_to(&mut config, device);
+                        backoff = FIRST_BACKOFF;
+                        missing_logged = false;
+                        last_logged = None;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -464,41 +431,30 @@ fn supervise(
     }
 }
 
-/// cpal's failure kinds as the callback records them (it may not format strings).
-fn failure_code(kind: ErrorKind) -> u8 {
-    match kind {
-        ErrorKind::DeviceNotAvailable => 1,
-        ErrorKind::StreamInvalidated => 2,
-        ErrorKind::DeviceBusy => 3,
-        ErrorKind::PermissionDenied => 4,
-        _ => 5,
-    }
-}
-
-/// Words for a [`failure_code`].
-fn failure_text(code: u8) -> &'static str {
-    match code {
-        1 => "the device disappeared (unplugged?)",
-        2 => "the device's configuration changed",
-        3 => "the device is busy",
-        4 => "access to the device was denied",
-        _ => "the audio system reported an error",
-    }
+/// How watching a playing stream ended.
+enum Watched {
+    /// The handle was dropped.
+    Stop,
+    /// The stream failed (the device vanished or broke).
+    Failed,
+    /// The handle asked for another device.
+    Reopen(String),
 }
 
 /// Waits while the stream plays; logs xruns now and then, and the callback thread's
-/// scheduling once known. Returns false when told to stop, true when the stream failed.
-fn watch(name: &str, shared: &Shared, stop: &mpsc::Receiver<()>) -> bool {
+/// scheduling once known, until told to stop or switch, or the stream fails.
+fn watch(name: &str, shared: &Shared, control: &mpsc::Receiver<Control>) -> Watched {
     let mut xruns_logged = shared.xruns.load(Relaxed);
     let mut last_xrun_log = Instant::now();
     let mut scheduling_logged = false;
     loop {
-        match stop.recv_timeout(WATCH) {
+        match control.recv_timeout(WATCH) {
             Err(RecvTimeoutError::Timeout) => {}
-            _ => return false,
+            Ok(Control::Reopen(device)) => return Watched::Reopen(device),
+            Err(RecvTimeoutError::Disconnected) => return Watched::Stop,
         }
         if shared.stream_failed.load(Relaxed) != 0 {
-            return true;
+            return Watched::Failed;
         }
         if !scheduling_logged && shared.promotion.settled() {
             scheduling_logged = true;
@@ -519,152 +475,4 @@ fn watch(name: &str, shared: &Shared, stop: &mpsc::Receiver<()>) -> bool {
             last_xrun_log = Instant::now();
         }
     }
-}
-
-/// Finds the device by name: `"default"`, an ALSA PCM id, or a listed device's name.
-fn find_device(host: &cpal::Host, name: &str) -> Option<cpal::Device> {
-    if name == "default" {
-        return host.default_output_device();
-    }
-    let id = cpal::DeviceId::new(host.id(), name);
-    host.device_by_id(&id).or_else(|| {
-        host.output_devices()
-            .ok()?
-            .find(|d| d.to_string() == name || d.id().is_ok_and(|i| i.id() == name))
-    })
-}
-
-/// Picks rate (the device's own if 44.1 or 48 kHz, else 48 kHz, else 44.1 kHz, else its
-/// own), channels (2 preferred) and format (f32, else i16).
-fn choose_config(device: &cpal::Device) -> Result<(u32, u16, SampleFormat), OpenError> {
-    let preferred = device.default_output_config().ok().map(|c| c.sample_rate());
-    let ranges: Vec<_> = device.supported_output_configs()?.collect();
-    let usable = |f: SampleFormat| matches!(f, SampleFormat::F32 | SampleFormat::I16);
-    let mut rates: Vec<u32> = Vec::new();
-    if let Some(r @ (44_100 | 48_000)) = preferred {
-        rates.push(r);
-    }
-    rates.extend([48_000, 44_100]);
-    rates.extend(preferred);
-    for rate in rates {
-        let mut best: Option<(u16, SampleFormat)> = None;
-        let score = |c: u16, f: SampleFormat| (c == 2, c >= 2, f == SampleFormat::F32);
-        for r in ranges
-            .iter()
-            .filter(|r| usable(r.sample_format()) && r.contains_rate(rate))
-        {
-            let cand = (r.channels(), r.sample_format());
-            if best.is_none_or(|b| score(cand.0, cand.1) > score(b.0, b.1)) {
-                best = Some(cand);
-            }
-        }
-        if let Some((channels, format)) = best {
-            return Ok((rate, channels, format));
-        }
-    }
-    Err(OpenError::NoFormat)
-}
-
-/// Opens and starts the stream, moving the callback state out of `slot` into the callback.
-fn open(
-    config: &CardConfig,
-    slot: &CallbackSlot,
-    shared: &Arc<Shared>,
-) -> Result<Opened, OpenError> {
-    let host = cpal::default_host();
-    let device = find_device(&host, &config.device).ok_or(OpenError::NotFound)?;
-    let (rate_hz, channels, format) = choose_config(&device)?;
-    let buffer_ms = config.buffer_ms.clamp(4, MAX_BUFFER_MS);
-    let period_frames = (rate_hz * buffer_ms / 2000).max(32);
-    let stream_config = StreamConfig {
-        channels,
-        sample_rate: rate_hz,
-        buffer_size: BufferSize::Fixed(period_frames),
-    };
-    let mut callback = slot
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-        .ok_or(OpenError::CallbackLost)?;
-    callback.reset_for_device(rate_hz);
-    let returner = Returner {
-        callback: Some(callback),
-        slot: slot.clone(),
-    };
-    let err_shared = shared.clone();
-    let on_error = move |e: cpal::Error| match e.kind() {
-        ErrorKind::Xrun => {
-            err_shared.xruns.fetch_add(1, Relaxed);
-        }
-        ErrorKind::DeviceChanged | ErrorKind::RealtimeDenied => {}
-        kind => err_shared.stream_failed.store(failure_code(kind), Relaxed),
-    };
-    let timeout = Some(Duration::from_secs(2));
-    let cb = DataCallback {
-        returner,
-        channels: usize::from(channels),
-        shared: shared.clone(),
-        rt_priority: config.rt_priority,
-        promoted: false,
-        period_ns: u64::from(period_frames) * 1_000_000_000 / u64::from(rate_hz),
-    };
-    let stream = match format {
-        SampleFormat::I16 => build::<i16>(&device, stream_config, cb, on_error, timeout),
-        _ => build::<f32>(&device, stream_config, cb, on_error, timeout),
-    }?;
-    stream.play()?;
-    Ok(Opened {
-        _stream: stream,
-        rate_hz,
-        format,
-        buffer_ms,
-    })
-}
-
-/// What the data callback owns: the callback state (returned on drop), the promotion to do on the
-/// first call, and the load meter's period.
-struct DataCallback {
-    returner: Returner,
-    channels: usize,
-    shared: Arc<Shared>,
-    rt_priority: u8,
-    promoted: bool,
-    period_ns: u64,
-}
-
-impl DataCallback {
-    /// One device buffer: real time, no allocation, locks or logging (the promotion on the
-    /// first call is two system calls).
-    fn run<T: OutSample>(&mut self, data: &mut [T]) {
-        if !self.promoted {
-            self.promoted = true;
-            self.shared
-                .promotion
-                .promote_current_thread(self.rt_priority);
-        }
-        let started = Instant::now();
-        if let Some(e) = self.returner.callback.as_mut() {
-            e.fill(data, self.channels);
-        }
-        let work_ns = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.shared.meters.load.record(work_ns, self.period_ns);
-    }
-}
-
-fn build<T>(
-    device: &cpal::Device,
-    config: StreamConfig,
-    mut cb: DataCallback,
-    on_error: impl FnMut(cpal::Error) + Send + 'static,
-    timeout: Option<Duration>,
-) -> Result<cpal::Stream, cpal::Error>
-where
-    T: OutSample + cpal::SizedSample + Send + 'static,
-{
-    device.build_output_stream::<T, _, _>(
-        config,
-        move |data: &mut [T], _: &cpal::OutputCallbackInfo| cb.run(data),
-        on_error,
-        timeout,
-    )
 }

@@ -28,6 +28,7 @@ pub(crate) mod owners;
 pub(crate) mod projectgroups;
 pub(crate) mod projects;
 pub(crate) mod sessions;
+pub(crate) mod settings;
 pub(crate) mod speakers;
 pub(crate) mod tags;
 pub(crate) mod timedassets;
@@ -71,7 +72,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_owners.sql"),
     include_str!("migrations/0003_events.sql"),
-    include_str!("migrations/0004_floorplans.sql"),
+    include_str!("migrations/0004_settings.sql"),
+    include_str!("migrations/0005_floorplans.sql"),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

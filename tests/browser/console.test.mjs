@@ -327,6 +327,18 @@ test('the local listener shows its position, sound card state and a moving level
     const staffBox = await staffToken(box);
     await waitFor(async () => JSON.stringify((await apiCall(box.url, 'streams/local/', { token: staffBox })).stream.tag_ids) === '[1,3]', { what: 'local tags applied' });
     await waitFor(async () => /now: Calm, Tones/.test(await p.textContent('#local-tags legend')), { what: 'the page shows the new tags' });
+    // The volume slider (labelled, keyboard-operable) sets the box's volume through the API.
+    await waitFor(async () => (await p.inputValue('#local-volume')) === '100', { what: 'the slider shows the volume' });
+    assert.match(await p.textContent('label[for="local-volume"]'), /Volume/);
+    await p.focus('#local-volume');
+    await p.keyboard.press('Home');
+    await waitFor(async () => (await apiCall(box.url, 'local/audio/', { token: staffBox })).volume === 0, { what: 'volume 0 through the slider' });
+    await p.keyboard.press('ArrowRight');
+    await waitFor(async () => (await apiCall(box.url, 'local/audio/', { token: staffBox })).volume === 1, { what: 'volume 1 through the slider' });
+    assert.match(await p.textContent('#local-volume-value'), /^1$/);
+    // The output select offers the box's ALSA outputs and "none".
+    assert.ok(await p.locator('#local-output option[value="none"]').count(), 'none offered');
+    assert.equal(await p.inputValue('#local-output'), 'none');
     await screenshot(p, 'console-local');
   } finally {
     await p.close();

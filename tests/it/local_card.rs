@@ -21,7 +21,7 @@ fn config(dir: &Path, port: u16, lat: f64) -> String {
     )
 }
 
-async fn seed(dir: &Path) {
+pub(crate) async fn seed(dir: &Path) {
     let media = dir.join("media");
     std::fs::create_dir_all(&media).unwrap();
     let frames = 44_100 * 3;

@@ -20,6 +20,7 @@ mod fuzz_findings;
 mod ingest_hardening;
 mod layers;
 mod local_card;
+mod local_volume;
 mod map;
 mod media_delete;
 mod media_serving;

@@ -102,6 +102,9 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/streams/status/", Method::GET, Staff);
     put("/streams/local/", Method::GET, Token);
     put("/position/", Method::GET, Staff);
+    put("/local/audio/", Method::GET, Staff);
+    put("/local/audio/", Method::PATCH, Staff);
+    put("/local/outputs/", Method::GET, Staff);
     put("/projects/{id}/listeners/", Method::GET, Token);
     put("/projects/{id}/floorplan/", Method::GET, Token);
     put("/projects/{id}/floorplan/", Method::PUT, Staff);

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::output::gain::SoftGain;
 
 /// Set in the child: it plays instead of setting up and analysing.
 const CHILD_ENV: &str = "ROUNDWARED_CARD_TEST_CHILD";
@@ -40,6 +41,7 @@ fn play_tone_step() {
         device: "default".into(),
         buffer_ms: 40,
         rt_priority: 10,
+        gain: SoftGain::default(),
     });
     let block = 441;
     let preroll = (PREROLL_S * 44_100.0) as usize;
@@ -285,6 +287,7 @@ fn a_device_that_does_not_exist_is_reported_by_name_and_the_feed_keeps_accepting
         device: name.into(),
         buffer_ms: 20,
         rt_priority: 0,
+        gain: SoftGain::default(),
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -320,6 +323,7 @@ fn device_none_starts_nothing_and_accepts_nothing() {
         device: "none".into(),
         buffer_ms: 20,
         rt_priority: 0,
+        gain: SoftGain::default(),
     });
     assert_eq!(feed.push(&[0.1; 882]), 0);
     assert_eq!(feed.wanted_frames(), 0);
@@ -335,6 +339,7 @@ fn wait_for_late_device() {
         device: name.into(),
         buffer_ms: 20,
         rt_priority: 0,
+        gain: SoftGain::default(),
     });
     let wait_for = |want: CardState, secs: u64| {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -413,6 +418,7 @@ fn play_through_a_vanishing_device() {
         device: VANISHING.into(),
         buffer_ms: 20,
         rt_priority: 0,
+        gain: SoftGain::default(),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let feeder_stop = stop.clone();

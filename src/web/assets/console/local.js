@@ -1,7 +1,9 @@
 // The local listener (staff GET streams/local/, polled 4×/s): the box's position source and
 // fix, its sound card (state, device, xruns) and a level meter of what it plays, with the
 // stream's controls. A 404 means the box has no local listener: the page says so and looks
-// again every 5 s.
+// again every 5 s. Staff set the box's volume (a slider) and its sound-card output (a select
+// of the ALSA outputs the box knows) through local/audio/ and local/outputs/; both are kept
+// across restarts by the box.
 import { state, call, el, coords, Poller, ApiError, act, say, tagNames } from './core.js';
 import { AssetNames, playingText, controls } from './streams.js';
 
@@ -48,6 +50,7 @@ export function localSection() {
     const levelText = el('span', { id: 'local-level-text' });
     const ctl = controls(id, () => last?.stream?.paused, { kill: false });
     const tagBox = el('div', { id: 'local-tags' });
+    const audio = audioControls();
     view = {
       id,
       f,
@@ -60,14 +63,62 @@ export function localSection() {
         {},
         el('p', { id: 'local-level-label' }, el('strong', {}, 'Output level '), el('span', { id: 'local-level-source', class: 'rw-muted rw-small' }), ' ', levelText),
         meter,
+        audio.node,
         dl,
         ctl.node,
         tagBox,
       ),
       tagBox,
       tagsFor: null,
+      audio,
     };
     body.replaceChildren(view.node);
+    act('local audio', () => audio.load());
+  }
+
+  /** The volume slider and output select (PATCH local/audio/ on change). */
+  function audioControls() {
+    const slider = el('input', { type: 'range', id: 'local-volume', min: 0, max: 100, step: 1, value: 100, 'aria-describedby': 'local-volume-note' });
+    const valueText = el('output', { id: 'local-volume-value', for: 'local-volume' }, '');
+    const note = el('span', { id: 'local-volume-note', class: 'rw-small rw-muted' });
+    const select = el('select', { id: 'local-output', 'aria-describedby': 'local-output-note' });
+    const outNote = el('span', { id: 'local-output-note', class: 'rw-small rw-muted' });
+    const show = (a) => {
+      slider.value = a.volume;
+      slider.setAttribute('aria-valuetext', `${a.volume} of 100`);
+      valueText.textContent = `${a.volume}`;
+      const via = a.volume_via === 'mixer' ? `the card's mixer (${a.mixer})` : a.volume_via === 'software' ? 'a software gain (the card has no hardware mixer)' : 'nothing yet (no sound card)';
+      note.textContent = `Moves ${via}. The configuration's value is ${a.config.volume}; the box keeps your choice across restarts.`;
+      if (![...select.options].some((o) => o.value === a.output)) select.append(el('option', { value: a.output }, a.output));
+      select.value = a.output;
+      outNote.textContent = a.output_applies_live ? 'A new output applies at once.' : 'A new output applies when the box restarts (it started without a sound card).';
+      window.__rw.localAudio = a;
+    };
+    const patch = (body, what) =>
+      act(what, async () => {
+        const a = await call('local/audio/', { method: 'PATCH', body });
+        show(a);
+        say(what === 'volume' ? `Volume ${a.volume}.` : `Output ${a.output}.`);
+      });
+    slider.addEventListener('input', () => {
+      valueText.textContent = slider.value;
+    });
+    slider.addEventListener('change', () => patch({ volume: Number(slider.value) }, 'volume'));
+    select.addEventListener('change', () => patch({ output: select.value }, 'output'));
+    return {
+      node: el(
+        'div',
+        { class: 'rw-fields', id: 'local-audio' },
+        el('p', { class: 'rw-field' }, el('label', { for: 'local-volume' }, el('strong', {}, 'Volume '), valueText), el('br'), slider, el('br'), note),
+        el('p', { class: 'rw-field' }, el('label', { for: 'local-output' }, el('strong', {}, 'Sound card output')), el('br'), select, el('br'), outNote),
+      ),
+      async load() {
+        const [a, list] = await Promise.all([call('local/audio/'), call('local/outputs/')]);
+        select.replaceChildren(...list.outputs.map((o) => el('option', { value: o.name }, `${o.name} — ${o.description}${o.hardware_mixer ? ` (mixer: ${o.hardware_mixer})` : ''}`)));
+        if (!list.outputs.some((o) => o.name === 'none')) select.append(el('option', { value: 'none' }, 'none — no sound card (the mix is only served over HTTP)'));
+        show(a);
+      },
+    };
   }
 
   async function refresh() {
