@@ -15,7 +15,7 @@
 //! component and hands them to the others) · [`api`], [`local_listener`], [`web`] ·
 //! [`conductor`] · [`ingest`], [`output`], [`playlist`], [`spatial`], [`position`],
 //! [`service`], [`health`], [`backup`], [`demo`], [`tiles`] · [`audio`], [`store`], [`media`], [`users`]
-//! · [`config`], [`geometry`], [`telemetry`]. [`health`] is the seam every component reports
+//! · [`config`], [`geometry`], [`telemetry`], [`http_headers`]. [`health`] is the seam every component reports
 //! through (`/healthz`, `/metrics`, the watchdog); [`ingest`] is the upload service (checks,
 //! conversion, commit; it tells the engine through a hook `app` wires); [`service`] speaks to
 //! systemd and holds the shutdown and reload hooks; [`backup`] makes and restores online
@@ -54,6 +54,7 @@ mod demo;
 mod events;
 mod geometry;
 mod health;
+mod http_headers;
 mod ingest;
 mod local_listener;
 mod media;

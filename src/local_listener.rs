@@ -3,8 +3,8 @@
 //! the daemon's start built.
 //!
 //! It also settles the box's volume and output: the configuration's values unless the console
-//! chose others (kept in the store's `settings`; precedence in `store::settings`), and saves
-//! each new choice ([`choose_volume`], [`choose_output`]).
+//! chose others (kept in the store's `settings`; precedence in `store::settings`; each new
+//! choice is saved by [`LocalAudio::choose_volume`] and [`LocalAudio::choose_output`]).
 //!
 //! Owns: the glue task that turns position updates into moves of the local listener (and
 //! the `on_fix_loss = "pause"` policy). May not touch: mixing, playlist rules, SQL, HTTP.
@@ -15,11 +15,11 @@ use crate::conductor::Engine;
 use crate::config::LocalConfig;
 use crate::health::Health;
 use crate::output::card::{Card, CardProbe};
-use crate::output::volume::{AudioStatus, LocalAudio};
+use crate::output::volume::LocalAudio;
 use crate::playlist::Position;
 use crate::position::PositionSource;
+use crate::store::Store;
 use crate::store::settings::{LOCAL_OUTPUT, LOCAL_VOLUME, Setting};
-use crate::store::{Store, StoreError};
 
 /// Starts the local listener when `[local] enabled`: its sound card (unless `output =
 /// "none"`), its stream, and the task that moves it with `position`; registers the card with
@@ -80,45 +80,6 @@ async fn effective_choice(store: &Store, local: &LocalConfig) -> (u8, String) {
         );
     }
     (volume, output)
-}
-
-/// Sets the box's volume (0–100) and saves the choice so it survives restarts.
-///
-/// # Errors
-/// [`StoreError`] if the choice cannot be saved (it is applied all the same).
-pub(crate) async fn choose_volume(
-    store: &Store,
-    local: &LocalConfig,
-    audio: &LocalAudio,
-    volume: u8,
-) -> Result<AudioStatus, StoreError> {
-    let status = audio.set_volume(volume).await;
-    let setting = Setting {
-        value: status.volume.to_string(),
-        config_value: local.volume.to_string(),
-    };
-    store.save_setting(LOCAL_VOLUME, setting).await?;
-    Ok(status)
-}
-
-/// Plays on `output` (live when the card permits, else from the next start) and saves the
-/// choice. The caller checked that ALSA knows the name.
-///
-/// # Errors
-/// [`StoreError`] if the choice cannot be saved.
-pub(crate) async fn choose_output(
-    store: &Store,
-    local: &LocalConfig,
-    audio: &LocalAudio,
-    output: &str,
-) -> Result<AudioStatus, StoreError> {
-    let status = audio.set_output(output).await;
-    let setting = Setting {
-        value: output.to_owned(),
-        config_value: local.output.clone(),
-    };
-    store.save_setting(LOCAL_OUTPUT, setting).await?;
-    Ok(status)
 }
 
 /// Moves the local listener with every published fix; with no fix (after the hold, policy

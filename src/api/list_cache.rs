@@ -12,12 +12,13 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::OnceCell;
 
 use super::{ApiError, ApiResult};
+use crate::http_headers::accepts_gzip;
 
 /// One rendering, plain and gzip-compressed.
 #[derive(Debug, Clone)]
@@ -167,23 +168,6 @@ pub(super) fn json_response(rendered: &Rendered, headers: &HeaderMap) -> Respons
     }
 }
 
-/// Whether the request's `Accept-Encoding` takes gzip (named, and not refused with `q=0`).
-pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',').any(|coding| {
-                let mut it = coding.split(';');
-                let name = it.next().unwrap_or("").trim();
-                let refused =
-                    it.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-                name.eq_ignore_ascii_case("gzip") && !refused
-            })
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,20 +287,5 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, body);
-    }
-
-    #[test]
-    fn gzip_is_chosen_only_when_accepted() {
-        let mut h = HeaderMap::new();
-        assert!(!accepts_gzip(&h));
-        h.insert(
-            ACCEPT_ENCODING,
-            HeaderValue::from_static("deflate, gzip;q=0.8, br"),
-        );
-        assert!(accepts_gzip(&h));
-        h.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0"));
-        assert!(!accepts_gzip(&h));
-        h.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        assert!(!accepts_gzip(&h));
     }
 }

@@ -2,7 +2,7 @@
 //! output, as the console's local-listener section shows and changes them. A change is applied
 //! at once (the output live when the card permits, else from the next start: the answer says
 //! which) and kept across restarts. Handlers validate, make one call into
-//! [`crate::local_listener`] or [`crate::output::volume::LocalAudio`], and shape the answer.
+//! [`crate::output::volume::LocalAudio`], and shape the answer.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +14,6 @@ use super::input::{Body, FieldErrors, Fields};
 use super::routes::Routes;
 use super::schema::obj;
 use super::{ApiResult, AppState};
-use crate::local_listener;
 use crate::output::volume::{AudioStatus, LocalAudio};
 
 /// Longest output name accepted.
@@ -121,10 +120,10 @@ async fn patch(State(state): State<AppState>, Body(body): Body) -> ApiResult<Jso
     let (store, local) = (&state.store, &state.config.local);
     let mut status = audio.status();
     if let Some(o) = &output {
-        status = local_listener::choose_output(store, local, &audio, o).await?;
+        status = audio.choose_output(store, local, o).await?;
     }
     if let Some(v) = volume {
-        status = local_listener::choose_volume(store, local, &audio, v).await?;
+        status = audio.choose_volume(store, local, v).await?;
     }
     Ok(answer(&state, status))
 }

@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::gain::{SoftGain, volume_to_gain};
+use crate::config::LocalConfig;
+use crate::store::settings::{LOCAL_OUTPUT, LOCAL_VOLUME, Setting};
+use crate::store::{Store, StoreError};
 
 /// How long a caller waits for the volume thread to report what a change did.
 #[cfg(feature = "soundcard")]
@@ -313,4 +316,46 @@ fn apply_now(inner: &Inner) {
     status.volume_via = via;
     status.mixer = mixer;
     status.mixer_note = note;
+}
+
+/// Choices made in the console, applied and saved so they survive restarts.
+impl LocalAudio {
+    /// Sets the box's volume (0–100) and saves the choice so it survives restarts.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the choice cannot be saved (it is applied all the same).
+    pub(crate) async fn choose_volume(
+        &self,
+        store: &Store,
+        local: &LocalConfig,
+        volume: u8,
+    ) -> Result<AudioStatus, StoreError> {
+        let status = self.set_volume(volume).await;
+        let setting = Setting {
+            value: status.volume.to_string(),
+            config_value: local.volume.to_string(),
+        };
+        store.save_setting(LOCAL_VOLUME, setting).await?;
+        Ok(status)
+    }
+
+    /// Plays on `output` (live when the card permits, else from the next start) and saves the
+    /// choice. The caller checked that ALSA knows the name.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the choice cannot be saved.
+    pub(crate) async fn choose_output(
+        &self,
+        store: &Store,
+        local: &LocalConfig,
+        output: &str,
+    ) -> Result<AudioStatus, StoreError> {
+        let status = self.set_output(output).await;
+        let setting = Setting {
+            value: output.to_owned(),
+            config_value: local.output.clone(),
+        };
+        store.save_setting(LOCAL_OUTPUT, setting).await?;
+        Ok(status)
+    }
 }

@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Json, Router};
 
-use crate::api::list_cache::accepts_gzip;
+use crate::http_headers::accepts_gzip;
 
 /// One embedded file: path under `assets/`, quoted strong ETag, bytes, and for text files
 /// that shrink the gzip copy with its own ETag.

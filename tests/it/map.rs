@@ -66,6 +66,25 @@ async fn a_floor_plan_is_uploaded_placed_moved_replaced_and_removed_with_its_ima
     let staff = s.staff_token().await;
     let (_, visitor) = s.device_token("floorplan-visitor").await;
     let path = "/api/2/projects/1/floorplan/";
+    // The demo comes with a drawn site plan of its park; the curator replaces it here.
+    let demo = s.get(path, Some(&visitor)).await;
+    assert_eq!(demo.ok()["width_px"], json!(1040), "{}", demo.body);
+    let demo_image = s
+        .client
+        .get(demo.body["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let demo_image = image::load_from_memory(&demo_image.bytes().await.unwrap()).unwrap();
+    assert_eq!((demo_image.width(), demo_image.height()), (1040, 640));
+    assert_eq!(
+        s.delete(path, Some(&staff)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        media_files(s.data_dir()).is_empty(),
+        "the demo's plan image went with it"
+    );
     let none = s.get(path, Some(&visitor)).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
 
@@ -172,6 +191,8 @@ async fn only_staff_set_floor_plans_and_bad_images_are_refused_naming_the_proble
     let staff = s.staff_token().await;
     let (_, visitor) = s.device_token("floorplan-visitor").await;
     let png = image_bytes(64, 64, ImageFormat::Png);
+    let before = s.get("/api/2/projects/1/floorplan/", Some(&staff)).await;
+    let files_before = media_files(s.data_dir());
 
     let (status, _) = put_plan(&s, Some(&visitor), 1, png.clone(), &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -224,10 +245,10 @@ async fn only_staff_set_floor_plans_and_bad_images_are_refused_naming_the_proble
         r.body
     );
 
-    // Nothing was stored by any of it.
-    assert!(media_files(s.data_dir()).is_empty());
-    let none = s.get("/api/2/projects/1/floorplan/", Some(&staff)).await;
-    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    // Nothing was stored or changed by any of it.
+    assert_eq!(media_files(s.data_dir()), files_before);
+    let after = s.get("/api/2/projects/1/floorplan/", Some(&staff)).await;
+    assert_eq!(after.body, before.body);
 
     // A large plan is downscaled to 4096 pixels on its longer side, placed where it was told.
     let big = image_bytes(5000, 1000, ImageFormat::Png);
