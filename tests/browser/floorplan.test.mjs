@@ -62,7 +62,10 @@ const imageLoaded = (page) =>
   waitFor(() => page.locator('#map img.rw-floorplan').evaluate((i) => i.complete && i.naturalWidth === 200), { what: 'the floor plan image drawn' });
 
 test('a floor plan is uploaded, pinned by a corner and by two points, and saved from the console', async () => {
-  await assert.rejects(floorplan(), /404/, 'the demo project has no floor plan');
+  // The demo comes with its park's site plan; the curator starts from a project without one.
+  assert.equal((await floorplan()).width_px, 1040, "the demo's site plan");
+  await apiCall(daemon.url, 'projects/1/floorplan/', { method: 'DELETE', token: staff });
+  await assert.rejects(floorplan(), /404/, 'the demo project has no floor plan now');
   const { page, errors } = await consoleMap();
   assert.match(await page.textContent('#fp-state'), /No floor plan yet/);
   assert.equal(await page.locator('#map img.rw-floorplan').count(), 0);
