@@ -265,7 +265,15 @@ fn store_image(
             e => ApiError::field("file", e.to_string()),
         })?
     };
-    let io = |e: std::io::Error| ApiError::Internal(format!("floor plan: {e}"));
+    let io = |e: std::io::Error| {
+        if crate::media::space::is_disk_full(&e) {
+            ApiError::disk_full(format!(
+                "The box's disk is full: the floor plan could not be stored ({e}). Nothing was saved."
+            ))
+        } else {
+            ApiError::Internal(format!("floor plan: {e}"))
+        }
+    };
     let file = match picture.reencoded.take() {
         None => spool,
         Some(bytes) => {
