@@ -4,7 +4,7 @@
 // phone (the wall also on a tablet and a 1080p screen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, launchBrowser, waitFor, apiCall, staffToken, makeKiosk, uploadRecording, violations } from './lib.mjs';
+import { startDaemon, launchBrowser, waitFor, apiCall, staffToken, makeKiosk, uploadRecording, violations, visitorReady } from './lib.mjs';
 
 let daemon;
 let browser;
@@ -24,7 +24,7 @@ test('the visitor page has no serious accessibility violations and fits a 360 px
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
   await page.goto(`${daemon.url}/`);
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   assert.deepEqual(await violations(page), [], 'before listening');
   assert.equal(await overflows(page), false, 'no sideways scrolling');
   // Keyboard: Tab from the top reaches the Listen button before the map, and the map itself.

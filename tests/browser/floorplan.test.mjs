@@ -6,7 +6,7 @@
 // order and by the colours on screen); Remove deletes it (404 afterwards, gone from the map).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, launchBrowser, screenshot, apiCall, staffToken, waitFor, png, pixelAt, violations } from './lib.mjs';
+import { startDaemon, launchBrowser, screenshot, apiCall, staffToken, waitFor, png, pixelAt, violations, visitorReady } from './lib.mjs';
 
 let daemon;
 let browser;
@@ -150,7 +150,7 @@ test('the visitor page draws the floor plan where the box says, under the speake
   const speaker = await apiCall(daemon.url, 'speakers/1/', { token: staff });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   await page.goto(`${daemon.url}/`);
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   await imageLoaded(page);
   const img = await rect(page, '#map img.rw-floorplan');
   const zone = await rect(page, '#map .rw-zone[data-id="1"]');

@@ -3,7 +3,7 @@
 // says so and the switch turns off.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, launchBrowser, apiCall, waitFor, staffToken } from './lib.mjs';
+import { startDaemon, launchBrowser, apiCall, waitFor, staffToken, visitorReady } from './lib.mjs';
 
 let daemon;
 let browser;
@@ -23,7 +23,7 @@ async function listen(context) {
   const problems = [];
   page.on('pageerror', (e) => problems.push(e.message));
   await page.goto(`${daemon.url}/`);
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   await page.click('#listen-btn');
   await waitFor(() => page.evaluate(() => window.__rw.streamId), { timeoutMs: 20000, what: 'a stream' });
   return { page, problems };

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, launchBrowser, apiCall, staffToken, waitFor, violations, REPO } from './lib.mjs';
+import { startDaemon, launchBrowser, apiCall, staffToken, waitFor, violations, REPO, visitorReady } from './lib.mjs';
 
 const VISITOR = join(REPO, 'src', 'web', 'assets', 'visitor');
 const { STRINGS } = await import(join(VISITOR, 'strings.js'));
@@ -100,7 +100,7 @@ async function openVisitor(locale) {
     if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/2/sessions/') sessionPosts.push(r.postDataJSON());
   });
   await page.goto(`${daemon.url}/?project=${seeded.projectId}`);
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   return { context, page, problems, sessionPosts };
 }
 
@@ -237,7 +237,7 @@ test('switching to English re-renders the page and re-opens the session and stre
   // The choice is remembered: the Spanish browser comes back to English.
   await page.click('#listen-btn');
   await page.reload();
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   assert.deepEqual(await projectTexts(page), expected('en'));
   assert.equal(sessionPosts.at(-1).language, 'en');
   assert.equal(await page.getByLabel(STRINGS.en['lang.label']).inputValue(), 'en');

@@ -188,6 +188,12 @@ export async function screenshot(page, name) {
 }
 
 /** Calls the daemon's api/2 from node (test set-up and checks): JSON in, JSON out. */
+/** Waits until the visitor page has opened its project: session, texts and tags (its map may
+ *  show earlier). */
+export async function visitorReady(page) {
+  await page.waitForFunction(() => window.__rw && window.__rw.ready === true, null, { timeout: 30000 });
+}
+
 export async function apiCall(base, path, { method = 'GET', body, token } = {}) {
   const headers = {};
   if (token) headers.Authorization = `token ${token}`;

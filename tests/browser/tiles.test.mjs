@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, launchBrowser, screenshot, waitFor, png, pixelAt, writeMbtiles, apiCall, staffToken } from './lib.mjs';
+import { startDaemon, launchBrowser, screenshot, waitFor, png, pixelAt, writeMbtiles, apiCall, staffToken, visitorReady } from './lib.mjs';
 
 const CENTRE = { lat: 42.3551, lon: -71.0656 };
 const GREEN = [60, 160, 60];
@@ -82,7 +82,7 @@ test('the visitor page draws the box’s tiles under the zones and upscales past
   const tj = await (await fetch(`${daemon.url}/tiles/tile.json`)).json();
   assert.equal(tj.maxzoom, MAXZOOM);
   await page.goto(`${daemon.url}/`);
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   await tilesDrawn(page);
   const ok = seen.filter((t) => t.status === 200);
   assert.ok(ok.length > 0 && ok.every((t) => /^image\/png/.test(t.type)), `tiles answered: ${JSON.stringify(seen.slice(0, 5))}`);

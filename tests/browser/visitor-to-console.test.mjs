@@ -3,7 +3,7 @@
 // sees the recording arrive, without reloading.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, launchBrowser, waitFor } from './lib.mjs';
+import { startDaemon, launchBrowser, waitFor, visitorReady } from './lib.mjs';
 
 let daemon;
 let browser;
@@ -32,7 +32,7 @@ test('a recording made on the visitor page appears in the open console', async (
   const visitor = await browser.newContext();
   const page = await visitor.newPage();
   await page.goto(`${daemon.url}/`);
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   await page.click('#record-btn');
   await page.waitForTimeout(2500);
   await page.click('#record-btn');

@@ -4,7 +4,7 @@
 // token, a refused microphone and the box restarting under the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, launchBrowser, screenshot, apiCall, waitFor, staffToken } from './lib.mjs';
+import { startDaemon, launchBrowser, screenshot, apiCall, waitFor, staffToken, visitorReady } from './lib.mjs';
 
 let daemon;
 let browser;
@@ -47,7 +47,7 @@ async function openVisitor(context, { width = 1200, height = 900 } = {}) {
   const problems = [];
   page.on('pageerror', (e) => problems.push(e.message));
   await page.goto(`${daemon.url}/`);
-  await page.locator('#project').waitFor({ state: 'visible' });
+  await visitorReady(page);
   return { page, problems };
 }
 
@@ -169,7 +169,7 @@ test('reloading the page while listening ends the old stream, so a visitor never
   for (let i = 0; i < 4; i++) {
     if (i > 0) {
       await page.reload();
-      await page.locator('#project').waitFor({ state: 'visible' });
+      await visitorReady(page);
     }
     await page.click('#listen-btn');
     await waitFor(() => page.evaluate(() => window.__rw.audioState === 'playing'), { what: `playing after reload ${i}` });

@@ -49,6 +49,8 @@ const tabStream = {
 
 /** Page state, exposed for tests (window.__rw) — read it, do not drive the page with it. */
 const rw = {
+  /** The project's page is ready: its session open, its texts and tags rendered. */
+  ready: false,
   token: null,
   projectId: null,
   sessionId: null,
@@ -222,16 +224,24 @@ async function openProject(id) {
     saved.set('project', String(id));
     rw.languages = projectLanguages(listed);
     const lang = firstOffered([saved.get('lang') || '', ...browserLanguages(), 'en'], rw.languages.map((l) => l.code)) || rw.languages[0]?.code || 'en';
-    const [opened, speakers, assets] = await Promise.all([
-      openSession(id, lang),
-      call('speakers/', { query: { project_id: id, activeyn: true } }),
-      call('assets/', { query: { project_id: id, submitted: true, media_type: 'audio' } }),
-    ]);
-    useSession(opened);
-    renderProject(false);
+    // The map first: it needs the project's place (from the list), its zones and recordings,
+    // not the session, so Leaflet starts and the map is drawn while the session opens. Listen
+    // and Record stay disabled until the session is there (renderProject).
+    rw.ready = false;
+    $('listen-btn').disabled = true;
+    $('record-btn').disabled = true;
+    sayText($('project-name'), listed.name);
     $('choose').hidden = true;
     $('project').hidden = false;
-    await setupMap(speakers || [], assets || []);
+    makeMap();
+    const drawn = Promise.all([
+      call('speakers/', { query: { project_id: id, activeyn: true } }),
+      call('assets/', { query: { project_id: id, submitted: true, media_type: 'audio' } }),
+    ]).then(([speakers, assets]) => setupMap(listed, speakers || [], assets || []));
+    const [opened] = await Promise.all([openSession(id, lang), drawn]);
+    useSession(opened);
+    renderProject(false);
+    rw.ready = true;
     status('');
   } catch (e) {
     status('');
@@ -379,19 +389,22 @@ $('listen-tags').addEventListener('change', async () => {
 
 // ---------- map and listener position ----------
 let mapMade = null;
-async function setupMap(speakers, assets) {
+/** Starts the map (Leaflet) once, as soon as its card shows; settles with it. */
+const makeMap = () => (mapMade ??= ProjectMap.create($('map'), { onMoveListener: (lat, lon, { final }) => moveListener(lat, lon, final) }));
+
+/** Draws project `proj`'s zones and recordings and places the listener. */
+async function setupMap(proj, speakers, assets) {
   assetsById = new Map(assets.map((a) => [a.id, a]));
-  mapMade ??= ProjectMap.create($('map'), { onMoveListener: (lat, lon, { final }) => moveListener(lat, lon, final) });
-  map = await mapMade;
+  map = await makeMap();
   map.setSpeakers(speakers);
   map.setAssets(assets.map(assetMarker));
-  const radius = Math.max(60, Number(project.recording_radius) || 0);
-  map.setBounds({ latitude: project.latitude, longitude: project.longitude, radius_m: radius });
+  const radius = Math.max(60, Number(proj.recording_radius) || 0);
+  map.setBounds({ latitude: proj.latitude, longitude: proj.longitude, radius_m: radius });
   map.fit(25);
-  const last = (saved.get(`listener.${project.id}`) || '').split(',').map(Number);
-  const [lat, lon] = last.length === 2 && last.every(Number.isFinite) ? last : [project.latitude, project.longitude];
+  const last = (saved.get(`listener.${proj.id}`) || '').split(',').map(Number);
+  const [lat, lon] = last.length === 2 && last.every(Number.isFinite) ? last : [proj.latitude, proj.longitude];
   setListener(lat, lon);
-  loadBackdrop(project.id);
+  loadBackdrop(proj.id);
 }
 
 /** The box's offline tiles and the project's floor plan, when it has them (after the first paint). */
@@ -414,7 +427,7 @@ function setListener(lat, lon) {
   rw.listener = { lat, lon };
   map.setListener(lat, lon);
   say($('listener-pos'), 'map.position', { lat: lat.toFixed(6), lon: lon.toFixed(6) });
-  saved.set(`listener.${project.id}`, `${lat},${lon}`);
+  saved.set(`listener.${rw.projectId}`, `${lat},${lon}`);
 }
 
 // At most one PATCH in flight and one every 250 ms; the last position always goes out.
