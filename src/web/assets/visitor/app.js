@@ -3,55 +3,23 @@
 // visitor's language (i18n.js): the session is opened in a language the project offers, the
 // project's texts are read localized for that session, and the page's own words come from
 // strings.js. Everything goes through the public api/2. State for tests and debugging: window.__rw.
-import { api, apiUrl, upload, ApiError, backoffMs, detailText, sleep } from '/web/shared/api.js';
+import { apiUrl, ApiError, backoffMs, detailText, sleep } from '/web/shared/api.js';
 import { t, say, sayText, setPageLanguage, browserLanguages, firstOffered, baseCode, nativeName, PageError } from '/web/visitor/i18n.js';
 import { ProjectMap, fetchTiles, fetchFloorplan } from '/web/shared/map.js';
 import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
 import { StreamPlayer } from '/web/visitor/player.js';
+import { saved, tabStream } from '/web/visitor/storage.js';
+import { identity, call, callUpload, firstRead } from '/web/visitor/identity.js';
 
 const $ = (id) => document.getElementById(id);
-const saved = {
-  get(k) {
-    try {
-      return localStorage.getItem(`rw.${k}`);
-    } catch {
-      return null;
-    }
-  },
-  set(k, v) {
-    try {
-      if (v === null) localStorage.removeItem(`rw.${k}`);
-      else localStorage.setItem(`rw.${k}`, v);
-    } catch {
-      /* private mode: keep in memory only */
-    }
-  },
-};
-
-/** The stream this tab is listening to, kept across reloads of the tab (not shared by tabs). */
-const tabStream = {
-  get() {
-    try {
-      return sessionStorage.getItem('rw.stream');
-    } catch {
-      return null;
-    }
-  },
-  set(v) {
-    try {
-      if (v === null) sessionStorage.removeItem('rw.stream');
-      else sessionStorage.setItem('rw.stream', v);
-    } catch {
-      /* no storage: the stream times out instead */
-    }
-  },
-};
-
 /** Page state, exposed for tests (window.__rw) — read it, do not drive the page with it. */
 const rw = {
   /** The project's page is ready: its session open, its texts and tags rendered. */
   ready: false,
-  token: null,
+  /** The visitor's token (identity.js). */
+  get token() {
+    return identity.token;
+  },
   projectId: null,
   sessionId: null,
   language: null,
@@ -126,70 +94,18 @@ const sayIn = (id) => (key, params) => (key ? say($(id), key, params) : sayText(
 const status = sayIn('status');
 const listenStatus = sayIn('listen-status');
 
-// ---------- identity (401 → register again) ----------
-function deviceId() {
-  let id = saved.get('device');
-  if (!id) {
-    // The device id is a bearer secret (POST users/ hands out its token): 128 random bits from
-    // crypto.getRandomValues, which (unlike crypto.randomUUID) also exists on plain http.
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    id = 'web-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-    saved.set('device', id);
-  }
-  return id;
-}
-
-async function register() {
-  const user = await api('users/', { body: { device_id: deviceId(), client_type: 'web', client_system: navigator.userAgent.slice(0, 127) } });
-  rw.token = user.token;
-  saved.set('token', user.token);
-  return user.token;
-}
-
-// Calls made at the same time (the page reads several things at once) share one registration.
-let registering = null;
-function registerOnce() {
-  registering ||= register().finally(() => (registering = null));
-  return registering;
-}
-
-/** api() with the visitor's token; a 401 (unknown or expired token) registers again once. */
-async function call(path, opts = {}) {
-  if (!rw.token) await registerOnce();
-  try {
-    return await api(path, { ...opts, token: rw.token });
-  } catch (e) {
-    if (!(e instanceof ApiError) || !e.unauthorized) throw e;
-    saved.set('token', null);
-    await registerOnce();
-    return api(path, { ...opts, token: rw.token });
-  }
-}
-
-async function callUpload(path, form, opts) {
-  if (!rw.token) await registerOnce();
-  try {
-    return await upload(path, form, { ...opts, token: rw.token });
-  } catch (e) {
-    if (!(e instanceof ApiError) || !e.unauthorized) throw e;
-    await register();
-    return upload(path, form, { ...opts, token: rw.token });
-  }
-}
-
 // ---------- start: choose a project ----------
 async function boot() {
   clearError();
   status('status.connecting');
-  rw.token = saved.get('token');
   // A stream an earlier visit of this page left running (closed or reloaded while listening)
   // would hold one of the visitor's few stream places ([limits] streams_per_user) until it
   // times out: end it.
   const stale = Number(tabStream.get());
-  if (stale && rw.token) call(`streams/${stale}/kill/`, { method: 'POST', body: {} }).catch(() => {});
+  if (stale && identity.token) call(`streams/${stale}/kill/`, { method: 'POST', body: {} }).catch(() => {});
   tabStream.set(null);
   try {
-    const [projects, languages] = await Promise.all([call('projects/'), call('languages/')]);
+    const [projects, languages] = await Promise.all([firstRead('projects/'), firstRead('languages/')]);
     const list = rows(projects);
     projectList = list;
     allLanguages = rows(languages);
@@ -817,11 +733,11 @@ window.addEventListener('beforeunload', (e) => {
 // Leaving the page ends its stream (keepalive lets the request outlive the page); if the
 // browser drops it, the next visit ends it (see boot).
 window.addEventListener('pagehide', () => {
-  if (!rw.listening || !rw.streamId || !rw.token) return;
+  if (!rw.listening || !rw.streamId || !identity.token) return;
   fetch(apiUrl(`streams/${rw.streamId}/kill/`), {
     method: 'POST',
     keepalive: true,
-    headers: { Authorization: `token ${rw.token}`, 'Content-Type': 'application/json' },
+    headers: { Authorization: `token ${identity.token}`, 'Content-Type': 'application/json' },
     body: '{}',
   }).catch(() => {});
 });
