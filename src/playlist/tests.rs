@@ -191,7 +191,7 @@ fn a_project_without_listen_ui_groups_plays_every_submitted_asset_of_the_languag
     pl.set_tags(Some(Vec::new()));
     assert_eq!(pl.candidates(&c), vec![1, 2]);
     // Once listen groups exist, an empty list hears nothing again.
-    let mut with_groups = c.clone();
+    let mut with_groups = c;
     with_groups.filter = filter(&[]);
     assert_eq!(pl.candidates(&with_groups), Vec::<i64>::new());
 }
