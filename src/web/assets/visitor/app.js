@@ -9,7 +9,7 @@ import { ProjectMap, fetchTiles, fetchFloorplan } from '/web/shared/map.js';
 import { TakeRecorder, describeMicError } from '/web/visitor/recorder.js';
 import { StreamPlayer } from '/web/visitor/player.js';
 import { saved, tabStream } from '/web/visitor/storage.js';
-import { identity, call, callUpload, firstRead } from '/web/visitor/identity.js';
+import { identity, call, callUpload } from '/web/visitor/identity.js';
 
 const $ = (id) => document.getElementById(id);
 /** Page state, exposed for tests (window.__rw) — read it, do not drive the page with it. */
@@ -105,7 +105,7 @@ async function boot() {
   if (stale && identity.token) call(`streams/${stale}/kill/`, { method: 'POST', body: {} }).catch(() => {});
   tabStream.set(null);
   try {
-    const [projects, languages] = await Promise.all([firstRead('projects/'), firstRead('languages/')]);
+    const [projects, languages] = await Promise.all([call('projects/'), call('languages/')]);
     const list = rows(projects);
     projectList = list;
     allLanguages = rows(languages);

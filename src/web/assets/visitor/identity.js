@@ -1,8 +1,5 @@
 // The visitor's identity on this box: a device id kept on the phone and the token POST users/
-// hands out for it (registered again after a 401), carried by call() and callUpload(). Loaded
-// by its own <script> ahead of the rest of the page, so that on a first visit the device
-// registers, and the page's first reads (the projects and languages) are on their way, while
-// the page's other modules and Leaflet still load and run.
+// hands out for it (registered again after a 401), carried by call() and callUpload().
 import { api, upload, ApiError } from '/web/shared/api.js';
 import { saved } from '/web/visitor/storage.js';
 
@@ -59,14 +56,3 @@ export async function callUpload(path, form, opts) {
   }
 }
 
-/** The page's first reads, started as this module loads; each is taken once by firstRead(). */
-const early = new Map(['projects/', 'languages/'].map((path) => [path, call(path)]));
-// A failure is shown by whoever takes the read (boot), not reported here as unhandled.
-for (const read of early.values()) read.catch(() => {});
-
-/** call(path), from the early reads the first time, fresh afterwards (a retry). */
-export function firstRead(path) {
-  const read = early.get(path);
-  early.delete(path);
-  return read || call(path);
-}
