@@ -1,8 +1,9 @@
 //! The demo project that `roundwared serve --demo` seeds into an empty database, so that a
 //! newcomer hears something at once: six synthesized recordings (tones, textures, rhythms),
 //! two speakers whose zones overlap around a fixed point, tags, listen and speak UI groups,
-//! two audiotracks, English and Spanish strings, and a drawn site plan of the park as the
-//! project's floor plan ([`site`]).
+//! two audiotracks, English texts with Spanish translations (the project offers English: its
+//! recordings are English), and a drawn site plan of the park as the project's floor plan
+//! ([`site`]).
 //!
 //! The audio goes through the same pipeline as an upload ([`crate::media`]), so the demo's
 //! files are exactly what a real upload would leave. Nothing is seeded when any project
@@ -326,9 +327,13 @@ fn insert_rows(
         rusqlite::params![CENTRE.0, CENTRE.1, now],
     )?;
     let project = tx.last_insert_rowid();
+    // The demo's recordings are English, and a session plays only recordings in its language:
+    // offered in Spanish, a Spanish browser would open a silent demo. So the project offers
+    // English (a Spanish browser reads the page's own words in Spanish around it), and its texts
+    // carry Spanish translations ready for when Spanish is added to its languages.
     tx.execute(
-        "INSERT INTO project_languages VALUES (?1, ?2), (?1, ?3)",
-        [project, en, es],
+        "INSERT INTO project_languages VALUES (?1, ?2)",
+        [project, en],
     )?;
     let description = [
         text(

@@ -16,6 +16,11 @@ async fn the_demo_project_is_complete_playable_and_seeded_only_once() {
     let p = &projects[0];
     assert!(p["description"].as_str().unwrap().contains("walk"));
     let id = p["id"].as_i64().unwrap();
+    // Offered in the language of its recordings only, so no session of it is silent.
+    let english = s
+        .scalar("SELECT id FROM languages WHERE language_code = 'en'")
+        .await;
+    assert_eq!(p["language_ids"], serde_json::json!([english]));
 
     let assets = s
         .get(&format!("/api/2/assets/?project_id={id}&submitted=true"), t)
@@ -25,6 +30,7 @@ async fn the_demo_project_is_complete_playable_and_seeded_only_once() {
     let assets = assets.as_array().unwrap().clone();
     assert_eq!(assets.len(), 6);
     for a in &assets {
+        assert_eq!(a["language_id"].as_i64(), Some(english), "{a}");
         let seconds = a["audio_length_in_seconds"].as_f64().unwrap();
         assert!(seconds >= 10.0, "{a}");
         assert_eq!(a["tag_ids"].as_array().unwrap().len(), 2);
