@@ -30,9 +30,14 @@ pub(super) trait FromQuery: Sized {
     fn fields() -> Obj;
 }
 
-/// The value `read` finds under the first of `names` that carries one.
+/// The value `read` finds under the first of `names` that carries one. Every name is read, so
+/// a bad value under any of them is named in the errors, not skipped because a preferred name
+/// came first (`?asset_id=3&asset=true` is a 400 naming `asset`).
 fn first<T>(names: &[&str], mut read: impl FnMut(&str) -> Option<T>) -> Option<T> {
-    names.iter().find_map(|name| read(name))
+    names.iter().fold(None, |found, name| {
+        let value = read(name);
+        found.or(value)
+    })
 }
 
 /// A resource's parameter table ([`Queried::PARAMS`]) read from a query string: the first of

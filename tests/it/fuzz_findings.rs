@@ -228,3 +228,20 @@ async fn a_listen_event_cannot_last_a_negative_time() {
         .await;
     assert_eq!(r.ok()["duration_in_seconds"], 2.5);
 }
+
+/// Schemathesis, 2026-12-07: `GET timedassets/?asset_id=…&asset=true` answered 200, the bad
+/// `asset` unread because its preferred name `asset_id` came first.
+#[tokio::test]
+async fn a_bad_value_under_any_name_of_a_filter_is_refused_even_beside_its_preferred_name() {
+    let s = TestServer::start().await;
+    let (_, token) = s.device_token("alias-visitor").await;
+    let r = s
+        .get("/api/2/timedassets/?asset_id=3&asset=true", Some(&token))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["asset"].is_array(), "{}", r.body);
+    let ok = s
+        .get("/api/2/timedassets/?asset_id=3&asset=3", Some(&token))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}
