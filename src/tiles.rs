@@ -366,7 +366,7 @@ pub(crate) enum Tiles {
     /// Set, but the file cannot be used; the message says why.
     Unusable(String),
     /// Served.
-    Ready(TileSet),
+    Ready(std::sync::Arc<TileSet>),
 }
 
 impl Tiles {
@@ -384,7 +384,7 @@ impl Tiles {
                     set.tilejson["minzoom"],
                     set.tilejson["maxzoom"]
                 );
-                Self::Ready(set)
+                Self::Ready(std::sync::Arc::new(set))
             }
             Err(e) => {
                 log::error!("map tiles: {e}; the maps show the floor plan or a plain grid instead");

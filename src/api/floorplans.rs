@@ -136,25 +136,34 @@ impl PartialBounds {
 
     /// All four edges, or the field error naming the first missing one.
     fn complete(self) -> ApiResult<Bounds> {
-        for (name, v) in [
-            ("south", self.south),
-            ("west", self.west),
-            ("north", self.north),
-            ("east", self.east),
-        ] {
-            if v.is_none() {
-                return Err(ApiError::field(
-                    name,
+        match self {
+            Self {
+                south: Some(south),
+                west: Some(west),
+                north: Some(north),
+                east: Some(east),
+            } => Ok(Bounds {
+                south,
+                west,
+                north,
+                east,
+            }),
+            _ => {
+                let missing = [
+                    ("south", self.south),
+                    ("west", self.west),
+                    ("north", self.north),
+                    ("east", self.east),
+                ]
+                .into_iter()
+                .find_map(|(name, v)| v.is_none().then_some(name))
+                .unwrap_or("south");
+                Err(ApiError::field(
+                    missing,
                     "Place a new floor plan by all four edges (south, west, north, east), or by none.",
-                ));
+                ))
             }
         }
-        Ok(self.over(Bounds {
-            south: 0.0,
-            west: 0.0,
-            north: 0.0,
-            east: 0.0,
-        }))
     }
 }
 

@@ -104,12 +104,8 @@ async fn tile(tiles: Arc<Tiles>, (z, x, y): (String, String, String), h: HeaderM
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     let read = {
-        let tiles = tiles.clone();
-        tokio::task::spawn_blocking(move || match &*tiles {
-            Tiles::Ready(set) => set.tile(z, x, y),
-            Tiles::Off | Tiles::Unusable(_) => Ok(None),
-        })
-        .await
+        let set = set.clone();
+        tokio::task::spawn_blocking(move || set.tile(z, x, y)).await
     };
     match read {
         Ok(Ok(Some(bytes))) => {

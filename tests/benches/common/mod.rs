@@ -33,6 +33,13 @@ pub fn noise(seed: u32) -> impl FnMut() -> f64 {
     }
 }
 
+/// The `p` quantile (0–1) of ascending `sorted` latencies, in milliseconds (0 when empty).
+pub fn percentile_ms(sorted: &[std::time::Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// The value after `name` on the command line (`cargo bench --bench X -- --seconds 5`).
 pub fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
