@@ -17,6 +17,7 @@ use sd_notify::NotifyState;
 
 use crate::conductor::{AssetId, Engine, EngineConfig, EngineProbe, StreamId};
 use crate::config::Config;
+use crate::broadcast::Broadcast;
 use crate::events::Events;
 use crate::health::{DatabaseProbe, Health};
 use crate::ingest::{Accepted, Ingest};
@@ -137,6 +138,7 @@ impl Daemon {
         database.check().await;
         health.register_database(database.clone());
         let lifecycle = Lifecycle::new(config.clone());
+        let broadcast = Broadcast::new(store.clone(), lifecycle.shutdown.clone());
         let ingest = Arc::new(Ingest::new(
             store.clone(),
             &config,
@@ -150,6 +152,7 @@ impl Daemon {
         let tiles = Arc::new(Tiles::open(config.map.tiles.as_deref()));
         health.register(Arc::new(TilesProbe(tiles.clone())));
         let state = api::AppState::new(api::Components {
+            broadcast,
             events,
             store,
             config,
@@ -246,6 +249,8 @@ impl Daemon {
             }
         });
         api::limits::Limits::spawn_pruner(state.limits.clone(), token.clone());
+        // Pull channels that were pulling when the daemon stopped pull again.
+        state.broadcast.resume_pulls().await;
         let stop = token.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -260,6 +265,7 @@ impl Daemon {
         let events = state.events.clone();
         let status = state.health.report().status_line();
         let connections = state.config.http.connections.clone();
+        let broadcast = state.broadcast.clone();
         let pages = web::routes(state.config.http.home_project_id, tiles);
         let app = api::router(state, pages);
         service::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
@@ -268,7 +274,7 @@ impl Daemon {
         // go through TunedListener (connection caps; a stream response can cap its socket's
         // send buffer) and api::serve (header-read timeout).
         let stopping = token.clone();
-        let serve = api::serve::serve(listener, app, &connections, async move {
+        let serve = api::serve::serve(listener, app, broadcast, &connections, async move {
             stopping.cancelled().await;
             // Event connections end too, each saving where its consumer got to.
             events.shutdown().await;

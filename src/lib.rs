@@ -48,6 +48,7 @@ mod api;
 mod app;
 mod audio;
 pub mod backup;
+mod broadcast;
 mod conductor;
 pub mod config;
 mod demo;

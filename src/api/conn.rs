@@ -226,6 +226,14 @@ impl Abort {
 }
 
 impl TunedStream {
+    /// The bytes waiting to be read, without consuming them.
+    ///
+    /// # Errors
+    /// Socket failures.
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.peek(buf).await
+    }
+
     /// The handle requests on this connection get as `ConnectInfo<ConnTuning>`.
     pub(crate) fn tuning(&self, remote: SocketAddr) -> ConnTuning {
         ConnTuning {

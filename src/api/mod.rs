@@ -39,6 +39,7 @@ mod floorplans;
 mod kiosks;
 mod languages;
 mod listenevents;
+mod livepeer;
 mod local_audio;
 mod media;
 mod media_files;
@@ -104,6 +105,8 @@ pub(crate) struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Event streams (`/stream/0/`).
     pub events: crate::events::Events,
+    /// Broadcast channels live now (`/livepeer/api/`, `/live/`).
+    pub broadcast: crate::broadcast::Broadcast,
 }
 
 /// What the daemon's start built and hands to the API ready-made.
@@ -126,6 +129,8 @@ pub(crate) struct Components {
     pub ingest: Arc<crate::ingest::Ingest>,
     /// The event stream service.
     pub events: crate::events::Events,
+    /// The live broadcast channels.
+    pub broadcast: crate::broadcast::Broadcast,
 }
 
 impl AppState {
@@ -143,6 +148,7 @@ impl AppState {
             card: c.card,
             ingest: c.ingest,
             events: c.events,
+            broadcast: c.broadcast,
             config: c.config,
         }
     }
@@ -204,6 +210,7 @@ pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
                     .get_or_init(|| {
                         let mut doc = routes(&openapi_state).openapi();
                         eventstreams::document(&mut doc);
+                        livepeer::document(&mut doc);
                         bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
                     })
                     .clone();
@@ -224,7 +231,14 @@ pub(crate) fn router(state: AppState, pages: Router<AppState>) -> Router {
             }),
         )
         .merge(health::routes())
+        .route(
+            "/live/{file}",
+            axum::routing::get(stream::serve_live).fallback(|method: Method| async move {
+                ApiError::MethodNotAllowed(method.to_string())
+            }),
+        )
         .merge(eventstreams::router())
+        .merge(livepeer::router())
         .merge(pages)
         .fallback(|| async { ApiError::NotFound("path".into()) })
         .layer(axum::middleware::from_fn_with_state(

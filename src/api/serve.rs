@@ -30,7 +30,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use super::conn::TunedListener;
+use super::conn::{TunedListener, TunedStream};
+use crate::broadcast::{Broadcast, ingest};
 use super::slow_body::{self, BodyPace};
 use crate::config::ConnectionConfig;
 
@@ -86,9 +87,11 @@ pub(crate) fn capped_listener(listener: TcpListener, c: &ConnectionConfig) -> Tu
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish.
+/// A connection that opens with an Icecast source request goes to `broadcast`'s ingest.
 pub(crate) async fn serve(
     mut listener: TunedListener,
     app: Router,
+    broadcast: Broadcast,
     settings: &ConnectionConfig,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -116,9 +119,16 @@ pub(crate) async fn serve(
                 Ok::<_, Infallible>(slow_body::answer(response, tripped.as_deref(), pace))
             }
         });
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let broadcast = broadcast.clone();
+        let head_timeout = Duration::from_secs(settings.header_read_timeout_s);
         tokio::spawn(async move {
+            if is_source(&io, head_timeout).await {
+                ingest::serve(io, peer, broadcast, head_timeout).await;
+                return;
+            }
+            let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
             if let Err(e) = conn.await {
                 log::debug!("connection from {peer} ended: {e}");
             }
@@ -126,6 +136,29 @@ pub(crate) async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Whether the connection opens with an Icecast source request (`SOURCE`, `PUT /live/`),
+/// read without consuming it; anything else, an early close or a silent client is HTTP's
+/// (hyper's header-read timeout deals with the silent one).
+async fn is_source(io: &TunedStream, head_timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + head_timeout;
+    let mut first = [0u8; 16];
+    loop {
+        let peeked = tokio::time::timeout_at(deadline, io.peek(&mut first)).await;
+        let Ok(Ok(n)) = peeked else { return false };
+        if n == 0 {
+            return false;
+        }
+        match ingest::is_source_request(&first[..n]) {
+            Some(decided) => return decided,
+            // A client trickling its first bytes: look again shortly.
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+    }
 }
 
 #[cfg(test)]

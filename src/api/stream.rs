@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::conn::ConnTuning;
 use super::{ApiError, AppState};
+use crate::output::feed::Feed;
 use crate::output::icy;
 use crate::output::listener::ListenerBody;
 
@@ -59,6 +60,38 @@ pub(super) async fn serve(State(state): State<AppState>, req: Request) -> Respon
     let Some(feed) = state.feeds.get(id).filter(|f| !f.is_closed()) else {
         return ApiError::not_found("stream", id).into_response();
     };
+    mp3_response(&req, &feed, "Roundware", &format!("Roundware stream {id}"), &id.to_string())
+}
+
+/// `GET` and `HEAD /live/<playbackId>.mp3`: a broadcast channel while it is live (404 while
+/// it is idle, as Icecast answers for a mount without a source).
+pub(super) async fn serve_live(State(state): State<AppState>, req: Request) -> Response {
+    let Some(playback_id) = req
+        .uri()
+        .path()
+        .strip_prefix("/live/")
+        .and_then(|f| f.strip_suffix(".mp3"))
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+    else {
+        return ApiError::NotFound("path".into()).into_response();
+    };
+    let Some(feed) = state.broadcast.playback(&playback_id) else {
+        return ApiError::NotFound(format!("live channel {playback_id} (unknown, or not live now)"))
+            .into_response();
+    };
+    mp3_response(
+        &req,
+        &feed,
+        "roundwared channel",
+        &format!("broadcast channel {playback_id}"),
+        &playback_id,
+    )
+}
+
+/// An Icecast-grade answer for `feed`: the headers, and (for GET) a body from
+/// [`BURST_MS`](crate::output::feed::BURST_MS) behind live.
+fn mp3_response(req: &Request, feed: &Feed, name: &'static str, description: &str, id: &str) -> Response {
     let with_icy = wants_icy(req.headers());
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
@@ -74,11 +107,8 @@ pub(super) async fn serve(State(state): State<AppState>, req: Request) -> Respon
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     headers.insert(header::SERVER, HeaderValue::from_static("roundwared"));
     let icy_header = |name: &'static str| HeaderName::from_static(name);
-    headers.insert(
-        icy_header("icy-name"),
-        HeaderValue::from_static("Roundware"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("Roundware stream {id}")) {
+    headers.insert(icy_header("icy-name"), HeaderValue::from_static(name));
+    if let Ok(v) = HeaderValue::from_str(description) {
         headers.insert(icy_header("icy-description"), v);
     }
     headers.insert(
@@ -95,7 +125,7 @@ pub(super) async fn serve(State(state): State<AppState>, req: Request) -> Respon
         Body::empty()
     } else {
         let Some(sub) = feed.subscribe() else {
-            return ApiError::not_found("stream", id).into_response();
+            return ApiError::NotFound(format!("stream {id}")).into_response();
         };
         if let Some(ConnectInfo(conn)) = req.extensions().get::<ConnectInfo<ConnTuning>>() {
             let bytes = u64::from(feed.bitrate_kbps()) * 1000 / 8 * SEND_BUFFER_MS / 1000;

@@ -166,41 +166,76 @@ pub fn is_valid_bitrate(kbps: u32) -> bool {
     lame_bitrate(kbps).is_some()
 }
 
+/// What an MPEG audio Layer III frame header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// The frame's length in bytes.
+    pub len: usize,
+    /// Its bitrate.
+    pub kbps: u32,
+    /// Its sample rate.
+    pub rate_hz: u32,
+    /// PCM samples per channel it decodes to (1152 for MPEG-1, 576 for MPEG-2 and 2.5).
+    pub samples: u32,
+    /// Whether it is mono.
+    pub mono: bool,
+}
+
+impl FrameHeader {
+    /// The header that starts `bytes`, or `None` when `bytes` does not start with a valid
+    /// Layer III header (free format and reserved values are refused).
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let h = bytes.get(..4)?;
+        if h[0] != 0xFF || h[1] & 0xE0 != 0xE0 {
+            return None;
+        }
+        let version = (h[1] >> 3) & 0x3; // 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
+        let layer = (h[1] >> 1) & 0x3; // 1 = Layer III
+        if version == 1 || layer != 1 {
+            return None;
+        }
+        let bitrate_index = usize::from(h[2] >> 4);
+        let rate_index = usize::from((h[2] >> 2) & 0x3);
+        let padding = usize::from((h[2] >> 1) & 0x1);
+        const MPEG1_KBPS: [u32; 15] = [
+            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+        ];
+        const MPEG2_KBPS: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+        const RATES_HZ: [[u32; 3]; 4] = [
+            [11_025, 12_000, 8_000],  // MPEG-2.5
+            [0, 0, 0],                // reserved
+            [22_050, 24_000, 16_000], // MPEG-2
+            [44_100, 48_000, 32_000], // MPEG-1
+        ];
+        let (kbps, coefficient, samples) = if version == 3 {
+            (*MPEG1_KBPS.get(bitrate_index)?, 144, 1152)
+        } else {
+            (*MPEG2_KBPS.get(bitrate_index)?, 72, 576)
+        };
+        let rate_hz = *RATES_HZ.get(usize::from(version))?.get(rate_index)?;
+        if kbps == 0 || rate_hz == 0 {
+            return None; // free format (never produced by LAME CBR) or reserved
+        }
+        let len = coefficient * kbps as usize * 1000 / rate_hz as usize + padding;
+        Some(Self {
+            len,
+            kbps,
+            rate_hz,
+            samples,
+            mono: h[3] >> 6 == 3,
+        })
+    }
+
+    /// How long the frame plays, in microseconds.
+    pub fn duration_us(&self) -> u64 {
+        u64::from(self.samples) * 1_000_000 / u64::from(self.rate_hz.max(1))
+    }
+}
+
 /// The length in bytes of the MPEG audio Layer III frame whose header starts `bytes`, or
 /// `None` when `bytes` does not start with a valid Layer III header.
 pub fn frame_len(bytes: &[u8]) -> Option<usize> {
-    let h = bytes.get(..4)?;
-    if h[0] != 0xFF || h[1] & 0xE0 != 0xE0 {
-        return None;
-    }
-    let version = (h[1] >> 3) & 0x3; // 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
-    let layer = (h[1] >> 1) & 0x3; // 1 = Layer III
-    if version == 1 || layer != 1 {
-        return None;
-    }
-    let bitrate_index = usize::from(h[2] >> 4);
-    let rate_index = usize::from((h[2] >> 2) & 0x3);
-    let padding = usize::from((h[2] >> 1) & 0x1);
-    const MPEG1_KBPS: [usize; 15] = [
-        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-    ];
-    const MPEG2_KBPS: [usize; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
-    const RATES_HZ: [[usize; 3]; 4] = [
-        [11_025, 12_000, 8_000],  // MPEG-2.5
-        [0, 0, 0],                // reserved
-        [22_050, 24_000, 16_000], // MPEG-2
-        [44_100, 48_000, 32_000], // MPEG-1
-    ];
-    let (kbps, coefficient) = if version == 3 {
-        (*MPEG1_KBPS.get(bitrate_index)?, 144)
-    } else {
-        (*MPEG2_KBPS.get(bitrate_index)?, 72)
-    };
-    let rate_hz = *RATES_HZ.get(usize::from(version))?.get(rate_index)?;
-    if kbps == 0 || rate_hz == 0 {
-        return None; // free format (never produced by LAME CBR) or reserved
-    }
-    Some(coefficient * kbps * 1000 / rate_hz + padding)
+    FrameHeader::parse(bytes).map(|h| h.len)
 }
 
 #[cfg(test)]

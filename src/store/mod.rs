@@ -15,6 +15,7 @@ pub(crate) mod table;
 pub(crate) mod time;
 
 pub(crate) mod assets;
+pub(crate) mod channels;
 pub(crate) mod audiotracks;
 pub mod catalog;
 pub(crate) mod envelopes;
@@ -74,6 +75,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_events.sql"),
     include_str!("migrations/0004_settings.sql"),
     include_str!("migrations/0005_floorplans.sql"),
+    include_str!("migrations/0006_channels.sql"),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

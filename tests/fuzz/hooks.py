@@ -84,6 +84,11 @@ def before_call(ctx, case, **kwargs):
         for key in ("uri", "backupuri"):
             if key in case.body:
                 case.body[key] = on_loopback(case.body[key])
+    # A broadcast channel's pull source is fetched at once, like a speaker's uri.
+    if case.operation.path == "/livepeer/api/stream" and isinstance(case.body, dict):
+        pull = case.body.get("pull")
+        if isinstance(pull, dict) and "source" in pull:
+            pull["source"] = on_loopback(pull["source"])
 
 
 # A multipart form over one of its caps, as the server words the 413.

@@ -124,6 +124,10 @@ fi
 if grep -E 'live speaker source' "$WORK/daemon.log" | grep -vE 'source https?://127\.0\.0\.1:9[/?#: ]'; then
     echo "fuzz: the daemon reached for a speaker source off loopback"; status=1
 fi
+# So are broadcast channels' pull sources (hooks.py points them at loopback too).
+if grep -E ': pulling ' "$WORK/daemon.log" | grep -vE 'pulling https?://127\.0\.0\.1:9(/|$)'; then
+    echo "fuzz: the daemon pulled a channel source off loopback"; status=1
+fi
 if [ "$status" -eq 0 ]; then
     echo "fuzz: passed (${SECONDS_EACH} s per run)"
 else

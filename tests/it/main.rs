@@ -9,6 +9,7 @@ mod abuse_limits;
 mod api_core;
 mod appliance;
 mod assets_votes;
+mod broadcast;
 mod cli;
 mod client_flows;
 mod console_api;

@@ -1,0 +1,196 @@
+//! The OpenAPI description of `/livepeer/api/`, merged into `/api/2/openapi.json` beside the
+//! api/2 route table (these routes keep Livepeer Studio's conventions: camelCase JSON, bare
+//! objects and arrays, `{"errors": [...]}`, Bearer keys).
+
+use serde_json::{Map, Value, json};
+
+use super::MAX_BODY_BYTES;
+
+/// `{"errors": ["…"]}`.
+fn error(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema":
+        {"type": "object", "required": ["errors"], "properties": {
+            "errors": {"type": "array", "minItems": 1, "items": {"type": "string"}}}}}}})
+}
+
+/// The Stream object as answered (only `name` is required by the SDK's model).
+fn stream_schema() -> Value {
+    json!({"type": "object", "required": ["id", "name", "playbackId", "isActive"], "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "streamKey": {"type": "string", "description": "push channels only"},
+        "playbackId": {"type": "string"},
+        "playbackUrl": {"type": "string", "description": "where the channel is heard (MP3)"},
+        "ingestUrl": {"type": "string", "description": "where a source pushes (push channels)"},
+        "isActive": {"type": "boolean"},
+        "isHealthy": {"type": "boolean"},
+        "issues": {"type": "array", "items": {"type": "string"}},
+        "lastSeen": {"type": "integer", "description": "Unix ms of the last source data, 0 if never"},
+        "createdAt": {"type": "integer", "description": "Unix ms"},
+        "lastTerminatedAt": {"type": "integer", "nullable": true},
+        "sourceBytes": {"type": "integer"},
+        "sourceSegmentsDuration": {"type": "number", "description": "seconds of source audio"},
+        "record": {"type": "boolean"},
+        "suspended": {"type": "boolean"},
+        "pull": {"type": "object"},
+        "userTags": {"type": "object"},
+        "creatorId": {"type": "object"},
+        "playbackPolicy": {"type": "object"},
+        "multistream": {"type": "object"},
+    }})
+}
+
+fn payload(creating: bool) -> Value {
+    let mut properties = json!({
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "record": {"type": "boolean", "enum": [false], "description": "recording is not available yet"},
+        "suspended": {"type": "boolean"},
+        "userTags": {"type": "object", "additionalProperties": {}},
+        "creatorId": {"type": "object", "required": ["type", "value"], "properties": {
+            "type": {"type": "string", "enum": ["unverified"]}, "value": {"type": "string", "maxLength": 1024}}},
+        "playbackPolicy": {"type": "object", "nullable": true, "properties": {
+            "type": {"type": "string", "enum": ["public"]}}},
+        "profiles": {"description": "video only: accepted and ignored (X-Ignored-Fields)"},
+        "recordingSpec": {"description": "video only: accepted and ignored (X-Ignored-Fields)"},
+    });
+    if creating {
+        properties["pull"] = json!({"type": "object", "required": ["source"], "properties": {
+            "source": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "isMobile": {},
+            "location": {"type": "object", "required": ["lat", "lon"], "properties": {
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
+        }});
+    }
+    let mut schema = json!({"type": "object", "properties": properties});
+    if creating {
+        schema["required"] = json!(["name"]);
+    }
+    schema
+}
+
+/// One operation answering `ok` (status, description, schema or `None` for no body).
+fn op(
+    summary: &str,
+    id: &str,
+    ok: (&str, &str, Option<Value>),
+    body: Option<Value>,
+    extra: &[(&str, Value)],
+) -> Value {
+    let mut responses = Map::new();
+    let (status, description, schema) = ok;
+    responses.insert(
+        status.into(),
+        match schema {
+            Some(s) => json!({"description": description, "content": {"application/json": {"schema": s}}}),
+            None => json!({"description": description}),
+        },
+    );
+    responses.insert(
+        "401".into(),
+        error("No key, or not a valid one: `Authorization: Bearer <staff token>`."),
+    );
+    responses.insert("403".into(), error("The key is not a staff user's."));
+    responses.insert(
+        "414".into(),
+        json!({"description": "The URI is over 64 KiB (answered by the HTTP layer, without a body)."}),
+    );
+    responses.insert("503".into(), error("The box is shutting down."));
+    if body.is_some() {
+        responses.insert("400".into(), error("The body is not a JSON object."));
+        responses.insert(
+            "422".into(),
+            error("A field is wrong or cannot be honoured; the message names it."),
+        );
+        responses.insert(
+            "413".into(),
+            json!({"description": format!("The body is over {} KiB.", MAX_BODY_BYTES / 1024)}),
+        );
+        responses.insert(
+            "408".into(),
+            json!({"description": "The body arrived too slowly; the connection is closed."}),
+        );
+    }
+    if id != "lp_list_streams" && id != "lp_create_stream" {
+        responses.insert("404".into(), error("No such channel (`not found`)."));
+    }
+    if !id.starts_with("lp_get") && !id.starts_with("lp_list") && id != "lp_playback" {
+        responses.insert(
+            "507".into(),
+            error("The box's storage is full; nothing was changed."),
+        );
+    }
+    for (status, value) in extra {
+        responses.insert((*status).into(), value.clone());
+    }
+    let mut o = json!({
+        "summary": summary,
+        "operationId": id,
+        "tags": ["broadcast channels"],
+        "x-access": "staff",
+        "security": [{"bearer": []}],
+        "parameters": [],
+        "responses": responses,
+    });
+    if let Some(schema) = body {
+        o["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    }
+    o
+}
+
+fn with_id(mut o: Value) -> Value {
+    o["parameters"] = json!([{"name": "id", "in": "path", "required": true,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 64}}]);
+    o
+}
+
+/// The `/livepeer/api/` paths of the OpenAPI document.
+pub(crate) fn openapi_paths() -> Map<String, Value> {
+    let no_content = ("204", "Done (no body, as the Livepeer SDK expects).", None);
+    let mut paths = Map::new();
+    let mut list = op(
+        "Every broadcast channel (a bare array)",
+        "lp_list_streams",
+        ("200", "The channels.", Some(json!({"type": "array", "items": stream_schema()}))),
+        None,
+        &[],
+    );
+    list["parameters"] = json!([{"name": "streamsonly", "in": "query", "required": false,
+        "schema": {"type": "string"}, "description": "accepted; there are no session children"}]);
+    paths.insert(
+        "/livepeer/api/stream".into(),
+        json!({
+            "get": list,
+            "post": op("Create a push channel (a stream key) or a pull channel (`pull.source`, pulled at once)",
+                "lp_create_stream", ("201", "The new channel; `X-Ignored-Fields` names what was ignored.", Some(stream_schema())),
+                Some(payload(true)), &[]),
+        }),
+    );
+    paths.insert(
+        "/livepeer/api/stream/{id}".into(),
+        json!({
+            "get": with_id(op("One channel", "lp_get_stream", ("200", "The channel.", Some(stream_schema())), None, &[])),
+            "patch": with_id(op("Change a channel (suspending ends a live source)", "lp_update_stream", no_content.clone(), Some(payload(false)), &[])),
+            "delete": with_id(op("Delete a channel (a live source ends)", "lp_delete_stream", no_content.clone(), None, &[])),
+        }),
+    );
+    paths.insert(
+        "/livepeer/api/stream/{id}/terminate".into(),
+        json!({"delete": with_id(op("End the current session (a pull stops until start-pull)", "lp_terminate_stream", no_content.clone(), None, &[]))}),
+    );
+    paths.insert(
+        "/livepeer/api/stream/{id}/start-pull".into(),
+        json!({"post": with_id(op("Start pulling `pull.source`", "lp_start_pull", no_content, None, &[
+            ("400", error("The channel has no pull source.")),
+        ]))}),
+    );
+    paths.insert(
+        "/livepeer/api/playback/{id}".into(),
+        json!({"get": with_id(op("Where a channel is heard, by playback id", "lp_playback",
+            ("200", "`{type: live, meta: {live, source: [{hrn: MP3, type: audio/mpeg, url}]}}`", Some(json!({"type": "object"}))),
+            None, &[]))}),
+    );
+    paths
+}

@@ -1,0 +1,200 @@
+//! Pull channels: the box fetches `pull.source` (another Icecast, another box, a file on a
+//! web server) with `pull.headers` and relays it as the channel's live source, until the
+//! channel is terminated, suspended or deleted. A source that fails or ends is tried again
+//! after a back-off (1 s doubling to 30 s); the failure is shown as the channel's `issues`
+//! and logged once per change.
+//!
+//! The fetch runs on a blocking thread (`crate::net`'s HTTP client gives a `Read`); the MP3
+//! frames go to the channel's feed unchanged, paced to real time so a file does not flood
+//! the queue.
+//!
+//! Owns: the pull loop and its back-off. May not touch: HTTP routing, SQL.
+
+use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::frames::FrameSplitter;
+use super::{BeginError, Broadcast, Session};
+use crate::net::fetch::{self, Container};
+
+/// Longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A source that delivered for this long before failing is retried at once.
+const HEALTHY_RUN: Duration = Duration::from_secs(10);
+/// How far ahead of real time a fast source (a file) may run.
+const PACE_AHEAD: Duration = Duration::from_secs(2);
+/// A source that sends this much without one MP3 frame is dropped.
+const MAX_JUNK_BYTES: usize = super::ingest::MAX_JUNK_BYTES;
+
+/// One channel's pull: how to stop it, and what is wrong with it now.
+pub(crate) struct Pull {
+    pub(super) stop: CancellationToken,
+    issue: Mutex<Option<String>>,
+}
+
+impl Pull {
+    pub(super) fn new(stop: CancellationToken) -> Self {
+        Self {
+            stop,
+            issue: Mutex::new(None),
+        }
+    }
+
+    /// What stops the source from playing, if anything.
+    pub(super) fn issue(&self) -> Option<String> {
+        self.issue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the issue; logs when it changes.
+    fn set_issue(&self, channel_id: &str, issue: Option<String>) {
+        let mut held = self.issue.lock().unwrap_or_else(PoisonError::into_inner);
+        if *held != issue {
+            match &issue {
+                Some(i) => log::warn!("channel {channel_id}: {i}; retrying with back-off"),
+                None => log::info!("channel {channel_id}: the pull source plays"),
+            }
+            *held = issue;
+        }
+    }
+}
+
+/// What a pull task needs to know of its channel.
+pub(crate) struct PullSpec {
+    pub channel_id: String,
+    pub playback_id: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Pulls until `pull.stop` is cancelled.
+pub(super) async fn run(broadcast: Broadcast, spec: PullSpec, pull: Arc<Pull>) {
+    let spec = Arc::new(spec);
+    let mut backoff = Duration::from_secs(1);
+    while !pull.stop.is_cancelled() {
+        let session = match broadcast.begin_under(&spec.channel_id, &spec.playback_id, &pull.stop) {
+            Ok(s) => s,
+            Err(BeginError::AlreadyLive(_)) => {
+                pull.set_issue(
+                    &spec.channel_id,
+                    Some("a pushed source is live on this channel".into()),
+                );
+                sleep_or_stop(&pull.stop, backoff).await;
+                continue;
+            }
+            Err(BeginError::ShuttingDown) => return,
+        };
+        let started = Instant::now();
+        let session = Arc::new(session);
+        let (task_session, task_spec, task_pull) = (session.clone(), spec.clone(), pull.clone());
+        let outcome = tokio::task::spawn_blocking(move || relay(&task_spec, &task_session, &task_pull))
+            .await
+            .unwrap_or_else(|e| Err(format!("the pull thread failed: {e}")));
+        if let Ok(session) = Arc::try_unwrap(session) {
+            session.finish().await;
+        }
+        if pull.stop.is_cancelled() {
+            break;
+        }
+        match outcome {
+            Ok(()) => {
+                log::info!("channel {}: the pull source ended; fetching it again", spec.channel_id);
+                backoff = Duration::from_secs(1);
+                continue;
+            }
+            Err(issue) => pull.set_issue(&spec.channel_id, Some(issue)),
+        }
+        if started.elapsed() > HEALTHY_RUN {
+            backoff = Duration::from_secs(1);
+        }
+        sleep_or_stop(&pull.stop, backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    log::info!("channel {}: pull stopped", spec.channel_id);
+}
+
+async fn sleep_or_stop(stop: &CancellationToken, d: Duration) {
+    tokio::select! {
+        () = stop.cancelled() => {},
+        () = tokio::time::sleep(d) => {},
+    }
+}
+
+/// Fetches the source and publishes its frames until it ends, fails or must stop (blocking).
+fn relay(spec: &PullSpec, session: &Session, pull: &Pull) -> Result<(), String> {
+    let body = fetch::open_audio(&spec.url, &spec.headers)
+        .map_err(|e| format!("pull source {} cannot be played: {e}", redact(&spec.url)))?;
+    if body.container != Container::Mp3 {
+        return Err(format!(
+            "pull source {} is {}: only MP3 sources can be relayed so far",
+            redact(&spec.url),
+            body.content_type
+        ));
+    }
+    let mut reader = body.reader;
+    let mut splitter = FrameSplitter::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let started = Instant::now();
+    let mut played = Duration::ZERO;
+    let mut healthy = false;
+    while !session.is_stopped() {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) => {
+                return Err(format!(
+                    "pull source {} failed while playing: {e}",
+                    redact(&spec.url)
+                ));
+            }
+        };
+        session.received(n);
+        let frames = splitter.push(&buf[..n]);
+        played += Duration::from_micros(frames.duration_us);
+        if frames.count > 0 && !healthy {
+            healthy = true;
+            pull.set_issue(&spec.channel_id, None);
+        }
+        session.publish(frames);
+        if splitter.junk_run() > MAX_JUNK_BYTES {
+            return Err(format!(
+                "pull source {} sent over {} KB that is not MP3 audio",
+                redact(&spec.url),
+                MAX_JUNK_BYTES / 1024
+            ));
+        }
+        let ahead = played.saturating_sub(started.elapsed());
+        if ahead > PACE_AHEAD {
+            std::thread::sleep(ahead - PACE_AHEAD);
+        }
+    }
+    Ok(())
+}
+
+/// A URL without its user information (a password) and query, for logs and `issues`.
+pub(crate) fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split('?').next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_queries_never_reach_the_log() {
+        assert_eq!(
+            redact("http://user:secret@radio.example:8000/live.mp3?token=x"),
+            "http://radio.example:8000/live.mp3"
+        );
+        assert_eq!(redact("https://a.b/c"), "https://a.b/c");
+    }
+}

@@ -1,0 +1,452 @@
+//! Broadcast channels (issue 13): the Livepeer stream API at `/livepeer/api` with its exact
+//! status codes and error shape, push ingest from ffmpeg as an Icecast source client, pull
+//! from another HTTP server, and playback at `/live/<playbackId>.mp3` checked with ffmpeg
+//! (the tone pushed in is the tone that comes out).
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::TestServer;
+
+/// A Livepeer API call with `Authorization: Bearer <key>`.
+async fn lp(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut req = s
+        .client
+        .request(method, s.url(&format!("/livepeer/api{path}")));
+    if let Some(k) = key {
+        req = req.header("Authorization", format!("Bearer {k}"));
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    } else {
+        // The SDK sends this content type on every bodyless request.
+        req = req.header("Content-Type", "application/octet-stream");
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+}
+
+async fn create(s: &TestServer, key: &str, body: Value) -> Value {
+    let (status, stream, _) = lp(s, Method::POST, "/stream", Some(key), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{stream}");
+    stream
+}
+
+async fn get_stream(s: &TestServer, key: &str, id: &str) -> Value {
+    let (status, stream, _) = lp(s, Method::GET, &format!("/stream/{id}"), Some(key), None).await;
+    assert_eq!(status, StatusCode::OK, "{stream}");
+    stream
+}
+
+/// Waits until the channel's `isActive` is `active`.
+async fn wait_active(s: &TestServer, key: &str, id: &str, active: bool, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let stream = get_stream(s, key, id).await;
+        if stream["isActive"] == json!(active) {
+            return stream;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "channel never became {}: {stream}",
+            if active { "live" } else { "idle" }
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn port_of(s: &TestServer) -> u16 {
+    s.base.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// ffmpeg pushing a `freq_hz` tone for `seconds` to `/live/<key>` as an Icecast source.
+fn push_tone(s: &TestServer, stream_key: &str, freq_hz: u32, seconds: u32) -> std::process::Child {
+    std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency={freq_hz}:duration={seconds}:sample_rate=44100"))
+        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-content_type", "audio/mpeg", "-f", "mp3"])
+        .arg(format!(
+            "icecast://source:{stream_key}@127.0.0.1:{}/live/{stream_key}",
+            port_of(s)
+        ))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs (install ffmpeg)")
+}
+
+/// `seconds` of `url` decoded to mono 44.1 kHz samples by ffmpeg.
+fn decode_url(url: &str, seconds: u32) -> Vec<i16> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i", url, "-t"])
+        .arg(seconds.to_string())
+        .args(["-f", "s16le", "-ac", "1", "-ar", "44100", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// (frequency from zero crossings, RMS level in dBFS) of the samples after the first 0.5 s.
+fn tone_of(samples: &[i16]) -> (f64, f64) {
+    let s = &samples[samples.len().min(22_050)..];
+    assert!(s.len() > 22_050, "only {} samples", samples.len());
+    let crossings = s.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    let freq = crossings as f64 / 2.0 / (s.len() as f64 / 44_100.0);
+    let rms = (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+    (freq, 20.0 * (rms / 32_768.0).log10())
+}
+
+#[tokio::test]
+async fn a_staff_key_creates_lists_gets_updates_and_deletes_a_channel_with_the_sdks_codes() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let (status, stream, headers) = lp(
+        &s,
+        Method::POST,
+        "/stream",
+        Some(&key),
+        Some(json!({"name": "gallery-1", "profiles": [], "userTags": {"room": "A", "n": 2.0}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{stream}");
+    assert_eq!(headers["x-ignored-fields"], "profiles");
+    let id = stream["id"].as_str().unwrap().to_owned();
+    assert_eq!(stream["name"], "gallery-1");
+    assert_eq!(stream["isActive"], false);
+    assert_eq!(stream["userTags"]["room"], "A");
+    assert!(stream.get("profiles").is_none(), "profiles are omitted");
+    assert_eq!(stream["streamKey"].as_str().unwrap().len(), 19);
+    let playback = stream["playbackId"].as_str().unwrap();
+    assert!(stream["playbackUrl"].as_str().unwrap().ends_with(&format!("/live/{playback}.mp3")));
+
+    let (status, list, _) = lp(&s, Method::GET, "/stream?streamsonly=1", Some(&key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.as_array().unwrap().iter().any(|x| x["id"] == id.as_str()), "a bare array: {list}");
+
+    let (status, body, _) = lp(
+        &s,
+        Method::PATCH,
+        &format!("/stream/{id}"),
+        Some(&key),
+        Some(json!({"userTags": {"room": "B"}, "name": "gallery-2"})),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let stream = get_stream(&s, &key, &id).await;
+    assert_eq!((&stream["userTags"]["room"], &stream["name"]), (&json!("B"), &json!("gallery-2")));
+
+    let (status, _, _) = lp(&s, Method::DELETE, &format!("/stream/{id}/terminate"), Some(&key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(get_stream(&s, &key, &id).await["lastTerminatedAt"].as_i64().is_some());
+    let (status, _, _) = lp(&s, Method::DELETE, &format!("/stream/{id}"), Some(&key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body, _) = lp(&s, Method::GET, &format!("/stream/{id}"), Some(&key), None).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"errors": ["not found"]})));
+    let (status, body, _) = lp(&s, Method::PATCH, &format!("/stream/{id}"), Some(&key), Some(json!({}))).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"errors": ["not found"]})));
+}
+
+#[tokio::test]
+async fn only_a_staff_bearer_key_may_manage_channels() {
+    let s = TestServer::start().await;
+    let (status, body, headers) = lp(&s, Method::GET, "/stream", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["errors"][0].as_str().unwrap().contains("Bearer"), "{body}");
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    let (status, _, _) = lp(&s, Method::GET, "/stream", Some("not-a-token"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, device) = s.device_token("visitor-phone").await;
+    let (status, body, _) = lp(&s, Method::POST, "/stream", Some(&device), Some(json!({"name": "x"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(s.scalar("SELECT count(*) FROM channels").await, 0);
+}
+
+#[tokio::test]
+async fn what_the_box_cannot_honour_is_a_422_naming_the_field_and_nothing_is_stored() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    for (body, field) in [
+        (json!({"name": "a", "playbackPolicy": {"type": "jwt"}}), "playbackPolicy"),
+        (json!({"name": 5}), "name"),
+        (json!({}), "name"),
+        (json!({"name": "a", "pull": {"source": "rtmp://x/y"}}), "pull.source"),
+        (json!({"name": "a", "userTags": {"x": {"deep": 1}}}), "userTags.x"),
+        (
+            json!({"name": "a", "multistream": {"targets": [{"profile": "source", "videoOnly": true, "spec": {"url": "icecast://u:p@h:1/m"}}]}}),
+            "multistream.targets",
+        ),
+        (json!({"name": "a", "suspended": "yes"}), "suspended"),
+    ] {
+        let (status, reply, _) = lp(&s, Method::POST, "/stream", Some(&key), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} → {reply}");
+        let message = reply["errors"][0].as_str().unwrap();
+        assert!(message.starts_with(&format!("{field}:")), "{body} → {message}");
+    }
+    let (status, reply, _) = lp(&s, Method::POST, "/stream", Some(&key), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(s.scalar("SELECT count(*) FROM channels").await, 0);
+}
+
+#[tokio::test]
+async fn other_livepeer_areas_answer_501_and_unknown_paths_404() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    for path in ["/asset", "/webhook", "/room", "/generate/text-to-image", "/access-control/signing-key"] {
+        let (status, body, _) = lp(&s, Method::GET, path, Some(&key), None).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");
+        assert_eq!(body, json!({"errors": ["not supported on this appliance"]}));
+    }
+    let (status, body, _) = lp(&s, Method::GET, "/no-such-thing", Some(&key), None).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"errors": ["not found"]})));
+}
+
+#[tokio::test]
+async fn ffmpeg_pushes_a_tone_that_plays_back_at_the_playback_url_and_the_channel_counts_it() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let stream = create(&s, &key, json!({"name": "guide"})).await;
+    let (id, stream_key) = (stream["id"].as_str().unwrap(), stream["streamKey"].as_str().unwrap());
+    let playback = stream["playbackUrl"].as_str().unwrap().to_owned();
+    // Idle: nothing to play yet.
+    assert_eq!(s.client.get(&playback).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    let mut ffmpeg = push_tone(&s, stream_key, 1000, 8);
+    let live = wait_active(&s, &key, id, true, Duration::from_secs(5)).await;
+    assert!(live["lastSeen"].as_i64().unwrap() > 0);
+
+    let started = Instant::now();
+    let head = s.client.get(&playback).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-type"], "audio/mpeg");
+    assert_eq!(head.headers()["icy-br"], "128");
+    drop(head);
+    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3)).await.unwrap();
+    let (freq, level_db) = tone_of(&samples);
+    assert!((freq - 1000.0).abs() < 15.0, "the tone pushed in comes out: {freq} Hz");
+    // lavfi's sine is at 1/8 of full scale: -18 dBFS peak, -21 dBFS RMS.
+    assert!((level_db + 21.0).abs() < 1.5, "at its level: {level_db} dBFS");
+    assert!(started.elapsed() < Duration::from_secs(6), "played in real time");
+
+    assert!(ffmpeg.wait().unwrap().success(), "the source finished cleanly");
+    let idle = wait_active(&s, &key, id, false, Duration::from_secs(5)).await;
+    let seconds = idle["sourceSegmentsDuration"].as_f64().unwrap();
+    assert!((seconds - 8.0).abs() < 0.2, "8 s of audio counted: {seconds}");
+    let bytes = idle["sourceBytes"].as_u64().unwrap();
+    assert!((120_000..140_000).contains(&bytes), "8 s at 128 kbps: {bytes} bytes");
+}
+
+/// A raw source request on a fresh connection; returns the first answer line.
+async fn source_request(s: &TestServer, head: &str, body: &[u8]) -> (String, tokio::net::TcpStream) {
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port_of(s))).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(body).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]).to_string();
+    (text, tcp)
+}
+
+fn put_head(key: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("source:{password}"));
+    format!(
+        "PUT /live/{key} HTTP/1.1\r\nHost: box\r\nAuthorization: Basic {auth}\r\nContent-Type: audio/mpeg\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn wrong_keys_a_second_source_and_a_suspended_channel_are_refused_by_status() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let stream = create(&s, &key, json!({"name": "desk"})).await;
+    let (id, stream_key) = (stream["id"].as_str().unwrap(), stream["streamKey"].as_str().unwrap());
+
+    let (answer, _) = source_request(&s, &put_head(stream_key, "wrong"), b"").await;
+    assert!(answer.starts_with("HTTP/1.0 401"), "{answer}");
+    assert!(answer.contains("WWW-Authenticate: Basic"), "{answer}");
+    let (answer, _) = source_request(&s, &put_head("nosuchkey", "nosuchkey"), b"").await;
+    assert!(answer.starts_with("HTTP/1.0 401"), "{answer}");
+    let (answer, _) = source_request(
+        &s,
+        &put_head(stream_key, stream_key).replace("audio/mpeg", "video/mp4"),
+        b"",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.0 415") && answer.contains("push MP3"), "{answer}");
+
+    // The legacy SOURCE method goes live too; a second source is 409 while it is.
+    let legacy = put_head(stream_key, stream_key).replacen("PUT", "SOURCE", 1).replace("HTTP/1.1", "HTTP/1.0");
+    let (answer, first) = source_request(&s, &legacy, b"").await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    wait_active(&s, &key, id, true, Duration::from_secs(2)).await;
+    let (answer, _) = source_request(&s, &put_head(stream_key, stream_key), b"").await;
+    assert!(answer.starts_with("HTTP/1.0 409") && answer.contains("already live"), "{answer}");
+
+    // Suspending ends the live source and refuses the next.
+    let (status, _, _) = lp(&s, Method::PATCH, &format!("/stream/{id}"), Some(&key), Some(json!({"suspended": true}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    wait_active(&s, &key, id, false, Duration::from_secs(2)).await;
+    drop(first);
+    let (answer, _) = source_request(&s, &put_head(stream_key, stream_key), b"").await;
+    assert!(answer.starts_with("HTTP/1.0 403") && answer.contains("suspended"), "{answer}");
+    // Ordinary HTTP on the same port is untouched.
+    assert_eq!(s.get("/api/2/", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_source_that_sends_garbage_is_dropped_and_the_channel_goes_idle() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let stream = create(&s, &key, json!({"name": "noise"})).await;
+    let (id, stream_key) = (stream["id"].as_str().unwrap(), stream["streamKey"].as_str().unwrap());
+    let (answer, mut tcp) = source_request(&s, &put_head(stream_key, stream_key), b"").await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    let junk = b"<html>this is a web page, not audio</html>\n".repeat(2_000);
+    let _ = tcp.write_all(&junk).await;
+    // The box hangs up on it.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the junk source was not dropped");
+    let idle = wait_active(&s, &key, id, false, Duration::from_secs(2)).await;
+    assert_eq!(idle["sourceSegmentsDuration"], 0.0);
+}
+
+/// Serves `body` as `audio/mpeg` to every GET on a loopback port; returns the URL and the
+/// request heads it received.
+async fn serve_mp3(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/radio.mp3", listener.local_addr().unwrap());
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let body = body.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let n = tcp.read(&mut head).await.unwrap_or(0);
+                seen.lock().unwrap().push(String::from_utf8_lossy(&head[..n]).to_string());
+                let _ = tcp
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n")
+                    .await;
+                let _ = tcp.write_all(&body).await;
+            });
+        }
+    });
+    (url, heads)
+}
+
+#[tokio::test]
+async fn a_pull_channel_relays_another_servers_mp3_with_its_headers_until_terminated() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let mp3 = tokio::task::spawn_blocking(|| {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("sine=frequency=660:duration=20:sample_rate=44100")
+            .args(["-c:a", "libmp3lame", "-b:a", "96k", "-f", "mp3", "-"])
+            .output()
+            .expect("ffmpeg runs");
+        out.stdout
+    })
+    .await
+    .unwrap();
+    let (url, heads) = serve_mp3(mp3).await;
+    let stream = create(
+        &s,
+        &key,
+        json!({"name": "radio", "pull": {"source": url, "headers": {"X-Station-Key": "k1"}}}),
+    )
+    .await;
+    assert!(stream.get("streamKey").is_none(), "a pull channel has no key");
+    let id = stream["id"].as_str().unwrap();
+    wait_active(&s, &key, id, true, Duration::from_secs(5)).await;
+    assert!(heads.lock().unwrap()[0].to_ascii_lowercase().contains("x-station-key: k1"));
+    let playback = stream["playbackUrl"].as_str().unwrap().to_owned();
+    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3)).await.unwrap();
+    let (freq, _) = tone_of(&samples);
+    assert!((freq - 660.0).abs() < 15.0, "the pulled tone plays: {freq} Hz");
+
+    let (status, _, _) = lp(&s, Method::DELETE, &format!("/stream/{id}/terminate"), Some(&key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    wait_active(&s, &key, id, false, Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(get_stream(&s, &key, id).await["isActive"], false, "a terminated pull stays off");
+    let (status, _, _) = lp(&s, Method::POST, &format!("/stream/{id}/start-pull"), Some(&key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    wait_active(&s, &key, id, true, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_pull_source_is_an_issue_of_the_channel_and_start_pull_needs_one() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/x.mp3", closed.local_addr().unwrap());
+    drop(closed);
+    let stream = create(&s, &key, json!({"name": "gone", "pull": {"source": url}})).await;
+    let id = stream["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = get_stream(&s, &key, id).await;
+        if let Some(issue) = st["issues"][0].as_str() {
+            assert!(issue.contains("cannot be played"), "{issue}");
+            assert_eq!(st["isHealthy"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no issue shown: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let push = create(&s, &key, json!({"name": "push"})).await;
+    let (status, body, _) = lp(
+        &s,
+        Method::POST,
+        &format!("/stream/{}/start-pull", push["id"].as_str().unwrap()),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, json!({"errors": ["stream does not have a pull source"]}));
+}
+
+#[tokio::test]
+async fn channels_and_their_counters_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), "").await;
+    let key = s.staff_token().await;
+    let stream = create(&s, &key, json!({"name": "kept", "userTags": {"a": 1}})).await;
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let mut ffmpeg = push_tone(&s, stream["streamKey"].as_str().unwrap(), 440, 2);
+    assert!(ffmpeg.wait().unwrap().success());
+    let before = wait_active(&s, &key, &id, false, Duration::from_secs(5)).await;
+    s.stop().await;
+
+    let s = TestServer::start_in(dir.path(), "").await;
+    let key = s.staff_token().await;
+    let after = get_stream(&s, &key, &id).await;
+    for field in ["name", "streamKey", "playbackId", "userTags", "createdAt", "sourceBytes", "sourceSegmentsDuration"] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    assert!(after["sourceBytes"].as_u64().unwrap() > 20_000);
+}
