@@ -11,16 +11,17 @@
 //!            ─► audio (mixer, over lock-free rings) ─► output (MP3 feeds, sound card)
 //! ```
 //!
-//! Floors, each using only those below it: `app` (the composition root: builds every
-//! component and hands them to the others) · [`api`], [`local_listener`], [`web`] ·
-//! [`conductor`] · [`ingest`], [`output`], [`playlist`], [`spatial`], [`position`],
-//! [`service`], [`health`], [`backup`], [`demo`], [`tiles`] · [`audio`], [`store`], [`media`], [`users`]
-//! · [`config`], [`geometry`], [`telemetry`], [`http_headers`]. [`health`] is the seam every component reports
-//! through (`/healthz`, `/metrics`, the watchdog); [`ingest`] is the upload service (checks,
-//! conversion, commit; it tells the engine through a hook `app` wires); [`service`] speaks to
-//! systemd and holds the shutdown and reload hooks; [`backup`] makes and restores online
-//! copies of the data; [`web`] embeds the visitor page and the curator console; [`tiles`]
-//! reads the offline map tiles the pages draw under the zones.
+//! Floors, each using only those below it: `app` (the composition root: builds every component
+//! and hands them to the others) · [`api`], [`local_listener`], [`web`] · [`conductor`] ·
+//! [`ingest`], [`output`], [`playlist`], [`spatial`], [`position`], [`service`], [`health`],
+//! [`backup`], [`demo`], [`tiles`] · [`audio`], [`store`], [`media`], [`users`] · [`config`],
+//! [`geometry`], [`telemetry`], [`http_headers`], [`net`]. [`health`] is the seam every
+//! component reports through (`/healthz`, `/metrics`, the watchdog); [`ingest`] is the upload
+//! service (checks, conversion, commit; it tells the engine through a hook `app` wires);
+//! [`service`] speaks to systemd and holds the shutdown and reload hooks; [`backup`] makes and
+//! restores online copies of the data; [`web`] embeds the visitor page and the curator console;
+//! [`tiles`] reads the offline map tiles the pages draw under the zones; [`net`] is the box's
+//! outgoing HTTP client (live speaker streams today, broadcast pulls and pushes next).
 //!
 //! # Real time
 //!
@@ -59,6 +60,7 @@ mod http_headers;
 mod ingest;
 mod local_listener;
 mod media;
+mod net;
 mod output;
 mod playlist;
 mod position;

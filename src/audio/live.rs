@@ -1,24 +1,26 @@
-//! Live speaker sources: an HTTP MP3 stream pulled once per box by a worker thread, decoded,
-//! and written into a lock-free ring that every listener's mixer reads about a second behind.
+//! Live speaker sources: an HTTP(S) audio stream (MP3, Ogg Vorbis, or AAC in ADTS) pulled
+//! once per box by a worker thread, decoded, and written into a lock-free ring that every
+//! listener's mixer reads about a second behind.
 //!
 //! The ring side ([`LiveRing::mix_into`]) is real-time code: atomics only, no allocation, no
-//! panics. The puller side is a plain blocking thread (socket, decoder, logging allowed) that
-//! reconnects with back-off when the stream goes away. Owns: the HTTP/1.0 fetch of a speaker
-//! URL and its decoding. May not touch: the store, listeners' gains.
+//! panics. The puller side is a plain blocking thread (network, decoder, logging allowed) that
+//! opens the URL with [`crate::net::fetch::open_audio`] and reconnects with back-off when the
+//! stream goes away. Owns: decoding a speaker's stream, pacing it, and the ring. May not
+//! touch: the store, listeners' gains; HTTP itself belongs to [`crate::net`].
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 
 use super::pcm::RATE_HZ;
+use crate::net::fetch::{FetchError, chain, open_audio};
 
 /// Ring capacity: 8 s of stereo audio.
 const CAPACITY_FRAMES: u64 = RATE_HZ as u64 * 8;
@@ -26,14 +28,10 @@ const CAPACITY_FRAMES: u64 = RATE_HZ as u64 * 8;
 const DELAY_FRAMES: u64 = RATE_HZ as u64;
 /// A reader further behind than this is moved back to [`DELAY_FRAMES`].
 const MAX_LAG_FRAMES: u64 = DELAY_FRAMES * 3;
-/// Connect and read timeout (the reference's 10 s).
-const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A puller stays at most this far ahead of real time.
 const PACE_AHEAD_S: f64 = 4.0;
-/// Response header size accepted.
-const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// The newest few seconds of a live source, written by its puller, read by every mixer.
 pub struct LiveRing {
@@ -168,18 +166,21 @@ impl LiveRing {
 /// Why a live source could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LiveError {
-    /// Not an `http://host[:port]/path` URL.
-    #[error("not an http:// URL: {0}")]
-    BadUrl(String),
-    /// Network failure or timeout.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The server answered, but not with MP3 audio.
-    #[error("answered {0}, not MP3 audio (audio/mpeg)")]
-    NotAudio(String),
-    /// The MP3 data cannot be decoded.
-    #[error("cannot decode the stream: {0}")]
-    Decode(String),
+    /// The URL could not be opened as audio (bad URL, no answer, a status, not audio).
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The stream broke off or went quiet for longer than the idle timeout (the reason with
+    /// its causes).
+    #[error("the stream stopped: {0}")]
+    Stopped(String),
+    /// The audio cannot be decoded.
+    #[error("cannot decode the {container} stream: {why}")]
+    Decode {
+        /// The container the answer named (`mp3`, `ogg`, `aac`).
+        container: &'static str,
+        /// The decoder's reason.
+        why: String,
+    },
 }
 
 /// Pulls `urls` (the speaker's `uri`, then its `backupuri`) into `ring` until it is stopped,
@@ -220,12 +221,22 @@ pub(crate) fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::R
         .map(|_| ())
 }
 
-/// Connects, checks the answer is MP3, and decodes into the ring until the stream ends.
+/// Connects, checks the answer is audio, and decodes into the ring until the stream ends.
 fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
-    let reader = open(url, 3)?;
-    let mss = MediaSourceStream::new(Box::new(ReadOnlySource::new(reader)), Default::default());
+    let body = open_audio(url, &[])?;
+    let container = body.container.extension();
+    log::debug!(url; "live speaker source {url}: {:?}, decoded as {container}", body.content_type);
+    let decode = |why: String| LiveError::Decode { container, why };
+    let failed = |e: SymphoniaError| match e {
+        SymphoniaError::IoError(e) => LiveError::Stopped(chain(&e)),
+        e => decode(e.to_string()),
+    };
+    let mss = MediaSourceStream::new(
+        Box::new(ReadOnlySource::new(body.reader)),
+        Default::default(),
+    );
     let mut hint = Hint::new();
-    hint.with_extension("mp3");
+    hint.with_extension(container);
     let mut format = symphonia::default::get_probe()
         .probe(
             &hint,
@@ -233,20 +244,8 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(|e| LiveError::Decode(e.to_string()))?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| LiveError::Decode("no audio track".into()))?;
-    let track_id = track.id;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| LiveError::Decode("no audio parameters".into()))?
-        .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| LiveError::Decode(e.to_string()))?;
+        .map_err(failed)?;
+    let (mut track_id, mut decoder) = audio_decoder(&*format).map_err(decode)?;
     let mut interleaved: Vec<f32> = Vec::new();
     let mut stereo: Vec<f32> = Vec::new();
     let mut resampler = Linear::default();
@@ -263,7 +262,13 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
         let packet = match format.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => return Ok(()),
-            Err(e) => return Err(LiveError::Decode(e.to_string())),
+            // A chained Ogg stream starts its next part (a stream server's next track): its
+            // own track and headers, so a decoder of its own.
+            Err(SymphoniaError::ResetRequired) => {
+                (track_id, decoder) = audio_decoder(&*format).map_err(decode)?;
+                continue;
+            }
+            Err(e) => return Err(failed(e)),
         };
         if packet.track_id != track_id {
             continue;
@@ -283,6 +288,22 @@ fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
         }
     }
     Ok(())
+}
+
+/// The format's audio track and a decoder for it.
+fn audio_decoder(format: &dyn FormatReader) -> Result<(u32, Box<dyn AudioDecoder>), String> {
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or("no audio track")?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or("no audio parameters")?;
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &AudioDecoderOptions::default())
+        .map_err(|e| e.to_string())?;
+    Ok((track.id, decoder))
 }
 
 /// Sanitises decoded samples (a stream may decode to values past full scale; NaN or ±Inf
@@ -336,83 +357,6 @@ impl Linear {
         }
         std::mem::take(&mut self.out)
     }
-}
-
-/// Opens `url` with HTTP/1.0 (a close-delimited body, as Icecast serves it), following up to
-/// `redirects` redirects, and returns the body once the answer is known to be MP3.
-fn open(url: &str, redirects: u32) -> Result<Box<dyn Read + Send + Sync>, LiveError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| LiveError::BadUrl(url.to_owned()))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let host_port = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = host_port
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| LiveError::BadUrl(url.to_owned()))?;
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: roundwared/{}\r\nAccept: audio/mpeg, */*\r\nIcy-MetaData: 0\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    )?;
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status)?;
-    let code: u16 = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| {
-            LiveError::NotAudio(format!("a malformed status line {:?}", status.trim()))
-        })?;
-    let (mut content_type, mut location, mut seen) = (String::new(), None, 0usize);
-    loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line)?;
-        seen += n;
-        if n == 0 || seen > MAX_HEADER_BYTES {
-            return Err(LiveError::NotAudio("a cut-off or oversized header".into()));
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-type" => content_type = v.trim().to_ascii_lowercase(),
-                "location" => location = Some(v.trim().to_owned()),
-                _ => {}
-            }
-        }
-    }
-    if (300..400).contains(&code) {
-        return match location {
-            Some(next) if redirects > 0 && next.starts_with('/') => {
-                open(&format!("http://{authority}{next}"), redirects - 1)
-            }
-            Some(next) if redirects > 0 => open(&next, redirects - 1),
-            _ => Err(LiveError::NotAudio(format!(
-                "HTTP {code} without a usable redirect"
-            ))),
-        };
-    }
-    if code != 200 {
-        return Err(LiveError::NotAudio(format!("HTTP {code}")));
-    }
-    if content_type.split(';').next().map(str::trim) != Some("audio/mpeg") {
-        return Err(LiveError::NotAudio(format!(
-            "Content-Type {content_type:?}"
-        )));
-    }
-    Ok(Box::new(reader))
 }
 
 #[cfg(test)]
@@ -525,33 +469,131 @@ mod tests {
         assert!(l > 0.999 && r > 0.999, "full scale in the ring: {l} {r}");
     }
 
-    /// A one-shot HTTP server on loopback answering `response`.
-    fn answer_once(response: &'static [u8]) -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        std::thread::spawn(move || {
-            if let Ok((mut s, _)) = listener.accept() {
-                let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf);
-                let _ = s.write_all(response);
-            }
-        });
-        format!("http://{addr}/bed.mp3")
+    use crate::net::loopback::{Loopback, Reply};
+
+    /// A 2 s 440 Hz tone at `rate_hz`, encoded by ffmpeg with `args` into a `.{ext}` file.
+    fn tone(rate_hz: u32, channels: u16, args: &[&str], ext: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join(format!("tone.{ext}"));
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!(
+                "sine=frequency=440:sample_rate={rate_hz}:duration=2"
+            ))
+            .args(["-ac", &channels.to_string()])
+            .args(args)
+            .arg(&out)
+            .status()
+            .expect("ffmpeg is installed (tests/install-deps.sh)");
+        assert!(status.success(), "ffmpeg {args:?}");
+        std::fs::read(&out).expect("encoded tone")
+    }
+
+    /// Pulls `path` from a loopback server answering `reply` into a fresh ring, to the end.
+    fn pulled(path: &str, reply: Reply) -> (Result<(), LiveError>, LiveRing) {
+        let server = Loopback::start(move |_| reply.clone());
+        let ring = LiveRing::new();
+        let result = pull(&server.url(path), &ring);
+        (result, ring)
+    }
+
+    /// Checks `ring` holds about `seconds` of the tone (44.1 kHz, both channels sounding).
+    fn holds_the_tone(ring: &LiveRing, seconds: f64) {
+        let written = ring.written();
+        let want = seconds * f64::from(RATE_HZ);
+        assert!(
+            (written as f64 - want).abs() < want * 0.1,
+            "{written} frames written, about {want} expected"
+        );
+        let peak = (0..written.min(CAPACITY_FRAMES))
+            .map(|at| ring.frame(at))
+            .fold(0.0f32, |p, (l, r)| p.max(l.abs().min(r.abs())));
+        assert!(
+            peak > 0.05,
+            "the tone is heard in both channels: peak {peak}"
+        );
+    }
+
+    #[test]
+    fn an_ogg_vorbis_source_at_48_khz_decodes_into_the_ring_at_44_1() {
+        let ogg = tone(48_000, 1, &["-c:a", "libvorbis"], "ogg");
+        let (result, ring) = pulled("/bed", Reply::ok("audio/ogg", ogg));
+        result.expect("decoded to the end");
+        holds_the_tone(&ring, 2.0);
+    }
+
+    #[test]
+    fn a_chained_ogg_stream_plays_on_across_its_next_part() {
+        // Two Ogg files one after the other: how a stream server sends its next track.
+        let mut ogg = tone(44_100, 2, &["-c:a", "libvorbis"], "ogg");
+        ogg.extend(tone(44_100, 2, &["-c:a", "libvorbis"], "ogg"));
+        let (result, ring) = pulled("/radio", Reply::ok("application/ogg", ogg));
+        result.expect("decoded to the end");
+        holds_the_tone(&ring, 4.0);
+    }
+
+    #[test]
+    fn an_adts_aac_source_decodes_into_the_ring() {
+        let aac = tone(
+            44_100,
+            2,
+            &["-c:a", "aac", "-b:a", "96k", "-f", "adts"],
+            "aac",
+        );
+        let (result, ring) = pulled("/bed", Reply::ok("audio/aacp", aac));
+        result.expect("decoded to the end");
+        holds_the_tone(&ring, 2.0);
+    }
+
+    #[test]
+    fn an_mp3_served_as_octet_stream_is_known_by_its_extension() {
+        let mp3 = tone(44_100, 1, &["-c:a", "libmp3lame", "-b:a", "64k"], "mp3");
+        let (result, ring) = pulled("/beds/wind.mp3", Reply::ok("application/octet-stream", mp3));
+        result.expect("decoded to the end");
+        holds_the_tone(&ring, 2.0);
+    }
+
+    #[test]
+    fn a_stream_cut_off_midway_is_reported_as_stopped_after_what_arrived() {
+        let mp3 = tone(44_100, 1, &["-c:a", "libmp3lame", "-b:a", "64k"], "mp3");
+        let half = mp3[..mp3.len() / 2].to_vec();
+        let reply = Reply::ok("audio/mpeg", half).claiming_length(mp3.len());
+        let (result, ring) = pulled("/bed.mp3", reply);
+        let err = result.expect_err("cut off");
+        assert!(matches!(err, LiveError::Stopped(_)), "{err}");
+        assert!(
+            ring.written() > u64::from(RATE_HZ) / 2,
+            "what arrived played"
+        );
     }
 
     #[test]
     fn a_page_instead_of_audio_is_refused_naming_its_type() {
-        let url = answer_once(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>");
-        let err = open(&url, 0).err().expect("refused");
+        let ring = LiveRing::new();
+        let server = Loopback::start(|path| match path {
+            "/page" => Reply::ok("text/html", b"<html>".to_vec()),
+            _ => Reply::status("404 Not Found", ""),
+        });
+        let err = pull(&server.url("/page"), &ring).expect_err("refused");
         assert!(err.to_string().contains("text/html"), "{err}");
-        let url = answer_once(b"HTTP/1.1 404 Not Found\r\n\r\n");
-        let err = open(&url, 0).err().expect("refused");
+        let err = pull(&server.url("/bed.mp3"), &ring).expect_err("refused");
         assert!(err.to_string().contains("404"), "{err}");
+        assert_eq!(ring.written(), 0);
     }
 
     #[test]
-    fn urls_that_are_not_http_are_refused_by_name() {
-        let err = open("ftp://example/x.mp3", 0).err().expect("refused");
-        assert!(err.to_string().contains("ftp://example/x.mp3"));
+    fn urls_that_are_not_http_or_https_are_refused_by_name() {
+        let ring = LiveRing::new();
+        let err = pull("ftp://example/x.mp3", &ring).expect_err("refused");
+        assert!(err.to_string().contains("ftp://example/x.mp3"), "{err}");
+        assert!(
+            matches!(err, LiveError::Fetch(FetchError::BadUrl(_))),
+            "{err}"
+        );
+        let err = pull("https://127.0.0.1:1/x.mp3", &ring).expect_err("nothing there");
+        assert!(
+            matches!(err, LiveError::Fetch(FetchError::Transport(_))),
+            "https:// is tried: {err}"
+        );
     }
 }

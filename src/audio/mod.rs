@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Owns: samples and everything that touches them per frame. May not touch: the store,
-//! playlist decisions, HTTP. `mix`, `voice`, `rt` and the ring reads of `live` are real-time
-//! code (design.md §3.4): no allocation, locks, logging or panics.
+//! playlist decisions, HTTP (`live` opens its streams through [`crate::net`]). `mix`,
+//! `voice`, `rt` and the ring reads of `live` are real-time code (design.md §3.4): no
+//! allocation, locks, logging or panics.
 
 pub(crate) mod live;
 pub mod mix;

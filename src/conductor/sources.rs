@@ -243,7 +243,7 @@ impl Sources {
 
     /// `Some(Ok(path))` for the box's own media (`/rwmedia/<file>`, or any host's
     /// `…/rwmedia/<file>` URL when that file is here), `Some(Err)` for a URI that cannot be
-    /// played, `None` for an `http://` stream to pull.
+    /// played, `None` for an `http://` or `https://` stream to pull.
     fn local_file(&self, uri: &str) -> Option<Result<PathBuf, String>> {
         let remote = uri.contains("://");
         let path_part = match uri.split_once("://") {
@@ -259,11 +259,12 @@ impl Sources {
                 return Some(Ok(path));
             }
         }
-        if uri.starts_with("http://") {
+        let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if matches!(scheme.as_deref(), Some("http" | "https")) {
             return None;
         }
         Some(Err(format!(
-            "{uri}: only http:// streams and the box's own media (/rwmedia/…) can be played"
+            "{uri}: only http:// and https:// streams and the box's own media (/rwmedia/…) can be played"
         )))
     }
 }
@@ -358,5 +359,10 @@ mod tests {
         assert!(err.contains("only http://"), "{err}");
         let err = sources.speaker("bed.wav", "").err().expect("refused");
         assert!(err.contains("only http://"), "{err}");
+        assert!(matches!(
+            sources.speaker("HTTPS://127.0.0.1:1/bed.mp3", ""),
+            Ok(SpeakerSource::Live(_))
+        ));
+        sources.stop_all();
     }
 }

@@ -30,6 +30,20 @@ const RULES: &[(&str, &[&str])] = &[
             "local_listener",
         ],
     ),
+    // The outgoing HTTP client hands bytes to its callers and knows none of them.
+    (
+        "net",
+        &[
+            "api",
+            "app",
+            "conductor",
+            "output",
+            "store",
+            "web",
+            "local_listener",
+            "audio",
+        ],
+    ),
     // Pure rules: no I/O layer at all.
     (
         "playlist",
