@@ -12,6 +12,9 @@ cargo test --locked
 # api/2 fuzzed by schemathesis from the daemon's own OpenAPI document, with a staff token and
 # anonymously (75 s each; FUZZ_SECONDS=600 for the long run). Needs PyPI the first time.
 bash tests/fuzz/schemathesis.sh
+# Broadcast channels driven by the real Livepeer Python SDK (livepeer==0.3.0 in its own
+# virtualenv; needs PyPI the first time), with ffmpeg pushing and a loopback pull source.
+bash tests/livepeer/sdk.sh
 # The web pages end to end in headless Chromium against the daemon `cargo test` just built
 # (npm ci of playwright-core when tests/browser/node_modules is missing or stale).
 bash tests/browser/run.sh

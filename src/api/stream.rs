@@ -76,7 +76,7 @@ pub(super) async fn serve_live(State(state): State<AppState>, req: Request) -> R
     else {
         return ApiError::NotFound("path".into()).into_response();
     };
-    let Some(feed) = state.broadcast.playback(&playback_id) else {
+    let Some(feed) = state.broadcast.playback(&playback_id).await else {
         return ApiError::NotFound(format!("live channel {playback_id} (unknown, or not live now)"))
             .into_response();
     };

@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn durations_follow_the_frames_sample_rate() {
         let f = FrameSplitter::default().push(&mp3(1.0));
-        let expected = u64::from(f.count) * 1152 * 1_000_000 / 44_100;
+        let expected = u64::from(f.count) * (1152 * 1_000_000 / 44_100);
         assert_eq!(f.duration_us, expected);
         assert_eq!(f.first.map(|h| h.kbps), Some(128));
     }

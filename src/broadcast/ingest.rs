@@ -53,6 +53,7 @@ pub(crate) fn is_source_request(first: &[u8]) -> Option<bool> {
 }
 
 /// A refusal: status line and message.
+#[derive(Debug)]
 struct Refusal {
     status: &'static str,
     message: String,

@@ -28,9 +28,12 @@ use crate::store::Store;
 use crate::store::channels::Channel;
 use crate::store::time::now_ms;
 
+/// How long a listener waits for a just-connected source's first frames.
+const FIRST_AUDIO_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The live channels of the box; cheap to clone.
 #[derive(Clone)]
-pub struct Broadcast {
+pub(crate) struct Broadcast {
     inner: Arc<Inner>,
 }
 
@@ -58,11 +61,13 @@ pub(crate) struct Live {
     last_seen_ms: AtomicI64,
     /// Cancelled to end the source (terminate, suspend, delete, shutdown).
     stop: CancellationToken,
+    /// The session's counters are in the row: it no longer counts as live.
+    flushed: std::sync::atomic::AtomicBool,
 }
 
 /// A live channel's figures, for the API and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiveStats {
+pub(crate) struct LiveStats {
     /// Unix ms the current session started.
     pub started_ms: i64,
     /// Source bytes this session.
@@ -90,7 +95,7 @@ pub(crate) enum BeginError {
 
 impl Broadcast {
     /// No channel live; sources end when `shutdown` is cancelled.
-    pub fn new(store: Store, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(store: Store, shutdown: CancellationToken) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -144,6 +149,7 @@ impl Broadcast {
             duration_us: AtomicU64::new(0),
             last_seen_ms: AtomicI64::new(now),
             stop: parent.child_token(),
+            flushed: std::sync::atomic::AtomicBool::new(false),
         });
         live.insert(channel_id.to_owned(), session.clone());
         Ok(Session {
@@ -153,24 +159,38 @@ impl Broadcast {
         })
     }
 
-    /// The feed of the channel whose playback id is `playback_id`, while it is live and has
-    /// sent audio.
-    pub fn playback(&self, playback_id: &str) -> Option<Feed> {
-        self.lock()
-            .values()
-            .find(|l| l.playback_id == playback_id)
-            .and_then(|l| l.feed.get().cloned())
-            .filter(|f| !f.is_closed())
+    /// The feed of the channel whose playback id is `playback_id`, while it is live. A source
+    /// that has just connected has no feed until its first frames tell the bitrate: that is
+    /// waited for, up to [`FIRST_AUDIO_WAIT`].
+    pub(crate) async fn playback(&self, playback_id: &str) -> Option<Feed> {
+        let deadline = tokio::time::Instant::now() + FIRST_AUDIO_WAIT;
+        loop {
+            let live = self
+                .lock()
+                .values()
+                .find(|l| l.playback_id == playback_id)
+                .cloned()?;
+            if let Some(feed) = live.feed.get() {
+                return (!feed.is_closed()).then(|| feed.clone());
+            }
+            if tokio::time::Instant::now() >= deadline || live.stop.is_cancelled() {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Figures of channel `channel_id` while it is live.
-    pub fn stats(&self, channel_id: &str) -> Option<LiveStats> {
-        self.lock().get(channel_id).map(|l| l.stats())
+    pub(crate) fn stats(&self, channel_id: &str) -> Option<LiveStats> {
+        self.lock()
+            .get(channel_id)
+            .filter(|l| !l.flushed.load(Ordering::Acquire))
+            .map(|l| l.stats())
     }
 
     /// Ends channel `channel_id`'s current source and stops its pull, if it has them;
     /// whether it was live.
-    pub fn end(&self, channel_id: &str) -> bool {
+    pub(crate) fn end(&self, channel_id: &str) -> bool {
         if let Some(pull) = self.pulls().remove(channel_id) {
             pull.stop.cancel();
         }
@@ -241,7 +261,7 @@ impl Broadcast {
     }
 
     /// Starts the pulls that were running when the daemon last stopped.
-    pub async fn resume_pulls(&self) {
+    pub(crate) async fn resume_pulls(&self) {
         match self.inner.store.read(crate::store::channels::list).await {
             Ok(all) => {
                 for ch in all.iter().filter(|c| c.pulling && !c.suspended) {
@@ -253,7 +273,7 @@ impl Broadcast {
     }
 
     /// Figures of every live channel, by channel id.
-    pub fn all_stats(&self) -> Vec<(String, LiveStats)> {
+    pub(crate) fn all_stats(&self) -> Vec<(String, LiveStats)> {
         self.lock()
             .iter()
             .map(|(id, l)| (id.clone(), l.stats()))
@@ -315,10 +335,13 @@ impl Session {
         });
     }
 
-    /// Ends the session: listeners' bodies end, the channel is free for a new source, and
-    /// this session's counters are added to the channel's row.
+    /// Ends the session: listeners' bodies end, this session's counters are added to the
+    /// channel's row, and then the channel is idle and free for a new source (so an idle
+    /// channel's row already holds them).
     pub(crate) async fn finish(mut self) {
-        self.release();
+        if let Some(feed) = self.live.feed.get() {
+            feed.close();
+        }
         let stats = self.live.stats();
         let id = self.live.channel_id.clone();
         let stored = self
@@ -341,6 +364,8 @@ impl Session {
                 self.live.channel_id
             );
         }
+        self.live.flushed.store(true, Ordering::Release);
+        self.release();
     }
 
     fn release(&mut self) {

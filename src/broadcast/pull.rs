@@ -18,11 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::frames::FrameSplitter;
 use super::{BeginError, Broadcast, Session};
-use crate::net::fetch::{self, Container};
+use crate::net::fetch::{self, AudioBody, Container};
 
 /// Longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A source that delivered for this long before failing is retried at once.
+/// A source that ends sooner than this after connecting is retried only after a back-off.
+const MIN_RUN: Duration = Duration::from_secs(2);
+/// A source that delivered for this long before failing is retried after the shortest wait.
 const HEALTHY_RUN: Duration = Duration::from_secs(10);
 /// How far ahead of real time a fast source (a file) may run.
 const PACE_AHEAD: Duration = Duration::from_secs(2);
@@ -77,6 +79,26 @@ pub(super) async fn run(broadcast: Broadcast, spec: PullSpec, pull: Arc<Pull>) {
     let spec = Arc::new(spec);
     let mut backoff = Duration::from_secs(1);
     while !pull.stop.is_cancelled() {
+        let started = Instant::now();
+        // Connect first: the channel is live once its source answers with audio.
+        let open_spec = spec.clone();
+        let opened = tokio::select! {
+            () = pull.stop.cancelled() => break,
+            o = tokio::task::spawn_blocking(move || open(&open_spec)) => o,
+        };
+        let body = match opened {
+            Ok(Ok(body)) => body,
+            Ok(Err(issue)) => {
+                pull.set_issue(&spec.channel_id, Some(issue));
+                sleep_or_stop(&pull.stop, backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            Err(e) => {
+                log::error!("channel {}: the pull thread failed: {e}", spec.channel_id);
+                return;
+            }
+        };
         let session = match broadcast.begin_under(&spec.channel_id, &spec.playback_id, &pull.stop) {
             Ok(s) => s,
             Err(BeginError::AlreadyLive(_)) => {
@@ -89,12 +111,12 @@ pub(super) async fn run(broadcast: Broadcast, spec: PullSpec, pull: Arc<Pull>) {
             }
             Err(BeginError::ShuttingDown) => return,
         };
-        let started = Instant::now();
         let session = Arc::new(session);
         let (task_session, task_spec, task_pull) = (session.clone(), spec.clone(), pull.clone());
-        let outcome = tokio::task::spawn_blocking(move || relay(&task_spec, &task_session, &task_pull))
-            .await
-            .unwrap_or_else(|e| Err(format!("the pull thread failed: {e}")));
+        let outcome =
+            tokio::task::spawn_blocking(move || relay(&task_spec, body, &task_session, &task_pull))
+                .await
+                .unwrap_or_else(|e| Err(format!("the pull thread failed: {e}")));
         if let Ok(session) = Arc::try_unwrap(session) {
             session.finish().await;
         }
@@ -102,11 +124,16 @@ pub(super) async fn run(broadcast: Broadcast, spec: PullSpec, pull: Arc<Pull>) {
             break;
         }
         match outcome {
-            Ok(()) => {
-                log::info!("channel {}: the pull source ended; fetching it again", spec.channel_id);
+            // A stream that ended, or a file that played through: again at once (a file loops).
+            Ok(()) if started.elapsed() > MIN_RUN => {
+                log::debug!("channel {}: the pull source ended; fetching it again", spec.channel_id);
                 backoff = Duration::from_secs(1);
                 continue;
             }
+            Ok(()) => pull.set_issue(
+                &spec.channel_id,
+                Some(format!("pull source {} ends as soon as it starts", redact(&spec.url))),
+            ),
             Err(issue) => pull.set_issue(&spec.channel_id, Some(issue)),
         }
         if started.elapsed() > HEALTHY_RUN {
@@ -125,8 +152,8 @@ async fn sleep_or_stop(stop: &CancellationToken, d: Duration) {
     }
 }
 
-/// Fetches the source and publishes its frames until it ends, fails or must stop (blocking).
-fn relay(spec: &PullSpec, session: &Session, pull: &Pull) -> Result<(), String> {
+/// Connects to the source and checks it is audio the box can relay (blocking).
+fn open(spec: &PullSpec) -> Result<AudioBody, String> {
     let body = fetch::open_audio(&spec.url, &spec.headers)
         .map_err(|e| format!("pull source {} cannot be played: {e}", redact(&spec.url)))?;
     if body.container != Container::Mp3 {
@@ -136,6 +163,11 @@ fn relay(spec: &PullSpec, session: &Session, pull: &Pull) -> Result<(), String> 
             body.content_type
         ));
     }
+    Ok(body)
+}
+
+/// Publishes the source's frames until it ends, fails or must stop (blocking).
+fn relay(spec: &PullSpec, body: AudioBody, session: &Session, pull: &Pull) -> Result<(), String> {
     let mut reader = body.reader;
     let mut splitter = FrameSplitter::default();
     let mut buf = vec![0u8; 16 * 1024];

@@ -104,7 +104,7 @@ url, seen = serve_mp3()
 pull = lp.stream.create(request={"name": "radio", "pull": {"source": url, "headers": {"X-Station": "k"}}}).stream
 assert pull.stream_key is None and pull.pull.source == url, pull
 wait_active(lp, pull.id, True)
-assert seen and seen[0].get("X-Station") == "k", seen
+assert seen and {k.lower(): v for k, v in seen[0].items()}.get("x-station") == "k", seen
 lp.stream.terminate(id=pull.id)
 wait_active(lp, pull.id, False)
 lp.stream.start_pull(id=pull.id)
