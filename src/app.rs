@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use crate::broadcast::{Broadcast, BroadcastProbe};
 use crate::conductor::{AssetId, Engine, EngineConfig, EngineProbe, StreamId};
 use crate::config::Config;
-use crate::broadcast::Broadcast;
 use crate::events::Events;
 use crate::health::{DatabaseProbe, Health};
 use crate::ingest::{Accepted, Ingest};
@@ -139,6 +139,7 @@ impl Daemon {
         health.register_database(database.clone());
         let lifecycle = Lifecycle::new(config.clone());
         let broadcast = Broadcast::new(store.clone(), lifecycle.shutdown.clone());
+        health.register(Arc::new(BroadcastProbe(broadcast.clone())));
         let ingest = Arc::new(Ingest::new(
             store.clone(),
             &config,

@@ -14,10 +14,12 @@ kind="${1:-test}"
 # with parec) and
 # gpsd with gpsd-clients (gpsfake for the GPS tests), chromium (the browser tests of the
 # web pages drive Debian's headless Chromium; node and npm come along when node is missing),
-# and python3-venv (tests/fuzz/schemathesis.sh installs schemathesis into a virtualenv).
+# python3-venv (tests/fuzz/schemathesis.sh installs schemathesis into a virtualenv, and
+# tests/livepeer/sdk.sh the Livepeer SDK), and icecast2 (the broadcast tests push a channel on
+# to a real Icecast started on a free port).
 packages=(build-essential pkg-config ca-certificates libasound2-dev)
 if [ "$kind" = "test" ]; then
-    packages+=(ffmpeg systemd alsa-utils pulseaudio pulseaudio-utils libasound2-plugins gpsd gpsd-clients chromium python3-venv)
+    packages+=(ffmpeg systemd alsa-utils pulseaudio pulseaudio-utils libasound2-plugins gpsd gpsd-clients chromium python3-venv icecast2)
     command -v node >/dev/null || packages+=(nodejs npm)
 fi
 echo "checking packages for: $kind"

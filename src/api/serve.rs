@@ -31,8 +31,8 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use super::conn::{TunedListener, TunedStream};
-use crate::broadcast::{Broadcast, ingest};
 use super::slow_body::{self, BodyPace};
+use crate::broadcast::{Broadcast, ingest};
 use crate::config::ConnectionConfig;
 
 /// File descriptors kept free of the connection cap for the database, media files, the

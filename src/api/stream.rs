@@ -60,7 +60,13 @@ pub(super) async fn serve(State(state): State<AppState>, req: Request) -> Respon
     let Some(feed) = state.feeds.get(id).filter(|f| !f.is_closed()) else {
         return ApiError::not_found("stream", id).into_response();
     };
-    mp3_response(&req, &feed, "Roundware", &format!("Roundware stream {id}"), &id.to_string())
+    mp3_response(
+        &req,
+        &feed,
+        "Roundware",
+        &format!("Roundware stream {id}"),
+        &id.to_string(),
+    )
 }
 
 /// `GET` and `HEAD /live/<playbackId>.mp3`: a broadcast channel while it is live (404 while
@@ -77,8 +83,10 @@ pub(super) async fn serve_live(State(state): State<AppState>, req: Request) -> R
         return ApiError::NotFound("path".into()).into_response();
     };
     let Some(feed) = state.broadcast.playback(&playback_id).await else {
-        return ApiError::NotFound(format!("live channel {playback_id} (unknown, or not live now)"))
-            .into_response();
+        return ApiError::NotFound(format!(
+            "live channel {playback_id} (unknown, or not live now)"
+        ))
+        .into_response();
     };
     mp3_response(
         &req,
@@ -91,7 +99,13 @@ pub(super) async fn serve_live(State(state): State<AppState>, req: Request) -> R
 
 /// An Icecast-grade answer for `feed`: the headers, and (for GET) a body from
 /// [`BURST_MS`](crate::output::feed::BURST_MS) behind live.
-fn mp3_response(req: &Request, feed: &Feed, name: &'static str, description: &str, id: &str) -> Response {
+fn mp3_response(
+    req: &Request,
+    feed: &Feed,
+    name: &'static str,
+    description: &str,
+    id: &str,
+) -> Response {
     let with_icy = wants_icy(req.headers());
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));

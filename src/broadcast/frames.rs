@@ -125,7 +125,9 @@ fn id3_len(b: &[u8]) -> Option<usize> {
     if size.iter().any(|&x| x & 0x80 != 0) {
         return None;
     }
-    let body = size.iter().fold(0usize, |acc, &x| (acc << 7) | usize::from(x));
+    let body = size
+        .iter()
+        .fold(0usize, |acc, &x| (acc << 7) | usize::from(x));
     let footer = if b[5] & 0x10 != 0 { 10 } else { 0 };
     Some(10 + body + footer)
 }
@@ -175,7 +177,10 @@ mod tests {
         for piece in stream.chunks(333) {
             let f = split.push(piece);
             if !f.audio.is_empty() {
-                assert!(FrameHeader::parse(&f.audio).is_some(), "a chunk starts on a sync");
+                assert!(
+                    FrameHeader::parse(&f.audio).is_some(),
+                    "a chunk starts on a sync"
+                );
             }
             frames += f.count;
             joined.extend_from_slice(&f.audio);
@@ -183,7 +188,11 @@ mod tests {
         assert_eq!(joined, all.audio.to_vec());
         // Every frame but the last (its successor is needed to trust it when unlocked, and
         // locked frames go at once) has come out.
-        assert!(frames + 1 >= all.count && all.count > 30, "{frames} of {}", all.count);
+        assert!(
+            frames + 1 >= all.count && all.count > 30,
+            "{frames} of {}",
+            all.count
+        );
         assert_eq!(split.junk_run(), 0);
     }
 
@@ -205,7 +214,11 @@ mod tests {
             out.extend_from_slice(&s.push(piece).audio);
         }
         assert!(out.len() > 1000);
-        assert_eq!(&out[..], &audio[..out.len()], "only the audio frames, in order");
+        assert_eq!(
+            &out[..],
+            &audio[..out.len()],
+            "only the audio frames, in order"
+        );
     }
 
     #[test]

@@ -81,15 +81,26 @@ struct SourceHead {
 
 /// Serves one source connection whose request head starts `io`, until the source leaves or
 /// must end. Never fails: problems are answered to the client and logged.
-pub(crate) async fn serve<S>(mut io: S, peer: SocketAddr, broadcast: Broadcast, head_timeout: Duration)
-where
+pub(crate) async fn serve<S>(
+    mut io: S,
+    peer: SocketAddr,
+    broadcast: Broadcast,
+    head_timeout: Duration,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = Vec::with_capacity(4096);
     let head = match tokio::time::timeout(head_timeout, read_head(&mut io, &mut buf)).await {
         Ok(Ok(Some(end))) => end,
         Ok(Ok(None)) => {
-            refuse(&mut io, &Refusal::new("431 Request Header Fields Too Large", "the request head is over 16 KB")).await;
+            refuse(
+                &mut io,
+                &Refusal::new(
+                    "431 Request Header Fields Too Large",
+                    "the request head is over 16 KB",
+                ),
+            )
+            .await;
             return;
         }
         Ok(Err(e)) => {
@@ -112,7 +123,11 @@ where
     let channel = match admit(&broadcast, &parsed).await {
         Ok(ch) => ch,
         Err(r) => {
-            log::info!("source from {peer} for /live/{} refused: {}", short(&parsed.key), r.message);
+            log::info!(
+                "source from {peer} for /live/{} refused: {}",
+                short(&parsed.key),
+                r.message
+            );
             refuse(&mut io, &r).await;
             return;
         }
@@ -121,11 +136,19 @@ where
         Ok(s) => s,
         Err(e @ BeginError::AlreadyLive(_)) => {
             log::info!("source from {peer} refused: {e}");
-            refuse(&mut io, &Refusal::new("409 Conflict", format!("{e}; this channel is already live"))).await;
+            refuse(
+                &mut io,
+                &Refusal::new("409 Conflict", format!("{e}; this channel is already live")),
+            )
+            .await;
             return;
         }
         Err(e) => {
-            refuse(&mut io, &Refusal::new("503 Service Unavailable", e.to_string())).await;
+            refuse(
+                &mut io,
+                &Refusal::new("503 Service Unavailable", e.to_string()),
+            )
+            .await;
             return;
         }
     };
@@ -159,7 +182,12 @@ where
 }
 
 /// Reads the source into the channel until it ends; says why it ended.
-async fn pump<S>(io: &mut S, session: &super::Session, splitter: &mut FrameSplitter, first: &[u8]) -> String
+async fn pump<S>(
+    io: &mut S,
+    session: &super::Session,
+    splitter: &mut FrameSplitter,
+    first: &[u8],
+) -> String
 where
     S: AsyncRead + Unpin,
 {
@@ -175,7 +203,10 @@ where
         };
         let n = match read {
             Err(_) => {
-                return format!("the source sent nothing for {} s and was dropped", IDLE_TIMEOUT.as_secs());
+                return format!(
+                    "the source sent nothing for {} s and was dropped",
+                    IDLE_TIMEOUT.as_secs()
+                );
             }
             Ok(Err(e)) => return format!("the source connection failed: {e}"),
             Ok(Ok(0)) => return "the source hung up".into(),
@@ -189,14 +220,20 @@ where
                 "a source sent {} KB that is not MP3 audio; dropped",
                 MAX_JUNK_BYTES / 1024
             );
-            return format!("the source sent over {} KB that is not MP3 audio and was dropped", MAX_JUNK_BYTES / 1024);
+            return format!(
+                "the source sent over {} KB that is not MP3 audio and was dropped",
+                MAX_JUNK_BYTES / 1024
+            );
         }
     }
 }
 
 /// Reads until the end of the request head; `Some(offset past it)`, or `None` when it grows
 /// past [`MAX_HEAD_BYTES`].
-async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+async fn read_head<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<usize>> {
     let mut chunk = [0u8; 2048];
     loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -218,20 +255,33 @@ fn parse_head(head: &[u8]) -> Result<SourceHead, Refusal> {
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err(Refusal::new("400 Bad Request", "the request head is not HTTP")),
+        _ => {
+            return Err(Refusal::new(
+                "400 Bad Request",
+                "the request head is not HTTP",
+            ));
+        }
     }
     let method = req.method.unwrap_or_default().to_owned();
     if method != "PUT" && method != "SOURCE" {
-        return Err(Refusal::new("405 Method Not Allowed", "a source sends PUT or SOURCE"));
+        return Err(Refusal::new(
+            "405 Method Not Allowed",
+            "a source sends PUT or SOURCE",
+        ));
     }
     let path = req.path.unwrap_or_default();
     let path = path.split('?').next().unwrap_or_default();
     let key = path.strip_prefix("/live/").unwrap_or_default().to_owned();
     if key.is_empty()
         || key.len() > MAX_KEY_CHARS
-        || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(Refusal::new("404 Not Found", "a source pushes to /live/<streamKey>"));
+        return Err(Refusal::new(
+            "404 Not Found",
+            "a source pushes to /live/<streamKey>",
+        ));
     }
     let header = |name: &str| {
         req.headers
@@ -253,7 +303,8 @@ fn parse_head(head: &[u8]) -> Result<SourceHead, Refusal> {
         password,
         content_type,
         expects_continue: header("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")),
-        chunked: header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")),
+        chunked: header("transfer-encoding")
+            .is_some_and(|t| t.to_ascii_lowercase().contains("chunked")),
         method,
     })
 }
@@ -289,12 +340,20 @@ async fn admit(broadcast: &Broadcast, head: &SourceHead) -> Result<Channel, Refu
         .store
         .read(move |c| channels::by_stream_key(c, &key))
         .await
-        .map_err(|e| Refusal::new("503 Service Unavailable", format!("cannot read the channel: {e}")))?
+        .map_err(|e| {
+            Refusal::new(
+                "503 Service Unavailable",
+                format!("cannot read the channel: {e}"),
+            )
+        })?
         .ok_or_else(unauthorized)?;
     if channel.suspended {
         return Err(Refusal::new(
             "403 Forbidden",
-            format!("channel {} is suspended: unsuspend it (PATCH suspended: false) first", channel.id),
+            format!(
+                "channel {} is suspended: unsuspend it (PATCH suspended: false) first",
+                channel.id
+            ),
         ));
     }
     if head.chunked {

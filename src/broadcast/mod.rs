@@ -16,6 +16,7 @@
 pub(crate) mod frames;
 pub(crate) mod ingest;
 pub(crate) mod pull;
+pub(crate) mod push;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -42,6 +43,8 @@ struct Inner {
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Pull loops by channel id.
     pulls: Mutex<HashMap<String, Arc<pull::Pull>>>,
+    /// Push loops by (channel id, target id): how to stop each, and its state.
+    pushes: Mutex<HashMap<(String, String), (CancellationToken, Arc<push::TargetState>)>>,
     /// Cancelled when the daemon stops: every source ends.
     shutdown: CancellationToken,
 }
@@ -101,6 +104,7 @@ impl Broadcast {
                 store,
                 live: Mutex::new(HashMap::new()),
                 pulls: Mutex::new(HashMap::new()),
+                pushes: Mutex::new(HashMap::new()),
                 shutdown,
             }),
         }
@@ -152,6 +156,14 @@ impl Broadcast {
             flushed: std::sync::atomic::AtomicBool::new(false),
         });
         live.insert(channel_id.to_owned(), session.clone());
+        // Once the first frames made the feed, the channel's targets are pushed to.
+        let this = self.clone();
+        let (id, pid) = (channel_id.to_owned(), playback_id.to_owned());
+        tokio::spawn(async move {
+            if this.playback(&pid).await.is_some() {
+                this.reconcile_targets(&id).await;
+            }
+        });
         Ok(Session {
             live: session,
             broadcast: self.clone(),
@@ -234,18 +246,17 @@ impl Broadcast {
             .unwrap_or_default();
         let pull = {
             let mut pulls = self.pulls();
-            if pulls.get(&channel.id).is_some_and(|p| !p.stop.is_cancelled()) {
+            if pulls
+                .get(&channel.id)
+                .is_some_and(|p| !p.stop.is_cancelled())
+            {
                 return;
             }
             let pull = Arc::new(pull::Pull::new(self.inner.shutdown.child_token()));
             pulls.insert(channel.id.clone(), pull.clone());
             pull
         };
-        log::info!(
-            "channel {}: pulling {}",
-            channel.id,
-            pull::redact(url)
-        );
+        log::info!("channel {}: pulling {}", channel.id, pull::redact(url));
         let spec = pull::PullSpec {
             channel_id: channel.id.clone(),
             playback_id: channel.playback_id.clone(),
@@ -253,6 +264,125 @@ impl Broadcast {
             headers,
         };
         tokio::spawn(pull::run(self.clone(), spec, pull));
+    }
+
+    fn pushes(
+        &self,
+    ) -> MutexGuard<'_, HashMap<(String, String), (CancellationToken, Arc<push::TargetState>)>>
+    {
+        self.inner
+            .pushes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes channel `channel_id`'s pushes match its enabled targets while it is live (and
+    /// stops them all when it is not). Called when it goes live and when its targets change.
+    pub(crate) async fn reconcile_targets(&self, channel_id: &str) {
+        let live = self
+            .lock()
+            .get(channel_id)
+            .filter(|l| !l.stop.is_cancelled())
+            .cloned();
+        let feed = live.as_ref().and_then(|l| l.feed.get().cloned());
+        let wanted = match (&live, &feed) {
+            (Some(_), Some(_)) => {
+                let id = channel_id.to_owned();
+                let read = self
+                    .inner
+                    .store
+                    .read(move |c| {
+                        let Some(ch) = crate::store::channels::get(c, &id)? else {
+                            return Ok(None);
+                        };
+                        let mut targets = Vec::new();
+                        for t in &ch.targets {
+                            if let Some(target) = crate::store::channels::target(c, &t.target_id)? {
+                                if !target.disabled {
+                                    targets.push(target);
+                                }
+                            }
+                        }
+                        Ok(Some((ch.name, targets)))
+                    })
+                    .await;
+                match read {
+                    Ok(found) => found,
+                    Err(e) => {
+                        log::warn!("channel {channel_id}: cannot read its targets: {e}");
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut pushes = self.pushes();
+        let keep: Vec<String> = wanted
+            .as_ref()
+            .map(|(_, t)| t.iter().map(|t| t.id.clone()).collect())
+            .unwrap_or_default();
+        pushes.retain(|(ch, target), (stop, _)| {
+            let stays = ch != channel_id || (keep.contains(target) && !stop.is_cancelled());
+            if !stays {
+                stop.cancel();
+            }
+            stays
+        });
+        let (Some((name, targets)), Some(live), Some(feed)) = (wanted, live, feed) else {
+            return;
+        };
+        for target in targets {
+            let key = (channel_id.to_owned(), target.id.clone());
+            if pushes.contains_key(&key) {
+                continue;
+            }
+            let endpoint = match crate::net::push::Endpoint::parse(&target.url) {
+                Ok(e) => e,
+                Err(e) => {
+                    log::warn!(
+                        "channel {channel_id}: target {} is unusable: its URL {e}",
+                        target.id
+                    );
+                    continue;
+                }
+            };
+            let stop = live.stop.child_token();
+            let state = Arc::new(push::TargetState::default());
+            pushes.insert(key, (stop.clone(), state.clone()));
+            tokio::spawn(push::run(push::PushJob {
+                channel_id: channel_id.to_owned(),
+                channel_name: name.clone(),
+                target_id: target.id,
+                endpoint,
+                feed: feed.clone(),
+                stop,
+                state,
+            }));
+        }
+    }
+
+    /// Stops the push of channel `channel_id` to target `target_id` and starts it again if it
+    /// is still wanted (its URL or switch changed).
+    pub(crate) async fn restart_target(&self, channel_id: &str, target_id: &str) {
+        if let Some((stop, _)) = self
+            .pushes()
+            .remove(&(channel_id.to_owned(), target_id.to_owned()))
+        {
+            stop.cancel();
+        }
+        self.reconcile_targets(channel_id).await;
+    }
+
+    /// The push state of channel `channel_id`'s target `target_id`, while it is pushed.
+    pub(crate) fn target_status(
+        &self,
+        channel_id: &str,
+        target_id: &str,
+    ) -> Option<push::TargetStatus> {
+        self.pushes()
+            .get(&(channel_id.to_owned(), target_id.to_owned()))
+            .filter(|(stop, _)| !stop.is_cancelled())
+            .map(|(_, state)| state.status())
     }
 
     /// What keeps channel `channel_id`'s pull from playing, if anything.
@@ -270,14 +400,6 @@ impl Broadcast {
             }
             Err(e) => log::warn!("cannot read the channels to resume their pulls: {e}"),
         }
-    }
-
-    /// Figures of every live channel, by channel id.
-    pub(crate) fn all_stats(&self) -> Vec<(String, LiveStats)> {
-        self.lock()
-            .iter()
-            .map(|(id, l)| (id.clone(), l.stats()))
-            .collect()
     }
 }
 
@@ -339,6 +461,7 @@ impl Session {
     /// channel's row, and then the channel is idle and free for a new source (so an idle
     /// channel's row already holds them).
     pub(crate) async fn finish(mut self) {
+        self.live.stop.cancel();
         if let Some(feed) = self.live.feed.get() {
             feed.close();
         }
@@ -373,6 +496,7 @@ impl Session {
             return;
         }
         self.finished = true;
+        self.live.stop.cancel();
         if let Some(feed) = self.live.feed.get() {
             feed.close();
         }
@@ -389,5 +513,86 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// Broadcast channels as a health component: live channels, their listeners and their push
+/// targets in `/metrics`.
+pub(crate) struct BroadcastProbe(pub(crate) Broadcast);
+
+impl crate::health::Probe for BroadcastProbe {
+    fn name(&self) -> &'static str {
+        "broadcast"
+    }
+
+    fn state(&self) -> crate::health::ComponentState {
+        crate::health::ComponentState::Ok
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let live: Vec<(String, LiveStats)> = self
+            .0
+            .lock()
+            .iter()
+            .filter(|(_, l)| !l.flushed.load(Ordering::Acquire))
+            .map(|(id, l)| (id.clone(), l.stats()))
+            .collect();
+        out.push_str(
+            "# HELP roundwared_channels_live Broadcast channels with a source now.\n\
+             # TYPE roundwared_channels_live gauge\n",
+        );
+        let _ = writeln!(out, "roundwared_channels_live {}", live.len());
+        out.push_str(
+            "# HELP roundwared_channel_listeners Listeners of a live broadcast channel.\n\
+             # TYPE roundwared_channel_listeners gauge\n",
+        );
+        for (id, s) in &live {
+            let _ = writeln!(
+                out,
+                "roundwared_channel_listeners{{channel=\"{id}\"}} {}",
+                s.feed.listeners
+            );
+        }
+        out.push_str(
+            "# HELP roundwared_channel_source_bytes Source bytes of a live channel's session.\n\
+             # TYPE roundwared_channel_source_bytes gauge\n",
+        );
+        for (id, s) in &live {
+            let _ = writeln!(
+                out,
+                "roundwared_channel_source_bytes{{channel=\"{id}\"}} {}",
+                s.bytes
+            );
+        }
+        let pushes: Vec<((String, String), push::TargetStatus)> = self
+            .0
+            .pushes()
+            .iter()
+            .filter(|(_, (stop, _))| !stop.is_cancelled())
+            .map(|(k, (_, state))| (k.clone(), state.status()))
+            .collect();
+        out.push_str(
+            "# HELP roundwared_channel_target_connected Whether a push target takes the channel now.\n\
+             # TYPE roundwared_channel_target_connected gauge\n",
+        );
+        for ((ch, t), st) in &pushes {
+            let _ = writeln!(
+                out,
+                "roundwared_channel_target_connected{{channel=\"{ch}\",target=\"{t}\"}} {}",
+                u8::from(st.connected)
+            );
+        }
+        out.push_str(
+            "# HELP roundwared_channel_target_bytes Bytes pushed to a target this session.\n\
+             # TYPE roundwared_channel_target_bytes gauge\n",
+        );
+        for ((ch, t), st) in &pushes {
+            let _ = writeln!(
+                out,
+                "roundwared_channel_target_bytes{{channel=\"{ch}\",target=\"{t}\"}} {}",
+                st.bytes
+            );
+        }
     }
 }

@@ -126,13 +126,19 @@ pub(super) async fn run(broadcast: Broadcast, spec: PullSpec, pull: Arc<Pull>) {
         match outcome {
             // A stream that ended, or a file that played through: again at once (a file loops).
             Ok(()) if started.elapsed() > MIN_RUN => {
-                log::debug!("channel {}: the pull source ended; fetching it again", spec.channel_id);
+                log::debug!(
+                    "channel {}: the pull source ended; fetching it again",
+                    spec.channel_id
+                );
                 backoff = Duration::from_secs(1);
                 continue;
             }
             Ok(()) => pull.set_issue(
                 &spec.channel_id,
-                Some(format!("pull source {} ends as soon as it starts", redact(&spec.url))),
+                Some(format!(
+                    "pull source {} ends as soon as it starts",
+                    redact(&spec.url)
+                )),
             ),
             Err(issue) => pull.set_issue(&spec.channel_id, Some(issue)),
         }

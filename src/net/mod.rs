@@ -1,6 +1,6 @@
 //! The box's outgoing HTTP: one shared client (reqwest, rustls) for everything the box fetches
-//! from elsewhere. Today that is the live speaker streams [`crate::audio`]'s pullers read; the
-//! pulls and pushes of broadcast channels will go through it too.
+//! from elsewhere: the live speaker streams [`crate::audio`]'s pullers read, broadcast
+//! channels' pull sources ([`fetch`]) and their pushes to Icecast targets ([`push`]).
 //!
 //! ```text
 //!  audio::live puller ─► fetch::open_audio(url, headers) ─► AudioBody { reader, container }
@@ -13,6 +13,7 @@
 //! it hands back bytes and leaves decoding and playing to its callers.
 
 pub(crate) mod fetch;
+pub(crate) mod push;
 
 #[cfg(test)]
 mod fetch_tests;

@@ -163,9 +163,7 @@ pub(crate) fn by_stream_key(c: &Connection, key: &str) -> StoreResult<Option<Cha
 /// SQLite failures.
 pub(crate) fn list(c: &Connection) -> StoreResult<Vec<Channel>> {
     let mut stmt = c.prepare_cached(&format!("{SELECT} ORDER BY created_at_ms, id"))?;
-    let rows: Vec<Channel> = stmt
-        .query_map([], from_row)?
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<Channel> = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     rows.into_iter().map(|ch| with_targets(c, ch)).collect()
 }
 
@@ -387,4 +385,28 @@ pub(crate) fn detach(tx: &Transaction<'_>, channel_id: &str, target_id: &str) ->
         "DELETE FROM channel_targets WHERE channel_id = ?1 AND target_id = ?2",
         params![channel_id, target_id],
     )? > 0)
+}
+
+/// Detaches every target of channel `channel_id`.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn detach_all(tx: &Transaction<'_>, channel_id: &str) -> StoreResult<()> {
+    tx.execute(
+        "DELETE FROM channel_targets WHERE channel_id = ?1",
+        [channel_id],
+    )?;
+    Ok(())
+}
+
+/// The channels that push to target `target_id`.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn channels_of_target(c: &Connection, target_id: &str) -> StoreResult<Vec<String>> {
+    let mut stmt =
+        c.prepare_cached("SELECT channel_id FROM channel_targets WHERE target_id = ?1")?;
+    Ok(stmt
+        .query_map([target_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
 }

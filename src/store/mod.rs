@@ -15,9 +15,9 @@ pub(crate) mod table;
 pub(crate) mod time;
 
 pub(crate) mod assets;
-pub(crate) mod channels;
 pub(crate) mod audiotracks;
 pub mod catalog;
+pub(crate) mod channels;
 pub(crate) mod envelopes;
 pub(crate) mod events;
 pub(crate) mod eventstreams;

@@ -35,7 +35,11 @@ async fn lp(
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        headers,
+    )
 }
 
 async fn create(s: &TestServer, key: &str, body: Value) -> Value {
@@ -58,7 +62,11 @@ async fn wait_active(s: &TestServer, key: &str, id: &str, active: bool, within: 
         if stream["isActive"] == json!(active) {
             // Once idle, the row holds the session's counters: read it again (the answer
             // that saw the end may have read the row a moment before they were added).
-            return if active { stream } else { get_stream(s, key, id).await };
+            return if active {
+                stream
+            } else {
+                get_stream(s, key, id).await
+            };
         }
         assert!(
             Instant::now() < deadline,
@@ -76,9 +84,28 @@ fn port_of(s: &TestServer) -> u16 {
 /// ffmpeg pushing a `freq_hz` tone for `seconds` to `/live/<key>` as an Icecast source.
 fn push_tone(s: &TestServer, stream_key: &str, freq_hz: u32, seconds: u32) -> std::process::Child {
     std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency={freq_hz}:duration={seconds}:sample_rate=44100"))
-        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-content_type", "audio/mpeg", "-f", "mp3"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "sine=frequency={freq_hz}:duration={seconds}:sample_rate=44100"
+        ))
+        .args([
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-content_type",
+            "audio/mpeg",
+            "-f",
+            "mp3",
+        ])
         .arg(format!(
             "icecast://source:{stream_key}@127.0.0.1:{}/live/{stream_key}",
             port_of(s)
@@ -103,7 +130,11 @@ fn decode_url(url: &str, seconds: u32) -> Vec<i16> {
         .args(["-f", "s16le", "-ac", "1", "-ar", "44100", "-"])
         .output()
         .expect("ffmpeg runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
@@ -141,11 +172,22 @@ async fn a_staff_key_creates_lists_gets_updates_and_deletes_a_channel_with_the_s
     assert!(stream.get("profiles").is_none(), "profiles are omitted");
     assert_eq!(stream["streamKey"].as_str().unwrap().len(), 19);
     let playback = stream["playbackId"].as_str().unwrap();
-    assert!(stream["playbackUrl"].as_str().unwrap().ends_with(&format!("/live/{playback}.mp3")));
+    assert!(
+        stream["playbackUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/live/{playback}.mp3"))
+    );
 
     let (status, list, _) = lp(&s, Method::GET, "/stream?streamsonly=1", Some(&key), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(list.as_array().unwrap().iter().any(|x| x["id"] == id.as_str()), "a bare array: {list}");
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == id.as_str()),
+        "a bare array: {list}"
+    );
 
     let (status, body, _) = lp(
         &s,
@@ -157,17 +199,51 @@ async fn a_staff_key_creates_lists_gets_updates_and_deletes_a_channel_with_the_s
     .await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
     let stream = get_stream(&s, &key, &id).await;
-    assert_eq!((&stream["userTags"]["room"], &stream["name"]), (&json!("B"), &json!("gallery-2")));
+    assert_eq!(
+        (&stream["userTags"]["room"], &stream["name"]),
+        (&json!("B"), &json!("gallery-2"))
+    );
 
-    let (status, _, _) = lp(&s, Method::DELETE, &format!("/stream/{id}/terminate"), Some(&key), None).await;
+    let (status, _, _) = lp(
+        &s,
+        Method::DELETE,
+        &format!("/stream/{id}/terminate"),
+        Some(&key),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(get_stream(&s, &key, &id).await["lastTerminatedAt"].as_i64().is_some());
-    let (status, _, _) = lp(&s, Method::DELETE, &format!("/stream/{id}"), Some(&key), None).await;
+    assert!(
+        get_stream(&s, &key, &id).await["lastTerminatedAt"]
+            .as_i64()
+            .is_some()
+    );
+    let (status, _, _) = lp(
+        &s,
+        Method::DELETE,
+        &format!("/stream/{id}"),
+        Some(&key),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body, _) = lp(&s, Method::GET, &format!("/stream/{id}"), Some(&key), None).await;
-    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"errors": ["not found"]})));
-    let (status, body, _) = lp(&s, Method::PATCH, &format!("/stream/{id}"), Some(&key), Some(json!({}))).await;
-    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"errors": ["not found"]})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"errors": ["not found"]}))
+    );
+    let (status, body, _) = lp(
+        &s,
+        Method::PATCH,
+        &format!("/stream/{id}"),
+        Some(&key),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"errors": ["not found"]}))
+    );
 }
 
 #[tokio::test]
@@ -175,12 +251,22 @@ async fn only_a_staff_bearer_key_may_manage_channels() {
     let s = TestServer::start().await;
     let (status, body, headers) = lp(&s, Method::GET, "/stream", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["errors"][0].as_str().unwrap().contains("Bearer"), "{body}");
+    assert!(
+        body["errors"][0].as_str().unwrap().contains("Bearer"),
+        "{body}"
+    );
     assert_eq!(headers["www-authenticate"], "Bearer");
     let (status, _, _) = lp(&s, Method::GET, "/stream", Some("not-a-token"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, device) = s.device_token("visitor-phone").await;
-    let (status, body, _) = lp(&s, Method::POST, "/stream", Some(&device), Some(json!({"name": "x"}))).await;
+    let (status, body, _) = lp(
+        &s,
+        Method::POST,
+        "/stream",
+        Some(&device),
+        Some(json!({"name": "x"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(s.scalar("SELECT count(*) FROM channels").await, 0);
 }
@@ -190,21 +276,34 @@ async fn what_the_box_cannot_honour_is_a_422_naming_the_field_and_nothing_is_sto
     let s = TestServer::start().await;
     let key = s.staff_token().await;
     for (body, field) in [
-        (json!({"name": "a", "playbackPolicy": {"type": "jwt"}}), "playbackPolicy"),
+        (
+            json!({"name": "a", "playbackPolicy": {"type": "jwt"}}),
+            "playbackPolicy",
+        ),
         (json!({"name": 5}), "name"),
         (json!({}), "name"),
-        (json!({"name": "a", "pull": {"source": "rtmp://x/y"}}), "pull.source"),
-        (json!({"name": "a", "userTags": {"x": {"deep": 1}}}), "userTags.x"),
+        (
+            json!({"name": "a", "pull": {"source": "rtmp://x/y"}}),
+            "pull.source",
+        ),
+        (
+            json!({"name": "a", "userTags": {"x": {"deep": 1}}}),
+            "userTags.x",
+        ),
         (
             json!({"name": "a", "multistream": {"targets": [{"profile": "source", "videoOnly": true, "spec": {"url": "icecast://u:p@h:1/m"}}]}}),
             "multistream.targets",
         ),
         (json!({"name": "a", "suspended": "yes"}), "suspended"),
     ] {
-        let (status, reply, _) = lp(&s, Method::POST, "/stream", Some(&key), Some(body.clone())).await;
+        let (status, reply, _) =
+            lp(&s, Method::POST, "/stream", Some(&key), Some(body.clone())).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} → {reply}");
         let message = reply["errors"][0].as_str().unwrap();
-        assert!(message.starts_with(&format!("{field}:")), "{body} → {message}");
+        assert!(
+            message.starts_with(&format!("{field}:")),
+            "{body} → {message}"
+        );
     }
     let (status, reply, _) = lp(&s, Method::POST, "/stream", Some(&key), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
@@ -215,13 +314,22 @@ async fn what_the_box_cannot_honour_is_a_422_naming_the_field_and_nothing_is_sto
 async fn other_livepeer_areas_answer_501_and_unknown_paths_404() {
     let s = TestServer::start().await;
     let key = s.staff_token().await;
-    for path in ["/asset", "/webhook", "/room", "/generate/text-to-image", "/access-control/signing-key"] {
+    for path in [
+        "/asset",
+        "/webhook",
+        "/room",
+        "/generate/text-to-image",
+        "/access-control/signing-key",
+    ] {
         let (status, body, _) = lp(&s, Method::GET, path, Some(&key), None).await;
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");
         assert_eq!(body, json!({"errors": ["not supported on this appliance"]}));
     }
     let (status, body, _) = lp(&s, Method::GET, "/no-such-thing", Some(&key), None).await;
-    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"errors": ["not found"]})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"errors": ["not found"]}))
+    );
 }
 
 #[tokio::test]
@@ -229,10 +337,16 @@ async fn ffmpeg_pushes_a_tone_that_plays_back_at_the_playback_url_and_the_channe
     let s = TestServer::start().await;
     let key = s.staff_token().await;
     let stream = create(&s, &key, json!({"name": "guide"})).await;
-    let (id, stream_key) = (stream["id"].as_str().unwrap(), stream["streamKey"].as_str().unwrap());
+    let (id, stream_key) = (
+        stream["id"].as_str().unwrap(),
+        stream["streamKey"].as_str().unwrap(),
+    );
     let playback = stream["playbackUrl"].as_str().unwrap().to_owned();
     // Idle: nothing to play yet.
-    assert_eq!(s.client.get(&playback).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.client.get(&playback).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 
     let ffmpeg = push_tone(&s, stream_key, 1000, 8);
     let live = wait_active(&s, &key, id, true, Duration::from_secs(5)).await;
@@ -244,24 +358,47 @@ async fn ffmpeg_pushes_a_tone_that_plays_back_at_the_playback_url_and_the_channe
     assert_eq!(head.headers()["content-type"], "audio/mpeg");
     assert_eq!(head.headers()["icy-br"], "128");
     drop(head);
-    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3)).await.unwrap();
+    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3))
+        .await
+        .unwrap();
     let (freq, level_db) = tone_of(&samples);
-    assert!((freq - 1000.0).abs() < 15.0, "the tone pushed in comes out: {freq} Hz");
+    assert!(
+        (freq - 1000.0).abs() < 15.0,
+        "the tone pushed in comes out: {freq} Hz"
+    );
     // lavfi's sine is at 1/8 of full scale: -18 dBFS peak, -21 dBFS RMS.
-    assert!((level_db + 21.0).abs() < 1.5, "at its level: {level_db} dBFS");
-    assert!(started.elapsed() < Duration::from_secs(6), "played in real time");
+    assert!(
+        (level_db + 21.0).abs() < 1.5,
+        "at its level: {level_db} dBFS"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "played in real time"
+    );
 
     assert!(finished(ffmpeg).await, "the source finished cleanly");
     let idle = wait_active(&s, &key, id, false, Duration::from_secs(5)).await;
     let seconds = idle["sourceSegmentsDuration"].as_f64().unwrap();
-    assert!((seconds - 8.0).abs() < 0.2, "8 s of audio counted: {seconds}");
+    assert!(
+        (seconds - 8.0).abs() < 0.2,
+        "8 s of audio counted: {seconds}"
+    );
     let bytes = idle["sourceBytes"].as_u64().unwrap();
-    assert!((120_000..140_000).contains(&bytes), "8 s at 128 kbps: {bytes} bytes");
+    assert!(
+        (120_000..140_000).contains(&bytes),
+        "8 s at 128 kbps: {bytes} bytes"
+    );
 }
 
 /// A raw source request on a fresh connection; returns the first answer line.
-async fn source_request(s: &TestServer, head: &str, body: &[u8]) -> (String, tokio::net::TcpStream) {
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port_of(s))).await.unwrap();
+async fn source_request(
+    s: &TestServer,
+    head: &str,
+    body: &[u8],
+) -> (String, tokio::net::TcpStream) {
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port_of(s)))
+        .await
+        .unwrap();
     tcp.write_all(head.as_bytes()).await.unwrap();
     tcp.write_all(body).await.unwrap();
     let mut answer = vec![0u8; 512];
@@ -286,7 +423,10 @@ async fn wrong_keys_a_second_source_and_a_suspended_channel_are_refused_by_statu
     let s = TestServer::start().await;
     let key = s.staff_token().await;
     let stream = create(&s, &key, json!({"name": "desk"})).await;
-    let (id, stream_key) = (stream["id"].as_str().unwrap(), stream["streamKey"].as_str().unwrap());
+    let (id, stream_key) = (
+        stream["id"].as_str().unwrap(),
+        stream["streamKey"].as_str().unwrap(),
+    );
 
     let (answer, _) = source_request(&s, &put_head(stream_key, "wrong"), b"").await;
     assert!(answer.starts_with("HTTP/1.0 401"), "{answer}");
@@ -299,23 +439,41 @@ async fn wrong_keys_a_second_source_and_a_suspended_channel_are_refused_by_statu
         b"",
     )
     .await;
-    assert!(answer.starts_with("HTTP/1.0 415") && answer.contains("push MP3"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.0 415") && answer.contains("push MP3"),
+        "{answer}"
+    );
 
     // The legacy SOURCE method goes live too; a second source is 409 while it is.
-    let legacy = put_head(stream_key, stream_key).replacen("PUT", "SOURCE", 1).replace("HTTP/1.1", "HTTP/1.0");
+    let legacy = put_head(stream_key, stream_key)
+        .replacen("PUT", "SOURCE", 1)
+        .replace("HTTP/1.1", "HTTP/1.0");
     let (answer, first) = source_request(&s, &legacy, b"").await;
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
     wait_active(&s, &key, id, true, Duration::from_secs(2)).await;
     let (answer, _) = source_request(&s, &put_head(stream_key, stream_key), b"").await;
-    assert!(answer.starts_with("HTTP/1.0 409") && answer.contains("already live"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.0 409") && answer.contains("already live"),
+        "{answer}"
+    );
 
     // Suspending ends the live source and refuses the next.
-    let (status, _, _) = lp(&s, Method::PATCH, &format!("/stream/{id}"), Some(&key), Some(json!({"suspended": true}))).await;
+    let (status, _, _) = lp(
+        &s,
+        Method::PATCH,
+        &format!("/stream/{id}"),
+        Some(&key),
+        Some(json!({"suspended": true})),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     wait_active(&s, &key, id, false, Duration::from_secs(2)).await;
     drop(first);
     let (answer, _) = source_request(&s, &put_head(stream_key, stream_key), b"").await;
-    assert!(answer.starts_with("HTTP/1.0 403") && answer.contains("suspended"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.0 403") && answer.contains("suspended"),
+        "{answer}"
+    );
     // Ordinary HTTP on the same port is untouched.
     assert_eq!(s.get("/api/2/", None).await.status, StatusCode::OK);
 }
@@ -325,7 +483,10 @@ async fn a_source_that_sends_garbage_is_dropped_and_the_channel_goes_idle() {
     let s = TestServer::start().await;
     let key = s.staff_token().await;
     let stream = create(&s, &key, json!({"name": "noise"})).await;
-    let (id, stream_key) = (stream["id"].as_str().unwrap(), stream["streamKey"].as_str().unwrap());
+    let (id, stream_key) = (
+        stream["id"].as_str().unwrap(),
+        stream["streamKey"].as_str().unwrap(),
+    );
     let (answer, mut tcp) = source_request(&s, &put_head(stream_key, stream_key), b"").await;
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
     let junk = b"<html>this is a web page, not audio</html>\n".repeat(2_000);
@@ -347,13 +508,17 @@ async fn serve_mp3(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Ve
     let seen = heads.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
             let body = body.clone();
             let seen = seen.clone();
             tokio::spawn(async move {
                 let mut head = vec![0u8; 4096];
                 let n = tcp.read(&mut head).await.unwrap_or(0);
-                seen.lock().unwrap().push(String::from_utf8_lossy(&head[..n]).to_string());
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head[..n]).to_string());
                 let _ = tcp
                     .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n")
                     .await;
@@ -386,22 +551,53 @@ async fn a_pull_channel_relays_another_servers_mp3_with_its_headers_until_termin
         json!({"name": "radio", "pull": {"source": url, "headers": {"X-Station-Key": "k1"}}}),
     )
     .await;
-    assert!(stream.get("streamKey").is_none(), "a pull channel has no key");
+    assert!(
+        stream.get("streamKey").is_none(),
+        "a pull channel has no key"
+    );
     let id = stream["id"].as_str().unwrap();
     wait_active(&s, &key, id, true, Duration::from_secs(5)).await;
     let first_head = heads.lock().unwrap().first().cloned().unwrap_or_default();
-    assert!(first_head.to_ascii_lowercase().contains("x-station-key: k1"), "{first_head}");
+    assert!(
+        first_head
+            .to_ascii_lowercase()
+            .contains("x-station-key: k1"),
+        "{first_head}"
+    );
     let playback = stream["playbackUrl"].as_str().unwrap().to_owned();
-    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3)).await.unwrap();
+    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3))
+        .await
+        .unwrap();
     let (freq, _) = tone_of(&samples);
-    assert!((freq - 660.0).abs() < 15.0, "the pulled tone plays: {freq} Hz");
+    assert!(
+        (freq - 660.0).abs() < 15.0,
+        "the pulled tone plays: {freq} Hz"
+    );
 
-    let (status, _, _) = lp(&s, Method::DELETE, &format!("/stream/{id}/terminate"), Some(&key), None).await;
+    let (status, _, _) = lp(
+        &s,
+        Method::DELETE,
+        &format!("/stream/{id}/terminate"),
+        Some(&key),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     wait_active(&s, &key, id, false, Duration::from_secs(3)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(get_stream(&s, &key, id).await["isActive"], false, "a terminated pull stays off");
-    let (status, _, _) = lp(&s, Method::POST, &format!("/stream/{id}/start-pull"), Some(&key), None).await;
+    assert_eq!(
+        get_stream(&s, &key, id).await["isActive"],
+        false,
+        "a terminated pull stays off"
+    );
+    let (status, _, _) = lp(
+        &s,
+        Method::POST,
+        &format!("/stream/{id}/start-pull"),
+        Some(&key),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     wait_active(&s, &key, id, true, Duration::from_secs(5)).await;
 }
@@ -437,7 +633,10 @@ async fn an_unreachable_pull_source_is_an_issue_of_the_channel_and_start_pull_ne
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, json!({"errors": ["stream does not have a pull source"]}));
+    assert_eq!(
+        body,
+        json!({"errors": ["stream does not have a pull source"]})
+    );
 }
 
 #[tokio::test]
@@ -455,8 +654,205 @@ async fn channels_and_their_counters_survive_a_restart() {
     let s = TestServer::start_in(dir.path(), "").await;
     let key = s.staff_token().await;
     let after = get_stream(&s, &key, &id).await;
-    for field in ["name", "streamKey", "playbackId", "userTags", "createdAt", "sourceBytes", "sourceSegmentsDuration"] {
+    for field in [
+        "name",
+        "streamKey",
+        "playbackId",
+        "userTags",
+        "createdAt",
+        "sourceBytes",
+        "sourceSegmentsDuration",
+    ] {
         assert_eq!(after[field], before[field], "{field}");
     }
     assert!(after["sourceBytes"].as_u64().unwrap() > 20_000);
+}
+
+/// A real Icecast (Debian's icecast2) on a free loopback port with source password
+/// `hackme`; stopped when dropped.
+struct Icecast {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Icecast {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_icecast() -> Icecast {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Icecast drops root for `nobody` (it refuses to run as root), which must write its logs.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .unwrap()
+        .stdout
+        == b"0\n";
+    let port = free_port();
+    let owner = if root {
+        "<changeowner><user>nobody</user><group>nogroup</group></changeowner>"
+    } else {
+        ""
+    };
+    let config = format!(
+        "<icecast><limits><sources>4</sources><clients>100</clients></limits>\
+         <authentication><source-password>hackme</source-password><admin-user>admin</admin-user>\
+         <admin-password>adminpw</admin-password></authentication><hostname>127.0.0.1</hostname>\
+         <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>\
+         <paths><basedir>/usr/share/icecast2</basedir><logdir>{log}</logdir>\
+         <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot></paths>\
+         <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>2</loglevel></logging>\
+         <security><chroot>0</chroot>{owner}</security></icecast>",
+        log = dir.path().display()
+    );
+    let path = dir.path().join("icecast.xml");
+    std::fs::write(&path, config).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let child = std::process::Command::new("icecast2")
+        .arg("-c")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("icecast2 runs (bash tests/install-deps.sh test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "icecast2 did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Icecast {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+/// The state the Stream shows for its first target, once `pred` holds.
+async fn wait_target(s: &TestServer, key: &str, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let stream = get_stream(s, key, id).await;
+        let state = stream["multistream"]["targets"][0]["state"].clone();
+        if pred(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "target state never matched: {stream}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_live_channel_is_pushed_on_to_icecast_and_the_tone_pushed_in_comes_out_there() {
+    let ice = start_icecast().await;
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let target_url = format!("icecast://source:hackme@127.0.0.1:{}/box.mp3", ice.port);
+    let stream = create(
+        &s,
+        &key,
+        json!({"name": "concert", "multistream": {"targets": [
+            {"profile": "source", "videoOnly": false, "spec": {"name": "public radio", "url": target_url}}]}}),
+    )
+    .await;
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let target_id = stream["multistream"]["targets"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !stream.to_string().contains("hackme"),
+        "the secret is never answered"
+    );
+    let (status, targets, _) = lp(&s, Method::GET, "/multistream/target", Some(&key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(targets[0]["name"], "public radio");
+    assert!(!targets.to_string().contains("hackme"));
+
+    let ffmpeg = push_tone(&s, stream["streamKey"].as_str().unwrap(), 1000, 8);
+    wait_target(&s, &key, &id, |st| st["connected"] == true).await;
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "roundwared_channel_target_connected{{channel=\"{id}\",target=\"{target_id}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    let relay = format!("http://127.0.0.1:{}/box.mp3", ice.port);
+    let samples = tokio::task::spawn_blocking(move || decode_url(&relay, 3))
+        .await
+        .unwrap();
+    let (freq, level_db) = tone_of(&samples);
+    assert!(
+        (freq - 1000.0).abs() < 15.0,
+        "Icecast plays the tone pushed in: {freq} Hz"
+    );
+    assert!(
+        (level_db + 21.0).abs() < 1.5,
+        "at its level: {level_db} dBFS"
+    );
+    assert!(finished(ffmpeg).await);
+    wait_active(&s, &key, &id, false, Duration::from_secs(5)).await;
+
+    // A wrong password: the target's state says so, the channel plays on for its listeners.
+    let (status, _, _) = lp(
+        &s,
+        Method::PATCH,
+        &format!("/multistream/target/{target_id}"),
+        Some(&key),
+        Some(json!({"url": format!("icecast://source:wrong@127.0.0.1:{}/box.mp3", ice.port)})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let ffmpeg = push_tone(&s, stream["streamKey"].as_str().unwrap(), 500, 4);
+    let state = wait_target(&s, &key, &id, |st| st["lastError"].is_string()).await;
+    let error = state["lastError"].as_str().unwrap();
+    assert!(
+        error.contains("401") && !error.contains("wrong@"),
+        "{error}"
+    );
+    assert!(get_stream(&s, &key, &id).await["isActive"] == true);
+    assert!(finished(ffmpeg).await);
+
+    // Removing it from the stream: 204, and gone from the Stream.
+    let (status, _, _) = lp(
+        &s,
+        Method::DELETE,
+        &format!("/stream/{id}/multistream/{target_id}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_stream(&s, &key, &id).await["multistream"]["targets"],
+        json!([])
+    );
 }

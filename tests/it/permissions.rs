@@ -150,6 +150,37 @@ fn expected() -> BTreeMap<(String, Method), Need> {
             m.insert((path.to_string(), method.clone()), StaffOrKiosk);
         }
     }
+    // Broadcast channels (the Livepeer stream API): staff keys only.
+    for (path, methods) in [
+        ("/livepeer/api/stream", &[Method::GET, Method::POST][..]),
+        (
+            "/livepeer/api/stream/{id}",
+            &[Method::GET, Method::PATCH, Method::DELETE][..],
+        ),
+        ("/livepeer/api/stream/{id}/terminate", &[Method::DELETE][..]),
+        ("/livepeer/api/stream/{id}/start-pull", &[Method::POST][..]),
+        (
+            "/livepeer/api/stream/{id}/create-multistream-target",
+            &[Method::POST][..],
+        ),
+        (
+            "/livepeer/api/stream/{id}/multistream/{target_id}",
+            &[Method::DELETE][..],
+        ),
+        (
+            "/livepeer/api/multistream/target",
+            &[Method::GET, Method::POST][..],
+        ),
+        (
+            "/livepeer/api/multistream/target/{id}",
+            &[Method::GET, Method::PATCH, Method::DELETE][..],
+        ),
+        ("/livepeer/api/playback/{id}", &[Method::GET][..]),
+    ] {
+        for method in methods {
+            m.insert((path.to_string(), method.clone()), Staff);
+        }
+    }
     m
 }
 

@@ -111,6 +111,28 @@ lp.stream.start_pull(id=pull.id)
 wait_active(lp, pull.id, True)
 expect_status(lambda: lp.stream.start_pull(id=push.id), 400)
 
+# Multistream targets: the stream's own (204 both ways) and the target resource.
+lp.stream.add_multistream_target(id=push.id, target_add_payload={
+    "profile": "source", "spec": {"url": "icecast://source:pw@127.0.0.1:9/radio.mp3", "name": "radio"}})
+targets = lp.stream.get(id=push.id).stream.multistream.targets
+assert len(targets) == 1 and targets[0].profile == "source", targets
+target_id = targets[0].id
+lp.stream.remove_multistream_target(id=push.id, target_id=target_id)
+assert not lp.stream.get(id=push.id).stream.multistream.targets
+created = lp.multistream.create(request={"url": "icecast://source:pw@127.0.0.1:9/b.mp3", "name": "b"}).multistream_target
+assert created.id and created.name == "b", created
+assert {t.id for t in lp.multistream.get_all().data} >= {target_id, created.id}
+assert lp.multistream.get(id=created.id).multistream_target.name == "b"
+lp.multistream.update(id=created.id, multistream_target_patch_payload={"url": "http://source:pw@127.0.0.1:9/c.mp3", "disabled": True})
+assert lp.multistream.get(id=created.id).multistream_target.disabled is True
+lp.stream.add_multistream_target(id=push.id, target_add_payload={"profile": "source", "id": created.id})
+assert lp.stream.get(id=push.id).stream.multistream.targets[0].id == created.id
+lp.multistream.delete(id=created.id)
+expect_status(lambda: lp.multistream.get(id=created.id), 404)
+assert not lp.stream.get(id=push.id).stream.multistream.targets
+expect_status(lambda: lp.stream.add_multistream_target(id=push.id, target_add_payload={
+    "profile": "source", "videoOnly": True, "spec": {"url": "icecast://a:b@h/m"}}), 422)
+
 # Refusals in the API's own shape.
 expect_status(lambda: lp.stream.create(request={"name": "x", "playbackPolicy": {"type": "jwt"}}), 422)
 expect_status(lambda: lp.stream.get(id="no-such-stream"), 404)
@@ -119,4 +141,6 @@ expect_status(lambda: lp.stream.get(id="no-such-stream"), 404)
 for s in (push, pull):
     lp.stream.delete(id=s.id)
     expect_status(lambda s=s: lp.stream.get(id=s.id), 404)
-print("livepeer sdk: create, get_all, get, update, terminate, start_pull, delete: all as the SDK expects")
+print("livepeer sdk: stream create, get_all, get, update, terminate, start_pull, delete, "
+      "add/remove_multistream_target and multistream create, get_all, get, update, delete: "
+      "all as the SDK expects")

@@ -83,7 +83,9 @@ fn op(
     responses.insert(
         status.into(),
         match schema {
-            Some(s) => json!({"description": description, "content": {"application/json": {"schema": s}}}),
+            Some(s) => {
+                json!({"description": description, "content": {"application/json": {"schema": s}}})
+            }
             None => json!({"description": description}),
         },
     );
@@ -112,7 +114,10 @@ fn op(
             json!({"description": "The body arrived too slowly; the connection is closed."}),
         );
     }
-    if id != "lp_list_streams" && id != "lp_create_stream" {
+    if !matches!(
+        id,
+        "lp_list_streams" | "lp_create_stream" | "lp_list_targets" | "lp_create_target"
+    ) {
         responses.insert("404".into(), error("No such channel (`not found`)."));
     }
     if !id.starts_with("lp_get") && !id.starts_with("lp_list") && id != "lp_playback" {
@@ -148,12 +153,17 @@ fn with_id(mut o: Value) -> Value {
 
 /// The `/livepeer/api/` paths of the OpenAPI document.
 pub(crate) fn openapi_paths() -> Map<String, Value> {
-    let no_content = ("204", "Done (no body, as the Livepeer SDK expects).", None);
+    let no_content: (&str, &str, Option<Value>) =
+        ("204", "Done (no body, as the Livepeer SDK expects).", None);
     let mut paths = Map::new();
     let mut list = op(
         "Every broadcast channel (a bare array)",
         "lp_list_streams",
-        ("200", "The channels.", Some(json!({"type": "array", "items": stream_schema()}))),
+        (
+            "200",
+            "The channels.",
+            Some(json!({"type": "array", "items": stream_schema()})),
+        ),
         None,
         &[],
     );
@@ -182,9 +192,67 @@ pub(crate) fn openapi_paths() -> Map<String, Value> {
     );
     paths.insert(
         "/livepeer/api/stream/{id}/start-pull".into(),
-        json!({"post": with_id(op("Start pulling `pull.source`", "lp_start_pull", no_content, None, &[
+        json!({"post": with_id(op("Start pulling `pull.source`", "lp_start_pull", no_content.clone(), None, &[
             ("400", error("The channel has no pull source.")),
         ]))}),
+    );
+    let target = json!({"type": "object", "required": ["id"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "disabled": {"type": "boolean"},
+        "createdAt": {"type": "integer"}}});
+    let target_url = json!({"type": "string", "pattern": "^(icecast|https?)://", "maxLength": 2048,
+        "description": "icecast://user:pass@host:port/mount or http(s)://…; written, never answered"});
+    let target_body = |required: bool| {
+        let mut b = json!({"type": "object", "properties": {
+            "url": target_url.clone(), "name": {"type": "string", "maxLength": 200},
+            "disabled": {"type": "boolean"}}});
+        if required {
+            b["required"] = json!(["url"]);
+        }
+        b
+    };
+    let add_body = json!({"type": "object", "required": ["profile"], "properties": {
+        "profile": {"type": "string", "maxLength": 200},
+        "videoOnly": {"type": "boolean", "enum": [false]},
+        "id": {"type": "string", "maxLength": 64},
+        "spec": {"type": "object", "required": ["url"], "properties": {
+            "url": target_url.clone(), "name": {"type": "string", "maxLength": 200}}}},
+        "description": "either `id` (an existing target) or `spec` (a new one)"});
+    paths.insert(
+        "/livepeer/api/stream/{id}/create-multistream-target".into(),
+        json!({"post": with_id(op("Push the channel on to a target while it is live", "lp_add_target",
+            no_content.clone(), Some(add_body), &[]))}),
+    );
+    let mut remove = with_id(op(
+        "Stop pushing the channel to a target (204 also when it was not)",
+        "lp_remove_target",
+        no_content.clone(),
+        None,
+        &[],
+    ));
+    if let Some(p) = remove["parameters"].as_array_mut() {
+        p.push(json!({"name": "target_id", "in": "path",
+        "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 64}}));
+    }
+    paths.insert(
+        "/livepeer/api/stream/{id}/multistream/{target_id}".into(),
+        json!({"delete": remove}),
+    );
+    paths.insert(
+        "/livepeer/api/multistream/target".into(),
+        json!({
+            "get": op("Every multistream target (never their URLs)", "lp_list_targets",
+                ("200", "The targets.", Some(json!({"type": "array", "items": target.clone()}))), None, &[]),
+            "post": op("Create a multistream target", "lp_create_target",
+                ("201", "The target (without its URL).", Some(target.clone())), Some(target_body(true)), &[]),
+        }),
+    );
+    paths.insert(
+        "/livepeer/api/multistream/target/{id}".into(),
+        json!({
+            "get": with_id(op("One multistream target", "lp_get_target", ("200", "The target.", Some(target)), None, &[])),
+            "patch": with_id(op("Change a target (its pushes reconnect)", "lp_update_target", no_content.clone(), Some(target_body(false)), &[])),
+            "delete": with_id(op("Delete a target (its pushes stop)", "lp_delete_target", no_content.clone(), None, &[])),
+        }),
     );
     paths.insert(
         "/livepeer/api/playback/{id}".into(),

@@ -13,7 +13,7 @@
 //!   an unknown path under the prefix is 404.
 //!
 //! Here: the routes, the error shape, who may call. [`shape`] reads payloads and draws the
-//! Stream object, [`streams`] the stream operations.
+//! Stream object, [`streams`] the stream operations, [`targets`] the multistream targets.
 //!
 //! Owns: these routes, Studio's conventions. May not touch: SQL beyond `store::channels`,
 //! sources (ended through `crate::broadcast`).
@@ -21,6 +21,7 @@
 mod doc;
 mod shape;
 mod streams;
+mod targets;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
@@ -38,7 +39,7 @@ use crate::store::StoreError;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Livepeer areas this box does not offer: 501, so the SDK raises `SDKError(501)`.
-const NOT_OFFERED: [&str; 12] = [
+const NOT_OFFERED: [&str; 11] = [
     "asset",
     "webhook",
     "room",
@@ -49,7 +50,6 @@ const NOT_OFFERED: [&str; 12] = [
     "data",
     "api-token",
     "beta",
-    "multistream",
     "session",
 ];
 
@@ -63,15 +63,42 @@ pub(super) fn document(doc: &mut Value) {
 /// The routes, merged at the root.
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/livepeer/api/stream", get(streams::list).post(streams::create))
+        .route(
+            "/livepeer/api/stream",
+            get(streams::list).post(streams::create),
+        )
         .route(
             "/livepeer/api/stream/{id}",
             get(streams::get_one)
                 .patch(streams::update)
                 .delete(streams::delete),
         )
-        .route("/livepeer/api/stream/{id}/terminate", delete(streams::terminate))
-        .route("/livepeer/api/stream/{id}/start-pull", post(streams::start_pull))
+        .route(
+            "/livepeer/api/stream/{id}/terminate",
+            delete(streams::terminate),
+        )
+        .route(
+            "/livepeer/api/stream/{id}/start-pull",
+            post(streams::start_pull),
+        )
+        .route(
+            "/livepeer/api/stream/{id}/create-multistream-target",
+            post(targets::add_to_stream),
+        )
+        .route(
+            "/livepeer/api/stream/{id}/multistream/{target_id}",
+            delete(targets::remove_from_stream),
+        )
+        .route(
+            "/livepeer/api/multistream/target",
+            get(targets::list).post(targets::create),
+        )
+        .route(
+            "/livepeer/api/multistream/target/{id}",
+            get(targets::get_one)
+                .patch(targets::update)
+                .delete(targets::delete),
+        )
         .route("/livepeer/api/playback/{id}", get(streams::playback_info))
         .route("/livepeer/api/{*rest}", axum::routing::any(not_offered))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -81,7 +108,10 @@ pub(super) fn router() -> Router<AppState> {
 async fn not_offered(_: Staff, axum::extract::Path(rest): axum::extract::Path<String>) -> LpError {
     let area = rest.split('/').next().unwrap_or_default();
     if NOT_OFFERED.contains(&area) || rest.starts_with("stream/") || rest == "clip" {
-        LpError::new(StatusCode::NOT_IMPLEMENTED, "not supported on this appliance")
+        LpError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not supported on this appliance",
+        )
     } else {
         LpError::new(StatusCode::NOT_FOUND, "not found")
     }
@@ -112,7 +142,10 @@ impl LpError {
 
     /// 422 for a field the box cannot take: `<field>: <reason>`.
     fn unprocessable(field: &str, reason: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {reason}"))
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{field}: {reason}"),
+        )
     }
 }
 
@@ -142,9 +175,7 @@ impl From<StoreError> for LpError {
             StoreError::Closed => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "the box is shutting down")
             }
-            StoreError::Conflict { field, message } => {
-                Self::unprocessable(field, message)
-            }
+            StoreError::Conflict { field, message } => Self::unprocessable(field, message),
             other => {
                 log::error!("Livepeer API request failed: {other}");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -167,14 +198,11 @@ impl FromRequestParts<AppState> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> LpResult<Self> {
         let unauthorized = |m: &str| LpError::new(StatusCode::UNAUTHORIZED, m);
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| {
-                unauthorized(
-                    "no API key: send `Authorization: Bearer <token>` with a staff user's token",
-                )
-            })?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            unauthorized(
+                "no API key: send `Authorization: Bearer <token>` with a staff user's token",
+            )
+        })?;
         let key = header
             .to_str()
             .ok()

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::LpError;
 use crate::broadcast::LiveStats;
-use crate::store::channels::Channel;
+use crate::store::channels::{Channel, Target};
 
 /// Longest `name`.
 const MAX_NAME_CHARS: usize = 200;
@@ -38,8 +38,21 @@ pub(super) struct StreamInput {
     pub pull: Option<Value>,
     pub user_tags: Option<Option<Value>>,
     pub creator_id: Option<Option<Value>>,
+    /// `multistream.targets`: the push targets to attach (create) or the new list (patch).
+    pub targets: Option<Vec<TargetAdd>>,
     /// Keys accepted and ignored, for `X-Ignored-Fields`.
     pub ignored: Vec<String>,
+}
+
+/// One `TargetAddPayload`: an existing target by id, or a new one from `spec`.
+#[derive(Debug, Clone)]
+pub(super) struct TargetAdd {
+    /// The rendition asked for (always the source audio here).
+    pub profile: String,
+    /// An existing target's id.
+    pub id: Option<String>,
+    /// A new target: its URL and name.
+    pub spec: Option<(String, String)>,
 }
 
 /// Reads a create (`creating`: `name` required, `pull` allowed) or a patch body.
@@ -69,7 +82,7 @@ pub(super) fn read_stream(body: &[u8], creating: bool) -> Result<StreamInput, Lp
             "userTags" => input.user_tags = Some(user_tags(v)?),
             "creatorId" => input.creator_id = Some(creator_id(v)?),
             "playbackPolicy" => playback_policy(v)?,
-            "multistream" => multistream(v)?,
+            "multistream" => input.targets = multistream(v)?,
             k if VIDEO_ONLY.contains(&k) => input.ignored.push(k.to_owned()),
             k => input.ignored.push(k.to_owned()),
         }
@@ -166,10 +179,7 @@ fn pull(v: &Value) -> Result<Option<Value>, LpError> {
             if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
                 || axum::http::HeaderValue::from_str(&value).is_err()
             {
-                return Err(LpError::unprocessable(
-                    &field,
-                    "is not a valid HTTP header",
-                ));
+                return Err(LpError::unprocessable(&field, "is not a valid HTTP header"));
             }
         }
         out.insert("headers".into(), Value::Object(h.clone()));
@@ -279,16 +289,111 @@ fn playback_policy(v: &Value) -> Result<(), LpError> {
     }
 }
 
-/// `multistream`: push targets are not offered yet, so any target is refused.
-fn multistream(v: &Value) -> Result<(), LpError> {
-    let targets = v.get("targets").and_then(Value::as_array);
-    if v.is_null() || targets.is_some_and(Vec::is_empty) || (v.is_object() && targets.is_none()) {
-        return Ok(());
+/// `multistream`: `{targets: [TargetAddPayload]}`, or null.
+fn multistream(v: &Value) -> Result<Option<Vec<TargetAdd>>, LpError> {
+    if v.is_null() {
+        return Ok(None);
     }
-    Err(LpError::unprocessable(
-        "multistream.targets",
-        "pushing a channel on to other servers is not available on this box yet",
-    ))
+    let Some(targets) = v.get("targets").filter(|t| !t.is_null()) else {
+        return if v.is_object() {
+            Ok(None)
+        } else {
+            Err(LpError::unprocessable("multistream", "must be an object"))
+        };
+    };
+    let Value::Array(items) = targets else {
+        return Err(LpError::unprocessable(
+            "multistream.targets",
+            "must be a list",
+        ));
+    };
+    if items.len() > MAX_ENTRIES {
+        return Err(LpError::unprocessable(
+            "multistream.targets",
+            format!("has more than {MAX_ENTRIES} entries"),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| target_add(t, &format!("multistream.targets[{i}]")))
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// A `TargetAddPayload` at `field`.
+///
+/// # Errors
+/// 422 naming the part at fault.
+pub(super) fn target_add(v: &Value, field: &str) -> Result<TargetAdd, LpError> {
+    if !v.is_object() {
+        return Err(LpError::unprocessable(field, "must be an object"));
+    }
+    let profile = text(
+        &format!("{field}.profile"),
+        v.get("profile")
+            .ok_or_else(|| LpError::unprocessable(&format!("{field}.profile"), "is required"))?,
+        MAX_NAME_CHARS,
+    )?;
+    match v.get("videoOnly") {
+        None | Some(Value::Null | Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => {
+            return Err(LpError::unprocessable(
+                &format!("{field}.videoOnly"),
+                "a video-only target would get no audio: this box pushes audio only",
+            ));
+        }
+        Some(_) => {
+            return Err(LpError::unprocessable(
+                &format!("{field}.videoOnly"),
+                "must be true or false",
+            ));
+        }
+    }
+    let id = match v.get("id") {
+        None | Some(Value::Null) => None,
+        Some(id) => Some(text(&format!("{field}.id"), id, 64)?),
+    };
+    let spec = match v.get("spec") {
+        None | Some(Value::Null) => None,
+        Some(spec) => {
+            let url = text(
+                &format!("{field}.spec.url"),
+                spec.get("url").ok_or_else(|| {
+                    LpError::unprocessable(&format!("{field}.spec.url"), "is required")
+                })?,
+                MAX_URL_CHARS,
+            )?;
+            target_url(&format!("{field}.spec.url"), &url)?;
+            let name = match spec.get("name") {
+                None | Some(Value::Null) => String::new(),
+                Some(n) => text(&format!("{field}.spec.name"), n, MAX_NAME_CHARS)?,
+            };
+            Some((url, name))
+        }
+    };
+    if id.is_none() == spec.is_none() {
+        return Err(LpError::unprocessable(
+            field,
+            "give either the id of a multistream target or a spec {url, name}",
+        ));
+    }
+    Ok(TargetAdd { profile, id, spec })
+}
+
+/// Checks a push target URL.
+///
+/// # Errors
+/// 422 saying what is wrong with it (never repeating it: it holds a password).
+pub(super) fn target_url(field: &str, url: &str) -> Result<(), LpError> {
+    crate::net::push::Endpoint::parse(url)
+        .map(|_| ())
+        .map_err(|e| LpError::unprocessable(field, e))
+}
+
+/// A multistream target as answered: never its URL (it holds the password).
+pub(super) fn target(t: &Target) -> Value {
+    json!({"id": t.id, "name": t.name, "disabled": t.disabled, "createdAt": t.created_at_ms})
 }
 
 /// The Stream object for `ch`, with its live figures when it is live.
@@ -325,10 +430,7 @@ pub(super) fn stream(ch: &Channel, live: Option<&LiveStats>, base_url: &str) -> 
     s.insert("playbackPolicy".into(), json!({"type": "public"}));
     s.insert("record".into(), json!(ch.record));
     s.insert("suspended".into(), json!(ch.suspended));
-    s.insert(
-        "lastTerminatedAt".into(),
-        json!(ch.last_terminated_at_ms),
-    );
+    s.insert("lastTerminatedAt".into(), json!(ch.last_terminated_at_ms));
     let targets: Vec<Value> = ch
         .targets
         .iter()
@@ -341,10 +443,7 @@ pub(super) fn stream(ch: &Channel, live: Option<&LiveStats>, base_url: &str) -> 
         json!(format!("{base_url}/live/{}.mp3", ch.playback_id)),
     );
     if let Some(key) = &ch.stream_key {
-        s.insert(
-            "ingestUrl".into(),
-            json!(format!("{base_url}/live/{key}")),
-        );
+        s.insert("ingestUrl".into(), json!(format!("{base_url}/live/{key}")));
     }
     Value::Object(s)
 }
@@ -361,7 +460,10 @@ mod tests {
     fn a_create_needs_a_name_and_names_a_wrong_type() {
         assert_eq!(err("{}", true), "name: is required");
         assert_eq!(err(r#"{"name": 5}"#, true), "name: must be a string");
-        assert!(read_stream(br#"{"record": false}"#, false).is_ok(), "a patch needs no name");
+        assert!(
+            read_stream(br#"{"record": false}"#, false).is_ok(),
+            "a patch needs no name"
+        );
     }
 
     #[test]
@@ -386,11 +488,25 @@ mod tests {
 
     #[test]
     fn a_pull_source_must_be_http_and_its_headers_valid() {
-        assert!(err(r#"{"name":"a","pull":{"source":"rtmp://x/y"}}"#, true).starts_with("pull.source:"));
+        assert!(
+            err(r#"{"name":"a","pull":{"source":"rtmp://x/y"}}"#, true).starts_with("pull.source:")
+        );
+        assert!(err(r#"{"name":"a","multistream":{"targets":[{"profile":"source","spec":{"url":"rtmp://x/live"}}]}}"#, true)
+            .starts_with("multistream.targets[0].spec.url: the scheme rtmp:// is not supported"));
+        assert!(
+            err(
+                r#"{"name":"a","multistream":{"targets":[{"profile":"source"}]}}"#,
+                true
+            )
+            .starts_with("multistream.targets[0]: give either")
+        );
         assert!(err(r#"{"name":"a","pull":{}}"#, true).starts_with("pull.source: is required"));
         assert!(
-            err(r#"{"name":"a","pull":{"source":"http://x/","headers":{"bad name":"v"}}}"#, true)
-                .starts_with("pull.headers.bad name:")
+            err(
+                r#"{"name":"a","pull":{"source":"http://x/","headers":{"bad name":"v"}}}"#,
+                true
+            )
+            .starts_with("pull.headers.bad name:")
         );
         let ok = read_stream(
             br#"{"name":"a","pull":{"source":"https://x/a.mp3","headers":{"Authorization":"Basic eA=="},"isMobile":0.0,"location":{"lat":1.0,"lon":2}}}"#,
@@ -402,7 +518,13 @@ mod tests {
 
     #[test]
     fn user_tags_take_texts_numbers_and_lists_of_them() {
-        assert!(read_stream(br#"{"name":"a","userTags":{"room":"A","n":2.0,"l":["x",1]}}"#, true).is_ok());
+        assert!(
+            read_stream(
+                br#"{"name":"a","userTags":{"room":"A","n":2.0,"l":["x",1]}}"#,
+                true
+            )
+            .is_ok()
+        );
         assert_eq!(
             err(r#"{"name":"a","userTags":{"room":{"x":1}}}"#, true),
             "userTags.room: must be a text, a number or a list of them"

@@ -25,10 +25,7 @@ pub(super) async fn list(
     Query(_): Query<Vec<(String, String)>>,
 ) -> LpResult<Response> {
     let all = state.store.read(channels::list).await?;
-    let items: Vec<Value> = all
-        .iter()
-        .map(|ch| render(&state, ch, &base))
-        .collect();
+    let items: Vec<Value> = all.iter().map(|ch| render(&state, ch, &base)).collect();
     Ok(axum::Json(items).into_response())
 }
 
@@ -42,8 +39,13 @@ pub(super) async fn create(
     let input = shape::read_stream(&body, true)?;
     let (id, key, playback_id) = {
         let mut rng = rand::rng();
-        (uuid(&mut rng), stream_key(&mut rng), random_text(&mut rng, 16))
+        (
+            uuid(&mut rng),
+            stream_key(&mut rng),
+            random_text(&mut rng, 16),
+        )
     };
+    let targets = input.targets.clone().unwrap_or_default();
     let channel = Channel {
         id,
         name: input.name.clone().unwrap_or_default(),
@@ -68,17 +70,36 @@ pub(super) async fn create(
         .store
         .write(move |tx| channels::insert(tx, &stored))
         .await?;
+    if let Err(e) = super::targets::attach_all(&state, &channel.id, targets, false, who.0.id).await
+    {
+        // The channel is not half made: it goes with its refused targets.
+        let cid = channel.id.clone();
+        state
+            .store
+            .write(move |tx| channels::delete(tx, &cid))
+            .await?;
+        return Err(e);
+    }
+    let channel = find(&state, channel.id.clone()).await?;
     log::info!(
         "channel {} ({:?}) created by user {}: {}",
         channel.id,
         channel.name,
         who.0.id,
-        if channel.pull.is_some() { "pull" } else { "push" }
+        if channel.pull.is_some() {
+            "pull"
+        } else {
+            "push"
+        }
     );
     if channel.pulling {
         state.broadcast.start_pull(&channel);
     }
-    let mut response = (StatusCode::CREATED, axum::Json(render(&state, &channel, &base))).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(render(&state, &channel, &base)),
+    )
+        .into_response();
     ignored_header(&mut response, &input);
     Ok(response)
 }
@@ -96,7 +117,7 @@ pub(super) async fn get_one(
 
 /// `PATCH /stream/{id}`: 204. Suspending ends a live source and refuses new ones.
 pub(super) async fn update(
-    _: Staff,
+    who: Staff,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
@@ -109,9 +130,16 @@ pub(super) async fn update(
         .store
         .write(move |tx| channels::save(tx, &stored))
         .await?;
+    if let Some(targets) = input.targets.clone() {
+        super::targets::attach_all(&state, &channel.id, targets, true, who.0.id).await?;
+        state.broadcast.reconcile_targets(&channel.id).await;
+    }
     if input.suspended == Some(true) {
         if state.broadcast.end(&channel.id) {
-            log::info!("channel {}: suspended while live; its source was ended", channel.id);
+            log::info!(
+                "channel {}: suspended while live; its source was ended",
+                channel.id
+            );
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -128,7 +156,10 @@ pub(super) async fn delete(
     let channel = find(&state, id).await?;
     state.broadcast.end(&channel.id);
     let cid = channel.id.clone();
-    state.store.write(move |tx| channels::delete(tx, &cid)).await?;
+    state
+        .store
+        .write(move |tx| channels::delete(tx, &cid))
+        .await?;
     log::info!("channel {} ({:?}) deleted", channel.id, channel.name);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -213,7 +244,8 @@ pub(super) async fn playback_info(
     .into_response())
 }
 
-async fn find(state: &AppState, id: String) -> LpResult<Channel> {
+/// The channel with id `id`, or 404.
+pub(super) async fn find(state: &AppState, id: String) -> LpResult<Channel> {
     state
         .store
         .read(move |c| channels::get(c, &id))
@@ -225,6 +257,20 @@ fn render(state: &AppState, ch: &Channel, base: &BaseUrl) -> Value {
     let live = state.broadcast.stats(&ch.id);
     let issue = state.broadcast.pull_issue(&ch.id);
     let mut s = shape::stream(ch, live.as_ref(), &base.0);
+    // Each target's push state, the box's addition (the SDK's target model ignores it).
+    if let Some(targets) = s["multistream"]["targets"].as_array_mut() {
+        for t in targets {
+            let status = t["id"]
+                .as_str()
+                .and_then(|tid| state.broadcast.target_status(&ch.id, tid));
+            t["state"] = match status {
+                Some(st) => {
+                    json!({"connected": st.connected, "bytes": st.bytes, "lastError": st.last_error})
+                }
+                None => json!({"connected": false, "bytes": 0, "lastError": null}),
+            };
+        }
+    }
     if let Some(issue) = issue {
         s["issues"] = json!([issue]);
         s["isHealthy"] = json!(false);
@@ -257,10 +303,18 @@ fn ignored_header(response: &mut Response, input: &StreamInput) {
     if input.ignored.is_empty() {
         return;
     }
-    log::debug!("Livepeer request: ignored fields {}", input.ignored.join(","));
+    log::debug!(
+        "Livepeer request: ignored fields {}",
+        input.ignored.join(",")
+    );
     if let Ok(v) = HeaderValue::from_str(&input.ignored.join(",")) {
         response.headers_mut().insert("x-ignored-fields", v);
     }
+}
+
+/// A new random id.
+pub(super) fn new_id() -> String {
+    uuid(&mut rand::rng())
 }
 
 /// A random UUID (version 4 layout), as Livepeer's ids look.
@@ -303,11 +357,17 @@ mod tests {
         let mut rng = rand::rng();
         let id = uuid(&mut rng);
         let parts: Vec<&str> = id.split('-').collect();
-        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
         assert!(parts[2].starts_with('4'));
         let key = stream_key(&mut rng);
         assert_eq!(key.len(), 19);
-        assert!(key.split('-').all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphanumeric())));
+        assert!(
+            key.split('-')
+                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+        );
         assert_ne!(stream_key(&mut rng), key);
     }
 }
