@@ -121,11 +121,11 @@ if grep -E 'panicked|ERROR' "$WORK/daemon.log"; then
     echo "fuzz: the daemon logged a panic or an error"; status=1
 fi
 # Speaker URIs are live sources the daemon connects to; hooks.py points them all at loopback.
-if grep -E 'live speaker source' "$WORK/daemon.log" | grep -vE 'source https?://127\.0\.0\.1:9[/?#: ]'; then
+if grep -E 'live speaker source' "$WORK/daemon.log" | grep -viE 'source https?://127\.0\.0\.1:9[/?#: ]'; then
     echo "fuzz: the daemon reached for a speaker source off loopback"; status=1
 fi
 # So are broadcast channels' pull sources (hooks.py points them at loopback too).
-if grep -E ': pulling ' "$WORK/daemon.log" | grep -vE 'pulling https?://127\.0\.0\.1:9(/|$)'; then
+if grep -E ': pulling ' "$WORK/daemon.log" | grep -viE 'pulling https?://127\.0\.0\.1:9(/|$)'; then
     echo "fuzz: the daemon pulled a channel source off loopback"; status=1
 fi
 if [ "$status" -eq 0 ]; then

@@ -40,25 +40,52 @@ fn stream_schema() -> Value {
     }})
 }
 
+/// A push target URL (its full grammar is checked by the server: a host and a mount).
+fn target_url() -> Value {
+    json!({"type": "string", "maxLength": 2048,
+        "pattern": "^[\\x00-\\x20]*([Ii][Cc][Ee][Cc][Aa][Ss][Tt]|[Hh][Tt][Tt][Pp][Ss]?)://",
+        "description": "icecast://user:pass@host:port/mount or http(s)://…; written, never answered"})
+}
+
+/// A `TargetAddPayload`: an existing target by `id`, or a new one by `spec`.
+fn add_body() -> Value {
+    json!({"type": "object", "required": ["profile"], "properties": {
+        "profile": {"type": "string", "maxLength": 200},
+        "videoOnly": {"type": "boolean", "enum": [false], "nullable": true},
+        "id": {"type": "string", "maxLength": 64},
+        "spec": {"type": "object", "required": ["url"], "properties": {
+            "url": target_url(), "name": {"type": "string", "maxLength": 200, "nullable": true}}}},
+        "oneOf": [
+            {"required": ["id"], "not": {"required": ["spec"]}},
+            {"required": ["spec"], "not": {"required": ["id"]}}],
+        "description": "either `id` (an existing target) or `spec` (a new one)"})
+}
+
 fn payload(creating: bool) -> Value {
     let mut properties = json!({
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "record": {"type": "boolean", "enum": [false], "description": "recording is not available yet"},
-        "suspended": {"type": "boolean"},
-        "userTags": {"type": "object", "additionalProperties": {}},
-        "creatorId": {"type": "object", "required": ["type", "value"], "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+        "record": {"type": "boolean", "enum": [false], "nullable": true, "description": "recording is not available yet"},
+        "suspended": {"type": "boolean", "nullable": true},
+        "multistream": {"type": "object", "nullable": true, "properties": {
+            "targets": {"type": "array", "nullable": true, "maxItems": 32, "items": add_body()}}},
+        "userTags": {"type": "object", "nullable": true, "maxProperties": 32, "additionalProperties": {"anyOf": [
+            {"type": "string", "maxLength": 1024}, {"type": "number"},
+            {"type": "array", "maxItems": 32, "items": {"anyOf": [{"type": "string", "maxLength": 1024}, {"type": "number"}]}}]}},
+        "creatorId": {"type": "object", "nullable": true, "required": ["type", "value"], "properties": {
             "type": {"type": "string", "enum": ["unverified"]}, "value": {"type": "string", "maxLength": 1024}}},
-        "playbackPolicy": {"type": "object", "nullable": true, "properties": {
+        "playbackPolicy": {"type": "object", "nullable": true, "required": ["type"], "properties": {
             "type": {"type": "string", "enum": ["public"]}}},
         "profiles": {"description": "video only: accepted and ignored (X-Ignored-Fields)"},
         "recordingSpec": {"description": "video only: accepted and ignored (X-Ignored-Fields)"},
     });
     if creating {
-        properties["pull"] = json!({"type": "object", "required": ["source"], "properties": {
-            "source": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "isMobile": {},
-            "location": {"type": "object", "required": ["lat", "lon"], "properties": {
+        properties["pull"] = json!({"type": "object", "nullable": true, "required": ["source"], "properties": {
+            "source": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "maxLength": 2048},
+            "headers": {"type": "object", "nullable": true, "maxProperties": 32,
+                "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+                "additionalProperties": {"type": "string", "maxLength": 1024, "pattern": "^[\\x20-\\x7e\\t]*$"}},
+            "isMobile": {"nullable": true, "anyOf": [{"type": "boolean"}, {"type": "number", "enum": [0, 1, 2]}]},
+            "location": {"type": "object", "nullable": true, "required": ["lat", "lon"], "properties": {
                 "lat": {"type": "number", "minimum": -90, "maximum": 90},
                 "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
         }});
@@ -116,9 +143,12 @@ fn op(
     }
     if !matches!(
         id,
-        "lp_list_streams" | "lp_create_stream" | "lp_list_targets" | "lp_create_target"
+        "lp_list_streams" | "lp_list_targets" | "lp_create_target"
     ) {
-        responses.insert("404".into(), error("No such channel (`not found`)."));
+        responses.insert(
+            "404".into(),
+            error("No such channel or target (`not found`), or a target id that does not exist."),
+        );
     }
     if !id.starts_with("lp_get") && !id.starts_with("lp_list") && id != "lp_playback" {
         responses.insert(
@@ -199,28 +229,23 @@ pub(crate) fn openapi_paths() -> Map<String, Value> {
     let target = json!({"type": "object", "required": ["id"], "properties": {
         "id": {"type": "string"}, "name": {"type": "string"}, "disabled": {"type": "boolean"},
         "createdAt": {"type": "integer"}}});
-    let target_url = json!({"type": "string", "pattern": "^(icecast|https?)://", "maxLength": 2048,
-        "description": "icecast://user:pass@host:port/mount or http(s)://…; written, never answered"});
-    let target_body = |required: bool| {
+    let target_body = |creating: bool| {
+        let mut url = target_url();
+        if !creating {
+            url["nullable"] = json!(true);
+        }
         let mut b = json!({"type": "object", "properties": {
-            "url": target_url.clone(), "name": {"type": "string", "maxLength": 200},
-            "disabled": {"type": "boolean"}}});
-        if required {
+            "url": url, "name": {"type": "string", "maxLength": 200, "nullable": true},
+            "disabled": {"type": "boolean", "nullable": true}}});
+        if creating {
             b["required"] = json!(["url"]);
         }
         b
     };
-    let add_body = json!({"type": "object", "required": ["profile"], "properties": {
-        "profile": {"type": "string", "maxLength": 200},
-        "videoOnly": {"type": "boolean", "enum": [false]},
-        "id": {"type": "string", "maxLength": 64},
-        "spec": {"type": "object", "required": ["url"], "properties": {
-            "url": target_url.clone(), "name": {"type": "string", "maxLength": 200}}}},
-        "description": "either `id` (an existing target) or `spec` (a new one)"});
     paths.insert(
         "/livepeer/api/stream/{id}/create-multistream-target".into(),
         json!({"post": with_id(op("Push the channel on to a target while it is live", "lp_add_target",
-            no_content.clone(), Some(add_body), &[]))}),
+            no_content.clone(), Some(add_body()), &[]))}),
     );
     let mut remove = with_id(op(
         "Stop pushing the channel to a target (204 also when it was not)",
