@@ -43,8 +43,14 @@ test('the visitor page has no serious accessibility violations and fits a 360 px
 });
 
 test('every console section has no serious accessibility violations and fits a 360 px phone', async () => {
-  // The Kiosks section with a kiosk listed (its wall link, copy and revoke controls).
-  await makeKiosk(daemon.url, await staffToken(daemon), 'a11y-console');
+  // The Kiosks section with a kiosk listed (its wall link, copy and revoke controls), the
+  // Channels section with a push channel (its URL, key and ffmpeg line to copy) and a pull one.
+  const staff = await staffToken(daemon);
+  await makeKiosk(daemon.url, staff, 'a11y-console');
+  for (const body of [{ name: 'a11y-push' }, { name: 'a11y-pull', pull: { source: 'http://127.0.0.1:9/radio.mp3' } }]) {
+    const r = await fetch(`${daemon.url}/livepeer/api/stream`, { method: 'POST', headers: { Authorization: `Bearer ${staff}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal(r.status, 201, await r.text());
+  }
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
   await page.goto(`${daemon.url}/console/`);

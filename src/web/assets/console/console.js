@@ -1,6 +1,7 @@
 // The curator console's entry: login (staff only), the project chooser, the section tabs
-// (#project, #assets, #map, #streams, #local, #kiosks, #health in the address) and which section's
-// poller runs. Everything goes through api/2 and the staff status routes.
+// (#project, #assets, #map, #streams, #local, #kiosks, #channels, #health in the address) and
+// which section's poller runs. Everything goes through api/2, the staff status routes and (for
+// channels) the Livepeer stream API at /livepeer/api.
 import { api, ApiError } from '/web/shared/api.js';
 import { state, saveLogin, call, say, showError, clearError, initErrorBanner, LoggedOut } from './core.js';
 import { projectSection } from './project.js';
@@ -9,6 +10,7 @@ import { mapSection } from './mapview.js';
 import { streamsSection } from './streams.js';
 import { localSection } from './local.js';
 import { kiosksSection } from './kiosks.js';
+import { channelsSection } from './channels.js';
 import { healthSection } from './health.js';
 
 const PROJECT_KEY = 'rw-console-project';
@@ -21,6 +23,7 @@ const sections = {
   streams: streamsSection(),
   local: localSection(),
   kiosks: kiosksSection(),
+  channels: channelsSection(),
   health: healthSection(),
 };
 let current = null;

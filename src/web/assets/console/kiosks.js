@@ -16,7 +16,7 @@ export function wallLink(token, projectId = state.projectId) {
 const shortTime = (s) => (s || '').replace('T', ' ').slice(0, 16);
 
 /** Copies an input's text: the clipboard API where the page may use it (https or localhost), else the selection. */
-async function copyFrom(input) {
+export async function copyFrom(input) {
   input.focus();
   input.select();
   try {

@@ -1,0 +1,220 @@
+// Broadcast channels through the Livepeer stream API (/livepeer/api, staff token), every 3 s:
+// kind, state (Live, Idle, Suspended, a pull source's issue), last audio, audio received; a
+// form makes a push or pull channel; a push channel's ingest URL, key and ffmpeg line to copy;
+// Listen (while live), Suspend, Terminate, Start pull, Delete (confirmed in the page). Items
+// are updated in place, so focus and a playing <audio> survive a refresh.
+import { call, say, el, act, Poller, ApiError, LoggedOut, showError } from './core.js';
+import { copyFrom } from './kiosks.js';
+
+const POLL_MS = 3000;
+
+/** The Livepeer API; a refusal's message is its `errors[0]`. */
+async function lp(path = '', opts = {}) {
+  try {
+    return await call(`/livepeer/api/stream${path}`, opts);
+  } catch (e) {
+    const m = e instanceof ApiError && e.body && Array.isArray(e.body.errors) ? e.body.errors[0] : null;
+    throw m ? new ApiError(e.status, `${e.what} failed (${e.status}): ${m}`, e.body, e.what) : e;
+  }
+}
+
+/** "1 h 02 min", "4 min 05 s", "12 s". */
+export function duration(s) {
+  s = Math.max(0, Math.round(s || 0));
+  const p = (n) => String(n).padStart(2, '0');
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${p(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${p(Math.floor(s / 60) % 60)} min`;
+}
+
+/** "never", "now", "12 s ago", "3 min ago", "2 h ago", "4 days ago" of Unix ms. */
+export function since(ms) {
+  if (!ms) return 'never';
+  const s = (Date.now() - ms) / 1000;
+  if (s < 2) return 'now';
+  if (s < 60) return `${Math.round(s)} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  return s < 86400 ? `${Math.floor(s / 3600)} h ago` : `${Math.floor(s / 86400)} days ago`;
+}
+
+/** The ffmpeg command that pushes talk.wav with stream key `key` to this box. */
+export function ffmpegLine(key) {
+  const port = location.port || (location.protocol === 'https:' ? '443' : '80');
+  return `ffmpeg -re -i talk.wav -c:a libmp3lame -b:a 128k -content_type audio/mpeg -f mp3 icecast://source:${key}@${location.hostname}:${port}/live/${key}`;
+}
+
+/** The Channels section. */
+export function channelsSection() {
+  const $ = (id) => document.getElementById(id);
+  const list = $('channel-list');
+  const summary = $('channels-summary');
+  const kind = $('channel-kind');
+  const err = $('channel-err');
+  const fields = ['channel-name', 'channel-source', 'channel-hname'].map($);
+  /** id → {li, update(stream)} */
+  const items = new Map();
+
+  async function refresh() {
+    const all = await lp();
+    const ids = new Set(all.map((s) => s.id));
+    for (const [id, it] of items) {
+      if (!ids.has(id)) {
+        it.li.remove();
+        items.delete(id);
+      }
+    }
+    for (const s of all) {
+      if (!items.has(s.id)) {
+        items.set(s.id, item(s));
+        list.append(items.get(s.id).li);
+      }
+      items.get(s.id).update(s);
+    }
+    summary.textContent = all.length
+      ? `${all.length} channel${all.length === 1 ? '' : 's'}, ${all.filter((s) => s.isActive).length} live. Refreshed every ${POLL_MS / 1000} s.`
+      : 'No channel yet.';
+  }
+
+  /** A read-only text to copy, with its label and a Copy button. */
+  function copyRow(id, label, value, what, rows = 0) {
+    const input = el(rows ? 'textarea' : 'input', { id, class: 'rw-kiosk-url', readonly: true, rows: rows || null, spellcheck: 'false', 'data-role': id.split('-').pop() });
+    input.value = value;
+    const copy = async () => say((await copyFrom(input)) ? `Copied ${what}.` : `Select ${what} and copy it (Ctrl+C).`);
+    return el('div', { class: 'rw-row rw-copy' }, el('label', { for: id }, label), input, el('button', { type: 'button', class: 'rw-secondary rw-small-btn', onclick: copy }, 'Copy', el('span', { class: 'visually-hidden' }, ` ${what}`)));
+  }
+
+  function item(s) {
+    const id = s.id;
+    let cur = s;
+    const name = () => cur.name;
+    const pull = Boolean(s.pull);
+    const stateEl = el('strong');
+    const facts = el('span');
+    const issue = el('p', { class: 'rw-small rw-warn', 'data-role': 'issue', hidden: true });
+    const listen = el('div', { 'data-role': 'listen' });
+    const vh = (t) => el('span', { class: 'visually-hidden' }, ` ${t}`);
+    const btn = (action, label, onclick, cls = 'rw-secondary') =>
+      el('button', { type: 'button', class: `${cls} rw-small-btn`, 'data-action': action, onclick }, label, vh(`channel ${s.name}`));
+    const run = (what, path, method, body, msg) =>
+      act(what, async () => {
+        await lp(`/${id}${path}`, { method, body });
+        say(`Channel ${name()}${msg}`);
+        poller.now();
+      });
+    const suspend = btn('suspend', 'Suspend', () => {
+      const on = !cur.suspended;
+      run('suspend', '', 'PATCH', { suspended: on }, on ? ' suspended: its source is dropped and new ones are refused.' : ` unsuspended${pull ? ': press Start pull to pull again' : ''}.`);
+    });
+    const buttons = [
+      suspend,
+      btn('terminate', 'Terminate', () => run('terminate', '/terminate', 'DELETE', undefined, ': the current session is ended.')),
+      pull ? btn('start-pull', 'Start pull', () => run('start-pull', '/start-pull', 'POST', undefined, ': pulling started.')) : null,
+      btn('delete', 'Delete', () => confirmDelete(), 'rw-danger'),
+    ].filter(Boolean);
+    const actions = el('div', { class: 'rw-row' }, buttons);
+    const keep = () => {
+      actions.replaceChildren(...buttons);
+      actions.querySelector('[data-action="delete"]').focus();
+    };
+    function confirmDelete() {
+      const yes = () =>
+        act('delete', async () => {
+          await lp(`/${id}`, { method: 'DELETE' });
+          items.get(id)?.li.remove();
+          items.delete(id);
+          say(`Channel ${name()} deleted.`);
+          summary.setAttribute('tabindex', '-1');
+          summary.focus();
+          poller.now();
+        });
+      actions.replaceChildren(
+        el('p', { class: 'rw-small', role: 'alert' }, `Delete channel ${name()}? Its source is dropped; its key and listening link stop working. This cannot be undone.`),
+        el('button', { type: 'button', class: 'rw-danger rw-small-btn', 'data-action': 'confirm-delete', onclick: yes }, 'Yes, delete'),
+        el('button', { type: 'button', class: 'rw-secondary rw-small-btn', onclick: keep }, 'Keep it'),
+      );
+      actions.querySelector('[data-action="confirm-delete"]').focus();
+    }
+    const title = el('span', {}, s.name);
+    const push = pull
+      ? [el('p', { class: 'rw-small' }, 'Pulls ', el('code', {}, s.pull.source))]
+      : [
+          copyRow(`ch-${id}-ingest`, 'Ingest URL', s.ingestUrl, `the ingest URL of channel ${s.name}`),
+          copyRow(`ch-${id}-key`, 'Stream key', s.streamKey, `the stream key of channel ${s.name}`),
+          copyRow(`ch-${id}-ffmpeg`, 'Push with ffmpeg', ffmpegLine(s.streamKey), `the ffmpeg command of channel ${s.name}`, 3),
+        ];
+    const li = el(
+      'li',
+      { class: 'rw-kiosk', dataset: { id } },
+      el('h3', {}, title, ' ', el('span', { class: 'rw-small rw-muted' }, pull ? '(pull)' : '(push)')),
+      el('p', { 'data-role': 'state' }, stateEl, facts),
+      issue,
+      push,
+      listen,
+      actions,
+    );
+    function update(st) {
+      cur = st;
+      title.textContent = st.name;
+      const live = st.isActive && !st.suspended;
+      stateEl.textContent = st.suspended ? 'Suspended' : live ? 'Live' : 'Idle';
+      stateEl.className = live ? 'rw-ok' : st.suspended ? 'rw-warn' : '';
+      facts.textContent = ` · last audio ${since(st.lastSeen)} · ${duration(st.sourceSegmentsDuration)} of audio received`;
+      issue.textContent = (st.issues || []).join(' ');
+      issue.hidden = !issue.textContent;
+      suspend.firstChild.textContent = st.suspended ? 'Unsuspend' : 'Suspend';
+      const player = listen.querySelector('audio');
+      if (live && !player) {
+        listen.append(el('audio', { controls: true, preload: 'none', src: st.playbackUrl, 'aria-label': `Listen to channel ${st.name}` }));
+      } else if (!live && player) player.remove();
+    }
+    return { li, update };
+  }
+
+  kind.addEventListener('change', () => {
+    $('channel-pull').hidden = kind.value !== 'pull';
+  });
+
+  $('channel-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const [name, source, hname] = fields;
+    const body = { name: name.value.trim() };
+    const fail = (msg, field) => {
+      err.textContent = msg;
+      field.setAttribute('aria-invalid', 'true');
+      field.focus();
+    };
+    err.textContent = '';
+    for (const f of fields) f.removeAttribute('aria-invalid');
+    if (!body.name) return fail('Give the channel a name.', name);
+    if (kind.value === 'pull') {
+      if (!/^https?:\/\/./i.test(source.value.trim())) return fail('Give the source URL, starting with http:// or https://.', source);
+      body.pull = { source: source.value.trim() };
+      if (hname.value.trim()) body.pull.headers = { [hname.value.trim()]: $('channel-hvalue').value };
+    }
+    const button = $('channel-create');
+    button.disabled = true;
+    try {
+      const made = await lp('', { body });
+      name.value = '';
+      say(`Channel ${made.name} made${made.pull ? ': the box starts pulling it' : ': connect a source with its stream key'}.`);
+      await refresh();
+      const h = list.querySelector(`li[data-id="${made.id}"] h3`);
+      h?.setAttribute('tabindex', '-1');
+      h?.focus();
+    } catch (e) {
+      if (e instanceof LoggedOut) return;
+      const m = e.body && Array.isArray(e.body.errors) ? e.body.errors[0] : null;
+      if (m) fail(m, /^pull\.source/.test(m) ? source : /^pull\.headers/.test(m) ? hname : name);
+      else showError(e, null, 'action');
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  const poller = new Poller('channels', refresh, POLL_MS);
+  return {
+    activate: () => poller.start(),
+    deactivate: () => poller.stop(),
+    projectChanged() {},
+  };
+}
