@@ -138,7 +138,11 @@ impl Daemon {
         database.check().await;
         health.register_database(database.clone());
         let lifecycle = Lifecycle::new(config.clone());
-        let broadcast = Broadcast::new(store.clone(), lifecycle.shutdown.clone());
+        let broadcast = Broadcast::new(
+            store.clone(),
+            config.storage.media_dir(),
+            lifecycle.shutdown.clone(),
+        );
         health.register(Arc::new(BroadcastProbe(broadcast.clone())));
         let ingest = Arc::new(Ingest::new(
             store.clone(),
@@ -250,8 +254,8 @@ impl Daemon {
             }
         });
         api::limits::Limits::spawn_pruner(state.limits.clone(), token.clone());
-        // Pull channels that were pulling when the daemon stopped pull again.
-        state.broadcast.resume_pulls().await;
+        // Recordings cut off by a stop are finished; pull channels that were pulling pull again.
+        state.broadcast.resume().await;
         let stop = token.clone();
         tokio::spawn(async move {
             tokio::select! {

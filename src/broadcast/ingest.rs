@@ -132,7 +132,7 @@ pub(crate) async fn serve<S>(
             return;
         }
     };
-    let session = match broadcast.begin(&channel.id, &channel.playback_id) {
+    let session = match broadcast.begin(&channel.id, &channel.playback_id, channel.record) {
         Ok(s) => s,
         Err(e @ BeginError::AlreadyLive(_)) => {
             log::info!("source from {peer} refused: {e}");

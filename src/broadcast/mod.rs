@@ -17,6 +17,7 @@ pub(crate) mod frames;
 pub(crate) mod ingest;
 pub(crate) mod pull;
 pub(crate) mod push;
+pub(crate) mod record;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -29,6 +30,21 @@ use crate::store::Store;
 use crate::store::channels::Channel;
 use crate::store::time::now_ms;
 
+/// A new session id (a UUID's layout).
+fn new_session_id() -> String {
+    use rand::Rng as _;
+    let b: [u8; 16] = rand::rng().random();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 /// How long a listener waits for a just-connected source's first frames.
 const FIRST_AUDIO_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -40,6 +56,8 @@ pub(crate) struct Broadcast {
 
 struct Inner {
     store: Store,
+    /// The media folder (recordings live in its `recordings/`).
+    media_dir: std::path::PathBuf,
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Pull loops by channel id.
     pulls: Mutex<HashMap<String, Arc<pull::Pull>>>,
@@ -53,6 +71,10 @@ struct Inner {
 pub(crate) struct Live {
     /// The channel's id.
     pub channel_id: String,
+    /// This session's id.
+    pub session_id: String,
+    /// Whether it is recorded.
+    record: bool,
     /// Its playback id.
     pub playback_id: String,
     /// The feed, made when the first frame tells the bitrate.
@@ -97,11 +119,17 @@ pub(crate) enum BeginError {
 }
 
 impl Broadcast {
-    /// No channel live; sources end when `shutdown` is cancelled.
-    pub(crate) fn new(store: Store, shutdown: CancellationToken) -> Self {
+    /// No channel live; recordings go to `media_dir`; sources end when `shutdown` is
+    /// cancelled.
+    pub(crate) fn new(
+        store: Store,
+        media_dir: std::path::PathBuf,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
+                media_dir,
                 live: Mutex::new(HashMap::new()),
                 pulls: Mutex::new(HashMap::new()),
                 pushes: Mutex::new(HashMap::new()),
@@ -122,8 +150,13 @@ impl Broadcast {
     ///
     /// # Errors
     /// [`BeginError::AlreadyLive`] while another source is live on it.
-    pub(crate) fn begin(&self, channel_id: &str, playback_id: &str) -> Result<Session, BeginError> {
-        self.begin_under(channel_id, playback_id, &self.inner.shutdown)
+    pub(crate) fn begin(
+        &self,
+        channel_id: &str,
+        playback_id: &str,
+        record: bool,
+    ) -> Result<Session, BeginError> {
+        self.begin_under(channel_id, playback_id, record, &self.inner.shutdown)
     }
 
     /// [`Broadcast::begin`] for a source that also ends when `parent` is cancelled.
@@ -134,6 +167,7 @@ impl Broadcast {
         &self,
         channel_id: &str,
         playback_id: &str,
+        record: bool,
         parent: &CancellationToken,
     ) -> Result<Session, BeginError> {
         if self.inner.shutdown.is_cancelled() || parent.is_cancelled() {
@@ -144,8 +178,11 @@ impl Broadcast {
             return Err(BeginError::AlreadyLive(channel_id.to_owned()));
         }
         let now = now_ms();
+        let session_id = new_session_id();
         let session = Arc::new(Live {
             channel_id: channel_id.to_owned(),
+            session_id: session_id.clone(),
+            record,
             playback_id: playback_id.to_owned(),
             feed: OnceLock::new(),
             started_ms: now,
@@ -156,6 +193,18 @@ impl Broadcast {
             flushed: std::sync::atomic::AtomicBool::new(false),
         });
         live.insert(channel_id.to_owned(), session.clone());
+        drop(live);
+        let row = session.row(None, None);
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store
+                .write_quiet(move |tx| crate::store::channels::put_session(tx, &row))
+                .await
+            {
+                log::warn!("cannot store a new channel session: {e}");
+            }
+        });
+        let recorder = record.then(|| record::Recorder::start(&self.inner.media_dir, &session_id));
         // Once the first frames made the feed, the channel's targets are pushed to.
         let this = self.clone();
         let (id, pid) = (channel_id.to_owned(), playback_id.to_owned());
@@ -167,6 +216,7 @@ impl Broadcast {
         Ok(Session {
             live: session,
             broadcast: self.clone(),
+            recorder,
             finished: false,
         })
     }
@@ -262,6 +312,7 @@ impl Broadcast {
             playback_id: channel.playback_id.clone(),
             url: url.to_owned(),
             headers,
+            record: channel.record,
         };
         tokio::spawn(pull::run(self.clone(), spec, pull));
     }
@@ -390,8 +441,20 @@ impl Broadcast {
         self.pulls().get(channel_id).and_then(|p| p.issue())
     }
 
+    /// The media folder recordings are written under.
+    pub(crate) fn media_dir(&self) -> &std::path::Path {
+        &self.inner.media_dir
+    }
+
+    /// At start: finishes the recordings a crash cut off, and starts the pulls that were
+    /// running when the daemon last stopped.
+    pub(crate) async fn resume(&self) {
+        record::recover(&self.inner.store, &self.inner.media_dir).await;
+        self.resume_pulls().await;
+    }
+
     /// Starts the pulls that were running when the daemon last stopped.
-    pub(crate) async fn resume_pulls(&self) {
+    async fn resume_pulls(&self) {
         match self.inner.store.read(crate::store::channels::list).await {
             Ok(all) => {
                 for ch in all.iter().filter(|c| c.pulling && !c.suspended) {
@@ -404,6 +467,31 @@ impl Broadcast {
 }
 
 impl Live {
+    /// The session's row: as it starts (`ended` `None`), or as it ended.
+    fn row(
+        &self,
+        ended: Option<(i64, &LiveStats)>,
+        recording: Option<&Result<String, String>>,
+    ) -> crate::store::channels::ChannelSession {
+        let (status, file) = match (self.record, recording) {
+            (false, _) => ("none", None),
+            (true, None) => ("waiting", None),
+            (true, Some(Ok(name))) => ("ready", Some(name.clone())),
+            (true, Some(Err(_))) => ("failed", None),
+        };
+        crate::store::channels::ChannelSession {
+            id: self.session_id.clone(),
+            channel_id: self.channel_id.clone(),
+            started_ms: self.started_ms,
+            ended_ms: ended.map(|(at, _)| at),
+            bytes: ended.map_or(0, |(_, s)| i64::try_from(s.bytes).unwrap_or(i64::MAX)),
+            duration_ms: ended.map_or(0, |(_, s)| i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
+            record: self.record,
+            recording_status: status.into(),
+            file,
+        }
+    }
+
     fn stats(&self) -> LiveStats {
         let feed = self.feed.get();
         LiveStats {
@@ -421,6 +509,7 @@ impl Live {
 pub(crate) struct Session {
     live: Arc<Live>,
     broadcast: Broadcast,
+    recorder: Option<record::Recorder>,
     finished: bool,
 }
 
@@ -448,6 +537,9 @@ impl Session {
             return;
         };
         let feed = self.live.feed.get_or_init(|| Feed::new(first.kbps));
+        if let Some(r) = &self.recorder {
+            r.write(&frames.audio);
+        }
         self.live
             .duration_us
             .fetch_add(frames.duration_us, Ordering::Relaxed);
@@ -466,12 +558,30 @@ impl Session {
             feed.close();
         }
         let stats = self.live.stats();
+        let recording = match self.recorder.take() {
+            Some(r) => {
+                let done = r
+                    .finish(&self.broadcast.inner.media_dir, &self.live.session_id)
+                    .await;
+                if let Err(e) = &done {
+                    log::warn!(
+                        "channel {}: session {} was not recorded: {e}",
+                        self.live.channel_id,
+                        self.live.session_id
+                    );
+                }
+                Some(done)
+            }
+            None => None,
+        };
+        let row = self.live.row(Some((now_ms(), &stats)), recording.as_ref());
         let id = self.live.channel_id.clone();
         let stored = self
             .broadcast
             .inner
             .store
             .write_quiet(move |tx| {
+                crate::store::channels::put_session(tx, &row)?;
                 crate::store::channels::add_ingest(
                     tx,
                     &id,
@@ -486,6 +596,10 @@ impl Session {
                 "channel {}: cannot store the session's counters: {e}",
                 self.live.channel_id
             );
+            // The channel went while it was live (deleted): its recording goes too.
+            if let Some(Ok(name)) = &recording {
+                let _ = tokio::fs::remove_file(self.broadcast.inner.media_dir.join(name)).await;
+            }
         }
         self.live.flushed.store(true, Ordering::Release);
         self.release();

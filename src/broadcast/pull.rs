@@ -72,6 +72,7 @@ pub(crate) struct PullSpec {
     pub playback_id: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
+    pub record: bool,
 }
 
 /// Pulls until `pull.stop` is cancelled.
@@ -99,7 +100,12 @@ pub(super) async fn run(broadcast: Broadcast, spec: PullSpec, pull: Arc<Pull>) {
                 return;
             }
         };
-        let session = match broadcast.begin_under(&spec.channel_id, &spec.playback_id, &pull.stop) {
+        let session = match broadcast.begin_under(
+            &spec.channel_id,
+            &spec.playback_id,
+            spec.record,
+            &pull.stop,
+        ) {
             Ok(s) => s,
             Err(BeginError::AlreadyLive(_)) => {
                 pull.set_issue(

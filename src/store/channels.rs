@@ -7,8 +7,8 @@
 //! (`pull`, `user_tags`, `creator_id`) are stored as the client sent them, already checked by
 //! the API.
 //!
-//! Owns: the `channels`, `multistream_targets` and `channel_targets` tables. May not touch:
-//! live state, sockets, media files.
+//! Owns: the `channels`, `multistream_targets`, `channel_targets` and `channel_sessions`
+//! tables. May not touch: live state, sockets, media files.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
@@ -408,5 +408,117 @@ pub(crate) fn channels_of_target(c: &Connection, target_id: &str) -> StoreResult
         c.prepare_cached("SELECT channel_id FROM channel_targets WHERE target_id = ?1")?;
     Ok(stmt
         .query_map([target_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+// ---------------------------------------------------------------------------------------
+// Sessions
+
+/// One live session of a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChannelSession {
+    /// Opaque id (a UUID).
+    pub id: String,
+    /// The channel.
+    pub channel_id: String,
+    /// Unix ms it went live.
+    pub started_ms: i64,
+    /// Unix ms it ended; `None` while live (or cut off by a crash, until the next start).
+    pub ended_ms: Option<i64>,
+    /// Source bytes.
+    pub bytes: i64,
+    /// Source audio, in ms.
+    pub duration_ms: i64,
+    /// Whether it was recorded.
+    pub record: bool,
+    /// `waiting`, `ready`, `failed` or `none`.
+    pub recording_status: String,
+    /// The recording's media name (`recordings/<id>.mp3`), once ready.
+    pub file: Option<String>,
+}
+
+const SELECT_SESSION: &str = "SELECT id, channel_id, started_ms, ended_ms, bytes, duration_ms,
+    record, recording_status, file FROM channel_sessions";
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<ChannelSession> {
+    Ok(ChannelSession {
+        id: r.get(0)?,
+        channel_id: r.get(1)?,
+        started_ms: r.get(2)?,
+        ended_ms: r.get(3)?,
+        bytes: r.get(4)?,
+        duration_ms: r.get(5)?,
+        record: r.get(6)?,
+        recording_status: r.get(7)?,
+        file: r.get(8)?,
+    })
+}
+
+/// Writes session `s` whole (made when it goes live, completed when it ends, in either order).
+///
+/// # Errors
+/// SQLite failures (a channel deleted meanwhile is a constraint violation).
+pub(crate) fn put_session(tx: &Transaction<'_>, s: &ChannelSession) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO channel_sessions (id, channel_id, started_ms, ended_ms, bytes, duration_ms,
+            record, recording_status, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET ended_ms = excluded.ended_ms, bytes = excluded.bytes,
+            duration_ms = excluded.duration_ms, recording_status = excluded.recording_status,
+            file = excluded.file
+          WHERE channel_sessions.ended_ms IS NULL OR excluded.ended_ms IS NOT NULL",
+        params![
+            s.id,
+            s.channel_id,
+            s.started_ms,
+            s.ended_ms,
+            s.bytes,
+            s.duration_ms,
+            s.record,
+            s.recording_status,
+            s.file
+        ],
+    )?;
+    Ok(())
+}
+
+/// The session with id `id`.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn session(c: &Connection, id: &str) -> StoreResult<Option<ChannelSession>> {
+    Ok(c.query_row(
+        &format!("{SELECT_SESSION} WHERE id = ?1"),
+        [id],
+        session_from_row,
+    )
+    .optional()?)
+}
+
+/// Sessions, newest first: of channel `channel_id`, or of every channel.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn sessions(
+    c: &Connection,
+    channel_id: Option<&str>,
+) -> StoreResult<Vec<ChannelSession>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "{SELECT_SESSION} WHERE ?1 IS NULL OR channel_id = ?1 ORDER BY started_ms DESC, id"
+    ))?;
+    Ok(stmt
+        .query_map([channel_id], session_from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Sessions whose recording was being written (a crash cut them off).
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn unfinished_recordings(c: &Connection) -> StoreResult<Vec<ChannelSession>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "{SELECT_SESSION} WHERE recording_status = 'waiting'"
+    ))?;
+    Ok(stmt
+        .query_map([], session_from_row)?
         .collect::<Result<_, _>>()?)
 }

@@ -292,7 +292,7 @@ async fn what_the_box_cannot_honour_is_a_422_naming_the_field_and_nothing_is_sto
         ),
         (
             json!({"name": "a", "multistream": {"targets": [{"profile": "source", "videoOnly": true, "spec": {"url": "icecast://u:p@h:1/m"}}]}}),
-            "multistream.targets",
+            "multistream.targets[0].videoOnly",
         ),
         (json!({"name": "a", "suspended": "yes"}), "suspended"),
     ] {
@@ -854,5 +854,161 @@ async fn a_live_channel_is_pushed_on_to_icecast_and_the_tone_pushed_in_comes_out
     assert_eq!(
         get_stream(&s, &key, &id).await["multistream"]["targets"],
         json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_recorded_session_is_an_mp3_of_what_was_pushed_listed_in_its_sessions_and_goes_with_its_channel()
+ {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let stream = create(&s, &key, json!({"name": "concert", "record": true})).await;
+    assert_eq!(stream["record"], true);
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let ffmpeg = push_tone(&s, stream["streamKey"].as_str().unwrap(), 1000, 4);
+    wait_active(&s, &key, &id, true, Duration::from_secs(5)).await;
+    // Not changeable while live (Studio's rule).
+    let (status, body, _) = lp(
+        &s,
+        Method::PATCH,
+        &format!("/stream/{id}"),
+        Some(&key),
+        Some(json!({"record": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(finished(ffmpeg).await);
+    wait_active(&s, &key, &id, false, Duration::from_secs(5)).await;
+
+    let (status, sessions, _) = lp(
+        &s,
+        Method::GET,
+        &format!("/stream/{id}/sessions?record=1"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let session = &sessions[0];
+    assert_eq!(session["parentId"], id.as_str());
+    assert_eq!(session["recordingStatus"], "ready", "{session}");
+    let url = session["recordingUrl"].as_str().unwrap().to_owned();
+    assert!(url.contains("/rwmedia/recordings/"), "{url}");
+    let (status, one, _) = lp(
+        &s,
+        Method::GET,
+        &format!("/session/{}", session["id"].as_str().unwrap()),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &one["recordingUrl"]),
+        (StatusCode::OK, &json!(url))
+    );
+
+    // The file is the session: 4 s of the 1 kHz tone (± a frame), and nothing half-written.
+    let probe = url.clone();
+    let seconds: f64 = tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+                &probe,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!((seconds - 4.0).abs() < 0.1, "recorded {seconds} s");
+    let decode = url.clone();
+    let samples = tokio::task::spawn_blocking(move || decode_url(&decode, 3))
+        .await
+        .unwrap();
+    assert!((tone_of(&samples).0 - 1000.0).abs() < 15.0);
+    let dir = s.data_dir().join("media/recordings");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "no part left beside it: {names:?}");
+
+    let (status, _, _) = lp(
+        &s,
+        Method::DELETE,
+        &format!("/stream/{id}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "the recording went with its channel"
+    );
+    assert_eq!(
+        s.client.get(&url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_recording_cut_off_by_a_crash_is_finished_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), "").await;
+    let key = s.staff_token().await;
+    let stream = create(&s, &key, json!({"name": "cut", "record": true})).await;
+    let id = stream["id"].as_str().unwrap().to_owned();
+    s.stop().await;
+    // What a power cut mid-session leaves: the session row still waiting, and its part file.
+    let mp3 = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=2",
+            ])
+            .args(["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3", "-"])
+            .output()
+            .unwrap()
+            .stdout
+    })
+    .await
+    .unwrap();
+    let recordings = dir.path().join("media/recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    std::fs::write(recordings.join(".s1.mp3.part"), &mp3).unwrap();
+    let s = TestServer::start_in(dir.path(), "").await;
+    s.sql(&format!(
+        "INSERT INTO channel_sessions (id, channel_id, started_ms, record, recording_status) \
+         VALUES ('s1', '{id}', 1700000000000, 1, 'waiting')"
+    ))
+    .await;
+    s.stop().await;
+    let s = TestServer::start_in(dir.path(), "").await;
+    let key = s.staff_token().await;
+    let (_, session, _) = lp(&s, Method::GET, "/session/s1", Some(&key), None).await;
+    assert_eq!(session["recordingStatus"], "ready", "{session}");
+    let got = s
+        .client
+        .get(session["recordingUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.bytes().await.unwrap().len(),
+        mp3.len(),
+        "what was written plays"
     );
 }

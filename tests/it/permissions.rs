@@ -176,6 +176,10 @@ fn expected() -> BTreeMap<(String, Method), Need> {
             &[Method::GET, Method::PATCH, Method::DELETE][..],
         ),
         ("/livepeer/api/playback/{id}", &[Method::GET][..]),
+        ("/livepeer/api/stream/{id}/sessions", &[Method::GET][..]),
+        ("/livepeer/api/session", &[Method::GET][..]),
+        ("/livepeer/api/session/{id}", &[Method::GET][..]),
+        ("/livepeer/api/session/{id}/clips", &[Method::GET][..]),
     ] {
         for method in methods {
             m.insert((path.to_string(), method.clone()), Staff);

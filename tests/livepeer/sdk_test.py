@@ -98,6 +98,28 @@ assert ffmpeg.wait() == 0, "ffmpeg failed to push"
 idle = wait_active(lp, push.id, False)
 assert idle.source_bytes > 50_000 and idle.source_segments_duration > 3.5, idle
 
+# Recording: a channel with record=True archives each session; the session reads list it.
+rec = lp.stream.create(request={"name": "concert", "record": True}).stream
+assert rec.record is True
+ffmpeg = subprocess.Popen([
+    "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+    "sine=frequency=440:duration=3:sample_rate=44100", "-c:a", "libmp3lame", "-b:a", "128k",
+    "-content_type", "audio/mpeg", "-f", "mp3",
+    f"icecast://source:{rec.stream_key}@127.0.0.1:{port}/live/{rec.stream_key}",
+])
+wait_active(lp, rec.id, True)
+assert ffmpeg.wait() == 0, "ffmpeg failed to push"
+wait_active(lp, rec.id, False)
+recorded = lp.session.get_recorded(parent_id=rec.id, record=True).data
+assert len(recorded) == 1, recorded
+session = recorded[0]
+assert session.parent_id == rec.id and session.recording_status.value == "ready", session
+assert session.recording_url and urllib.request.urlopen(session.recording_url).read(4), session
+assert lp.session.get(id=session.id).session.id == session.id
+assert any(x.id == session.id for x in lp.session.get_all().data)
+assert lp.session.get_clips(id=session.id).data == []
+lp.stream.delete(id=rec.id)
+
 # Pull channel: started on create, with its headers; terminate stops it, start-pull (204)
 # starts it again.
 url, seen = serve_mp3()
@@ -142,5 +164,5 @@ for s in (push, pull):
     lp.stream.delete(id=s.id)
     expect_status(lambda s=s: lp.stream.get(id=s.id), 404)
 print("livepeer sdk: stream create, get_all, get, update, terminate, start_pull, delete, "
-      "add/remove_multistream_target and multistream create, get_all, get, update, delete: "
-      "all as the SDK expects")
+      "add/remove_multistream_target; multistream create, get_all, get, update, delete; "
+      "session get_all, get, get_recorded, get_clips: all as the SDK expects")

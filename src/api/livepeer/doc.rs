@@ -64,7 +64,7 @@ fn add_body() -> Value {
 fn payload(creating: bool) -> Value {
     let mut properties = json!({
         "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
-        "record": {"type": "boolean", "enum": [false], "nullable": true, "description": "recording is not available yet"},
+        "record": {"type": "boolean", "nullable": true, "description": "archive each live session as an MP3 (not changeable while live)"},
         "suspended": {"type": "boolean", "nullable": true},
         "multistream": {"type": "object", "nullable": true, "properties": {
             "targets": {"type": "array", "nullable": true, "maxItems": 32, "items": add_body()}}},
@@ -143,7 +143,7 @@ fn op(
     }
     if !matches!(
         id,
-        "lp_list_streams" | "lp_list_targets" | "lp_create_target"
+        "lp_list_streams" | "lp_list_targets" | "lp_create_target" | "lp_list_sessions"
     ) {
         responses.insert(
             "404".into(),
@@ -278,6 +278,44 @@ pub(crate) fn openapi_paths() -> Map<String, Value> {
             "patch": with_id(op("Change a target (its pushes reconnect)", "lp_update_target", no_content.clone(), Some(target_body(false)), &[])),
             "delete": with_id(op("Delete a target (its pushes stop)", "lp_delete_target", no_content.clone(), None, &[])),
         }),
+    );
+    let session = json!({"type": "object", "required": ["id", "name"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "parentId": {"type": "string"},
+        "playbackId": {"type": "string"}, "createdAt": {"type": "integer"}, "lastSeen": {"type": "integer"},
+        "sourceBytes": {"type": "integer"}, "sourceSegmentsDuration": {"type": "number"},
+        "record": {"type": "boolean"}, "isActive": {"type": "boolean"},
+        "recordingStatus": {"type": "string", "enum": ["waiting", "ready", "failed", "deleted", "none"]},
+        "recordingUrl": {"type": "string", "description": "the MP3 under /rwmedia/recordings/, once ready"}}});
+    let sessions = json!({"type": "array", "items": session.clone()});
+    let mut of_stream = with_id(op(
+        "A channel's live sessions, newest first",
+        "lp_get_stream_sessions",
+        ("200", "The sessions.", Some(sessions.clone())),
+        None,
+        &[],
+    ));
+    if let Some(p) = of_stream["parameters"].as_array_mut() {
+        p.push(json!({"name": "record", "in": "query", "required": false,
+            "schema": {"type": "string"}, "description": "`1` or `true`: only recorded sessions"}));
+    }
+    paths.insert(
+        "/livepeer/api/stream/{id}/sessions".into(),
+        json!({"get": of_stream}),
+    );
+    paths.insert(
+        "/livepeer/api/session".into(),
+        json!({"get": op("Every channel's live sessions, newest first", "lp_list_sessions",
+            ("200", "The sessions.", Some(sessions)), None, &[])}),
+    );
+    paths.insert(
+        "/livepeer/api/session/{id}".into(),
+        json!({"get": with_id(op("One live session, with its recording", "lp_get_session",
+            ("200", "The session.", Some(session)), None, &[]))}),
+    );
+    paths.insert(
+        "/livepeer/api/session/{id}/clips".into(),
+        json!({"get": with_id(op("Clips cut from a session's recording", "lp_get_session_clips",
+            ("200", "The clips.", Some(json!({"type": "array"}))), None, &[]))}),
     );
     paths.insert(
         "/livepeer/api/playback/{id}".into(),

@@ -13,12 +13,14 @@
 //!   an unknown path under the prefix is 404.
 //!
 //! Here: the routes, the error shape, who may call. [`shape`] reads payloads and draws the
-//! Stream object, [`streams`] the stream operations, [`targets`] the multistream targets.
+//! Stream object, [`streams`] the stream operations, [`targets`] the multistream targets,
+//! [`sessions`] the live sessions and their recordings.
 //!
 //! Owns: these routes, Studio's conventions. May not touch: SQL beyond `store::channels`,
 //! sources (ended through `crate::broadcast`).
 
 mod doc;
+mod sessions;
 mod shape;
 mod streams;
 mod targets;
@@ -39,7 +41,7 @@ use crate::store::StoreError;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Livepeer areas this box does not offer: 501, so the SDK raises `SDKError(501)`.
-const NOT_OFFERED: [&str; 11] = [
+const NOT_OFFERED: [&str; 10] = [
     "asset",
     "webhook",
     "room",
@@ -50,7 +52,6 @@ const NOT_OFFERED: [&str; 11] = [
     "data",
     "api-token",
     "beta",
-    "session",
 ];
 
 /// Adds these routes to the OpenAPI document of api/2.
@@ -99,6 +100,13 @@ pub(super) fn router() -> Router<AppState> {
                 .patch(targets::update)
                 .delete(targets::delete),
         )
+        .route(
+            "/livepeer/api/stream/{id}/sessions",
+            get(sessions::of_stream),
+        )
+        .route("/livepeer/api/session", get(sessions::list))
+        .route("/livepeer/api/session/{id}", get(sessions::get_one))
+        .route("/livepeer/api/session/{id}/clips", get(sessions::clips))
         .route("/livepeer/api/playback/{id}", get(streams::playback_info))
         .route("/livepeer/api/{*rest}", axum::routing::any(not_offered))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

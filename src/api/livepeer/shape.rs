@@ -90,12 +90,6 @@ pub(super) fn read_stream(body: &[u8], creating: bool) -> Result<StreamInput, Lp
     if creating && input.name.is_none() {
         return Err(LpError::unprocessable("name", "is required"));
     }
-    if input.record == Some(true) {
-        return Err(LpError::unprocessable(
-            "record",
-            "recording sessions is not available on this box yet",
-        ));
-    }
     Ok(input)
 }
 

@@ -124,6 +124,14 @@ pub(super) async fn update(
 ) -> LpResult<Response> {
     let input = shape::read_stream(&body, false)?;
     let mut channel = find(&state, id).await?;
+    if input.record.is_some_and(|r| r != channel.record)
+        && state.broadcast.stats(&channel.id).is_some()
+    {
+        return Err(LpError::new(
+            StatusCode::BAD_REQUEST,
+            "record cannot be changed while the stream is active: terminate it first",
+        ));
+    }
     apply(&mut channel, &input);
     let stored = channel.clone();
     state
@@ -156,10 +164,16 @@ pub(super) async fn delete(
     let channel = find(&state, id).await?;
     state.broadcast.end(&channel.id);
     let cid = channel.id.clone();
-    state
+    let sessions = state
         .store
-        .write(move |tx| channels::delete(tx, &cid))
+        .write(move |tx| {
+            let sessions = channels::sessions(tx, Some(&cid))?;
+            channels::delete(tx, &cid)?;
+            Ok(sessions)
+        })
         .await?;
+    // Its recordings go with it (after the commit: a failed delete keeps them).
+    crate::broadcast::record::remove(state.broadcast.media_dir(), &sessions).await;
     log::info!("channel {} ({:?}) deleted", channel.id, channel.name);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

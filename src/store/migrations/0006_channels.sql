@@ -43,3 +43,21 @@ CREATE TABLE channel_targets (
     profile TEXT NOT NULL,
     PRIMARY KEY (channel_id, target_id)
 );
+
+-- Live sessions of a channel (Livepeer's sessions): one row per source connection, with its
+-- counters and, for a channel that records, its archive: `file` is a media name under the
+-- media folder's `recordings/`, `recording_status` Livepeer's (waiting while it is written,
+-- ready, failed, none when not recorded). The daemon finishes a `waiting` one left by a
+-- crash at its next start.
+CREATE TABLE channel_sessions (
+    id TEXT PRIMARY KEY,
+    channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+    started_ms INTEGER NOT NULL,
+    ended_ms INTEGER,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    record INTEGER NOT NULL DEFAULT 0,
+    recording_status TEXT NOT NULL DEFAULT 'none',
+    file TEXT
+);
+CREATE INDEX channel_sessions_by_channel ON channel_sessions (channel_id, started_ms);
