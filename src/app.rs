@@ -141,6 +141,7 @@ impl Daemon {
         let broadcast = Broadcast::new(
             store.clone(),
             config.storage.media_dir(),
+            config.broadcast.clip_buffer_s,
             lifecycle.shutdown.clone(),
         );
         health.register(Arc::new(BroadcastProbe(broadcast.clone())));

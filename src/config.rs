@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod broadcast;
 mod events;
 mod guards;
 mod map;
 mod position;
+pub use broadcast::BroadcastConfig;
+use broadcast::RawBroadcast;
 pub use events::EventsConfig;
 use events::RawEvents;
 pub use guards::{AbuseLimits, ConnectionConfig};
@@ -84,6 +87,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// `[map]`.
     pub map: MapConfig,
+    /// `[broadcast]`.
+    pub broadcast: BroadcastConfig,
 }
 
 /// `[http]`: the API and media listener.
@@ -161,6 +166,8 @@ pub struct StreamConfig {
     pub cache_mb: u32,
     /// Most personal streams mixed at once (the local listener not counted).
     pub max_streams: u32,
+    /// Seconds of each personal stream kept for clips (0: no clips of personal streams).
+    pub clip_buffer_s: u32,
 }
 
 /// `[limits]`: request size bounds.
@@ -214,6 +221,8 @@ struct RawConfig {
     events: RawEvents,
     #[serde(default)]
     map: RawMap,
+    #[serde(default)]
+    broadcast: RawBroadcast,
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +302,7 @@ struct RawStream {
     speaker_ramp_ms: u32,
     cache_mb: u32,
     max_streams: u32,
+    clip_buffer_s: u32,
 }
 
 impl Default for RawStream {
@@ -304,6 +314,7 @@ impl Default for RawStream {
             speaker_ramp_ms: 1000,
             cache_mb: 256,
             max_streams: 200,
+            clip_buffer_s: 60,
         }
     }
 }
@@ -551,6 +562,9 @@ impl Config {
         let connections = raw.http.connections().map_err(|(k, m)| invalid(k, m))?;
         let abuse = raw.limits.abuse().map_err(|(k, m)| invalid(k, m))?;
         let events = raw.events.validate().map_err(|(k, m)| invalid(k, m))?;
+        broadcast::clip_buffer("stream.clip_buffer_s", raw.stream.clip_buffer_s)
+            .map_err(|(k, m)| invalid(k, m))?;
+        let broadcast = raw.broadcast.validate().map_err(|(k, m)| invalid(k, m))?;
         let map = raw
             .map
             .validate(&raw.storage.data_dir)
@@ -575,6 +589,7 @@ impl Config {
                 speaker_ramp_ms: raw.stream.speaker_ramp_ms,
                 cache_mb: raw.stream.cache_mb,
                 max_streams: raw.stream.max_streams,
+                clip_buffer_s: raw.stream.clip_buffer_s,
             },
             limits: LimitsConfig {
                 max_upload_mb: raw.limits.max_upload_mb,
@@ -595,6 +610,7 @@ impl Config {
             position,
             events,
             map,
+            broadcast,
         })
     }
 }

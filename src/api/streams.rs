@@ -250,7 +250,17 @@ async fn create(
     }
     Ok(Json(match opened {
         Opened::Stream => {
-            json!({"stream_url": stream_url(&base, session_id), "stream_id": session_id})
+            let mut answer =
+                json!({"stream_url": stream_url(&base, session_id), "stream_id": session_id});
+            // What POST /livepeer/api/clip takes to keep the last minute of this stream.
+            if let Some(pid) = state
+                .feeds
+                .get(session_id)
+                .and_then(|f| f.playback_id().map(str::to_owned))
+            {
+                answer["playback_id"] = json!(pid);
+            }
+            answer
         }
         Opened::Demo { url, message } => {
             let url = if url.trim().is_empty() {

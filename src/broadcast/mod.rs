@@ -58,6 +58,8 @@ struct Inner {
     store: Store,
     /// The media folder (recordings live in its `recordings/`).
     media_dir: std::path::PathBuf,
+    /// Seconds of each live channel kept for clips.
+    clip_buffer_s: u32,
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Pull loops by channel id.
     pulls: Mutex<HashMap<String, Arc<pull::Pull>>>,
@@ -119,17 +121,19 @@ pub(crate) enum BeginError {
 }
 
 impl Broadcast {
-    /// No channel live; recordings go to `media_dir`; sources end when `shutdown` is
-    /// cancelled.
+    /// No channel live; recordings go to `media_dir`; `clip_buffer_s` of each live channel
+    /// is kept for clips; sources end when `shutdown` is cancelled.
     pub(crate) fn new(
         store: Store,
         media_dir: std::path::PathBuf,
+        clip_buffer_s: u32,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 media_dir,
+                clip_buffer_s,
                 live: Mutex::new(HashMap::new()),
                 pulls: Mutex::new(HashMap::new()),
                 pushes: Mutex::new(HashMap::new()),
@@ -240,6 +244,21 @@ impl Broadcast {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+
+    /// The feed of the live channel whose playback id is `playback_id`, at once (no wait),
+    /// with its channel id and session id: for clips.
+    pub(crate) fn live_feed(&self, playback_id: &str) -> Option<(String, String, Feed)> {
+        self.lock()
+            .values()
+            .find(|l| l.playback_id == playback_id && !l.flushed.load(Ordering::Acquire))
+            .and_then(|l| {
+                Some((
+                    l.channel_id.clone(),
+                    l.session_id.clone(),
+                    l.feed.get()?.clone(),
+                ))
+            })
     }
 
     /// Figures of channel `channel_id` while it is live.
@@ -536,7 +555,11 @@ impl Session {
         let Some(first) = frames.first else {
             return;
         };
-        let feed = self.live.feed.get_or_init(|| Feed::new(first.kbps));
+        let clip_s = self.broadcast.inner.clip_buffer_s;
+        let feed = self
+            .live
+            .feed
+            .get_or_init(|| Feed::with_clips(first.kbps, clip_s, None));
         if let Some(r) = &self.recorder {
             r.write(&frames.audio);
         }

@@ -99,6 +99,8 @@ pub(crate) struct EngineConfig {
     pub media_dir: std::path::PathBuf,
     /// Most streams running at once.
     pub max_streams: usize,
+    /// Seconds of each stream kept for clips.
+    pub clip_buffer_s: u32,
 }
 
 impl EngineConfig {
@@ -112,6 +114,7 @@ impl EngineConfig {
             cache_bytes: c.stream.cache_mb as usize * 1024 * 1024,
             media_dir: c.storage.media_dir(),
             max_streams: c.stream.max_streams as usize,
+            clip_buffer_s: c.stream.clip_buffer_s,
         }
     }
 }
@@ -360,7 +363,14 @@ impl Engine {
         let (titles, title_rx) = crate::output::titles::title_queue();
         let encoder =
             Mp3Encoder::new(bitrate_kbps).map_err(|e| EngineError::Start(e.to_string()))?;
-        let feed = Feed::new(bitrate_kbps);
+        // A random playback id: clips of this stream are asked for by it (its owner's or
+        // staff's token is still needed), and nobody can guess another listener's.
+        let playback_id = format!("rw-{:016x}", rand::random::<u64>());
+        let feed = Feed::with_clips(
+            bitrate_kbps,
+            self.inner.config.clip_buffer_s,
+            Some(playback_id),
+        );
         let renderer = render::spawn(id, mixer, encoder, feed.clone(), title_rx, options)
             .map_err(|e| EngineError::Start(e.to_string()))?;
         let now_s = self.now_s();

@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+pub use super::clips::{Clip, ClipError};
+
 /// Audio a new listener receives at once on connect.
 pub const BURST_MS: u64 = 1_500;
 
@@ -62,6 +64,10 @@ pub struct Feed {
 
 struct Inner {
     bitrate_kbps: u32,
+    /// The name clips ask for this feed by (personal streams; channels have their own).
+    playback_id: Option<String>,
+    /// The last minutes of audio for clips, when kept.
+    clips: Option<Mutex<super::clips::ClipRing>>,
     /// Bytes of audio per second at the bitrate (CBR).
     bytes_per_s: u64,
     queue: Mutex<Queue>,
@@ -116,10 +122,19 @@ impl std::fmt::Debug for Feed {
 impl Feed {
     /// An empty, open feed for a stream encoded at `bitrate_kbps`.
     pub fn new(bitrate_kbps: u32) -> Self {
+        Self::with_clips(bitrate_kbps, 0, None)
+    }
+
+    /// [`Feed::new`] keeping its last `clip_buffer_s` seconds for clips (0: none), known to
+    /// clips as `playback_id`.
+    pub fn with_clips(bitrate_kbps: u32, clip_buffer_s: u32, playback_id: Option<String>) -> Self {
         let bytes_per_s = u64::from(bitrate_kbps.max(1)) * 1000 / 8;
         Self {
             inner: Arc::new(Inner {
                 bitrate_kbps,
+                playback_id,
+                clips: (clip_buffer_s > 0)
+                    .then(|| Mutex::new(super::clips::ClipRing::new(clip_buffer_s))),
                 bytes_per_s,
                 queue: Mutex::new(Queue {
                     chunks: VecDeque::with_capacity(64),
@@ -150,6 +165,12 @@ impl Feed {
         if chunk.mp3.is_empty() {
             return;
         }
+        if let Some(clips) = &self.inner.clips {
+            clips
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(&chunk.mp3, super::clips::now_ms());
+        }
         let max_bytes = self.ms_to_bytes(MAX_LAG_MS);
         {
             let mut q = self.lock();
@@ -166,6 +187,35 @@ impl Feed {
             }
         }
         self.inner.notify.notify_waiters();
+    }
+
+    /// The name clips ask for this feed by, if it has one.
+    pub fn playback_id(&self) -> Option<&str> {
+        self.inner.playback_id.as_deref()
+    }
+
+    /// Cuts `[start_ms, end_ms)` (Unix ms) out of the clip buffer.
+    ///
+    /// # Errors
+    /// No clip buffer (as an empty window), or the window's fault ([`ClipError`]).
+    pub fn clip(&self, start_ms: i64, end_ms: i64) -> Result<Clip, ClipError> {
+        match &self.inner.clips {
+            Some(ring) => ring
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .cut(start_ms, end_ms),
+            None => Err(ClipError::Unavailable {
+                from_ms: 0,
+                to_ms: 0,
+            }),
+        }
+    }
+
+    /// The length of the clip buffer in ms (0: none).
+    pub fn clip_buffer_ms(&self) -> i64 {
+        self.inner.clips.as_ref().map_or(0, |r| {
+            r.lock().unwrap_or_else(PoisonError::into_inner).keep_ms()
+        })
     }
 
     /// Ends every client's body cleanly and refuses new ones (kill, idle teardown, shutdown).
@@ -349,6 +399,15 @@ impl Feeds {
     }
 
     /// The feed under `id`, if any (it may be closed).
+    pub fn by_playback_id(&self, playback_id: &str) -> Option<(i64, Feed)> {
+        self.lock()
+            .feeds
+            .iter()
+            .find(|(_, f)| f.playback_id() == Some(playback_id))
+            .map(|(id, f)| (*id, f.clone()))
+    }
+
+    /// The feed of stream `id`.
     pub fn get(&self, id: i64) -> Option<Feed> {
         self.lock().feeds.get(&id).cloned()
     }

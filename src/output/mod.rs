@@ -4,6 +4,7 @@
 //!   back whole MP3 frames only.
 //! * [`feed`]: one encoded stream fanned out to any number of HTTP listeners ([`feed::Feed`])
 //!   and the registry of live feeds by stream id ([`feed::Feeds`]).
+//! * [`clips`]: a feed's last minutes as timestamped MP3 frames, cut into clips by window.
 //! * [`listener`]: one HTTP listener's view of a feed: the burst on connect, the lag policy
 //!   and the ICY metadata interleaving ([`icy`]).
 //! * [`render`]: the per-stream thread that paces a mixer in real time, encodes it and
@@ -29,6 +30,7 @@
 #[cfg(feature = "soundcard")]
 pub(crate) mod asound;
 pub(crate) mod card;
+pub(crate) mod clips;
 pub mod feed;
 pub(crate) mod gain;
 pub(crate) mod icy;

@@ -7,8 +7,8 @@
 //! (`pull`, `user_tags`, `creator_id`) are stored as the client sent them, already checked by
 //! the API.
 //!
-//! Owns: the `channels`, `multistream_targets`, `channel_targets` and `channel_sessions`
-//! tables. May not touch: live state, sockets, media files.
+//! Owns: the `channels`, `multistream_targets`, `channel_targets`, `channel_sessions` and
+//! `clips` tables. May not touch: live state, sockets, media files.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
@@ -520,5 +520,122 @@ pub(crate) fn unfinished_recordings(c: &Connection) -> StoreResult<Vec<ChannelSe
     ))?;
     Ok(stmt
         .query_map([], session_from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+// ---------------------------------------------------------------------------------------
+// Clips
+
+/// A clip cut from a live channel or a personal stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClipRow {
+    /// Opaque id (a UUID).
+    pub id: String,
+    /// The playback id it was cut from.
+    pub playback_id: String,
+    /// The channel, when cut from one.
+    pub channel_id: Option<String>,
+    /// The personal stream, when cut from one.
+    pub stream_id: Option<i64>,
+    /// The channel's live session.
+    pub session_id: Option<String>,
+    /// The client's label.
+    pub name: String,
+    /// Unix ms of its first frame.
+    pub start_ms: i64,
+    /// Unix ms its last frame ends.
+    pub end_ms: i64,
+    /// Media name (`clips/<id>.mp3`).
+    pub file: String,
+    /// Bytes.
+    pub size: i64,
+    /// Who cut it.
+    pub created_by: Option<i64>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+}
+
+const SELECT_CLIP: &str = "SELECT id, playback_id, channel_id, stream_id, session_id, name,
+    start_ms, end_ms, file, size, created_by, created_at_ms FROM clips";
+
+fn clip_from_row(r: &Row<'_>) -> rusqlite::Result<ClipRow> {
+    Ok(ClipRow {
+        id: r.get(0)?,
+        playback_id: r.get(1)?,
+        channel_id: r.get(2)?,
+        stream_id: r.get(3)?,
+        session_id: r.get(4)?,
+        name: r.get(5)?,
+        start_ms: r.get(6)?,
+        end_ms: r.get(7)?,
+        file: r.get(8)?,
+        size: r.get(9)?,
+        created_by: r.get(10)?,
+        created_at_ms: r.get(11)?,
+    })
+}
+
+/// Stores a clip.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn insert_clip(tx: &Transaction<'_>, c: &ClipRow) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO clips (id, playback_id, channel_id, stream_id, session_id, name, start_ms,
+            end_ms, file, size, created_by, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            c.id,
+            c.playback_id,
+            c.channel_id,
+            c.stream_id,
+            c.session_id,
+            c.name,
+            c.start_ms,
+            c.end_ms,
+            c.file,
+            c.size,
+            c.created_by,
+            c.created_at_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Clips of a channel (by its id) or of a playback id, newest first.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn clips_of(c: &Connection, channel_or_playback: &str) -> StoreResult<Vec<ClipRow>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "{SELECT_CLIP} WHERE channel_id = ?1 OR playback_id = ?1 ORDER BY created_at_ms DESC, id"
+    ))?;
+    Ok(stmt
+        .query_map([channel_or_playback], clip_from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// How many clips user `user_id` cut since `since_ms`.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn clips_by_since(c: &Connection, user_id: i64, since_ms: i64) -> StoreResult<i64> {
+    Ok(c.query_row(
+        "SELECT count(*) FROM clips WHERE created_by = ?1 AND created_at_ms >= ?2",
+        params![user_id, since_ms],
+        |r| r.get(0),
+    )?)
+}
+
+/// Clips cut while session `session_id` was live, newest first.
+///
+/// # Errors
+/// SQLite failures.
+pub(crate) fn clips_of_session(c: &Connection, session_id: &str) -> StoreResult<Vec<ClipRow>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "{SELECT_CLIP} WHERE session_id = ?1 ORDER BY created_at_ms DESC, id"
+    ))?;
+    Ok(stmt
+        .query_map([session_id], clip_from_row)?
         .collect::<Result<_, _>>()?)
 }

@@ -163,6 +163,8 @@ async fn the_rate_limited_operations_document_429_and_writes_their_507_and_slow_
         ("post", "/api/2/streams/"),
         ("patch", "/api/2/envelopes/{id}/"),
         ("post", "/api/2/assets/"),
+        // a per-user limit: a visitor's clips an hour
+        ("post", "/livepeer/api/clip"),
     ];
     for (path, method, op) in operations(&doc) {
         let label = format!("{} {path}", method.to_uppercase());

@@ -150,6 +150,8 @@ fn expected() -> BTreeMap<(String, Method), Need> {
             m.insert((path.to_string(), method.clone()), StaffOrKiosk);
         }
     }
+    // Clips: any token (a visitor's only of its own personal stream, in broadcast.rs).
+    m.insert(("/livepeer/api/clip".to_string(), Method::POST), Token);
     // Broadcast channels (the Livepeer stream API): staff keys only.
     for (path, methods) in [
         ("/livepeer/api/stream", &[Method::GET, Method::POST][..]),
@@ -180,6 +182,7 @@ fn expected() -> BTreeMap<(String, Method), Need> {
         ("/livepeer/api/session", &[Method::GET][..]),
         ("/livepeer/api/session/{id}", &[Method::GET][..]),
         ("/livepeer/api/session/{id}/clips", &[Method::GET][..]),
+        ("/livepeer/api/stream/{id}/clips", &[Method::GET][..]),
     ] {
         for method in methods {
             m.insert((path.to_string(), method.clone()), Staff);

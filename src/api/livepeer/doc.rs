@@ -317,6 +317,44 @@ pub(crate) fn openapi_paths() -> Map<String, Value> {
         json!({"get": with_id(op("Clips cut from a session's recording", "lp_get_session_clips",
             ("200", "The clips.", Some(json!({"type": "array"}))), None, &[]))}),
     );
+    let asset = json!({"type": "object", "required": ["id", "name", "source"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string", "enum": ["audio"]},
+        "source": {"type": "object"}, "status": {"type": "object"},
+        "downloadUrl": {"type": "string", "description": "the MP3 under /rwmedia/clips/"},
+        "size": {"type": "integer"}, "createdAt": {"type": "integer"},
+        "startTime": {"type": "integer"}, "endTime": {"type": "integer"}}});
+    let mut clip = op(
+        "Keep a window of a live channel or of your personal stream as an MP3 (± one frame)",
+        "lp_create_clip",
+        (
+            "200",
+            "`{asset, task}`",
+            Some(json!({"type": "object", "required": ["asset", "task"],
+            "properties": {"asset": asset.clone(), "task": {"type": "object"}}})),
+        ),
+        Some(
+            json!({"type": "object", "required": ["playbackId", "startTime"], "properties": {
+            "playbackId": {"type": "string", "minLength": 1, "maxLength": 64},
+            "startTime": {"type": "number", "minimum": 0, "maximum": 1e15, "description": "Unix ms"},
+            "endTime": {"type": "number", "minimum": 0, "maximum": 1e15, "nullable": true, "description": "Unix ms (absent: now)"},
+            "name": {"type": "string", "maxLength": 200, "nullable": true},
+            "sessionId": {"description": "not supported (422): clips are cut from live buffers", "nullable": true, "enum": [null]}}}),
+        ),
+        &[(
+            "429",
+            error("A visitor's token cut its hourly share of clips."),
+        )],
+    );
+    clip["x-access"] = json!("token");
+    clip["description"] = json!(
+        "Staff clip any live channel or personal stream; a visitor's token only its own personal stream (its `playback_id` is in the `POST /api/2/streams/` answer)."
+    );
+    paths.insert("/livepeer/api/clip".into(), json!({"post": clip}));
+    paths.insert(
+        "/livepeer/api/stream/{id}/clips".into(),
+        json!({"get": with_id(op("The clips of a channel (by id or playbackId) or of a personal stream (by playback_id)",
+            "lp_get_clips", ("200", "The clips, newest first.", Some(json!({"type": "array", "items": asset}))), None, &[]))}),
+    );
     paths.insert(
         "/livepeer/api/playback/{id}".into(),
         json!({"get": with_id(op("Where a channel is heard, by playback id", "lp_playback",

@@ -19,6 +19,7 @@
 //! Owns: these routes, Studio's conventions. May not touch: SQL beyond `store::channels`,
 //! sources (ended through `crate::broadcast`).
 
+mod clips;
 mod doc;
 mod sessions;
 mod shape;
@@ -104,6 +105,8 @@ pub(super) fn router() -> Router<AppState> {
             "/livepeer/api/stream/{id}/sessions",
             get(sessions::of_stream),
         )
+        .route("/livepeer/api/stream/{id}/clips", get(clips::of_stream))
+        .route("/livepeer/api/clip", post(clips::create))
         .route("/livepeer/api/session", get(sessions::list))
         .route("/livepeer/api/session/{id}", get(sessions::get_one))
         .route("/livepeer/api/session/{id}/clips", get(sessions::clips))
@@ -115,7 +118,7 @@ pub(super) fn router() -> Router<AppState> {
 /// 501 for a known Livepeer area, 404 for anything else under the prefix.
 async fn not_offered(_: Staff, axum::extract::Path(rest): axum::extract::Path<String>) -> LpError {
     let area = rest.split('/').next().unwrap_or_default();
-    if NOT_OFFERED.contains(&area) || rest.starts_with("stream/") || rest == "clip" {
+    if NOT_OFFERED.contains(&area) || rest.starts_with("stream/") {
         LpError::new(
             StatusCode::NOT_IMPLEMENTED,
             "not supported on this appliance",
@@ -205,6 +208,25 @@ impl FromRequestParts<AppState> for Staff {
     type Rejection = LpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> LpResult<Self> {
+        let Key(user) = Key::from_request_parts(parts, state).await?;
+        if !user.is_staff {
+            return Err(LpError::new(
+                StatusCode::FORBIDDEN,
+                "broadcast channels need a staff user's token",
+            ));
+        }
+        Ok(Self(user))
+    }
+}
+
+/// Any user calling with a valid key (clips of one's own personal stream).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Key(AuthUser);
+
+impl FromRequestParts<AppState> for Key {
+    type Rejection = LpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> LpResult<Self> {
         let unauthorized = |m: &str| LpError::new(StatusCode::UNAUTHORIZED, m);
         let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
             unauthorized(
@@ -220,12 +242,6 @@ impl FromRequestParts<AppState> for Staff {
             .await
             .map_err(|_| LpError::from(StoreError::Closed))?
             .ok_or_else(|| unauthorized("the API key is not valid"))?;
-        if !user.is_staff {
-            return Err(LpError::new(
-                StatusCode::FORBIDDEN,
-                "broadcast channels need a staff user's token",
-            ));
-        }
         Ok(Self(user))
     }
 }

@@ -68,14 +68,21 @@ pub(super) async fn of_stream(
     Ok(axum::Json(items).into_response())
 }
 
-/// `GET /session/{id}/clips`: clips cut from a session's recording (none can be, yet).
+/// `GET /session/{id}/clips`: clips cut while that session was live.
 pub(super) async fn clips(
     _: Staff,
     State(state): State<AppState>,
+    base: BaseUrl,
     Path(id): Path<String>,
 ) -> LpResult<Response> {
-    find(&state, id).await?;
-    Ok(axum::Json(Vec::<Value>::new()).into_response())
+    let (session, _) = find(&state, id).await?;
+    let sid = session.id.clone();
+    let all = state
+        .store
+        .read(move |c| channels::clips_of_session(c, &sid))
+        .await?;
+    let items: Vec<Value> = all.iter().map(|c| super::clips::asset(c, &base)).collect();
+    Ok(axum::Json(items).into_response())
 }
 
 async fn find(state: &AppState, id: String) -> LpResult<(ChannelSession, Channel)> {

@@ -61,3 +61,23 @@ CREATE TABLE channel_sessions (
     file TEXT
 );
 CREATE INDEX channel_sessions_by_channel ON channel_sessions (channel_id, started_ms);
+
+-- Clips (Livepeer's clip assets): a window cut from the rolling buffer of a live channel or a
+-- personal stream, kept as an MP3 in the media folder's `clips/`. A clip outlives what it was
+-- cut from, so it names its source by playback id (and channel or stream) without a reference.
+CREATE TABLE clips (
+    id TEXT PRIMARY KEY,
+    playback_id TEXT NOT NULL,
+    channel_id TEXT,
+    stream_id INTEGER,
+    session_id TEXT,
+    name TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX clips_by_playback ON clips (playback_id, created_at_ms);
+CREATE INDEX clips_by_channel ON clips (channel_id, created_at_ms);
