@@ -44,10 +44,12 @@ test('the visitor page has no serious accessibility violations and fits a 360 px
 
 test('every console section has no serious accessibility violations and fits a 360 px phone', async () => {
   // The Kiosks section with a kiosk listed (its wall link, copy and revoke controls), the
-  // Channels section with a push channel (its URL, key and ffmpeg line to copy) and a pull one.
+  // Channels section with a push channel (its URL, key and ffmpeg line to copy, a push-on
+  // target with its state, On and Remove) and a pull one.
   const staff = await staffToken(daemon);
   await makeKiosk(daemon.url, staff, 'a11y-console');
-  for (const body of [{ name: 'a11y-push' }, { name: 'a11y-pull', pull: { source: 'http://127.0.0.1:9/radio.mp3' } }]) {
+  const target = { profile: 'source', spec: { url: 'icecast://source:pw@127.0.0.1:9/a11y.mp3', name: 'a11y-target' } };
+  for (const body of [{ name: 'a11y-push', multistream: { targets: [target] } }, { name: 'a11y-pull', pull: { source: 'http://127.0.0.1:9/radio.mp3' } }]) {
     const r = await fetch(`${daemon.url}/livepeer/api/stream`, { method: 'POST', headers: { Authorization: `Bearer ${staff}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     assert.equal(r.status, 201, await r.text());
   }
@@ -65,6 +67,11 @@ test('every console section has no serious accessibility violations and fits a 3
   for (const tab of tabs) {
     await page.click(`#tabs button[data-tab="${tab}"]`);
     await page.waitForSelector(`#tab-${tab}:not([hidden])`);
+    if (tab === 'channels') {
+      // The target row shown and every "Add a target" form open.
+      await page.locator('[data-role="targets"] li').waitFor();
+      await page.$$eval('#tab-channels details', (all) => all.forEach((d) => (d.open = true)));
+    }
     await page.waitForTimeout(500);
     assert.deepEqual(await violations(page), [], `section ${tab}`);
     assert.equal(await overflows(page), false, `no sideways scrolling in section ${tab}`);

@@ -2,10 +2,16 @@
 // made in the page, its ffmpeg command line taken from the page and run (a tone instead of
 // talk.wav), the channel Live in the list with a player that plays, suspended (the box drops
 // the source, so ffmpeg ends) and deleted after the in-page confirmation; a pull channel whose
-// source does not answer shows the box's issue; a refused create shows the box's errors[0].
+// source does not answer shows the box's issue; a refused create shows the box's errors[0];
+// push-on targets with Debian's icecast2 as the other server: one added in the page is fed
+// while the channel is live (icecast lists the mount), one with a wrong password shows the
+// box's 401, Off and Remove work, and the password never appears in the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startDaemon, launchBrowser, screenshot, staffToken, waitFor, freePort, violations } from './lib.mjs';
 
 let daemon;
@@ -13,6 +19,7 @@ let browser;
 let page;
 let staff;
 let ffmpeg = null;
+let icecast = null;
 const errors = [];
 
 before(async () => {
@@ -24,6 +31,7 @@ before(async () => {
 });
 after(async () => {
   if (ffmpeg && ffmpeg.exitCode === null) ffmpeg.kill('SIGKILL');
+  await icecast?.stop();
   await browser?.close();
   await daemon?.stop();
 });
@@ -44,7 +52,7 @@ test('the console logs in to the Channels section, which says there is none yet'
   await page.click('#login-submit');
   await page.waitForSelector('#tab-channels:not([hidden])');
   await waitFor(async () => /No channel yet/.test(await page.textContent('#channels-summary')), { what: 'the empty summary' });
-  assert.match(await page.textContent('#tab-channels'), /Recordings, clips and pushing on to other servers come later/);
+  assert.match(await page.textContent('#tab-channels'), /pushed on to other Icecast servers.*Recordings and clips come later/s);
   assert.equal(await page.isHidden('#channel-pull'), true, 'no pull fields for a push channel');
 });
 
@@ -140,5 +148,141 @@ test('a pull channel whose source does not answer shows the issue; a refused cre
   await waitFor(async () => /current session is ended/.test(await page.textContent('#status')), { what: 'terminated' });
   await li.locator('button[data-action="start-pull"]').click();
   await waitFor(async () => /pulling started/.test(await page.textContent('#status')), { what: 'pull started' });
+  assert.deepEqual(errors, [], 'no page errors');
+});
+
+/**
+ * Debian's icecast2 on a free loopback port, source password `hackme` (as tests/it/broadcast.rs
+ * starts it: as root it drops to nobody, who must write its log dir). Returns {port, stop()}.
+ */
+async function startIcecast() {
+  const dir = mkdtempSync(join(tmpdir(), 'rw-icecast-'));
+  chmodSync(dir, 0o777);
+  const port = await freePort();
+  const owner = process.getuid() === 0 ? '<changeowner><user>nobody</user><group>nogroup</group></changeowner>' : '';
+  const config = join(dir, 'icecast.xml');
+  writeFileSync(
+    config,
+    `<icecast><limits><sources>4</sources><clients>100</clients></limits>` +
+      `<authentication><source-password>hackme</source-password><admin-user>admin</admin-user><admin-password>adminpw</admin-password></authentication>` +
+      `<hostname>127.0.0.1</hostname><listen-socket><port>${port}</port><bind-address>127.0.0.1</bind-address></listen-socket>` +
+      `<paths><basedir>/usr/share/icecast2</basedir><logdir>${dir}</logdir><webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot></paths>` +
+      `<logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>2</loglevel></logging>` +
+      `<security><chroot>0</chroot>${owner}</security></icecast>`,
+  );
+  chmodSync(config, 0o644);
+  const child = spawn('icecast2', ['-c', config], { stdio: 'ignore' });
+  const exited = new Promise((ok) => child.once('exit', ok));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/status-json.xsl`)).ok, { what: 'icecast2 answering' });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { port, stop };
+}
+
+/** The sources icecast serves, from its status-json.xsl (one source is an object, not a list). */
+async function icecastSources(port) {
+  const r = await fetch(`http://127.0.0.1:${port}/status-json.xsl`);
+  assert.equal(r.status, 200);
+  const src = (await r.json()).icestats.source;
+  return src ? [src].flat() : [];
+}
+
+test('push-on targets: one fed to a real Icecast while live, a wrong password shows 401, Off and Remove', async () => {
+  execFileSync('icecast2', ['-v']); // present (bash tests/install-deps.sh test installs it)
+  icecast = await startIcecast();
+  const { port } = icecast;
+  const r = await fetch(`${daemon.url}/livepeer/api/stream`, { method: 'POST', headers: { Authorization: `Bearer ${staff}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'Relay' }) });
+  assert.equal(r.status, 201);
+  const made = await r.json();
+  const li = page.locator(`#channel-list li[data-id="${made.id}"]`);
+  await li.waitFor();
+  assert.match(await li.textContent(), /Pushed on to\s*Not pushed on to another server/);
+  const form = li.locator('form[data-role="add-target"]');
+  const nameInput = li.getByLabel('Target name');
+  const urlInput = li.getByLabel('Icecast URL with its password');
+  const targetLi = (name) => li.locator('[data-role="targets"] li', { has: page.locator(`strong:text-is("${name}")`) });
+  const tstate = (name) => targetLi(name).locator('[data-role="tstate"]').textContent();
+  await li.locator('summary', { hasText: 'Add a target' }).click();
+  await form.waitFor({ state: 'visible' });
+  assert.match(await urlInput.getAttribute('placeholder'), /^icecast:\/\/source:password@host:8000\/mount$/);
+
+  // A URL without a mount: the box's 422 is shown at the field, naming what is wrong.
+  await urlInput.fill(`icecast://127.0.0.1:${port}/`);
+  await form.locator('button[type="submit"]').click();
+  await waitFor(async () => /spec\.url: .*mount/.test(await form.locator('[role="alert"]').textContent()), { what: 'the bad URL refused' });
+  assert.equal(await urlInput.getAttribute('aria-invalid'), 'true');
+
+  await nameInput.fill('public radio');
+  await urlInput.fill(`icecast://source:hackme@127.0.0.1:${port}/box.mp3`);
+  await form.locator('button[type="submit"]').click();
+  await targetLi('public radio').waitFor();
+  assert.equal(await urlInput.inputValue(), '', 'the URL input is cleared once added');
+  assert.equal(await nameInput.inputValue(), '');
+  assert.equal(await form.locator('[role="alert"]').textContent(), '');
+  await waitFor(async () => (await tstate('public radio')) === 'Waits for the channel to go live', { what: 'the target waiting' });
+  assert.equal(await targetLi('public radio').getByRole('checkbox', { name: 'On target public radio of channel Relay' }).isChecked(), true);
+
+  // Live from the page's ffmpeg line: the box pushes on, icecast lists the mount with a source.
+  const line = await li.locator('[data-role="ffmpeg"]').inputValue();
+  const args = line.replace('-i talk.wav', '-f lavfi -i sine=frequency=440:duration=60').split(' ').slice(1);
+  ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await waitFor(async () => (await stateOf(li)) === 'Live', { what: 'the channel Live', timeoutMs: 20000 });
+  await waitFor(async () => /^Pushing · \d+(\.\d)? [KM]B$/.test(await tstate('public radio')), { what: 'Pushing shown', timeoutMs: 20000 });
+  assert.match(await targetLi('public radio').locator('[data-role="tstate"]').getAttribute('class'), /rw-ok/);
+  const mount = await waitFor(async () => (await icecastSources(port)).find((s) => new URL(s.listenurl).pathname === '/box.mp3'), { what: 'icecast serving /box.mp3' });
+  assert.equal(mount.server_name, 'Relay', 'the source is the channel (its ice-name)');
+  await waitFor(async () => /^Pushing · ([1-9]\d* KB|\d+\.\d MB)$/.test(await tstate('public radio')), { what: 'bytes pushed counted' });
+
+  // A second target with a wrong password: icecast refuses it and the page shows the box's error.
+  await nameInput.fill('partner');
+  await urlInput.fill(`icecast://source:wrong-pass@127.0.0.1:${port}/partner.mp3`);
+  await form.locator('button[type="submit"]').click();
+  await targetLi('partner').waitFor();
+  await waitFor(async () => /401/.test(await tstate('partner')), { what: 'the 401 shown', timeoutMs: 20000 });
+  assert.match(await targetLi('partner').locator('[data-role="tstate"]').getAttribute('class'), /rw-warn/);
+  assert.match(await tstate('public radio'), /^Pushing/, 'the first target still pushing');
+  assert.deepEqual(await violations(page), [], 'the section with targets and the add form open');
+  await screenshot(page, 'console-channel-targets');
+
+  // The passwords are nowhere in the page, its inputs or the box's answers.
+  const page_ = await page.content();
+  const values = await page.$$eval('input, textarea', (els) => els.map((e) => e.value).join(' '));
+  for (const secret of ['hackme', 'wrong-pass']) {
+    assert.ok(!page_.includes(secret) && !values.includes(secret), `${secret} not in the page`);
+  }
+  const answers = JSON.stringify(await channels()) + (await (await fetch(`${daemon.url}/livepeer/api/multistream/target`, { headers: { Authorization: `Bearer ${staff}` } })).text());
+  assert.ok(!/hackme|wrong-pass/.test(answers), 'no password in the API answers');
+
+  // Off: the target is disabled (PATCH) and shows Off; On again resumes it.
+  const partner = await waitFor(async () => (await channels()).find((c) => c.id === made.id).multistream.targets[1], { what: 'the second target in the Stream' });
+  await targetLi('partner').getByRole('checkbox').uncheck();
+  await waitFor(async () => (await tstate('partner')) === 'Off', { what: 'the target Off' });
+  const listed = await (await fetch(`${daemon.url}/livepeer/api/multistream/target/${partner.id}`, { headers: { Authorization: `Bearer ${staff}` } })).json();
+  assert.equal(listed.disabled, true);
+
+  // Remove: gone from the page and the Stream; focus goes to "Add a target".
+  await targetLi('partner').getByRole('button', { name: 'Remove target partner of channel Relay' }).click();
+  await targetLi('partner').waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'SUMMARY');
+  assert.match(await page.textContent('#status'), /Target partner removed from channel Relay/);
+  await page.waitForTimeout(3500); // a refresh later it stays gone
+  assert.equal(await targetLi('partner').count(), 0);
+  assert.deepEqual((await channels()).find((c) => c.id === made.id).multistream.targets.map((t) => t.id).includes(partner.id), false);
+
+  // The source hangs up: the channel idles and its target waits again.
+  ffmpeg.kill('SIGKILL');
+  await waitFor(async () => (await tstate('public radio')) === 'Waits for the channel to go live', { what: 'the target waiting again', timeoutMs: 20000 });
+  await icecast.stop();
+  icecast = null;
   assert.deepEqual(errors, [], 'no page errors');
 });

@@ -1,17 +1,19 @@
 // Broadcast channels through the Livepeer stream API (/livepeer/api, staff token), every 3 s:
 // kind, state (Live, Idle, Suspended, a pull source's issue), last audio, audio received; a
 // form makes a push or pull channel; a push channel's ingest URL, key and ffmpeg line to copy;
-// Listen (while live), Suspend, Terminate, Start pull, Delete (confirmed in the page). Items
-// are updated in place, so focus and a playing <audio> survive a refresh.
+// Listen (while live), Suspend, Terminate, Start pull, Delete (confirmed in the page); push-on
+// targets (other Icecast servers: state, On, Remove, an add form whose URL, holding a password,
+// is sent and never shown). Items are updated in place, so focus and a playing <audio> survive
+// a refresh.
 import { call, say, el, act, Poller, ApiError, LoggedOut, showError } from './core.js';
 import { copyFrom } from './kiosks.js';
 
 const POLL_MS = 3000;
 
-/** The Livepeer API; a refusal's message is its `errors[0]`. */
-async function lp(path = '', opts = {}) {
+/** The Livepeer stream API (`under` '' for the rest); a refusal's message is its `errors[0]`. */
+async function lp(path = '', opts = {}, under = '/stream') {
   try {
-    return await call(`/livepeer/api/stream${path}`, opts);
+    return await call(`/livepeer/api${under}${path}`, opts);
   } catch (e) {
     const m = e instanceof ApiError && e.body && Array.isArray(e.body.errors) ? e.body.errors[0] : null;
     throw m ? new ApiError(e.status, `${e.what} failed (${e.status}): ${m}`, e.body, e.what) : e;
@@ -37,6 +39,18 @@ export function since(ms) {
   return s < 86400 ? `${Math.floor(s / 3600)} h ago` : `${Math.floor(s / 86400)} days ago`;
 }
 
+/** "830 KB", "1.2 MB". */
+export const size = (b) => (b < 1e6 ? `${Math.round(b / 1e3)} KB` : `${(b / 1e6).toFixed(1)} MB`);
+
+/** A push-on target's state [text, class]: `t` from the Stream, `info` from the target list. */
+export function targetState(t, info, live) {
+  const st = t.state || {};
+  if (info?.disabled) return ['Off', 'rw-muted'];
+  if (!live) return ['Waits for the channel to go live', 'rw-muted'];
+  if (st.connected) return [`Pushing · ${size(st.bytes)}`, 'rw-ok'];
+  return st.lastError ? [st.lastError, 'rw-warn'] : ['Connecting…', ''];
+}
+
 /** The ffmpeg command that pushes talk.wav with stream key `key` to this box. */
 export function ffmpegLine(key) {
   const port = location.port || (location.protocol === 'https:' ? '443' : '80');
@@ -55,7 +69,8 @@ export function channelsSection() {
   const items = new Map();
 
   async function refresh() {
-    const all = await lp();
+    const [all, targets] = await Promise.all([lp(), lp('/multistream/target', {}, '')]);
+    const info = new Map(targets.map((t) => [t.id, t]));
     const ids = new Set(all.map((s) => s.id));
     for (const [id, it] of items) {
       if (!ids.has(id)) {
@@ -68,7 +83,7 @@ export function channelsSection() {
         items.set(s.id, item(s));
         list.append(items.get(s.id).li);
       }
-      items.get(s.id).update(s);
+      items.get(s.id).update(s, info);
     }
     summary.textContent = all.length
       ? `${all.length} channel${all.length === 1 ? '' : 's'}, ${all.filter((s) => s.isActive).length} live. Refreshed every ${POLL_MS / 1000} s.`
@@ -134,6 +149,111 @@ export function channelsSection() {
       );
       actions.querySelector('[data-action="confirm-delete"]').focus();
     }
+    // Push-on targets: state, On (PATCH the target: every channel using it), Remove (from this
+    // channel); the add form sends a spec whose URL is cleared once it is added.
+    const tItems = new Map();
+    const tList = el('ul', { class: 'rw-plain', 'data-role': 'targets' });
+    const tNone = el('p', { class: 'rw-small rw-muted' }, 'Not pushed on to another server.');
+    const fid = (k) => `ch-${id}-t${k}`;
+    function tItem(t) {
+      let label = '';
+      const nameEl = el('strong');
+      const stEl = el('span', { 'data-role': 'tstate' });
+      const tail = el('span', { class: 'visually-hidden' });
+      const on = el('input', {
+        type: 'checkbox',
+        onchange: () =>
+          act('target', async () => {
+            await lp(`/multistream/target/${t}`, { method: 'PATCH', body: { disabled: !on.checked } }, '');
+            say(`Target ${label} ${on.checked ? 'on' : 'off'}.`);
+            poller.now();
+          }),
+      });
+      const remove = () =>
+        act('remove-target', async () => {
+          await lp(`/${id}/multistream/${t}`, { method: 'DELETE' });
+          tItems.get(t)?.li.remove();
+          tItems.delete(t);
+          say(`Target ${label} removed from channel ${name()}.`);
+          tAdd.focus();
+          poller.now();
+        });
+      const li = el(
+        'li',
+        { class: 'rw-row', dataset: { target: t } },
+        nameEl,
+        stEl,
+        el('label', { class: 'rw-checks' }, on, 'On', tail.cloneNode()),
+        el('button', { type: 'button', class: 'rw-secondary rw-small-btn', 'data-action': 'remove-target', onclick: remove }, 'Remove', tail),
+      );
+      function update(tt, inf, live) {
+        label = inf?.name || 'without a name';
+        nameEl.textContent = label;
+        li.querySelectorAll('.visually-hidden').forEach((v) => (v.textContent = ` target ${label} of channel ${name()}`));
+        const [text, cls] = targetState(tt, inf, live);
+        stEl.textContent = text;
+        stEl.className = `rw-small ${cls}`;
+        on.checked = !inf?.disabled;
+      }
+      return { li, update };
+    }
+    const tName = el('input', { id: fid('name'), maxlength: 200, autocomplete: 'off' });
+    const tUrl = el('input', { id: fid('url'), type: 'url', maxlength: 2048, autocomplete: 'off', spellcheck: 'false', placeholder: 'icecast://source:password@host:8000/mount', 'aria-describedby': `${fid('hint')} ${fid('err')}` });
+    const tErr = el('p', { id: fid('err'), class: 'rw-field-error', role: 'alert' });
+    const tAdd = el('summary', {}, 'Add a target');
+    async function addTarget(ev) {
+      ev.preventDefault();
+      const url = tUrl.value.trim();
+      const fail = (m) => {
+        tErr.textContent = m;
+        tUrl.setAttribute('aria-invalid', 'true');
+        tUrl.focus();
+      };
+      tErr.textContent = '';
+      tUrl.removeAttribute('aria-invalid');
+      if (!/^(icecast|https?):\/\/./i.test(url)) return fail('Give the URL: icecast://user:password@host:port/mount, or http(s)://….');
+      let label = tName.value.trim();
+      try {
+        const u = new URL(url);
+        label ||= u.host + u.pathname;
+      } catch {}
+      const button = ev.target.querySelector('button');
+      button.disabled = true;
+      try {
+        await lp(`/${id}/create-multistream-target`, { body: { profile: 'source', spec: { url, name: label } } });
+        tUrl.value = tName.value = '';
+        say(`Channel ${name()} is pushed on to ${label} while it is live.`);
+        poller.now();
+      } catch (e) {
+        if (e instanceof LoggedOut) return;
+        const m = e.body?.errors?.[0];
+        if (m) fail(m);
+        else showError(e, null, 'action');
+      } finally {
+        button.disabled = false;
+      }
+    }
+    const tBox = el(
+      'div',
+      {},
+      el('h4', {}, 'Pushed on to'),
+      tNone,
+      tList,
+      el(
+        'details',
+        {},
+        tAdd,
+        el(
+          'form',
+          { novalidate: true, 'data-role': 'add-target', onsubmit: addTarget },
+          el('p', { class: 'rw-field' }, el('label', { for: fid('name') }, 'Target name'), el('br'), tName),
+          el('p', { class: 'rw-field' }, el('label', { for: fid('url') }, 'Icecast URL with its password'), el('br'), tUrl),
+          el('p', { id: fid('hint'), class: 'rw-small rw-muted' }, 'icecast://user:password@host:port/mount (port 8000 by default) or http(s)://…; the box never shows it again. Off stops the target for every channel.'),
+          tErr,
+          el('button', { type: 'submit', class: 'rw-secondary rw-small-btn' }, 'Add target', el('span', { class: 'visually-hidden' }, ` to channel ${s.name}`)),
+        ),
+      ),
+    );
     const title = el('span', {}, s.name);
     const push = pull
       ? [el('p', { class: 'rw-small' }, 'Pulls ', el('code', {}, s.pull.source))]
@@ -151,8 +271,9 @@ export function channelsSection() {
       push,
       listen,
       actions,
+      tBox,
     );
-    function update(st) {
+    function update(st, info) {
       cur = st;
       title.textContent = st.name;
       const live = st.isActive && !st.suspended;
@@ -166,6 +287,16 @@ export function channelsSection() {
       if (live && !player) {
         listen.append(el('audio', { controls: true, preload: 'none', src: st.playbackUrl, 'aria-label': `Listen to channel ${st.name}` }));
       } else if (!live && player) player.remove();
+      const now = new Set();
+      for (const t of st.multistream?.targets || []) {
+        now.add(t.id);
+        if (!tItems.has(t.id)) tList.append(tItems.set(t.id, tItem(t.id)).get(t.id).li);
+        tItems.get(t.id).update(t, info.get(t.id), live);
+      }
+      for (const [t, it] of tItems) {
+        if (!now.has(t)) it.li.remove(), tItems.delete(t);
+      }
+      tNone.hidden = now.size > 0;
     }
     return { li, update };
   }
