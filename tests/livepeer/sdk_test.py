@@ -94,6 +94,18 @@ ffmpeg = subprocess.Popen([
 ])
 live = wait_active(lp, push.id, True)
 assert live.last_seen and live.last_seen > 0, live
+# A clip of what the channel just played (200 {asset, task}), listed by id and playbackId.
+time.sleep(2.5)
+now_ms = time.time() * 1000
+made = lp.stream.create_clip(request={"playbackId": push.playback_id, "startTime": now_ms - 2000,
+                                      "endTime": now_ms - 500, "name": "a moment"}).data
+assert made.asset.type.value == "audio" and made.asset.name == "a moment", made
+assert made.task is not None and made.asset.download_url, made
+assert urllib.request.urlopen(made.asset.download_url).read(4)
+for by in (push.id, push.playback_id):
+    assert any(a.id == made.asset.id for a in lp.stream.get_clips(id=by).data)
+expect_status(lambda: lp.stream.create_clip(request={"playbackId": push.playback_id,
+    "startTime": now_ms, "endTime": now_ms - 1000}), 422)
 assert ffmpeg.wait() == 0, "ffmpeg failed to push"
 idle = wait_active(lp, push.id, False)
 assert idle.source_bytes > 50_000 and idle.source_segments_duration > 3.5, idle
@@ -165,4 +177,5 @@ for s in (push, pull):
     expect_status(lambda s=s: lp.stream.get(id=s.id), 404)
 print("livepeer sdk: stream create, get_all, get, update, terminate, start_pull, delete, "
       "add/remove_multistream_target; multistream create, get_all, get, update, delete; "
-      "session get_all, get, get_recorded, get_clips: all as the SDK expects")
+      "session get_all, get, get_recorded, get_clips; create_clip, get_clips: all as the SDK "
+      "expects")
