@@ -64,7 +64,10 @@ NOT_IN_A_SCHEMA = re.compile(
     r"|max_streams_per_token|must be below the northern edge|must be west of the eastern edge"
     # broadcast channels: a pull on a push channel; what a URL pattern cannot say of a target
     r"|does not have a pull source|names no host|names no mount point|is not a URL"
-    r"|is not a usable URL|is not supported: use|is not a valid HTTP header",
+    r"|is not a usable URL|is not supported: use|is not a valid HTTP header"
+    # clips: what a live buffer holds right now
+    r"|is not live|must occur after startTime|ms can be clipped|the available window"
+    r"|is kept for clips yet|holds no audio",
     re.IGNORECASE,
 )
 

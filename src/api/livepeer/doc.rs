@@ -143,11 +143,15 @@ fn op(
     }
     if !matches!(
         id,
-        "lp_list_streams" | "lp_list_targets" | "lp_create_target" | "lp_list_sessions"
+        "lp_list_streams"
+            | "lp_create_stream"
+            | "lp_list_targets"
+            | "lp_create_target"
+            | "lp_list_sessions"
     ) {
         responses.insert(
             "404".into(),
-            error("No such channel or target (`not found`), or a target id that does not exist."),
+            error("No such channel or target (`not found`)."),
         );
     }
     if !id.starts_with("lp_get") && !id.starts_with("lp_list") && id != "lp_playback" {

@@ -156,7 +156,7 @@ pub(super) async fn remove_from_stream(
 /// `replace`, the channel's other targets are detached. New targets are `user`'s.
 ///
 /// # Errors
-/// 404 naming an unknown target id; store failures.
+/// 422 naming an unknown target id; store failures.
 pub(super) async fn attach_all(
     state: &AppState,
     channel_id: &str,
@@ -199,8 +199,9 @@ pub(super) async fn attach_all(
         })
         .await?;
     match missing {
-        Some(id) => Err(LpError::new(
-            StatusCode::NOT_FOUND,
+        // The stream exists; what the body names does not: 422, not 404.
+        Some(id) => Err(LpError::unprocessable(
+            "id",
             format!("multistream target {id:?} not found"),
         )),
         None => Ok(()),
