@@ -45,6 +45,9 @@ fn new_session_id() -> String {
     )
 }
 
+/// Push loops by (channel id, target id): how to stop each, and its state.
+type Pushes = HashMap<(String, String), (CancellationToken, Arc<push::TargetState>)>;
+
 /// How long a listener waits for a just-connected source's first frames.
 const FIRST_AUDIO_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -64,7 +67,7 @@ struct Inner {
     /// Pull loops by channel id.
     pulls: Mutex<HashMap<String, Arc<pull::Pull>>>,
     /// Push loops by (channel id, target id): how to stop each, and its state.
-    pushes: Mutex<HashMap<(String, String), (CancellationToken, Arc<push::TargetState>)>>,
+    pushes: Mutex<Pushes>,
     /// Cancelled when the daemon stops: every source ends.
     shutdown: CancellationToken,
 }
@@ -336,10 +339,7 @@ impl Broadcast {
         tokio::spawn(pull::run(self.clone(), spec, pull));
     }
 
-    fn pushes(
-        &self,
-    ) -> MutexGuard<'_, HashMap<(String, String), (CancellationToken, Arc<push::TargetState>)>>
-    {
+    fn pushes(&self) -> MutexGuard<'_, Pushes> {
         self.inner
             .pushes
             .lock()

@@ -270,7 +270,7 @@ pub(crate) fn openapi_paths() -> Map<String, Value> {
         "/livepeer/api/multistream/target".into(),
         json!({
             "get": op("Every multistream target (never their URLs)", "lp_list_targets",
-                ("200", "The targets.", Some(json!({"type": "array", "items": target.clone()}))), None, &[]),
+                ("200", "The targets.", Some(json!({"type": "array", "items": target}))), None, &[]),
             "post": op("Create a multistream target", "lp_create_target",
                 ("201", "The target (without its URL).", Some(target.clone())), Some(target_body(true)), &[]),
         }),
@@ -290,7 +290,7 @@ pub(crate) fn openapi_paths() -> Map<String, Value> {
         "record": {"type": "boolean"}, "isActive": {"type": "boolean"},
         "recordingStatus": {"type": "string", "enum": ["waiting", "ready", "failed", "deleted", "none"]},
         "recordingUrl": {"type": "string", "description": "the MP3 under /rwmedia/recordings/, once ready"}}});
-    let sessions = json!({"type": "array", "items": session.clone()});
+    let sessions = json!({"type": "array", "items": session});
     let mut of_stream = with_id(op(
         "A channel's live sessions, newest first",
         "lp_get_stream_sessions",
@@ -334,7 +334,7 @@ pub(crate) fn openapi_paths() -> Map<String, Value> {
             "200",
             "`{asset, task}`",
             Some(json!({"type": "object", "required": ["asset", "task"],
-            "properties": {"asset": asset.clone(), "task": {"type": "object"}}})),
+            "properties": {"asset": asset, "task": {"type": "object"}}})),
         ),
         Some(
             json!({"type": "object", "required": ["playbackId", "startTime"], "properties": {

@@ -142,13 +142,11 @@ pub(super) async fn update(
         super::targets::attach_all(&state, &channel.id, targets, true, who.0.id).await?;
         state.broadcast.reconcile_targets(&channel.id).await;
     }
-    if input.suspended == Some(true) {
-        if state.broadcast.end(&channel.id) {
-            log::info!(
-                "channel {}: suspended while live; its source was ended",
-                channel.id
-            );
-        }
+    if input.suspended == Some(true) && state.broadcast.end(&channel.id) {
+        log::info!(
+            "channel {}: suspended while live; its source was ended",
+            channel.id
+        );
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     ignored_header(&mut response, &input);
