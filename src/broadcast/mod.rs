@@ -10,14 +10,21 @@
 //! When the source leaves (or is terminated, suspended, deleted, or the daemon stops) the
 //! feed closes, listeners' bodies end, and the session's counters are added to the row.
 //!
+//! Beside it: [`ingest`] (push sources), [`pull`] (pull sources), [`push`] (sending a live
+//! channel on to Icecast targets), [`record`] (recordings), [`frames`] (MP3 framing), and
+//! `probe` (the metrics). Clips are cut from the feed's own buffer (`output::clips`).
+//!
 //! Owns: the live map, sessions' counters, ending sources. May not touch: HTTP routing, SQL
 //! beyond `store::channels`.
 
 pub(crate) mod frames;
 pub(crate) mod ingest;
+mod probe;
 pub(crate) mod pull;
 pub(crate) mod push;
 pub(crate) mod record;
+
+pub(crate) use probe::BroadcastProbe;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -27,7 +34,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::output::feed::{Feed, FeedStats};
 use crate::store::Store;
-use crate::store::channels::Channel;
 use crate::store::time::now_ms;
 
 /// A new session id (a UUID's layout).
@@ -294,172 +300,6 @@ impl Broadcast {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts pulling `channel`'s `pull.source` (nothing if it is already pulling or has no
-    /// source). Must be called within the tokio runtime.
-    pub(crate) fn start_pull(&self, channel: &Channel) {
-        let Some(url) = channel
-            .pull
-            .as_ref()
-            .and_then(|p| p.get("source"))
-            .and_then(|s| s.as_str())
-        else {
-            return;
-        };
-        let headers = channel
-            .pull
-            .as_ref()
-            .and_then(|p| p.get("headers"))
-            .and_then(|h| h.as_object())
-            .map(|h| {
-                h.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let pull = {
-            let mut pulls = self.pulls();
-            if pulls
-                .get(&channel.id)
-                .is_some_and(|p| !p.stop.is_cancelled())
-            {
-                return;
-            }
-            let pull = Arc::new(pull::Pull::new(self.inner.shutdown.child_token()));
-            pulls.insert(channel.id.clone(), pull.clone());
-            pull
-        };
-        log::info!("channel {}: pulling {}", channel.id, pull::redact(url));
-        let spec = pull::PullSpec {
-            channel_id: channel.id.clone(),
-            playback_id: channel.playback_id.clone(),
-            url: url.to_owned(),
-            headers,
-            record: channel.record,
-        };
-        tokio::spawn(pull::run(self.clone(), spec, pull));
-    }
-
-    fn pushes(&self) -> MutexGuard<'_, Pushes> {
-        self.inner
-            .pushes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Makes channel `channel_id`'s pushes match its enabled targets while it is live (and
-    /// stops them all when it is not). Called when it goes live and when its targets change.
-    pub(crate) async fn reconcile_targets(&self, channel_id: &str) {
-        let live = self
-            .lock()
-            .get(channel_id)
-            .filter(|l| !l.stop.is_cancelled())
-            .cloned();
-        let feed = live.as_ref().and_then(|l| l.feed.get().cloned());
-        let wanted = match (&live, &feed) {
-            (Some(_), Some(_)) => {
-                let id = channel_id.to_owned();
-                let read = self
-                    .inner
-                    .store
-                    .read(move |c| {
-                        let Some(ch) = crate::store::channels::get(c, &id)? else {
-                            return Ok(None);
-                        };
-                        let mut targets = Vec::new();
-                        for t in &ch.targets {
-                            if let Some(target) = crate::store::channels::target(c, &t.target_id)? {
-                                if !target.disabled {
-                                    targets.push(target);
-                                }
-                            }
-                        }
-                        Ok(Some((ch.name, targets)))
-                    })
-                    .await;
-                match read {
-                    Ok(found) => found,
-                    Err(e) => {
-                        log::warn!("channel {channel_id}: cannot read its targets: {e}");
-                        return;
-                    }
-                }
-            }
-            _ => None,
-        };
-        let mut pushes = self.pushes();
-        let keep: Vec<String> = wanted
-            .as_ref()
-            .map(|(_, t)| t.iter().map(|t| t.id.clone()).collect())
-            .unwrap_or_default();
-        pushes.retain(|(ch, target), (stop, _)| {
-            let stays = ch != channel_id || (keep.contains(target) && !stop.is_cancelled());
-            if !stays {
-                stop.cancel();
-            }
-            stays
-        });
-        let (Some((name, targets)), Some(live), Some(feed)) = (wanted, live, feed) else {
-            return;
-        };
-        for target in targets {
-            let key = (channel_id.to_owned(), target.id.clone());
-            if pushes.contains_key(&key) {
-                continue;
-            }
-            let endpoint = match crate::net::push::Endpoint::parse(&target.url) {
-                Ok(e) => e,
-                Err(e) => {
-                    log::warn!(
-                        "channel {channel_id}: target {} is unusable: its URL {e}",
-                        target.id
-                    );
-                    continue;
-                }
-            };
-            let stop = live.stop.child_token();
-            let state = Arc::new(push::TargetState::default());
-            pushes.insert(key, (stop.clone(), state.clone()));
-            tokio::spawn(push::run(push::PushJob {
-                channel_id: channel_id.to_owned(),
-                channel_name: name.clone(),
-                target_id: target.id,
-                endpoint,
-                feed: feed.clone(),
-                stop,
-                state,
-            }));
-        }
-    }
-
-    /// Stops the push of channel `channel_id` to target `target_id` and starts it again if it
-    /// is still wanted (its URL or switch changed).
-    pub(crate) async fn restart_target(&self, channel_id: &str, target_id: &str) {
-        if let Some((stop, _)) = self
-            .pushes()
-            .remove(&(channel_id.to_owned(), target_id.to_owned()))
-        {
-            stop.cancel();
-        }
-        self.reconcile_targets(channel_id).await;
-    }
-
-    /// The push state of channel `channel_id`'s target `target_id`, while it is pushed.
-    pub(crate) fn target_status(
-        &self,
-        channel_id: &str,
-        target_id: &str,
-    ) -> Option<push::TargetStatus> {
-        self.pushes()
-            .get(&(channel_id.to_owned(), target_id.to_owned()))
-            .filter(|(stop, _)| !stop.is_cancelled())
-            .map(|(_, state)| state.status())
-    }
-
-    /// What keeps channel `channel_id`'s pull from playing, if anything.
-    pub(crate) fn pull_issue(&self, channel_id: &str) -> Option<String> {
-        self.pulls().get(channel_id).and_then(|p| p.issue())
-    }
-
     /// The media folder recordings are written under.
     pub(crate) fn media_dir(&self) -> &std::path::Path {
         &self.inner.media_dir
@@ -470,18 +310,6 @@ impl Broadcast {
     pub(crate) async fn resume(&self) {
         record::recover(&self.inner.store, &self.inner.media_dir).await;
         self.resume_pulls().await;
-    }
-
-    /// Starts the pulls that were running when the daemon last stopped.
-    async fn resume_pulls(&self) {
-        match self.inner.store.read(crate::store::channels::list).await {
-            Ok(all) => {
-                for ch in all.iter().filter(|c| c.pulling && !c.suspended) {
-                    self.start_pull(ch);
-                }
-            }
-            Err(e) => log::warn!("cannot read the channels to resume their pulls: {e}"),
-        }
     }
 }
 
@@ -650,86 +478,5 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-/// Broadcast channels as a health component: live channels, their listeners and their push
-/// targets in `/metrics`.
-pub(crate) struct BroadcastProbe(pub(crate) Broadcast);
-
-impl crate::health::Probe for BroadcastProbe {
-    fn name(&self) -> &'static str {
-        "broadcast"
-    }
-
-    fn state(&self) -> crate::health::ComponentState {
-        crate::health::ComponentState::Ok
-    }
-
-    fn write_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let live: Vec<(String, LiveStats)> = self
-            .0
-            .lock()
-            .iter()
-            .filter(|(_, l)| !l.flushed.load(Ordering::Acquire))
-            .map(|(id, l)| (id.clone(), l.stats()))
-            .collect();
-        out.push_str(
-            "# HELP roundwared_channels_live Broadcast channels with a source now.\n\
-             # TYPE roundwared_channels_live gauge\n",
-        );
-        let _ = writeln!(out, "roundwared_channels_live {}", live.len());
-        out.push_str(
-            "# HELP roundwared_channel_listeners Listeners of a live broadcast channel.\n\
-             # TYPE roundwared_channel_listeners gauge\n",
-        );
-        for (id, s) in &live {
-            let _ = writeln!(
-                out,
-                "roundwared_channel_listeners{{channel=\"{id}\"}} {}",
-                s.feed.listeners
-            );
-        }
-        out.push_str(
-            "# HELP roundwared_channel_source_bytes Source bytes of a live channel's session.\n\
-             # TYPE roundwared_channel_source_bytes gauge\n",
-        );
-        for (id, s) in &live {
-            let _ = writeln!(
-                out,
-                "roundwared_channel_source_bytes{{channel=\"{id}\"}} {}",
-                s.bytes
-            );
-        }
-        let pushes: Vec<((String, String), push::TargetStatus)> = self
-            .0
-            .pushes()
-            .iter()
-            .filter(|(_, (stop, _))| !stop.is_cancelled())
-            .map(|(k, (_, state))| (k.clone(), state.status()))
-            .collect();
-        out.push_str(
-            "# HELP roundwared_channel_target_connected Whether a push target takes the channel now.\n\
-             # TYPE roundwared_channel_target_connected gauge\n",
-        );
-        for ((ch, t), st) in &pushes {
-            let _ = writeln!(
-                out,
-                "roundwared_channel_target_connected{{channel=\"{ch}\",target=\"{t}\"}} {}",
-                u8::from(st.connected)
-            );
-        }
-        out.push_str(
-            "# HELP roundwared_channel_target_bytes Bytes pushed to a target this session.\n\
-             # TYPE roundwared_channel_target_bytes gauge\n",
-        );
-        for ((ch, t), st) in &pushes {
-            let _ = writeln!(
-                out,
-                "roundwared_channel_target_bytes{{channel=\"{ch}\",target=\"{t}\"}} {}",
-                st.bytes
-            );
-        }
     }
 }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::frames::FrameSplitter;
 use super::{BeginError, Broadcast, Session};
 use crate::net::fetch::{self, AudioBody, Container};
+use crate::store::channels::Channel;
 
 /// Longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -73,6 +74,70 @@ pub(crate) struct PullSpec {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub record: bool,
+}
+
+impl Broadcast {
+    /// Starts pulling `channel`'s `pull.source` (nothing if it is already pulling or has no
+    /// source). Must be called within the tokio runtime.
+    pub(crate) fn start_pull(&self, channel: &Channel) {
+        let Some(url) = channel
+            .pull
+            .as_ref()
+            .and_then(|p| p.get("source"))
+            .and_then(|s| s.as_str())
+        else {
+            return;
+        };
+        let headers = channel
+            .pull
+            .as_ref()
+            .and_then(|p| p.get("headers"))
+            .and_then(|h| h.as_object())
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pull = {
+            let mut pulls = self.pulls();
+            if pulls
+                .get(&channel.id)
+                .is_some_and(|p| !p.stop.is_cancelled())
+            {
+                return;
+            }
+            let pull = Arc::new(Pull::new(self.inner.shutdown.child_token()));
+            pulls.insert(channel.id.clone(), pull.clone());
+            pull
+        };
+        log::info!("channel {}: pulling {}", channel.id, redact(url));
+        let spec = PullSpec {
+            channel_id: channel.id.clone(),
+            playback_id: channel.playback_id.clone(),
+            url: url.to_owned(),
+            headers,
+            record: channel.record,
+        };
+        tokio::spawn(run(self.clone(), spec, pull));
+    }
+
+    /// What keeps channel `channel_id`'s pull from playing, if anything.
+    pub(crate) fn pull_issue(&self, channel_id: &str) -> Option<String> {
+        self.pulls().get(channel_id).and_then(|p| p.issue())
+    }
+
+    /// Starts the pulls that were running when the daemon last stopped.
+    pub(super) async fn resume_pulls(&self) {
+        match self.inner.store.read(crate::store::channels::list).await {
+            Ok(all) => {
+                for ch in all.iter().filter(|c| c.pulling && !c.suspended) {
+                    self.start_pull(ch);
+                }
+            }
+            Err(e) => log::warn!("cannot read the channels to resume their pulls: {e}"),
+        }
+    }
 }
 
 /// Pulls until `pull.stop` is cancelled.

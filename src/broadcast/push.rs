@@ -10,12 +10,13 @@
 //! SQL.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::Pushes;
 use crate::net::push::{self, Endpoint};
 use crate::output::feed::Feed;
 use crate::output::listener::ListenerBody;
@@ -76,6 +77,120 @@ pub(crate) struct PushJob {
     pub feed: Feed,
     pub stop: CancellationToken,
     pub state: Arc<TargetState>,
+}
+
+impl crate::broadcast::Broadcast {
+    pub(super) fn pushes(&self) -> MutexGuard<'_, Pushes> {
+        self.inner
+            .pushes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes channel `channel_id`'s pushes match its enabled targets while it is live (and
+    /// stops them all when it is not). Called when it goes live and when its targets change.
+    pub(crate) async fn reconcile_targets(&self, channel_id: &str) {
+        let live = self
+            .lock()
+            .get(channel_id)
+            .filter(|l| !l.stop.is_cancelled())
+            .cloned();
+        let feed = live.as_ref().and_then(|l| l.feed.get().cloned());
+        let wanted = match (&live, &feed) {
+            (Some(_), Some(_)) => {
+                let id = channel_id.to_owned();
+                let read = self
+                    .inner
+                    .store
+                    .read(move |c| {
+                        let Some(ch) = crate::store::channels::get(c, &id)? else {
+                            return Ok(None);
+                        };
+                        let mut targets = Vec::new();
+                        for t in &ch.targets {
+                            if let Some(target) = crate::store::channels::target(c, &t.target_id)? {
+                                if !target.disabled {
+                                    targets.push(target);
+                                }
+                            }
+                        }
+                        Ok(Some((ch.name, targets)))
+                    })
+                    .await;
+                match read {
+                    Ok(found) => found,
+                    Err(e) => {
+                        log::warn!("channel {channel_id}: cannot read its targets: {e}");
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut pushes = self.pushes();
+        let keep: Vec<String> = wanted
+            .as_ref()
+            .map(|(_, t)| t.iter().map(|t| t.id.clone()).collect())
+            .unwrap_or_default();
+        pushes.retain(|(ch, target), (stop, _)| {
+            let stays = ch != channel_id || (keep.contains(target) && !stop.is_cancelled());
+            if !stays {
+                stop.cancel();
+            }
+            stays
+        });
+        let (Some((name, targets)), Some(live), Some(feed)) = (wanted, live, feed) else {
+            return;
+        };
+        for target in targets {
+            let key = (channel_id.to_owned(), target.id.clone());
+            if pushes.contains_key(&key) {
+                continue;
+            }
+            let endpoint = match Endpoint::parse(&target.url) {
+                Ok(e) => e,
+                Err(e) => {
+                    log::warn!(
+                        "channel {channel_id}: target {} is unusable: its URL {e}",
+                        target.id
+                    );
+                    continue;
+                }
+            };
+            let stop = live.stop.child_token();
+            let state = Arc::new(TargetState::default());
+            pushes.insert(key, (stop.clone(), state.clone()));
+            tokio::spawn(run(PushJob {
+                channel_id: channel_id.to_owned(),
+                channel_name: name.clone(),
+                target_id: target.id,
+                endpoint,
+                feed: feed.clone(),
+                stop,
+                state,
+            }));
+        }
+    }
+
+    /// Stops the push of channel `channel_id` to target `target_id` and starts it again if it
+    /// is still wanted (its URL or switch changed).
+    pub(crate) async fn restart_target(&self, channel_id: &str, target_id: &str) {
+        if let Some((stop, _)) = self
+            .pushes()
+            .remove(&(channel_id.to_owned(), target_id.to_owned()))
+        {
+            stop.cancel();
+        }
+        self.reconcile_targets(channel_id).await;
+    }
+
+    /// The push state of channel `channel_id`'s target `target_id`, while it is pushed.
+    pub(crate) fn target_status(&self, channel_id: &str, target_id: &str) -> Option<TargetStatus> {
+        self.pushes()
+            .get(&(channel_id.to_owned(), target_id.to_owned()))
+            .filter(|(stop, _)| !stop.is_cancelled())
+            .map(|(_, state)| state.status())
+    }
 }
 
 /// Pushes until `job.stop` is cancelled (the channel went idle, the target was removed).

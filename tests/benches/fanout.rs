@@ -2,7 +2,7 @@
 //! side by side with Debian's `icecast2` serving N listeners of a 128 kbps mount.
 //!
 //! Run: `cargo bench --bench fanout` (options after `--`: `--clients N` (500), `--seconds N`
-//! (20, the measuring window), `--only roundwared|icecast`). Needs `ffmpeg` and, for the
+//! (20, the measuring window), `--only roundwared|channel|icecast`). Needs `ffmpeg` and, for the
 //! Icecast half, `icecast2` (`apt-get install -y icecast2`; when run as root the generated
 //! config drops privileges to the package's `icecast2` user with `<changeowner>`).
 //!
@@ -13,6 +13,9 @@
 //!   re-executed as a separate process that runs the library daemon (`Daemon::run`) with one
 //!   feed at `/stream1.mp3` fed by `ToneSource` (a real-time sine, LAME-encoded in that
 //!   process). Either way the server process encodes one stream and fans it out.
+//! * **roundwared (broadcast channel)**: the release binary with a broadcast channel made
+//!   through `/livepeer/api/stream`, pushed by the same `ffmpeg -re` source as Icecast's, its
+//!   clients on `/live/<playbackId>.mp3`: the relay side by side with Icecast's (issue 13).
 //! * **icecast2**: a temp config on a free port and an `ffmpeg -re` libmp3lame source; the
 //!   encoder runs in ffmpeg, so Icecast's CPU is fan-out only (roundwared's includes its one
 //!   encoder, about 1 % of a core).
@@ -66,6 +69,12 @@ fn main() {
     let mut rows = Vec::new();
     if only.is_empty() || only == "roundwared" {
         rows.push(runtime.block_on(roundwared(clients, seconds)));
+    }
+    if only.is_empty() || only == "channel" {
+        match runtime.block_on(channel(clients, seconds)) {
+            Ok(row) => rows.push(row),
+            Err(e) => println!("roundwared channel: skipped ({e})"),
+        }
     }
     if only.is_empty() || only == "icecast" {
         match runtime.block_on(icecast(clients, seconds)) {
@@ -313,34 +322,9 @@ async fn icecast(clients: usize, seconds: u64) -> Result<Row, String> {
             .map_err(|e| format!("icecast2: {e}"))?,
     );
     std::thread::sleep(Duration::from_millis(500));
-    let _source = Killed(
-        Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-re",
-                "-f",
-                "lavfi",
-                "-i",
-            ])
-            .arg("sine=frequency=440:sample_rate=44100")
-            .args([
-                "-ac",
-                "2",
-                "-c:a",
-                "libmp3lame",
-                "-b:a",
-                &format!("{KBPS}k"),
-            ])
-            .args(["-content_type", "audio/mpeg", "-f", "mp3"])
-            .arg(format!(
-                "icecast://source:benchpass@127.0.0.1:{port}/bench.mp3"
-            ))
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("ffmpeg: {e}"))?,
-    );
+    let _source = ffmpeg_source(&format!(
+        "icecast://source:benchpass@127.0.0.1:{port}/bench.mp3"
+    ))?;
     let addr = format!("127.0.0.1:{port}");
     // Wait for the mount, then for Icecast's 64 KiB burst to fill.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -364,6 +348,87 @@ async fn icecast(clients: usize, seconds: u64) -> Result<Row, String> {
         server.0.id(),
         &addr,
         "/bench.mp3",
+        clients,
+        seconds,
+    )
+    .await)
+}
+
+/// ffmpeg pushing a real-time 440 Hz sine at [`KBPS`] to `url` as an Icecast source.
+fn ffmpeg_source(url: &str) -> Result<Killed, String> {
+    Ok(Killed(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg("sine=frequency=440:sample_rate=44100")
+            .args([
+                "-ac",
+                "2",
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                &format!("{KBPS}k"),
+            ])
+            .args(["-content_type", "audio/mpeg", "-f", "mp3", url])
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("ffmpeg: {e}"))?,
+    ))
+}
+
+// ------------------------------------------------------------------------------------------
+// roundwared relaying a broadcast channel
+
+/// A broadcast channel on the release binary, pushed by the same ffmpeg source as Icecast's,
+/// its listeners at `/live/<playbackId>.mp3`: relay only, no encoder in the server.
+async fn channel(clients: usize, seconds: u64) -> Result<Row, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let server = common::ReleaseServer::start_many_phones(dir.path(), &[]);
+    common::wait_ready(&server.base).await;
+    let token = common::staff_token(&server.base, dir.path(), "bench").await?;
+    let http = reqwest::Client::new();
+    let stream: serde_json::Value = http
+        .post(format!("{}/livepeer/api/stream", server.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "bench"}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = stream["streamKey"]
+        .as_str()
+        .ok_or(format!("no channel: {stream}"))?;
+    let playback = stream["playbackId"].as_str().ok_or("no playbackId")?;
+    let (addr, _) = split_url(&server.base);
+    let _source = ffmpeg_source(&format!("icecast://source:{key}@{addr}/live/{key}"))?;
+    let path = format!("/live/{playback}.mp3");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok((status, _)) = open_stream(&addr, &path).await {
+            if status.contains(" 200") {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("the channel did not go live".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    Ok(measure(
+        "roundwared (broadcast channel)",
+        server.pid(),
+        &addr,
+        &path,
         clients,
         seconds,
     )
