@@ -5,7 +5,10 @@
 // source does not answer shows the box's issue; a refused create shows the box's errors[0];
 // push-on targets with Debian's icecast2 as the other server: one added in the page is fed
 // while the channel is live (icecast lists the mount), one with a wrong password shows the
-// box's 401, Off and Remove work, and the password never appears in the page.
+// box's 401, Off and Remove work, and the password never appears in the page; recordings and
+// clips: Record ticked (refused while live, with the box's reason), Keep the last minute while
+// live lists a clip, and the session's recording is listed ready once the source ends (both
+// MP3s checked with ffprobe).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -52,7 +55,7 @@ test('the console logs in to the Channels section, which says there is none yet'
   await page.click('#login-submit');
   await page.waitForSelector('#tab-channels:not([hidden])');
   await waitFor(async () => /No channel yet/.test(await page.textContent('#channels-summary')), { what: 'the empty summary' });
-  assert.match(await page.textContent('#tab-channels'), /pushed on to other Icecast servers.*Recordings and clips come later/s);
+  assert.match(await page.textContent('#tab-channels'), /pushed on to other Icecast servers.*kept as a clip; with Record/s);
   assert.equal(await page.isHidden('#channel-pull'), true, 'no pull fields for a push channel');
 });
 
@@ -284,5 +287,87 @@ test('push-on targets: one fed to a real Icecast while live, a wrong password sh
   await waitFor(async () => (await tstate('public radio')) === 'Waits for the channel to go live', { what: 'the target waiting again', timeoutMs: 20000 });
   await icecast.stop();
   icecast = null;
+  assert.deepEqual(errors, [], 'no page errors');
+});
+
+/** The duration (s) and codec of the MP3 at `url`, fetched from node and read by ffprobe. */
+async function probeUrl(url) {
+  const r = await fetch(url);
+  assert.equal(r.status, 200, url);
+  const dir = mkdtempSync(join(tmpdir(), 'rw-probe-'));
+  try {
+    const file = join(dir, 'a.mp3');
+    writeFileSync(file, Buffer.from(await r.arrayBuffer()));
+    const j = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_name', '-of', 'json', file], { encoding: 'utf8' }));
+    return { duration: Number(j.format.duration), codec: j.streams[0]?.codec_name };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('recordings and clips: Record, Keep the last minute while live, the recording ready after', async (t) => {
+  const r = await fetch(`${daemon.url}/livepeer/api/stream`, { method: 'POST', headers: { Authorization: `Bearer ${staff}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'Concert' }) });
+  assert.equal(r.status, 201);
+  const made = await r.json();
+  const li = page.locator(`#channel-list li[data-id="${made.id}"]`);
+  await li.waitFor();
+  const record = li.getByRole('checkbox', { name: 'Record channel Concert' });
+  assert.equal(await record.isChecked(), false);
+  await record.check();
+  await waitFor(async () => (await channels()).find((c) => c.id === made.id).record === true, { what: 'record set in the box' });
+  await waitFor(async () => /Channel Concert records each live session/.test(await page.textContent('#status')), { what: 'the record message' });
+
+  // The list opens on demand, empty.
+  const recordings = li.locator('[data-role="recordings"]');
+  const clips = li.locator('[data-role="clips"]');
+  await li.locator('summary', { hasText: 'Recordings and clips' }).click();
+  await waitFor(async () => (await recordings.textContent()) === 'No recording yet.' && (await clips.textContent()) === 'No clip yet.', { what: 'the empty lists' });
+  const keep = li.getByRole('button', { name: 'Keep the last minute channel Concert' });
+  assert.equal(await keep.isHidden(), true, 'no Keep the last minute while idle');
+
+  // Live for 10 s from the page's ffmpeg line.
+  const PUSHED_S = 10;
+  const line = await li.locator('[data-role="ffmpeg"]').inputValue();
+  const args = line.replace('-i talk.wav', `-f lavfi -i sine=frequency=440:duration=${PUSHED_S}`).split(' ').slice(1);
+  ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise((ok) => ffmpeg.once('exit', (code, sig) => ok(code ?? sig)));
+  await waitFor(async () => (await stateOf(li)) === 'Live', { what: 'the channel Live', timeoutMs: 20000 });
+  await waitFor(async () => /recording…/.test(await recordings.textContent()), { what: 'the recording listed while live' });
+
+  // Record cannot change while live: the box's reason is shown and the box stays unchanged.
+  await record.click();
+  await waitFor(async () => /\(400\): record cannot be changed while the stream is active/.test(await page.textContent('#error-text')), { what: 'the 400 shown' });
+  assert.equal(await record.isChecked(), true, 'ticked again');
+  assert.equal((await channels()).find((c) => c.id === made.id).record, true);
+  await page.click('#error-dismiss');
+
+  // Keep the last minute once 4 s were received: a clip of the live session is listed.
+  await waitFor(async () => /of audio received/.test(await li.textContent()) && Number(/(\d+) s of audio received/.exec(await li.textContent())?.[1]) >= 4, { what: '4 s received', timeoutMs: 10000 });
+  await keep.click();
+  const clipLink = clips.locator('a[download]');
+  await clipLink.waitFor({ timeout: 15000 });
+  assert.match(await clips.textContent(), /^Concert .* · [1-9]\d? s/);
+  assert.match(await page.textContent('#status'), /Clip Concert .* kept \(\d+ s\)\./);
+  assert.equal(await clips.locator('audio').getAttribute('preload'), 'none');
+  const clip = await probeUrl(await clipLink.evaluate((a) => a.href));
+  assert.equal(clip.codec, 'mp3');
+  assert.ok(clip.duration > 1, `a clip of ${clip.duration} s`);
+  const listed = await (await fetch(`${daemon.url}/livepeer/api/stream/${made.id}/clips`, { headers: { Authorization: `Bearer ${staff}` } })).json();
+  assert.equal(listed.length, 1);
+  assert.equal(await clips.locator('audio').getAttribute('src'), listed[0].downloadUrl);
+
+  // The source ends: the recording is listed ready, an MP3 of what was pushed.
+  await exited;
+  await waitFor(async () => (await stateOf(li)) === 'Idle', { what: 'the channel idle', timeoutMs: 20000 });
+  assert.equal(await keep.isHidden(), true);
+  const recLink = recordings.locator('a[download]');
+  await recLink.waitFor({ timeout: 20000 });
+  assert.match(await recordings.textContent(), / · \d+ s · ready/);
+  const recording = await probeUrl(await recLink.evaluate((a) => a.href));
+  assert.equal(recording.codec, 'mp3');
+  assert.ok(Math.abs(recording.duration - PUSHED_S) <= 0.5, `a recording of ${recording.duration} s for ${PUSHED_S} s pushed`);
+  t.diagnostic(`clip ${clip.duration} s, recording ${recording.duration} s of ${PUSHED_S} s pushed`);
+  assert.deepEqual(await violations(page), [], 'the section with recordings and clips listed');
+  await screenshot(page, 'console-channel-media');
   assert.deepEqual(errors, [], 'no page errors');
 });

@@ -128,6 +128,7 @@ const pageWords = (page) =>
     lang: document.documentElement.lang,
     listenButton: document.getElementById('listen-btn').textContent,
     recordButton: document.getElementById('record-btn').textContent,
+    clipButton: document.getElementById('clip-btn').textContent,
     listenHeading: document.getElementById('listen-h').textContent,
     pickerLabel: document.querySelector('label[for="lang-select"]').textContent,
     meter: document.getElementById('level-meter').getAttribute('aria-label'),
@@ -161,6 +162,7 @@ test('a Spanish browser gets the project and the page in Spanish and a Spanish s
     lang: 'es',
     listenButton: STRINGS.es['listen.start'],
     recordButton: STRINGS.es['record.start'],
+    clipButton: STRINGS.es['clip.keep'],
     listenHeading: STRINGS.es['listen.heading'],
     pickerLabel: STRINGS.es['lang.label'],
     meter: STRINGS.es['listen.level'],
@@ -251,6 +253,7 @@ test('a German browser reads the page in German and the project in English, whic
   const words = await pageWords(page);
   assert.equal(words.lang, 'de');
   assert.equal(words.listenButton, STRINGS.de['listen.start']);
+  assert.equal(words.clipButton, STRINGS.de['clip.keep']);
   // The English texts are marked as English inside the German page.
   assert.equal(await page.getAttribute('#description', 'lang'), 'en');
   assert.equal(sessionPosts[0].language, 'en');

@@ -3,8 +3,9 @@
 // form makes a push or pull channel; a push channel's ingest URL, key and ffmpeg line to copy;
 // Listen (while live), Suspend, Terminate, Start pull, Delete (confirmed in the page); push-on
 // targets (other Icecast servers: state, On, Remove, an add form whose URL, holding a password,
-// is sent and never shown). Items are updated in place, so focus and a playing <audio> survive
-// a refresh.
+// is sent and never shown); Record (each live session as an MP3), Keep the last minute (a clip,
+// while live), and the channel's recordings and clips, read only while their list is open.
+// Items are updated in place, so focus and a playing <audio> survive a refresh.
 import { call, say, el, act, Poller, ApiError, LoggedOut, showError } from './core.js';
 import { copyFrom } from './kiosks.js';
 
@@ -120,7 +121,72 @@ export function channelsSection() {
       const on = !cur.suspended;
       run('suspend', '', 'PATCH', { suspended: on }, on ? ' suspended: its source is dropped and new ones are refused.' : ` unsuspended${pull ? ': press Start pull to pull again' : ''}.`);
     });
+    // Record (PATCH record: the box refuses it while live), Keep the last minute (POST /clip: the
+    // last 60 s, from 1.5 s after the session started, to 0.5 s ago; a browser clock the box's
+    // 422 proves off is corrected once from the window the box names) and the list of
+    // recordings and clips, read when opened, then every third refresh and when the channel
+    // goes live or idle while it is open.
+    const rec = el('input', {
+      type: 'checkbox',
+      onchange: () => {
+        const on = rec.checked;
+        act('record', async () => {
+          try {
+            await lp(`/${id}`, { method: 'PATCH', body: { record: on } });
+          } catch (e) {
+            rec.checked = cur.record;
+            throw e;
+          }
+          say(`Channel ${name()} ${on ? 'records each live session' : 'is not recorded'}.`);
+          poller.now();
+        });
+      },
+    });
+    const keepClip = btn('clip', 'Keep the last minute', () =>
+      act('clip', async () => {
+        const now = Date.now();
+        const since = (await lp(`/${id}/sessions`)).find((x) => x.isActive)?.createdAt || 0;
+        const ask = (startTime, endTime) => lp('/clip', { body: { playbackId: cur.playbackId, startTime, endTime, name: `${name()} ${new Date().toLocaleTimeString()}` } }, '');
+        let a;
+        try {
+          a = await ask(Math.max(now - 6e4, since + 1500), now - 500);
+        } catch (e) {
+          const m = e.status === 422 && /window is (\d+) to (\d+)/.exec(e.body?.errors?.[0]);
+          if (!m) throw e;
+          a = await ask(Math.max(+m[1] + 1e3, m[2] - 58e3), +m[2]);
+        }
+        a = a.asset;
+        say(`Clip ${a.name} kept (${duration((a.endTime - a.startTime) / 1e3)}).`);
+        if (media.open) await load();
+        else media.open = true;
+      }),
+    );
+    const lists = ['recordings', 'clips'].map((r) => el('ul', { class: 'rw-plain', 'data-role': r }));
+    const media = el('details', { 'data-role': 'media', ontoggle: () => media.open && act('media', load) }, el('summary', {}, 'Recordings and clips', vh(`of channel ${s.name}`)), el('h4', {}, 'Recordings'), lists[0], el('h4', {}, 'Clips'), lists[1]);
+    const when = (ms) => new Date(ms).toLocaleString();
+    /** Fills list `i` with [key, label, url, what] rows; unchanged, it is left alone (focus, a playing <audio>). */
+    const fill = (i, rows, none) => {
+      const keys = rows.map((r) => r[0] + r[1]).join('\n') || none;
+      if (lists[i].dataset.keys === keys) return;
+      lists[i].dataset.keys = keys;
+      lists[i].replaceChildren(
+        ...(rows.length
+          ? rows.map(([, label, url, what]) =>
+              el('li', { class: 'rw-row' }, el('span', { class: 'rw-small' }, label), url && [el('a', { href: url, download: '' }, 'Download', vh(what)), el('audio', { controls: true, preload: 'none', src: url, 'aria-label': `Play ${what}` })]),
+            )
+          : [el('li', { class: 'rw-small rw-muted' }, none)]),
+      );
+    };
+    async function load() {
+      const [recs, clips] = await Promise.all([lp(`/${id}/sessions?record=1`), lp(`/${id}/clips`)]);
+      fill(0, recs.map((r) => [r.id, `${when(r.createdAt)} · ${duration(r.sourceSegmentsDuration)} · ${r.recordingStatus === 'waiting' ? 'recording…' : r.recordingStatus}`, r.recordingStatus === 'ready' && r.recordingUrl, `the recording of ${when(r.createdAt)}`]), 'No recording yet.');
+      fill(1, clips.map((c) => [c.id, `${c.name} · ${duration((c.endTime - c.startTime) / 1e3)}`, c.downloadUrl, `clip ${c.name}`]), 'No clip yet.');
+    }
+    let ticks = 0;
+    let wasLive;
     const buttons = [
+      el('label', { class: 'rw-checks' }, rec, 'Record', vh(`channel ${s.name}`)),
+      keepClip,
       suspend,
       btn('terminate', 'Terminate', () => run('terminate', '/terminate', 'DELETE', undefined, ': the current session is ended.')),
       pull ? btn('start-pull', 'Start pull', () => run('start-pull', '/start-pull', 'POST', undefined, ': pulling started.')) : null,
@@ -271,6 +337,7 @@ export function channelsSection() {
       push,
       listen,
       actions,
+      media,
       tBox,
     );
     function update(st, info) {
@@ -283,6 +350,10 @@ export function channelsSection() {
       issue.textContent = (st.issues || []).join(' ');
       issue.hidden = !issue.textContent;
       suspend.firstChild.textContent = st.suspended ? 'Unsuspend' : 'Suspend';
+      rec.checked = st.record;
+      keepClip.hidden = !live;
+      if (media.open && (++ticks % 3 === 0 || live !== wasLive)) act('media', load);
+      wasLive = live;
       const player = listen.querySelector('audio');
       if (live && !player) {
         listen.append(el('audio', { controls: true, preload: 'none', src: st.playbackUrl, 'aria-label': `Listen to channel ${st.name}` }));

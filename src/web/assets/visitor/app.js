@@ -40,6 +40,9 @@ const rw = {
   take: null,
   uploads: [],
   player: null,
+  /** The personal stream's playback id (what POST /livepeer/api/clip takes) and the clips kept. */
+  playbackId: null,
+  clips: [],
 };
 window.__rw = rw;
 
@@ -473,6 +476,9 @@ async function openStream() {
   const { lat, lon } = rw.listener;
   const r = await call('streams/', { body: { session_id: rw.sessionId, latitude: lat, longitude: lon } });
   rw.streamId = r.stream_id;
+  rw.playbackId = r.playback_id || null;
+  playingSince = null;
+  clipButton();
   if (rw.streamOpenMs === null) rw.streamOpenMs = Math.round(performance.now() - rw.listenClickedAt);
   const chosen = checkedTags($('listen-tags'));
   if (chosen.length !== allTags($('listen-tags')).length) {
@@ -523,6 +529,7 @@ function stopListening(kill = true) {
   say(btn, 'listen.start');
   btn.setAttribute('aria-pressed', 'false');
   $('skip-btn').disabled = true;
+  clipButton();
   listenStatus('listen.stopped');
   const killed = kill && rw.streamId ? call(`streams/${rw.streamId}/kill/`, { method: 'POST', body: {} }).catch(() => {}) : Promise.resolve();
   if (kill) tabStream.set(null);
@@ -538,6 +545,7 @@ async function reconnect(why) {
   if (reconnecting || !rw.listening) return;
   reconnecting = true;
   rw.audioState = 'reconnecting';
+  clipButton();
   for (let attempt = 0; rw.listening; attempt++) {
     const delay = backoffMs(attempt);
     listenStatus('listen.reconnecting', { why, seconds: Math.ceil(delay / 1000) });
@@ -558,6 +566,8 @@ async function reconnect(why) {
 
 player.addEventListener('playing', () => {
   rw.audioState = 'playing';
+  playingSince ??= Date.now();
+  clipButton();
   if (rw.playingMs === null && rw.listenClickedAt !== null) rw.playingMs = Math.round(performance.now() - rw.listenClickedAt);
   pollNowPlaying();
   lastProgressAt = performance.now();
@@ -621,6 +631,56 @@ async function assetName(id) {
   const a = assetsById.get(id);
   return a.description || t('recording.name', { id });
 }
+
+// ---------- keep the last minute ----------
+// The box keeps the last minute of the personal stream, stamped by its wall clock: the window
+// asked for starts 1.5 s after the audio started playing here (never before the stream) and
+// ends 0.5 s ago. A phone whose clock is off gets a 422 naming the box's window: asked again
+// once with the last minute of that window.
+let playingSince = null;
+let clipBusy = false;
+const clipButton = () => ($('clip-btn').disabled = clipBusy || !rw.listening || rw.audioState !== 'playing' || !rw.playbackId || playingSince === null);
+async function keepClip() {
+  if (clipButton()) return; // not playing (a Retry after Stop) or already asking
+  const now = Date.now();
+  const win = [Math.max(now - 60000, playingSince + 1500), now - 500];
+  clearError();
+  if (win[1] - win[0] < 1000) return showError(new PageError('clip.tooSoon'));
+  clipBusy = true;
+  clipButton();
+  say($('clip-status'), 'clip.working');
+  $('clip-link').hidden = $('clip-share').hidden = true;
+  const ask = ([startTime, endTime]) =>
+    call('/livepeer/api/clip', { body: { playbackId: rw.playbackId, startTime, endTime, name: t('clip.name', { project: project.name }) } });
+  try {
+    let r;
+    try {
+      r = await ask(win);
+    } catch (e) {
+      const m = e instanceof ApiError && e.status === 422 && /window is (\d+) to (\d+)/.exec(e.body?.errors?.[0]);
+      if (!m || m[2] - m[1] < 2500) throw e;
+      r = await ask([Math.max(+m[1] + 1000, m[2] - 58000), +m[2]]);
+    }
+    const a = r.asset;
+    rw.clips.push(a);
+    sayText($('clip-status'), '');
+    const link = $('clip-link');
+    link.href = new URL(a.downloadUrl, location.href).pathname;
+    say(link, 'clip.download', { length: fmt((a.endTime - a.startTime) / 1000) });
+    link.hidden = false;
+    $('clip-share').hidden = !navigator.share;
+  } catch (e) {
+    sayText($('clip-status'), '');
+    const refused = e instanceof ApiError && !e.network;
+    if (refused && e.status === 429) showError(new PageError('clip.tooMany'));
+    else showError(refused ? new PageError('clip.failed', { detail: e.body?.errors?.[0] || detailText(e.body) || e.status }) : e, keepClip);
+  } finally {
+    clipBusy = false;
+    clipButton();
+  }
+}
+$('clip-btn').addEventListener('click', keepClip);
+$('clip-share').addEventListener('click', () => navigator.share({ title: t('clip.name', { project: project.name }), url: $('clip-link').href }).catch(() => {}));
 
 // ---------- recording ----------
 const recorder = new TakeRecorder({
