@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use crate::broadcast::local::OwnChannels;
 use crate::broadcast::{Broadcast, BroadcastProbe};
 use crate::conductor::{AssetId, Engine, EngineConfig, EngineProbe, StreamId};
 use crate::config::Config;
@@ -119,13 +120,28 @@ impl Daemon {
             listener.local_addr().unwrap_or(listen),
             data_dir.display()
         );
+        let bound_port = listener.local_addr().map_or(listen.port(), |a| a.port());
         let listener = api::serve::capped_listener(listener, &config.http.connections);
         let config = Arc::new(config);
         let feeds = Feeds::default();
+        let lifecycle = Lifecycle::new(config.clone());
+        let broadcast = Broadcast::new(
+            store.clone(),
+            config.storage.media_dir(),
+            config.broadcast.clip_buffer_s,
+            lifecycle.shutdown.clone(),
+        );
+        // Speakers naming one of this box's channels read it in-process.
+        let own: Arc<dyn crate::audio::LocalStreams> = Arc::new(OwnChannels::new(
+            broadcast.clone(),
+            bound_port,
+            config.http.public_url.as_deref(),
+        ));
         let engine = Engine::start(
             store.clone(),
             EngineConfig::from_config(&config),
             feeds.clone(),
+            Some(own),
         );
         let position = PositionSource::start(&config.position);
         let health = Health::default();
@@ -137,13 +153,6 @@ impl Daemon {
         );
         database.check().await;
         health.register_database(database.clone());
-        let lifecycle = Lifecycle::new(config.clone());
-        let broadcast = Broadcast::new(
-            store.clone(),
-            config.storage.media_dir(),
-            config.broadcast.clip_buffer_s,
-            lifecycle.shutdown.clone(),
-        );
         health.register(Arc::new(BroadcastProbe(broadcast.clone())));
         let ingest = Arc::new(Ingest::new(
             store.clone(),

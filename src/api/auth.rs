@@ -195,6 +195,17 @@ impl TokenCache {
     }
 }
 
+/// The key of `Bearer <key>` or `token <key>` (scheme word in any case): the scheme of the
+/// compatibility layers (event streams, the Livepeer API), which take api/2's too.
+pub(super) fn bearer_key(header: &str) -> Option<&str> {
+    let (scheme, key) = header.trim().split_once(char::is_whitespace)?;
+    let key = key.trim();
+    ((scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        && !key.is_empty()
+        && !key.contains(char::is_whitespace))
+    .then_some(key)
+}
+
 /// Extracts the token key from an `Authorization` header value, if it uses the token scheme.
 fn token_key(header: &str) -> Option<&str> {
     let (scheme, key) = header.trim().split_once(char::is_whitespace)?;
@@ -338,6 +349,17 @@ pub(super) fn redact_contributor(asset: &mut Asset, staff: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_and_token_schemes_are_read_in_any_case() {
+        assert_eq!(bearer_key("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_key("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_key("token abc"), Some("abc"));
+        assert_eq!(bearer_key("Basic abc"), None);
+        assert_eq!(bearer_key("Bearer"), None);
+        assert_eq!(bearer_key("Bearer "), None);
+        assert_eq!(bearer_key("Bearer a b"), None);
+    }
 
     #[test]
     fn the_token_scheme_word_is_case_insensitive() {

@@ -185,7 +185,11 @@ pub(crate) enum LiveError {
 
 /// Pulls `urls` (the speaker's `uri`, then its `backupuri`) into `ring` until it is stopped,
 /// trying the next URL and waiting longer after each failure. Runs on its own thread.
-pub(crate) fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::Result<()> {
+pub(crate) fn spawn_puller(
+    urls: Vec<String>,
+    ring: Arc<LiveRing>,
+    local: Option<Arc<dyn super::LocalStreams>>,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("rw-live-source".into())
         .spawn(move || {
@@ -196,7 +200,7 @@ pub(crate) fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::R
                     return;
                 };
                 let started = std::time::Instant::now();
-                match pull(url, &ring) {
+                match pull(url, &ring, local.as_deref()) {
                     Ok(()) if started.elapsed() > Duration::from_secs(2) => {
                         // A file ends, a stream may end: start again at once (a file loops).
                         backoff = Duration::from_secs(1);
@@ -221,20 +225,28 @@ pub(crate) fn spawn_puller(urls: Vec<String>, ring: Arc<LiveRing>) -> std::io::R
         .map(|_| ())
 }
 
-/// Connects, checks the answer is audio, and decodes into the ring until the stream ends.
-fn pull(url: &str, ring: &LiveRing) -> Result<(), LiveError> {
-    let body = open_audio(url, &[])?;
-    let container = body.container.extension();
-    log::debug!(url; "live speaker source {url}: {:?}, decoded as {container}", body.content_type);
+/// Connects (in-process for this box's own channels), checks the answer is audio, and
+/// decodes into the ring until the stream ends.
+fn pull(
+    url: &str,
+    ring: &LiveRing,
+    local: Option<&dyn super::LocalStreams>,
+) -> Result<(), LiveError> {
+    let (reader, container) = match local.and_then(|l| l.open(url)) {
+        Some(opened) => (opened.map_err(LiveError::Stopped)?, "mp3"),
+        None => {
+            let body = open_audio(url, &[])?;
+            let container = body.container.extension();
+            log::debug!(url; "live speaker source {url}: {:?}, decoded as {container}", body.content_type);
+            (body.reader, container)
+        }
+    };
     let decode = |why: String| LiveError::Decode { container, why };
     let failed = |e: SymphoniaError| match e {
         SymphoniaError::IoError(e) => LiveError::Stopped(chain(&e)),
         e => decode(e.to_string()),
     };
-    let mss = MediaSourceStream::new(
-        Box::new(ReadOnlySource::new(body.reader)),
-        Default::default(),
-    );
+    let mss = MediaSourceStream::new(Box::new(ReadOnlySource::new(reader)), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(container);
     let mut format = symphonia::default::get_probe()
@@ -493,7 +505,7 @@ mod tests {
     fn pulled(path: &str, reply: Reply) -> (Result<(), LiveError>, LiveRing) {
         let server = Loopback::start(move |_| reply.clone());
         let ring = LiveRing::new();
-        let result = pull(&server.url(path), &ring);
+        let result = pull(&server.url(path), &ring, None);
         (result, ring)
     }
 
@@ -574,9 +586,9 @@ mod tests {
             "/page" => Reply::ok("text/html", b"<html>".to_vec()),
             _ => Reply::status("404 Not Found", ""),
         });
-        let err = pull(&server.url("/page"), &ring).expect_err("refused");
+        let err = pull(&server.url("/page"), &ring, None).expect_err("refused");
         assert!(err.to_string().contains("text/html"), "{err}");
-        let err = pull(&server.url("/bed.mp3"), &ring).expect_err("refused");
+        let err = pull(&server.url("/bed.mp3"), &ring, None).expect_err("refused");
         assert!(err.to_string().contains("404"), "{err}");
         assert_eq!(ring.written(), 0);
     }
@@ -584,13 +596,13 @@ mod tests {
     #[test]
     fn urls_that_are_not_http_or_https_are_refused_by_name() {
         let ring = LiveRing::new();
-        let err = pull("ftp://example/x.mp3", &ring).expect_err("refused");
+        let err = pull("ftp://example/x.mp3", &ring, None).expect_err("refused");
         assert!(err.to_string().contains("ftp://example/x.mp3"), "{err}");
         assert!(
             matches!(err, LiveError::Fetch(FetchError::BadUrl(_))),
             "{err}"
         );
-        let err = pull("https://127.0.0.1:1/x.mp3", &ring).expect_err("nothing there");
+        let err = pull("https://127.0.0.1:1/x.mp3", &ring, None).expect_err("nothing there");
         assert!(
             matches!(err, LiveError::Fetch(FetchError::Transport(_))),
             "https:// is tried: {err}"

@@ -20,3 +20,12 @@ pub(crate) mod voice;
 
 #[cfg(test)]
 mod realtime_tests;
+
+/// Streams this box serves itself (its broadcast channels), which a speaker whose `uri`
+/// names one reads in-process instead of over HTTP to itself.
+pub(crate) trait LocalStreams: Send + Sync {
+    /// `None`: `url` is not one of this box's own streams (fetch it over HTTP); `Some(Err)`:
+    /// it is, but cannot play now (the channel is idle), said why; `Some(Ok)`: its MP3 bytes
+    /// as they go out, until it ends.
+    fn open(&self, url: &str) -> Option<Result<Box<dyn std::io::Read + Send + Sync>, String>>;
+}

@@ -10,7 +10,8 @@
 //! The answer is Icecast's: `HTTP/1.1 100 Continue` first when the client expects it, then
 //! `HTTP/1.0 200 OK` once the source is accepted; a refusal is a status with a
 //! `{"errors": [...]}` body naming the problem (wrong key 401, suspended 403, already live
-//! 409, not MP3 415). A source that sends nothing for [`IDLE_TIMEOUT`] or only junk for
+//! 409, not MP3, Ogg Vorbis or AAC 415). MP3 is relayed as it comes; Ogg Vorbis and AAC
+//! (ADTS) go through the MP3 encoder ([`super::transcode`]) on a blocking thread. A source that sends nothing for [`IDLE_TIMEOUT`] or only junk for
 //! [`MAX_JUNK_BYTES`] is dropped and the channel goes idle; nothing else is disturbed.
 //!
 //! Owns: the source protocol, its head parsing and the pump loop. May not touch: HTTP
@@ -120,8 +121,8 @@ pub(crate) async fn serve<S>(
             return;
         }
     };
-    let channel = match admit(&broadcast, &parsed).await {
-        Ok(ch) => ch,
+    let (channel, transcoded) = match admit(&broadcast, &parsed).await {
+        Ok(admitted) => admitted,
         Err(r) => {
             log::info!(
                 "source from {peer} for /live/{} refused: {}",
@@ -168,11 +169,18 @@ pub(crate) async fn serve<S>(
         parsed.method,
         parsed.content_type.as_deref().unwrap_or("no Content-Type")
     );
-    let mut splitter = FrameSplitter::default();
     let body_start = buf.split_off(head);
-    let why = pump(&mut io, &session, &mut splitter, &body_start).await;
+    let (session, why) = if transcoded {
+        pump_encoded(&mut io, session, body_start).await
+    } else {
+        let mut splitter = FrameSplitter::default();
+        let why = pump(&mut io, &session, &mut splitter, &body_start).await;
+        (Some(session), why)
+    };
     let stats = broadcast.stats(&channel.id);
-    session.finish().await;
+    if let Some(session) = session {
+        session.finish().await;
+    }
     log::info!(
         "channel {} is idle: {why} ({} bytes, {} ms of audio this session)",
         channel.id,
@@ -226,6 +234,79 @@ where
             );
         }
     }
+}
+
+/// Reads an Ogg Vorbis or AAC source into the channel through the MP3 encoder (on a
+/// blocking thread) until it ends; gives the session back (to finish) and says why it ended.
+async fn pump_encoded<S>(
+    io: &mut S,
+    session: super::Session,
+    first: Vec<u8>,
+) -> (Option<super::Session>, String)
+where
+    S: AsyncRead + Unpin,
+{
+    let session = std::sync::Arc::new(session);
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(256);
+    let encoding = session.clone();
+    let encoder = tokio::task::spawn_blocking(move || {
+        super::transcode::transcode(
+            Box::new(super::transcode::ChannelReader::new(rx)),
+            |frames| encoding.publish(frames),
+            || encoding.is_stopped(),
+        )
+    });
+    let mut why = None;
+    if !first.is_empty() {
+        session.received(first.len());
+        if tx.send(bytes::Bytes::from(first)).await.is_err() {
+            why = Some("the source's audio cannot be decoded".to_owned());
+        }
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    while why.is_none() {
+        let read = tokio::select! {
+            () = session.stopped() => {
+                why = Some("the source was ended (terminate, suspend, delete or shutdown)".into());
+                break;
+            }
+            r = tokio::time::timeout(IDLE_TIMEOUT, io.read(&mut buf)) => r,
+        };
+        match read {
+            Err(_) => {
+                why = Some(format!(
+                    "the source sent nothing for {} s and was dropped",
+                    IDLE_TIMEOUT.as_secs()
+                ))
+            }
+            Ok(Err(e)) => why = Some(format!("the source connection failed: {e}")),
+            Ok(Ok(0)) => why = Some("the source hung up".into()),
+            Ok(Ok(n)) => {
+                session.received(n);
+                // The encoder stopped taking audio: it could not decode it.
+                if tx
+                    .send(bytes::Bytes::copy_from_slice(&buf[..n]))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let outcome = encoder
+        .await
+        .unwrap_or_else(|e| Err(format!("the encoder failed: {e}")));
+    let why = match (outcome, why) {
+        (Err(e), _) => {
+            log::warn!("a source's audio could not be used: {e}");
+            format!("{e}; the source was dropped")
+        }
+        (Ok(()), Some(why)) => why,
+        (Ok(()), None) => "the source's stream ended".into(),
+    };
+    (std::sync::Arc::try_unwrap(session).ok(), why)
 }
 
 /// Reads until the end of the request head; `Some(offset past it)`, or `None` when it grows
@@ -322,8 +403,8 @@ fn basic_password(value: &str) -> Option<String> {
     text.split_once(':').map(|(_, p)| p.to_owned())
 }
 
-/// The channel the source may push to.
-async fn admit(broadcast: &Broadcast, head: &SourceHead) -> Result<Channel, Refusal> {
+/// The channel the source may push to, and whether its audio must be encoded to MP3.
+async fn admit(broadcast: &Broadcast, head: &SourceHead) -> Result<(Channel, bool), Refusal> {
     let unauthorized = || {
         Refusal::new(
             "401 Unauthorized",
@@ -363,10 +444,16 @@ async fn admit(broadcast: &Broadcast, head: &SourceHead) -> Result<Channel, Refu
         ));
     }
     match head.content_type.as_deref() {
-        None | Some("audio/mpeg" | "audio/mp3" | "audio/mpeg3") => Ok(channel),
+        None | Some("audio/mpeg" | "audio/mp3" | "audio/mpeg3") => Ok((channel, false)),
+        Some(
+            "audio/ogg" | "application/ogg" | "audio/vorbis" | "audio/aac" | "audio/aacp"
+            | "audio/x-aac",
+        ) => Ok((channel, true)),
         Some(other) => Err(Refusal::new(
             "415 Unsupported Media Type",
-            format!("Content-Type {other} is not accepted: push MP3 (audio/mpeg)"),
+            format!(
+                "Content-Type {other} is not accepted: push MP3 (audio/mpeg), Ogg Vorbis (audio/ogg) or AAC (audio/aac)"
+            ),
         )),
     }
 }

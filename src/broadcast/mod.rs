@@ -10,7 +10,7 @@
 //! When the source leaves (or is terminated, suspended, deleted, or the daemon stops) the
 //! feed closes, listeners' bodies end, and the session's counters are added to the row.
 //!
-//! Beside it: [`ingest`] (push sources), [`pull`] (pull sources), [`push`] (sending a live
+//! Beside it: [`ingest`] (push sources), [`local`] (speakers fed in-process), [`pull`] (pull sources), [`push`] (sending a live
 //! channel on to Icecast targets), [`record`] (recordings), [`frames`] (MP3 framing), and
 //! `probe` (the metrics). Clips are cut from the feed's own buffer (`output::clips`).
 //!
@@ -19,10 +19,12 @@
 
 pub(crate) mod frames;
 pub(crate) mod ingest;
+pub(crate) mod local;
 mod probe;
 pub(crate) mod pull;
 pub(crate) mod push;
 pub(crate) mod record;
+pub(crate) mod transcode;
 
 pub(crate) use probe::BroadcastProbe;
 
@@ -352,6 +354,18 @@ impl Live {
     }
 }
 
+/// Counts a session's source bytes (and when it last heard from the source).
+#[derive(Clone)]
+pub(crate) struct Received(Arc<Live>);
+
+impl Received {
+    /// Counts `bytes` received from the source now.
+    pub(crate) fn add(&self, bytes: usize) {
+        self.0.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.0.last_seen_ms.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
 /// A source's hold on its channel: what it publishes, and the counters it adds to.
 pub(crate) struct Session {
     live: Arc<Live>,
@@ -373,8 +387,12 @@ impl Session {
 
     /// Counts `bytes` received from the source.
     pub(crate) fn received(&self, bytes: usize) {
-        self.live.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.live.last_seen_ms.store(now_ms(), Ordering::Relaxed);
+        self.received_counter().add(bytes);
+    }
+
+    /// A counter of source bytes for another thread or task.
+    pub(crate) fn received_counter(&self) -> Received {
+        Received(self.live.clone())
     }
 
     /// Publishes whole MP3 frames to the listeners (the first call makes the feed, at the

@@ -231,20 +231,34 @@ async fn sleep_or_stop(stop: &CancellationToken, d: Duration) {
 
 /// Connects to the source and checks it is audio the box can relay (blocking).
 fn open(spec: &PullSpec) -> Result<AudioBody, String> {
-    let body = fetch::open_audio(&spec.url, &spec.headers)
-        .map_err(|e| format!("pull source {} cannot be played: {e}", redact(&spec.url)))?;
-    if body.container != Container::Mp3 {
-        return Err(format!(
-            "pull source {} is {}: only MP3 sources can be relayed so far",
-            redact(&spec.url),
-            body.content_type
-        ));
-    }
-    Ok(body)
+    fetch::open_audio(&spec.url, &spec.headers)
+        .map_err(|e| format!("pull source {} cannot be played: {e}", redact(&spec.url)))
 }
 
-/// Publishes the source's frames until it ends, fails or must stop (blocking).
+/// Publishes the source's frames until it ends, fails or must stop (blocking): MP3 as it
+/// comes, Ogg Vorbis and AAC encoded to MP3 first.
 fn relay(spec: &PullSpec, body: AudioBody, session: &Session, pull: &Pull) -> Result<(), String> {
+    if body.container != Container::Mp3 {
+        let started = Instant::now();
+        let mut played = Duration::ZERO;
+        let counted = super::transcode::Counted::new(body.reader, session.received_counter());
+        return super::transcode::transcode(
+            Box::new(counted),
+            |frames| {
+                if frames.count > 0 && played.is_zero() {
+                    pull.set_issue(&spec.channel_id, None);
+                }
+                played += Duration::from_micros(frames.duration_us);
+                session.publish(frames);
+                let ahead = played.saturating_sub(started.elapsed());
+                if ahead > PACE_AHEAD {
+                    std::thread::sleep(ahead - PACE_AHEAD);
+                }
+            },
+            || session.is_stopped(),
+        )
+        .map_err(|e| format!("pull source {}: {e}", redact(&spec.url)));
+    }
     let mut reader = body.reader;
     let mut splitter = FrameSplitter::default();
     let mut buf = vec![0u8; 16 * 1024];

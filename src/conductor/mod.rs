@@ -230,10 +230,15 @@ mod status;
 pub(crate) use status::{EngineProbe, EngineStatus};
 
 impl Engine {
-    /// An engine over `store`, publishing streams into `feeds`. Spawns its tasks on the
-    /// current tokio runtime.
-    pub(crate) fn start(store: Store, config: EngineConfig, feeds: Feeds) -> Self {
-        let sources = Sources::new(&config.media_dir, config.cache_bytes);
+    /// An engine over `store`, publishing streams into `feeds`; speakers naming one of
+    /// `local`'s streams read it in-process. Spawns its tasks on the current tokio runtime.
+    pub(crate) fn start(
+        store: Store,
+        config: EngineConfig,
+        feeds: Feeds,
+        local: Option<Arc<dyn crate::audio::LocalStreams>>,
+    ) -> Self {
+        let sources = Sources::new(&config.media_dir, config.cache_bytes).with_local(local);
         let engine = Self {
             inner: Arc::new(Inner {
                 store,

@@ -35,6 +35,8 @@ pub struct Sources {
     resolving: Arc<Mutex<()>>,
     media_dir: PathBuf,
     budget_bytes: usize,
+    /// This box's own streams, read in-process by the speakers that name them.
+    local: Option<Arc<dyn crate::audio::LocalStreams>>,
 }
 
 impl Sources {
@@ -46,7 +48,14 @@ impl Sources {
             resolving: Arc::default(),
             media_dir: media_dir.to_path_buf(),
             budget_bytes,
+            local: None,
         }
+    }
+
+    /// Speakers naming one of `local`'s streams read it in-process.
+    pub(crate) fn with_local(mut self, local: Option<Arc<dyn crate::audio::LocalStreams>>) -> Self {
+        self.local = local;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -184,7 +193,8 @@ impl Sources {
             return Err(why);
         }
         let ring = Arc::new(LiveRing::new());
-        spawn_puller(urls, ring.clone()).map_err(|e| format!("cannot start a puller: {e}"))?;
+        spawn_puller(urls, ring.clone(), self.local.clone())
+            .map_err(|e| format!("cannot start a puller: {e}"))?;
         let source = SpeakerSource::Live(ring);
         let mut inner = self.lock();
         inner.beds.insert(key, source.clone());

@@ -81,8 +81,30 @@ fn port_of(s: &TestServer) -> u16 {
     s.base.rsplit(':').next().unwrap().parse().unwrap()
 }
 
-/// ffmpeg pushing a `freq_hz` tone for `seconds` to `/live/<key>` as an Icecast source.
+/// ffmpeg pushing a `freq_hz` tone for `seconds` to `/live/<key>` as an Icecast source, in
+/// MP3 at 128 kbps.
 fn push_tone(s: &TestServer, stream_key: &str, freq_hz: u32, seconds: u32) -> std::process::Child {
+    push_tone_as(
+        s,
+        stream_key,
+        freq_hz,
+        seconds,
+        &["-c:a", "libmp3lame", "-b:a", "128k"],
+        "audio/mpeg",
+        "mp3",
+    )
+}
+
+/// [`push_tone`] with another encoder (`codec` arguments), `content_type` and muxer.
+fn push_tone_as(
+    s: &TestServer,
+    stream_key: &str,
+    freq_hz: u32,
+    seconds: u32,
+    codec: &[&str],
+    content_type: &str,
+    format: &str,
+) -> std::process::Child {
     std::process::Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -96,16 +118,8 @@ fn push_tone(s: &TestServer, stream_key: &str, freq_hz: u32, seconds: u32) -> st
         .arg(format!(
             "sine=frequency={freq_hz}:duration={seconds}:sample_rate=44100"
         ))
-        .args([
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-            "-content_type",
-            "audio/mpeg",
-            "-f",
-            "mp3",
-        ])
+        .args(codec)
+        .args(["-content_type", content_type, "-f", format])
         .arg(format!(
             "icecast://source:{stream_key}@127.0.0.1:{}/live/{stream_key}",
             port_of(s)
@@ -139,6 +153,40 @@ fn decode_url(url: &str, seconds: u32) -> Vec<i16> {
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
         .collect()
+}
+
+/// (frequency, RMS level in dBFS) of `seconds` of `url`, decoded off the runtime.
+async fn tone_at(url: &str, seconds: u32) -> (f64, f64) {
+    let url = url.to_owned();
+    let samples = tokio::task::spawn_blocking(move || decode_url(&url, seconds))
+        .await
+        .unwrap();
+    tone_of(&samples)
+}
+
+/// `seconds` of a `freq_hz` sine as MP3 at `kbps`, made by ffmpeg.
+async fn sine_mp3(freq_hz: u32, seconds: u32, kbps: u32) -> Vec<u8> {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!(
+                "sine=frequency={freq_hz}:duration={seconds}:sample_rate=44100"
+            ))
+            .args([
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                &format!("{kbps}k"),
+                "-f",
+                "mp3",
+                "-",
+            ])
+            .output()
+            .expect("ffmpeg runs")
+            .stdout
+    })
+    .await
+    .unwrap()
 }
 
 /// (frequency from zero crossings, RMS level in dBFS) of the samples after the first 0.5 s.
@@ -358,10 +406,7 @@ async fn ffmpeg_pushes_a_tone_that_plays_back_at_the_playback_url_and_the_channe
     assert_eq!(head.headers()["content-type"], "audio/mpeg");
     assert_eq!(head.headers()["icy-br"], "128");
     drop(head);
-    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3))
-        .await
-        .unwrap();
-    let (freq, level_db) = tone_of(&samples);
+    let (freq, level_db) = tone_at(&playback, 3).await;
     assert!(
         (freq - 1000.0).abs() < 15.0,
         "the tone pushed in comes out: {freq} Hz"
@@ -502,6 +547,15 @@ async fn a_source_that_sends_garbage_is_dropped_and_the_channel_goes_idle() {
 /// Serves `body` as `audio/mpeg` to every GET on a loopback port; returns the URL and the
 /// request heads it received.
 async fn serve_mp3(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    serve_audio(body, "audio/mpeg").await
+}
+
+/// Serves `body` as `content_type` to every GET on a loopback port; returns the URL and the
+/// request heads it received.
+async fn serve_audio(
+    body: Vec<u8>,
+    content_type: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/radio.mp3", listener.local_addr().unwrap());
     let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -519,9 +573,8 @@ async fn serve_mp3(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Ve
                 seen.lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(&head[..n]).to_string());
-                let _ = tcp
-                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n")
-                    .await;
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Type: {content_type}\r\n\r\n");
+                let _ = tcp.write_all(head.as_bytes()).await;
                 let _ = tcp.write_all(&body).await;
             });
         }
@@ -533,17 +586,7 @@ async fn serve_mp3(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Ve
 async fn a_pull_channel_relays_another_servers_mp3_with_its_headers_until_terminated() {
     let s = TestServer::start().await;
     let key = s.staff_token().await;
-    let mp3 = tokio::task::spawn_blocking(|| {
-        let out = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
-            .arg("sine=frequency=660:duration=20:sample_rate=44100")
-            .args(["-c:a", "libmp3lame", "-b:a", "96k", "-f", "mp3", "-"])
-            .output()
-            .expect("ffmpeg runs");
-        out.stdout
-    })
-    .await
-    .unwrap();
+    let mp3 = sine_mp3(660, 20, 96).await;
     let (url, heads) = serve_mp3(mp3).await;
     let stream = create(
         &s,
@@ -565,10 +608,7 @@ async fn a_pull_channel_relays_another_servers_mp3_with_its_headers_until_termin
         "{first_head}"
     );
     let playback = stream["playbackUrl"].as_str().unwrap().to_owned();
-    let samples = tokio::task::spawn_blocking(move || decode_url(&playback, 3))
-        .await
-        .unwrap();
-    let (freq, _) = tone_of(&samples);
+    let (freq, _) = tone_at(&playback, 3).await;
     assert!(
         (freq - 660.0).abs() < 15.0,
         "the pulled tone plays: {freq} Hz"
@@ -806,10 +846,7 @@ async fn a_live_channel_is_pushed_on_to_icecast_and_the_tone_pushed_in_comes_out
         "{metrics}"
     );
     let relay = format!("http://127.0.0.1:{}/box.mp3", ice.port);
-    let samples = tokio::task::spawn_blocking(move || decode_url(&relay, 3))
-        .await
-        .unwrap();
-    let (freq, level_db) = tone_of(&samples);
+    let (freq, level_db) = tone_at(&relay, 3).await;
     assert!(
         (freq - 1000.0).abs() < 15.0,
         "Icecast plays the tone pushed in: {freq} Hz"
@@ -908,30 +945,9 @@ async fn a_recorded_session_is_an_mp3_of_what_was_pushed_listed_in_its_sessions_
     );
 
     // The file is the session: 4 s of the 1 kHz tone (± a frame), and nothing half-written.
-    let probe = url.clone();
-    let seconds: f64 = tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "csv=p=0",
-                &probe,
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    })
-    .await
-    .unwrap();
+    let seconds = probe_seconds(&url).await;
     assert!((seconds - 4.0).abs() < 0.1, "recorded {seconds} s");
-    let decode = url.clone();
-    let samples = tokio::task::spawn_blocking(move || decode_url(&decode, 3))
-        .await
-        .unwrap();
-    assert!((tone_of(&samples).0 - 1000.0).abs() < 15.0);
+    assert!((tone_at(&url, 3).await.0 - 1000.0).abs() < 15.0);
     let dir = s.data_dir().join("media/recordings");
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -968,24 +984,7 @@ async fn a_recording_cut_off_by_a_crash_is_finished_at_the_next_start() {
     let id = stream["id"].as_str().unwrap().to_owned();
     s.stop().await;
     // What a power cut mid-session leaves: the session row still waiting, and its part file.
-    let mp3 = tokio::task::spawn_blocking(|| {
-        std::process::Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:duration=2",
-            ])
-            .args(["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3", "-"])
-            .output()
-            .unwrap()
-            .stdout
-    })
-    .await
-    .unwrap();
+    let mp3 = sine_mp3(440, 2, 128).await;
     let recordings = dir.path().join("media/recordings");
     std::fs::create_dir_all(&recordings).unwrap();
     std::fs::write(recordings.join(".s1.mp3.part"), &mp3).unwrap();
@@ -1085,12 +1084,8 @@ async fn a_clip_of_a_live_channel_is_the_exact_window_asked_for_and_a_bad_window
         (seconds - 2.5).abs() <= 0.03,
         "the 2.5 s window ± one frame: {seconds} s"
     );
-    let decode = url.clone();
-    let samples = tokio::task::spawn_blocking(move || decode_url(&decode, 2))
-        .await
-        .unwrap();
     assert!(
-        (tone_of(&samples).0 - 1000.0).abs() < 15.0,
+        (tone_at(&url, 2).await.0 - 1000.0).abs() < 15.0,
         "it holds the channel's tone"
     );
 
@@ -1197,4 +1192,159 @@ async fn a_visitor_keeps_the_last_seconds_of_their_own_personal_stream_and_no_on
     assert_eq!(status, StatusCode::OK, "{reply}");
     let seconds = probe_seconds(reply["asset"]["downloadUrl"].as_str().unwrap()).await;
     assert!((seconds - 2.5).abs() <= 0.03, "{seconds} s");
+}
+
+#[tokio::test]
+async fn a_speaker_naming_a_channel_of_this_box_plays_it_in_process_without_an_http_request() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let stream = create(&s, &key, json!({"name": "guide"})).await;
+    let ffmpeg = push_tone(&s, stream["streamKey"].as_str().unwrap(), 1000, 12);
+    wait_active(
+        &s,
+        &key,
+        stream["id"].as_str().unwrap(),
+        true,
+        Duration::from_secs(5),
+    )
+    .await;
+    // A project whose one speaker, everywhere, is the guide's channel on this box.
+    s.sql(
+        "INSERT INTO projects (id, name, latitude, longitude, pub_date, listen_enabled, geo_listen_enabled)
+           VALUES (2, 'Guide', 0, 0, '2020-01-01T00:00:00.000000', 1, 0);
+         INSERT INTO project_languages VALUES (2, 1);",
+    )
+    .await;
+    let sp = s
+        .post(
+            "/api/2/speakers/",
+            Some(&key),
+            json!({"project_id": 2, "activeyn": true, "maxvolume": 1.0, "minvolume": 0.0,
+                   "uri": stream["playbackUrl"], "attenuation_distance": 10,
+                   "shape": {"type": "MultiPolygon", "coordinates": [[[[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]]]]}}),
+        )
+        .await;
+    assert_eq!(sp.status, StatusCode::OK, "{}", sp.body);
+    let (_, token) = s.device_token("guide-listener").await;
+    let session = s
+        .post("/api/2/sessions/", Some(&token), json!({"project_id": 2}))
+        .await;
+    let sid = session.ok()["id"].as_i64().unwrap();
+    let r = s
+        .post("/api/2/streams/", Some(&token), json!({"session_id": sid}))
+        .await;
+    let url = r.ok()["stream_url"].as_str().unwrap().to_owned();
+    // The speaker's reader starts a second behind the channel, after the stream resolved it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (freq, _) = tone_at(&url, 4).await;
+    assert!(
+        (freq - 1000.0).abs() < 20.0,
+        "the listener hears the guide: {freq} Hz"
+    );
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("route=\"/live/{file}\""),
+        "the box never asked itself for the channel over HTTP"
+    );
+    assert!(finished(ffmpeg).await);
+}
+
+#[tokio::test]
+async fn ogg_vorbis_and_aac_sources_are_relayed_as_mp3_with_their_tone() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    for (codec, content_type, format, freq) in [
+        (
+            &["-c:a", "libvorbis", "-b:a", "96k"][..],
+            "audio/ogg",
+            "ogg",
+            700,
+        ),
+        (
+            &["-c:a", "aac", "-b:a", "96k"][..],
+            "audio/aac",
+            "adts",
+            1200,
+        ),
+    ] {
+        let stream = create(&s, &key, json!({"name": content_type})).await;
+        let id = stream["id"].as_str().unwrap();
+        let ffmpeg = push_tone_as(
+            &s,
+            stream["streamKey"].as_str().unwrap(),
+            freq,
+            8,
+            codec,
+            content_type,
+            format,
+        );
+        wait_active(&s, &key, id, true, Duration::from_secs(5)).await;
+        let playback = stream["playbackUrl"].as_str().unwrap().to_owned();
+        let head = s.client.get(&playback).send().await.unwrap();
+        assert_eq!(
+            head.headers()["content-type"],
+            "audio/mpeg",
+            "{content_type} is heard as MP3"
+        );
+        assert_eq!(head.headers()["icy-br"], "128");
+        drop(head);
+        let (heard, level_db) = tone_at(&playback, 3).await;
+        assert!(
+            (heard - f64::from(freq)).abs() < 15.0,
+            "{content_type}: {heard} Hz"
+        );
+        assert!(
+            (level_db + 21.0).abs() < 1.5,
+            "{content_type}: {level_db} dBFS"
+        );
+        assert!(finished(ffmpeg).await, "{content_type}");
+        let idle = wait_active(&s, &key, id, false, Duration::from_secs(5)).await;
+        let seconds = idle["sourceSegmentsDuration"].as_f64().unwrap();
+        assert!(
+            (seconds - 8.0).abs() < 0.5,
+            "{content_type}: {seconds} s counted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pull_source_in_ogg_vorbis_is_relayed_as_mp3() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let ogg = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("sine=frequency=880:duration=20:sample_rate=48000")
+            .args(["-c:a", "libvorbis", "-f", "ogg", "-"])
+            .output()
+            .expect("ffmpeg runs")
+            .stdout
+    })
+    .await
+    .unwrap();
+    let (url, _) = serve_audio(ogg, "audio/ogg").await;
+    let stream = create(
+        &s,
+        &key,
+        json!({"name": "ogg radio", "pull": {"source": url}}),
+    )
+    .await;
+    wait_active(
+        &s,
+        &key,
+        stream["id"].as_str().unwrap(),
+        true,
+        Duration::from_secs(5),
+    )
+    .await;
+    let (heard, _) = tone_at(stream["playbackUrl"].as_str().unwrap(), 3).await;
+    assert!((heard - 880.0).abs() < 15.0, "{heard} Hz");
 }

@@ -6,6 +6,19 @@ use std::path::{Path, PathBuf};
 
 /// (module path under `src/`, crate modules it may not name).
 const RULES: &[(&str, &[&str])] = &[
+    // Broadcast channels are a service below HTTP: handlers call it, it never calls them,
+    // and it meets the engine only through the audio side's seam (`audio::LocalStreams`).
+    (
+        "broadcast",
+        &[
+            "api",
+            "app",
+            "web",
+            "conductor",
+            "local_listener",
+            "service",
+        ],
+    ),
     // The HTTP layer is handed its components; it does not wire the box.
     ("api", &["app", "local_listener", "service", "web"]),
     ("web", &["api", "app", "store", "conductor"]),

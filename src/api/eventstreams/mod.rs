@@ -204,10 +204,12 @@ impl FromRequestParts<AppState> for Consumer {
                 "event streams are switched off on this box ([events] enabled = false)",
             ));
         }
-        let from_header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|h| h.to_str().ok().and_then(bearer).map(str::to_string));
+        let from_header = parts.headers.get(header::AUTHORIZATION).map(|h| {
+            h.to_str()
+                .ok()
+                .and_then(auth::bearer_key)
+                .map(str::to_string)
+        });
         let query = Fields::from_urlencoded(parts.uri.query().unwrap_or("").as_bytes());
         let from_query = text(&query, "access_token").map(str::to_string);
         let key = match (from_header, from_query) {
@@ -254,16 +256,6 @@ fn text<'q>(q: &'q Fields, key: &str) -> Option<&'q str> {
     q.raw(key).and_then(Value::as_str)
 }
 
-/// The key of `Bearer <key>` (or `token <key>`, the api/2 scheme), scheme word in any case.
-fn bearer(header: &str) -> Option<&str> {
-    let (scheme, key) = header.trim().split_once(char::is_whitespace)?;
-    let key = key.trim();
-    ((scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
-        && !key.is_empty()
-        && !key.contains(char::is_whitespace))
-    .then_some(key)
-}
-
 /// A path id: App.net's ids are strings of digits.
 fn path_id(raw: &str, what: &str) -> AdnResult<i64> {
     raw.parse::<i64>().map_err(|_| {
@@ -291,20 +283,5 @@ fn accepted_types(who: &Consumer) -> &'static [&'static str] {
         &EVENT_TYPES
     } else {
         &KIOSK_TYPES
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_and_token_schemes_are_read_in_any_case() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer  abc "), Some("abc"));
-        assert_eq!(bearer("token abc"), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer"), None);
-        assert_eq!(bearer("Bearer a b"), None);
     }
 }

@@ -181,18 +181,7 @@ struct ClipRequest {
 }
 
 fn read(body: &[u8]) -> LpResult<ClipRequest> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        LpError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be JSON: {e}"),
-        )
-    })?;
-    if !value.is_object() {
-        return Err(LpError::new(
-            StatusCode::BAD_REQUEST,
-            "the body must be a JSON object",
-        ));
-    }
+    let value = Value::Object(super::shape::json_object(body)?);
     let playback_id = match value.get("playbackId") {
         Some(Value::String(p)) if !p.is_empty() && p.len() <= 64 => p.clone(),
         None | Some(Value::Null) => {
@@ -210,7 +199,7 @@ fn read(body: &[u8]) -> LpResult<ClipRequest> {
             None | Some(Value::Null) => Ok(None),
             Some(v) => v
                 .as_f64()
-                .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e15)
+                .filter(|t| t.is_finite() && (0.0..=1e15).contains(t))
                 .map(|t| Some(t.round() as i64))
                 .ok_or_else(|| LpError::unprocessable(key, "must be a time in Unix milliseconds")),
         }

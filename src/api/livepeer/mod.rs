@@ -236,37 +236,12 @@ impl FromRequestParts<AppState> for Key {
         let key = header
             .to_str()
             .ok()
-            .and_then(bearer)
+            .and_then(auth::bearer_key)
             .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))?;
         let user = auth::resolve(state, key)
             .await
             .map_err(|_| LpError::from(StoreError::Closed))?
             .ok_or_else(|| unauthorized("the API key is not valid"))?;
         Ok(Self(user))
-    }
-}
-
-/// The key of `Bearer <key>` (or `token <key>`, the api/2 scheme; scheme word in any case).
-fn bearer(header: &str) -> Option<&str> {
-    let (scheme, key) = header.trim().split_once(char::is_whitespace)?;
-    let key = key.trim();
-    ((scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
-        && !key.is_empty()
-        && !key.contains(char::is_whitespace))
-    .then_some(key)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_bearer_key_is_read() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer  abc "), Some("abc"));
-        assert_eq!(bearer("token abc"), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer "), None);
-        assert_eq!(bearer("Bearer a b"), None);
     }
 }

@@ -55,23 +55,25 @@ pub(super) struct TargetAdd {
     pub spec: Option<(String, String)>,
 }
 
+/// A request body as a JSON object.
+///
+/// # Errors
+/// 400 for a body that is not JSON, or not an object.
+pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, LpError> {
+    let bad = |m: String| LpError::new(axum::http::StatusCode::BAD_REQUEST, m);
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad("the body must be a JSON object".into())),
+        Err(e) => Err(bad(format!("the body must be JSON: {e}"))),
+    }
+}
+
 /// Reads a create (`creating`: `name` required, `pull` allowed) or a patch body.
 ///
 /// # Errors
 /// 400 for a body that is not a JSON object, 422 naming the first field at fault.
 pub(super) fn read_stream(body: &[u8], creating: bool) -> Result<StreamInput, LpError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        LpError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            format!("the body must be JSON: {e}"),
-        )
-    })?;
-    let Value::Object(map) = value else {
-        return Err(LpError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "the body must be a JSON object",
-        ));
-    };
+    let map = json_object(body)?;
     let mut input = StreamInput::default();
     for (key, v) in &map {
         match key.as_str() {

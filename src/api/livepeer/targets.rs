@@ -122,12 +122,7 @@ pub(super) async fn add_to_stream(
     Path(id): Path<String>,
     body: Bytes,
 ) -> LpResult<Response> {
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        LpError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be JSON: {e}"),
-        )
-    })?;
+    let value = Value::Object(shape::json_object(&body)?);
     let add = shape::target_add(&value, "target")?;
     let channel = super::streams::find(&state, id).await?;
     let cid = channel.id.clone();
@@ -224,18 +219,7 @@ struct TargetInput {
 }
 
 fn read_target(body: &[u8], creating: bool) -> LpResult<TargetInput> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        LpError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be JSON: {e}"),
-        )
-    })?;
-    if !value.is_object() {
-        return Err(LpError::new(
-            StatusCode::BAD_REQUEST,
-            "the body must be a JSON object",
-        ));
-    }
+    let value = Value::Object(shape::json_object(body)?);
     let url = match value.get("url") {
         None | Some(Value::Null) if creating => {
             return Err(LpError::unprocessable("url", "is required"));
