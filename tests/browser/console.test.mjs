@@ -335,7 +335,8 @@ test('the local listener shows its position, sound card state and a moving level
     await waitFor(async () => (await apiCall(box.url, 'local/audio/', { token: staffBox })).volume === 0, { what: 'volume 0 through the slider' });
     await p.keyboard.press('ArrowRight');
     await waitFor(async () => (await apiCall(box.url, 'local/audio/', { token: staffBox })).volume === 1, { what: 'volume 1 through the slider' });
-    assert.match(await p.textContent('#local-volume-value'), /^1$/);
+    // The figure beside the slider follows once the box has answered (it may lag the API).
+    await waitFor(async () => /^1$/.test(await p.textContent('#local-volume-value')), { what: 'the page shows volume 1' });
     // The output select offers the box's ALSA outputs and "none".
     assert.ok(await p.locator('#local-output option[value="none"]').count(), 'none offered');
     assert.equal(await p.inputValue('#local-output'), 'none');

@@ -1348,3 +1348,143 @@ async fn a_pull_source_in_ogg_vorbis_is_relayed_as_mp3() {
     let (heard, _) = tone_at(stream["playbackUrl"].as_str().unwrap(), 3).await;
     assert!((heard - 880.0).abs() < 15.0, "{heard} Hz");
 }
+
+#[tokio::test]
+async fn a_source_that_stalls_is_dropped_after_ten_seconds_and_the_channel_beside_it_plays_on() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let stalled = create(&s, &key, json!({"name": "stalls"})).await;
+    let other = create(&s, &key, json!({"name": "plays on"})).await;
+    let stalled_key = stalled["streamKey"].as_str().unwrap();
+    // A source that sends half a second of audio and then nothing, holding its connection.
+    let mp3 = sine_mp3(500, 1, 128).await;
+    let (answer, mut tcp) =
+        source_request(&s, &put_head(stalled_key, stalled_key), &mp3[..8_000]).await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    let ffmpeg = push_tone(&s, other["streamKey"].as_str().unwrap(), 1000, 16);
+    let id = stalled["id"].as_str().unwrap();
+    wait_active(&s, &key, id, true, Duration::from_secs(3)).await;
+    let went_live = Instant::now();
+    wait_active(&s, &key, id, false, Duration::from_secs(14)).await;
+    let after = went_live.elapsed();
+    assert!(
+        after >= Duration::from_secs(9),
+        "dropped after {after:?}, not before the timeout"
+    );
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(2), tcp.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the box hung up on the stalled source");
+    // The other channel was never disturbed.
+    let playing = get_stream(&s, &key, other["id"].as_str().unwrap()).await;
+    assert_eq!(playing["isActive"], true);
+    let (freq, _) = tone_at(playing["playbackUrl"].as_str().unwrap(), 2).await;
+    assert!((freq - 1000.0).abs() < 15.0, "{freq} Hz");
+    assert!(finished(ffmpeg).await);
+}
+
+#[tokio::test]
+async fn a_pull_source_that_is_a_web_page_is_an_issue_naming_its_type() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let (url, _) = serve_audio(b"<html>not a radio</html>".to_vec(), "text/html").await;
+    let stream = create(&s, &key, json!({"name": "page", "pull": {"source": url}})).await;
+    let id = stream["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = get_stream(&s, &key, id).await;
+        if let Some(issue) = st["issues"][0].as_str() {
+            assert!(issue.contains("text/html"), "{issue}");
+            assert_eq!(st["isActive"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no issue: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn channels_targets_sessions_clips_and_their_media_survive_backup_and_restore() {
+    let s = TestServer::start().await;
+    let key = s.staff_token().await;
+    let stream = create(
+        &s,
+        &key,
+        json!({"name": "archive", "record": true, "multistream": {"targets": [
+            {"profile": "source", "spec": {"url": "icecast://source:pw@127.0.0.1:9/m.mp3", "name": "radio"}}]}}),
+    )
+    .await;
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let ffmpeg = push_tone(&s, stream["streamKey"].as_str().unwrap(), 1000, 4);
+    wait_active(&s, &key, &id, true, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = now_ms();
+    let (status, clipped) = clip(
+        &s,
+        &key,
+        json!({"playbackId": stream["playbackId"], "startTime": now - 2000, "endTime": now - 500}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{clipped}");
+    assert!(finished(ffmpeg).await);
+    wait_active(&s, &key, &id, false, Duration::from_secs(5)).await;
+    let backup_dir = tempfile::tempdir().unwrap();
+    let dest = backup_dir.path().join("box.backup");
+    let config = crate::support::test_config(s.data_dir(), "");
+    roundwared::backup::backup(&config, &dest).expect("backup");
+
+    let restored_dir = tempfile::tempdir().unwrap();
+    let restored_config = crate::support::test_config(restored_dir.path(), "");
+    roundwared::backup::restore(&restored_config, &dest, false).expect("restore");
+    let r = TestServer::start_in(restored_dir.path(), "").await;
+    let key = r.staff_token().await;
+    let back = get_stream(&r, &key, &id).await;
+    assert_eq!(back["streamKey"], stream["streamKey"]);
+    assert_eq!(
+        back["multistream"]["targets"][0]["id"],
+        stream["multistream"]["targets"][0]["id"]
+    );
+    let (_, sessions, _) = lp(
+        &r,
+        Method::GET,
+        &format!("/stream/{id}/sessions"),
+        Some(&key),
+        None,
+    )
+    .await;
+    let recording = sessions[0]["recordingUrl"]
+        .as_str()
+        .unwrap()
+        .replace(&s.base, &r.base);
+    assert!(
+        (probe_seconds(&recording).await - 4.0).abs() < 0.1,
+        "the recording came along"
+    );
+    let (_, clips, _) = lp(
+        &r,
+        Method::GET,
+        &format!("/stream/{id}/clips"),
+        Some(&key),
+        None,
+    )
+    .await;
+    let clip_url = clips[0]["downloadUrl"].as_str().unwrap().to_owned();
+    let original = s
+        .client
+        .get(clipped["asset"]["downloadUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let restored = r
+        .client
+        .get(&clip_url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(restored, original, "the clip came along, byte for byte");
+}
