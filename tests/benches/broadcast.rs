@@ -191,8 +191,8 @@ async fn run(channels: usize, seconds: u64) {
     println!(
         "source in -> same bytes out ({} frames): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         delays.len(),
-        common::percentile_ms(&delays, 50.0),
-        common::percentile_ms(&delays, 99.0),
+        common::percentile_ms(&delays, 0.50),
+        common::percentile_ms(&delays, 0.99),
         delays.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
     drop(tcp);
@@ -204,7 +204,7 @@ async fn run(channels: usize, seconds: u64) {
     firsts.sort();
     println!(
         "first audio byte on connect (20 connections): p50 {:.1} ms, max {:.1} ms",
-        common::percentile_ms(&firsts, 50.0),
+        common::percentile_ms(&firsts, 0.50),
         firsts.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
     // A 60 s clip once 62 s are buffered.
@@ -233,7 +233,7 @@ async fn run(channels: usize, seconds: u64) {
     answers.sort();
     println!(
         "60 s clip answered (5 runs): p50 {:.1} ms, max {:.1} ms",
-        common::percentile_ms(&answers, 50.0),
+        common::percentile_ms(&answers, 0.50),
         answers.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
 
