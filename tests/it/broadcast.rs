@@ -77,6 +77,19 @@ async fn wait_active(s: &TestServer, key: &str, id: &str, active: bool, within: 
     }
 }
 
+/// The channel's first `issues` entry once it shows one (within 5 s), and the Stream.
+async fn wait_issue(s: &TestServer, key: &str, id: &str) -> (String, Value) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = get_stream(s, key, id).await;
+        if let Some(issue) = st["issues"][0].as_str() {
+            return (issue.to_owned(), st);
+        }
+        assert!(Instant::now() < deadline, "no issue shown: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn port_of(s: &TestServer) -> u16 {
     s.base.rsplit(':').next().unwrap().parse().unwrap()
 }
@@ -652,17 +665,9 @@ async fn an_unreachable_pull_source_is_an_issue_of_the_channel_and_start_pull_ne
     drop(closed);
     let stream = create(&s, &key, json!({"name": "gone", "pull": {"source": url}})).await;
     let id = stream["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let st = get_stream(&s, &key, id).await;
-        if let Some(issue) = st["issues"][0].as_str() {
-            assert!(issue.contains("cannot be played"), "{issue}");
-            assert_eq!(st["isHealthy"], false);
-            break;
-        }
-        assert!(Instant::now() < deadline, "no issue shown: {st}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (issue, st) = wait_issue(&s, &key, id).await;
+    assert!(issue.contains("cannot be played"), "{issue}");
+    assert_eq!(st["isHealthy"], false);
     let push = create(&s, &key, json!({"name": "push"})).await;
     let (status, body, _) = lp(
         &s,
@@ -1389,17 +1394,9 @@ async fn a_pull_source_that_is_a_web_page_is_an_issue_naming_its_type() {
     let (url, _) = serve_audio(b"<html>not a radio</html>".to_vec(), "text/html").await;
     let stream = create(&s, &key, json!({"name": "page", "pull": {"source": url}})).await;
     let id = stream["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let st = get_stream(&s, &key, id).await;
-        if let Some(issue) = st["issues"][0].as_str() {
-            assert!(issue.contains("text/html"), "{issue}");
-            assert_eq!(st["isActive"], false);
-            break;
-        }
-        assert!(Instant::now() < deadline, "no issue: {st}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (issue, st) = wait_issue(&s, &key, id).await;
+    assert!(issue.contains("text/html"), "{issue}");
+    assert_eq!(st["isActive"], false);
 }
 
 #[tokio::test]
