@@ -128,7 +128,7 @@ impl Daemon {
         let broadcast = Broadcast::new(
             store.clone(),
             config.storage.media_dir(),
-            config.broadcast.clip_buffer_s,
+            &config.broadcast,
             lifecycle.shutdown.clone(),
         );
         // Speakers naming one of this box's channels read it in-process.

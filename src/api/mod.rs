@@ -1,6 +1,7 @@
 //! The HTTP API: the Roundware api/2 surface under `/api/2/`, the media files under
-//! `/rwmedia/` (`media`) and the live streams at `/stream<id>.mp3` (`stream`), with CORS
-//! on every route; [`conn`] wraps accepted sockets so a stream can cap its send buffer.
+//! `/rwmedia/` (`media`) and the live streams at `/stream<id>.mp3` (`stream`, handed to the
+//! feeds' fan-out writers by [`listen`]), with CORS on every route; [`conn`] wraps accepted
+//! sockets so a stream can cap its send buffer.
 //!
 //! Handlers are thin: read input ([`input`]), check it, make one call into the store (or,
 //! later, the conductor), shape the answer. Every operation is registered through
@@ -20,6 +21,7 @@ pub(crate) mod ingest;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod list_cache;
+pub(crate) mod listen;
 pub(crate) mod login_guard;
 mod paging;
 pub(crate) mod routes;

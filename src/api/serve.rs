@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use super::conn::{TunedListener, TunedStream};
+use super::listen;
 use super::slow_body::{self, BodyPace};
 use crate::broadcast::{Broadcast, ingest};
 use crate::config::ConnectionConfig;
@@ -108,7 +109,9 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let tuning = io.tuning(peer);
+        let tuning_for_listeners = tuning.clone();
         let app = app.clone();
+        let app_for_listeners = app.clone();
         let service = hyper::service::service_fn(move |req: axum::http::Request<Incoming>| {
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo(tuning.clone()));
@@ -123,11 +126,22 @@ pub(crate) async fn serve(
         let builder = builder.clone();
         let broadcast = broadcast.clone();
         let head_timeout = Duration::from_secs(settings.header_read_timeout_s);
+        let listen = (app_for_listeners.clone(), tuning_for_listeners);
         tokio::spawn(async move {
-            if is_source(&io, head_timeout).await {
-                ingest::serve(io, peer, broadcast, head_timeout).await;
-                return;
-            }
+            let io = match opening(&io, head_timeout).await {
+                Opening::Source => {
+                    ingest::serve(io, peer, broadcast, head_timeout).await;
+                    return;
+                }
+                Opening::Listener => {
+                    let (app, tuning) = listen;
+                    match listen::serve(io, tuning, app, head_timeout).await {
+                        Some(io) => io,
+                        None => return,
+                    }
+                }
+                Opening::Other => io,
+            };
             let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
             if let Err(e) = conn.await {
                 log::debug!("connection from {peer} ended: {e}");
@@ -138,25 +152,39 @@ pub(crate) async fn serve(
     graceful.shutdown().await;
 }
 
-/// Whether the connection opens with an Icecast source request (`SOURCE`, `PUT /live/`),
-/// read without consuming it; anything else, an early close or a silent client is HTTP's
-/// (hyper's header-read timeout deals with the silent one).
-async fn is_source(io: &TunedStream, head_timeout: Duration) -> bool {
+/// What a connection opens with.
+enum Opening {
+    /// An Icecast source request (`SOURCE`, `PUT /live/`): ingest's.
+    Source,
+    /// A stream request (`GET /live/`, `GET /stream`): [`listen`]'s first, then hyper's.
+    Listener,
+    /// Anything else, an early close or a silent client: hyper's (its header-read timeout
+    /// deals with the silent one).
+    Other,
+}
+
+/// Reads the connection's first bytes without consuming them.
+async fn opening(io: &TunedStream, head_timeout: Duration) -> Opening {
     let deadline = tokio::time::Instant::now() + head_timeout;
     let mut first = [0u8; 16];
     loop {
         let peeked = tokio::time::timeout_at(deadline, io.peek(&mut first)).await;
-        let Ok(Ok(n)) = peeked else { return false };
-        if n == 0 {
-            return false;
-        }
-        match ingest::is_source_request(&first[..n]) {
-            Some(decided) => return decided,
+        let Ok(Ok(n @ 1..)) = peeked else {
+            return Opening::Other;
+        };
+        let first = &first[..n];
+        match (
+            ingest::is_source_request(first),
+            listen::is_listener_request(first),
+        ) {
+            (Some(true), _) => return Opening::Source,
+            (_, Some(true)) => return Opening::Listener,
+            (Some(false), Some(false)) => return Opening::Other,
             // A client trickling its first bytes: look again shortly.
-            None => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
         if tokio::time::Instant::now() >= deadline {
-            return false;
+            return Opening::Other;
         }
     }
 }

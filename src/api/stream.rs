@@ -20,6 +20,11 @@
 //! MP3 (plus ICY blocks) until the socket closes — byte for byte Icecast's answer, which every
 //! player accepts. Only this route does this; the API keeps HTTP/1.1 keep-alive.
 //!
+//! **Writers.** A stream asked for first thing on a connection of its own (what players do)
+//! is written by its feed's fan-out writer ([`super::listen`], [`crate::output::fanout`]):
+//! the same head and body, one task for all of a feed's listeners. Otherwise (a keep-alive
+//! connection that asked for something else first) hyper writes it, a task per listener.
+//!
 //! **Slow clients.** The connection's kernel send buffer is capped at about half a second of
 //! audio ([`super::conn`]); the application queue skips a listener forward when it falls
 //! behind (see [`crate::output::feed`]). A client that leaves is noticed on the next write
@@ -33,6 +38,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Version, header};
 use axum::response::{IntoResponse, Response};
 
 use super::conn::ConnTuning;
+use super::listen::Handoff;
 use super::{ApiError, AppState};
 use crate::output::feed::Feed;
 use crate::output::icy;
@@ -150,7 +156,15 @@ fn mp3_response(
                 feed.listeners()
             );
         }
-        Body::from_stream(ListenerBody::new(sub, with_icy).into_stream())
+        let body = ListenerBody::new(sub, with_icy);
+        match req.extensions().get::<Handoff>() {
+            // A connection of its own: the feed's fan-out writer sends the head and body.
+            Some(handoff) => {
+                handoff.put(feed.clone(), body);
+                Body::empty()
+            }
+            None => Body::from_stream(body.into_stream()),
+        }
     };
     let mut response = Response::new(body);
     *response.version_mut() = Version::HTTP_10;

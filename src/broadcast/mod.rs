@@ -71,6 +71,8 @@ struct Inner {
     media_dir: std::path::PathBuf,
     /// Seconds of each live channel kept for clips.
     clip_buffer_s: u32,
+    /// How long a channel with many listeners gathers pieces ([`Feed::set_relay_hold_ms`]).
+    relay_hold_ms: u32,
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Pull loops by channel id.
     pulls: Mutex<HashMap<String, Arc<pull::Pull>>>,
@@ -132,19 +134,20 @@ pub(crate) enum BeginError {
 }
 
 impl Broadcast {
-    /// No channel live; recordings go to `media_dir`; `clip_buffer_s` of each live channel
-    /// is kept for clips; sources end when `shutdown` is cancelled.
+    /// No channel live; recordings go to `media_dir`; channels keep clips and relay as
+    /// `config` says; sources end when `shutdown` is cancelled.
     pub(crate) fn new(
         store: Store,
         media_dir: std::path::PathBuf,
-        clip_buffer_s: u32,
+        config: &crate::config::BroadcastConfig,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 media_dir,
-                clip_buffer_s,
+                clip_buffer_s: config.clip_buffer_s,
+                relay_hold_ms: config.relay_hold_ms,
                 live: Mutex::new(HashMap::new()),
                 pulls: Mutex::new(HashMap::new()),
                 pushes: Mutex::new(HashMap::new()),
@@ -402,10 +405,11 @@ impl Session {
             return;
         };
         let clip_s = self.broadcast.inner.clip_buffer_s;
-        let feed = self
-            .live
-            .feed
-            .get_or_init(|| Feed::with_clips(first.kbps, clip_s, None));
+        let feed = self.live.feed.get_or_init(|| {
+            let feed = Feed::with_clips(first.kbps, clip_s, None);
+            feed.set_relay_hold_ms(self.broadcast.inner.relay_hold_ms);
+            feed
+        });
         if let Some(r) = &self.recorder {
             r.write(&frames.audio);
         }

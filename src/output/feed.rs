@@ -19,7 +19,7 @@
 //! HTTP (see `api::stream`), encoding, the engine.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -73,6 +73,10 @@ struct Inner {
     queue: Mutex<Queue>,
     /// Woken on every publish and on close.
     notify: Notify,
+    /// How long the fan-out writer gathers publishes once many listen ([`super::fanout`]).
+    relay_hold_ms: AtomicU32,
+    /// The writer task of the listeners handed over by [`Feed::fan_out`], once there is one.
+    writer: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<super::fanout::Direct>>,
     closed: AtomicBool,
     listeners: AtomicUsize,
     clients_total: AtomicU64,
@@ -143,6 +147,8 @@ impl Feed {
                     closed: false,
                 }),
                 notify: Notify::new(),
+                relay_hold_ms: AtomicU32::new(0),
+                writer: std::sync::OnceLock::new(),
                 closed: AtomicBool::new(false),
                 listeners: AtomicUsize::new(0),
                 clients_total: AtomicU64::new(0),
@@ -187,6 +193,37 @@ impl Feed {
             }
         }
         self.inner.notify.notify_waiters();
+    }
+
+    /// A future woken by the next publish or close; it counts from its creation, so create it
+    /// before looking at the queue.
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.notify.notified()
+    }
+
+    /// Lets the fan-out writer gather this feed's publishes for up to `hold_ms` before a round
+    /// of writes once it has [`super::fanout::HOLD_FROM_LISTENERS`] listeners (0: never). For
+    /// a feed published in small pieces (a relayed channel); a feed of 250 ms chunks gains
+    /// nothing from it.
+    pub(crate) fn set_relay_hold_ms(&self, hold_ms: u32) {
+        self.inner.relay_hold_ms.store(hold_ms, Ordering::Relaxed);
+    }
+
+    /// See [`Feed::set_relay_hold_ms`].
+    pub(crate) fn relay_hold_ms(&self) -> u32 {
+        self.inner.relay_hold_ms.load(Ordering::Relaxed)
+    }
+
+    /// Hands `listener` to this feed's writer task (started with the first one), which writes
+    /// to every such listener in turn at each publish; see [`super::fanout`].
+    pub(crate) fn fan_out(&self, listener: super::fanout::Direct) {
+        let writer = self.inner.writer.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(super::fanout::run(self.clone(), rx));
+            tx
+        });
+        // The writer only ends once the feed is closed; the listener is then dropped (closed).
+        let _ = writer.send(listener);
     }
 
     /// The name clips ask for this feed by, if it has one.
@@ -297,9 +334,13 @@ impl std::fmt::Debug for Subscription {
 }
 
 /// What the queue holds for a cursor right now.
-enum Next {
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// The next chunk (the cursor moved past it).
     Chunk(Chunk),
+    /// The listener is at live: wait for [`Feed::notified`].
     Wait,
+    /// The feed closed.
     Closed,
 }
 
@@ -317,6 +358,11 @@ impl Subscription {
                 Next::Wait => notified.await,
             }
         }
+    }
+
+    /// [`Subscription::next_chunk`] without waiting: [`Next::Wait`] at live.
+    pub(crate) fn try_next_chunk(&mut self) -> Next {
+        poll_queue(&self.feed, &mut self.cursor)
     }
 
     /// Adds `n` body bytes to the feed's [`FeedStats::bytes_sent`].

@@ -13,8 +13,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::feed::Subscription;
+use super::feed::{Next, Subscription};
 use super::icy;
+
+/// What [`ListenerBody::try_piece`] has now.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    /// Bytes to send next.
+    Ready(Bytes),
+    /// Nothing until the feed publishes again ([`super::feed::Feed::notified`]).
+    Wait,
+    /// The feed closed: the body ends.
+    Closed,
+}
 
 /// ICY state of a listener that sent `Icy-MetaData: 1`.
 #[derive(Debug)]
@@ -52,10 +63,29 @@ impl ListenerBody {
 
     /// The next piece of the body; `None` when the feed closed.
     pub(crate) async fn next_piece(&mut self) -> Option<Bytes> {
+        loop {
+            // Registered before looking, so a publish in between still wakes us.
+            let feed = self.sub.feed().clone();
+            let notified = feed.notified();
+            match self.try_piece() {
+                Piece::Ready(piece) => return Some(piece),
+                Piece::Closed => return None,
+                Piece::Wait => notified.await,
+            }
+        }
+    }
+
+    /// The next piece if one is ready now: audio up to the next ICY block, or the block.
+    pub(crate) fn try_piece(&mut self) -> Piece {
         if self.pending.is_empty() {
-            let chunk = self.sub.next_chunk().await?;
-            self.pending = chunk.mp3;
-            self.title = chunk.title;
+            match self.sub.try_next_chunk() {
+                Next::Chunk(chunk) => {
+                    self.pending = chunk.mp3;
+                    self.title = chunk.title;
+                }
+                Next::Wait => return Piece::Wait,
+                Next::Closed => return Piece::Closed,
+            }
         }
         let piece = match &mut self.icy {
             None => std::mem::take(&mut self.pending),
@@ -75,7 +105,7 @@ impl ListenerBody {
             }
         };
         self.sub.count_sent(piece.len());
-        Some(piece)
+        Piece::Ready(piece)
     }
 
     /// The body as a stream of byte pieces (for `axum::body::Body::from_stream`).

@@ -7,6 +7,8 @@
 //! * [`clips`]: a feed's last minutes as timestamped MP3 frames, cut into clips by window.
 //! * [`listener`]: one HTTP listener's view of a feed: the burst on connect, the lag policy
 //!   and the ICY metadata interleaving ([`icy`]).
+//! * [`fanout`]: Icecast's loop: one writer task per feed offering each publish to every
+//!   listener handed to it, with non-blocking writes.
 //! * [`render`]: the per-stream thread that paces a mixer in real time, encodes it and
 //!   publishes to its feed.
 //! * `soundcard` (feature `soundcard`, on by default): the local listener's sound card through
@@ -31,6 +33,7 @@
 pub(crate) mod asound;
 pub(crate) mod card;
 pub(crate) mod clips;
+pub(crate) mod fanout;
 pub mod feed;
 pub(crate) mod gain;
 pub(crate) mod icy;

@@ -262,6 +262,42 @@ async fn icy_blocks_come_every_16000_bytes_with_the_title_first_then_zeros_until
     s.stop().await;
 }
 
+/// Players ask for the stream first thing on a connection of its own, and the feed's fan-out
+/// writer serves them; a stream asked for later on a kept-alive connection is hyper's. Both
+/// must be the same answer.
+#[tokio::test]
+async fn a_stream_asked_for_after_another_request_on_a_kept_alive_connection_gets_the_same_answer()
+{
+    let s = TestServer::start().await;
+    let (_feed, _tone) = live_feed(&s, 8, 128).await;
+    let extra = "Icy-MetaData: 1\r\nOrigin: http://phone.local\r\n";
+    let mut fresh = request(&s, "GET", "/stream8.mp3", extra).await;
+
+    let mut api = request(&s, "GET", "/api/2/", "").await;
+    let length: usize = api
+        .header("content-length")
+        .expect("a sized answer")
+        .parse()
+        .unwrap();
+    assert_eq!(api.read_body(length).await.len(), length);
+    let mut reused = request_on(api.sock, "GET", "/stream8.mp3", extra).await;
+
+    assert_eq!(reused.status_line, fresh.status_line);
+    let without_date = |r: &RawResponse| {
+        let mut h = r.headers.clone();
+        assert!(h.remove("date").is_some(), "a Date header");
+        h
+    };
+    assert_eq!(without_date(&reused), without_date(&fresh));
+    for r in [&mut fresh, &mut reused] {
+        let body = r.read_body(2 * 16_000 + 100).await;
+        let (audio, blocks) = split_icy(&body, 16_000);
+        assert_eq!(blocks[0], format!("StreamTitle='{TITLE}';"));
+        walk_frames(&audio);
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn head_preflight_unknown_and_closed_streams_answer_without_a_body() {
     let s = TestServer::start().await;
