@@ -3,13 +3,14 @@
 //! * **source in → same bytes out**: a source client sends distinct 128 kbps MP3 frames
 //!   (white noise) in real time; a listener of `/live/<playbackId>.mp3` finds each frame it
 //!   receives among those sent and notes how long after its send it arrived (p50 / p99 / max,
-//!   the burst on connect left out);
+//!   the burst on connect left out): alone, then with `--audience N` (100) other listeners,
+//!   enough for the relay to gather pieces (`[broadcast] relay_hold_ms`);
 //! * **first audio byte on connect** while live (20 connections: p50 / max);
 //! * **a 60 s clip**: `POST /livepeer/api/clip` for the last 60 s, answer time (5 runs);
 //! * **ingest CPU**: `--channels N` (10) channels pushed at once with no listener, the
 //!   server's CPU over `--seconds N` (20), per channel.
 //!
-//! Run: `cargo bench --bench broadcast` (about 2 minutes). Needs `ffmpeg`. The relay's CPU
+//! Run: `cargo bench --bench broadcast` (about 3 minutes). Needs `ffmpeg`. The relay's CPU
 //! beside Icecast's is in `cargo bench --bench fanout` (`--only channel`, `--only icecast`).
 
 use std::collections::HashMap;
@@ -26,12 +27,13 @@ mod common;
 fn main() {
     let channels = common::arg("--channels", 10) as usize;
     let seconds = common::arg("--seconds", 20);
+    let audience = common::arg("--audience", 100) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(channels, seconds));
+    runtime.block_on(run(channels, seconds, audience));
 }
 
 /// `seconds` of white noise as 128 kbps MP3 frames (every frame different).
@@ -137,7 +139,53 @@ async fn listen(addr: &str, path: &str) -> (Duration, TcpStream, Vec<u8>) {
     }
 }
 
-async fn run(channels: usize, seconds: u64) {
+/// For `seconds`, how long after its send each frame the listener `tcp` receives arrived
+/// (frames sent before it joined left out).
+async fn latencies(
+    mut tcp: TcpStream,
+    mut body: Vec<u8>,
+    index: &HashMap<u64, usize>,
+    sent: &Mutex<Vec<Option<Instant>>>,
+    seconds: u64,
+) -> Vec<Duration> {
+    let joined = Instant::now();
+    let mut delays = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    while joined.elapsed() < Duration::from_secs(seconds) {
+        // Whole frames at the front of `body`: find each among those sent.
+        let mut pos = 0;
+        while let Some(h) = body.get(pos..).and_then(FrameHeader::parse) {
+            if pos + h.len > body.len() {
+                break;
+            }
+            if let Some(&i) = index.get(&hash(&body[pos..pos + h.len])) {
+                if let Some(at) = sent.lock().unwrap()[i] {
+                    if at > joined {
+                        delays.push(at.elapsed());
+                    }
+                }
+            }
+            pos += h.len;
+        }
+        body.drain(..pos);
+        let n = tcp.read(&mut chunk).await.expect("read");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    delays.sort();
+    delays
+}
+
+fn print_latency(label: &str, delays: &[Duration]) {
+    println!(
+        "source in -> same bytes out, {label} ({} frames): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        delays.len(),
+        common::percentile_ms(delays, 0.50),
+        common::percentile_ms(delays, 0.99),
+        delays.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    );
+}
+
+async fn run(channels: usize, seconds: u64, audience: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = common::ReleaseServer::start_many_phones(dir.path(), &[]);
     common::wait_ready(&server.base).await;
@@ -163,39 +211,26 @@ async fn run(channels: usize, seconds: u64) {
     tokio::spawn(push(addr.clone(), key, frames.clone(), sent.clone()));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let path = format!("/live/{playback}.mp3");
-    let (_, mut tcp, mut body) = listen(&addr, &path).await;
     let joined = Instant::now();
-    let mut delays = Vec::new();
-    let mut chunk = vec![0u8; 16 * 1024];
-    while joined.elapsed() < Duration::from_secs(seconds) {
-        // Whole frames at the front of `body`: find each among those sent.
-        let mut pos = 0;
-        while let Some(h) = body.get(pos..).and_then(FrameHeader::parse) {
-            if pos + h.len > body.len() {
-                break;
-            }
-            if let Some(&i) = index.get(&hash(&body[pos..pos + h.len])) {
-                if let Some(at) = sent.lock().unwrap()[i] {
-                    if at > joined {
-                        delays.push(at.elapsed());
-                    }
-                }
-            }
-            pos += h.len;
-        }
-        body.drain(..pos);
-        let n = tcp.read(&mut chunk).await.expect("read");
-        body.extend_from_slice(&chunk[..n]);
+    let (_, tcp, body) = listen(&addr, &path).await;
+    let delays = latencies(tcp, body, &index, &sent, seconds).await;
+    print_latency("alone", &delays);
+
+    // The same with an audience large enough for the relay hold ([broadcast] relay_hold_ms).
+    let mut crowd = tokio::task::JoinSet::new();
+    for _ in 0..audience {
+        let (addr, path) = (addr.clone(), path.clone());
+        crowd.spawn(async move {
+            let (_, mut tcp, _) = listen(&addr, &path).await;
+            let mut sink = vec![0u8; 16 * 1024];
+            while tcp.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
     }
-    delays.sort();
-    println!(
-        "source in -> same bytes out ({} frames): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        delays.len(),
-        common::percentile_ms(&delays, 0.50),
-        common::percentile_ms(&delays, 0.99),
-        delays.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    );
-    drop(tcp);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, tcp, body) = listen(&addr, &path).await;
+    let delays = latencies(tcp, body, &index, &sent, seconds).await;
+    print_latency(&format!("with {audience} other listeners"), &delays);
+    crowd.abort_all();
     let mut firsts = Vec::new();
     for _ in 0..20 {
         let (first, _, _) = listen(&addr, &path).await;
