@@ -67,19 +67,24 @@ pub(super) fn is_listener_request(first: &[u8]) -> Option<bool> {
 }
 
 /// Serves a connection that opens with a stream request: hands it to the feed's writer and
-/// returns `None`, or returns it untouched for hyper.
+/// returns `None`, or returns it untouched for hyper. A head not whole by `deadline` (the
+/// connection's `[http] header_read_timeout_s`) closes the connection, as hyper would.
 pub(super) async fn serve(
     io: TunedStream,
     tuning: ConnTuning,
     app: Router,
-    head_timeout: Duration,
+    deadline: tokio::time::Instant,
 ) -> Option<TunedStream> {
-    let deadline = tokio::time::Instant::now() + head_timeout;
     let mut buf = vec![0u8; MAX_HEAD_BYTES];
     let (req, head_len) = loop {
+        // Checked first: a peek of bytes already there is ready even past the deadline.
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
         let peeked = tokio::time::timeout_at(deadline, io.peek(&mut buf)).await;
         let Ok(Ok(n @ 1..)) = peeked else {
-            return Some(io);
+            // Too slow, gone, or failed: nothing to answer.
+            return None;
         };
         match parse_head(&buf[..n]) {
             Head::Complete(req, len) => break (req, len),

@@ -128,14 +128,16 @@ pub(crate) async fn serve(
         let head_timeout = Duration::from_secs(settings.header_read_timeout_s);
         let listen = (app_for_listeners.clone(), tuning_for_listeners);
         tokio::spawn(async move {
-            let io = match opening(&io, head_timeout).await {
+            // One allowance for the whole head, however it is read.
+            let head_deadline = tokio::time::Instant::now() + head_timeout;
+            let io = match opening(&io, head_deadline).await {
                 Opening::Source => {
                     ingest::serve(io, peer, broadcast, head_timeout).await;
                     return;
                 }
                 Opening::Listener => {
                     let (app, tuning) = listen;
-                    match listen::serve(io, tuning, app, head_timeout).await {
+                    match listen::serve(io, tuning, app, head_deadline).await {
                         Some(io) => io,
                         None => return,
                     }
@@ -164,8 +166,7 @@ enum Opening {
 }
 
 /// Reads the connection's first bytes without consuming them.
-async fn opening(io: &TunedStream, head_timeout: Duration) -> Opening {
-    let deadline = tokio::time::Instant::now() + head_timeout;
+async fn opening(io: &TunedStream, deadline: tokio::time::Instant) -> Opening {
     let mut first = [0u8; 16];
     loop {
         let peeked = tokio::time::timeout_at(deadline, io.peek(&mut first)).await;

@@ -102,8 +102,15 @@ fn detail(r: &crate::support::Reply) -> &str {
 async fn a_slowloris_connection_is_closed_after_the_header_timeout_while_normal_requests_are_served()
  {
     let s = TestServer::start_with("[http]\nheader_read_timeout_s = 1\n").await;
-    let mut slow = connect_from(&s, "127.0.0.1").await;
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    // The API's path (hyper's) and the streams' (read before hyper, see `api::listen`).
+    for path in ["/healthz", "/live/abc.mp3", "/stream1.mp3"] {
+        slowloris_is_closed(&s, path).await;
+    }
+}
+
+async fn slowloris_is_closed(s: &TestServer, path: &str) {
+    let mut slow = connect_from(s, "127.0.0.1").await;
+    slow.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-Slow: ").as_bytes())
         .await
         .unwrap();
     let trickle = tokio::spawn(async move {
@@ -131,7 +138,7 @@ async fn a_slowloris_connection_is_closed_after_the_header_timeout_while_normal_
     }
     assert!(
         trickle.await.unwrap(),
-        "the trickling connection stayed open"
+        "the trickling connection to {path} stayed open"
     );
 }
 
