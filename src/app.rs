@@ -60,6 +60,9 @@ pub enum RunError {
     /// Another roundwared (or a restore) is using the data directory.
     #[error(transparent)]
     Locked(#[from] backup::LockError),
+    /// Fleet mode could not start (its nats-server is missing or too old).
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -100,6 +103,16 @@ impl Daemon {
             source,
         })?;
         let lock = backup::DataLock::acquire(&data_dir)?;
+        if config.fleet.enabled {
+            let client = crate::fleet::nats::connect(&config.fleet).await?;
+            log::info!(
+                "fleet mode: box {} ({:?}) on nats-server {} at {}",
+                config.fleet.box_number,
+                config.fleet.role,
+                client.server_info().version,
+                config.fleet.nats_url
+            );
+        }
         let store = Store::open_with(
             &config.storage.database_path(),
             store::StoreOptions {

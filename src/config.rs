@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 mod broadcast;
 mod events;
+mod fleet;
 mod guards;
 mod map;
 mod position;
@@ -18,6 +19,8 @@ pub use broadcast::BroadcastConfig;
 use broadcast::RawBroadcast;
 pub use events::EventsConfig;
 use events::RawEvents;
+use fleet::RawFleet;
+pub use fleet::{CentralConfig, FleetConfig, FleetRole, MAX_BOX, MediaFetch, ServerVersion};
 pub use guards::{AbuseLimits, ConnectionConfig};
 pub use map::MapConfig;
 use map::RawMap;
@@ -89,6 +92,8 @@ pub struct Config {
     pub map: MapConfig,
     /// `[broadcast]`.
     pub broadcast: BroadcastConfig,
+    /// `[fleet]` and `[fleet.central]`.
+    pub fleet: FleetConfig,
 }
 
 /// `[http]`: the API and media listener.
@@ -223,6 +228,8 @@ struct RawConfig {
     map: RawMap,
     #[serde(default)]
     broadcast: RawBroadcast,
+    #[serde(default)]
+    fleet: RawFleet,
 }
 
 #[derive(Debug, Deserialize)]
@@ -565,6 +572,7 @@ impl Config {
         broadcast::clip_buffer("stream.clip_buffer_s", raw.stream.clip_buffer_s)
             .map_err(|(k, m)| invalid(k, m))?;
         let broadcast = raw.broadcast.validate().map_err(|(k, m)| invalid(k, m))?;
+        let fleet = raw.fleet.validate().map_err(|(k, m)| invalid(k, m))?;
         let map = raw
             .map
             .validate(&raw.storage.data_dir)
@@ -611,6 +619,7 @@ impl Config {
             events,
             map,
             broadcast,
+            fleet,
         })
     }
 }

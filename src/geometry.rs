@@ -127,10 +127,10 @@ fn position(lon: f64, lat: f64) -> Result<Coord<f64>, GeometryError> {
 }
 
 fn ring(mut coords: Vec<Coord<f64>>) -> Result<LineString<f64>, GeometryError> {
-    if coords.first() != coords.last() {
-        if let Some(first) = coords.first().copied() {
-            coords.push(first);
-        }
+    if coords.first() != coords.last()
+        && let Some(first) = coords.first().copied()
+    {
+        coords.push(first);
     }
     if coords.len() < 4 {
         return Err(bad("a ring needs at least 3 distinct positions"));

@@ -54,6 +54,7 @@ mod conductor;
 pub mod config;
 mod demo;
 mod events;
+mod fleet;
 mod geometry;
 mod health;
 mod http_headers;

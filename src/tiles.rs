@@ -300,10 +300,10 @@ fn zoom_range(
             .and_then(|v| v.trim().parse::<u8>().ok())
             .filter(|z| *z <= MAX_ZOOM)
     };
-    if let (Some(min), Some(max)) = (from_meta("minzoom"), from_meta("maxzoom")) {
-        if min <= max {
-            return Ok((min, max));
-        }
+    if let (Some(min), Some(max)) = (from_meta("minzoom"), from_meta("maxzoom"))
+        && min <= max
+    {
+        return Ok((min, max));
     }
     let (min, max): (i64, i64) = conn.query_row(
         "SELECT MIN(zoom_level), MAX(zoom_level) FROM tiles",

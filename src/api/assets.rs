@@ -136,10 +136,10 @@ async fn render_list(
     let (count, page, mut rows) = state
         .store
         .read(move |c| {
-            if let Some(p) = project {
-                if !crate::store::sql::exists(c, "projects", p)? {
-                    return Err(StoreError::not_found("project", p));
-                }
+            if let Some(p) = project
+                && !crate::store::sql::exists(c, "projects", p)?
+            {
+                return Err(StoreError::not_found("project", p));
             }
             f.check(c)?;
             let (count, page, window) = match &paging {
@@ -457,13 +457,13 @@ async fn patch(
         })
         .await?;
     caller.may_change(owners.0, "recording")?;
-    if let Some(session_owner) = owners.1 {
-        if !caller.owns(session_owner) {
-            return Err(ApiError::field(
-                "session_id",
-                "Only staff may move a recording into someone else's session.",
-            ));
-        }
+    if let Some(session_owner) = owners.1
+        && !caller.owns(session_owner)
+    {
+        return Err(ApiError::field(
+            "session_id",
+            "Only staff may move a recording into someone else's session.",
+        ));
     }
     let mut asset = state
         .store

@@ -339,10 +339,8 @@ pub(super) async fn own_session(
 /// Leaves the contributor's username out for anyone but staff: it names staff logins and
 /// ends in four characters of the device id, a bearer secret.
 pub(super) fn redact_contributor(asset: &mut Asset, staff: bool) {
-    if !staff {
-        if let Some(user) = asset.user.as_mut() {
-            user.username = String::new();
-        }
+    if !staff && let Some(user) = asset.user.as_mut() {
+        user.username = String::new();
     }
 }
 

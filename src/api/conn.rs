@@ -245,10 +245,10 @@ impl TunedStream {
 
     fn apply_pending(&self) {
         let want = self.send_buffer_bytes.swap(0, Ordering::Relaxed);
-        if want != 0 {
-            if let Err(e) = socket2::SockRef::from(&self.io).set_send_buffer_size(want) {
-                log::debug!("cannot cap SO_SNDBUF at {want} bytes: {e}");
-            }
+        if want != 0
+            && let Err(e) = socket2::SockRef::from(&self.io).set_send_buffer_size(want)
+        {
+            log::debug!("cannot cap SO_SNDBUF at {want} bytes: {e}");
         }
     }
 }

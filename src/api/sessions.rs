@@ -64,13 +64,13 @@ async fn create(
 ) -> ApiResult<Json<Session>> {
     let mut errs = FieldErrors::default();
     let timezone = body.string("timezone", &mut errs);
-    if let Some(tz) = &timezone {
-        if !valid_timezone(tz) {
-            errs.add(
-                "timezone",
-                "Timezone must be in RFC822 GMT format (e.g. '-0800')",
-            );
-        }
+    if let Some(tz) = &timezone
+        && !valid_timezone(tz)
+    {
+        errs.add(
+            "timezone",
+            "Timezone must be in RFC822 GMT format (e.g. '-0800')",
+        );
     }
     let new = NewSession {
         project_id: body.req_int("project_id", &mut errs).unwrap_or_default(),

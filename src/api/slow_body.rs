@@ -106,10 +106,10 @@ impl http_body::Body for PacedBody {
         }
         let polled = this.inner.poll_frame(cx);
         let now = Instant::now();
-        if polled.is_ready() {
-            if let Some(since) = this.waiting_since.take() {
-                *this.waited += now - since;
-            }
+        if polled.is_ready()
+            && let Some(since) = this.waiting_since.take()
+        {
+            *this.waited += now - since;
         }
         match polled {
             Poll::Ready(Some(Ok(frame))) => {

@@ -44,10 +44,10 @@ impl OwnChannels {
             }
         }
         let mut names: Vec<(String, u16)> = hosts.into_iter().map(|h| (h, listen_port)).collect();
-        if let Some(url) = public_url.and_then(|u| reqwest::Url::parse(u).ok()) {
-            if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) {
-                names.push((host.to_ascii_lowercase(), port));
-            }
+        if let Some(url) = public_url.and_then(|u| reqwest::Url::parse(u).ok())
+            && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
+        {
+            names.push((host.to_ascii_lowercase(), port));
         }
         Self {
             broadcast,

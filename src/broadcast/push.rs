@@ -108,10 +108,10 @@ impl crate::broadcast::Broadcast {
                         };
                         let mut targets = Vec::new();
                         for t in &ch.targets {
-                            if let Some(target) = crate::store::channels::target(c, &t.target_id)? {
-                                if !target.disabled {
-                                    targets.push(target);
-                                }
+                            if let Some(target) = crate::store::channels::target(c, &t.target_id)?
+                                && !target.disabled
+                            {
+                                targets.push(target);
                             }
                         }
                         Ok(Some((ch.name, targets)))

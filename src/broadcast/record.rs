@@ -120,10 +120,10 @@ async fn publish(media_dir: &Path, session_id: &str) -> Result<String, String> {
     tokio::fs::rename(part_path(media_dir, session_id), &to)
         .await
         .map_err(|e| format!("cannot move the recording into place: {e}"))?;
-    if let Some(dir) = to.parent() {
-        if let Ok(d) = tokio::fs::File::open(dir).await {
-            let _ = d.sync_all().await;
-        }
+    if let Some(dir) = to.parent()
+        && let Ok(d) = tokio::fs::File::open(dir).await
+    {
+        let _ = d.sync_all().await;
     }
     Ok(name)
 }

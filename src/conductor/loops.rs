@@ -25,7 +25,7 @@ impl Engine {
             // Streams waiting for a speaker source retry on the tick after a bed resolves
             // (a new listener hears the bed at once), and every second anyway.
             let beds_resolved = self.inner.sources.beds_resolved();
-            let retry_speakers = n % 20 == 0 || beds_resolved != beds_seen;
+            let retry_speakers = n.is_multiple_of(20) || beds_resolved != beds_seen;
             beds_seen = beds_resolved;
             let now_s = self.now_s();
             self.inner
@@ -56,7 +56,7 @@ impl Engine {
             if !writes.is_empty() {
                 self.write_listen_events(writes);
             }
-            if n % LOG_EVERY_TICKS == 0 {
+            if n.is_multiple_of(LOG_EVERY_TICKS) {
                 self.log_counters();
             }
         }

@@ -147,13 +147,13 @@ impl<W: Write + Seek> Mp3Writer<W> {
         let size = self.encoder.lame_tag_size();
         if size > 0 && size as u64 <= self.bytes {
             let mut tag = Vec::with_capacity(size);
-            if let Some(n) = self.encoder.lame_tag_encode_to_vec(&mut tag) {
-                if n.get() as u64 <= self.bytes {
-                    let end = self.out.stream_position()?;
-                    self.out.seek(SeekFrom::Start(self.start))?;
-                    self.out.write_all(&tag[..n.get()])?;
-                    self.out.seek(SeekFrom::Start(end))?;
-                }
+            if let Some(n) = self.encoder.lame_tag_encode_to_vec(&mut tag)
+                && n.get() as u64 <= self.bytes
+            {
+                let end = self.out.stream_position()?;
+                self.out.seek(SeekFrom::Start(self.start))?;
+                self.out.write_all(&tag[..n.get()])?;
+                self.out.seek(SeekFrom::Start(end))?;
             }
         }
         self.out.flush()?;

@@ -170,10 +170,10 @@ impl Drop for Written {
     fn drop(&mut self) {
         if self.armed {
             for p in &self.paths {
-                if let Err(e) = std::fs::remove_file(p) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        log::warn!("cannot remove {}: {e}", p.display());
-                    }
+                if let Err(e) = std::fs::remove_file(p)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    log::warn!("cannot remove {}: {e}", p.display());
                 }
             }
         }
@@ -233,12 +233,11 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if !self.persisted {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    log::warn!("cannot remove {}: {e}", self.path.display());
-                }
-            }
+        if !self.persisted
+            && let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            log::warn!("cannot remove {}: {e}", self.path.display());
         }
     }
 }

@@ -102,7 +102,7 @@ impl Mp3Encoder {
     /// [`EncodeError::OddSampleCount`] for input that is not whole stereo frames (nothing is
     /// encoded then), [`EncodeError::Lame`] if LAME fails.
     pub fn encode(&mut self, interleaved: &[f32], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if interleaved.len() % 2 != 0 {
+        if !interleaved.len().is_multiple_of(2) {
             return Err(EncodeError::OddSampleCount(interleaved.len()));
         }
         // LAME's documented worst case per call: 1.25 × samples per channel + 7200 bytes.

@@ -184,11 +184,9 @@ impl Playlist {
             return Some(id);
         }
         let priority = catalog.project.timed_asset_priority;
-        if priority {
-            if let Some(id) = self.pick_timed(catalog, elapsed_s) {
-                self.hand_out(id, now_s);
-                return Some(id);
-            }
+        if priority && let Some(id) = self.pick_timed(catalog, elapsed_s) {
+            self.hand_out(id, now_s);
+            return Some(id);
         }
         if self.stack.is_empty()
             && self.played_any
@@ -202,11 +200,9 @@ impl Playlist {
             self.hand_out(id, now_s);
             return Some(id);
         }
-        if !priority {
-            if let Some(id) = self.pick_timed(catalog, elapsed_s) {
-                self.hand_out(id, now_s);
-                return Some(id);
-            }
+        if !priority && let Some(id) = self.pick_timed(catalog, elapsed_s) {
+            self.hand_out(id, now_s);
+            return Some(id);
         }
         None
     }

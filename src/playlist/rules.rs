@@ -41,10 +41,10 @@ pub(super) fn candidates(
     // For each listen category, the requested tags in it; categories without any impose nothing.
     let mut by_category: HashMap<i64, Vec<i64>> = HashMap::new();
     for tag in requested {
-        if let Some(cat) = catalog.filter.category_of.get(tag) {
-            if catalog.filter.categories.contains(cat) {
-                by_category.entry(*cat).or_default().push(*tag);
-            }
+        if let Some(cat) = catalog.filter.category_of.get(tag)
+            && catalog.filter.categories.contains(cat)
+        {
+            by_category.entry(*cat).or_default().push(*tag);
         }
     }
     catalog

@@ -143,10 +143,10 @@ impl Filter {
         let Some(last) = self.last.clone() else {
             return self.reset_to(&this, reading);
         };
-        if let (Some(a), Some(b)) = (last.time_of_day_s, this.time_of_day_s) {
-            if (a - b).abs() < 1e-3 {
-                return Verdict::Repeated;
-            }
+        if let (Some(a), Some(b)) = (last.time_of_day_s, this.time_of_day_s)
+            && (a - b).abs() < 1e-3
+        {
+            return Verdict::Repeated;
         }
         let dt_s = elapsed_s(&last, &this);
         // One second of slack: a single epoch of receiver noise is not a jump.

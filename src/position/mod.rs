@@ -361,7 +361,7 @@ impl Hub {
                     Outcome::Bad(why) => {
                         self.counters.bad_sentences += 1;
                         let n = self.counters.bad_sentences;
-                        if n <= 5 || n % 100 == 0 {
+                        if n <= 5 || n.is_multiple_of(100) {
                             log::warn!("position: bad sentence ({n} so far): {why}");
                         }
                     }

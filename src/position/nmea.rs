@@ -301,10 +301,10 @@ pub(crate) fn read_sentences<R: Read>(
             decoder.line(&line, Instant::now())
         };
         line.clear();
-        if let Some(o) = outcome {
-            if !sink(o) {
-                return Ok(());
-            }
+        if let Some(o) = outcome
+            && !sink(o)
+        {
+            return Ok(());
         }
     }
 }

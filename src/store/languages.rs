@@ -131,13 +131,13 @@ pub(crate) struct LanguageInput {
 }
 
 fn check_code_free(conn: &Connection, code: Option<&str>, except: i64) -> StoreResult<()> {
-    if let Some(code) = code {
-        if id_for_code(conn, code)?.is_some_and(|id| id != except) {
-            return Err(StoreError::conflict(
-                "language_code",
-                "language_code already exists in database",
-            ));
-        }
+    if let Some(code) = code
+        && id_for_code(conn, code)?.is_some_and(|id| id != except)
+    {
+        return Err(StoreError::conflict(
+            "language_code",
+            "language_code already exists in database",
+        ));
     }
     Ok(())
 }

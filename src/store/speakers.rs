@@ -68,12 +68,12 @@ impl Table for Speaker {
         let mut boundary: Option<String> = r.get(8)?;
         let attenuation_distance: i64 = r.get(9)?;
         let mut border: Option<String> = r.get(10)?;
-        if boundary.is_none() || border.is_none() {
-            if let Some(mp) = shape.as_deref().and_then(geometry::stored_multipolygon) {
-                let (b, a) = derived(&mp, attenuation_distance);
-                boundary.get_or_insert(b);
-                border.get_or_insert(a);
-            }
+        if (boundary.is_none() || border.is_none())
+            && let Some(mp) = shape.as_deref().and_then(geometry::stored_multipolygon)
+        {
+            let (b, a) = derived(&mp, attenuation_distance);
+            boundary.get_or_insert(b);
+            border.get_or_insert(a);
         }
         Ok(Self {
             id: r.get(0)?,

@@ -357,13 +357,13 @@ impl Editable for UiItem {
     fn patch(tx: &Transaction<'_>, id: i64, i: &ItemInput) -> StoreResult<Self> {
         UiItem::get(tx, id)?;
         check_item_refs(tx, i)?;
-        if let Some(Some(parent)) = i.parent_id {
-            if creates_cycle(tx, "ui_items", id, parent)? {
-                return Err(StoreError::conflict(
-                    "parent_id",
-                    "An item cannot be its own ancestor.",
-                ));
-            }
+        if let Some(Some(parent)) = i.parent_id
+            && creates_cycle(tx, "ui_items", id, parent)?
+        {
+            return Err(StoreError::conflict(
+                "parent_id",
+                "An item cannot be its own ancestor.",
+            ));
         }
         let mut a = Assignments::default();
         a.set("ui_group_id", i.ui_group_id)

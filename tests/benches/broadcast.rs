@@ -131,10 +131,10 @@ async fn listen(addr: &str, path: &str) -> (Duration, TcpStream, Vec<u8>) {
         let n = tcp.read(&mut chunk).await.expect("read");
         assert!(n > 0, "closed before audio");
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            if buf.len() > i + 4 {
-                return (t0.elapsed(), tcp, buf.split_off(i + 4));
-            }
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n")
+            && buf.len() > i + 4
+        {
+            return (t0.elapsed(), tcp, buf.split_off(i + 4));
         }
     }
 }
@@ -158,12 +158,11 @@ async fn latencies(
             if pos + h.len > body.len() {
                 break;
             }
-            if let Some(&i) = index.get(&hash(&body[pos..pos + h.len])) {
-                if let Some(at) = sent.lock().unwrap()[i] {
-                    if at > joined {
-                        delays.push(at.elapsed());
-                    }
-                }
+            if let Some(&i) = index.get(&hash(&body[pos..pos + h.len]))
+                && let Some(at) = sent.lock().unwrap()[i]
+                && at > joined
+            {
+                delays.push(at.elapsed());
             }
             pos += h.len;
         }

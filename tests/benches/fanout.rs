@@ -329,10 +329,10 @@ async fn icecast(clients: usize, seconds: u64) -> Result<Row, String> {
     // Wait for the mount, then for Icecast's 64 KiB burst to fill.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok((status, _)) = open_stream(&addr, "/bench.mp3").await {
-            if status.contains(" 200") {
-                break;
-            }
+        if let Ok((status, _)) = open_stream(&addr, "/bench.mp3").await
+            && status.contains(" 200")
+        {
+            break;
         }
         if Instant::now() > deadline {
             return Err(format!(
@@ -413,10 +413,10 @@ async fn channel(clients: usize, seconds: u64) -> Result<Row, String> {
     let path = format!("/live/{playback}.mp3");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok((status, _)) = open_stream(&addr, &path).await {
-            if status.contains(" 200") {
-                break;
-            }
+        if let Ok((status, _)) = open_stream(&addr, &path).await
+            && status.contains(" 200")
+        {
+            break;
         }
         if Instant::now() > deadline {
             return Err("the channel did not go live".into());

@@ -269,13 +269,13 @@ async fn console_replay(
         tick.tick().await;
         n += 1;
         let mut paths = vec!["/api/2/streams/local/"];
-        if n % 8 == 0 {
+        if n.is_multiple_of(8) {
             paths.push("/api/2/streams/status/");
         }
-        if n % 12 == 0 {
+        if n.is_multiple_of(12) {
             paths.push("/api/2/assets/?project_id=1");
         }
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             paths.extend(["/healthz", "/metrics"]);
         }
         for p in paths {

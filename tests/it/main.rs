@@ -17,6 +17,7 @@ mod crash_safety;
 mod demo;
 mod engine_audio;
 mod event_streams;
+mod fleet;
 mod fuzz_findings;
 mod ingest_hardening;
 mod layers;

@@ -1,0 +1,105 @@
+//! Fleet mode (issue 17) against real nats-servers on loopback: upstream 2.15.1 and Debian
+//! 12's 2.9.10, prepared by `tests/fleet/servers.sh` (paths in `RW_NATS_NEW` and
+//! `RW_NATS_OLD`). A test whose server is missing says so and skips.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{TestServer, test_config};
+
+/// A nats-server on a free loopback port, killed when dropped.
+struct Nats {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server at `$var`, or `None` after printing why the test skips.
+fn server(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(path) if path.exists() => Some(path),
+        _ => {
+            eprintln!("skipped: {var} names no nats-server (run tests/fleet/servers.sh)");
+            None
+        }
+    }
+}
+
+fn start_nats(binary: &PathBuf) -> Nats {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nats {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+fn fleet_toml(port: u16) -> String {
+    format!("[fleet]\nenabled = true\nbox = 2\nnats_url = \"nats://127.0.0.1:{port}\"\n")
+}
+
+#[tokio::test]
+async fn fleet_mode_refuses_a_nats_server_older_than_min_nats_server_naming_the_key() {
+    let Some(old) = server("RW_NATS_OLD") else {
+        return;
+    };
+    let nats = start_nats(&old);
+    let dir = tempfile::tempdir().unwrap();
+    let refused = roundwared::Daemon::start(test_config(dir.path(), &fleet_toml(nats.port)))
+        .await
+        .err()
+        .expect("the daemon refuses to start")
+        .to_string();
+    assert!(
+        refused.contains("min_nats_server = \"2.14.0\""),
+        "{refused}"
+    );
+    assert!(refused.contains("2.9.10"), "{refused}");
+}
+
+#[tokio::test]
+async fn fleet_mode_starts_on_a_current_nats_server_and_names_an_unreachable_one() {
+    let Some(new) = server("RW_NATS_NEW") else {
+        return;
+    };
+    let nats = start_nats(&new);
+    let s = TestServer::start_with(&fleet_toml(nats.port)).await;
+    assert_eq!(s.get("/healthz", None).await.status, 200);
+    s.stop().await;
+
+    let port = nats.port;
+    drop(nats);
+    let dir = tempfile::tempdir().unwrap();
+    let refused = roundwared::Daemon::start(test_config(dir.path(), &fleet_toml(port)))
+        .await
+        .err()
+        .expect("no server: the daemon refuses to start")
+        .to_string();
+    assert!(refused.contains("[fleet] nats_url"), "{refused}");
+}
