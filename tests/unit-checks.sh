@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Lints the systemd unit offline: `systemd-analyze verify` must print nothing (it exits 0 on
+# Lints the systemd units offline: `systemd-analyze verify` must print nothing (it exits 0 on
 # unknown keys, so any output fails) and `systemd-analyze security --offline=yes` must score
-# it at most 2.5 (threshold 25 on its 0-100 scale). ExecStart is pointed at /bin/true in a temp
+# each at most 2.5 (threshold 25 on its 0-100 scale). ExecStart is pointed at /bin/true in a temp
 # copy, since the binary is not installed on the build machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,16 +11,22 @@ if ! command -v systemd-analyze >/dev/null; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-sed 's#^ExecStart=/usr/bin/roundwared#ExecStart=/bin/true#' systemd/roundwared.service >"$tmp/roundwared.service"
-out=$(systemd-analyze verify --man=no "$tmp/roundwared.service" 2>&1) || { echo "$out"; echo "unit verify: FAILED"; exit 1; }
-if [ -n "$out" ]; then
-    echo "$out"
-    echo "unit verify: FAILED (systemd-analyze printed warnings)"
-    exit 1
-fi
-score=$(systemd-analyze security --offline=yes "$tmp/roundwared.service" 2>&1 | sed -n 's/.*Overall exposure level for roundwared.service: \([0-9.]*\).*/\1/p')
-if ! systemd-analyze security --offline=yes --threshold=25 "$tmp/roundwared.service" >/dev/null 2>&1; then
-    echo "unit security: FAILED, exposure $score > 2.5"
-    exit 1
-fi
-echo "unit checks: verify clean, security exposure $score (limit 2.5)"
+# check UNIT EXEC: the unit with its ExecStart binary pointed at /bin/true.
+check() {
+    local unit=$1 exec=$2
+    sed "s#^ExecStart=$exec#ExecStart=/bin/true#" "systemd/$unit" >"$tmp/$unit"
+    out=$(systemd-analyze verify --man=no "$tmp/$unit" 2>&1) || { echo "$out"; echo "$unit verify: FAILED"; exit 1; }
+    if [ -n "$out" ]; then
+        echo "$out"
+        echo "$unit verify: FAILED (systemd-analyze printed warnings)"
+        exit 1
+    fi
+    score=$(systemd-analyze security --offline=yes "$tmp/$unit" 2>&1 | sed -n "s/.*Overall exposure level for $unit: \([0-9.]*\).*/\1/p")
+    if ! systemd-analyze security --offline=yes --threshold=25 "$tmp/$unit" >/dev/null 2>&1; then
+        echo "$unit security: FAILED, exposure $score > 2.5"
+        exit 1
+    fi
+    echo "unit checks: $unit verify clean, security exposure $score (limit 2.5)"
+}
+check roundwared.service /usr/bin/roundwared
+check roundwared-nats.service /usr/lib/roundwared/nats-server
