@@ -119,6 +119,18 @@ impl Daemon {
                 events: config.events.enabled,
             },
         )?;
+        if config.fleet.enabled {
+            let number = config.fleet.box_number;
+            store
+                .write_quiet(move |tx| store::fleet::claim(tx, number))
+                .await
+                .map_err(|e| match e {
+                    store::StoreError::Conflict { message, .. } => {
+                        crate::fleet::FleetError::Claim { number, message }.into()
+                    }
+                    other => RunError::Store(other),
+                })?;
+        }
         media::sweep::at_start(&store, &config.storage.media_dir()).await;
         let listen = config.http.listen;
         let listener = tokio::net::TcpListener::bind(listen)

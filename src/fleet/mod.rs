@@ -22,6 +22,14 @@ pub enum FleetError {
         /// What the client said.
         reason: String,
     },
+    /// The database cannot become this box's (another box's, or rows to renumber first).
+    #[error("fleet mode: [fleet] box = {number}: {message}")]
+    Claim {
+        /// `[fleet] box`.
+        number: u32,
+        /// Why, from the store.
+        message: String,
+    },
     /// The server is older than `[fleet] min_nats_server`.
     #[error(
         "fleet mode: the nats-server at {url} is version {found}, older than [fleet] \

@@ -49,8 +49,12 @@ pub(crate) fn create(tx: &Transaction<'_>, session_id: i64) -> StoreResult<Envel
         return Err(StoreError::conflict("session_id", "Session not found"));
     }
     tx.execute(
-        "INSERT INTO envelopes (session_id, created) VALUES (?1, ?2)",
-        rusqlite::params![session_id, time::now()],
+        "INSERT INTO envelopes (session_id, created, id) VALUES (?1, ?2, ?3)",
+        rusqlite::params![
+            session_id,
+            time::now(),
+            super::fleet::next_id(tx, "envelopes")?
+        ],
     )?;
     Envelope::get(tx, tx.last_insert_rowid())
 }

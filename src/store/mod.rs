@@ -21,6 +21,7 @@ pub(crate) mod channels;
 pub(crate) mod envelopes;
 pub(crate) mod events;
 pub(crate) mod eventstreams;
+pub(crate) mod fleet;
 pub(crate) mod floorplans;
 pub(crate) mod languages;
 pub(crate) mod listenevents;
@@ -76,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_settings.sql"),
     include_str!("migrations/0005_floorplans.sql"),
     include_str!("migrations/0006_channels.sql"),
+    include_str!("migrations/0007_fleet.sql"),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

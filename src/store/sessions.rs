@@ -120,8 +120,8 @@ pub(crate) fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Sessio
     };
     tx.execute(
         "INSERT INTO sessions (device_id, starttime, project_id, language_id, client_type, client_system,
-                               demo_stream_enabled, geo_listen_enabled, timezone, user_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                               demo_stream_enabled, geo_listen_enabled, timezone, user_id, id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         rusqlite::params![
             device_id,
             time::now(),
@@ -133,6 +133,7 @@ pub(crate) fn create(tx: &Transaction<'_>, n: &NewSession) -> StoreResult<Sessio
             n.geo_listen_enabled.unwrap_or(project_geo),
             n.timezone.as_deref().unwrap_or("0000"),
             n.user_id,
+            super::fleet::next_id(tx, "sessions")?,
         ],
     )?;
     Session::get(tx, tx.last_insert_rowid())
@@ -201,9 +202,14 @@ pub(crate) fn local_session(tx: &Transaction<'_>, project_id: i64) -> StoreResul
     }
     tx.execute(
         "INSERT INTO sessions (device_id, starttime, project_id, language_id, client_type,
-                               geo_listen_enabled, timezone)
-         VALUES (?1, ?2, ?3, 1, 'roundwared-local', 1, '0000')",
-        rusqlite::params![device, time::now(), project_id],
+                               geo_listen_enabled, timezone, id)
+         VALUES (?1, ?2, ?3, 1, 'roundwared-local', 1, '0000', ?4)",
+        rusqlite::params![
+            device,
+            time::now(),
+            project_id,
+            super::fleet::next_id(tx, "sessions")?
+        ],
     )?;
     Ok(Some(tx.last_insert_rowid()))
 }

@@ -173,8 +173,8 @@ pub(crate) fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> 
     tx.prepare_cached(
         "INSERT INTO assets (session_id, user_id, latitude, longitude, filename, file, volume,
             submitted, project_id, created, updated, audiolength, start_time, end_time,
-            language_id, weight, mediatype, description, initialenvelope_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            language_id, weight, mediatype, description, initialenvelope_id, id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(rusqlite::params![
         u.session_id,
@@ -195,6 +195,7 @@ pub(crate) fn create(tx: &Transaction<'_>, u: &NewUpload) -> StoreResult<Asset> 
         u.media_type,
         u.description,
         u.envelope_id,
+        super::fleet::next_id(tx, "assets")?,
     ])?;
     let id = tx.last_insert_rowid();
     let tags = existing(tx, "tags", &u.tag_ids)?;

@@ -199,8 +199,8 @@ pub fn register_device(
                 n += 1;
             }
             tx.execute(
-                "INSERT INTO users (username, first_name, last_name, email, date_joined, device_id, client_type)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO users (username, first_name, last_name, email, date_joined, device_id, client_type, id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 rusqlite::params![
                     username,
                     names.first_name.as_deref().unwrap_or(""),
@@ -209,6 +209,7 @@ pub fn register_device(
                     time::now(),
                     device_id,
                     client_type.chars().take(254).collect::<String>(),
+                    super::fleet::next_id(tx, "users")?,
                 ],
             )?;
             tx.last_insert_rowid()
@@ -304,8 +305,14 @@ pub fn upsert_login(
         return Ok(false);
     }
     tx.execute(
-        "INSERT INTO users (username, password_hash, is_staff, date_joined) VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![username, password_hash, staff, time::now()],
+        "INSERT INTO users (username, password_hash, is_staff, date_joined, id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![
+            username,
+            password_hash,
+            staff,
+            time::now(),
+            super::fleet::next_id(tx, "users")?
+        ],
     )?;
     Ok(true)
 }
@@ -341,8 +348,8 @@ pub(crate) fn create_kiosk(tx: &Transaction<'_>, name: &str) -> StoreResult<Kios
         ));
     }
     tx.execute(
-        "INSERT INTO users (username, is_kiosk, date_joined) VALUES (?1, 1, ?2)",
-        rusqlite::params![username, time::now()],
+        "INSERT INTO users (username, is_kiosk, date_joined, id) VALUES (?1, 1, ?2, ?3)",
+        rusqlite::params![username, time::now(), super::fleet::next_id(tx, "users")?],
     )?;
     let id = tx.last_insert_rowid();
     token_for(tx, id)?;

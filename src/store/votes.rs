@@ -283,13 +283,14 @@ impl Editable for Vote {
     fn create(tx: &Transaction<'_>, v: &VoteInput) -> StoreResult<Self> {
         check_refs(tx, v)?;
         tx.execute(
-            "INSERT INTO votes (voter_id, value, session_id, asset_id, type) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO votes (voter_id, value, session_id, asset_id, type, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             rusqlite::params![
                 v.voter_id.flatten(),
                 v.value.flatten(),
                 v.session_id,
                 v.asset_id,
-                v.vote_type
+                v.vote_type,
+                super::fleet::next_id(tx, "votes")?
             ],
         )?;
         Vote::get(tx, tx.last_insert_rowid())
@@ -389,8 +390,15 @@ pub(crate) fn vote_asset(
         }
         (None, value) => {
             tx.execute(
-                "INSERT INTO votes (voter_id, value, session_id, asset_id, type) VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![voter, value, v.session_id, asset_id, v.vote_type],
+                "INSERT INTO votes (voter_id, value, session_id, asset_id, type, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    voter,
+                    value,
+                    v.session_id,
+                    asset_id,
+                    v.vote_type,
+                    super::fleet::next_id(tx, "votes")?
+                ],
             )?;
             Vote::get(tx, tx.last_insert_rowid()).map(Some)
         }

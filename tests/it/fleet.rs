@@ -103,3 +103,66 @@ async fn fleet_mode_starts_on_a_current_nats_server_and_names_an_unreachable_one
         .to_string();
     assert!(refused.contains("[fleet] nats_url"), "{refused}");
 }
+
+const BOX_SPAN: i64 = 1_000_000_000_000;
+
+#[tokio::test]
+async fn a_fleet_box_numbers_the_users_and_sessions_it_creates_in_its_own_range() {
+    let Some(new) = server("RW_NATS_NEW") else {
+        return;
+    };
+    let nats = start_nats(&new);
+    let s = TestServer::start_with(&fleet_toml(nats.port)).await;
+    s.sql(
+        "INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (1, 'P', 0, 0, 'd')",
+    )
+    .await;
+    let (user_id, token) = s.device_token("fleet-phone").await;
+    let session = s
+        .post(
+            "/api/2/sessions/",
+            Some(&token),
+            serde_json::json!({"project_id": 1}),
+        )
+        .await
+        .ok()
+        .clone();
+    let session_id = session["id"].as_i64().expect("a session id");
+    for id in [user_id, session_id] {
+        assert_eq!(id / BOX_SPAN, 2, "{id} is in box 2's range");
+        assert!(id % BOX_SPAN >= 1);
+        assert!(id < 1 << 53, "exact in JavaScript");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_standalone_box_with_rows_of_its_own_is_told_to_join_before_fleet_mode() {
+    let Some(new) = server("RW_NATS_NEW") else {
+        return;
+    };
+    let nats = start_nats(&new);
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), "").await;
+    s.sql(
+        "INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (1, 'P', 0, 0, 'd')",
+    )
+    .await;
+    let (_, token) = s.device_token("standalone-phone").await;
+    s.post(
+        "/api/2/sessions/",
+        Some(&token),
+        serde_json::json!({"project_id": 1}),
+    )
+    .await
+    .ok();
+    s.stop().await;
+
+    let refused = roundwared::Daemon::start(test_config(dir.path(), &fleet_toml(nats.port)))
+        .await
+        .err()
+        .expect("the daemon refuses to start")
+        .to_string();
+    assert!(refused.contains("roundwared fleet join"), "{refused}");
+    assert!(refused.contains("[fleet] box = 2"), "{refused}");
+}

@@ -1,0 +1,155 @@
+//! Fleet mode's rows: which box this database belongs to, and the ids of the rows it creates
+//! (`box × 10^12 + n`, fleet.md §3.3), so that no two boxes of a venue ever issue the same id.
+//!
+//! Every insert of a box-origin row (assets, envelopes, sessions, users, votes) binds its id
+//! from [`next_id`]: `NULL` on a standalone box (SQLite numbers the row as before), the box's
+//! next id in fleet mode.
+//!
+//! Owns: `fleet_state`, `fleet_seq`. May not touch: NATS, anything outside the transaction.
+
+use rusqlite::{OptionalExtension, Transaction};
+
+use super::{StoreError, StoreResult};
+use crate::config::MAX_BOX;
+
+/// Ids of one box: `[box × BOX_SPAN, (box + 1) × BOX_SPAN)`.
+pub(crate) const BOX_SPAN: i64 = 1_000_000_000_000;
+
+/// The largest id handed out: 2^53 - 1, exact in JavaScript (the clients' numbers).
+const MAX_EXACT_ID: i64 = (1 << 53) - 1;
+
+/// The box this database belongs to, if it is in a fleet.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn box_number(tx: &Transaction<'_>) -> rusqlite::Result<Option<u32>> {
+    tx.prepare_cached("SELECT box FROM fleet_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()
+}
+
+/// The id the next `table` row created here takes: `None` on a standalone box (SQLite's own
+/// numbering), else the box's next, never reused even after a delete.
+///
+/// # Errors
+/// SQLite failures; a box that has used up its range (10^12 rows of one table).
+pub(crate) fn next_id(tx: &Transaction<'_>, table: &'static str) -> StoreResult<Option<i64>> {
+    let Some(number) = box_number(tx)? else {
+        return Ok(None);
+    };
+    let last: i64 = tx
+        .prepare_cached(
+            "INSERT INTO fleet_seq (table_name, last) VALUES (?1, 1)
+             ON CONFLICT (table_name) DO UPDATE SET last = last + 1
+             RETURNING last",
+        )?
+        .query_row([table], |r| r.get(0))?;
+    let id = i64::from(number) * BOX_SPAN + last;
+    // The last box's range ends at 2^53 - 1 (the largest integer exact in JavaScript) before
+    // its 10^12th row.
+    if last >= BOX_SPAN || id > MAX_EXACT_ID {
+        return Err(StoreError::conflict(
+            table,
+            format!("box {number} has used up its ids of {table}"),
+        ));
+    }
+    Ok(Some(id))
+}
+
+/// Makes this database box `number`'s. Refused for a database of another box, and for a
+/// standalone one that already holds rows of its own (they need `roundwared fleet join`,
+/// which renumbers them once).
+///
+/// # Errors
+/// [`StoreError::Conflict`] naming `fleet.box`, or SQLite failures.
+pub(crate) fn claim(tx: &Transaction<'_>, number: u32) -> StoreResult<()> {
+    if !(1..=MAX_BOX).contains(&number) {
+        return Err(StoreError::conflict(
+            "fleet.box",
+            format!("{number} is not a box number (1 to {MAX_BOX})"),
+        ));
+    }
+    match box_number(tx)? {
+        Some(n) if n == number => return Ok(()),
+        Some(n) => {
+            return Err(StoreError::conflict(
+                "fleet.box",
+                format!("this database belongs to box {n}, not box {number}"),
+            ));
+        }
+        None => {}
+    }
+    let own_rows: i64 = tx.query_row(
+        "SELECT (SELECT count(*) FROM assets) + (SELECT count(*) FROM envelopes)
+              + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM votes)",
+        [],
+        |r| r.get(0),
+    )?;
+    if own_rows > 0 {
+        return Err(StoreError::conflict(
+            "fleet.box",
+            format!(
+                "this box already holds {own_rows} sessions, envelopes, assets and votes of its \
+                 own: run `roundwared fleet join` once to renumber them into box {number}'s range"
+            ),
+        ));
+    }
+    tx.execute("INSERT INTO fleet_state (id, box) VALUES (1, ?1)", [number])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrated_in_memory;
+
+    #[test]
+    fn a_standalone_box_leaves_ids_to_sqlite() {
+        let mut conn = migrated_in_memory();
+        let tx = conn.transaction().unwrap();
+        assert_eq!(next_id(&tx, "assets").unwrap(), None);
+    }
+
+    #[test]
+    fn a_fleet_box_numbers_its_rows_in_its_range_per_table_and_never_twice() {
+        let mut conn = migrated_in_memory();
+        let tx = conn.transaction().unwrap();
+        claim(&tx, 2).unwrap();
+        assert_eq!(next_id(&tx, "assets").unwrap(), Some(2 * BOX_SPAN + 1));
+        assert_eq!(next_id(&tx, "assets").unwrap(), Some(2 * BOX_SPAN + 2));
+        assert_eq!(next_id(&tx, "sessions").unwrap(), Some(2 * BOX_SPAN + 1));
+        claim(&tx, 2).unwrap();
+        let refused = claim(&tx, 3).unwrap_err().to_string();
+        assert!(refused.contains("belongs to box 2"), "{refused}");
+    }
+
+    #[test]
+    fn the_last_box_stops_below_two_to_the_53() {
+        let mut conn = migrated_in_memory();
+        let tx = conn.transaction().unwrap();
+        claim(&tx, MAX_BOX).unwrap();
+        let last_exact = MAX_EXACT_ID - i64::from(MAX_BOX) * BOX_SPAN;
+        tx.execute(
+            "INSERT INTO fleet_seq (table_name, last) VALUES ('assets', ?1)",
+            [last_exact - 1],
+        )
+        .unwrap();
+        assert_eq!(next_id(&tx, "assets").unwrap(), Some(MAX_EXACT_ID));
+        let refused = next_id(&tx, "assets").unwrap_err().to_string();
+        assert!(refused.contains("used up"), "{refused}");
+    }
+
+    #[test]
+    fn a_standalone_box_with_rows_of_its_own_is_told_to_join() {
+        let mut conn = migrated_in_memory();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (1, 'P', 0, 0, 'd');
+             INSERT INTO sessions (id, starttime, project_id) VALUES (5, 's', 1);",
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        let refused = claim(&tx, 2).unwrap_err().to_string();
+        assert!(refused.contains("fleet join"), "{refused}");
+        assert_eq!(box_number(&tx).unwrap(), None);
+    }
+}
