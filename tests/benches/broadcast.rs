@@ -73,24 +73,6 @@ fn hash(b: &[u8]) -> u64 {
 
 const FRAME: Duration = Duration::from_micros(26_122);
 
-/// Makes a push channel; returns (stream key, playback id).
-async fn channel(base: &str, token: &str, name: &str) -> (String, String) {
-    let v: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/livepeer/api/stream"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"name": name}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    (
-        v["streamKey"].as_str().expect("key").to_owned(),
-        v["playbackId"].as_str().expect("playback").to_owned(),
-    )
-}
-
 /// Pushes `frames` to `/live/<key>` in real time, noting when each was sent.
 async fn push(
     addr: String,
@@ -205,7 +187,9 @@ async fn run(channels: usize, seconds: u64, audience: usize) {
     );
 
     // Latency, first byte, clip: one channel pushed for its whole length.
-    let (key, playback) = channel(&server.base, &token, "latency").await;
+    let (key, playback) = common::push_channel(&server.base, &token, "latency")
+        .await
+        .expect("a channel");
     let sent = Arc::new(Mutex::new(vec![None; frames.len()]));
     tokio::spawn(push(addr.clone(), key, frames.clone(), sent.clone()));
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -275,8 +259,9 @@ async fn run(channels: usize, seconds: u64, audience: usize) {
     let mut keys = Vec::new();
     for c in 0..channels {
         keys.push(
-            channel(&server.base, &token, &format!("ingest {c}"))
+            common::push_channel(&server.base, &token, &format!("ingest {c}"))
                 .await
+                .expect("a channel")
                 .0,
         );
     }

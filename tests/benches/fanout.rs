@@ -393,21 +393,7 @@ async fn channel(clients: usize, seconds: u64) -> Result<Row, String> {
     let server = common::ReleaseServer::start_many_phones(dir.path(), &[]);
     common::wait_ready(&server.base).await;
     let token = common::staff_token(&server.base, dir.path(), "bench").await?;
-    let http = reqwest::Client::new();
-    let stream: serde_json::Value = http
-        .post(format!("{}/livepeer/api/stream", server.base))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "bench"}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let key = stream["streamKey"]
-        .as_str()
-        .ok_or(format!("no channel: {stream}"))?;
-    let playback = stream["playbackId"].as_str().ok_or("no playbackId")?;
+    let (key, playback) = common::push_channel(&server.base, &token, "bench").await?;
     let (addr, _) = split_url(&server.base);
     let _source = ffmpeg_source(&format!("icecast://source:{key}@{addr}/live/{key}"))?;
     let path = format!("/live/{playback}.mp3");

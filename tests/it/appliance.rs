@@ -226,15 +226,7 @@ async fn a_registered_component_shows_in_healthz_and_metrics_and_only_the_databa
     assert_eq!(r.body["status"], "degraded");
     assert_eq!(r.body["components"]["engine"]["state"], "down");
     assert_eq!(r.body["components"]["engine"]["reason"], "no sound card");
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(text.contains("roundwared_streams 3\n"), "{text}");
     assert!(text.contains("roundwared_up 0.5\n"), "{text}");
     assert!(text.contains("roundwared_component_state{component=\"engine\",state=\"down\"} 1"));

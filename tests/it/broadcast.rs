@@ -835,15 +835,7 @@ async fn a_live_channel_is_pushed_on_to_icecast_and_the_tone_pushed_in_comes_out
 
     let ffmpeg = push_tone(&s, stream["streamKey"].as_str().unwrap(), 1000, 8);
     wait_target(&s, &key, &id, |st| st["connected"] == true).await;
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(&format!(
             "roundwared_channel_target_connected{{channel=\"{id}\",target=\"{target_id}\"}} 1"
@@ -1246,15 +1238,7 @@ async fn a_speaker_naming_a_channel_of_this_box_plays_it_in_process_without_an_h
         (freq - 1000.0).abs() < 20.0,
         "the listener hears the guide: {freq} Hz"
     );
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         !metrics.contains("route=\"/live/{file}\""),
         "the box never asked itself for the channel over HTTP"

@@ -521,12 +521,7 @@ async fn below_the_disk_reserve_uploads_get_507_before_anything_is_written_and_h
         reason.contains("uploads are refused") && reason.contains("min_free_mb"),
         "{reason}"
     );
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("roundwared_writes_refused{writes=\"uploads\"} 1"),
         "{metrics}"
@@ -583,12 +578,7 @@ async fn a_database_that_reports_the_disk_full_answers_507_and_healthz_says_all_
         reason.contains("SQLITE_FULL") && reason.contains("every write"),
         "{reason}"
     );
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("roundwared_writes_refused{writes=\"all\"} 1"),
         "{metrics}"

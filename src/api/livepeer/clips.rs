@@ -207,16 +207,7 @@ fn read(body: &[u8]) -> LpResult<ClipRequest> {
     let start_ms =
         time("startTime")?.ok_or_else(|| LpError::unprocessable("startTime", "is required"))?;
     let end_ms = time("endTime")?;
-    let name = match value.get("name") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(n)) if n.chars().count() <= 200 => Some(n.clone()),
-        Some(_) => {
-            return Err(LpError::unprocessable(
-                "name",
-                "must be a text of at most 200 characters",
-            ));
-        }
-    };
+    let name = super::shape::opt_name(&value)?;
     if value.get("sessionId").is_some_and(|s| !s.is_null()) {
         return Err(LpError::unprocessable(
             "sessionId",

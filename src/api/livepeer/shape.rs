@@ -112,7 +112,16 @@ fn name(v: &Value) -> Result<String, LpError> {
     Ok(s.to_owned())
 }
 
-fn opt_bool(key: &str, v: &Value) -> Result<Option<bool>, LpError> {
+/// An optional `name` of `object` (clips, multistream targets): a string of at most
+/// [`MAX_NAME_CHARS`], or absent/null.
+pub(super) fn opt_name(object: &Value) -> Result<Option<String>, LpError> {
+    match object.get("name") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => text("name", n, MAX_NAME_CHARS).map(Some),
+    }
+}
+
+pub(super) fn opt_bool(key: &str, v: &Value) -> Result<Option<bool>, LpError> {
     match v {
         Value::Null => Ok(None),
         Value::Bool(b) => Ok(Some(*b)),

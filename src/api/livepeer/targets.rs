@@ -231,20 +231,10 @@ fn read_target(body: &[u8], creating: bool) -> LpResult<TargetInput> {
         }
         Some(_) => return Err(LpError::unprocessable("url", "must be a string")),
     };
-    let name = match value.get("name") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(n)) if n.chars().count() <= 200 => Some(n.clone()),
-        Some(_) => {
-            return Err(LpError::unprocessable(
-                "name",
-                "must be a string of at most 200 characters",
-            ));
-        }
-    };
+    let name = shape::opt_name(&value)?;
     let disabled = match value.get("disabled") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return Err(LpError::unprocessable("disabled", "must be true or false")),
+        Some(v) => shape::opt_bool("disabled", v)?,
+        None => None,
     };
     Ok(TargetInput {
         url,

@@ -220,6 +220,27 @@ pub fn raise_open_file_limit() -> Option<u64> {
     getrlimit(Resource::Nofile).current
 }
 
+/// Makes a push broadcast channel through the Livepeer API with the staff `token`; returns
+/// its (stream key, playback id).
+pub async fn push_channel(base: &str, token: &str, name: &str) -> Result<(String, String), String> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/livepeer/api/stream"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": name}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let field = |k: &str| {
+        v[k].as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no {k} in {v}"))
+    };
+    Ok((field("streamKey")?, field("playbackId")?))
+}
+
 /// A staff user `username` added to the database of the server serving `data_dir` with the
 /// CLI (`roundwared user add --staff`, as an installer does), logged in through
 /// `POST /api/2/login/`: its token.
