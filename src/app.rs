@@ -103,7 +103,7 @@ impl Daemon {
             source,
         })?;
         let lock = backup::DataLock::acquire(&data_dir)?;
-        if config.fleet.enabled {
+        let nats = if config.fleet.enabled {
             let client = crate::fleet::nats::connect(&config.fleet).await?;
             log::info!(
                 "fleet mode: box {} ({:?}) on nats-server {} at {}",
@@ -112,11 +112,15 @@ impl Daemon {
                 client.server_info().version,
                 config.fleet.nats_url
             );
-        }
+            Some(client)
+        } else {
+            None
+        };
         let store = Store::open_with(
             &config.storage.database_path(),
             store::StoreOptions {
-                events: config.events.enabled,
+                // Fleet mode publishes from the outbox.
+                events: config.events.enabled || config.fleet.enabled,
             },
         )?;
         if config.fleet.enabled {
@@ -179,6 +183,17 @@ impl Daemon {
         database.check().await;
         health.register_database(database.clone());
         health.register(Arc::new(BroadcastProbe(broadcast.clone())));
+        if let Some(client) = nats {
+            let status = crate::fleet::start(
+                client,
+                store.clone(),
+                config.storage.media_dir(),
+                &config.fleet,
+                lifecycle.shutdown.clone(),
+            )
+            .await?;
+            health.register(Arc::new(crate::fleet::status::FleetProbe(status)));
+        }
         let ingest = Arc::new(Ingest::new(
             store.clone(),
             &config,

@@ -51,10 +51,32 @@ pub(crate) struct Resource<'r> {
     ops: Vec<Op>,
 }
 
+/// The route tags of configuration: in fleet mode it is written on the hub only
+/// (fleet.md §3.2); assets stay writable everywhere (moderation).
+const CONFIG_TAGS: [&str; 15] = [
+    "projects",
+    "projectgroups",
+    "tags",
+    "tagcategories",
+    "tagrelationships",
+    "speakers",
+    "audiotracks",
+    "languages",
+    "localizedstrings",
+    "uigroups",
+    "uiitems",
+    "uielements",
+    "uielementnames",
+    "timedassets",
+    "floorplans",
+];
+
 #[derive(Clone)]
 struct Guard {
     access: Access,
     app: AppState,
+    /// A write of configuration.
+    config_write: bool,
 }
 
 async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Response {
@@ -65,6 +87,18 @@ async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Respon
     };
     if let Err(e) = guard.access.check(&caller) {
         return e.into_response();
+    }
+    let fleet = &guard.app.config.fleet;
+    if guard.config_write && fleet.enabled && fleet.role == crate::config::FleetRole::Box {
+        return ApiError::Detail(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "configuration is edited on the hub: this is box {} of a fleet, and changes \
+                 made on the hub reach it by themselves",
+                fleet.box_number
+            ),
+        )
+        .into_response();
     }
     if caller.user.is_some_and(|u| u.is_kiosk)
         && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -113,6 +147,8 @@ impl Resource<'_> {
         let guard = Guard {
             access,
             app: self.app.clone(),
+            config_write: CONFIG_TAGS.contains(&self.tag)
+                && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS),
         };
         let one = axum::routing::on(filter, handler)
             .route_layer(middleware::from_fn_with_state(guard, enforce));

@@ -1,12 +1,109 @@
 //! Fleet mode: many boxes of one venue sharing one catalogue over NATS JetStream
 //! (`../shared/spec/fleet.md`, issue 17).
 //!
-//! So far: the connection to this box's own nats-server and the version guard ([`nats`]).
-//! The publisher, apply loop, media fetch, hub and bridge come next (see fleet.md §3.8).
+//! The data flow: a change made here → the event outbox (same transaction) → [`publish`]
+//! (the box's own stream and media bucket, local) → the hub's `CATALOGUE` (sourced over the
+//! leaf link) → every box's mirror of it → [`apply`] (media fetched, then the row and its
+//! position in one transaction). [`nats`] connects and checks the server's version,
+//! [`streams`] names and creates the streams, [`registry`] claims box numbers and keeps the
+//! hub's sources in step. Not built yet: `fleet join`, the audit, the bridge to central.
 //!
-//! Owns: everything that talks to NATS. May not touch: SQL (the store's), the mixer, HTTP.
+//! Owns: everything that talks to NATS. May not touch: SQL (the store's `fleet` module), the
+//! mixer, HTTP.
 
+pub(crate) mod apply;
 pub(crate) mod nats;
+pub(crate) mod publish;
+pub(crate) mod registry;
+pub(crate) mod status;
+pub(crate) mod streams;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{FleetConfig, FleetRole};
+use crate::store::Store;
+pub(crate) use status::Status;
+use streams::Origin;
+
+/// What the fleet's tasks share.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    store: Store,
+    media_dir: PathBuf,
+    origin: Origin,
+    is_hub: bool,
+    media_workers: usize,
+    status: Arc<Status>,
+    shutdown: CancellationToken,
+}
+
+/// Creates this box's streams and starts the publisher, the apply loop and registration
+/// (on the hub: the registry's reconcile instead). Returns the status the API shows.
+///
+/// # Errors
+/// [`FleetError::Stream`] when the box's own nats-server refuses a stream, or the database
+/// has not been claimed.
+pub(crate) async fn start(
+    client: async_nats::Client,
+    store: Store,
+    media_dir: PathBuf,
+    config: &FleetConfig,
+    shutdown: CancellationToken,
+) -> Result<Arc<Status>, FleetError> {
+    let (number, uid) = store
+        .read(crate::store::fleet::identity)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| FleetError::Stream("the database has not joined the fleet".into()))?;
+    let is_hub = config.role == FleetRole::Hub;
+    let origin = if is_hub {
+        Origin::hub()
+    } else {
+        Origin::of_box(number)
+    };
+    let local = jetstream::new(client.clone());
+    let hub = jetstream::with_domain(client, &config.hub_domain);
+    // The hub's catalogue keeps the sources it has: a source dropped and added again would
+    // copy its stream anew.
+    let registered = if is_hub {
+        registry::registered(&local, number).await
+    } else {
+        Vec::new()
+    };
+    let bucket = if is_hub {
+        streams::ensure_hub(&local, &registered).await?
+    } else {
+        streams::ensure_box(&local, &origin, &config.hub_domain).await?
+    };
+    let status = Arc::new(Status::new(number, is_hub));
+    let shared = Shared {
+        store,
+        media_dir,
+        origin,
+        is_hub,
+        media_workers: usize::try_from(config.media_workers).unwrap_or(1),
+        status: status.clone(),
+        shutdown,
+    };
+    tokio::spawn(publish::run(shared.clone(), local.clone(), bucket));
+    tokio::spawn(apply::run(shared.clone(), local.clone(), hub.clone()));
+    if is_hub {
+        tokio::spawn(registry::reconcile(
+            shared.clone(),
+            local,
+            number,
+            registered,
+        ));
+    }
+    // The hub registers too: its number is then nobody else's.
+    tokio::spawn(registry::register(shared, hub, number, uid));
+    Ok(status)
+}
 
 /// Why fleet mode could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +127,9 @@ pub enum FleetError {
         /// Why, from the store.
         message: String,
     },
+    /// The box's own nats-server refused a stream or bucket.
+    #[error("fleet mode: this box's nats-server: {0}")]
+    Stream(String),
     /// The server is older than `[fleet] min_nats_server`.
     #[error(
         "fleet mode: the nats-server at {url} is version {found}, older than [fleet] \

@@ -96,36 +96,8 @@ pub(crate) fn stem_covers(stem: &str, name: &str) -> bool {
 /// skipped. Returns the removed paths. Blocking: see [`remove_stems`].
 pub(crate) fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<PathBuf> {
     let mut removed = Vec::new();
-    for stem in stems.iter().filter(|s| safe_name(s)) {
-        let rel = Path::new(stem);
-        let (Some(base), dir) = (
-            rel.file_name().and_then(|s| s.to_str()),
-            media_dir.join(rel.parent().unwrap_or(Path::new(""))),
-        ) else {
-            continue;
-        };
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) => {
-                log::warn!("media files: cannot list {}: {err}", dir.display());
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(file_name) = file_name.to_str() else {
-                continue;
-            };
-            if file_name.starts_with('.') || !stem_covers(base, file_name) {
-                continue;
-            }
-            let is_file = entry
-                .file_type()
-                .is_ok_and(|t| t.is_file() || t.is_symlink());
-            if !is_file {
-                continue;
-            }
-            let path = entry.path();
+    for stem in stems {
+        for path in files_of_stem(media_dir, stem) {
             match std::fs::remove_file(&path) {
                 Ok(()) => removed.push(path),
                 Err(err) => log::warn!("media files: cannot remove {}: {err}", path.display()),
@@ -133,6 +105,47 @@ pub(crate) fn remove_media_files(media_dir: &Path, stems: &[String]) -> Vec<Path
         }
     }
     removed
+}
+
+/// The files of `stem` under `media_dir` (the stem itself or `<stem>.…`; regular files and
+/// symlinks, never hidden ones): the original upload and its renditions. Empty for an unsafe
+/// stem; a folder that cannot be listed is logged. Blocking.
+pub(crate) fn files_of_stem(media_dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if !safe_name(stem) {
+        return found;
+    }
+    let rel = Path::new(stem);
+    let (Some(base), dir) = (
+        rel.file_name().and_then(|s| s.to_str()),
+        media_dir.join(rel.parent().unwrap_or(Path::new(""))),
+    ) else {
+        return found;
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            log::warn!("media files: cannot list {}: {err}", dir.display());
+            return found;
+        }
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if file_name.starts_with('.') || !stem_covers(base, file_name) {
+            continue;
+        }
+        let is_file = entry
+            .file_type()
+            .is_ok_and(|t| t.is_file() || t.is_symlink());
+        if is_file {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Removes the files of `stems` under `media_dir` ([`remove_media_files`]) on a blocking
@@ -228,6 +241,18 @@ impl TempFile {
     /// I/O failures.
     pub(crate) fn len_bytes(&self) -> std::io::Result<u64> {
         Ok(self.file.metadata()?.len())
+    }
+
+    /// Flushes it to disk and renames it to `path` (in the same folder), replacing what is
+    /// there: the file appears whole or not at all.
+    ///
+    /// # Errors
+    /// I/O failures (the temporary file is then removed).
+    pub(crate) fn persist_as(mut self, path: &Path) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.path, path)?;
+        self.persisted = true;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
     }
 }
 

@@ -2,63 +2,8 @@
 //! 12's 2.9.10, prepared by `tests/fleet/servers.sh` (paths in `RW_NATS_NEW` and
 //! `RW_NATS_OLD`). A test whose server is missing says so and skips.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use crate::fleet_support::{server, start_nats};
 use crate::support::{TestServer, test_config};
-
-/// A nats-server on a free loopback port, killed when dropped.
-struct Nats {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The server at `$var`, or `None` after printing why the test skips.
-fn server(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).map(PathBuf::from) {
-        Some(path) if path.exists() => Some(path),
-        _ => {
-            eprintln!("skipped: {var} names no nats-server (run tests/fleet/servers.sh)");
-            None
-        }
-    }
-}
-
-fn start_nats(binary: &PathBuf) -> Nats {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(binary)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nats {
-        child,
-        port,
-        _dir: dir,
-    }
-}
 
 fn fleet_toml(port: u16) -> String {
     format!("[fleet]\nenabled = true\nbox = 2\nnats_url = \"nats://127.0.0.1:{port}\"\n")

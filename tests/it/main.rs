@@ -18,6 +18,8 @@ mod demo;
 mod engine_audio;
 mod event_streams;
 mod fleet;
+mod fleet_support;
+mod fleet_venue;
 mod fuzz_findings;
 mod ingest_hardening;
 mod layers;

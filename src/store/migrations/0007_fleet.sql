@@ -5,6 +5,8 @@
 CREATE TABLE fleet_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     box INTEGER NOT NULL CHECK (box BETWEEN 1 AND 9007),
+    -- Made when the database joined: tells this box from another claiming the same number.
+    uid TEXT NOT NULL,
     -- The venue catalogue's position applied here, and the outbox row published up to.
     applied_seq INTEGER NOT NULL DEFAULT 0,
     published_id INTEGER NOT NULL DEFAULT 0
@@ -14,3 +16,7 @@ CREATE TABLE fleet_seq (
     table_name TEXT PRIMARY KEY,
     last INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Changes applied from the venue catalogue are outbox rows like any (event streams show
+-- them) but are not this box's to publish back.
+ALTER TABLE outbox ADD COLUMN from_fleet INTEGER NOT NULL DEFAULT 0;

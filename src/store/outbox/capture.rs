@@ -11,7 +11,7 @@
 //! Owns: the table → object map and the notes. May not touch: the outbox table (see
 //! [`super::flush`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use rusqlite::Connection;
@@ -59,6 +59,19 @@ enum Seen {
 thread_local! {
     /// What the writer thread's transaction in progress changed.
     static SEEN: RefCell<Vec<Seen>> = const { RefCell::new(Vec::new()) };
+    /// The transaction in progress applies the venue catalogue (fleet mode): its changes are
+    /// not this box's to publish.
+    static FROM_FLEET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the transaction in progress as applying the venue catalogue.
+pub(super) fn mark_from_fleet() {
+    FROM_FLEET.with(|f| f.set(true));
+}
+
+/// Whether the transaction in progress applies the catalogue; clears the mark.
+pub(super) fn take_from_fleet() -> bool {
+    FROM_FLEET.with(|f| f.replace(false))
 }
 
 /// Adds a note to the transaction in progress.
@@ -69,6 +82,7 @@ pub(super) fn note(n: Note) {
 /// Forgets what the transaction in progress changed (it rolled back).
 pub(crate) fn discard() {
     SEEN.with(|seen| seen.borrow_mut().clear());
+    FROM_FLEET.with(|f| f.set(false));
 }
 
 /// A table whose rows are (part of) objects.

@@ -168,6 +168,13 @@ pub(crate) fn record(
     Ok(())
 }
 
+/// Marks the write in progress (`_tx` says so) as applying the venue catalogue: its changes
+/// go to the outbox for event streams, marked `from_fleet` so the box does not publish them
+/// back.
+pub(crate) fn mark_from_fleet(_tx: &Connection) {
+    capture::mark_from_fleet();
+}
+
 /// Turns the transaction's notes into outbox rows (one per object, in the order objects were
 /// first touched) and clears them; returns the rows written. Run inside the transaction,
 /// just before its commit.
@@ -175,6 +182,7 @@ pub(crate) fn record(
 /// # Errors
 /// Only SQLite failures (the transaction then rolls back: no change without its event).
 pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>>> {
+    let from_fleet = capture::take_from_fleet();
     let mut noted: Vec<Note> = Vec::new();
     let mut index: HashMap<(&'static str, i64), usize> = HashMap::new();
     let mut add = |n: Note, noted: &mut Vec<Note>| match index.get(&(n.object_type, n.object_id)) {
@@ -248,8 +256,9 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
             },
         };
         tx.prepare_cached(
-            "INSERT INTO outbox (created_ms, object_type, object_id, project_id, is_deleted, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO outbox (created_ms, object_type, object_id, project_id, is_deleted, data,
+                                 from_fleet)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             now_ms,
@@ -257,7 +266,8 @@ pub(crate) fn flush(tx: &Connection, now_ms: i64) -> StoreResult<Vec<Arc<Change>
             n.object_id,
             project_id,
             is_deleted,
-            text.as_deref()
+            text.as_deref(),
+            from_fleet
         ])?;
         written.push(Arc::new(Change {
             id: tx.last_insert_rowid(),
@@ -445,7 +455,7 @@ pub(crate) fn oldest(conn: &Connection) -> StoreResult<Option<i64>> {
 
 /// Retention: removes changes committed before `before_ms` and all but the newest
 /// `max_rows`; returns how many went. The newest change always stays: it is what keeps ids
-/// growing.
+/// growing. In fleet mode, changes not yet published to the venue stay too.
 ///
 /// # Errors
 /// Only SQLite failures.
@@ -455,11 +465,13 @@ pub(crate) fn prune(tx: &Connection, before_ms: i64, max_rows: i64) -> StoreResu
     let old = tx.execute(
         "DELETE FROM outbox WHERE id < coalesce(
             (SELECT id FROM outbox WHERE created_ms >= ?1 ORDER BY id LIMIT 1),
-            (SELECT MAX(id) FROM outbox))",
+            (SELECT MAX(id) FROM outbox))
+           AND id <= coalesce((SELECT published_id FROM fleet_state WHERE id = 1), id)",
         [before_ms],
     )?;
     let over = tx.execute(
-        "DELETE FROM outbox WHERE id <= (SELECT MAX(id) FROM outbox) - ?1",
+        "DELETE FROM outbox WHERE id <= (SELECT MAX(id) FROM outbox) - ?1
+           AND id <= coalesce((SELECT published_id FROM fleet_state WHERE id = 1), id)",
         [max_rows.max(1)],
     )?;
     Ok(old + over)

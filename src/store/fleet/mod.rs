@@ -5,9 +5,18 @@
 //! from [`next_id`]: `NULL` on a standalone box (SQLite numbers the row as before), the box's
 //! next id in fleet mode.
 //!
-//! Owns: `fleet_state`, `fleet_seq`. May not touch: NATS, anything outside the transaction.
+//! What this box has to publish is read from the event outbox ([`to_publish`]), from the
+//! `published_id` cursor on; the catalogue is applied by [`rows::apply`].
+//!
+//! Owns: `fleet_state`, `fleet_seq`, the outbox's publication cursor. May not touch: NATS,
+//! anything outside the transaction.
 
-use rusqlite::{OptionalExtension, Transaction};
+pub(crate) mod rows;
+
+use rusqlite::{Connection, OptionalExtension, Transaction};
+use serde_json::Value;
+
+pub(crate) use rows::{Applied, Kind, kind_named};
 
 use super::{StoreError, StoreResult};
 use crate::config::MAX_BOX;
@@ -94,8 +103,119 @@ pub(crate) fn claim(tx: &Transaction<'_>, number: u32) -> StoreResult<()> {
             ),
         ));
     }
-    tx.execute("INSERT INTO fleet_state (id, box) VALUES (1, ?1)", [number])?;
+    let uid = format!("{:032x}", rand::random::<u128>());
+    tx.execute(
+        "INSERT INTO fleet_state (id, box, uid) VALUES (1, ?1, ?2)",
+        rusqlite::params![number, uid],
+    )?;
     Ok(())
+}
+
+/// This database's box number and identity, if it is in a fleet.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn identity(conn: &Connection) -> StoreResult<Option<(u32, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT box, uid FROM fleet_state WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// A change this box has to publish to the venue.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// Its outbox id (the publication cursor moves past it once the stream has it).
+    pub outbox_id: i64,
+    /// What it is; `None` for a change this box does not publish (a personal stream, a listen
+    /// event, configuration on a box that is not the hub): the cursor passes it.
+    pub kind: Option<&'static Kind>,
+    /// Which one.
+    pub id: i64,
+    /// Its full state now ([`rows::read_state`]), `None` when it is gone.
+    pub state: Option<Value>,
+}
+
+/// Up to `limit` changes after the publication cursor that this box publishes: every change
+/// of a carried kind made here (not applied from the catalogue); configuration only on the
+/// hub (`config`), whose word it is in fleet mode.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn to_publish(
+    conn: &Connection,
+    config: bool,
+    limit: i64,
+) -> StoreResult<Vec<Outgoing>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.id, o.object_type, o.object_id FROM outbox o, fleet_state f
+          WHERE f.id = 1 AND o.id > f.published_id AND o.from_fleet = 0
+          ORDER BY o.id LIMIT ?1",
+    )?;
+    let changes = stmt
+        .query_map([limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (outbox_id, object_type, id) in changes {
+        let kind = kind_named(&object_type).filter(|k| k.box_origin || config);
+        let state = match kind {
+            Some(kind) => rows::read_state(conn, kind, id)?,
+            None => None,
+        };
+        out.push(Outgoing {
+            outbox_id,
+            kind,
+            id,
+            state,
+        });
+    }
+    Ok(out)
+}
+
+/// Moves the publication cursor to `outbox_id` (never back).
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn published(tx: &Transaction<'_>, outbox_id: i64) -> StoreResult<()> {
+    tx.prepare_cached("UPDATE fleet_state SET published_id = max(published_id, ?1) WHERE id = 1")?
+        .execute([outbox_id])?;
+    Ok(())
+}
+
+/// Where this box stands: the catalogue position applied and the changes still to publish.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Position {
+    /// The last catalogue sequence applied here.
+    pub applied_seq: u64,
+    /// Changes made here not yet in this box's stream.
+    pub outbox_depth: u64,
+}
+
+/// [`Position`] now (zeros on a standalone box).
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn position(conn: &Connection) -> StoreResult<Position> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT f.applied_seq, (SELECT count(*) FROM outbox o
+                                     WHERE o.id > f.published_id AND o.from_fleet = 0)
+               FROM fleet_state f WHERE f.id = 1",
+        )?
+        .query_row([], |r| {
+            Ok(Position {
+                applied_seq: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
+                outbox_depth: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -1,0 +1,333 @@
+//! The apply loop (fleet.md §3.6): this box's copy of the venue catalogue, read in order from
+//! the position after the one applied, each message applied to SQLite in one transaction
+//! together with its position: exactly once, with no acknowledgement traffic. A mirror keeps
+//! the hub's sequence numbers, so the position survives a rebuilt mirror.
+//!
+//! An asset's media are fetched from the hub's copy of its bucket before its row is applied
+//! (`[fleet] media_workers` fetches ahead at once, applied in order): an asset enters lists
+//! and playlists only when its files are on disk. Files are checked against the catalogue's
+//! size and the object store's SHA-256 digest, and written atomically.
+//!
+//! Owns: the catalogue consumer, media fetches. May not touch: SQL (the store's `fleet`
+//! module), the publisher.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, message::Message};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::Shared;
+use super::publish::MediaRef;
+use super::streams::{CATALOGUE, is_media_bucket, parse_subject};
+use crate::media::files::{TempFile, media_stem, safe_name, stem_covers};
+use crate::store::fleet::{Applied, Kind, kind_named, position, rows};
+use crate::store::outbox;
+
+/// The largest media file fetched (a 15 min recording's renditions are about 175 MB).
+const MAX_MEDIA_BYTES: u64 = 2 << 30;
+/// A media fetch failing this long is logged (shorter: the hub's copy is still arriving).
+const FETCH_PATIENCE: Duration = Duration::from_secs(10);
+
+/// One catalogue message, ready to apply.
+struct Ready {
+    seq: u64,
+    subject: String,
+    what: Result<(&'static Kind, i64, Option<Value>), String>,
+}
+
+/// Applies the catalogue until shutdown, reconnecting after failures.
+pub(crate) async fn run(shared: Shared, local: jetstream::Context, hub: jetstream::Context) {
+    let mut failing: Option<String> = None;
+    loop {
+        let why = consume(&shared, &local, &hub).await;
+        if shared.shutdown.is_cancelled() {
+            return;
+        }
+        if failing.as_deref() != Some(why.as_str()) {
+            log::warn!("fleet: reading the venue catalogue: {why}; retrying");
+            shared.status.set_apply_error(Some(why.clone()));
+            failing = Some(why);
+        }
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Reads and applies from the position on; returns why it stopped.
+async fn consume(shared: &Shared, local: &jetstream::Context, hub: &jetstream::Context) -> String {
+    let start = match shared.store.read(position).await {
+        Ok(p) => p.applied_seq + 1,
+        Err(e) => return e.to_string(),
+    };
+    let stream = match local.get_stream(CATALOGUE).await {
+        Ok(s) => s,
+        Err(e) => return format!("{CATALOGUE}: {e}"),
+    };
+    let consumer = match stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return format!("a consumer of {CATALOGUE}: {e}"),
+    };
+    let messages = match consumer.messages().await {
+        Ok(m) => m,
+        Err(e) => return format!("{CATALOGUE}'s messages: {e}"),
+    };
+    let workers = shared.media_workers.max(1);
+    let mut ready = messages.map(|m| prepare(shared, hub, m)).buffered(workers);
+    loop {
+        let next = tokio::select! {
+            () = shared.shutdown.cancelled() => return String::new(),
+            next = ready.next() => next,
+        };
+        let ready = match next {
+            Some(Ok(r)) => r,
+            Some(Err(why)) => return why,
+            None => return format!("{CATALOGUE}'s consumer ended"),
+        };
+        if let Err(why) = apply(shared, ready).await {
+            return why;
+        }
+        shared.status.set_apply_error(None);
+    }
+}
+
+/// Parses a message and fetches its media (retrying until they arrive or shutdown).
+async fn prepare(
+    shared: &Shared,
+    hub: &jetstream::Context,
+    message: Result<Message, consumer::pull::OrderedError>,
+) -> Result<Ready, String> {
+    let message = message.map_err(|e| e.to_string())?;
+    let seq = message
+        .info()
+        .map_err(|e| format!("a catalogue message without its position: {e}"))?
+        .stream_sequence;
+    let subject = message.subject.to_string();
+    let what = parse(&subject, &message.payload);
+    if let Ok((kind, id, Some(state))) = &what
+        && kind.name == "asset"
+    {
+        let media: Vec<MediaRef> = serde_json::from_slice::<Value>(&message.payload)
+            .ok()
+            .and_then(|v| serde_json::from_value(v["media"].clone()).ok())
+            .unwrap_or_default();
+        let file = state["rows"]["assets"][0]["file"].as_str().unwrap_or("");
+        if let Err(why) = check_media(file, &media) {
+            return Ok(Ready {
+                seq,
+                subject,
+                what: Err(why),
+            });
+        }
+        fetch_all(shared, hub, *id, &media).await;
+    }
+    Ok(Ready { seq, subject, what })
+}
+
+/// The message's object and state (`None` for a tombstone).
+fn parse(subject: &str, payload: &[u8]) -> Result<(&'static Kind, i64, Option<Value>), String> {
+    let (name, id) = parse_subject(subject).ok_or("not a catalogue subject")?;
+    let kind = kind_named(name).ok_or_else(|| format!("{name:?} is not a kind carried"))?;
+    let body: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("its body is not JSON: {e}"))?;
+    let state = match body.get("state") {
+        None | Some(Value::Null) => None,
+        Some(s) if s.get("rows").is_some_and(Value::is_object) => Some(s.clone()),
+        Some(_) => return Err("its state has no rows".into()),
+    };
+    Ok((kind, id, state))
+}
+
+/// Refuses media names that are not the asset's own files, in a venue bucket, of a
+/// plausible size: nothing a message says is written outside the asset's files.
+fn check_media(file: &str, media: &[MediaRef]) -> Result<(), String> {
+    let stem = media_stem(file);
+    for m in media {
+        let own = stem.as_deref().is_some_and(|s| stem_covers(s, &m.name));
+        if !safe_name(&m.name) || !own {
+            return Err(format!(
+                "media {:?} is not a file of asset file {file:?}",
+                m.name
+            ));
+        }
+        if !is_media_bucket(&m.bucket) {
+            return Err(format!("media {:?} names bucket {:?}", m.name, m.bucket));
+        }
+        if m.size > MAX_MEDIA_BYTES {
+            return Err(format!("media {:?} is {} bytes", m.name, m.size));
+        }
+    }
+    Ok(())
+}
+
+/// Fetches every file not already here, retrying each until it arrives (the hub's copy can
+/// lag the row) or shutdown.
+async fn fetch_all(shared: &Shared, hub: &jetstream::Context, asset: i64, media: &[MediaRef]) {
+    for m in media {
+        let path = shared.media_dir.join(&m.name);
+        if tokio::fs::metadata(&path)
+            .await
+            .is_ok_and(|meta| meta.len() == m.size)
+        {
+            continue;
+        }
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        let mut told = false;
+        loop {
+            match fetch(hub, m, &path).await {
+                Ok(()) => {
+                    shared.status.fetched(m.size);
+                    if told {
+                        log::info!("fleet: media {} of asset {asset} arrived", m.name);
+                    }
+                    break;
+                }
+                Err(why) => {
+                    if !told && started.elapsed() >= FETCH_PATIENCE {
+                        log::warn!(
+                            "fleet: waiting for media {} of asset {asset} from {}: {why}",
+                            m.name,
+                            m.bucket
+                        );
+                        shared.status.set_apply_error(Some(format!(
+                            "waiting for media {} of asset {asset}: {why}",
+                            m.name
+                        )));
+                        told = true;
+                    }
+                }
+            }
+            tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// One file from the hub's copy of its bucket into `path`, whole or not at all.
+async fn fetch(hub: &jetstream::Context, m: &MediaRef, path: &Path) -> Result<(), String> {
+    let bucket = hub
+        .get_object_store(&m.bucket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut object = bucket.get(&m.name).await.map_err(|e| e.to_string())?;
+    let info = object.info();
+    if info.size as u64 != m.size || info.digest.as_deref() != Some(m.digest.as_str()) {
+        return Err(format!(
+            "the object is {} bytes with digest {:?}, the catalogue says {} and {:?}",
+            info.size, info.digest, m.size, m.digest
+        ));
+    }
+    let dir: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let temp = TempFile::create(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let std_file = temp.file().try_clone().map_err(|e| e.to_string())?;
+    let mut out = tokio::fs::File::from_std(std_file);
+    // The reader checks the digest at its end and fails on a mismatch.
+    let copied = tokio::io::copy(&mut object, &mut out)
+        .await
+        .map_err(|e| format!("reading {}: {e}", m.name))?;
+    if copied != m.size {
+        return Err(format!("{copied} bytes arrived of {}", m.size));
+    }
+    drop(out);
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || temp.persist_as(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Applies one message with its position in one transaction.
+async fn apply(shared: &Shared, ready: Ready) -> Result<(), String> {
+    let Ready { seq, subject, what } = ready;
+    let (kind, id, state, refused) = match what {
+        Ok((kind, id, state)) => (Some(kind), id, state, None),
+        Err(why) => (None, 0, None, Some(why)),
+    };
+    let applied = shared
+        .store
+        .write(move |tx| {
+            outbox::mark_from_fleet(tx);
+            match kind {
+                Some(kind) => rows::apply(tx, seq, kind, id, state.as_ref()),
+                None => rows::advance(tx, seq),
+            }
+        })
+        .await
+        .map_err(|e| format!("applying {subject}: {e}"))?;
+    match (applied, refused) {
+        (_, Some(why)) | (Applied::Skipped(why), _) => {
+            log::warn!("fleet: catalogue message {seq} ({subject}) not applied: {why}");
+            shared.status.skipped();
+        }
+        (Applied::Already, None) => {}
+        (Applied::Upserted | Applied::Deleted, None) => shared.status.applied(seq),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media(name: &str, bucket: &str, size: u64) -> MediaRef {
+        MediaRef {
+            name: name.into(),
+            bucket: bucket.into(),
+            size,
+            digest: "SHA-256=x".into(),
+        }
+    }
+
+    #[test]
+    fn media_outside_the_assets_own_files_are_refused() {
+        let file = "20261207-101010-2000000000001.wav";
+        let own = "20261207-101010-2000000000001.mp3";
+        assert!(check_media(file, &[media(own, "media_b2", 10)]).is_ok());
+        for (name, bucket, size) in [
+            ("../etc/passwd", "media_b2", 10),
+            ("other.mp3", "media_b2", 10),
+            ("20261207-101010-20000000000011.mp3", "media_b2", 10),
+            (own, "KV_fleet_boxes", 10),
+            (own, "media_b2", MAX_MEDIA_BYTES + 1),
+        ] {
+            assert!(
+                check_media(file, &[media(name, bucket, size)]).is_err(),
+                "{name} {bucket} {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_is_parsed_into_its_kind_id_and_state_or_refused() {
+        let (kind, id, state) = parse(
+            "rw.b2.cat.vote.2000000000001",
+            br#"{"state": {"rows": {}}}"#,
+        )
+        .unwrap();
+        assert_eq!((kind.name, id), ("vote", 2_000_000_000_001));
+        assert!(state.is_some());
+        let (_, _, gone) = parse("rw.hub.cat.tag.4", br#"{"state": null}"#).unwrap();
+        assert!(gone.is_none());
+        assert!(parse("rw.hub.cat.user.4", b"{}").is_err());
+        assert!(parse("rw.hub.cat.tag.4", b"not json").is_err());
+        assert!(parse("rw.hub.cat.tag.4", br#"{"state": 5}"#).is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! What the fleet's tasks report: counters and the latest problem of each, for
+//! `GET /api/2/fleet/status`, the console and `roundwared fleet status`.
+//!
+//! Owns: the status. May not touch: NATS, SQL.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The fleet's state on this box, updated by its tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    number: u32,
+    is_hub: bool,
+    published: AtomicU64,
+    applied: AtomicU64,
+    last_applied_seq: AtomicU64,
+    skipped: AtomicU64,
+    fetched_files: AtomicU64,
+    fetched_bytes: AtomicU64,
+    problems: Mutex<Problems>,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+struct Problems {
+    registration: Option<String>,
+    registered: bool,
+    publish: Option<String>,
+    apply: Option<String>,
+}
+
+/// A snapshot, as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Snapshot {
+    /// This box's number.
+    #[serde(rename = "box")]
+    pub number: u32,
+    /// `hub` or `box`.
+    pub role: &'static str,
+    /// The hub has this box in its registry.
+    pub registered: bool,
+    /// Why not, when it is not.
+    pub registration_error: Option<String>,
+    /// Changes published since start.
+    pub published: u64,
+    /// Catalogue messages applied since start.
+    pub applied: u64,
+    /// The last catalogue position applied since start (0: none yet).
+    pub applied_seq: u64,
+    /// Catalogue messages that could not be applied (each logged).
+    pub skipped: u64,
+    /// Media files fetched since start, and their bytes.
+    pub fetched_files: u64,
+    /// Bytes of those.
+    pub fetched_bytes: u64,
+    /// The publisher's current problem.
+    pub publish_error: Option<String>,
+    /// The apply loop's current problem.
+    pub apply_error: Option<String>,
+}
+
+impl Status {
+    /// A fresh status of box `number`.
+    pub(crate) fn new(number: u32, is_hub: bool) -> Self {
+        Self {
+            number,
+            is_hub,
+            ..Self::default()
+        }
+    }
+
+    fn problems(&self) -> std::sync::MutexGuard<'_, Problems> {
+        self.problems
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn applied(&self, seq: u64) {
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        self.last_applied_seq.store(seq, Ordering::Relaxed);
+    }
+
+    pub(crate) fn skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn fetched(&self, bytes: u64) {
+        self.fetched_files.fetch_add(1, Ordering::Relaxed);
+        self.fetched_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_publish_error(&self, why: Option<String>) {
+        self.problems().publish = why;
+    }
+
+    pub(crate) fn set_apply_error(&self, why: Option<String>) {
+        let mut p = self.problems();
+        if p.apply != why {
+            p.apply = why;
+        }
+    }
+
+    pub(crate) fn set_registration(&self, outcome: Result<(), String>) {
+        let mut p = self.problems();
+        p.registered = outcome.is_ok();
+        p.registration = outcome.err();
+    }
+
+    /// The status now.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let p = self.problems().clone();
+        Snapshot {
+            number: self.number,
+            role: if self.is_hub { "hub" } else { "box" },
+            registered: p.registered,
+            registration_error: p.registration,
+            published: self.published.load(Ordering::Relaxed),
+            applied: self.applied.load(Ordering::Relaxed),
+            applied_seq: self.last_applied_seq.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            fetched_files: self.fetched_files.load(Ordering::Relaxed),
+            fetched_bytes: self.fetched_bytes.load(Ordering::Relaxed),
+            publish_error: p.publish,
+            apply_error: p.apply,
+        }
+    }
+}
+
+/// The fleet as a health component (`/healthz`) with its counters (`/metrics`).
+pub(crate) struct FleetProbe(pub(crate) std::sync::Arc<Status>);
+
+impl crate::health::Probe for FleetProbe {
+    fn name(&self) -> &'static str {
+        "fleet"
+    }
+
+    fn state(&self) -> crate::health::ComponentState {
+        let s = self.0.snapshot();
+        let problem = s.registration_error.or(s.publish_error).or(s.apply_error);
+        match problem {
+            Some(why) => crate::health::ComponentState::Degraded(why),
+            None => crate::health::ComponentState::Ok,
+        }
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let s = self.0.snapshot();
+        for (name, kind, help, value) in [
+            (
+                "fleet_registered",
+                "gauge",
+                "1 when the hub has this box in its registry.",
+                u64::from(s.registered),
+            ),
+            (
+                "fleet_published_total",
+                "counter",
+                "Changes of this box published to its stream.",
+                s.published,
+            ),
+            (
+                "fleet_applied_total",
+                "counter",
+                "Venue catalogue messages applied here.",
+                s.applied,
+            ),
+            (
+                "fleet_applied_seq",
+                "gauge",
+                "The last venue catalogue position applied here.",
+                s.applied_seq,
+            ),
+            (
+                "fleet_skipped_total",
+                "counter",
+                "Catalogue messages that could not be applied (each logged).",
+                s.skipped,
+            ),
+            (
+                "fleet_fetched_files_total",
+                "counter",
+                "Media files fetched from the venue.",
+                s.fetched_files,
+            ),
+            (
+                "fleet_fetched_bytes_total",
+                "counter",
+                "Bytes of media fetched from the venue.",
+                s.fetched_bytes,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP roundwared_{name} {help}\n# TYPE roundwared_{name} {kind}\nroundwared_{name} {value}"
+            );
+        }
+    }
+}
