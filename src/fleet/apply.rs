@@ -83,6 +83,7 @@ async fn consume(shared: &Shared, local: &jetstream::Context, hub: &jetstream::C
         Ok(m) => m,
         Err(e) => return format!("{CATALOGUE}'s messages: {e}"),
     };
+    shared.status.set_apply_error(None);
     let workers = shared.media_workers.max(1);
     let mut ready = messages.map(|m| prepare(shared, hub, m)).buffered(workers);
     loop {

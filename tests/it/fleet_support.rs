@@ -8,15 +8,52 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::media_support::{Fmt, wav};
 use crate::support::TestServer;
+
+/// How long a recording may take to reach another box in these tests (the goal is 5 s).
+pub const REACH: Duration = Duration::from_secs(30);
 
 /// A nats-server on a free loopback port, killed when dropped.
 pub struct Nats {
     child: Child,
     pub port: u16,
+    /// Its configuration file, when it has one (then it can be restarted).
+    conf: Option<(PathBuf, PathBuf)>,
     _dir: tempfile::TempDir,
+}
+
+impl Nats {
+    /// SIGKILL, then the same server again on the same port and store.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (binary, conf) = self
+            .conf
+            .clone()
+            .expect("a server with a configuration file");
+        self.child = spawn_conf(&binary, &conf);
+        wait_listening(self.port);
+    }
+}
+
+fn spawn_conf(binary: &Path, conf: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(conf.with_extension("log"))
+        .unwrap();
+    Command::new(binary)
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("nats-server starts")
 }
 
 impl Drop for Nats {
@@ -71,6 +108,7 @@ pub fn start_nats(binary: &Path) -> Nats {
     Nats {
         child,
         port,
+        conf: None,
         _dir: dir,
     }
 }
@@ -84,18 +122,12 @@ fn start_conf(binary: &Path, conf: &str) -> Nats {
         .replace("{port}", &port.to_string());
     let path = dir.path().join("nats.conf");
     std::fs::write(&path, text).unwrap();
-    let log = std::fs::File::create(dir.path().join("nats.log")).unwrap();
-    let child = Command::new(binary)
-        .arg("-c")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("nats-server starts");
+    let child = spawn_conf(binary, &path);
     wait_listening(port);
     Nats {
         child,
         port,
+        conf: Some((binary.to_path_buf(), path)),
         _dir: dir,
     }
 }
@@ -206,6 +238,89 @@ impl Leaf {
     }
 }
 
+/// A roundwared of its own (`roundwared serve`), for the tests that kill it with SIGKILL.
+pub struct Proc {
+    child: Child,
+    pub http: Http,
+    config: PathBuf,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Proc {
+    /// Starts one on a fresh data folder with `toml` added to its configuration.
+    pub async fn start(toml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let port = free_port();
+        let config = dir.path().join("roundwared.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = \"{}\"\n{toml}",
+                data_dir.display()
+            ),
+        )
+        .unwrap();
+        let http = Http {
+            client: reqwest::Client::new(),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let child = Self::spawn(&config);
+        let p = Self {
+            child,
+            http,
+            config,
+            data_dir,
+            _dir: dir,
+        };
+        p.wait_up().await;
+        p
+    }
+
+    fn spawn(config: &Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_roundwared"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    async fn wait_up(&self) {
+        eventually(Duration::from_secs(20), "roundwared answers", || async {
+            let r = self
+                .http
+                .client
+                .get(format!("{}/healthz", self.http.base))
+                .send()
+                .await
+                .ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same data and port.
+    pub async fn restart(&mut self) {
+        self.child = Self::spawn(&self.config);
+        self.wait_up().await;
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
 /// Polls `check` every 50 ms until it answers `Some`, or fails after `limit` naming `what`.
 pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
@@ -242,4 +357,148 @@ pub async fn has_project(s: &TestServer) {
         },
     )
     .await;
+}
+
+/// A box's API as a client sees it: in-process ([`TestServer`]) or a process of its own.
+#[derive(Clone)]
+pub struct Http {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Http {
+    pub fn of(s: &TestServer) -> Self {
+        Self {
+            client: s.client.clone(),
+            base: s.url(""),
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
+        let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("token {t}"));
+        }
+        let r = req.send().await.expect("request sent");
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "POST {path}: {status} {body}");
+        body
+    }
+}
+
+/// A visitor of one box: a device token and a session there.
+pub struct Visitor {
+    pub token: String,
+    pub session: i64,
+}
+
+pub async fn visitor(s: &Http, device: &str) -> Visitor {
+    let user = s
+        .post(
+            "/api/2/users/",
+            None,
+            json!({"device_id": device, "client_type": "phone"}),
+        )
+        .await;
+    let token = user["token"].as_str().expect("a token").to_owned();
+    let session = s
+        .post("/api/2/sessions/", Some(&token), json!({"project_id": 1}))
+        .await["id"]
+        .as_i64()
+        .expect("a session");
+    Visitor { token, session }
+}
+
+/// Records `seconds` of tone at box `s` as `v`; the new asset's id once the box answered 200.
+pub async fn record(s: &Http, v: &Visitor, seconds: f64) -> i64 {
+    let envelope = s
+        .post(
+            "/api/2/envelopes/",
+            Some(&v.token),
+            json!({"session_id": v.session}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let form = Form::new()
+        .text("session_id", v.session.to_string())
+        .text("submitted", "true")
+        .part(
+            "file",
+            Part::bytes(wav(22_050, 1, Fmt::Pcm16, seconds))
+                .file_name("take.wav")
+                .mime_str("audio/wav")
+                .unwrap(),
+        );
+    let r = s
+        .client
+        .patch(format!("{}/api/2/envelopes/{envelope}/", s.base))
+        .header("Authorization", format!("token {}", v.token))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .expect("an asset id")
+}
+
+/// The asset as box `s` answers it, once it does.
+pub async fn asset_at(s: &Http, token: &str, id: i64) -> Option<Value> {
+    let r = s
+        .client
+        .get(format!("{}/api/2/assets/{id}/", s.base))
+        .header("Authorization", format!("token {token}"))
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+/// The bytes of a media URL (`file`) or name (`filename`) as box `s` serves them.
+pub async fn media_bytes(s: &Http, url: &str) -> Vec<u8> {
+    let path = match url.find("/rwmedia/") {
+        Some(i) => url[i..].to_owned(),
+        None => format!("/rwmedia/{url}"),
+    };
+    let r = s
+        .client
+        .get(format!("{}{path}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{url} at {}", s.base);
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// Waits until `id` is an asset at `to`; then its media must be there at once, byte for byte
+/// the origin's.
+pub async fn arrives(from: (&Http, &Visitor), to: (&Http, &Visitor), id: i64, limit: Duration) {
+    let there = eventually(limit, &format!("asset {id} at {}", to.0.base), || async {
+        asset_at(to.0, &to.1.token, id).await
+    })
+    .await;
+    let here = asset_at(from.0, &from.1.token, id)
+        .await
+        .expect("at its origin");
+    for field in ["file", "filename"] {
+        let (a, b) = (
+            here[field].as_str().unwrap(),
+            there[field].as_str().unwrap(),
+        );
+        assert_eq!(
+            media_bytes(from.0, a).await,
+            media_bytes(to.0, b).await,
+            "{field} of asset {id}"
+        );
+    }
+    assert_eq!(
+        here["audio_length_in_seconds"],
+        there["audio_length_in_seconds"]
+    );
 }
