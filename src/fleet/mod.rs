@@ -12,6 +12,7 @@
 //! mixer, HTTP.
 
 pub(crate) mod apply;
+pub(crate) mod audit;
 pub(crate) mod nats;
 pub(crate) mod publish;
 pub(crate) mod registry;
@@ -90,6 +91,17 @@ pub(crate) async fn start(
         status: status.clone(),
         shutdown,
     };
+    if !is_hub {
+        // The hub's own bucket is the venue's copy: nothing to compare it with.
+        tokio::spawn(audit::run(
+            shared.clone(),
+            bucket.clone(),
+            local.clone(),
+            hub.clone(),
+            number,
+            std::time::Duration::from_secs(u64::from(config.audit_s)),
+        ));
+    }
     tokio::spawn(publish::run(shared.clone(), local.clone(), bucket));
     tokio::spawn(apply::run(shared.clone(), local.clone(), hub.clone()));
     if is_hub {

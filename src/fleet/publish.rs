@@ -192,7 +192,7 @@ async fn put_media(
 }
 
 /// `path` relative to the media folder, with `/` separators.
-fn relative_name(media_dir: &Path, path: &Path) -> Option<String> {
+pub(crate) fn relative_name(media_dir: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(media_dir).ok()?;
     let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
     Some(parts?.join("/"))

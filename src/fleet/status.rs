@@ -18,6 +18,7 @@ pub(crate) struct Status {
     fetched_files: AtomicU64,
     fetched_bytes: AtomicU64,
     problems: Mutex<Problems>,
+    audit: Mutex<Option<Result<super::audit::Report, String>>>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -56,6 +57,8 @@ pub(crate) struct Snapshot {
     pub publish_error: Option<String>,
     /// The apply loop's current problem.
     pub apply_error: Option<String>,
+    /// The last media audit (boxes, every `[fleet] audit_s`), or why it could not run.
+    pub audit: Option<Result<super::audit::Report, String>>,
 }
 
 impl Status {
@@ -109,6 +112,13 @@ impl Status {
         p.registration = outcome.err();
     }
 
+    pub(crate) fn set_audit(&self, outcome: Result<super::audit::Report, String>) {
+        *self
+            .audit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+    }
+
     /// The status now.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let p = self.problems().clone();
@@ -125,6 +135,11 @@ impl Status {
             fetched_bytes: self.fetched_bytes.load(Ordering::Relaxed),
             publish_error: p.publish,
             apply_error: p.apply,
+            audit: self
+                .audit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         }
     }
 }
@@ -149,6 +164,7 @@ impl crate::health::Probe for FleetProbe {
     fn write_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
         let s = self.0.snapshot();
+        let audit = s.audit.clone().and_then(Result::ok).unwrap_or_default();
         for (name, kind, help, value) in [
             (
                 "fleet_registered",
@@ -191,6 +207,24 @@ impl crate::health::Probe for FleetProbe {
                 "counter",
                 "Bytes of media fetched from the venue.",
                 s.fetched_bytes,
+            ),
+            (
+                "fleet_audit_missing",
+                "gauge",
+                "Media files of this box the hub's copy lacked at the last audit.",
+                audit.missing,
+            ),
+            (
+                "fleet_audit_repaired",
+                "gauge",
+                "Of those, put again by the last audit.",
+                audit.repaired,
+            ),
+            (
+                "fleet_audit_behind",
+                "gauge",
+                "Messages of this box's bucket the hub's copy had not reached at the last audit.",
+                audit.behind,
             ),
         ] {
             let _ = writeln!(

@@ -302,6 +302,65 @@ async fn a_recording_survives_its_box_killed_after_the_answer_and_the_hubs_serve
     a.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_media_object_lost_from_the_venue_copy_is_found_and_put_again_by_the_audit() {
+    let Some(binary) = server("RW_NATS_NEW") else {
+        return;
+    };
+    let hub = Hub::start(&binary);
+    let leaf = Leaf::start(&binary, &hub, 2).await;
+    let a = TestServer::start_with(&hub.toml()).await;
+    seed_project(&a).await;
+    let b = TestServer::start_with(&format!("{}audit_s = 10\n", leaf.toml())).await;
+    has_project(&b).await;
+    let (ha, hb) = (Http::of(&a), Http::of(&b));
+    let (va, vb) = (visitor(&ha, "phone-a").await, visitor(&hb, "phone-b").await);
+    let id = record(&hb, &vb, 1.0).await;
+    arrives((&hb, &vb), (&ha, &va), id, REACH).await;
+    let asset = asset_at(&hb, &vb.token, id).await.unwrap();
+    let mp3 = asset["filename"]
+        .as_str()
+        .unwrap()
+        .replace(".pcm.wav", ".mp3");
+
+    // Deleted from the box's bucket: the hub's copy follows and no longer has it.
+    let client = async_nats::connect(format!("nats://127.0.0.1:{}", leaf.nats.port))
+        .await
+        .unwrap();
+    let own = async_nats::jetstream::new(client);
+    own.get_object_store("media_b2")
+        .await
+        .unwrap()
+        .delete(&mp3)
+        .await
+        .unwrap();
+    let copy = async_nats::jetstream::new(
+        async_nats::connect(format!("nats://127.0.0.1:{}", hub.nats.port))
+            .await
+            .unwrap(),
+    )
+    .get_object_store("media_b2")
+    .await
+    .unwrap();
+    // The audit (every 10 s here) finds it missing from the hub's copy and puts it again.
+    eventually(Duration::from_secs(40), "the audit's repair", || async {
+        let metrics = b.metrics().await;
+        metrics
+            .contains("roundwared_fleet_audit_repaired 1")
+            .then_some(())
+    })
+    .await;
+    let info = eventually(REACH, "the object back at the hub", || async {
+        copy.info(&mp3).await.ok().filter(|i| !i.deleted)
+    })
+    .await;
+    let on_disk = std::fs::metadata(b.data_dir().join("media").join(&mp3)).unwrap();
+    assert_eq!(info.size as u64, on_disk.len());
+    for s in [a, b] {
+        s.stop().await;
+    }
+}
+
 /// A stream's (message count, last sequence) on the server at `port`.
 async fn stream_state(port: u16, name: &str) -> (u64, u64) {
     let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))

@@ -188,6 +188,21 @@ pub(crate) fn published(tx: &Transaction<'_>, outbox_id: i64) -> StoreResult<()>
     Ok(())
 }
 
+/// The `file` of every asset box `number` made (its id range).
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn own_asset_files(conn: &Connection, number: u32) -> StoreResult<Vec<String>> {
+    let first = i64::from(number) * BOX_SPAN;
+    let mut stmt = conn.prepare_cached(
+        "SELECT file FROM assets WHERE id >= ?1 AND id < ?2 AND file IS NOT NULL",
+    )?;
+    let files = stmt
+        .query_map([first, first + BOX_SPAN], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(files)
+}
+
 /// Where this box stands: the catalogue position applied and the changes still to publish.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Position {
