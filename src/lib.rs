@@ -14,14 +14,16 @@
 //! Floors, each using only those below it: `app` (the composition root: builds every component
 //! and hands them to the others) · [`api`], [`local_listener`], [`web`] · [`conductor`] ·
 //! [`ingest`], [`output`], [`playlist`], [`spatial`], [`position`], [`service`], [`health`],
-//! [`backup`], [`demo`], [`tiles`] · [`audio`], [`store`], [`media`], [`users`] · [`config`],
+//! [`backup`], [`demo`], [`tiles`], [`fleet`] · [`audio`], [`store`], [`media`], [`users`] · [`config`],
 //! [`geometry`], [`telemetry`], [`http_headers`], [`net`]. [`health`] is the seam every
 //! component reports through (`/healthz`, `/metrics`, the watchdog); [`ingest`] is the upload
 //! service (checks, conversion, commit; it tells the engine through a hook `app` wires);
 //! [`service`] speaks to systemd and holds the shutdown and reload hooks; [`backup`] makes and
 //! restores online copies of the data; [`web`] embeds the visitor page and the curator console;
 //! [`tiles`] reads the offline map tiles the pages draw under the zones; [`net`] is the box's
-//! outgoing HTTP client (live speaker streams today, broadcast pulls and pushes next).
+//! outgoing HTTP client (live speaker streams, broadcast pulls and pushes); [`fleet`] shares
+//! the catalogue with the venue's other boxes over NATS JetStream (the outbox out, the venue
+//! catalogue in, through the store).
 //!
 //! # Real time
 //!

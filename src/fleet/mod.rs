@@ -62,6 +62,18 @@ pub(crate) async fn start(
         .flatten()
         .ok_or_else(|| FleetError::Stream("the database has not joined the fleet".into()))?;
     let is_hub = config.role == FleetRole::Hub;
+    if config.media_fetch == crate::config::MediaFetch::Lazy {
+        log::warn!(
+            "fleet: [fleet] media_fetch = \"lazy\" is not built yet; media are fetched as they \
+             arrive"
+        );
+    }
+    if config.central.is_some() {
+        log::warn!(
+            "fleet: [fleet.central] is set, but the bridge to a central Roundware server is not \
+             built yet; the venue runs without it"
+        );
+    }
     let origin = if is_hub {
         Origin::hub()
     } else {
