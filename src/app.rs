@@ -200,7 +200,8 @@ impl Daemon {
             uploads_to_engine(engine.clone()),
         ));
         let events = Events::new(store.clone(), config.events.clone());
-        if config.events.enabled {
+        // The outbox's retention runs in fleet mode too (it keeps what is not yet published).
+        if config.events.enabled || config.fleet.enabled {
             events.start();
         }
         health.register(Arc::new(events.probe()));

@@ -65,6 +65,22 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Fleet mode: many boxes of a venue sharing one catalogue (README "Fleet").
+    Fleet {
+        #[command(subcommand)]
+        action: FleetAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetAction {
+    /// Where this box stands: its number, the catalogue applied, changes not yet published,
+    /// its streams and the hub's, registration. Safe while the daemon runs.
+    Status {
+        /// Config file (default: as for `serve`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +212,18 @@ fn real_main() -> anyhow::Result<()> {
                     .and_then(|c| c.local.mixer_control),
             };
             devices(mixer_control.as_deref())
+        }
+        Command::Fleet {
+            action: FleetAction::Status { config },
+        } => {
+            let c = load(config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let report = runtime.block_on(roundwared::fleet_status_report(&c))?;
+            print!("{report}");
+            Ok(())
         }
         Command::Serve { config, demo } => {
             let c = load(config)?;

@@ -279,7 +279,14 @@ async fn apply(shared: &Shared, ready: Ready) -> Result<(), String> {
             shared.status.skipped();
         }
         (Applied::Already, None) => {}
-        (Applied::Upserted | Applied::Deleted, None) => shared.status.applied(seq),
+        (Applied::Deleted(file), None) => {
+            shared.status.applied(seq);
+            // The files of a deleted recording go with it, as when it is deleted here.
+            if let Some(stem) = file.as_deref().and_then(media_stem) {
+                crate::media::files::remove_stems(&shared.media_dir, vec![stem]).await;
+            }
+        }
+        (Applied::Upserted, None) => shared.status.applied(seq),
     }
     Ok(())
 }

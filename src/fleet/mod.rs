@@ -16,6 +16,7 @@ pub(crate) mod audit;
 pub(crate) mod nats;
 pub(crate) mod publish;
 pub(crate) mod registry;
+pub(crate) mod report;
 pub(crate) mod status;
 pub(crate) mod streams;
 

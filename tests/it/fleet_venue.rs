@@ -81,6 +81,11 @@ async fn a_recording_made_at_one_box_plays_at_every_other_with_the_same_media() 
     })
     .await;
     let gone = made[1].1;
+    let gone_file = asset_at(&hc, &vc.token, gone).await.unwrap()["filename"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone_stem = gone_file.split('.').next().unwrap().to_owned();
     assert_eq!(
         a.delete(&format!("/api/2/assets/{gone}/"), Some(&staff))
             .await
@@ -89,6 +94,18 @@ async fn a_recording_made_at_one_box_plays_at_every_other_with_the_same_media() 
     );
     eventually(REACH, "the deletion at B and C", || async {
         let at_b = asset_at(&hb, &vb.token, gone).await;
+        // Its files go with it, at its origin and where it was copied.
+        for box_ in [&b, &c] {
+            let dir = box_.data_dir().join("media");
+            eventually(REACH, "the deleted recording's files", || async {
+                let left = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&gone_stem));
+                (!left).then_some(())
+            })
+            .await;
+        }
         let at_c = asset_at(&hc, &vc.token, gone).await;
         (at_b.is_none() && at_c.is_none()).then_some(())
     })
@@ -171,6 +188,39 @@ async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_hea
             (7, 7),
             "every recording once at every box"
         );
+    }
+
+    // What a technician sees at the box's shell, the daemon running.
+    let config = b.data_dir().join("status.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = \"{}\"\n{}",
+            b.data_dir().display(),
+            leaf.toml()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        .args(["fleet", "status", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "box 2, a box of the venue",
+        "0 changes of this box not yet in its stream",
+        "CAT_b2 (this box's rows): ",
+        "CATALOGUE at the hub: ",
+        "the hub's copy of this box's media: ",
+        "registered with the hub: yes",
+    ] {
+        assert!(report.contains(line), "{line:?} in:\n{report}");
     }
     for s in [a, b] {
         s.stop().await;

@@ -105,8 +105,9 @@ pub(crate) fn kind_named(name: &str) -> Option<&'static Kind> {
 pub(crate) enum Applied {
     /// The row (and its links) now hold the state.
     Upserted,
-    /// The object is gone.
-    Deleted,
+    /// The object is gone; for an asset, the media file it named (its files are the caller's
+    /// to remove once the transaction has committed).
+    Deleted(Option<String>),
     /// Not applied: why (logged once by the caller; the position still advances).
     Skipped(String),
     /// The position was already past it (applied before a restart).
@@ -165,6 +166,14 @@ pub(crate) fn apply(
         return Ok(Applied::Already);
     }
     let Some(state) = state else {
+        let file: Option<String> = if kind.name == "asset" {
+            tx.prepare_cached("SELECT file FROM assets WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?
+                .flatten()
+        } else {
+            None
+        };
         tx.execute(
             &format!("DELETE FROM \"{}\" WHERE id = ?1", kind.table),
             [id],
@@ -173,7 +182,7 @@ pub(crate) fn apply(
             tx.prepare_cached("DELETE FROM loc_links WHERE owner = ?1 AND owner_id = ?2")?
                 .execute(rusqlite::params![kind.name, id])?;
         }
-        return Ok(Applied::Deleted);
+        return Ok(Applied::Deleted(file));
     };
     let rows = |table: &str| -> &[Value] {
         state

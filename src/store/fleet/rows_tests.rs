@@ -133,7 +133,7 @@ fn a_position_is_applied_once_and_a_tombstone_deletes_the_object_and_its_links()
     );
     assert_eq!(
         apply_at(&mut other, 4, "asset", asset, None),
-        Applied::Deleted
+        Applied::Deleted(Some("b2/x.wav".into()))
     );
     assert!(
         read_state(&other, kind_named("asset").unwrap(), asset)
