@@ -571,7 +571,7 @@ async fn measure(
         median_bps: pick(0.5),
         max_bps: pick(1.0),
         at_real_time,
-        rss_kb: rss_kb(pid),
+        rss_kb: common::rss_kb(pid),
     }
 }
 
@@ -587,17 +587,6 @@ fn cpu_ticks(pid: u32) -> u64 {
             .unwrap_or(0)
     };
     field(11) + field(12) // fields 14 and 15 of /proc/<pid>/stat
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn clock_ticks() -> u64 {

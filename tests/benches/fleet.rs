@@ -22,7 +22,7 @@ mod venue;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{ReleaseServer, arg, cpu_s, percentile_ms, wait_ready};
+use common::{ReleaseServer, arg, cpu_s, percentile_ms, rss_kb, wait_ready};
 use venue::{Http, Hub, Leaf, Visitor, asset_at, eventually, record_bytes, visitor};
 
 /// Limits a benchmark playing many visitors from one address needs lifted.
@@ -268,18 +268,6 @@ async fn count(s: &Http, v: &Visitor) -> u64 {
             .unwrap_or(0),
         Err(_) => 0,
     }
-}
-
-/// Resident memory of process `pid` in KiB (0 if unknown).
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn dir_mb(dir: &Path) -> f64 {

@@ -62,7 +62,7 @@ fn main() {
             let before = cpu_ticks(child.id());
             std::thread::sleep(Duration::from_secs(idle_s));
             let after = cpu_ticks(child.id());
-            let rss = rss_kb(child.id());
+            let rss = common::rss_kb(child.id());
             // USER_HZ = 100 ticks per second.
             idle = Some(((after - before) as f64 / 100.0 / idle_s as f64 * 100.0, rss));
         }
@@ -155,15 +155,4 @@ fn cpu_ticks(pid: u32) -> u64 {
         .collect();
     // utime and stime are fields 14 and 15; rest starts at field 3.
     f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }

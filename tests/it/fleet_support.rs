@@ -16,6 +16,43 @@ use crate::support::TestServer;
 /// How long a recording may take to reach another box in these tests (the goal is 5 s).
 pub const REACH: Duration = Duration::from_secs(30);
 
+/// A hub box (box 1, in process) and box 2 (in process, `b_toml` added to its
+/// configuration after `[fleet]`), each on its own nats-server, the venue's project at both,
+/// and a visitor at each.
+pub struct Pair {
+    pub hub: Hub,
+    pub leaf: Leaf,
+    pub a: TestServer,
+    pub b: TestServer,
+    pub ha: Http,
+    pub hb: Http,
+    pub va: Visitor,
+    pub vb: Visitor,
+}
+
+impl Pair {
+    pub async fn start(binary: &Path, b_toml: &str) -> Self {
+        let hub = Hub::start(binary);
+        let leaf = Leaf::start(binary, &hub, 2).await;
+        let a = TestServer::start_with(&hub.toml()).await;
+        seed_project(&a).await;
+        let b = TestServer::start_with(&format!("{}{b_toml}", leaf.toml())).await;
+        has_project(&b).await;
+        let (ha, hb) = (Http::of(&a), Http::of(&b));
+        let (va, vb) = (visitor(&ha, "phone-a").await, visitor(&hb, "phone-b").await);
+        Self {
+            hub,
+            leaf,
+            a,
+            b,
+            ha,
+            hb,
+            va,
+            vb,
+        }
+    }
+}
+
 /// Records `seconds` of tone at box `s` as `v`; the new asset's id once the box answered 200.
 pub async fn record(s: &Http, v: &Visitor, seconds: f64) -> i64 {
     record_bytes(s, v, wav(22_050, 1, Fmt::Pcm16, seconds)).await

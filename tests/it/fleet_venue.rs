@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::fleet_support::{
-    Http, Hub, Leaf, Proc, REACH, Visitor, arrives, asset_at, eventually, has_project, record,
-    seed_project, server, visitor,
+    Http, Hub, Leaf, Pair, Proc, REACH, Visitor, arrives, asset_at, eventually, has_project,
+    record, seed_project, server, visitor,
 };
 use crate::support::TestServer;
 
@@ -138,14 +138,17 @@ async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_hea
     let Some(binary) = server("RW_NATS_NEW") else {
         return;
     };
-    let hub = Hub::start(&binary);
-    let leaf = Leaf::start(&binary, &hub, 2).await;
-    let a = TestServer::start_with(&hub.toml()).await;
-    seed_project(&a).await;
-    let b = TestServer::start_with(&leaf.toml()).await;
-    has_project(&b).await;
-    let (ha, hb) = (Http::of(&a), Http::of(&b));
-    let (va, vb) = (visitor(&ha, "phone-a").await, visitor(&hb, "phone-b").await);
+    let Pair {
+        // Kept to the end: the servers stop when dropped.
+        hub: _hub,
+        leaf,
+        a,
+        b,
+        ha,
+        hb,
+        va,
+        vb,
+    } = Pair::start(&binary, "").await;
     // Registered and flowing before the cut.
     let first = record(&hb, &vb, 1.0).await;
     arrives((&hb, &vb), (&ha, &va), first, REACH).await;
@@ -232,19 +235,17 @@ async fn recordings_made_while_the_link_flaps_all_play_at_the_hub_with_no_media_
     let Some(binary) = server("RW_NATS_NEW") else {
         return;
     };
-    let hub = Hub::start(&binary);
-    let leaf = Leaf::start(&binary, &hub, 2).await;
-    let a = TestServer::start_with(&hub.toml()).await;
-    seed_project(&a).await;
     // Recording that often from one address is past the per-address upload limit.
-    let b = TestServer::start_with(&format!(
-        "{}[limits]\nuploads_per_ip_per_min = 10000\n",
-        leaf.toml()
-    ))
-    .await;
-    has_project(&b).await;
-    let (ha, hb) = (Http::of(&a), Http::of(&b));
-    let (va, vb) = (visitor(&ha, "phone-a").await, visitor(&hb, "phone-b").await);
+    let Pair {
+        hub,
+        leaf,
+        a,
+        b,
+        ha,
+        hb,
+        va,
+        vb,
+    } = Pair::start(&binary, "[limits]\nuploads_per_ip_per_min = 10000\n").await;
 
     // 15 flaps of 1 s down and 2 s up (fleet.md F4) while B records every 200 ms or so.
     let recorder = {
@@ -357,14 +358,16 @@ async fn a_media_object_lost_from_the_venue_copy_is_found_and_put_again_by_the_a
     let Some(binary) = server("RW_NATS_NEW") else {
         return;
     };
-    let hub = Hub::start(&binary);
-    let leaf = Leaf::start(&binary, &hub, 2).await;
-    let a = TestServer::start_with(&hub.toml()).await;
-    seed_project(&a).await;
-    let b = TestServer::start_with(&format!("{}audit_s = 10\n", leaf.toml())).await;
-    has_project(&b).await;
-    let (ha, hb) = (Http::of(&a), Http::of(&b));
-    let (va, vb) = (visitor(&ha, "phone-a").await, visitor(&hb, "phone-b").await);
+    let Pair {
+        hub,
+        leaf,
+        a,
+        b,
+        ha,
+        hb,
+        va,
+        vb,
+    } = Pair::start(&binary, "audit_s = 10\n").await;
     let id = record(&hb, &vb, 1.0).await;
     arrives((&hb, &vb), (&ha, &va), id, REACH).await;
     let asset = asset_at(&hb, &vb.token, id).await.unwrap();

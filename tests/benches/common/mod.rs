@@ -156,14 +156,7 @@ impl ReleaseServer {
 
     /// A `kB` line of `/proc/<pid>/status`.
     fn status_kb(&self, key: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with(key))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-            })
-            .unwrap_or(0)
+        status_kb(self.child.id(), key)
     }
 }
 
@@ -172,6 +165,23 @@ impl Drop for ReleaseServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `kB` line (`VmRSS:`, `VmHWM:`) of `/proc/<pid>/status` (0 if unknown).
+pub fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory of process `pid` in KiB (0 if unknown).
+pub fn rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:")
 }
 
 /// Waits until the API answers (10 s at most).
