@@ -81,6 +81,13 @@ enum FleetAction {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Make a standalone box's data this fleet box's (`[fleet] box`), renumbering its own
+    /// users, sessions, envelopes, recordings and votes once. The daemon must be stopped.
+    Join {
+        /// Config file (default: as for `serve`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -223,6 +230,17 @@ fn real_main() -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?;
             let report = runtime.block_on(roundwared::fleet_status_report(&c))?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Fleet {
+            action: FleetAction::Join { config },
+        } => {
+            let c = load(config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            print!("{}", runtime.block_on(roundwared::fleet_join(&c))?);
             Ok(())
         }
         Command::Serve { config, demo } => {

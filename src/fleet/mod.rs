@@ -13,6 +13,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod audit;
+pub(crate) mod join;
 pub(crate) mod nats;
 pub(crate) mod publish;
 pub(crate) mod registry;

@@ -414,6 +414,72 @@ async fn a_media_object_lost_from_the_venue_copy_is_found_and_put_again_by_the_a
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standalone_box_that_joins_brings_its_recordings_to_the_venue() {
+    let Some(binary) = server("RW_NATS_NEW") else {
+        return;
+    };
+    let hub = Hub::start(&binary);
+    let leaf = Leaf::start(&binary, &hub, 2).await;
+    let a = TestServer::start_with(&hub.toml()).await;
+    seed_project(&a).await;
+    let ha = Http::of(&a);
+    let va = visitor(&ha, "phone-a").await;
+
+    // A box that served on its own for a while.
+    let dir = tempfile::tempdir().unwrap();
+    let alone = TestServer::start_in(dir.path(), "").await;
+    seed_project(&alone).await;
+    let vb = visitor(&Http::of(&alone), "phone-b").await;
+    let old = record(&Http::of(&alone), &vb, 1.0).await;
+    assert!(old < 1_000_000_000_000);
+    alone.stop().await;
+
+    let config = dir.path().join("join.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = \"{}\"\n{}",
+            dir.path().display(),
+            leaf.toml()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        .args(["fleet", "join", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("box 2 of the fleet"), "{said}");
+    assert!(said.contains("1 assets"), "{said}");
+
+    // In fleet mode now: the recording made alone reaches the hub under its new number, and
+    // the visitor's token still works at their box.
+    let b = TestServer::start_in(dir.path(), &leaf.toml()).await;
+    let hb = Http::of(&b);
+    let renumbered = 2_000_000_000_001;
+    assert!(asset_at(&hb, &vb.token, old).await.is_none());
+    arrives((&hb, &vb), (&ha, &va), renumbered, REACH).await;
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        .args(["fleet", "join", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "joining while the daemon runs is refused"
+    );
+    for s in [a, b] {
+        s.stop().await;
+    }
+}
+
 /// A stream's (message count, last sequence) on the server at `port`.
 async fn stream_state(port: u16, name: &str) -> (u64, u64) {
     let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
