@@ -11,11 +11,12 @@
 //! Owns: the catalogue consumer, media fetches. May not touch: SQL (the store's `fleet`
 //! module), the publisher.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, message::Message};
-use futures_util::StreamExt;
+use async_nats::jetstream::{self, consumer, message::Message, object_store::ObjectStore};
+use futures_util::{FutureExt as _, StreamExt};
 use serde_json::Value;
 
 use super::Shared;
@@ -27,6 +28,8 @@ use crate::store::outbox;
 
 /// The largest media file fetched (a 15 min recording's renditions are about 175 MB).
 const MAX_MEDIA_BYTES: u64 = 2 << 30;
+/// Catalogue messages applied in one transaction at most.
+const BATCH: usize = 256;
 /// A media fetch failing this long is logged (shorter: the hub's copy is still arriving).
 const FETCH_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -85,18 +88,40 @@ async fn consume(shared: &Shared, local: &jetstream::Context, hub: &jetstream::C
     };
     shared.status.set_apply_error(None);
     let workers = shared.media_workers.max(1);
-    let mut ready = messages.map(|m| prepare(shared, hub, m)).buffered(workers);
+    let buckets = Buckets::new(hub.clone());
+    let mut ready = messages
+        .map(|m| prepare(shared, &buckets, m))
+        .buffered(workers);
     loop {
         let next = tokio::select! {
             () = shared.shutdown.cancelled() => return String::new(),
             next = ready.next() => next,
         };
-        let ready = match next {
-            Some(Ok(r)) => r,
+        let mut batch = match next {
+            Some(Ok(r)) => vec![r],
             Some(Err(why)) => return why,
             None => return format!("{CATALOGUE}'s consumer ended"),
         };
-        if let Err(why) = apply(shared, ready).await {
+        // What is ready already goes in the same transaction (a new box replays thousands).
+        let mut stopped = None;
+        while batch.len() < BATCH {
+            match ready.next().now_or_never() {
+                Some(Some(Ok(r))) => batch.push(r),
+                Some(Some(Err(why))) => {
+                    stopped = Some(why);
+                    break;
+                }
+                Some(None) => {
+                    stopped = Some(format!("{CATALOGUE}'s consumer ended"));
+                    break;
+                }
+                None => break,
+            }
+        }
+        if let Err(why) = apply(shared, batch).await {
+            return why;
+        }
+        if let Some(why) = stopped {
             return why;
         }
         shared.status.set_apply_error(None);
@@ -106,7 +131,7 @@ async fn consume(shared: &Shared, local: &jetstream::Context, hub: &jetstream::C
 /// Parses a message and fetches its media (retrying until they arrive or shutdown).
 async fn prepare(
     shared: &Shared,
-    hub: &jetstream::Context,
+    hub: &Buckets,
     message: Result<Message, consumer::pull::OrderedError>,
 ) -> Result<Ready, String> {
     let message = message.map_err(|e| e.to_string())?;
@@ -172,59 +197,89 @@ fn check_media(file: &str, media: &[MediaRef]) -> Result<(), String> {
     Ok(())
 }
 
-/// Fetches every file not already here, retrying each until it arrives (the hub's copy can
-/// lag the row) or shutdown.
-async fn fetch_all(shared: &Shared, hub: &jetstream::Context, asset: i64, media: &[MediaRef]) {
-    for m in media {
-        let path = shared.media_dir.join(&m.name);
-        if tokio::fs::metadata(&path)
+/// Fetches every file not already here, at once, each retried until it arrives (the hub's
+/// copy can lag the row) or shutdown.
+async fn fetch_all(shared: &Shared, hub: &Buckets, asset: i64, media: &[MediaRef]) {
+    futures_util::future::join_all(media.iter().map(|m| fetch_one(shared, hub, asset, m))).await;
+}
+
+async fn fetch_one(shared: &Shared, hub: &Buckets, asset: i64, m: &MediaRef) {
+    let path = shared.media_dir.join(&m.name);
+    if tokio::fs::metadata(&path)
+        .await
+        .is_ok_and(|meta| meta.len() == m.size)
+    {
+        return;
+    }
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    let mut told = false;
+    loop {
+        match fetch(hub, m, &path).await {
+            Ok(()) => {
+                shared.status.fetched(m.size);
+                if told {
+                    log::info!("fleet: media {} of asset {asset} arrived", m.name);
+                }
+                return;
+            }
+            Err(why) => {
+                if !told && started.elapsed() >= FETCH_PATIENCE {
+                    log::warn!(
+                        "fleet: waiting for media {} of asset {asset} from {}: {why}",
+                        m.name,
+                        m.bucket
+                    );
+                    shared.status.set_apply_error(Some(format!(
+                        "waiting for media {} of asset {asset}: {why}",
+                        m.name
+                    )));
+                    told = true;
+                }
+            }
+        }
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The hub's copies of the venue's buckets, each looked up once.
+struct Buckets {
+    hub: jetstream::Context,
+    known: tokio::sync::Mutex<HashMap<String, ObjectStore>>,
+}
+
+impl Buckets {
+    fn new(hub: jetstream::Context) -> Self {
+        Self {
+            hub,
+            known: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get(&self, name: &str) -> Result<ObjectStore, String> {
+        if let Some(b) = self.known.lock().await.get(name) {
+            return Ok(b.clone());
+        }
+        let bucket = self
+            .hub
+            .get_object_store(name)
             .await
-            .is_ok_and(|meta| meta.len() == m.size)
-        {
-            continue;
-        }
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
-        let mut told = false;
-        loop {
-            match fetch(hub, m, &path).await {
-                Ok(()) => {
-                    shared.status.fetched(m.size);
-                    if told {
-                        log::info!("fleet: media {} of asset {asset} arrived", m.name);
-                    }
-                    break;
-                }
-                Err(why) => {
-                    if !told && started.elapsed() >= FETCH_PATIENCE {
-                        log::warn!(
-                            "fleet: waiting for media {} of asset {asset} from {}: {why}",
-                            m.name,
-                            m.bucket
-                        );
-                        shared.status.set_apply_error(Some(format!(
-                            "waiting for media {} of asset {asset}: {why}",
-                            m.name
-                        )));
-                        told = true;
-                    }
-                }
-            }
-            tokio::select! {
-                () = shared.shutdown.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+            .map_err(|e| e.to_string())?;
+        self.known
+            .lock()
+            .await
+            .insert(name.to_owned(), bucket.clone());
+        Ok(bucket)
     }
 }
 
 /// One file from the hub's copy of its bucket into `path`, whole or not at all.
-async fn fetch(hub: &jetstream::Context, m: &MediaRef, path: &Path) -> Result<(), String> {
-    let bucket = hub
-        .get_object_store(&m.bucket)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn fetch(hub: &Buckets, m: &MediaRef, path: &Path) -> Result<(), String> {
+    let bucket = hub.get(&m.bucket).await?;
     let mut object = bucket.get(&m.name).await.map_err(|e| e.to_string())?;
     let info = object.info();
     if info.size as u64 != m.size || info.digest.as_deref() != Some(m.digest.as_str()) {
@@ -255,38 +310,43 @@ async fn fetch(hub: &jetstream::Context, m: &MediaRef, path: &Path) -> Result<()
         .map_err(|e| e.to_string())
 }
 
-/// Applies one message with its position in one transaction.
-async fn apply(shared: &Shared, ready: Ready) -> Result<(), String> {
-    let Ready { seq, subject, what } = ready;
-    let (kind, id, state, refused) = match what {
-        Ok((kind, id, state)) => (Some(kind), id, state, None),
-        Err(why) => (None, 0, None, Some(why)),
-    };
-    let applied = shared
+/// Applies messages in order, each with its position, in one transaction.
+async fn apply(shared: &Shared, batch: Vec<Ready>) -> Result<(), String> {
+    let first = batch.first().map(|r| r.subject.clone()).unwrap_or_default();
+    let outcomes = shared
         .store
         .write(move |tx| {
             outbox::mark_from_fleet(tx);
-            match kind {
-                Some(kind) => rows::apply(tx, seq, kind, id, state.as_ref()),
-                None => rows::advance(tx, seq),
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for Ready { seq, subject, what } in batch {
+                let (applied, refused) = match what {
+                    Ok((kind, id, state)) => {
+                        (rows::apply(tx, seq, kind, id, state.as_ref())?, None)
+                    }
+                    Err(why) => (rows::advance(tx, seq)?, Some(why)),
+                };
+                outcomes.push((seq, subject, applied, refused));
             }
+            Ok(outcomes)
         })
         .await
-        .map_err(|e| format!("applying {subject}: {e}"))?;
-    match (applied, refused) {
-        (_, Some(why)) | (Applied::Skipped(why), _) => {
-            log::warn!("fleet: catalogue message {seq} ({subject}) not applied: {why}");
-            shared.status.skipped();
-        }
-        (Applied::Already, None) => {}
-        (Applied::Deleted(file), None) => {
-            shared.status.applied(seq);
-            // The files of a deleted recording go with it, as when it is deleted here.
-            if let Some(stem) = file.as_deref().and_then(media_stem) {
-                crate::media::files::remove_stems(&shared.media_dir, vec![stem]).await;
+        .map_err(|e| format!("applying from {first}: {e}"))?;
+    for (seq, subject, applied, refused) in outcomes {
+        match (applied, refused) {
+            (_, Some(why)) | (Applied::Skipped(why), _) => {
+                log::warn!("fleet: catalogue message {seq} ({subject}) not applied: {why}");
+                shared.status.skipped();
             }
+            (Applied::Already, None) => {}
+            (Applied::Deleted(file), None) => {
+                shared.status.applied(seq);
+                // The files of a deleted recording go with it, as when it is deleted here.
+                if let Some(stem) = file.as_deref().and_then(media_stem) {
+                    crate::media::files::remove_stems(&shared.media_dir, vec![stem]).await;
+                }
+            }
+            (Applied::Upserted, None) => shared.status.applied(seq),
         }
-        (Applied::Upserted, None) => shared.status.applied(seq),
     }
     Ok(())
 }
