@@ -7,14 +7,14 @@
 //!
 //! Owns: registration, the hub's reconcile loop. May not touch: SQL, rows, media files.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
 
 use super::Shared;
-use super::streams::{BOXES, reconcile_hub};
+use super::streams::{BOXES, CATALOGUE, reconcile_hub};
 
 fn key(number: u32) -> String {
     format!("box.{number}")
@@ -84,6 +84,71 @@ async fn claim(hub: &jetstream::Context, number: u32, uid: &str) -> Result<(), C
     }
 }
 
+/// How often the hub looks for a box's stream its catalogue has stopped taking in.
+const CHECK_SOURCES: Duration = Duration::from_secs(2);
+/// A source without contact this long, while its box answers, is taken up again.
+const STALLED: Duration = Duration::from_secs(10);
+/// Not more often than this per box.
+const NUDGE_EVERY: Duration = Duration::from_secs(30);
+
+/// Takes up again every box stream the catalogue has had no contact with for [`STALLED`]
+/// while the box answers through the link: after a long cut, nats-server retries a source
+/// only on its own back-off (measured: about 50 s after a 60 s cut, reporting lag 0
+/// meanwhile). Dropping the source and adding it back starts it at once, from where the
+/// catalogue's messages say it was.
+async fn take_up_stalled(
+    js: &jetstream::Context,
+    known: &BTreeSet<u32>,
+    nudged: &mut HashMap<u32, Instant>,
+) -> Result<(), String> {
+    let Ok(mut catalogue) = js.get_stream(CATALOGUE).await else {
+        return Ok(());
+    };
+    let Ok(info) = catalogue.info().await else {
+        return Ok(());
+    };
+    let mut stalled = Vec::new();
+    for source in &info.sources {
+        let Some(number) = source
+            .name
+            .strip_prefix("CAT_b")
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let quiet = source.active.is_none_or(|d| d > STALLED);
+        let recently = nudged
+            .get(&number)
+            .is_some_and(|t| t.elapsed() < NUDGE_EVERY);
+        if !quiet || recently || !known.contains(&number) {
+            continue;
+        }
+        let domain = jetstream::with_domain(js.client(), format!("b{number}"));
+        let answers = tokio::time::timeout(Duration::from_secs(2), domain.get_stream(&source.name))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if answers {
+            stalled.push(number);
+        }
+    }
+    if stalled.is_empty() {
+        return Ok(());
+    }
+    let rest: Vec<u32> = known
+        .iter()
+        .copied()
+        .filter(|n| !stalled.contains(n))
+        .collect();
+    let all: Vec<u32> = known.iter().copied().collect();
+    reconcile_hub(js, &rest).await.map_err(|e| e.to_string())?;
+    reconcile_hub(js, &all).await.map_err(|e| e.to_string())?;
+    for n in stalled {
+        log::info!("fleet: took up box {n}'s stream again (no contact since its link came back)");
+        nudged.insert(n, Instant::now());
+    }
+    Ok(())
+}
+
 /// The boxes in the hub's registry (but the hub, `own`); none before the registry exists.
 pub(crate) async fn registered(js: &jetstream::Context, own: u32) -> Vec<u32> {
     let Ok(boxes) = js.get_key_value(BOXES).await else {
@@ -137,10 +202,18 @@ async fn watch(
         Ok(w) => w,
         Err(e) => return e.to_string(),
     };
+    let mut check = tokio::time::interval(CHECK_SOURCES);
+    let mut nudged: HashMap<u32, Instant> = HashMap::new();
     loop {
         let entry = tokio::select! {
             () = shared.shutdown.cancelled() => return String::new(),
             e = entries.next() => e,
+            _ = check.tick() => {
+                if let Err(e) = take_up_stalled(js, known, &mut nudged).await {
+                    return e;
+                }
+                continue;
+            }
         };
         let entry = match entry {
             Some(Ok(e)) => e,
