@@ -83,8 +83,8 @@ pub(crate) async fn start(
     };
     let local = jetstream::new(client.clone());
     let hub = jetstream::with_domain(client, &config.hub_domain);
-    // The hub's catalogue keeps the sources it has: a source dropped and added again would
-    // copy its stream anew.
+    // The hub's catalogue is set up with every registered box: an update naming none would
+    // drop every source until the registry's watch added them back.
     let registered = if is_hub {
         registry::registered(&local, number).await
     } else {
