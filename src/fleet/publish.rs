@@ -45,8 +45,10 @@ pub(crate) async fn run(shared: Shared, js: jetstream::Context, bucket: ObjectSt
     let mut changes = shared.store.subscribe_changes();
     let mut backoff = Duration::from_millis(250);
     let mut failing: Option<String> = None;
+    // The cursor as last written (0: not yet this run; `published` never moves it back).
+    let mut cursor = 0;
     loop {
-        match round(&shared, &js, &bucket, &origin).await {
+        match round(&shared, &js, &bucket, &origin, &mut cursor).await {
             Ok(more) => {
                 if let Some(was) = failing.take() {
                     log::info!("fleet: publishing again (after: {was})");
@@ -84,25 +86,28 @@ async fn round(
     js: &jetstream::Context,
     bucket: &ObjectStore,
     origin: &Origin,
+    cursor: &mut i64,
 ) -> Result<bool, String> {
     let config = shared.is_hub;
-    let batch = shared
+    let found = shared
         .store
         .read(move |c| to_publish(c, config, BATCH))
         .await
         .map_err(|e| e.to_string())?;
-    let Some(last) = batch.last().map(|o| o.outbox_id) else {
-        return Ok(false);
-    };
-    let full = batch.len() as i64 == BATCH;
-    for change in &batch {
+    let full = found.changes.len() as i64 == BATCH;
+    for change in &found.changes {
         publish(shared, js, bucket, origin, change).await?;
     }
-    shared
-        .store
-        .write_quiet(move |tx| published(tx, last))
-        .await
-        .map_err(|e| e.to_string())?;
+    // Written only when it moves (a receiving box wakes for every change it applies).
+    if found.through > *cursor {
+        let through = found.through;
+        shared
+            .store
+            .write_quiet(move |tx| published(tx, through))
+            .await
+            .map_err(|e| e.to_string())?;
+        *cursor = through;
+    }
     Ok(full)
 }
 

@@ -194,6 +194,16 @@ async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_hea
         );
     }
 
+    // The publication cursor passes what was applied from the venue too, so the outbox's
+    // retention is not held back on a box that mostly receives.
+    eventually(REACH, "the cursor at the outbox's head", || async {
+        let behind = b
+            .scalar("SELECT (SELECT MAX(id) FROM outbox) - published_id FROM fleet_state")
+            .await;
+        (behind == 0).then_some(())
+    })
+    .await;
+
     // What a technician sees at the box's shell, the daemon running.
     let config = b.data_dir().join("status.toml");
     std::fs::write(

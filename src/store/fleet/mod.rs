@@ -137,24 +137,35 @@ pub(crate) struct Outgoing {
     pub state: Option<Value>,
 }
 
+/// What [`to_publish`] found.
+#[derive(Debug)]
+pub(crate) struct ToPublish {
+    /// The changes, oldest first.
+    pub changes: Vec<Outgoing>,
+    /// The outbox id the cursor may move to once they are published: the last change's, or,
+    /// with none, the newest row read past (changes applied from the catalogue), so the
+    /// cursor (and the retention that waits on it) does not stay behind them.
+    pub through: i64,
+}
+
 /// Up to `limit` changes after the publication cursor that this box publishes: every change
 /// of a carried kind made here (not applied from the catalogue); configuration only on the
 /// hub (`config`), whose word it is in fleet mode.
 ///
 /// # Errors
 /// Only SQLite failures.
-pub(crate) fn to_publish(
-    conn: &Connection,
-    config: bool,
-    limit: i64,
-) -> StoreResult<Vec<Outgoing>> {
+pub(crate) fn to_publish(conn: &Connection, config: bool, limit: i64) -> StoreResult<ToPublish> {
+    // Read first: a change committed after it has a higher id and is not passed over.
+    let head: i64 = conn
+        .prepare_cached("SELECT coalesce(MAX(id), 0) FROM outbox")?
+        .query_row([], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(
         "SELECT o.id, o.object_type, o.object_id FROM outbox o, fleet_state f
-          WHERE f.id = 1 AND o.id > f.published_id AND o.from_fleet = 0
+          WHERE f.id = 1 AND o.id > f.published_id AND o.id <= ?2 AND o.from_fleet = 0
           ORDER BY o.id LIMIT ?1",
     )?;
-    let changes = stmt
-        .query_map([limit], |r| {
+    let found = stmt
+        .query_map([limit, head], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -162,21 +173,22 @@ pub(crate) fn to_publish(
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Vec::new();
-    for (outbox_id, object_type, id) in changes {
+    let through = found.last().map_or(head, |(id, _, _)| *id);
+    let mut changes = Vec::with_capacity(found.len());
+    for (outbox_id, object_type, id) in found {
         let kind = kind_named(&object_type).filter(|k| k.box_origin || config);
         let state = match kind {
             Some(kind) => rows::read_state(conn, kind, id)?,
             None => None,
         };
-        out.push(Outgoing {
+        changes.push(Outgoing {
             outbox_id,
             kind,
             id,
             state,
         });
     }
-    Ok(out)
+    Ok(ToPublish { changes, through })
 }
 
 /// Moves the publication cursor to `outbox_id` (never back).
@@ -238,6 +250,40 @@ pub(crate) fn position(conn: &Connection) -> StoreResult<Position> {
 mod tests {
     use super::*;
     use crate::store::migrated_in_memory;
+
+    #[test]
+    fn the_publication_cursor_passes_changes_applied_from_the_catalogue() {
+        let mut conn = migrated_in_memory();
+        conn.execute_batch(
+            "INSERT INTO fleet_state (id, box, uid) VALUES (1, 2, 'u');
+             INSERT INTO outbox (created_ms, object_type, object_id, is_deleted, from_fleet)
+                  VALUES (1, 'asset', 7, 0, 1), (1, 'asset', 8, 0, 1);",
+        )
+        .unwrap();
+        let found = to_publish(&conn, false, 10).unwrap();
+        assert!(found.changes.is_empty());
+        assert_eq!(found.through, 2);
+        let tx = conn.transaction().unwrap();
+        published(&tx, found.through).unwrap();
+        tx.execute(
+            "INSERT INTO outbox (created_ms, object_type, object_id, is_deleted)
+                  VALUES (1, 'vote', 9, 1)",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let found = to_publish(&conn, false, 10).unwrap();
+        assert_eq!(
+            found.changes.len(),
+            1,
+            "a change made here is still published"
+        );
+        assert_eq!((found.changes[0].outbox_id, found.through), (3, 3));
+        assert!(
+            found.changes[0].state.is_none(),
+            "a deleted vote goes as a tombstone"
+        );
+    }
 
     #[test]
     fn a_standalone_box_leaves_ids_to_sqlite() {
