@@ -8,12 +8,11 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use rusqlite::{Connection, OpenFlags};
 
 use super::FleetError;
 use super::streams::{BOXES, CATALOGUE, Origin};
 use crate::config::{Config, FleetRole};
-use crate::store::fleet::{Position, identity, position};
+use crate::store::fleet::{Position, read_only_position};
 
 /// How long each question to a nats-server may take.
 const ASK: Duration = Duration::from_secs(3);
@@ -109,14 +108,8 @@ pub async fn status_report(config: &Config) -> Result<String, FleetError> {
 /// The box number and position from the database, opened read-only.
 fn read_database(config: &Config) -> Result<(Option<u32>, Position), FleetError> {
     let path = config.storage.database_path();
-    let failed = |e: &dyn std::fmt::Display| {
-        FleetError::Stream(format!("the database {}: {e}", path.display()))
-    };
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| failed(&e))?;
-    let number = identity(&conn).map_err(|e| failed(&e))?.map(|(n, _)| n);
-    let position = position(&conn).map_err(|e| failed(&e))?;
-    Ok((number, position))
+    read_only_position(&path)
+        .map_err(|e| FleetError::Stream(format!("the database {}: {e}", path.display())))
 }
 
 /// A stream's messages, bytes and last position, and how its mirror or sources are doing.

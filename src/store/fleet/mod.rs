@@ -225,6 +225,17 @@ pub(crate) struct Position {
     pub outbox_depth: u64,
 }
 
+/// The box number and [`Position`] of the database at `path`, opened read-only (for
+/// `roundwared fleet status`, safe while the daemon runs).
+///
+/// # Errors
+/// The file cannot be opened, or SQLite failures.
+pub(crate) fn read_only_position(path: &std::path::Path) -> StoreResult<(Option<u32>, Position)> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let number = identity(&conn)?.map(|(n, _)| n);
+    Ok((number, position(&conn)?))
+}
+
 /// [`Position`] now (zeros on a standalone box).
 ///
 /// # Errors
