@@ -220,27 +220,20 @@ fn real_main() -> anyhow::Result<()> {
             };
             devices(mixer_control.as_deref())
         }
-        Command::Fleet {
-            action: FleetAction::Status { config },
-        } => {
-            let c = load(config)?;
+        Command::Fleet { action } => {
+            let (FleetAction::Status { config } | FleetAction::Join { config }) = &action;
+            let c = load(config.clone())?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            let report = runtime.block_on(roundwared::fleet_status_report(&c))?;
+            let report = runtime.block_on(async {
+                match action {
+                    FleetAction::Status { .. } => roundwared::fleet_status_report(&c).await,
+                    FleetAction::Join { .. } => roundwared::fleet_join(&c).await,
+                }
+            })?;
             print!("{report}");
-            Ok(())
-        }
-        Command::Fleet {
-            action: FleetAction::Join { config },
-        } => {
-            let c = load(config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            print!("{}", runtime.block_on(roundwared::fleet_join(&c))?);
             Ok(())
         }
         Command::Serve { config, demo } => {

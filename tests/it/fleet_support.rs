@@ -53,6 +53,30 @@ impl Pair {
     }
 }
 
+/// Runs `roundwared fleet <verb>` on the data in `data_dir` with `fleet_toml` (`[fleet]`);
+/// whether it succeeded, and what it printed (stdout, then stderr).
+pub fn fleet_cli(verb: &str, data_dir: &Path, fleet_toml: &str) -> (bool, String, String) {
+    let config = data_dir.join(format!("{verb}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = \"{}\"\n{fleet_toml}",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        .args(["fleet", verb, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Records `seconds` of tone at box `s` as `v`; the new asset's id once the box answered 200.
 pub async fn record(s: &Http, v: &Visitor, seconds: f64) -> i64 {
     record_bytes(s, v, wav(22_050, 1, Fmt::Pcm16, seconds)).await

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::fleet_support::{
-    Http, Hub, Leaf, Pair, Proc, REACH, Visitor, arrives, asset_at, eventually, has_project,
-    record, seed_project, server, visitor,
+    Http, Hub, Leaf, Pair, Proc, REACH, Visitor, arrives, asset_at, eventually, fleet_cli,
+    has_project, record, seed_project, server, visitor,
 };
 use crate::support::TestServer;
 
@@ -205,27 +205,8 @@ async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_hea
     .await;
 
     // What a technician sees at the box's shell, the daemon running.
-    let config = b.data_dir().join("status.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\ndata_dir = \"{}\"\n{}",
-            b.data_dir().display(),
-            leaf.toml()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roundwared"))
-        .args(["fleet", "status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{report} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, report, errors) = fleet_cli("status", b.data_dir(), &leaf.toml());
+    assert!(ok, "{report} {errors}");
     for line in [
         "box 2, a box of the venue",
         "0 changes of this box not yet in its stream",
@@ -447,27 +428,8 @@ async fn a_standalone_box_that_joins_brings_its_recordings_to_the_venue() {
     assert!(old < 1_000_000_000_000);
     alone.stop().await;
 
-    let config = dir.path().join("join.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\ndata_dir = \"{}\"\n{}",
-            dir.path().display(),
-            leaf.toml()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roundwared"))
-        .args(["fleet", "join", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{said} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said, errors) = fleet_cli("join", dir.path(), &leaf.toml());
+    assert!(ok, "{said} {errors}");
     assert!(said.contains("box 2 of the fleet"), "{said}");
     assert!(said.contains("1 assets"), "{said}");
 
@@ -478,15 +440,8 @@ async fn a_standalone_box_that_joins_brings_its_recordings_to_the_venue() {
     let renumbered = 2_000_000_000_001;
     assert!(asset_at(&hb, &vb.token, old).await.is_none());
     arrives((&hb, &vb), (&ha, &va), renumbered, REACH).await;
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_roundwared"))
-        .args(["fleet", "join", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        !again.status.success(),
-        "joining while the daemon runs is refused"
-    );
+    let (again, _, _) = fleet_cli("join", dir.path(), &leaf.toml());
+    assert!(!again, "joining while the daemon runs is refused");
     for s in [a, b] {
         s.stop().await;
     }
