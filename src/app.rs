@@ -192,6 +192,17 @@ impl Daemon {
                 lifecycle.shutdown.clone(),
             )
             .await?;
+            if config.fleet.role == crate::config::FleetRole::Hub
+                && let Some(central) = config.fleet.central.clone()
+            {
+                tokio::spawn(crate::bridge::run(
+                    store.clone(),
+                    config.clone(),
+                    central,
+                    status.clone(),
+                    lifecycle.shutdown.clone(),
+                ));
+            }
             health.register(Arc::new(crate::fleet::status::FleetProbe(status)));
         }
         let ingest = Arc::new(Ingest::new(

@@ -14,7 +14,7 @@
 //! Floors, each using only those below it: `app` (the composition root: builds every component
 //! and hands them to the others) · [`api`], [`local_listener`], [`web`] · [`conductor`] ·
 //! [`ingest`], [`output`], [`playlist`], [`spatial`], [`position`], [`service`], [`health`],
-//! [`backup`], [`demo`], [`tiles`], [`fleet`] · [`audio`], [`store`], [`media`], [`users`] · [`config`],
+//! [`backup`], [`demo`], [`tiles`], [`bridge`], [`fleet`] · [`audio`], [`store`], [`media`], [`users`] · [`config`],
 //! [`geometry`], [`telemetry`], [`http_headers`], [`net`]. [`health`] is the seam every
 //! component reports through (`/healthz`, `/metrics`, the watchdog); [`ingest`] is the upload
 //! service (checks, conversion, commit; it tells the engine through a hook `app` wires);
@@ -23,7 +23,8 @@
 //! [`tiles`] reads the offline map tiles the pages draw under the zones; [`net`] is the box's
 //! outgoing HTTP client (live speaker streams, broadcast pulls and pushes); [`fleet`] shares
 //! the catalogue with the venue's other boxes over NATS JetStream (the outbox out, the venue
-//! catalogue in, through the store).
+//! catalogue in, through the store); [`bridge`] imports a project from another server's api/2
+//! (`roundwared import`, and the fleet hub's pulls from a central server).
 //!
 //! # Real time
 //!
@@ -51,6 +52,7 @@ mod api;
 mod app;
 mod audio;
 pub mod backup;
+mod bridge;
 mod broadcast;
 mod conductor;
 pub mod config;
@@ -76,6 +78,7 @@ mod users;
 mod web;
 
 pub use app::{Daemon, RunError, SHUTDOWN_GRACE, shutdown_signal};
+pub use bridge::{BridgeError, import as import_project};
 pub use demo::seed_if_empty;
 pub use fleet::join::join as fleet_join;
 pub use fleet::report::status_report as fleet_status_report;

@@ -65,6 +65,26 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Copy a project, with its recordings, from another Roundware server or roundwared box
+    /// (its api/2) into this box; again later to bring its changes. The daemon must be
+    /// stopped.
+    Import {
+        /// The source's api/2 root, e.g. http://gallery2.local:8888/api/2/.
+        #[arg(long)]
+        from: String,
+        /// The source's project id.
+        #[arg(long)]
+        project: i64,
+        /// Sign in at the source as this user (default: as an anonymous device).
+        #[arg(long)]
+        username: Option<String>,
+        /// A file holding that user's password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Config file (default: as for `serve`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Fleet mode: many boxes of a venue sharing one catalogue (README "Fleet").
     Fleet {
         #[command(subcommand)]
@@ -219,6 +239,28 @@ fn real_main() -> anyhow::Result<()> {
                     .and_then(|c| c.local.mixer_control),
             };
             devices(mixer_control.as_deref())
+        }
+        Command::Import {
+            from,
+            project,
+            username,
+            password_file,
+            config,
+        } => {
+            let c = load(config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let report = runtime.block_on(roundwared::import_project(
+                &c,
+                &from,
+                project,
+                username.as_deref(),
+                password_file.as_deref(),
+            ))?;
+            print!("{report}");
+            Ok(())
         }
         Command::Fleet { action } => {
             let (FleetAction::Status { config } | FleetAction::Join { config }) = &action;

@@ -6,7 +6,8 @@
 //! leaf link) → every box's mirror of it → [`apply`] (media fetched, then the row and its
 //! position in one transaction). [`nats`] connects and checks the server's version,
 //! [`streams`] names and creates the streams, [`registry`] claims box numbers and keeps the
-//! hub's sources in step. Not built yet: `fleet join`, the audit, the bridge to central.
+//! hub's sources in step, [`audit`] repairs the hub's copy of the media, [`join`] renumbers a
+//! standalone box. The hub's pulls from a central server are `crate::bridge`'s.
 //!
 //! Owns: everything that talks to NATS. May not touch: SQL (the store's `fleet` module), the
 //! mixer, HTTP.
@@ -70,10 +71,10 @@ pub(crate) async fn start(
              arrive"
         );
     }
-    if config.central.is_some() {
+    if config.central.as_ref().is_some_and(|c| c.push) {
         log::warn!(
-            "fleet: [fleet.central] is set, but the bridge to a central Roundware server is not \
-             built yet; the venue runs without it"
+            "fleet: [fleet.central] push = true, but pushing the venue's contributions to \
+             central is not built yet; the hub only pulls its projects"
         );
     }
     let origin = if is_hub {

@@ -27,6 +27,7 @@ struct Problems {
     registered: bool,
     publish: Option<String>,
     apply: Option<String>,
+    central: Option<String>,
 }
 
 /// A snapshot, as the API shows it.
@@ -59,6 +60,8 @@ pub(crate) struct Snapshot {
     pub apply_error: Option<String>,
     /// The last media audit (boxes, every `[fleet] audit_s`), or why it could not run.
     pub audit: Option<Result<super::audit::Report, String>>,
+    /// Why the hub's last pull from the central server failed, if it did.
+    pub central_error: Option<String>,
 }
 
 impl Status {
@@ -106,6 +109,11 @@ impl Status {
         }
     }
 
+    /// The hub's last pull from central: `None` when it went through.
+    pub(crate) fn set_central(&self, why: Option<String>) {
+        self.problems().central = why;
+    }
+
     pub(crate) fn set_registration(&self, outcome: Result<(), String>) {
         let mut p = self.problems();
         p.registered = outcome.is_ok();
@@ -135,6 +143,7 @@ impl Status {
             fetched_bytes: self.fetched_bytes.load(Ordering::Relaxed),
             publish_error: p.publish,
             apply_error: p.apply,
+            central_error: p.central,
             audit: self
                 .audit
                 .lock()
@@ -154,7 +163,11 @@ impl crate::health::Probe for FleetProbe {
 
     fn state(&self) -> crate::health::ComponentState {
         let s = self.0.snapshot();
-        let problem = s.registration_error.or(s.publish_error).or(s.apply_error);
+        let problem = s
+            .registration_error
+            .or(s.publish_error)
+            .or(s.apply_error)
+            .or(s.central_error.map(|e| format!("pulling from central: {e}")));
         match problem {
             Some(why) => crate::health::ComponentState::Degraded(why),
             None => crate::health::ComponentState::Ok,

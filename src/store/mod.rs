@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_floorplans.sql"),
     include_str!("migrations/0006_channels.sql"),
     include_str!("migrations/0007_fleet.sql"),
+    include_str!("migrations/0008_imports.sql"),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

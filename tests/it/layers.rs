@@ -19,6 +19,19 @@ const RULES: &[(&str, &[&str])] = &[
             "service",
         ],
     ),
+    // Imports from another server's api/2 write through the store; they serve nothing.
+    (
+        "bridge",
+        &[
+            "api",
+            "app",
+            "web",
+            "conductor",
+            "local_listener",
+            "audio",
+            "output",
+        ],
+    ),
     // The HTTP layer is handed its components; it does not wire the box.
     ("api", &["app", "local_listener", "service", "web"]),
     ("web", &["api", "app", "store", "conductor"]),

@@ -12,6 +12,7 @@
 //! anything outside the transaction.
 
 pub(crate) mod join;
+pub(crate) mod import;
 pub(crate) mod rows;
 
 use rusqlite::{Connection, OptionalExtension, Transaction};

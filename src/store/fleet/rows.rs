@@ -21,11 +21,11 @@ pub(crate) struct Kind {
     /// The outbox's object type (`asset`, `tag`, …), also the subject's token.
     pub name: &'static str,
     /// Its main table, keyed by `id`.
-    table: &'static str,
+    pub table: &'static str,
     /// Link tables holding its rows: `(table, column naming the object)`.
-    links: &'static [(&'static str, &'static str)],
+    pub(super) links: &'static [(&'static str, &'static str)],
     /// It has localized strings (`loc_links` with `owner` = the kind's name).
-    localized: bool,
+    pub(super) localized: bool,
     /// Created at any box (visitors' rows, numbered in the box's range); else configuration,
     /// written only on the hub.
     pub box_origin: bool,
@@ -166,24 +166,50 @@ pub(crate) fn apply(
         return Ok(Applied::Already);
     }
     let Some(state) = state else {
-        let file: Option<String> = if kind.name == "asset" {
-            tx.prepare_cached("SELECT file FROM assets WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?
-                .flatten()
-        } else {
-            None
-        };
-        tx.execute(
-            &format!("DELETE FROM \"{}\" WHERE id = ?1", kind.table),
-            [id],
-        )?;
-        if kind.localized {
-            tx.prepare_cached("DELETE FROM loc_links WHERE owner = ?1 AND owner_id = ?2")?
-                .execute(rusqlite::params![kind.name, id])?;
-        }
-        return Ok(Applied::Deleted(file));
+        return Ok(Applied::Deleted(delete_object(tx, kind, id)?));
     };
+    Ok(match write_state(tx, kind, id, state)? {
+        Ok(()) => Applied::Upserted,
+        Err(why) => Applied::Skipped(why),
+    })
+}
+
+/// Deletes object `kind` `id` and its localized links; for an asset, the media file it named
+/// (its files are the caller's to remove once the transaction has committed).
+///
+/// # Errors
+/// Only SQLite failures.
+pub(super) fn delete_object(tx: &Transaction<'_>, kind: &Kind, id: i64) -> StoreResult<Option<String>> {
+    let file: Option<String> = if kind.name == "asset" {
+        tx.prepare_cached("SELECT file FROM assets WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .flatten()
+    } else {
+        None
+    };
+    tx.execute(
+        &format!("DELETE FROM \"{}\" WHERE id = ?1", kind.table),
+        [id],
+    )?;
+    if kind.localized {
+        tx.prepare_cached("DELETE FROM loc_links WHERE owner = ?1 AND owner_id = ?2")?
+            .execute(rusqlite::params![kind.name, id])?;
+    }
+    Ok(file)
+}
+
+/// Writes the state of object `kind` `id` (its main row, links and localized strings) over
+/// what this database holds. `Err` says why it was not written (nothing was).
+///
+/// # Errors
+/// Only SQLite failures.
+pub(super) fn write_state(
+    tx: &Transaction<'_>,
+    kind: &Kind,
+    id: i64,
+    state: &Value,
+) -> StoreResult<Result<(), String>> {
     let rows = |table: &str| -> &[Value] {
         state
             .get("rows")
@@ -192,16 +218,10 @@ pub(crate) fn apply(
             .map_or(&[], Vec::as_slice)
     };
     let Some(main) = rows(kind.table).first().and_then(Value::as_object) else {
-        return Ok(Applied::Skipped(format!(
-            "the state has no {} row",
-            kind.table
-        )));
+        return Ok(Err(format!("the state has no {} row", kind.table)));
     };
     if main.get("id").and_then(Value::as_i64) != Some(id) {
-        return Ok(Applied::Skipped(format!(
-            "its {} row is not row {id}",
-            kind.table
-        )));
+        return Ok(Err(format!("its {} row is not row {id}", kind.table)));
     }
     if kind.localized {
         for string in rows("localized_strings")
@@ -213,7 +233,7 @@ pub(crate) fn apply(
         }
     }
     if let Err(why) = upsert(tx, kind.table, main)? {
-        return Ok(Applied::Skipped(why));
+        return Ok(Err(why));
     }
     for (table, column) in kind.links {
         tx.execute(
@@ -237,7 +257,7 @@ pub(crate) fn apply(
             }
         }
     }
-    Ok(Applied::Upserted)
+    Ok(Ok(()))
 }
 
 /// Moves the position to `seq` without applying anything (a message this box cannot read:
@@ -270,12 +290,12 @@ fn take_position(tx: &Transaction<'_>, seq: u64) -> StoreResult<bool> {
 }
 
 /// One column of a table, as SQLite describes it.
-struct Column {
-    name: String,
-    not_null: bool,
+pub(super) struct Column {
+    pub(super) name: String,
+    pub(super) not_null: bool,
 }
 
-fn columns(conn: &Connection, table: &str) -> StoreResult<Vec<Column>> {
+pub(super) fn columns(conn: &Connection, table: &str) -> StoreResult<Vec<Column>> {
     let mut stmt = conn.prepare_cached("SELECT name, \"notnull\" FROM pragma_table_info(?1)")?;
     let rows = stmt.query_map([table], |r| {
         Ok(Column {
@@ -287,7 +307,7 @@ fn columns(conn: &Connection, table: &str) -> StoreResult<Vec<Column>> {
 }
 
 /// The table's foreign keys: `(column, parent table, parent column)`.
-fn foreign_keys(conn: &Connection, table: &str) -> StoreResult<Vec<(String, String, String)>> {
+pub(super) fn foreign_keys(conn: &Connection, table: &str) -> StoreResult<Vec<(String, String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT \"from\", \"table\", coalesce(\"to\", 'id') FROM pragma_foreign_key_list(?1)",
     )?;
