@@ -183,17 +183,21 @@ impl Daemon {
         database.check().await;
         health.register_database(database.clone());
         health.register(Arc::new(BroadcastProbe(broadcast.clone())));
-        if let Some(client) = nats {
-            let status = crate::fleet::start(
-                client,
-                store.clone(),
-                config.storage.media_dir(),
-                &config.fleet,
-                lifecycle.shutdown.clone(),
-            )
-            .await?;
-            health.register(Arc::new(crate::fleet::status::FleetProbe(status)));
-        }
+        let fleet = match nats {
+            Some(client) => {
+                let fleet = crate::fleet::start(
+                    client,
+                    store.clone(),
+                    config.storage.media_dir(),
+                    &config.fleet,
+                    lifecycle.shutdown.clone(),
+                )
+                .await?;
+                health.register(Arc::new(crate::fleet::status::FleetProbe(fleet.status())));
+                Some(fleet)
+            }
+            None => None,
+        };
         let ingest = Arc::new(Ingest::new(
             store.clone(),
             &config,
@@ -218,6 +222,7 @@ impl Daemon {
             position,
             card: Arc::new(OnceLock::new()),
             ingest,
+            fleet,
         });
         Ok(Self {
             listener,

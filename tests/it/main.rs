@@ -20,6 +20,7 @@ mod event_streams;
 mod fleet;
 mod fleet_support;
 mod fleet_venue;
+mod fleet_view;
 mod fuzz_findings;
 mod ingest_hardening;
 mod layers;
