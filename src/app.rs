@@ -183,28 +183,32 @@ impl Daemon {
         database.check().await;
         health.register_database(database.clone());
         health.register(Arc::new(BroadcastProbe(broadcast.clone())));
-        if let Some(client) = nats {
-            let status = crate::fleet::start(
-                client,
-                store.clone(),
-                config.storage.media_dir(),
-                &config.fleet,
-                lifecycle.shutdown.clone(),
-            )
-            .await?;
-            if config.fleet.role == crate::config::FleetRole::Hub
-                && let Some(central) = config.fleet.central.clone()
-            {
-                tokio::spawn(crate::bridge::run(
+        let fleet = match nats {
+            Some(client) => {
+                let fleet = crate::fleet::start(
+                    client,
                     store.clone(),
-                    config.clone(),
-                    central,
-                    status.clone(),
+                    config.storage.media_dir(),
+                    &config.fleet,
                     lifecycle.shutdown.clone(),
-                ));
+                )
+                .await?;
+                health.register(Arc::new(crate::fleet::status::FleetProbe(fleet.status())));
+                if config.fleet.role == crate::config::FleetRole::Hub
+                    && let Some(central) = config.fleet.central.clone()
+                {
+                    tokio::spawn(crate::bridge::run(
+                        store.clone(),
+                        config.clone(),
+                        central,
+                        fleet.status(),
+                        lifecycle.shutdown.clone(),
+                    ));
+                }
+                Some(fleet)
             }
-            health.register(Arc::new(crate::fleet::status::FleetProbe(status)));
-        }
+            None => None,
+        };
         let ingest = Arc::new(Ingest::new(
             store.clone(),
             &config,
@@ -229,6 +233,7 @@ impl Daemon {
             position,
             card: Arc::new(OnceLock::new()),
             ingest,
+            fleet,
         });
         Ok(Self {
             listener,

@@ -37,6 +37,7 @@ mod crud;
 mod envelopes;
 mod events;
 mod eventstreams;
+mod fleet;
 mod floorplans;
 mod kiosks;
 mod languages;
@@ -109,6 +110,8 @@ pub(crate) struct AppState {
     pub events: crate::events::Events,
     /// Broadcast channels live now (`/livepeer/api/`, `/live/`).
     pub broadcast: crate::broadcast::Broadcast,
+    /// Fleet mode, when `[fleet] enabled` (`/api/2/fleet/`).
+    pub fleet: Option<crate::fleet::Fleet>,
 }
 
 /// What the daemon's start built and hands to the API ready-made.
@@ -133,6 +136,8 @@ pub(crate) struct Components {
     pub events: crate::events::Events,
     /// The live broadcast channels.
     pub broadcast: crate::broadcast::Broadcast,
+    /// Fleet mode, when it runs.
+    pub fleet: Option<crate::fleet::Fleet>,
 }
 
 impl AppState {
@@ -151,6 +156,7 @@ impl AppState {
             ingest: c.ingest,
             events: c.events,
             broadcast: c.broadcast,
+            fleet: c.fleet,
             config: c.config,
         }
     }
@@ -180,6 +186,7 @@ pub(crate) fn routes(state: &AppState) -> routes::Routes {
     position::routes(&mut r);
     kiosks::routes(&mut r);
     local_audio::routes(&mut r);
+    fleet::routes(&mut r);
     r
 }
 

@@ -6,8 +6,10 @@
 //! leaf link) → every box's mirror of it → [`apply`] (media fetched, then the row and its
 //! position in one transaction). [`nats`] connects and checks the server's version,
 //! [`streams`] names and creates the streams, [`registry`] claims box numbers and keeps the
-//! hub's sources in step, [`audit`] repairs the hub's copy of the media, [`join`] renumbers a
-//! standalone box. The hub's pulls from a central server are `crate::bridge`'s.
+//! hub's sources in step, [`audit`] checks the hub's copy of this box's media, [`view`]
+//! gathers where the box stands for the API, the console and [`report`] (`fleet status`);
+//! [`join`] renumbers a standalone box's rows. The hub's pulls from a central server are
+//! `crate::bridge`'s.
 //!
 //! Owns: everything that talks to NATS. May not touch: SQL (the store's `fleet` module), the
 //! mixer, HTTP.
@@ -21,6 +23,7 @@ pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod status;
 pub(crate) mod streams;
+pub(crate) mod view;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,8 +48,39 @@ pub(crate) struct Shared {
     shutdown: CancellationToken,
 }
 
+/// Fleet mode running on this box: what the daemon's start keeps for `/healthz`, `/metrics`
+/// and `GET /api/2/fleet/`.
+#[derive(Clone)]
+pub(crate) struct Fleet {
+    status: Arc<Status>,
+    store: Store,
+    local: jetstream::Context,
+    hub: jetstream::Context,
+    number: u32,
+    is_hub: bool,
+}
+
+impl Fleet {
+    /// The counters and problems the fleet's tasks report.
+    pub(crate) fn status(&self) -> Arc<Status> {
+        self.status.clone()
+    }
+
+    /// Where this box stands now: its status, its position in the database and its streams'
+    /// and the hub's state (each question bounded by [`view::ASK`]).
+    pub(crate) async fn view(&self) -> view::View {
+        let (position, links) = tokio::join!(
+            self.store.read(crate::store::fleet::position),
+            view::gather(&self.local, &self.hub, self.number, self.is_hub),
+        );
+        // A database that cannot be read now shows in /healthz; the view keeps the rest.
+        let position = position.unwrap_or_default();
+        view::View::new(self.status.snapshot(), position, links)
+    }
+}
+
 /// Creates this box's streams and starts the publisher, the apply loop and registration
-/// (on the hub: the registry's reconcile instead). Returns the status the API shows.
+/// (on the hub: the registry's reconcile instead). Returns what the API shows.
 ///
 /// # Errors
 /// [`FleetError::Stream`] when the box's own nats-server refuses a stream, or the database
@@ -57,7 +91,7 @@ pub(crate) async fn start(
     media_dir: PathBuf,
     config: &FleetConfig,
     shutdown: CancellationToken,
-) -> Result<Arc<Status>, FleetError> {
+) -> Result<Fleet, FleetError> {
     let (number, uid) = store
         .read(crate::store::fleet::identity)
         .await
@@ -97,13 +131,21 @@ pub(crate) async fn start(
         streams::ensure_box(&local, &origin, &config.hub_domain).await?
     };
     let status = Arc::new(Status::new(number, is_hub));
+    let fleet = Fleet {
+        status: status.clone(),
+        store: store.clone(),
+        local: local.clone(),
+        hub: hub.clone(),
+        number,
+        is_hub,
+    };
     let shared = Shared {
         store,
         media_dir,
         origin,
         is_hub,
         media_workers: usize::try_from(config.media_workers).unwrap_or(1),
-        status: status.clone(),
+        status,
         shutdown,
     };
     if !is_hub {
@@ -129,7 +171,7 @@ pub(crate) async fn start(
     }
     // The hub registers too: its number is then nobody else's.
     tokio::spawn(registry::register(shared, hub, number, uid));
-    Ok(status)
+    Ok(fleet)
 }
 
 /// Why fleet mode could not start.

@@ -2,8 +2,9 @@
 //! `box.<n>`, value the box's identity (made once, when its database joined the fleet).
 //!
 //! A box claims its number with an atomic `create`: a second box with the same number is
-//! refused and told so in its log and status, once. The hub watches the registry and makes
-//! its catalogue source, and its media mirrors copy, every registered box.
+//! refused and told so in its log and status, once. The hub registers its own number too, and
+//! names it under the key `hub` (for the console's list of boxes). The hub watches the registry
+//! and makes its catalogue source, and its media mirrors copy, every registered box.
 //!
 //! Owns: registration, the hub's reconcile loop. May not touch: SQL, rows, media files.
 
@@ -29,6 +30,9 @@ pub(crate) async fn register(shared: Shared, hub: jetstream::Context, number: u3
         match outcome {
             Ok(()) => {
                 log::info!("fleet: box {number} is registered with the hub");
+                if shared.is_hub {
+                    name_the_hub(&hub, number).await;
+                }
                 shared.status.set_registration(Ok(()));
                 return;
             }
@@ -55,6 +59,21 @@ pub(crate) async fn register(shared: Shared, hub: jetstream::Context, number: u3
             () = shared.shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
+    }
+}
+
+/// Writes the hub's number under the key `hub` (only the hub writes it; its reconcile and
+/// [`registered`] read `box.<n>` keys only). A failure costs the console its "hub" label.
+async fn name_the_hub(hub: &jetstream::Context, number: u32) {
+    let put = async {
+        let boxes = hub.get_key_value(BOXES).await.map_err(|e| e.to_string())?;
+        boxes
+            .put(super::view::HUB_KEY, number.to_string().into())
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if let Err(why) = put.await {
+        log::warn!("fleet: cannot name the hub in the registry: {why}");
     }
 }
 
@@ -86,8 +105,9 @@ async fn claim(hub: &jetstream::Context, number: u32, uid: &str) -> Result<(), C
 
 /// How often the hub looks for a box's stream its catalogue has stopped taking in.
 const CHECK_SOURCES: Duration = Duration::from_secs(2);
-/// A source without contact this long, while its box answers, is taken up again.
-const STALLED: Duration = Duration::from_secs(10);
+/// A source without contact this long, while its box answers, is taken up again (and the
+/// console shows it out of touch).
+pub(crate) const STALLED: Duration = Duration::from_secs(10);
 /// Not more often than this per box.
 const NUDGE_EVERY: Duration = Duration::from_secs(30);
 

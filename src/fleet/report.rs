@@ -1,21 +1,18 @@
 //! `roundwared fleet status`: where this box stands in its venue, for a technician at a
 //! shell, read from the box's database (read-only) and its nats-server (and, through it, the
-//! hub's). Works while the daemon runs.
+//! hub's). Works while the daemon runs. The streams and the registry are gathered by
+//! [`super::view::gather`], as for the console; this module only words them.
 //!
 //! Owns: the report. May not touch: anything it reports on (it only reads).
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 
 use super::FleetError;
-use super::streams::{BOXES, CATALOGUE, Origin};
+use super::view::{BoxRow, Holds, StreamView, Upstream, Venue, gather};
 use crate::config::{Config, FleetRole};
 use crate::store::fleet::{Position, read_only_position};
-
-/// How long each question to a nats-server may take.
-const ASK: Duration = Duration::from_secs(3);
 
 /// The report, as lines of text.
 ///
@@ -60,49 +57,56 @@ pub async fn status_report(config: &Config) -> Result<String, FleetError> {
     let local = jetstream::new(client.clone());
     let hub = jetstream::with_domain(client, &fleet.hub_domain);
     let number = number.unwrap_or(fleet.box_number);
-    let is_hub = fleet.role == FleetRole::Hub;
-    let origin = if is_hub {
-        Origin::hub()
-    } else {
-        Origin::of_box(number)
-    };
-    if !is_hub {
-        let own = format!("CAT_{}", origin.token);
-        let _ = writeln!(
-            out,
-            "{own} (this box's rows): {}",
-            describe(&local, &own).await
-        );
-    }
-    let bucket = format!("OBJ_{}", origin.bucket());
-    let _ = writeln!(
-        out,
-        "{bucket} (this box's media): {}",
-        describe(&local, &bucket).await
-    );
-    let _ = writeln!(
-        out,
-        "{CATALOGUE} here: {}",
-        describe(&local, CATALOGUE).await
-    );
-    if !is_hub {
-        let _ = writeln!(
-            out,
-            "{CATALOGUE} at the hub: {}",
-            describe(&hub, CATALOGUE).await
-        );
-        let _ = writeln!(
-            out,
-            "the hub's copy of this box's media: {}",
-            describe(&hub, &bucket).await
-        );
+    let links = gather(&local, &hub, number, fleet.role == FleetRole::Hub).await;
+    for s in &links.streams {
+        let what = match s.holds {
+            Holds::OwnChanges => format!("{} (this box's rows)", s.name),
+            Holds::OwnMedia => format!("{} (this box's media)", s.name),
+            Holds::Catalogue => format!("{} here", s.name),
+            Holds::HubCatalogue => format!("{} at the hub", s.name),
+            Holds::HubCopyOfMedia => "the hub's copy of this box's media".to_owned(),
+        };
+        let _ = writeln!(out, "{what}: {}", describe(s));
     }
     let _ = writeln!(
         out,
         "registered with the hub: {}",
-        registration(&hub, number).await
+        registration(&links.venue, number)
     );
+    for b in &links.venue.boxes {
+        let _ = writeln!(out, "{}", box_line(b));
+    }
     Ok(out)
+}
+
+/// When a mirror or source last heard from what it copies.
+fn seen(u: &Upstream) -> String {
+    u.last_contact_s.map_or_else(
+        || "never heard from".to_owned(),
+        |d| format!("heard from {d:.1} s ago"),
+    )
+}
+
+/// One registered box as the hub takes in its changes and media.
+fn box_line(b: &BoxRow) -> String {
+    let name = match (b.hub, b.this_box) {
+        (true, true) => format!("box {} (the hub, this box)", b.number),
+        (true, false) => format!("box {} (the hub)", b.number),
+        (false, true) => format!("box {} (this box)", b.number),
+        (false, false) => format!("box {}", b.number),
+    };
+    if b.hub {
+        return format!("{name}: its changes go straight into the catalogue");
+    }
+    let part = |u: Option<&Upstream>| match u {
+        Some(u) => format!("{} behind, {}", u.behind, seen(u)),
+        None => "not taken in by the hub yet".to_owned(),
+    };
+    format!(
+        "{name}: changes {}; media {}",
+        part(b.changes.as_ref()),
+        part(b.media.as_ref())
+    )
 }
 
 /// The box number and position from the database, opened read-only.
@@ -113,51 +117,44 @@ fn read_database(config: &Config) -> Result<(Option<u32>, Position), FleetError>
 }
 
 /// A stream's messages, bytes and last position, and how its mirror or sources are doing.
-async fn describe(js: &jetstream::Context, name: &str) -> String {
-    let info = async {
-        let mut s = js.get_stream(name).await.map_err(|e| e.to_string())?;
-        s.info().await.cloned().map_err(|e| e.to_string())
-    };
-    let info: stream::Info = match tokio::time::timeout(ASK, info).await {
-        Ok(Ok(info)) => info,
-        Ok(Err(why)) => return format!("cannot be read: {why}"),
-        Err(_) => return "no answer (is the link to the hub up?)".into(),
+fn describe(s: &StreamView) -> String {
+    let (Some(messages), Some(bytes), Some(last)) = (s.messages, s.bytes, s.last_seq) else {
+        let why = s.error.as_deref().unwrap_or("no state");
+        return if s.answered {
+            format!("cannot be read: {why}")
+        } else {
+            format!("no answer (is the link to the hub up?): {why}")
+        };
     };
     let mut text = format!(
-        "{} messages, {:.1} MB, last position {}",
-        info.state.messages,
-        info.state.bytes as f64 / 1e6,
-        info.state.last_sequence
+        "{messages} messages, {:.1} MB, last position {last}",
+        bytes as f64 / 1e6
     );
-    let mut upstream = |label: &str, s: &stream::SourceInfo| {
-        let seen = s.active.map_or_else(
-            || "never heard from".to_owned(),
-            |d| format!("heard from {:.1} s ago", d.as_secs_f64()),
+    for u in &s.upstreams {
+        let label = if u.kind == "mirror" {
+            "mirror of"
+        } else {
+            "source"
+        };
+        let _ = write!(
+            text,
+            "; {label} {}: {} behind, {}",
+            u.name,
+            u.behind,
+            seen(u)
         );
-        let _ = write!(text, "; {label} {}: {} behind, {seen}", s.name, s.lag);
-    };
-    if let Some(m) = &info.mirror {
-        upstream("mirror of", m);
-    }
-    for s in &info.sources {
-        upstream("source", s);
     }
     text
 }
 
 /// Whether the hub's registry names this box.
-async fn registration(hub: &jetstream::Context, number: u32) -> String {
-    let ask = async {
-        let boxes = hub.get_key_value(BOXES).await.map_err(|e| e.to_string())?;
-        boxes
-            .get(format!("box.{number}"))
-            .await
-            .map_err(|e| e.to_string())
-    };
-    match tokio::time::timeout(ASK, ask).await {
-        Ok(Ok(Some(_))) => "yes".into(),
-        Ok(Ok(None)) => "not yet".into(),
-        Ok(Err(why)) => format!("unknown: {why}"),
-        Err(_) => "unknown: the hub does not answer".into(),
+fn registration(venue: &Venue, number: u32) -> String {
+    if venue.boxes.iter().any(|b| b.number == number) {
+        return "yes".into();
+    }
+    match (&venue.error, venue.answered) {
+        (None, _) => "not yet".into(),
+        (Some(why), true) => format!("unknown: {why}"),
+        (Some(why), false) => format!("unknown: the hub does not answer ({why})"),
     }
 }

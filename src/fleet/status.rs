@@ -1,5 +1,5 @@
-//! What the fleet's tasks report: counters and the latest problem of each, for
-//! `GET /api/2/fleet/status`, the console and `roundwared fleet status`.
+//! What the fleet's tasks report: counters and the latest problem of each, for `/healthz`,
+//! `/metrics` and (as part of [`super::view::View`]) `GET /api/2/fleet/` and the console.
 //!
 //! Owns: the status. May not touch: NATS, SQL.
 
@@ -18,7 +18,29 @@ pub(crate) struct Status {
     fetched_files: AtomicU64,
     fetched_bytes: AtomicU64,
     problems: Mutex<Problems>,
-    audit: Mutex<Option<Result<super::audit::Report, String>>>,
+    audit: Mutex<Option<Audited>>,
+}
+
+/// The last audit's outcome and when it ended.
+#[derive(Debug, Clone)]
+struct Audited {
+    outcome: Result<super::audit::Report, String>,
+    at: std::time::SystemTime,
+    since: std::time::Instant,
+}
+
+/// The last media audit as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct AuditView {
+    /// When it ended (UTC, `2026-12-06T23:23:12Z`).
+    pub at: String,
+    /// Seconds since.
+    pub age_s: u64,
+    /// What it found, when it could run.
+    #[serde(flatten)]
+    pub report: Option<super::audit::Report>,
+    /// Why it could not run, when it could not.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -27,7 +49,8 @@ struct Problems {
     registered: bool,
     publish: Option<String>,
     apply: Option<String>,
-    central: Option<String>,
+    /// `None` until the hub's bridge first pulled; then its last outcome.
+    central: Option<Result<(), String>>,
 }
 
 /// A snapshot, as the API shows it.
@@ -46,7 +69,9 @@ pub(crate) struct Snapshot {
     pub published: u64,
     /// Catalogue messages applied since start.
     pub applied: u64,
-    /// The last catalogue position applied since start (0: none yet).
+    /// The last catalogue position applied since start (0: none yet; the API shows the
+    /// database's, which survives restarts).
+    #[serde(skip)]
     pub applied_seq: u64,
     /// Catalogue messages that could not be applied (each logged).
     pub skipped: u64,
@@ -58,10 +83,14 @@ pub(crate) struct Snapshot {
     pub publish_error: Option<String>,
     /// The apply loop's current problem.
     pub apply_error: Option<String>,
+    /// The apply loop waits for a recording's media from the venue (`apply_error` says which).
+    pub waiting_for_media: bool,
     /// The last media audit (boxes, every `[fleet] audit_s`), or why it could not run.
-    pub audit: Option<Result<super::audit::Report, String>>,
-    /// Why the hub's last pull from the central server failed, if it did.
-    pub central_error: Option<String>,
+    pub audit: Option<AuditView>,
+    /// The hub's pulls from a central server, once the bridge has pulled (shown as the
+    /// view's `central`).
+    #[serde(skip)]
+    pub central: Option<super::view::Central>,
 }
 
 impl Status {
@@ -111,7 +140,7 @@ impl Status {
 
     /// The hub's last pull from central: `None` when it went through.
     pub(crate) fn set_central(&self, why: Option<String>) {
-        self.problems().central = why;
+        self.problems().central = Some(why.map_or(Ok(()), Err));
     }
 
     pub(crate) fn set_registration(&self, outcome: Result<(), String>) {
@@ -124,12 +153,21 @@ impl Status {
         *self
             .audit
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Audited {
+            outcome,
+            at: std::time::SystemTime::now(),
+            since: std::time::Instant::now(),
+        });
     }
 
     /// The status now.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let p = self.problems().clone();
+        // The apply loop's words for it (fleet/apply.rs, `fetch_one`).
+        let waiting_for_media = p
+            .apply
+            .as_deref()
+            .is_some_and(|why| why.starts_with(WAITING_FOR_MEDIA));
         Snapshot {
             number: self.number,
             role: if self.is_hub { "hub" } else { "box" },
@@ -143,15 +181,30 @@ impl Status {
             fetched_bytes: self.fetched_bytes.load(Ordering::Relaxed),
             publish_error: p.publish,
             apply_error: p.apply,
-            central_error: p.central,
+            waiting_for_media,
+            central: p.central.map(|outcome| super::view::Central {
+                pull_error: outcome.err(),
+                push: "not built",
+            }),
             audit: self
                 .audit
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+                .as_ref()
+                .map(|a| AuditView {
+                    at: chrono::DateTime::<chrono::Utc>::from(a.at)
+                        .format("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string(),
+                    age_s: a.since.elapsed().as_secs(),
+                    report: a.outcome.clone().ok(),
+                    error: a.outcome.clone().err(),
+                }),
         }
     }
 }
+
+/// How the apply loop's problem begins while it waits for a recording's media.
+const WAITING_FOR_MEDIA: &str = "waiting for media";
 
 /// The fleet as a health component (`/healthz`) with its counters (`/metrics`).
 pub(crate) struct FleetProbe(pub(crate) std::sync::Arc<Status>);
@@ -167,7 +220,10 @@ impl crate::health::Probe for FleetProbe {
             .registration_error
             .or(s.publish_error)
             .or(s.apply_error)
-            .or(s.central_error.map(|e| format!("pulling from central: {e}")));
+            .or(s
+                .central
+                .and_then(|c| c.pull_error)
+                .map(|e| format!("pulling from central: {e}")));
         match problem {
             Some(why) => crate::health::ComponentState::Degraded(why),
             None => crate::health::ComponentState::Ok,
@@ -177,7 +233,7 @@ impl crate::health::Probe for FleetProbe {
     fn write_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
         let s = self.0.snapshot();
-        let audit = s.audit.clone().and_then(Result::ok).unwrap_or_default();
+        let audit = s.audit.and_then(|a| a.report).unwrap_or_default();
         for (name, kind, help, value) in [
             (
                 "fleet_registered",
@@ -245,5 +301,44 @@ impl crate::health::Probe for FleetProbe {
                 "# HELP roundwared_{name} {help}\n# TYPE roundwared_{name} {kind}\nroundwared_{name} {value}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_says_when_the_apply_loop_waits_for_media_and_when_the_audit_ran() {
+        let status = Status::new(2, false);
+        assert!(!status.snapshot().waiting_for_media);
+        status.set_apply_error(Some(
+            "waiting for media a.mp3 of asset 2000000000001: no such object".into(),
+        ));
+        assert!(status.snapshot().waiting_for_media);
+        status.set_apply_error(Some("CATALOGUE: no responders".into()));
+        assert!(!status.snapshot().waiting_for_media);
+        assert_eq!(status.snapshot().audit, None);
+        let found = super::super::audit::Report {
+            checked: 3,
+            missing: 1,
+            repaired: 1,
+            behind: 0,
+        };
+        status.set_audit(Ok(found.clone()));
+        let audit = status.snapshot().audit.unwrap();
+        assert_eq!((audit.report, audit.error), (Some(found), None));
+        assert!(
+            audit.at.ends_with('Z') && audit.at.len() == 20,
+            "{}",
+            audit.at
+        );
+        let json = serde_json::to_value(status.snapshot()).unwrap();
+        assert_eq!(json["audit"]["missing"], 1, "{json}");
+        assert!(json.get("applied_seq").is_none(), "the database's is shown");
+        status.set_audit(Err("the hub's copy of media_b2: no responders".into()));
+        let audit = status.snapshot().audit.unwrap();
+        assert_eq!(audit.report, None);
+        assert!(audit.error.unwrap().contains("no responders"));
     }
 }

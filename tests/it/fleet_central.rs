@@ -73,6 +73,9 @@ async fn a_project_on_the_central_server_reaches_every_box_through_the_hub_and_f
     let health = ha.client.get(format!("{}/healthz", ha.base)).send().await.unwrap();
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["components"]["fleet"]["state"], "ok", "{health}");
+    let view = a.get("/api/2/fleet/", Some(&a.staff_token().await)).await;
+    assert!(view.ok()["central"]["pull_error"].is_null(), "{}", view.body);
+    assert_eq!(view.body["central"]["push"], "not built");
 
     // A recording deleted at central goes from the venue at the next poll.
     let gone = there[0]["id"].as_i64().unwrap();

@@ -214,6 +214,8 @@ async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_hea
         "CATALOGUE at the hub: ",
         "the hub's copy of this box's media: ",
         "registered with the hub: yes",
+        "box 1 (the hub): its changes go straight into the catalogue",
+        "box 2 (this box): changes 0 behind, heard from ",
     ] {
         assert!(report.contains(line), "{line:?} in:\n{report}");
     }

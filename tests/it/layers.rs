@@ -70,6 +70,20 @@ const RULES: &[(&str, &[&str])] = &[
             "audio",
         ],
     ),
+    // Fleet mode talks to NATS and the store; HTTP reads its view, it never reaches up.
+    (
+        "fleet",
+        &[
+            "api",
+            "app",
+            "web",
+            "conductor",
+            "local_listener",
+            "service",
+            "output",
+            "audio",
+        ],
+    ),
     // Pure rules: no I/O layer at all.
     (
         "playlist",

@@ -21,6 +21,7 @@ mod fleet;
 mod fleet_central;
 mod fleet_support;
 mod fleet_venue;
+mod fleet_view;
 mod fuzz_findings;
 mod import;
 mod ingest_hardening;

@@ -113,6 +113,7 @@ fn expected() -> BTreeMap<(String, Method), Need> {
     put("/kiosks/", Method::GET, Staff);
     put("/kiosks/", Method::POST, Staff);
     put("/kiosks/{id}/", Method::DELETE, Staff);
+    put("/fleet/", Method::GET, Staff);
     put("/streams/{id}/", Method::PATCH, Owner);
     for op in [
         "heartbeat",

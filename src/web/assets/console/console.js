@@ -1,5 +1,5 @@
 // The curator console's entry: login (staff only), the project chooser, the section tabs
-// (#project, #assets, #map, #streams, #local, #kiosks, #channels, #health in the address) and
+// (#project, #assets, #map, #streams, #local, #kiosks, #channels, #fleet, #health in the address) and
 // which section's poller runs. Everything goes through api/2, the staff status routes and (for
 // channels) the Livepeer stream API at /livepeer/api.
 import { api, ApiError } from '/web/shared/api.js';
@@ -11,6 +11,7 @@ import { streamsSection } from './streams.js';
 import { localSection } from './local.js';
 import { kiosksSection } from './kiosks.js';
 import { channelsSection } from './channels.js';
+import { fleetSection } from './fleet.js';
 import { healthSection } from './health.js';
 
 const PROJECT_KEY = 'rw-console-project';
@@ -24,6 +25,7 @@ const sections = {
   local: localSection(),
   kiosks: kiosksSection(),
   channels: channelsSection(),
+  fleet: fleetSection(),
   health: healthSection(),
 };
 let current = null;
