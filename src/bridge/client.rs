@@ -137,7 +137,11 @@ impl Api2 {
     /// # Errors
     /// [`BridgeError::Source`] for a failed request, an error status or a body that is not
     /// JSON or too large; [`BridgeError::NotFound`] for a 404.
-    pub(crate) async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, BridgeError> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, BridgeError> {
         self.send(Method::GET, path, query, None).await
     }
 
@@ -145,14 +149,22 @@ impl Api2 {
     ///
     /// # Errors
     /// As [`Self::get`], and [`BridgeError::Source`] when the answer is not a list.
-    pub(crate) async fn list(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<Value>, BridgeError> {
+    pub(crate) async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, BridgeError> {
         match self.get(path, query).await? {
             Value::Array(items) => Ok(items),
             Value::Object(mut page) => match page.remove("results") {
                 Some(Value::Array(items)) => Ok(items),
-                _ => Err(BridgeError::Source(format!("{path}: the answer is not a list"))),
+                _ => Err(BridgeError::Source(format!(
+                    "{path}: the answer is not a list"
+                ))),
             },
-            _ => Err(BridgeError::Source(format!("{path}: the answer is not a list"))),
+            _ => Err(BridgeError::Source(format!(
+                "{path}: the answer is not a list"
+            ))),
         }
     }
 
@@ -249,8 +261,9 @@ impl Api2 {
             }
             bytes.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| BridgeError::Source(format!("{method} {url}: the answer is not JSON: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            BridgeError::Source(format!("{method} {url}: the answer is not JSON: {e}"))
+        })
     }
 }
 

@@ -40,7 +40,10 @@ const PROJECT: Columns = &[
     ("geo_listen_enabled", "geo_listen_enabled"),
     ("speak_enabled", "speak_enabled"),
     ("geo_speak_enabled", "geo_speak_enabled"),
-    ("reset_tag_defaults_on_startup", "reset_tag_defaults_on_startup"),
+    (
+        "reset_tag_defaults_on_startup",
+        "reset_tag_defaults_on_startup",
+    ),
     ("timed_asset_priority", "timed_asset_priority"),
     ("repeat_mode", "repeat_mode"),
     ("files_url", "files_url"),
@@ -144,26 +147,53 @@ const ASSET: Columns = &[
 type LocFields = &'static [(&'static str, &'static [&'static str])];
 
 const PROJECT_LOC: LocFields = &[
-    ("description", &["description_loc_ids", "description_loc_admin"]),
-    ("sharing_message", &["sharing_message_loc_ids", "sharing_message_loc_admin"]),
+    (
+        "description",
+        &["description_loc_ids", "description_loc_admin"],
+    ),
+    (
+        "sharing_message",
+        &["sharing_message_loc_ids", "sharing_message_loc_admin"],
+    ),
     (
         "out_of_range_message",
-        &["out_of_range_message_loc_ids", "out_of_range_message_loc_admin"],
+        &[
+            "out_of_range_message_loc_ids",
+            "out_of_range_message_loc_admin",
+        ],
     ),
-    ("legal_agreement", &["legal_agreement_loc_ids", "legal_agreement_loc_admin"]),
+    (
+        "legal_agreement",
+        &["legal_agreement_loc_ids", "legal_agreement_loc_admin"],
+    ),
     (
         "demo_stream_message",
-        &["demo_stream_message_loc_ids", "demo_stream_message_loc_admin"],
+        &[
+            "demo_stream_message_loc_ids",
+            "demo_stream_message_loc_admin",
+        ],
     ),
 ];
 const TAG_LOC: LocFields = &[
-    ("description", &["description_loc_ids", "loc_description_admin"]),
+    (
+        "description",
+        &["description_loc_ids", "loc_description_admin"],
+    ),
     ("msg", &["msg_loc_ids", "loc_msg_admin"]),
 ];
-const UI_GROUP_LOC: LocFields = &[("header_text", &["header_text_loc_ids", "header_text_loc_admin"])];
-const UI_ELEMENT_LOC: LocFields = &[("label_text", &["label_text_loc_ids", "label_text_loc_admin"])];
+const UI_GROUP_LOC: LocFields = &[(
+    "header_text",
+    &["header_text_loc_ids", "header_text_loc_admin"],
+)];
+const UI_ELEMENT_LOC: LocFields = &[(
+    "label_text",
+    &["label_text_loc_ids", "label_text_loc_admin"],
+)];
 const ASSET_LOC: LocFields = &[
-    ("description", &["description_loc_ids", "loc_description_admin"]),
+    (
+        "description",
+        &["description_loc_ids", "loc_description_admin"],
+    ),
     ("alt_text", &["alt_text_loc_ids", "loc_alt_text_admin"]),
 ];
 
@@ -219,7 +249,12 @@ pub(crate) fn ui_group(src: &Value, strings: &Strings) -> Vec<RemoteState> {
     };
     let extra = localized("uigroup", remote, src, UI_GROUP_LOC, strings);
     let mut out: Vec<RemoteState> = state("uigroup", src, UI_GROUP, extra).into_iter().collect();
-    for item in src.get("ui_items").and_then(Value::as_array).into_iter().flatten() {
+    for item in src
+        .get("ui_items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut item = item.clone();
         if let Some(o) = item.as_object_mut() {
             o.entry("ui_group_id").or_insert(remote.into());
@@ -243,7 +278,11 @@ pub(crate) fn ui_element(src: &Value, strings: &Strings) -> Option<RemoteState> 
 /// A speaker; its borders are computed here from its shape.
 pub(crate) fn speaker(src: &Value) -> Option<RemoteState> {
     let mut out = state("speaker", src, SPEAKER, Map::new())?;
-    if let Some(row) = out.state.pointer_mut("/rows/speakers/0").and_then(Value::as_object_mut) {
+    if let Some(row) = out
+        .state
+        .pointer_mut("/rows/speakers/0")
+        .and_then(Value::as_object_mut)
+    {
         row.insert("boundary".into(), Value::Null);
         row.insert("attenuation_border".into(), Value::Null);
     }
@@ -300,7 +339,12 @@ pub(crate) fn asset_media(src: &Value) -> Option<&str> {
 }
 
 /// `kind`'s state: its main row from `columns` of `src`, plus `extra` tables.
-fn state(kind: &str, src: &Value, columns: Columns, mut extra: Map<String, Value>) -> Option<RemoteState> {
+fn state(
+    kind: &str,
+    src: &Value,
+    columns: Columns,
+    mut extra: Map<String, Value>,
+) -> Option<RemoteState> {
     let kind = kind_named(kind)?;
     let remote = id(src)?;
     let mut row = Map::new();

@@ -31,7 +31,10 @@ fn a_reference_ui_group_becomes_its_row_and_its_items_with_the_stored_column_nam
     );
     let item = &rows(&out[1], "ui_items")[0];
     assert_eq!(out[1].kind.name, "uiitem");
-    assert_eq!((item["is_default"].clone(), item["idx"].clone()), (json!(true), json!(1)));
+    assert_eq!(
+        (item["is_default"].clone(), item["idx"].clone()),
+        (json!(true), json!(1))
+    );
 }
 
 #[test]
@@ -49,7 +52,10 @@ fn audiotrack_seconds_on_the_wire_are_stored_as_nanoseconds_with_its_tag_filters
     assert_eq!(row["mindeadair"].as_f64(), Some(1e9));
     assert_eq!(
         rows(&out, "audiotrack_tags"),
-        &vec![json!({"audiotrack_id": 3, "tag_id": 4}), json!({"audiotrack_id": 3, "tag_id": 9})]
+        &vec![
+            json!({"audiotrack_id": 3, "tag_id": 4}),
+            json!({"audiotrack_id": 3, "tag_id": 9})
+        ]
     );
 }
 
@@ -66,13 +72,29 @@ fn an_asset_keeps_neither_its_session_nor_its_user_and_takes_strings_from_the_gl
     let out = asset(&asset_json, &strings).unwrap();
     let row = &rows(&out, "assets")[0];
     assert_eq!(row["mediatype"], "audio");
-    for gone in ["session_id", "user", "user_id", "file", "filename", "media_type"] {
+    for gone in [
+        "session_id",
+        "user",
+        "user_id",
+        "file",
+        "filename",
+        "media_type",
+    ] {
         assert!(row.get(gone).is_none(), "{gone} must not be copied");
     }
-    assert_eq!(rows(&out, "asset_tags")[0], json!({"asset_id": 500, "tag_id": 5}));
-    assert_eq!(rows(&out, "localized_strings")[0]["localized_string"], "Hello");
+    assert_eq!(
+        rows(&out, "asset_tags")[0],
+        json!({"asset_id": 500, "tag_id": 5})
+    );
+    assert_eq!(
+        rows(&out, "localized_strings")[0]["localized_string"],
+        "Hello"
+    );
     assert_eq!(asset_media(&asset_json), Some("/rwmedia/a.mp3"));
-    assert_eq!(asset_media(&json!({"file": "", "filename": "/rwmedia/b.wav"})), Some("/rwmedia/b.wav"));
+    assert_eq!(
+        asset_media(&json!({"file": "", "filename": "/rwmedia/b.wav"})),
+        Some("/rwmedia/b.wav")
+    );
 }
 
 #[test]

@@ -137,8 +137,13 @@ pub(crate) async fn run(
         match outcome {
             Ok(done) => {
                 for (project, pulled) in &done {
-                    if pulled.new + pulled.updated + pulled.removed > 0 || !pulled.skipped.is_empty() {
-                        log::info!("fleet bridge: {}", report(pulled, *project, &central.url).trim_end());
+                    if pulled.new + pulled.updated + pulled.removed > 0
+                        || !pulled.skipped.is_empty()
+                    {
+                        log::info!(
+                            "fleet bridge: {}",
+                            report(pulled, *project, &central.url).trim_end()
+                        );
                     }
                 }
                 if failing {

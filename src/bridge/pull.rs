@@ -95,7 +95,7 @@ pub(crate) async fn pull(api: &Api2, project: i64, target: &Target) -> Result<Pu
         other => other,
     })?;
     let admin = ("admin", String::new());
-    let in_project = ("project_id", project.to_string());
+    let in_project = [("project_id", project.to_string())];
     let languages = api.list("languages/", &[]).await?;
     let strings = map::strings(&api.list("localizedstrings/", &[]).await?);
     let project_json = api
@@ -106,7 +106,10 @@ pub(crate) async fn pull(api: &Api2, project: i64, target: &Target) -> Result<Pu
         .await?;
     let categories = api.list("tagcategories/", &[]).await?;
     let tags = api
-        .list(&format!("projects/{project}/tags/"), &[admin.clone()])
+        .list(
+            &format!("projects/{project}/tags/"),
+            std::slice::from_ref(&admin),
+        )
         .await?;
     let relationships = api.list("tagrelationships/", &[]).await?;
     let groups = api
@@ -116,10 +119,10 @@ pub(crate) async fn pull(api: &Api2, project: i64, target: &Target) -> Result<Pu
         )
         .await?;
     let element_names = optional(api.list("uielementnames/", &[]).await)?;
-    let elements = optional(api.list("uielements/", &[in_project.clone()]).await)?;
-    let speakers = api.list("speakers/", &[in_project.clone()]).await?;
-    let audiotracks = api.list("audiotracks/", &[in_project.clone()]).await?;
-    let timed = api.list("timedassets/", &[in_project.clone()]).await?;
+    let elements = optional(api.list("uielements/", &in_project).await)?;
+    let speakers = api.list("speakers/", &in_project).await?;
+    let audiotracks = api.list("audiotracks/", &in_project).await?;
+    let timed = api.list("timedassets/", &in_project).await?;
 
     let tag_ids: HashSet<i64> = tags.iter().filter_map(id).collect();
     let mut shared: Vec<RemoteState> = Vec::new();
@@ -150,10 +153,12 @@ pub(crate) async fn pull(api: &Api2, project: i64, target: &Target) -> Result<Pu
         target,
         &source,
         project,
-        shared,
-        relationships,
-        owned,
-        CONFIG_KINDS,
+        Batch {
+            shared,
+            relationships,
+            owned,
+            retired: CONFIG_KINDS,
+        },
         report,
     )
     .await?;
@@ -166,10 +171,12 @@ pub(crate) async fn pull(api: &Api2, project: i64, target: &Target) -> Result<Pu
         target,
         &source,
         project,
-        Vec::new(),
-        Vec::new(),
-        timed,
-        &["timedasset"],
+        Batch {
+            shared: Vec::new(),
+            relationships: Vec::new(),
+            owned: timed,
+            retired: &["timedasset"],
+        },
         report,
     )
     .await?;
@@ -184,24 +191,40 @@ pub(crate) async fn pull(api: &Api2, project: i64, target: &Target) -> Result<Pu
         })
         .await?;
     report.removed += removed.len();
-    let stems: Vec<String> = removed.iter().filter_map(|f| media::files::media_stem(f)).collect();
+    let stems: Vec<String> = removed
+        .iter()
+        .filter_map(|f| media::files::media_stem(f))
+        .collect();
     media::files::remove_media_files(&target.media_dir, &stems);
     Ok(report)
 }
 
-/// Writes configuration objects in one transaction: `shared` (no project), `relationships`
-/// (no project, but kept in step with the project's tags) and `owned` (the project's, the
-/// ones the source no longer lists removed).
+/// Configuration objects written in one transaction.
+struct Batch {
+    /// Rows every project shares (languages, tag categories, UI element names).
+    shared: Vec<RemoteState>,
+    /// Tag relationships (no project, but kept in step with the project's tags).
+    relationships: Vec<RemoteState>,
+    /// The project's own objects.
+    owned: Vec<RemoteState>,
+    /// The kinds whose rows the source no longer lists are removed.
+    retired: &'static [&'static str],
+}
+
+/// Writes `batch` in one transaction, removing what the source no longer lists.
 async fn write_config(
     target: &Target,
     source: &str,
     project: i64,
-    shared: Vec<RemoteState>,
-    relationships: Vec<RemoteState>,
-    owned: Vec<RemoteState>,
-    retired: &'static [&'static str],
+    batch: Batch,
     mut report: Pulled,
 ) -> Result<Pulled, BridgeError> {
+    let Batch {
+        shared,
+        relationships,
+        owned,
+        retired,
+    } = batch;
     let source = source.to_owned();
     Ok(target
         .store
@@ -216,7 +239,9 @@ async fn write_config(
             }
             // What the source no longer lists, kind by kind (assets are the caller's).
             for kind in retired {
-                let Some(kind) = kind_named(kind) else { continue };
+                let Some(kind) = kind_named(kind) else {
+                    continue;
+                };
                 let seen: HashSet<i64> = owned
                     .iter()
                     .chain(&relationships)
@@ -285,7 +310,9 @@ async fn pull_asset(
     };
     let remote = object.remote_id;
     let Some(media_url) = map::asset_media(src).map(str::to_owned) else {
-        report.skipped.push(format!("asset {remote}: it has no media"));
+        report
+            .skipped
+            .push(format!("asset {remote}: it has no media"));
         return Ok(());
     };
     let (src_root, known_source) = (source.to_owned(), source.to_owned());
@@ -325,7 +352,9 @@ async fn pull_asset(
             let ingested = match ingested {
                 Ok(i) => i,
                 Err(e) if e.is_client_error() => {
-                    report.skipped.push(format!("asset {remote}: its media: {e}"));
+                    report
+                        .skipped
+                        .push(format!("asset {remote}: its media: {e}"));
                     return Ok(());
                 }
                 Err(e) => return Err(BridgeError::Source(format!("asset {remote}: {e}"))),
@@ -360,7 +389,10 @@ async fn pull_asset(
     {
         ingested.written.keep();
         // The files made from an earlier URL are replaced.
-        if let Some(old) = known.and_then(|k| k.file).and_then(|f| media::files::media_stem(&f)) {
+        if let Some(old) = known
+            .and_then(|k| k.file)
+            .and_then(|f| media::files::media_stem(&f))
+        {
             media::files::remove_media_files(&target.media_dir, &[old]);
         }
     }

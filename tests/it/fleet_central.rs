@@ -22,25 +22,29 @@ async fn assets_of(s: &Http, token: &str, name: &str) -> Option<(i64, Vec<Value>
         r.json::<Value>().await.ok()
     };
     let projects = get("/api/2/projects/".into()).await?;
-    let id = projects
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)?["id"]
-        .as_i64()?;
+    let id = projects.as_array()?.iter().find(|p| p["name"] == name)?["id"].as_i64()?;
     let assets = get(format!("/api/2/assets/?project_id={id}")).await?;
     Some((id, assets.as_array()?.clone()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_project_on_the_central_server_reaches_every_box_through_the_hub_and_follows_its_changes() {
+async fn a_project_on_the_central_server_reaches_every_box_through_the_hub_and_follows_its_changes()
+{
     let Some(binary) = server("RW_NATS_NEW") else {
         return;
     };
     let central = TestServer::start_with_demo().await;
     let staff = central.staff_token().await;
     let demo = central.get("/api/2/projects/", Some(&staff)).await.ok()[0].clone();
-    let (project, name) = (demo["id"].as_i64().unwrap(), demo["name"].as_str().unwrap().to_owned());
-    let there = central.get("/api/2/assets/", Some(&staff)).await.ok().clone();
+    let (project, name) = (
+        demo["id"].as_i64().unwrap(),
+        demo["name"].as_str().unwrap().to_owned(),
+    );
+    let there = central
+        .get("/api/2/assets/", Some(&staff))
+        .await
+        .ok()
+        .clone();
     let there = there.as_array().unwrap().clone();
 
     let hub = Hub::start(&binary);
@@ -55,9 +59,15 @@ async fn a_project_on_the_central_server_reaches_every_box_through_the_hub_and_f
     let (ha, hb) = (Http::of(&a), Http::of(&b));
     let vb = visitor_when_ready(&hb).await;
 
-    let (_, here) = eventually(Duration::from_secs(60), "the central project at box 2", || async {
-        assets_of(&hb, &vb, &name).await.filter(|(_, l)| l.len() == there.len())
-    })
+    let (_, here) = eventually(
+        Duration::from_secs(60),
+        "the central project at box 2",
+        || async {
+            assets_of(&hb, &vb, &name)
+                .await
+                .filter(|(_, l)| l.len() == there.len())
+        },
+    )
     .await;
     for asset in &here {
         let file = asset["file"].as_str().unwrap();
@@ -66,22 +76,45 @@ async fn a_project_on_the_central_server_reaches_every_box_through_the_hub_and_f
         } else {
             format!("{}{file}", hb.base)
         };
-        let r = hb.client.get(url).header("Authorization", format!("token {vb}")).send().await.unwrap();
+        let r = hb
+            .client
+            .get(url)
+            .header("Authorization", format!("token {vb}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{file} at box 2");
         assert!(!r.bytes().await.unwrap().is_empty());
     }
-    let health = ha.client.get(format!("{}/healthz", ha.base)).send().await.unwrap();
+    let health = ha
+        .client
+        .get(format!("{}/healthz", ha.base))
+        .send()
+        .await
+        .unwrap();
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["components"]["fleet"]["state"], "ok", "{health}");
     let view = a.get("/api/2/fleet/", Some(&a.staff_token().await)).await;
-    assert!(view.ok()["central"]["pull_error"].is_null(), "{}", view.body);
+    assert!(
+        view.ok()["central"]["pull_error"].is_null(),
+        "{}",
+        view.body
+    );
     assert_eq!(view.body["central"]["push"], "not built");
 
     // A recording deleted at central goes from the venue at the next poll.
     let gone = there[0]["id"].as_i64().unwrap();
-    assert_eq!(central.delete(&format!("/api/2/assets/{gone}/"), Some(&staff)).await.status, 204);
+    assert_eq!(
+        central
+            .delete(&format!("/api/2/assets/{gone}/"), Some(&staff))
+            .await
+            .status,
+        204
+    );
     eventually(Duration::from_secs(60), "the deletion at box 2", || async {
-        assets_of(&hb, &vb, &name).await.filter(|(_, l)| l.len() == there.len() - 1)
+        assets_of(&hb, &vb, &name)
+            .await
+            .filter(|(_, l)| l.len() == there.len() - 1)
     })
     .await;
     b.stop().await;
@@ -98,5 +131,8 @@ async fn visitor_when_ready(s: &Http) -> String {
         .send()
         .await
         .unwrap();
-    user.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    user.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -43,7 +43,10 @@ fn values(list: &Value, key: &str) -> Vec<String> {
 
 async fn project_id_named(s: &TestServer, token: &str, name: &str) -> i64 {
     let projects = s.get("/api/2/projects/", Some(token)).await;
-    projects.ok().as_array().unwrap()
+    projects
+        .ok()
+        .as_array()
+        .unwrap()
         .iter()
         .find(|p| p["name"] == name)
         .unwrap_or_else(|| panic!("no project {name:?} in {}", projects.body))["id"]
@@ -51,7 +54,7 @@ async fn project_id_named(s: &TestServer, token: &str, name: &str) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_a_second_import_brings_only_changes()
  {
     let source = TestServer::start_with_demo().await;
@@ -69,12 +72,21 @@ async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_
     target
         .sql("INSERT INTO tags (project_id, value) VALUES (1, 'our tag')")
         .await;
-    let (still_running, _, err) = import(target.data_dir(), &["--from", &from, "--project", &project.to_string()]);
-    assert!(!still_running, "an import while the daemon runs must be refused");
+    let (still_running, _, err) = import(
+        target.data_dir(),
+        &["--from", &from, "--project", &project.to_string()],
+    );
+    assert!(
+        !still_running,
+        "an import while the daemon runs must be refused"
+    );
     assert!(err.contains("in use") || err.contains("lock"), "{err}");
     let dir = target.stop().await.unwrap();
 
-    let (ok, out, err) = import(dir.path(), &["--from", &from, "--project", &project.to_string()]);
+    let (ok, out, err) = import(
+        dir.path(),
+        &["--from", &from, "--project", &project.to_string()],
+    );
     assert!(ok, "import failed: {err}");
     let tokens = source.get("/api/2/assets/", Some(&staff)).await;
     let source_assets = tokens.ok().as_array().unwrap().clone();
@@ -88,15 +100,39 @@ async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_
     let target = TestServer::start_in(dir.path(), "").await;
     let mine = target.staff_token().await;
     let ours = target.get("/api/2/projects/1/tags/", Some(&mine)).await;
-    assert_eq!(values(ours.ok(), "value"), vec!["\"our tag\""], "the box's own tag is untouched");
+    assert_eq!(
+        values(ours.ok(), "value"),
+        vec!["\"our tag\""],
+        "the box's own tag is untouched"
+    );
     let imported = project_id_named(&target, &mine, demo["name"].as_str().unwrap()).await;
-    assert_ne!(imported, 1, "the import took a fresh id, not the box's own project's");
-    let here_tags = target.get(&format!("/api/2/projects/{imported}/tags/"), Some(&mine)).await;
-    let there_tags = source.get(&format!("/api/2/projects/{project}/tags/"), Some(&staff)).await;
-    assert_eq!(values(here_tags.ok(), "value"), values(there_tags.ok(), "value"));
+    assert_ne!(
+        imported, 1,
+        "the import took a fresh id, not the box's own project's"
+    );
+    let here_tags = target
+        .get(&format!("/api/2/projects/{imported}/tags/"), Some(&mine))
+        .await;
+    let there_tags = source
+        .get(&format!("/api/2/projects/{project}/tags/"), Some(&staff))
+        .await;
+    assert_eq!(
+        values(here_tags.ok(), "value"),
+        values(there_tags.ok(), "value")
+    );
     for list in ["speakers", "audiotracks"] {
-        let here = target.get(&format!("/api/2/{list}/?project_id={imported}"), Some(&mine)).await;
-        let there = source.get(&format!("/api/2/{list}/?project_id={project}"), Some(&staff)).await;
+        let here = target
+            .get(
+                &format!("/api/2/{list}/?project_id={imported}"),
+                Some(&mine),
+            )
+            .await;
+        let there = source
+            .get(
+                &format!("/api/2/{list}/?project_id={project}"),
+                Some(&staff),
+            )
+            .await;
         assert_eq!(
             here.ok().as_array().unwrap().len(),
             there.ok().as_array().unwrap().len(),
@@ -104,11 +140,17 @@ async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_
         );
     }
     let here_assets = target
-        .get(&format!("/api/2/assets/?project_id={imported}"), Some(&mine))
+        .get(
+            &format!("/api/2/assets/?project_id={imported}"),
+            Some(&mine),
+        )
         .await;
     let here_assets = here_assets.ok().as_array().unwrap().clone();
     assert_eq!(here_assets.len(), source_assets.len());
-    assert_eq!(values(&json!(here_assets), "description"), values(&json!(source_assets), "description"));
+    assert_eq!(
+        values(&json!(here_assets), "description"),
+        values(&json!(source_assets), "description")
+    );
     for asset in &here_assets {
         let length = asset["audio_length_in_seconds"].as_f64().unwrap();
         let twin = source_assets
@@ -116,60 +158,112 @@ async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_
             .find(|a| a["description"] == asset["description"])
             .unwrap();
         let there = twin["audio_length_in_seconds"].as_f64().unwrap();
-        assert!((length - there).abs() < 0.1, "{length} s here, {there} s there");
+        assert!(
+            (length - there).abs() < 0.1,
+            "{length} s here, {there} s there"
+        );
         let base = target.url("");
         let file = asset["file"].as_str().unwrap();
         let media = target
-            .send(reqwest::Method::GET, file.strip_prefix(base.as_str()).unwrap_or(file), Some(&mine), None)
+            .send(
+                reqwest::Method::GET,
+                file.strip_prefix(base.as_str()).unwrap_or(file),
+                Some(&mine),
+                None,
+            )
             .await;
         assert_eq!(media.status, 200, "{}", asset["file"]);
     }
-    let dir = target.stop().await.unwrap();
+    target.stop().await;
 
     // Nothing changed: nothing written, nothing fetched.
-    let (ok, out, err) = import(dir.path(), &["--from", &from, "--project", &project.to_string()]);
+    let (ok, out, err) = import(
+        dir.path(),
+        &["--from", &from, "--project", &project.to_string()],
+    );
     assert!(ok, "{err}");
-    assert!(out.contains(" 0 new, 0 updated,") && out.contains(" 0 removed; 0 media"), "{out}");
+    assert!(
+        out.contains(" 0 new, 0 updated,") && out.contains(" 0 removed; 0 media"),
+        "{out}"
+    );
 
     // A recording deleted and a tag renamed at the source.
     let gone = source_assets[0]["id"].as_i64().unwrap();
     let tag = there_tags.ok()[0]["id"].as_i64().unwrap();
-    assert_eq!(source.delete(&format!("/api/2/assets/{gone}/"), Some(&staff)).await.status, 204);
+    assert_eq!(
+        source
+            .delete(&format!("/api/2/assets/{gone}/"), Some(&staff))
+            .await
+            .status,
+        204
+    );
     source
-        .patch(&format!("/api/2/tags/{tag}/"), Some(&staff), json!({"value": "renamed"}))
+        .patch(
+            &format!("/api/2/tags/{tag}/"),
+            Some(&staff),
+            json!({"value": "renamed"}),
+        )
         .await
         .ok();
     let media_before = std::fs::read_dir(dir.path().join("media")).unwrap().count();
-    let (ok, out, err) = import(dir.path(), &["--from", &from, "--project", &project.to_string()]);
+    let (ok, out, err) = import(
+        dir.path(),
+        &["--from", &from, "--project", &project.to_string()],
+    );
     assert!(ok, "{err}");
-    assert!(out.contains(" 0 new, 1 updated,") && out.contains(" 1 removed; 0 media"), "{out}");
+    assert!(
+        out.contains(" 0 new, 1 updated,") && out.contains(" 1 removed; 0 media"),
+        "{out}"
+    );
     let media_after = std::fs::read_dir(dir.path().join("media")).unwrap().count();
-    assert!(media_after < media_before, "the deleted recording's files stay: {media_before} → {media_after}");
+    assert!(
+        media_after < media_before,
+        "the deleted recording's files stay: {media_before} → {media_after}"
+    );
 
     let target = TestServer::start_in(dir.path(), "").await;
     let mine = target.staff_token().await;
     let left = target
-        .get(&format!("/api/2/assets/?project_id={imported}"), Some(&mine))
+        .get(
+            &format!("/api/2/assets/?project_id={imported}"),
+            Some(&mine),
+        )
         .await;
     assert_eq!(left.ok().as_array().unwrap().len(), source_assets.len() - 1);
-    let tags = target.get(&format!("/api/2/projects/{imported}/tags/"), Some(&mine)).await;
+    let tags = target
+        .get(&format!("/api/2/projects/{imported}/tags/"), Some(&mine))
+        .await;
     assert!(values(tags.ok(), "value").contains(&"\"renamed\"".to_string()));
     target.stop().await;
 }
 
-#[tokio::test]
-async fn an_import_from_a_wrong_address_or_of_a_missing_project_says_what_is_wrong_and_writes_nothing() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_from_a_wrong_address_or_of_a_missing_project_says_what_is_wrong_and_writes_nothing()
+ {
     let source = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = import(dir.path(), &["--from", "ftp://box/api/2/", "--project", "1"]);
+    let (ok, _, err) = import(
+        dir.path(),
+        &["--from", "ftp://box/api/2/", "--project", "1"],
+    );
     assert!(!ok);
     assert!(err.contains("not an http(s) URL"), "{err}");
-    let (ok, _, err) = import(dir.path(), &["--from", &source.url("/api/2/"), "--project", "999"]);
+    let (ok, _, err) = import(
+        dir.path(),
+        &["--from", &source.url("/api/2/"), "--project", "999"],
+    );
     assert!(!ok);
     assert!(err.contains("the source has no project 999"), "{err}");
     let (ok, _, err) = import(
         dir.path(),
-        &["--from", &source.url("/api/2/"), "--project", "1", "--username", "curator"],
+        &[
+            "--from",
+            &source.url("/api/2/"),
+            "--project",
+            "1",
+            "--username",
+            "curator",
+        ],
     );
     assert!(!ok);
     assert!(err.contains("--password-file"), "{err}");

@@ -146,7 +146,13 @@ pub(crate) fn write(
         "UPDATE remote_ids SET digest = ?4, media = coalesce(?5, media)
           WHERE source = ?1 AND tbl = ?2 AND remote_id = ?3",
     )?
-    .execute(rusqlite::params![source, kind.table, object.remote_id, digest, media])?;
+    .execute(rusqlite::params![
+        source,
+        kind.table,
+        object.remote_id,
+        digest,
+        media
+    ])?;
     Ok(Ok(if known.is_some() {
         Wrote::Updated(local_id)
     } else {
@@ -219,8 +225,10 @@ pub(crate) fn retire(
     let mut files = Vec::new();
     for (remote, local) in gone {
         files.extend(rows::delete_object(tx, kind, local)?);
-        tx.prepare_cached("DELETE FROM remote_ids WHERE source = ?1 AND tbl = ?2 AND remote_id = ?3")?
-            .execute(rusqlite::params![source, kind.table, remote])?;
+        tx.prepare_cached(
+            "DELETE FROM remote_ids WHERE source = ?1 AND tbl = ?2 AND remote_id = ?3",
+        )?
+        .execute(rusqlite::params![source, kind.table, remote])?;
     }
     Ok(files)
 }
@@ -235,7 +243,10 @@ fn language(
         .state
         .pointer("/rows/languages/0")
         .and_then(Value::as_object);
-    let Some(code) = row.and_then(|r| r.get("language_code")).and_then(Value::as_str) else {
+    let Some(code) = row
+        .and_then(|r| r.get("language_code"))
+        .and_then(Value::as_str)
+    else {
         return Ok(Err("the language has no language_code".into()));
     };
     let name = row
@@ -273,7 +284,9 @@ fn local_or_new(
         _ => {
             // SQLite's own numbering, as an AUTOINCREMENT insert would take it.
             let sequence: i64 = tx
-                .prepare_cached("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?1")?
+                .prepare_cached(
+                    "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?1",
+                )?
                 .query_row([table], |r| r.get(0))?;
             let max: i64 = tx
                 .prepare_cached(&format!("SELECT coalesce(max(id), 0) FROM \"{table}\""))?
@@ -290,9 +303,7 @@ fn local_or_new(
 
 /// Tables whose rows a box numbers in its own range in fleet mode.
 fn is_box_origin(table: &str) -> bool {
-    rows::KINDS
-        .iter()
-        .any(|k| k.box_origin && k.table == table)
+    rows::KINDS.iter().any(|k| k.box_origin && k.table == table)
 }
 
 fn mapped(
@@ -379,18 +390,34 @@ mod tests {
 
     fn source_project() -> Vec<RemoteState> {
         vec![
-            remote("language", 5, json!({"languages": [{"id": 5, "name": "Español", "language_code": "es"}]})),
-            remote("language", 6, json!({"languages": [{"id": 6, "name": "English", "language_code": "en"}]})),
-            remote("project", 1, json!({
-                "projects": [{"id": 1, "name": "Central", "latitude": 1.0, "longitude": 2.0, "pub_date": "d"}],
-                "project_languages": [{"project_id": 1, "language_id": 5}],
-                "localized_strings": [{"id": 90, "localized_string": "Hola", "language_id": 5}],
-                "loc_links": [{"owner": "project", "owner_id": 1, "field": "description", "position": 0, "string_id": 90}],
-            })),
-            remote("tag", 1, json!({
-                "tags": [{"id": 1, "value": "birds", "project_id": 1, "tag_category_id": 44}],
-                "localized_strings": [], "loc_links": [],
-            })),
+            remote(
+                "language",
+                5,
+                json!({"languages": [{"id": 5, "name": "Español", "language_code": "es"}]}),
+            ),
+            remote(
+                "language",
+                6,
+                json!({"languages": [{"id": 6, "name": "English", "language_code": "en"}]}),
+            ),
+            remote(
+                "project",
+                1,
+                json!({
+                    "projects": [{"id": 1, "name": "Central", "latitude": 1.0, "longitude": 2.0, "pub_date": "d"}],
+                    "project_languages": [{"project_id": 1, "language_id": 5}],
+                    "localized_strings": [{"id": 90, "localized_string": "Hola", "language_id": 5}],
+                    "loc_links": [{"owner": "project", "owner_id": 1, "field": "description", "position": 0, "string_id": 90}],
+                }),
+            ),
+            remote(
+                "tag",
+                1,
+                json!({
+                    "tags": [{"id": 1, "value": "birds", "project_id": 1, "tag_category_id": 44}],
+                    "localized_strings": [], "loc_links": [],
+                }),
+            ),
         ]
     }
 
@@ -437,7 +464,11 @@ mod tests {
         assert_eq!(linked, (es, "Hola".into(), es));
         // The category the tag named was not imported: the reference is dropped, not guessed.
         let category: Option<i64> = conn
-            .query_row("SELECT tag_category_id FROM tags WHERE project_id = ?1", [project], |r| r.get(0))
+            .query_row(
+                "SELECT tag_category_id FROM tags WHERE project_id = ?1",
+                [project],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(category, None);
     }
@@ -447,7 +478,12 @@ mod tests {
         let mut conn = migrated_in_memory();
         let first = write_all(&mut conn, &source_project());
         let again = write_all(&mut conn, &source_project());
-        assert!(again[2..].iter().all(|w| matches!(w, Ok(Wrote::Unchanged(_)))), "{again:?}");
+        assert!(
+            again[2..]
+                .iter()
+                .all(|w| matches!(w, Ok(Wrote::Unchanged(_)))),
+            "{again:?}"
+        );
         let mut renamed = source_project();
         renamed[3].state["rows"]["tags"][0]["value"] = json!("owls");
         let third = write_all(&mut conn, &renamed);
@@ -462,7 +498,8 @@ mod tests {
     }
 
     #[test]
-    fn a_row_whose_required_reference_was_not_imported_is_refused_and_what_the_source_dropped_is_retired() {
+    fn a_row_whose_required_reference_was_not_imported_is_refused_and_what_the_source_dropped_is_retired()
+     {
         let mut conn = migrated_in_memory();
         write_all(&mut conn, &source_project());
         // A UI item needs its group and its tag.
@@ -472,12 +509,18 @@ mod tests {
             json!({"ui_items": [{"id": 3, "ui_group_id": 77, "idx": 1, "tag_id": 1}]}),
         );
         let refused = write_all(&mut conn, &[item]);
-        let Err(why) = &refused[0] else { panic!("{refused:?}") };
-        assert!(why.contains("ui_items.ui_group_id names ui_groups 77"), "{why}");
+        let Err(why) = &refused[0] else {
+            panic!("{refused:?}")
+        };
+        assert!(
+            why.contains("ui_items.ui_group_id names ui_groups 77"),
+            "{why}"
+        );
         let tx = conn.transaction().unwrap();
         let tags = kind_named("tag").unwrap();
         let count = |tx: &Transaction<'_>| -> i64 {
-            tx.query_row("SELECT count(*) FROM tags", [], |r| r.get(0)).unwrap()
+            tx.query_row("SELECT count(*) FROM tags", [], |r| r.get(0))
+                .unwrap()
         };
         retire(&tx, SRC, 12, tags, &HashSet::from([1])).unwrap();
         assert_eq!(count(&tx), 1, "a tag the source still lists stays");

@@ -11,8 +11,8 @@
 //! Owns: `fleet_state`, `fleet_seq`, the outbox's publication cursor. May not touch: NATS,
 //! anything outside the transaction.
 
-pub(crate) mod join;
 pub(crate) mod import;
+pub(crate) mod join;
 pub(crate) mod rows;
 
 use rusqlite::{Connection, OptionalExtension, Transaction};

@@ -179,7 +179,11 @@ pub(crate) fn apply(
 ///
 /// # Errors
 /// Only SQLite failures.
-pub(super) fn delete_object(tx: &Transaction<'_>, kind: &Kind, id: i64) -> StoreResult<Option<String>> {
+pub(super) fn delete_object(
+    tx: &Transaction<'_>,
+    kind: &Kind,
+    id: i64,
+) -> StoreResult<Option<String>> {
     let file: Option<String> = if kind.name == "asset" {
         tx.prepare_cached("SELECT file FROM assets WHERE id = ?1")?
             .query_row([id], |r| r.get(0))
@@ -307,7 +311,10 @@ pub(super) fn columns(conn: &Connection, table: &str) -> StoreResult<Vec<Column>
 }
 
 /// The table's foreign keys: `(column, parent table, parent column)`.
-pub(super) fn foreign_keys(conn: &Connection, table: &str) -> StoreResult<Vec<(String, String, String)>> {
+pub(super) fn foreign_keys(
+    conn: &Connection,
+    table: &str,
+) -> StoreResult<Vec<(String, String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT \"from\", \"table\", coalesce(\"to\", 'id') FROM pragma_foreign_key_list(?1)",
     )?;
