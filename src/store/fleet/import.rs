@@ -48,7 +48,7 @@ pub(crate) struct KnownAsset {
     pub audiolength_ns: Option<i64>,
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wrote {
     /// The object is new here, under this local id.
