@@ -6,8 +6,10 @@
 //! The configuration is written in one transaction. Each asset is written in its own, once
 //! its media are on disk, so an asset enters lists and playlists only when it plays; a media
 //! file already converted from the same source URL is not fetched again, and an object the
-//! source shows unchanged is not written again. What the source no longer lists is removed
-//! (with a `full` pull, for assets). An object that cannot be written is reported, not fatal.
+//! source shows unchanged is not written again. Every pull reads the source's whole lists
+//! (api/2 shows no deletions and bumps no timestamp for most edits, fleet.md §2.1), so what
+//! the source no longer lists is removed here. An object that cannot be written is reported,
+//! not fatal.
 //!
 //! Owns: the order of a pull and its report. May not touch: HTTP (through [`Api2`]), SQL
 //! (through the store's `fleet::import`).
@@ -81,8 +83,7 @@ impl Pulled {
     }
 }
 
-/// Pulls project `project` of the source into `target`. `full`: the assets' whole listing is
-/// compared, and the ones the source no longer lists are removed.
+/// Pulls project `project` of the source into `target`.
 ///
 /// # Errors
 /// [`BridgeError`] when the source cannot be read (nothing of the failed step is written), or
