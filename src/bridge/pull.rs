@@ -42,6 +42,9 @@ const CONFIG_KINDS: &[&str] = &[
 /// Assets asked for per page.
 const PAGE_SIZE: usize = 500;
 
+/// The most pages read (100,000 assets): a source that always says there is more is refused.
+const MAX_PAGES: usize = 200;
+
 /// Where a pull writes.
 #[derive(Clone)]
 pub(crate) struct Target {
@@ -288,7 +291,13 @@ async fn list_assets(api: &Api2, project: i64) -> Result<Vec<Value>, BridgeError
         let short = items.len() < PAGE_SIZE;
         all.extend(items);
         if !more || short {
-            break;
+            return Ok(all);
+        }
+        if page >= MAX_PAGES {
+            return Err(BridgeError::Source(format!(
+                "project {project} lists more than {} assets",
+                MAX_PAGES * PAGE_SIZE
+            )));
         }
     }
     Ok(all)
