@@ -6,13 +6,16 @@
 //! leaf link) → every box's mirror of it → [`apply`] (media fetched, then the row and its
 //! position in one transaction). [`nats`] connects and checks the server's version,
 //! [`streams`] names and creates the streams, [`registry`] claims box numbers and keeps the
-//! hub's sources in step. Not built yet: `fleet join`, the audit, the bridge to central.
+//! hub's sources in step, [`audit`] puts back files the hub's copy lacks. The commands:
+//! [`init`] (writes `[fleet]`, `nats.conf` and the systemd drop-in), [`join`], [`report`]
+//! (`fleet status`). Not built yet: the bridge to central.
 //!
 //! Owns: everything that talks to NATS. May not touch: SQL (the store's `fleet` module), the
 //! mixer, HTTP.
 
 pub(crate) mod apply;
 pub(crate) mod audit;
+pub(crate) mod init;
 pub(crate) mod join;
 pub(crate) mod nats;
 pub(crate) mod publish;

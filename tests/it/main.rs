@@ -18,6 +18,7 @@ mod demo;
 mod engine_audio;
 mod event_streams;
 mod fleet;
+mod fleet_init;
 mod fleet_support;
 mod fleet_venue;
 mod fuzz_findings;
