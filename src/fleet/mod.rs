@@ -6,16 +6,17 @@
 //! leaf link) → every box's mirror of it → [`apply`] (media fetched, then the row and its
 //! position in one transaction). [`nats`] connects and checks the server's version,
 //! [`streams`] names and creates the streams, [`registry`] claims box numbers and keeps the
-//! hub's sources in step, [`audit`] checks the hub's copy of this box's media, [`view`]
-//! gathers where the box stands for the API, the console and [`report`] (`fleet status`);
-//! [`join`] renumbers a standalone box's rows. The hub's pulls from a central server are
-//! `crate::bridge`'s.
+//! hub's sources in step, [`audit`] puts back files the hub's copy lacks, [`view`] gathers
+//! where the box stands for the API, the console and [`report`]. The commands: [`init`]
+//! (writes `[fleet]`, `nats.conf` and the systemd drop-in), [`join`], [`report`] (`fleet
+//! status`). The hub's pulls from a central server are `crate::bridge`'s.
 //!
 //! Owns: everything that talks to NATS. May not touch: SQL (the store's `fleet` module), the
 //! mixer, HTTP.
 
 pub(crate) mod apply;
 pub(crate) mod audit;
+pub(crate) mod init;
 pub(crate) mod join;
 pub(crate) mod nats;
 pub(crate) mod publish;
