@@ -22,7 +22,7 @@ nats_version=$(sed -n 's/^VERSION=//p' image/fetch-nats-server.sh)
 cargo deb --no-build --deb-revision 1 -o "$work/r1.deb" >/dev/null
 cargo deb --no-build --deb-revision 2 -o "$work/r2.deb" >/dev/null
 root="$work/rootfs"
-mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps bookworm "$root" >/dev/null 2>&1
+mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps,ca-certificates,libasound2 bookworm "$root" >/dev/null 2>&1
 fail() { echo "deb check: FAILED: $*"; exit 1; }
 cp "$work/r1.deb" "$work/r2.deb" "$root/tmp/"
 chroot "$root" dpkg -i /tmp/r1.deb >/dev/null

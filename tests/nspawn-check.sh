@@ -39,7 +39,7 @@ ExecStart=/bin/bash -c '\
 [Install]
 WantedBy=multi-user.target
 EOT
-mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps \
+mmdebstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps,ca-certificates,libasound2 \
     --customize-hook="copy-in $work/r.deb /tmp" --customize-hook='chroot "$1" dpkg -i /tmp/r.deb' \
     --customize-hook='mkdir -p "$1"/etc/systemd/system/roundwared.service.d' \
     --customize-hook="copy-in $work/dropin/watchdog.conf /etc/systemd/system/roundwared.service.d" \
