@@ -115,11 +115,13 @@ test('a visitor listens and the level follows the listener into and out of a spe
     `dragged to ${JSON.stringify(back)}, the recording is at ${birdsong.latitude}, ${birdsong.longitude}`,
   );
   // A recording that was already playing may still sound outside (recordings play to their end),
-  // so "outside" can be a quarter of "inside" rather than silence: a rise to 2.5× of it, or
-  // back to half the level first heard inside, is the signal.
+  // so "outside" can be a quarter of "inside" rather than silence: a rise to twice it, or back
+  // to half the level first heard inside, is the signal. (2.5× failed a CI run whose level back
+  // inside held at 2.3× while the recording first heard there had ended; staying outside keeps
+  // the level at or below "outside".)
   const again = await levelBecomes(
     page,
-    (l) => (l > outside * 2.5 || l > inside / 2) && l > 0.005,
+    (l) => (l > outside * 2 || l > inside / 2) && l > 0.005,
     'sound back inside the rain zone',
   );
   t.diagnostic(`mean level back inside ${again.toFixed(4)}`);
