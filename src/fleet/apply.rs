@@ -5,26 +5,28 @@
 //!
 //! An asset's media are fetched from the hub's copy of its bucket before its row is applied
 //! (`[fleet] media_workers` fetches ahead at once, applied in order): an asset enters lists
-//! and playlists only when its files are on disk. Files are checked against the catalogue's
-//! size and the object store's SHA-256 digest, and written atomically.
+//! and playlists only when its files are on disk. Files are read by direct gets, with no
+//! consumer per object ([`fetch`]), checked against the catalogue's size and the object
+//! store's SHA-256 digest, and written atomically.
 //!
 //! Owns: the catalogue consumer, media fetches. May not touch: SQL (the store's `fleet`
 //! module), the publisher.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, message::Message, object_store::ObjectStore};
+use async_nats::jetstream::{self, consumer, message::Message};
 use futures_util::{FutureExt as _, StreamExt};
 use serde_json::Value;
 
 use super::Shared;
 use super::publish::MediaRef;
 use super::streams::{CATALOGUE, is_media_bucket, parse_subject};
-use crate::media::files::{TempFile, media_stem, safe_name, stem_covers};
+use crate::media::files::{media_stem, safe_name, stem_covers};
 use crate::store::fleet::{Applied, Kind, kind_named, position, rows};
 use crate::store::outbox;
+
+mod fetch;
 
 /// The largest media file fetched (a 15 min recording's renditions are about 175 MB).
 const MAX_MEDIA_BYTES: u64 = 2 << 30;
@@ -119,10 +121,7 @@ async fn consume(shared: &Shared, local: &jetstream::Context, hub: &jetstream::C
     };
     shared.status.set_apply_error(None);
     let workers = shared.media_workers.max(1);
-    let buckets = Buckets::new(hub.clone());
-    let mut ready = messages
-        .map(|m| prepare(shared, &buckets, m))
-        .buffered(workers);
+    let mut ready = messages.map(|m| prepare(shared, hub, m)).buffered(workers);
     let mut look_for_hub = tokio::time::interval(LOOK_FOR_HUB);
     look_for_hub.tick().await;
     loop {
@@ -171,7 +170,7 @@ async fn consume(shared: &Shared, local: &jetstream::Context, hub: &jetstream::C
 /// Parses a message and fetches its media (retrying until they arrive or shutdown).
 async fn prepare(
     shared: &Shared,
-    hub: &Buckets,
+    hub: &jetstream::Context,
     message: Result<Message, consumer::pull::OrderedError>,
 ) -> Result<Ready, String> {
     let message = message.map_err(|e| e.to_string())?;
@@ -239,11 +238,11 @@ fn check_media(file: &str, media: &[MediaRef]) -> Result<(), String> {
 
 /// Fetches every file not already here, at once, each retried until it arrives (the hub's
 /// copy can lag the row) or shutdown.
-async fn fetch_all(shared: &Shared, hub: &Buckets, asset: i64, media: &[MediaRef]) {
+async fn fetch_all(shared: &Shared, hub: &jetstream::Context, asset: i64, media: &[MediaRef]) {
     futures_util::future::join_all(media.iter().map(|m| fetch_one(shared, hub, asset, m))).await;
 }
 
-async fn fetch_one(shared: &Shared, hub: &Buckets, asset: i64, m: &MediaRef) {
+async fn fetch_one(shared: &Shared, hub: &jetstream::Context, asset: i64, m: &MediaRef) {
     let path = shared.media_dir.join(&m.name);
     if tokio::fs::metadata(&path)
         .await
@@ -255,7 +254,7 @@ async fn fetch_one(shared: &Shared, hub: &Buckets, asset: i64, m: &MediaRef) {
     let mut backoff = Duration::from_millis(100);
     let mut told = false;
     loop {
-        match fetch(hub, m, &path).await {
+        match fetch_file(hub, m, &path).await {
             Ok(()) => {
                 shared.status.fetched(m.size);
                 if told {
@@ -286,98 +285,25 @@ async fn fetch_one(shared: &Shared, hub: &Buckets, asset: i64, m: &MediaRef) {
     }
 }
 
-/// The hub's copies of the venue's buckets, each looked up once.
-struct Buckets {
-    hub: jetstream::Context,
-    known: tokio::sync::Mutex<HashMap<String, ObjectStore>>,
-}
-
-impl Buckets {
-    fn new(hub: jetstream::Context) -> Self {
-        Self {
-            hub,
-            known: tokio::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn get(&self, name: &str) -> Result<ObjectStore, String> {
-        self.lookup(&self.hub, name, name.to_owned()).await
-    }
-
-    /// Box `n`'s own `media_b<n>` in its domain (`None` for the hub's bucket).
-    async fn origin(&self, name: &str) -> Option<Result<ObjectStore, String>> {
-        let domain = name.strip_prefix("media_")?;
-        if domain == "hub" {
-            return None;
-        }
-        let js = jetstream::with_domain(self.hub.client(), domain);
-        Some(self.lookup(&js, name, format!("{domain}:{name}")).await)
-    }
-
-    async fn lookup(
-        &self,
-        js: &jetstream::Context,
-        name: &str,
-        key: String,
-    ) -> Result<ObjectStore, String> {
-        if let Some(b) = self.known.lock().await.get(&key) {
-            return Ok(b.clone());
-        }
-        let bucket = js.get_object_store(name).await.map_err(|e| e.to_string())?;
-        self.known.lock().await.insert(key, bucket.clone());
-        Ok(bucket)
-    }
-}
-
-/// The object `m` names, if it is there as the catalogue describes it.
-async fn open(
-    bucket: Result<ObjectStore, String>,
-    m: &MediaRef,
-) -> Result<async_nats::jetstream::object_store::Object, String> {
-    let object = bucket?.get(&m.name).await.map_err(|e| e.to_string())?;
-    let info = object.info();
-    if info.size as u64 != m.size || info.digest.as_deref() != Some(m.digest.as_str()) {
-        return Err(format!(
-            "the object is {} bytes with digest {:?}, the catalogue says {} and {:?}",
-            info.size, info.digest, m.size, m.digest
-        ));
-    }
-    Ok(object)
-}
-
 /// One file into `path`, whole or not at all: from the hub's copy of its bucket, else (the
 /// copy lagging, as a mirror does for a while after a long cut) from its box's own bucket
 /// through the hub.
-async fn fetch(buckets: &Buckets, m: &MediaRef, path: &Path) -> Result<(), String> {
-    let mut object = match open(buckets.get(&m.bucket).await, m).await {
-        Ok(o) => o,
-        Err(first) => match buckets.origin(&m.bucket).await {
-            Some(origin) => open(origin, m)
-                .await
-                .map_err(|e| format!("{first}; from its box: {e}"))?,
-            None => return Err(first),
-        },
+async fn fetch_file(hub: &jetstream::Context, m: &MediaRef, path: &Path) -> Result<(), String> {
+    let first = match fetch::fetch(hub, m, path).await {
+        Ok(()) => return Ok(()),
+        Err(e @ fetch::FetchError::Io(_)) => return Err(e.to_string()),
+        Err(e) => e,
     };
-    let dir: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let temp = TempFile::create(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let std_file = temp.file().try_clone().map_err(|e| e.to_string())?;
-    let mut out = tokio::fs::File::from_std(std_file);
-    // The reader checks the digest at its end and fails on a mismatch.
-    let copied = tokio::io::copy(&mut object, &mut out)
-        .await
-        .map_err(|e| format!("reading {}: {e}", m.name))?;
-    if copied != m.size {
-        return Err(format!("{copied} bytes arrived of {}", m.size));
+    // Box n's own `media_b<n>`, in its domain `b<n>` (none for the hub's bucket).
+    match m.bucket.strip_prefix("media_").filter(|d| *d != "hub") {
+        Some(domain) => {
+            let origin = jetstream::with_domain(hub.client(), domain);
+            fetch::fetch(&origin, m, path)
+                .await
+                .map_err(|e| format!("{first}; from its box: {e}"))
+        }
+        None => Err(first.to_string()),
     }
-    drop(out);
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || temp.persist_as(&path))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
 }
 
 /// Applies messages in order, each with its position, in one transaction.

@@ -160,6 +160,10 @@ impl Link {
                     else {
                         return;
                     };
+                    // As nats-server's own sockets: without, Nagle's algorithm holds a small
+                    // answer behind an unacknowledged one (40 ms of delayed ACK on loopback).
+                    let _ = inbound.set_nodelay(true);
+                    let _ = outbound.set_nodelay(true);
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = state.wait_for(|up| !*up) => {}
