@@ -291,11 +291,7 @@ fn real_main() -> anyhow::Result<()> {
             config,
         } => {
             let c = load(config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let report = runtime.block_on(roundwared::import_project(
+            let report = one_shot_runtime()?.block_on(roundwared::import_project(
                 &c,
                 &from,
                 project,
@@ -341,22 +337,19 @@ fn real_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Fleet { action } => {
-            let (FleetAction::Status { config } | FleetAction::Join { config }) = &action else {
-                unreachable!("fleet init has its own arm")
-            };
-            let c = load(config.clone())?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let report = runtime.block_on(async {
-                match action {
-                    FleetAction::Status { .. } => roundwared::fleet_status_report(&c).await,
-                    FleetAction::Join { .. } => roundwared::fleet_join(&c).await,
-                    FleetAction::Init { .. } => unreachable!("fleet init has its own arm"),
-                }
-            })?;
+        Command::Fleet {
+            action: FleetAction::Status { config },
+        } => {
+            let c = load(config)?;
+            let report = one_shot_runtime()?.block_on(roundwared::fleet_status_report(&c))?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Fleet {
+            action: FleetAction::Join { config },
+        } => {
+            let c = load(config)?;
+            let report = one_shot_runtime()?.block_on(roundwared::fleet_join(&c))?;
             print!("{report}");
             Ok(())
         }
@@ -409,4 +402,12 @@ fn devices(_mixer_control: Option<&str>) -> anyhow::Result<()> {
     anyhow::bail!(
         "this build has no sound card support (feature `soundcard`); the local mix is served over HTTP only"
     )
+}
+
+/// The runtime a one-shot command (`import`, `fleet status`, `fleet join`) runs on.
+fn one_shot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

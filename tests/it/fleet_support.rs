@@ -65,16 +65,7 @@ pub fn fleet_cli(verb: &str, data_dir: &Path, fleet_toml: &str) -> (bool, String
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_roundwared"))
-        .args(["fleet", verb, "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::cli(&["fleet", verb], &config)
 }
 
 /// Records `seconds` of tone at box `s` as `v`; the new asset's id once the box answered 200.

@@ -2,7 +2,6 @@
 //! here, its ids this box's own; a second import brings only the changes.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -16,18 +15,9 @@ fn import(dir: &Path, args: &[&str]) -> (bool, String, String) {
         format!("[storage]\ndata_dir = \"{}\"\n", dir.display()),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_roundwared"))
-        .arg("import")
-        .args(args)
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["import"];
+    all.extend_from_slice(args);
+    crate::support::cli(&all, &config)
 }
 
 fn values(list: &Value, key: &str) -> Vec<String> {

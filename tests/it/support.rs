@@ -430,3 +430,18 @@ impl TestServer {
         s
     }
 }
+
+/// Runs the real `roundwared` with `args` and `--config config`; (success, stdout, stderr).
+pub fn cli(args: &[&str], config: &Path) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roundwared"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
