@@ -20,6 +20,12 @@ use crate::media::TempFile;
 /// The largest JSON answer read (a page of 500 assets is about 1 MB).
 pub(crate) const MAX_JSON_BYTES: usize = 32 * 1024 * 1024;
 
+/// How many times a request that creates nothing is sent when the source cannot be reached.
+const TRIES: u64 = 3;
+
+/// How much of a refusal's answer is kept to say why.
+const MAX_DETAIL_BYTES: usize = 300;
+
 /// How long one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -61,32 +67,44 @@ impl Api2 {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .map_err(|e| BridgeError::Source(format!("cannot make an HTTP client: {e}")))?;
+        Self::signed_in(http, root, sign_in).await
+    }
+
+    /// The same source, signed in as the visitor `device_id` (`POST users/` answers the same
+    /// user for the same device, so this may be repeated): what is pushed on a visitor's
+    /// behalf is theirs at the source.
+    ///
+    /// # Errors
+    /// As [`Self::connect`].
+    pub(crate) async fn as_device(&self, device_id: &str) -> Result<Self, BridgeError> {
+        Self::signed_in(
+            self.http.clone(),
+            self.root.clone(),
+            &SignIn::Device(device_id.to_owned()),
+        )
+        .await
+    }
+
+    async fn signed_in(http: Client, root: Url, sign_in: &SignIn) -> Result<Self, BridgeError> {
         let mut api = Self {
             http,
             root,
             token: String::new(),
             sessions: Arc::default(),
         };
-        let answer = match sign_in {
-            SignIn::User { username, password } => {
-                api.send(
-                    Method::POST,
-                    "login/",
-                    &[],
-                    Some(&json!({ "username": username, "password": password })),
-                )
-                .await?
-            }
-            SignIn::Device(device_id) => {
-                api.send(
-                    Method::POST,
-                    "users/",
-                    &[],
-                    Some(&json!({ "device_id": device_id, "client_type": "roundwared" })),
-                )
-                .await?
-            }
+        // Signing in creates nothing twice (the same user, the same device's user), so a lost
+        // answer is asked again.
+        let (path, body) = match sign_in {
+            SignIn::User { username, password } => (
+                "login/",
+                json!({ "username": username, "password": password }),
+            ),
+            SignIn::Device(device_id) => (
+                "users/",
+                json!({ "device_id": device_id, "client_type": "roundwared" }),
+            ),
         };
+        let answer = api.retried(Method::POST, path, &[], Some(&body)).await?;
         api.token = answer
             .get("token")
             .and_then(Value::as_str)
@@ -132,17 +150,66 @@ impl Api2 {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `GET path?query`, as JSON.
+    /// `GET path?query`, as JSON; a source that cannot be reached is asked again, [`TRIES`]
+    /// times in all.
     ///
     /// # Errors
-    /// [`BridgeError::Source`] for a failed request, an error status or a body that is not
-    /// JSON or too large; [`BridgeError::NotFound`] for a 404.
+    /// [`BridgeError::Unreachable`] when it still cannot be, [`BridgeError::Status`] for an
+    /// error status ([`BridgeError::NotFound`] for a 404), [`BridgeError::Source`] for a body
+    /// that is not JSON or too large.
     pub(crate) async fn get(
         &self,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Value, BridgeError> {
-        self.send(Method::GET, path, query, None).await
+        self.retried(Method::GET, path, query, None).await
+    }
+
+    /// `POST path` with a JSON body, sent once: the caller knows whether sending it again
+    /// could create a second row ([`BridgeError::Unreachable`] says the outcome is unknown).
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, BridgeError> {
+        self.send(Method::POST, path, &[], Some(body)).await
+    }
+
+    /// `PATCH path` with a multipart form of `fields` and the file at `file` (streamed, not
+    /// read into memory), sent once.
+    ///
+    /// # Errors
+    /// As [`Self::post`]; [`BridgeError::Disk`] when the file cannot be read.
+    pub(crate) async fn patch_with_file(
+        &self,
+        path: &str,
+        fields: &[(&str, String)],
+        file: &std::path::Path,
+    ) -> Result<Value, BridgeError> {
+        let url = self.url(path)?;
+        let handle = tokio::fs::File::open(file)
+            .await
+            .map_err(BridgeError::Disk)?;
+        let length = handle.metadata().await.map_err(BridgeError::Disk)?.len();
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("recording")
+            .to_owned();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(handle));
+        let mut form = reqwest::multipart::Form::new();
+        for (key, value) in fields {
+            form = form.text((*key).to_owned(), value.clone());
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::stream_with_length(body, length).file_name(name),
+        );
+        let request = self
+            .http
+            .patch(url.clone())
+            .header("Authorization", format!("token {}", self.token))
+            .multipart(form);
+        self.answer(Method::PATCH, &url, request).await
     }
 
     /// `GET path?query` expecting a list: a bare array, or a page's `results`.
@@ -170,12 +237,22 @@ impl Api2 {
 
     /// Downloads the media at `reference` (an absolute URL, or one relative to the source, as
     /// the reference server writes them) into a temporary file in `dir`, refusing more than
-    /// `max_bytes`.
+    /// `max_bytes`. A source that cannot be reached is asked again, [`TRIES`] times in all.
     ///
     /// # Errors
-    /// [`BridgeError::NotFound`] for a 404, [`BridgeError::Source`] for other failures and
-    /// oversize files, [`BridgeError::Disk`].
+    /// [`BridgeError::NotFound`] for a 404, [`BridgeError::Status`] for another error status,
+    /// [`BridgeError::Unreachable`], [`BridgeError::Source`] for oversize files,
+    /// [`BridgeError::Disk`].
     pub(crate) async fn download(
+        &self,
+        reference: &str,
+        dir: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<TempFile, BridgeError> {
+        again_when_unreachable(|| self.download_once(reference, dir, max_bytes)).await
+    }
+
+    async fn download_once(
         &self,
         reference: &str,
         dir: &std::path::Path,
@@ -194,11 +271,11 @@ impl Api2 {
         if url.origin() == self.root.origin() {
             request = request.header("Authorization", format!("token {}", self.token));
         }
-        let mut response = request
+        let response = request
             .send()
             .await
-            .map_err(|e| BridgeError::Source(format!("GET {url}: {e}")))?;
-        check_status(&response, &url)?;
+            .map_err(|e| BridgeError::Unreachable(format!("GET {url}: {e}")))?;
+        let mut response = check_status(response, &url).await?;
         if response.content_length().is_some_and(|n| n > max_bytes) {
             return Err(BridgeError::Source(format!(
                 "GET {url}: the file is larger than {max_bytes} bytes"
@@ -210,7 +287,7 @@ impl Api2 {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| BridgeError::Source(format!("GET {url}: {e}")))?
+            .map_err(|e| BridgeError::Unreachable(format!("GET {url}: {e}")))?
         {
             written += chunk.len() as u64;
             if written > max_bytes {
@@ -225,6 +302,24 @@ impl Api2 {
         Ok(file)
     }
 
+    /// [`Self::send`], asked again (up to [`TRIES`] times) when the source could not be
+    /// reached: only for requests that create nothing when repeated.
+    async fn retried(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, BridgeError> {
+        again_when_unreachable(|| self.send(method.clone(), path, query, body)).await
+    }
+
+    fn url(&self, path: &str) -> Result<Url, BridgeError> {
+        self.root
+            .join(path)
+            .map_err(|e| BridgeError::Source(format!("{path}: {e}")))
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -232,10 +327,7 @@ impl Api2 {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, BridgeError> {
-        let url = self
-            .root
-            .join(path)
-            .map_err(|e| BridgeError::Source(format!("{path}: {e}")))?;
+        let url = self.url(path)?;
         let mut request = self.http.request(method.clone(), url.clone()).query(query);
         if !self.token.is_empty() {
             request = request.header("Authorization", format!("token {}", self.token));
@@ -243,16 +335,26 @@ impl Api2 {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let mut response = request
+        self.answer(method, &url, request).await
+    }
+
+    /// Sends `request` and reads its JSON answer, bounded.
+    async fn answer(
+        &self,
+        method: Method,
+        url: &Url,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, BridgeError> {
+        let response = request
             .send()
             .await
-            .map_err(|e| BridgeError::Source(format!("{method} {url}: {e}")))?;
-        check_status(&response, &url)?;
+            .map_err(|e| BridgeError::Unreachable(format!("{method} {url}: {e}")))?;
+        let mut response = check_status(response, url).await?;
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| BridgeError::Source(format!("{method} {url}: {e}")))?
+            .map_err(|e| BridgeError::Unreachable(format!("{method} {url}: {e}")))?
         {
             if bytes.len() + chunk.len() > MAX_JSON_BYTES {
                 return Err(BridgeError::Source(format!(
@@ -265,6 +367,33 @@ impl Api2 {
             BridgeError::Source(format!("{method} {url}: the answer is not JSON: {e}"))
         })
     }
+}
+
+/// Runs `attempt` again (up to [`TRIES`] times in all, a little later each time) while the
+/// source cannot be reached.
+async fn again_when_unreachable<T, F, Fut>(mut attempt: F) -> Result<T, BridgeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BridgeError>>,
+{
+    let mut tried = 1;
+    loop {
+        match attempt().await {
+            Err(BridgeError::Unreachable(_)) if tried < TRIES => {
+                tokio::time::sleep(Duration::from_millis(250 * tried)).await;
+                tried += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The root URL `root` as the rows of its source are recorded under ([`Api2::root`]).
+///
+/// # Errors
+/// As [`Api2::connect`] for a bad URL.
+pub(crate) fn recorded_root(root: &str) -> Result<String, BridgeError> {
+    parse_root(root).map(|u| u.to_string())
 }
 
 /// Checks the source's root URL: http(s), with no credentials or query in it, ending in `/`.
@@ -289,15 +418,40 @@ fn parse_root(root: &str) -> Result<Url, BridgeError> {
     Ok(url)
 }
 
-fn check_status(response: &reqwest::Response, url: &Url) -> Result<(), BridgeError> {
-    match response.status() {
-        s if s.is_success() => Ok(()),
-        StatusCode::NOT_FOUND => Err(BridgeError::NotFound(url.to_string())),
-        s => Err(BridgeError::Status {
-            url: url.to_string(),
-            status: s.as_u16(),
-        }),
+/// The response when it is a success; else the error, with the start of a 4xx answer (it
+/// says what the source refused, for the console's dead letters).
+async fn check_status(
+    mut response: reqwest::Response,
+    url: &Url,
+) -> Result<reqwest::Response, BridgeError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
     }
+    if status == StatusCode::NOT_FOUND {
+        return Err(BridgeError::NotFound(url.to_string()));
+    }
+    let mut detail = String::new();
+    if status.is_client_error() {
+        let mut bytes = Vec::new();
+        while bytes.len() < MAX_DETAIL_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        bytes.truncate(MAX_DETAIL_BYTES);
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() {
+            detail = format!(": {text}");
+        }
+    }
+    Err(BridgeError::Status {
+        url: url.to_string(),
+        status: status.as_u16(),
+        detail,
+    })
 }
 
 #[cfg(test)]

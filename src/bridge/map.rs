@@ -419,6 +419,11 @@ fn id(src: &Value) -> Option<i64> {
     src.get("id").and_then(Value::as_i64)
 }
 
+/// The ids listed under `key` of an api/2 object (empty when it has none).
+pub(crate) fn ids_of(src: &Value, key: &str) -> Vec<i64> {
+    ids(src.get(key))
+}
+
 fn ids(list: Option<&Value>) -> Vec<i64> {
     list.and_then(Value::as_array)
         .map(|l| l.iter().filter_map(Value::as_i64).collect())

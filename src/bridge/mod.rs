@@ -6,14 +6,16 @@
 //!
 //! Imported rows take this database's own ids (the store's `fleet::import` keeps the map), so
 //! an import never overwrites the box's own rows and the next one updates the same rows.
-//! Pushing the venue's contributions to central is not built yet.
+//! With `push = true` the hub also pushes the venue's contributions (assets, votes, listen
+//! events, events) to central after each pull ([`push`]).
 //!
-//! Owns: the import command, the hub's pull loop, the api/2 client. May not touch: SQL (the
-//! store's), NATS, the mixer.
+//! Owns: the import command, the hub's pull and push loop, the api/2 client. May not touch:
+//! SQL (the store's), NATS, the mixer.
 
 pub(crate) mod client;
 pub(crate) mod map;
 pub(crate) mod pull;
+pub(crate) mod push;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,19 +32,25 @@ use client::{Api2, SignIn};
 /// Why an import or a pull failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
-    /// The source could not be reached or read.
+    /// The source could not be read (an answer that is not what was asked for).
     #[error("the source: {0}")]
     Source(String),
+    /// The source could not be reached, or its answer was cut off: a request that changes
+    /// something may or may not have been done.
+    #[error("the source: {0}")]
+    Unreachable(String),
     /// The source answered 404.
     #[error("the source has no {0} (404)")]
     NotFound(String),
     /// The source answered another error status.
-    #[error("the source answered {status} to {url}")]
+    #[error("the source answered {status} to {url}{detail}")]
     Status {
         /// What was asked.
         url: String,
         /// The HTTP status.
         status: u16,
+        /// The start of its answer (`: …`), or nothing.
+        detail: String,
     },
     /// The import cannot run as asked.
     #[error("{0}")]
@@ -91,8 +99,9 @@ pub async fn import(
     Ok(report(&pulled, project, api.root()))
 }
 
-/// The hub's pull loop: every `poll_s`, each of `[fleet.central] projects` is pulled from the
-/// central server; a failure is logged once until the next success.
+/// The hub's bridge loop: every `poll_s`, each of `[fleet.central] projects` is pulled from
+/// the central server, then (with `push`) what the venue made is pushed to it; a failure is
+/// logged once until the next success.
 pub(crate) async fn run(
     store: Store,
     config: Arc<Config>,
@@ -100,8 +109,10 @@ pub(crate) async fn run(
     status: Arc<crate::fleet::Status>,
     shutdown: CancellationToken,
 ) {
-    let target = target(store, &config);
-    let mut failing = false;
+    let target = target(store.clone(), &config);
+    let mut pusher = central
+        .push
+        .then(|| push::Pusher::new(store, config.storage.media_dir()));
     let sign_in = match sign_in(
         Some(central.username.as_str()).filter(|u| !u.is_empty()),
         Some(Path::new(&central.password_file)).filter(|p| !p.as_os_str().is_empty()),
@@ -117,8 +128,9 @@ pub(crate) async fn run(
     // Signed in once, and again only after a failure (each sign-in may start new sessions
     // at central).
     let mut signed_in: Option<Api2> = None;
+    let (mut pull_failing, mut push_failing) = (false, false);
     loop {
-        let outcome = async {
+        let pulled = async {
             let api = match &signed_in {
                 Some(api) => api.clone(),
                 None => Api2::connect(&central.url, &sign_in).await?,
@@ -128,14 +140,11 @@ pub(crate) async fn run(
             for &project in &central.projects {
                 done.push((project, pull::pull(&api, project, &target).await?));
             }
-            Ok::<_, BridgeError>(done)
+            Ok::<_, BridgeError>((api, done))
         }
         .await;
-        if outcome.is_err() {
-            signed_in = None;
-        }
-        match outcome {
-            Ok(done) => {
+        let api = match pulled {
+            Ok((api, done)) => {
                 for (project, pulled) in &done {
                     if pulled.new + pulled.updated + pulled.removed > 0
                         || !pulled.skipped.is_empty()
@@ -146,18 +155,57 @@ pub(crate) async fn run(
                         );
                     }
                 }
-                if failing {
+                if pull_failing {
                     log::info!("fleet bridge: central answers again");
                 }
-                failing = false;
+                pull_failing = false;
                 status.set_central(None);
+                Some(api)
             }
             Err(e) => {
-                if !failing {
+                signed_in = None;
+                if !pull_failing {
                     log::warn!("fleet bridge: pulling from central {}: {e}", central.url);
                 }
-                failing = true;
+                pull_failing = true;
                 status.set_central(Some(e.to_string()));
+                None
+            }
+        };
+        if let Some(pusher) = pusher.as_mut() {
+            let outcome = match &api {
+                Some(api) => pusher.round(api).await.map(Some),
+                None => Ok(None),
+            };
+            let error = match outcome {
+                Ok(Some(done)) => {
+                    if done.any() {
+                        log::info!(
+                            "fleet bridge: pushed to central: {} assets, {} votes, {} listen events, \
+                             {} events; {} refused (dead letters)",
+                            done.assets,
+                            done.votes,
+                            done.listens,
+                            done.events,
+                            done.dead
+                        );
+                    }
+                    push_failing = false;
+                    None
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    if !push_failing {
+                        log::warn!("fleet bridge: pushing to central {}: {e}", central.url);
+                    }
+                    push_failing = true;
+                    Some(e.to_string())
+                }
+            };
+            let root = client::recorded_root(&central.url).unwrap_or_default();
+            match pusher.backlog(&root).await {
+                Ok(backlog) => status.set_central_push(error, backlog),
+                Err(e) => log::warn!("fleet bridge: reading the push backlog: {e}"),
             }
         }
         tokio::select! {

@@ -26,6 +26,7 @@ use crate::media::{self, Purpose};
 use crate::store::Store;
 use crate::store::fleet::import::{self as rows, RemoteState, Wrote};
 use crate::store::fleet::kind_named;
+use crate::store::fleet::push;
 
 /// The project's configuration kinds, removed here when the source no longer lists them.
 const CONFIG_KINDS: &[&str] = &[
@@ -189,11 +190,29 @@ pub(crate) async fn pull(api: &Api2, project: i64, target: &Target) -> Result<Pu
         .store
         .write(move |tx| {
             let Some(kind) = kind_named("asset") else {
-                return Ok(Vec::new());
+                return Ok(Err(0));
             };
-            rows::retire(tx, &source, project, kind, &listed)
+            // A source that suddenly lists nothing (a failing filter, a permission change) must
+            // not empty the venue: recordings are removed only while it lists some.
+            let held = rows::imported(tx, &source, project, kind)?;
+            if listed.is_empty() && held > 0 {
+                return Ok(Err(held));
+            }
+            Ok(Ok(rows::retire(tx, &source, project, kind, &listed)?))
         })
         .await?;
+    let removed = match removed {
+        Ok(files) => files,
+        Err(held) => {
+            if held > 0 {
+                report.skipped.push(format!(
+                    "the source lists no recordings of project {project}: the {held} imported \
+                     here are kept (delete them here if that is meant)"
+                ));
+            }
+            Vec::new()
+        }
+    };
     report.removed += removed.len();
     let stems: Vec<String> = removed
         .iter()
@@ -326,10 +345,37 @@ async fn pull_asset(
         return Ok(());
     };
     let (src_root, known_source) = (source.to_owned(), source.to_owned());
+    let envelopes = map::ids_of(src, "envelope_ids");
     let known = target
         .store
-        .read(move |c| rows::known_asset(c, &known_source, remote))
+        .read(move |c| {
+            let known = rows::known_asset(c, &known_source, remote)?;
+            // Central lists an upload of the venue's whose answer the push never had.
+            let ours = match known {
+                None => push::pushed_in_envelope(c, &known_source, &envelopes)?,
+                Some(_) => None,
+            };
+            Ok((known, ours))
+        })
         .await?;
+    let known = match known {
+        (Some(k), _) if k.pushed => {
+            report.unchanged += 1;
+            return Ok(());
+        }
+        (None, Some(local)) => {
+            let source = source.to_owned();
+            target
+                .store
+                .write_quiet(move |tx| {
+                    push::record_pushed(tx, &source, "assets", local, remote, project)
+                })
+                .await?;
+            report.unchanged += 1;
+            return Ok(());
+        }
+        (known, _) => known,
+    };
     let mut fresh = None;
     let (file, filename, length_ns) = match &known {
         Some(k) if k.media.as_deref() == Some(media_url.as_str()) => {

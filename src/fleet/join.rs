@@ -42,7 +42,7 @@ pub async fn join(config: &Config) -> Result<String, FleetError> {
     store.checkpoint().await.map_err(failed)?;
     let mut report = format!("this box is box {number} of the fleet now; renumbered:");
     for (table, count) in moved {
-        report.push_str(&format!(" {count} {table},"));
+        report.push_str(&format!(" {count} {},", table.replace('_', " ")));
     }
     report.pop();
     report.push_str(

@@ -24,6 +24,7 @@ pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod status;
 pub(crate) mod streams;
+pub(crate) mod telemetry;
 pub(crate) mod view;
 
 use std::path::PathBuf;
@@ -106,12 +107,6 @@ pub(crate) async fn start(
              arrive"
         );
     }
-    if config.central.as_ref().is_some_and(|c| c.push) {
-        log::warn!(
-            "fleet: [fleet.central] push = true, but pushing the venue's contributions to \
-             central is not built yet; the hub only pulls its projects"
-        );
-    }
     let origin = if is_hub {
         Origin::hub()
     } else {
@@ -163,6 +158,7 @@ pub(crate) async fn start(
     tokio::spawn(publish::run(shared.clone(), local.clone(), bucket));
     tokio::spawn(apply::run(shared.clone(), local.clone(), hub.clone()));
     if is_hub {
+        tokio::spawn(telemetry::run(shared.clone(), local.clone()));
         tokio::spawn(registry::reconcile(
             shared.clone(),
             local,

@@ -136,7 +136,11 @@ async fn publish(
         headers.insert("RW-Op", "delete");
     }
     let payload = json!({ "state": change.state, "media": media });
-    let subject = origin.subject(kind.name, change.id);
+    let subject = if change.telemetry {
+        origin.telemetry_subject(kind.name, change.id)
+    } else {
+        origin.subject(kind.name, change.id)
+    };
     js.publish_with_headers(subject.clone(), headers, payload.to_string().into())
         .await
         .map_err(|e| format!("{subject}: {e}"))?

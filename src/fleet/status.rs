@@ -51,6 +51,8 @@ struct Problems {
     apply: Option<String>,
     /// `None` until the hub's bridge first pulled; then its last outcome.
     central: Option<Result<(), String>>,
+    /// `None` until the hub's bridge first pushed (or with `push = false`).
+    push: Option<super::view::Push>,
 }
 
 /// A snapshot, as the API shows it.
@@ -143,6 +145,15 @@ impl Status {
         self.problems().central = Some(why.map_or(Ok(()), Err));
     }
 
+    /// The hub's last push to central (`error`: why it stopped) and the backlog after it.
+    pub(crate) fn set_central_push(
+        &self,
+        error: Option<String>,
+        backlog: crate::store::fleet::push::Backlog,
+    ) {
+        self.problems().push = Some(super::view::Push { error, backlog });
+    }
+
     pub(crate) fn set_registration(&self, outcome: Result<(), String>) {
         let mut p = self.problems();
         p.registered = outcome.is_ok();
@@ -184,7 +195,7 @@ impl Status {
             waiting_for_media,
             central: p.central.map(|outcome| super::view::Central {
                 pull_error: outcome.err(),
-                push: "not built",
+                push: p.push,
             }),
             audit: self
                 .audit

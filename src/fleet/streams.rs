@@ -1,10 +1,11 @@
 //! The venue's streams, buckets and subjects (fleet.md §3.4), and making sure they exist.
 //!
 //! On a box `b<n>`: `CAT_b<n>` (its rows), the object store `media_b<n>` (its media) and
-//! `CATALOGUE`, a mirror of the hub's. On the hub: `CATALOGUE` itself (its own rows and
-//! configuration on `rw.hub.cat.>`, every registered box's `CAT_b<n>` sourced in), a mirror
-//! `OBJ_media_b<n>` of every box's media bucket, its own bucket `media_hub`, and the box
-//! registry, the KV bucket `fleet_boxes`.
+//! `CATALOGUE`, a mirror of the hub's; `TEL_b<n>`, its listen events for central. On the hub:
+//! `CATALOGUE` itself (its own rows and configuration on `rw.hub.cat.>`, every registered
+//! box's `CAT_b<n>` sourced in), `TELEMETRY` (a work queue sourcing every `TEL_b<n>`), a
+//! mirror `OBJ_media_b<n>` of every box's media bucket, its own bucket `media_hub`, and the
+//! box registry, the KV bucket `fleet_boxes`.
 //!
 //! Owns: names and stream configurations. May not touch: SQL, media files.
 
@@ -16,6 +17,10 @@ use super::FleetError;
 
 /// The venue catalogue's stream, at the hub and mirrored at every box.
 pub(crate) const CATALOGUE: &str = "CATALOGUE";
+/// The hub's work queue of every box's telemetry.
+pub(crate) const TELEMETRY: &str = "TELEMETRY";
+/// How long a box keeps telemetry the hub has not taken.
+const TELEMETRY_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The hub's box registry (KV).
 pub(crate) const BOXES: &str = "fleet_boxes";
 /// The hub's own media bucket.
@@ -50,6 +55,11 @@ impl Origin {
         format!("rw.{}.cat.{kind}.{id}", self.token)
     }
 
+    /// The subject of one telemetry row (for central only).
+    pub(crate) fn telemetry_subject(&self, kind: &str, id: i64) -> String {
+        format!("rw.{}.tel.{kind}.{id}", self.token)
+    }
+
     /// Its media bucket.
     pub(crate) fn bucket(&self) -> String {
         format!("media_{}", self.token)
@@ -58,6 +68,15 @@ impl Origin {
 
 /// A subject's object, `(kind, id)`: `rw.<origin>.cat.<kind>.<id>`.
 pub(crate) fn parse_subject(subject: &str) -> Option<(&str, i64)> {
+    parse(subject, "cat")
+}
+
+/// A telemetry subject's object, `(kind, id)`: `rw.<origin>.tel.<kind>.<id>`.
+pub(crate) fn parse_telemetry_subject(subject: &str) -> Option<(&str, i64)> {
+    parse(subject, "tel")
+}
+
+fn parse<'a>(subject: &'a str, class: &str) -> Option<(&'a str, i64)> {
     let mut parts = subject.split('.');
     match (
         parts.next(),
@@ -67,7 +86,7 @@ pub(crate) fn parse_subject(subject: &str) -> Option<(&str, i64)> {
         parts.next(),
         parts.next(),
     ) {
-        (Some("rw"), Some(_), Some("cat"), Some(kind), Some(id), None) => {
+        (Some("rw"), Some(_), Some(c), Some(kind), Some(id), None) if c == class => {
             Some((kind, id.parse().ok()?))
         }
         _ => None,
@@ -106,6 +125,17 @@ pub(crate) async fn ensure_box(
     })
     .await
     .map_err(|e| failed(&own, e))?;
+    let telemetry = format!("TEL_{}", origin.token);
+    js.create_or_update_stream(stream::Config {
+        name: telemetry.clone(),
+        subjects: vec![format!("rw.{}.tel.>", origin.token)],
+        duplicate_window: DUPLICATE_WINDOW,
+        max_age: TELEMETRY_MAX_AGE,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| failed(&telemetry, e))?;
     let bucket = media_bucket(js, &origin.bucket()).await?;
     js.create_or_update_stream(stream::Config {
         name: CATALOGUE.into(),
@@ -203,6 +233,24 @@ pub(crate) async fn reconcile_hub(
     })
     .await
     .map_err(|e| failed("the hub's CATALOGUE", e))?;
+    let telemetry: Vec<stream::Source> = boxes
+        .iter()
+        .map(|n| stream::Source {
+            name: format!("TEL_b{n}"),
+            external: external(&format!("b{n}")),
+            ..Default::default()
+        })
+        .collect();
+    js.create_or_update_stream(stream::Config {
+        name: TELEMETRY.into(),
+        sources: (!telemetry.is_empty()).then_some(telemetry),
+        // Taken by the hub's one consumer: a row acknowledged is gone.
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| failed("the hub's TELEMETRY", e))?;
     for n in boxes {
         let name = format!("OBJ_media_b{n}");
         js.create_or_update_stream(stream::Config {

@@ -49,14 +49,24 @@ pub(crate) struct View {
     pub central: Option<Central>,
 }
 
-/// The hub's pulls from a central server (`crate::bridge`).
+/// The hub's bridge to a central server (`crate::bridge`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Central {
     /// Why the last pull failed; `null` when it went through.
     pub pull_error: Option<String>,
-    /// Pushing the venue's contributions to central: `"not built"` yet (so no backlog and no
-    /// dead letters to show).
-    pub push: &'static str,
+    /// Pushing the venue's contributions to central: `null` with `push = false` and before
+    /// the first round.
+    pub push: Option<Push>,
+}
+
+/// The hub's pushes to central.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Push {
+    /// Why the last round stopped; `null` when it went through.
+    pub error: Option<String>,
+    /// What waits, what went, what central refused (the dead letters).
+    #[serde(flatten)]
+    pub backlog: crate::store::fleet::push::Backlog,
 }
 
 /// Where this box has got to.

@@ -114,8 +114,8 @@ pub(crate) fn create(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Event> {
         .filter(|t| !t.is_empty())
         .map(|t| t.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
     tx.prepare_cached(
-        "INSERT INTO events (server_time, client_time, session_id, event_type, data, latitude, longitude, tags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (server_time, client_time, session_id, event_type, data, latitude, longitude, tags, id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(rusqlite::params![
         time::now(),
@@ -126,6 +126,8 @@ pub(crate) fn create(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Event> {
         e.latitude.map(|f| f.to_string()),
         e.longitude.map(|f| f.to_string()),
         tags,
+        // In fleet mode the box's range: every box's events meet at the hub.
+        super::fleet::next_id(tx, "events")?,
     ])?;
     Event::get(tx, tx.last_insert_rowid())
 }

@@ -75,12 +75,15 @@ impl Editable for ListenEvent {
     fn create(tx: &Transaction<'_>, input: &ListenEventInput) -> StoreResult<Self> {
         check_refs(tx, input)?;
         tx.execute(
-            "INSERT INTO listen_events (session_id, asset_id, starttime, duration) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO listen_events (session_id, asset_id, starttime, duration, id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![
                 input.session_id,
                 input.asset_id,
                 input.starttime.clone().unwrap_or_else(time::now),
                 input.duration.flatten(),
+                // In fleet mode the box's range: every box's listen events meet at the hub.
+                super::fleet::next_id(tx, "listen_events")?,
             ],
         )?;
         ListenEvent::get(tx, tx.last_insert_rowid())

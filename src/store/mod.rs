@@ -79,6 +79,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_channels.sql"),
     include_str!("migrations/0007_fleet.sql"),
     include_str!("migrations/0008_imports.sql"),
+    include_str!("migrations/0009_central_push.sql"),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).

@@ -2,7 +2,8 @@
 // (the demo project) says fleet mode is off; a hub box on its own real nats-server (the one
 // tests/fleet/servers.sh prepares, named by $RW_NATS_NEW; skipped without it) shows itself as
 // box 1, the hub, registered, with the venue's boxes listed (axe finds no serious violation),
-// and refreshes by itself (a change made at the hub moves the position shown).
+// pulling from a central server (a demo daemon) and saying what it has sent there, and
+// refreshes by itself (a change made at the hub moves the position shown).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -74,14 +75,21 @@ const nats = process.env.RW_NATS_NEW;
 test('a hub box shows itself registered, with the venue boxes, in the Fleet section', { skip: nats && existsSync(nats) ? false : 'RW_NATS_NEW names no nats-server (bash tests/fleet/servers.sh)' }, async () => {
   const server = await hubNats(nats);
   cleanups.push(() => server.stop());
+  const central = await startDaemon();
+  cleanups.push(() => central.stop());
   // No demo: a database with rows of its own would have to join the fleet first.
-  const daemon = await startDaemon({ demo: false, extraToml: `[fleet]\nenabled = true\nrole = "hub"\nbox = 1\nnats_url = "nats://127.0.0.1:${server.port}"\n` });
+  const daemon = await startDaemon({
+    demo: false,
+    extraToml: `[fleet]\nenabled = true\nrole = "hub"\nbox = 1\nnats_url = "nats://127.0.0.1:${server.port}"\n` + `[fleet.central]\nurl = "${central.url}/api/2/"\nprojects = [1]\npoll_s = 5\n`,
+  });
   cleanups.push(() => daemon.stop());
   const staff = await staffToken(daemon);
   const project = await apiCall(daemon.url, 'projects/', { method: 'POST', token: staff, body: { name: 'Venue', latitude: 42.3551, longitude: -71.0656 } });
   const { page, errors } = await openFleet(daemon);
   await waitFor(async () => /^Box 1, the hub of the venue/.test(await page.textContent('#fleet-summary')), { timeoutMs: 20000, what: 'the hub summary' });
   await waitFor(async () => /Registered with the hubYes/.test(await page.textContent('#fleet-facts')), { timeoutMs: 20000, what: 'registered' });
+  await waitFor(async () => /CentralPulled/.test(await page.textContent('#fleet-facts')), { timeoutMs: 30000, what: 'the pull from central' });
+  await waitFor(async () => /Sent to central0 sent, 0 waiting, 0 refused/.test(await page.textContent('#fleet-facts')), { timeoutMs: 30000, what: 'the push to central' });
   const row = page.locator('#fleet-boxes tbody tr[data-box="1"]');
   await waitFor(async () => /Box 1 \(the hub\) \(this box\)/.test(await row.textContent()), { what: 'the hub listed among the boxes' });
   // It refreshes by itself: a change made at the hub moves the catalogue's position.

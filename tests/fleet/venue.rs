@@ -276,6 +276,18 @@ impl Http {
         }
     }
 
+    /// `GET path` with `token`, as JSON; `None` when it cannot be read (yet).
+    pub async fn get_json(&self, path: &str, token: &str) -> Option<Value> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("token {token}"))
+            .send()
+            .await
+            .ok()?;
+        r.json().await.ok()
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
         let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {

@@ -45,7 +45,7 @@ async fn project_id_named(s: &TestServer, token: &str, name: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_a_second_import_brings_only_changes()
+async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_a_second_import_brings_only_changes_but_never_empties_it()
  {
     let source = TestServer::start_with_demo().await;
     let staff = source.staff_token().await;
@@ -224,6 +224,38 @@ async fn a_project_imported_from_another_box_plays_here_beside_the_boxs_own_and_
         .get(&format!("/api/2/projects/{imported}/tags/"), Some(&mine))
         .await;
     assert!(values(tags.ok(), "value").contains(&"\"renamed\"".to_string()));
+    target.stop().await;
+
+    // A source that suddenly lists no recordings at all does not empty the box.
+    for asset in &source_assets[1..] {
+        let id = asset["id"].as_i64().unwrap();
+        let deleted = source
+            .delete(&format!("/api/2/assets/{id}/"), Some(&staff))
+            .await;
+        assert_eq!(deleted.status, 204);
+    }
+    let (ok, out, err) = import(
+        dir.path(),
+        &["--from", &from, "--project", &project.to_string()],
+    );
+    assert!(ok, "{err}");
+    let kept = source_assets.len() - 1;
+    assert!(
+        out.contains(" 0 removed;")
+            && out.contains(&format!(
+                "lists no recordings of project {project}: the {kept}"
+            )),
+        "{out}"
+    );
+    let target = TestServer::start_in(dir.path(), "").await;
+    let mine = target.staff_token().await;
+    let left = target
+        .get(
+            &format!("/api/2/assets/?project_id={imported}"),
+            Some(&mine),
+        )
+        .await;
+    assert_eq!(left.ok().as_array().unwrap().len(), kept);
     target.stop().await;
 }
 

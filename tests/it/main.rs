@@ -20,6 +20,7 @@ mod event_streams;
 mod fleet;
 mod fleet_central;
 mod fleet_init;
+mod fleet_push;
 mod fleet_support;
 mod fleet_venue;
 mod fleet_view;

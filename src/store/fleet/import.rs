@@ -46,6 +46,8 @@ pub(crate) struct KnownAsset {
     pub filename: Option<String>,
     /// Length in nanoseconds.
     pub audiolength_ns: Option<i64>,
+    /// The venue's own recording, pushed to the source ([`super::push`]): left alone.
+    pub pushed: bool,
 }
 
 /// What [`write()`] did.
@@ -180,20 +182,41 @@ pub(crate) fn known_asset(
 ) -> StoreResult<Option<KnownAsset>> {
     Ok(conn
         .prepare_cached(
-            "SELECT r.local_id, r.media, a.file, a.filename, a.audiolength
+            "SELECT r.local_id, r.media, a.file, a.filename, a.audiolength, r.digest = ?3
                FROM remote_ids r JOIN assets a ON a.id = r.local_id
               WHERE r.source = ?1 AND r.tbl = 'assets' AND r.remote_id = ?2",
         )?
-        .query_row(rusqlite::params![source, remote_id], |r| {
-            Ok(KnownAsset {
-                local_id: r.get(0)?,
-                media: r.get(1)?,
-                file: r.get(2)?,
-                filename: r.get(3)?,
-                audiolength_ns: r.get(4)?,
-            })
-        })
+        .query_row(
+            rusqlite::params![source, remote_id, super::push::PUSHED],
+            |r| {
+                Ok(KnownAsset {
+                    local_id: r.get(0)?,
+                    media: r.get(1)?,
+                    file: r.get(2)?,
+                    filename: r.get(3)?,
+                    audiolength_ns: r.get(4)?,
+                    pushed: r.get::<_, Option<bool>>(5)?.unwrap_or(false),
+                })
+            },
+        )
         .optional()?)
+}
+
+/// How many rows of `kind` this database holds from `source` with `project`.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn imported(
+    conn: &Connection,
+    source: &str,
+    project: i64,
+    kind: &Kind,
+) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM remote_ids WHERE source = ?1 AND tbl = ?2 AND project = ?3",
+        )?
+        .query_row(rusqlite::params![source, kind.table, project], |r| r.get(0))?)
 }
 
 /// Deletes the rows of `kind` imported from `source` with `project` that the source no longer
@@ -303,7 +326,10 @@ fn local_or_new(
 
 /// Tables whose rows a box numbers in its own range in fleet mode.
 fn is_box_origin(table: &str) -> bool {
-    rows::KINDS.iter().any(|k| k.box_origin && k.table == table)
+    rows::KINDS
+        .iter()
+        .chain(&rows::TELEMETRY_KINDS)
+        .any(|k| k.box_origin && k.table == table)
 }
 
 fn mapped(

@@ -1,7 +1,7 @@
 //! `roundwared fleet join`: a standalone box's own rows renumbered once into its fleet range
 //! (fleet.md §3.3), so that they can travel without colliding with any other box's.
 //!
-//! Users, sessions, envelopes, recordings and votes take `box × 10^12 + 1, 2, …` in their old
+//! Users, sessions, envelopes, recordings, votes, listen events and events take `box × 10^12 + 1, 2, …` in their old
 //! order; every reference to them follows (found from the schema's foreign keys, so a table
 //! added later is not forgotten), and so do the localized strings' links, the event outbox's
 //! history (which the box then publishes to the venue) and the per-table counters. One
@@ -15,12 +15,14 @@ use super::{BOX_SPAN, box_number};
 use crate::store::{StoreError, StoreResult};
 
 /// The tables renumbered, with the outbox's name for their objects (users have none).
-const RENUMBERED: [(&str, Option<&str>); 5] = [
+const RENUMBERED: [(&str, Option<&str>); 7] = [
     ("users", None),
     ("sessions", Some("session")),
     ("envelopes", Some("envelope")),
     ("assets", Some("asset")),
     ("votes", Some("vote")),
+    ("listen_events", Some("listenevent")),
+    ("events", Some("event")),
 ];
 
 /// Renumbers the database's own rows into box `number`'s range and makes it that box's;
@@ -143,6 +145,8 @@ mod tests {
              INSERT INTO asset_tags VALUES (4, 7);
              INSERT INTO envelope_assets VALUES (9, 4);
              INSERT INTO votes (id, voter_id, session_id, asset_id, type) VALUES (2, 3, 5, 4, 'like');
+             INSERT INTO listen_events (id, session_id, asset_id, starttime) VALUES (8, 5, 4, 't');
+             INSERT INTO events (id, server_time, session_id, event_type) VALUES (3, 't', 6, 'x');
              INSERT INTO outbox (created_ms, object_type, object_id, is_deleted)
                   VALUES (1, 'asset', 4, 0);",
         )
@@ -157,7 +161,9 @@ mod tests {
                 ("sessions", 2),
                 ("envelopes", 1),
                 ("assets", 1),
-                ("votes", 1)
+                ("votes", 1),
+                ("listen_events", 1),
+                ("events", 1)
             ]
         );
         let b = 7 * BOX_SPAN;
@@ -181,6 +187,18 @@ mod tests {
             )
             .unwrap();
         assert_eq!(vote, (b + 1, b + 1, b + 1, b + 1));
+        let heard: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT l.id, l.session_id, e.session_id FROM listen_events l, events e",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            heard,
+            (b + 1, b + 1, b + 2),
+            "listen events and events travel too"
+        );
         let token_user: i64 = conn
             .query_row("SELECT user_id FROM tokens WHERE key = 'k'", [], |r| {
                 r.get(0)

@@ -1,7 +1,8 @@
 //! Fleet mode's rows: which box this database belongs to, and the ids of the rows it creates
 //! (`box × 10^12 + n`, fleet.md §3.3), so that no two boxes of a venue ever issue the same id.
 //!
-//! Every insert of a box-origin row (assets, envelopes, sessions, users, votes) binds its id
+//! Every insert of a box-origin row (assets, envelopes, sessions, users, votes, listen events,
+//! events) binds its id
 //! from [`next_id`]: `NULL` on a standalone box (SQLite numbers the row as before), the box's
 //! next id in fleet mode.
 //!
@@ -13,12 +14,13 @@
 
 pub(crate) mod import;
 pub(crate) mod join;
+pub(crate) mod push;
 pub(crate) mod rows;
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 
-pub(crate) use rows::{Applied, Kind, kind_named};
+pub(crate) use rows::{Applied, Kind, kind_named, telemetry_kind};
 
 use super::{StoreError, StoreResult};
 use crate::config::MAX_BOX;
@@ -129,9 +131,12 @@ pub(crate) fn identity(conn: &Connection) -> StoreResult<Option<(u32, String)>> 
 pub(crate) struct Outgoing {
     /// Its outbox id (the publication cursor moves past it once the stream has it).
     pub outbox_id: i64,
-    /// What it is; `None` for a change this box does not publish (a personal stream, a listen
-    /// event, configuration on a box that is not the hub): the cursor passes it.
+    /// What it is; `None` for a change this box does not publish (a personal stream,
+    /// configuration on a box that is not the hub): the cursor passes it.
     pub kind: Option<&'static Kind>,
+    /// It goes on the box's telemetry stream (for central, through the hub), not the
+    /// catalogue.
+    pub telemetry: bool,
     /// Which one.
     pub id: i64,
     /// Its full state now ([`rows::read_state`]), `None` when it is gone.
@@ -151,7 +156,8 @@ pub(crate) struct ToPublish {
 
 /// Up to `limit` changes after the publication cursor that this box publishes: every change
 /// of a carried kind made here (not applied from the catalogue); configuration only on the
-/// hub (`config`), whose word it is in fleet mode.
+/// hub (`config`), whose word it is in fleet mode; telemetry (listen events) only on a box
+/// (the hub's are in its own database already).
 ///
 /// # Errors
 /// Only SQLite failures.
@@ -178,18 +184,42 @@ pub(crate) fn to_publish(conn: &Connection, config: bool, limit: i64) -> StoreRe
     let mut changes = Vec::with_capacity(found.len());
     for (outbox_id, object_type, id) in found {
         let kind = kind_named(&object_type).filter(|k| k.box_origin || config);
+        let telemetry = kind.is_none() && !config;
+        let kind = kind.or_else(|| telemetry_kind(&object_type).filter(|_| telemetry));
         let state = match kind {
             Some(kind) => rows::read_state(conn, kind, id)?,
             None => None,
         };
         changes.push(Outgoing {
             outbox_id,
+            telemetry: telemetry && kind.is_some(),
             kind,
             id,
             state,
         });
     }
     Ok(ToPublish { changes, through })
+}
+
+/// Writes a box's telemetry row at the hub (`None`: it was deleted there), inside the
+/// caller's transaction. `Err` says why it cannot be written yet: its session or asset has
+/// not arrived through the catalogue.
+///
+/// # Errors
+/// Only SQLite failures.
+pub(crate) fn apply_telemetry(
+    tx: &Transaction<'_>,
+    kind: &Kind,
+    id: i64,
+    state: Option<&Value>,
+) -> StoreResult<Result<(), String>> {
+    match state {
+        Some(state) => rows::write_state(tx, kind, id, state),
+        None => {
+            rows::delete_object(tx, kind, id)?;
+            Ok(Ok(()))
+        }
+    }
 }
 
 /// Moves the publication cursor to `outbox_id` (never back).

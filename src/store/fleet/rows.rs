@@ -95,6 +95,18 @@ pub(crate) const KINDS: [Kind; 18] = [
     kind("timedasset", "timed_assets", &[], false, false),
 ];
 
+/// What boxes send the hub for central only, on their telemetry streams (fleet.md §3.4
+/// `TEL_b<n>`): never on the catalogue, applied only at the hub.
+pub(crate) const TELEMETRY_KINDS: [Kind; 2] = [
+    kind("listenevent", "listen_events", &[], false, true),
+    kind("event", "events", &[], false, true),
+];
+
+/// The telemetry kind named `name`.
+pub(crate) fn telemetry_kind(name: &str) -> Option<&'static Kind> {
+    TELEMETRY_KINDS.iter().find(|k| k.name == name)
+}
+
 /// The kind named `name`, if the fleet carries it.
 pub(crate) fn kind_named(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)

@@ -1,10 +1,5 @@
 // Broadcast channels through the Livepeer stream API (/livepeer/api, staff token), every 3 s:
-// kind, state (Live, Idle, Suspended, a pull source's issue), last audio, audio received; a
-// form makes a push or pull channel; a push channel's ingest URL, key and ffmpeg line to copy;
-// Listen (while live), Suspend, Terminate, Start pull, Delete (confirmed in the page); push-on
-// targets (other Icecast servers: state, On, Remove, an add form whose URL, holding a password,
-// is sent and never shown); Record (each live session as an MP3), Keep the last minute (a clip,
-// while live), and the channel's recordings and clips, read only while their list is open.
+// state, push/pull forms, push-on targets, recordings and clips (README, "Broadcast channels").
 // Items are updated in place, so focus and a playing <audio> survive a refresh.
 import { call, say, el, act, Poller, ApiError, LoggedOut, showError } from './core.js';
 import { copyFrom } from './kiosks.js';

@@ -36,9 +36,16 @@ function facts(v) {
     v.publish_error && ['Sending changes', tone(false, v.publish_error)],
     v.apply_error && ['Taking in changes', tone(false, v.apply_error)],
     v.central && ['Central', tone(!v.central.pull_error, v.central.pull_error || 'Pulled')],
+    v.central?.push && sent(v.central.push),
     ['Last media check', hub ? 'Not needed on the hub' : !a ? 'Not yet' : a.error ? tone(false, `${ago(a.age_s)}, could not run: ${a.error}`) : tone(a.missing <= a.repaired, `${ago(a.age_s)}: ${of(a.checked, 'file')} checked, ${n(a.missing)} missing, ${n(a.repaired)} put back`)],
   ];
   return el('dl', { class: 'rw-facts', id: 'fleet-facts' }, rows.filter(Boolean).flatMap(([t, d]) => [el('dt', {}, t), el('dd', {}, d)]));
+}
+
+/** The push to central; a refusal (dead letter) stays until someone looks into it. */
+function sent(p) {
+  const d = p.dead_letters[0];
+  return ['Sent to central', tone(!p.error && !p.dead, [p.error, `${n(p.pushed)} sent, ${n(p.waiting)} waiting, ${n(p.dead)} refused`, d && `last refused: ${d.kind} ${d.id} (${d.why})`].filter(Boolean).join('; '))];
 }
 
 const taken = (u) =>
