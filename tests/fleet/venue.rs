@@ -134,27 +134,49 @@ fn start_conf(binary: &Path, conf: &str) -> Nats {
     }
 }
 
-/// A box's Wi-Fi link: a TCP forwarder to the hub's leaf port that the test can cut.
+/// What a [`Link`] does with the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Relays them.
+    Up,
+    /// Drops every connection and refuses new ones (a cut cable).
+    Cut,
+    /// Keeps every connection open and moves nothing (a forwarder stopped with SIGSTOP, an
+    /// access point that hangs): only the peers' own timeouts notice.
+    Hung,
+}
+
+/// A box's Wi-Fi link: a TCP forwarder to the hub's leaf port that the test can cut or hang.
 pub struct Link {
     pub port: u16,
-    up: watch::Sender<bool>,
+    flow: watch::Sender<Flow>,
 }
 
 impl Link {
     async fn start(to: u16) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (up, _) = watch::channel(true);
-        let state = up.subscribe();
+        let (flow, _) = watch::channel(Flow::Up);
+        let state = flow.subscribe();
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     return;
                 };
-                if !*state.borrow() {
-                    continue; // dropped: the link is down
-                }
                 let mut state = state.clone();
+                let now = *state.borrow();
+                match now {
+                    Flow::Cut => continue, // dropped: the link is down
+                    Flow::Hung => {
+                        // Taken and held, never answered, until the link changes.
+                        tokio::spawn(async move {
+                            let _ = state.wait_for(|f| *f != Flow::Hung).await;
+                            drop(inbound);
+                        });
+                        continue;
+                    }
+                    Flow::Up => {}
+                }
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await
                     else {
@@ -164,24 +186,34 @@ impl Link {
                     // answer behind an unacknowledged one (40 ms of delayed ACK on loopback).
                     let _ = inbound.set_nodelay(true);
                     let _ = outbound.set_nodelay(true);
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = state.wait_for(|up| !*up) => {}
+                    let stopped = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+                        f = state.wait_for(|f| *f != Flow::Up) => f.map(|f| *f),
+                    };
+                    if matches!(stopped, Ok(Flow::Hung)) {
+                        // Both ends stay open and nothing moves; what was in flight is lost,
+                        // as in a hung forwarder whose peers give up on it.
+                        let _ = state.wait_for(|f| *f != Flow::Hung).await;
                     }
                 });
             }
         });
-        Self { port, up }
+        Self { port, flow }
     }
 
     /// Cuts the link: open connections are dropped, new ones refused.
     pub fn cut(&self) {
-        self.up.send_replace(false);
+        self.flow.send_replace(Flow::Cut);
     }
 
-    /// Heals it.
+    /// Hangs the link: connections stay open (new ones too) and no byte moves.
+    pub fn hang(&self) {
+        self.flow.send_replace(Flow::Hung);
+    }
+
+    /// Heals it (connections held while it hung are dropped: their peers gave up on them).
     pub fn heal(&self) {
-        self.up.send_replace(true);
+        self.flow.send_replace(Flow::Up);
     }
 }
 

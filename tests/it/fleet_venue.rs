@@ -1,5 +1,5 @@
 //! Fleet scenarios (fleet.md §5) on a loopback venue: a hub box and leaf boxes, each on its
-//! own real nats-server, the leaf links through forwarders the tests cut. They run where
+//! own real nats-server, the leaf links through forwarders the tests cut or hang. They run where
 //! `RW_NATS_NEW` names a nats-server ≥ 2.14 (the test command prepares one) and skip with a
 //! printed reason elsewhere, so a plain `cargo test` does not pay for them.
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::fleet_support::{
-    Http, Hub, Leaf, Pair, Proc, REACH, Visitor, arrives, asset_at, eventually, fleet_cli,
+    Http, Hub, Leaf, Link, Pair, Proc, REACH, Visitor, arrives, asset_at, eventually, fleet_cli,
     has_project, record, seed_project, server, visitor,
 };
 use crate::support::TestServer;
@@ -133,58 +133,46 @@ async fn a_recording_made_at_one_box_plays_at_every_other_with_the_same_media() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_heals() {
-    let Some(binary) = server("RW_NATS_NEW") else {
-        return;
-    };
-    let Pair {
-        // Kept to the end: the servers stop when dropped.
-        hub: _hub,
-        leaf,
-        a,
-        b,
-        ha,
-        hb,
-        va,
-        vb,
-    } = Pair::start(&binary, "").await;
-    // Registered and flowing before the cut.
-    let first = record(&hb, &vb, 1.0).await;
-    arrives((&hb, &vb), (&ha, &va), first, REACH).await;
+/// Box 2's link fails by `fault` (F2: cut, F3: hung) while both sides record: nothing
+/// crosses it, and once it heals every recording is at both boxes, once.
+async fn an_outage_loses_nothing(p: &Pair, fault: fn(&Link)) {
+    let (ha, hb, va, vb) = (&p.ha, &p.hb, &p.va, &p.vb);
+    // Registered and flowing before the outage.
+    let first = record(hb, vb, 1.0).await;
+    arrives((hb, vb), (ha, va), first, REACH).await;
 
-    leaf.link.cut();
+    fault(&p.leaf.link);
     let mut at_a = Vec::new();
     let mut at_b = Vec::new();
     for _ in 0..3 {
-        at_a.push(record(&ha, &va, 1.0).await);
-        at_b.push(record(&hb, &vb, 1.0).await);
+        at_a.push(record(ha, va, 1.0).await);
+        at_b.push(record(hb, vb, 1.0).await);
     }
     // Longer than the hub waits before taking a quiet box stream up again (10 s).
     tokio::time::sleep(Duration::from_secs(15)).await;
     for &id in &at_a {
         assert!(
-            asset_at(&hb, &vb.token, id).await.is_none(),
-            "{id} crossed a cut link"
+            asset_at(hb, &vb.token, id).await.is_none(),
+            "{id} crossed a failed link"
         );
     }
     for &id in &at_b {
         assert!(
-            asset_at(&ha, &va.token, id).await.is_none(),
-            "{id} crossed a cut link"
+            asset_at(ha, &va.token, id).await.is_none(),
+            "{id} crossed a failed link"
         );
     }
 
-    leaf.link.heal();
+    p.leaf.link.heal();
     let healed = Instant::now();
     for &id in &at_a {
-        arrives((&ha, &va), (&hb, &vb), id, REACH).await;
+        arrives((ha, va), (hb, vb), id, REACH).await;
     }
     for &id in &at_b {
-        arrives((&hb, &vb), (&ha, &va), id, REACH).await;
+        arrives((hb, vb), (ha, va), id, REACH).await;
     }
     eprintln!("converged {:?} after the link healed", healed.elapsed());
-    for s in [&a, &b] {
+    for s in [&p.a, &p.b] {
         let total = s.scalar("SELECT count(*) FROM assets").await;
         let distinct = s.scalar("SELECT count(DISTINCT id) FROM assets").await;
         assert_eq!(
@@ -193,6 +181,16 @@ async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_hea
             "every recording once at every box"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_heals() {
+    let Some(binary) = server("RW_NATS_NEW") else {
+        return;
+    };
+    let p = Pair::start(&binary, "").await;
+    an_outage_loses_nothing(&p, Link::cut).await;
+    let Pair { leaf, a, b, .. } = p;
 
     // The publication cursor passes what was applied from the venue too, so the outbox's
     // retention is not held back on a box that mostly receives.
@@ -222,6 +220,19 @@ async fn a_box_cut_off_keeps_recording_and_the_venue_converges_when_the_link_hea
     for s in [a, b] {
         s.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_box_whose_link_hangs_keeps_recording_and_the_venue_converges_when_it_resumes() {
+    let Some(binary) = server("RW_NATS_NEW") else {
+        return;
+    };
+    // F3: the forwarder holds every connection open and moves nothing, so only the servers'
+    // pings notice; new connections are taken and held too.
+    let p = Pair::start(&binary, "").await;
+    an_outage_loses_nothing(&p, Link::hang).await;
+    p.a.stop().await;
+    p.b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
