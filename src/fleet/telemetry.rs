@@ -6,7 +6,9 @@
 //! A row is written (an upsert by its venue-wide id, so a redelivery changes nothing) and then
 //! acknowledged, which removes it from the queue. A row whose session or asset has not yet
 //! arrived through the catalogue is redelivered a little later; one that still cannot be
-//! written after [`GIVE_UP_AFTER`] (its asset was deleted meanwhile) is logged and dropped.
+//! written after [`GIVE_UP_AFTER`] deliveries (about ten minutes; its asset was deleted
+//! meanwhile) is logged and dropped. Counting deliveries, not comparing timestamps, keeps a
+//! box whose clock is wrong from losing its listen events.
 //!
 //! Owns: the `TELEMETRY` consumer. May not touch: SQL (the store's `fleet` module), the
 //! catalogue.
@@ -26,8 +28,8 @@ use crate::store::outbox;
 const CONSUMER: &str = "hub";
 /// How long before a row that cannot be written yet is offered again.
 const RETRY_IN: Duration = Duration::from_secs(5);
-/// A row still not writable this long after the box published it is dropped.
-const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+/// A row still not writable after this many deliveries ([`RETRY_IN`] apart) is dropped.
+const GIVE_UP_AFTER: i64 = 120;
 /// The wait before the consumer is made again after a failure.
 const RESTART_IN: Duration = Duration::from_secs(5);
 
@@ -124,17 +126,9 @@ async fn take(shared: &Shared, message: &jetstream::Message) -> Result<AckKind, 
     let Err(why) = written else {
         return Ok(AckKind::Ack);
     };
-    let age = message
-        .info()
-        .ok()
-        .and_then(|i| {
-            let published = std::time::SystemTime::UNIX_EPOCH
-                + Duration::from_nanos(u64::try_from(i.published.unix_timestamp_nanos()).ok()?);
-            published.elapsed().ok()
-        })
-        .unwrap_or_default();
-    if age > GIVE_UP_AFTER {
-        log::warn!("fleet: dropped telemetry {subject}: {why}");
+    let delivered = message.info().map_or(0, |i| i.delivered);
+    if delivered >= GIVE_UP_AFTER {
+        log::warn!("fleet: dropped telemetry {subject} after {delivered} tries: {why}");
         return Ok(AckKind::Ack);
     }
     log::debug!("fleet: telemetry {subject} waits: {why}");
