@@ -3,11 +3,11 @@
 //! together with its position: exactly once, with no acknowledgement traffic. A mirror keeps
 //! the hub's sequence numbers, so the position survives a rebuilt mirror.
 //!
-//! An asset's media are fetched from the hub's copy of its bucket before its row is applied
-//! (`[fleet] media_workers` fetches ahead at once, applied in order): an asset enters lists
-//! and playlists only when its files are on disk. Files are read by direct gets, with no
-//! consumer per object ([`fetch`]), checked against the catalogue's size and the object
-//! store's SHA-256 digest, and written atomically.
+//! An asset's media (and a floor plan's image) are fetched from the hub's copy of its bucket
+//! before its row is applied (`[fleet] media_workers` fetches ahead at once, applied in
+//! order): an asset enters lists and playlists only when its files are on disk. Files are
+//! read by direct gets, with no consumer per object ([`fetch`]), checked against the
+//! catalogue's size and the object store's SHA-256 digest, and written atomically.
 //!
 //! Owns: the catalogue consumer, media fetches. May not touch: SQL (the store's `fleet`
 //! module), the publisher.
@@ -181,13 +181,13 @@ async fn prepare(
     let subject = message.subject.to_string();
     let what = parse(&subject, &message.payload);
     if let Ok((kind, id, Some(state))) = &what
-        && kind.name == "asset"
+        && kind.media
     {
         let media: Vec<MediaRef> = serde_json::from_slice::<Value>(&message.payload)
             .ok()
             .and_then(|v| serde_json::from_value(v["media"].clone()).ok())
             .unwrap_or_default();
-        let file = state["rows"]["assets"][0]["file"].as_str().unwrap_or("");
+        let file = state["rows"][kind.table][0]["file"].as_str().unwrap_or("");
         if let Err(why) = check_media(file, &media) {
             return Ok(Ready {
                 seq,
@@ -195,7 +195,7 @@ async fn prepare(
                 what: Err(why),
             });
         }
-        fetch_all(shared, hub, *id, &media).await;
+        fetch_all(shared, hub, &format!("{} {id}", kind.name), &media).await;
     }
     Ok(Ready { seq, subject, what })
 }
@@ -214,17 +214,15 @@ fn parse(subject: &str, payload: &[u8]) -> Result<(&'static Kind, i64, Option<Va
     Ok((kind, id, state))
 }
 
-/// Refuses media names that are not the asset's own files, in a venue bucket, of a
-/// plausible size: nothing a message says is written outside the asset's files.
+/// Refuses media names that are not the object's own files (an asset's renditions, a floor
+/// plan's image), in a venue bucket, of a plausible size: nothing a message says is written
+/// outside them.
 fn check_media(file: &str, media: &[MediaRef]) -> Result<(), String> {
     let stem = media_stem(file);
     for m in media {
         let own = stem.as_deref().is_some_and(|s| stem_covers(s, &m.name));
         if !safe_name(&m.name) || !own {
-            return Err(format!(
-                "media {:?} is not a file of asset file {file:?}",
-                m.name
-            ));
+            return Err(format!("media {:?} is not a file of {file:?}", m.name));
         }
         if !is_media_bucket(&m.bucket) {
             return Err(format!("media {:?} names bucket {:?}", m.name, m.bucket));
@@ -238,11 +236,12 @@ fn check_media(file: &str, media: &[MediaRef]) -> Result<(), String> {
 
 /// Fetches every file not already here, at once, each retried until it arrives (the hub's
 /// copy can lag the row) or shutdown.
-async fn fetch_all(shared: &Shared, hub: &jetstream::Context, asset: i64, media: &[MediaRef]) {
-    futures_util::future::join_all(media.iter().map(|m| fetch_one(shared, hub, asset, m))).await;
+async fn fetch_all(shared: &Shared, hub: &jetstream::Context, of: &str, media: &[MediaRef]) {
+    futures_util::future::join_all(media.iter().map(|m| fetch_one(shared, hub, of, m))).await;
 }
 
-async fn fetch_one(shared: &Shared, hub: &jetstream::Context, asset: i64, m: &MediaRef) {
+/// One file of `of` (`asset 7`, `floorplan 1`).
+async fn fetch_one(shared: &Shared, hub: &jetstream::Context, of: &str, m: &MediaRef) {
     let path = shared.media_dir.join(&m.name);
     if tokio::fs::metadata(&path)
         .await
@@ -258,19 +257,19 @@ async fn fetch_one(shared: &Shared, hub: &jetstream::Context, asset: i64, m: &Me
             Ok(()) => {
                 shared.status.fetched(m.size);
                 if told {
-                    log::info!("fleet: media {} of asset {asset} arrived", m.name);
+                    log::info!("fleet: media {} of {of} arrived", m.name);
                 }
                 return;
             }
             Err(why) => {
                 if !told && started.elapsed() >= FETCH_PATIENCE {
                     log::warn!(
-                        "fleet: waiting for media {} of asset {asset} from {}: {why}",
+                        "fleet: waiting for media {} of {of} from {}: {why}",
                         m.name,
                         m.bucket
                     );
                     shared.status.set_apply_error(Some(format!(
-                        "waiting for media {} of asset {asset}: {why}",
+                        "waiting for media {} of {of}: {why}",
                         m.name
                     )));
                     told = true;
@@ -342,6 +341,16 @@ async fn apply(shared: &Shared, batch: Vec<Ready>) -> Result<(), String> {
                 }
             }
             (Applied::Upserted, None) => shared.status.applied(seq),
+            (Applied::Replaced { old, new }, None) => {
+                shared.status.applied(seq);
+                // Files the object named before and no longer does (a new floor plan image,
+                // a recording rendered again), unless the new name shares their stem.
+                let gone = media_stem(&old)
+                    .filter(|o| new.as_deref().and_then(media_stem).as_ref() != Some(o));
+                if let Some(stem) = gone {
+                    crate::media::files::remove_stems(&shared.media_dir, vec![stem]).await;
+                }
+            }
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The publisher: this box's changes, from the event outbox's publication cursor on, to its
-//! own stream (fleet.md §3.5.1). An asset's media files go into the box's bucket first, so a
-//! row on the catalogue never names media the venue cannot fetch. Everything here is local
+//! own stream (fleet.md §3.5.1). An asset's media files (and the hub's floor plans' images)
+//! go into the box's bucket first, so a row on the catalogue never names media the venue
+//! cannot fetch. Everything here is local
 //! to the box's own nats-server: recording never waits on the Wi-Fi.
 //!
 //! A change is published with `Nats-Msg-Id: <origin>:<kind>:<id>:<outbox id>`, so a
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::streams::Origin;
-use crate::store::fleet::{Outgoing, published, to_publish};
+use crate::store::fleet::{Kind, Outgoing, published, to_publish};
 
 /// Changes read and published per round.
 const BATCH: i64 = 64;
@@ -122,8 +123,10 @@ async fn publish(
     let Some(kind) = change.kind else {
         return Ok(());
     };
-    let media = match (&change.state, kind.name) {
-        (Some(state), "asset") => put_media(&shared.media_dir, bucket, origin, state).await?,
+    let media = match &change.state {
+        Some(state) if kind.media => {
+            put_media(&shared.media_dir, bucket, origin, kind, state).await?
+        }
         _ => Vec::new(),
     };
     let mut headers = HeaderMap::new();
@@ -150,15 +153,17 @@ async fn publish(
     Ok(())
 }
 
-/// Puts the files of the asset in `state` into the bucket (those already there with their
-/// size are left), and names them for the catalogue.
+/// Puts the files of the object in `state` (an asset's renditions, a floor plan's image) into
+/// the bucket (those already there with their size are left), and names them for the
+/// catalogue.
 async fn put_media(
     media_dir: &Path,
     bucket: &ObjectStore,
     origin: &Origin,
+    kind: &Kind,
     state: &Value,
 ) -> Result<Vec<MediaRef>, String> {
-    let Some(file) = state["rows"]["assets"][0]["file"].as_str() else {
+    let Some(file) = state["rows"][kind.table][0]["file"].as_str() else {
         return Ok(Vec::new());
     };
     let Some(stem) = crate::media::files::media_stem(file) else {

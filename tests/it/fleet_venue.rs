@@ -128,7 +128,28 @@ async fn a_recording_made_at_one_box_plays_at_every_other_with_the_same_media() 
         metrics.contains("roundwared_fleet_registered 1"),
         "{metrics}"
     );
-    for s in [a, b, c] {
+
+    // F6 in small: a box that joins the venue now becomes a replica of it, every recording
+    // there but the deleted one, with the same media, the moderation and the vote.
+    let leaf_d = Leaf::start(&binary, &hub, 4).await;
+    let d = TestServer::start_with(&leaf_d.toml()).await;
+    let hd = Http::of(&d);
+    has_project(&d).await;
+    let vd = visitor(&hd, "phone-d").await;
+    for &(origin, id) in made.iter().filter(|(_, id)| *id != gone) {
+        arrives(boxes[origin], (&hd, &vd), id, REACH).await;
+    }
+    assert!(asset_at(&hd, &vd.token, gone).await.is_none());
+    let there = asset_at(&hd, &vd.token, liked).await.unwrap();
+    assert_eq!(there["description"], "moderated at the hub");
+    assert_eq!(
+        d.scalar(&format!(
+            "SELECT count(*) FROM votes WHERE asset_id = {liked}"
+        ))
+        .await,
+        1
+    );
+    for s in [a, b, c, d] {
         s.stop().await;
     }
 }
@@ -282,9 +303,21 @@ async fn recordings_made_while_the_link_flaps_all_play_at_the_hub_with_no_media_
         made.len(),
         settled.elapsed()
     );
-    // The hub's copy of B's bucket holds every message of it, with no gap.
+    // The hub's copy of B's bucket comes to hold every message of it, with no gap.
     let box_bucket = stream_state(leaf.nats.port, "OBJ_media_b2").await;
-    let hub_copy = stream_state(hub.nats.port, "OBJ_media_b2").await;
+    let copied = Instant::now();
+    let mut hub_copy = (0, 0);
+    while copied.elapsed() < Duration::from_secs(120) {
+        hub_copy = stream_state(hub.nats.port, "OBJ_media_b2").await;
+        if hub_copy == box_bucket {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "the hub's copy of the bucket complete {:?} later",
+        copied.elapsed()
+    );
     assert_eq!(box_bucket, hub_copy, "messages and last sequence");
     for s in [a, b] {
         s.stop().await;

@@ -19,6 +19,7 @@ mod engine_audio;
 mod event_streams;
 mod fleet;
 mod fleet_central;
+mod fleet_floorplan;
 mod fleet_init;
 mod fleet_push;
 mod fleet_support;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TestServer, test_config};
 
-fn image_bytes(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
+pub fn image_bytes(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
     let img = DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
         image::Rgb([(x % 251) as u8, (y % 241) as u8, 90])
     }));
@@ -21,7 +21,7 @@ fn image_bytes(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
 }
 
 /// `PUT`s a floor plan file with text fields.
-async fn put_plan(
+pub async fn put_plan(
     s: &TestServer,
     token: Option<&str>,
     project: i64,
@@ -50,7 +50,7 @@ async fn put_plan(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-fn media_files(dir: &Path) -> Vec<String> {
+pub fn media_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("media"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())

@@ -190,6 +190,14 @@ pub(crate) fn to_publish(conn: &Connection, config: bool, limit: i64) -> StoreRe
             Some(kind) => rows::read_state(conn, kind, id)?,
             None => None,
         };
+        // Events the server makes for an upload or a vote, and heartbeats, never go to central
+        // (`push::OWN_EVENTS`): they do not travel either.
+        let own_event = state.as_ref().is_some_and(|s| {
+            s["rows"]["events"][0]["event_type"]
+                .as_str()
+                .is_some_and(|t| push::OWN_EVENTS.contains(&t))
+        });
+        let kind = kind.filter(|_| !own_event);
         changes.push(Outgoing {
             outbox_id,
             telemetry: telemetry && kind.is_some(),
@@ -325,6 +333,41 @@ mod tests {
             found.changes[0].state.is_none(),
             "a deleted vote goes as a tombstone"
         );
+    }
+
+    #[test]
+    fn a_box_sends_listen_events_and_visitors_events_as_telemetry_and_the_hub_keeps_its_own() {
+        let conn = migrated_in_memory();
+        conn.execute_batch(
+            "INSERT INTO fleet_state (id, box, uid) VALUES (1, 2, 'u');
+             INSERT INTO projects (id, name, latitude, longitude, pub_date) VALUES (1, 'P', 0, 0, 'd');
+             INSERT INTO sessions (id, starttime, project_id) VALUES (5, 't', 1);
+             INSERT INTO assets (id, session_id, project_id, created, updated) VALUES (6, 5, 1, 't', 't');
+             INSERT INTO listen_events (id, session_id, asset_id, starttime) VALUES (7, 5, 6, 't');
+             INSERT INTO events (id, server_time, session_id, event_type) VALUES
+                  (8, 't', 5, 'tour_step'), (9, 't', 5, 'start_upload');
+             INSERT INTO outbox (created_ms, object_type, object_id, is_deleted) VALUES
+                  (1, 'listenevent', 7, 0), (1, 'event', 8, 0), (1, 'event', 9, 0);",
+        )
+        .unwrap();
+        let sent = |config: bool| -> Vec<(Option<&str>, bool)> {
+            to_publish(&conn, config, 10)
+                .unwrap()
+                .changes
+                .iter()
+                .map(|c| (c.kind.map(|k| k.name), c.telemetry))
+                .collect()
+        };
+        assert_eq!(
+            sent(false),
+            [
+                (Some("listenevent"), true),
+                (Some("event"), true),
+                (None, false)
+            ],
+            "the upload's own event stays"
+        );
+        assert_eq!(sent(true), [(None, false), (None, false), (None, false)]);
     }
 
     #[test]

@@ -20,8 +20,12 @@ use super::super::StoreResult;
 pub(crate) struct Kind {
     /// The outbox's object type (`asset`, `tag`, …), also the subject's token.
     pub name: &'static str,
-    /// Its main table, keyed by `id`.
+    /// Its main table.
     pub table: &'static str,
+    /// The main table's key column (`id`; a floor plan's is its project's).
+    pub(super) key: &'static str,
+    /// Its main row names a media file (`file`) that travels with it through the buckets.
+    pub media: bool,
     /// Link tables holding its rows: `(table, column naming the object)`.
     pub(super) links: &'static [(&'static str, &'static str)],
     /// It has localized strings (`loc_links` with `owner` = the kind's name).
@@ -41,16 +45,30 @@ const fn kind(
     Kind {
         name,
         table,
+        key: "id",
+        media: false,
         links,
         localized,
         box_origin,
     }
 }
 
+/// `kind` with its media file travelling with it.
+const fn with_media(kind: Kind) -> Kind {
+    Kind {
+        media: true,
+        ..kind
+    }
+}
+
+/// `kind` keyed by `key` instead of `id`.
+const fn keyed(key: &'static str, kind: Kind) -> Kind {
+    Kind { key, ..kind }
+}
+
 /// What the fleet carries, in the order a fresh catalogue is best applied (parents first).
-/// Listen events and events go to central only (fleet.md §3.2), users stay at their box;
-/// floor plans (one per project, with an image) are not carried yet.
-pub(crate) const KINDS: [Kind; 18] = [
+/// Listen events and events go to central only (fleet.md §3.2), users stay at their box.
+pub(crate) const KINDS: [Kind; 19] = [
     kind("language", "languages", &[], false, false),
     kind("localizedstring", "localized_strings", &[], false, false),
     kind(
@@ -84,15 +102,20 @@ pub(crate) const KINDS: [Kind; 18] = [
     ),
     kind("session", "sessions", &[], false, true),
     kind("envelope", "envelopes", &[], false, true),
-    kind(
+    with_media(kind(
         "asset",
         "assets",
         &[("asset_tags", "asset_id"), ("envelope_assets", "asset_id")],
         true,
         true,
-    ),
+    )),
     kind("vote", "votes", &[], false, true),
     kind("timedasset", "timed_assets", &[], false, false),
+    // One per project, named by it; its site image travels in the hub's bucket.
+    with_media(keyed(
+        "project_id",
+        kind("floorplan", "floorplans", &[], false, false),
+    )),
 ];
 
 /// What boxes send the hub for central only, on their telemetry streams (fleet.md §3.4
@@ -117,6 +140,15 @@ pub(crate) fn kind_named(name: &str) -> Option<&'static Kind> {
 pub(crate) enum Applied {
     /// The row (and its links) now hold the state.
     Upserted,
+    /// As [`Applied::Upserted`], and the media file the object named before is no longer
+    /// its own (the caller removes it once the transaction has committed, unless the new one
+    /// shares its files).
+    Replaced {
+        /// The file it named.
+        old: String,
+        /// The file it names now.
+        new: Option<String>,
+    },
     /// The object is gone; for an asset, the media file it named (its files are the caller's
     /// to remove once the transaction has committed).
     Deleted(Option<String>),
@@ -131,7 +163,7 @@ pub(crate) enum Applied {
 /// # Errors
 /// Only SQLite failures.
 pub(crate) fn read_state(conn: &Connection, kind: &Kind, id: i64) -> StoreResult<Option<Value>> {
-    let main = select_rows(conn, kind.table, "id", id)?;
+    let main = select_rows(conn, kind.table, kind.key, id)?;
     if main.is_empty() {
         return Ok(None);
     }
@@ -180,14 +212,36 @@ pub(crate) fn apply(
     let Some(state) = state else {
         return Ok(Applied::Deleted(delete_object(tx, kind, id)?));
     };
+    let before = media_file(tx, kind, id)?;
     Ok(match write_state(tx, kind, id, state)? {
-        Ok(()) => Applied::Upserted,
+        Ok(()) => {
+            let new = media_file(tx, kind, id)?;
+            match before {
+                Some(old) if Some(&old) != new.as_ref() => Applied::Replaced { old, new },
+                _ => Applied::Upserted,
+            }
+        }
         Err(why) => Applied::Skipped(why),
     })
 }
 
-/// Deletes object `kind` `id` and its localized links; for an asset, the media file it named
-/// (its files are the caller's to remove once the transaction has committed).
+/// The media file object `kind` `id` names here, for a kind with media.
+fn media_file(conn: &Connection, kind: &Kind, id: i64) -> StoreResult<Option<String>> {
+    if !kind.media {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT file FROM \"{}\" WHERE \"{}\" = ?1",
+            kind.table, kind.key
+        ))?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Deletes object `kind` `id` and its localized links; for a kind with media, the media file
+/// it named (its files are the caller's to remove once the transaction has committed).
 ///
 /// # Errors
 /// Only SQLite failures.
@@ -196,16 +250,9 @@ pub(super) fn delete_object(
     kind: &Kind,
     id: i64,
 ) -> StoreResult<Option<String>> {
-    let file: Option<String> = if kind.name == "asset" {
-        tx.prepare_cached("SELECT file FROM assets WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?
-            .flatten()
-    } else {
-        None
-    };
+    let file = media_file(tx, kind, id)?;
     tx.execute(
-        &format!("DELETE FROM \"{}\" WHERE id = ?1", kind.table),
+        &format!("DELETE FROM \"{}\" WHERE \"{}\" = ?1", kind.table, kind.key),
         [id],
     )?;
     if kind.localized {
@@ -236,7 +283,7 @@ pub(super) fn write_state(
     let Some(main) = rows(kind.table).first().and_then(Value::as_object) else {
         return Ok(Err(format!("the state has no {} row", kind.table)));
     };
-    if main.get("id").and_then(Value::as_i64) != Some(id) {
+    if main.get(kind.key).and_then(Value::as_i64) != Some(id) {
         return Ok(Err(format!("its {} row is not row {id}", kind.table)));
     }
     if kind.localized {
@@ -245,10 +292,10 @@ pub(super) fn write_state(
             .filter_map(Value::as_object)
         {
             // A string in a language this box lacks is left out, and its link with it.
-            let _left_out = upsert(tx, "localized_strings", string)?;
+            let _left_out = upsert(tx, "localized_strings", "id", string)?;
         }
     }
-    if let Err(why) = upsert(tx, kind.table, main)? {
+    if let Err(why) = upsert(tx, kind.table, kind.key, main)? {
         return Ok(Err(why));
     }
     for (table, column) in kind.links {
@@ -418,24 +465,25 @@ fn resolve(
     Ok(Ok(values))
 }
 
-/// Inserts or updates the row with the same `id`.
+/// Inserts or updates the row with the same `key` (its primary key column).
 fn upsert(
     tx: &Transaction<'_>,
     table: &str,
+    key: &str,
     row: &Map<String, Value>,
 ) -> StoreResult<Result<(), String>> {
     let values = match resolve(tx, table, row)? {
         Ok(v) => v,
         Err(why) => return Ok(Err(why)),
     };
-    if !values.iter().any(|(name, _)| name == "id") {
-        return Ok(Err(format!("its {table} row has no id")));
+    if !values.iter().any(|(name, _)| name == key) {
+        return Ok(Err(format!("its {table} row has no {key}")));
     }
     let names: Vec<String> = values.iter().map(|(n, _)| format!("\"{n}\"")).collect();
     let marks: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
     let updates: Vec<String> = names
         .iter()
-        .filter(|n| *n != "\"id\"")
+        .filter(|n| *n != &format!("\"{key}\""))
         .map(|n| format!("{n} = excluded.{n}"))
         .collect();
     let conflict = if updates.is_empty() {
@@ -444,7 +492,7 @@ fn upsert(
         format!("DO UPDATE SET {}", updates.join(", "))
     };
     tx.prepare_cached(&format!(
-        "INSERT INTO \"{table}\" ({}) VALUES ({}) ON CONFLICT (id) {conflict}",
+        "INSERT INTO \"{table}\" ({}) VALUES ({}) ON CONFLICT (\"{key}\") {conflict}",
         names.join(", "),
         marks.join(", ")
     ))?

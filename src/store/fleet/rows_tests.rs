@@ -51,9 +51,12 @@ fn apply_at(conn: &mut Connection, seq: u64, name: &str, id: i64, s: Option<&Val
 #[test]
 fn every_kind_names_tables_and_columns_the_schema_has() {
     let conn = migrated_in_memory();
-    for kind in &KINDS {
+    for kind in KINDS.iter().chain(&TELEMETRY_KINDS) {
         let main = columns(&conn, kind.table).unwrap();
-        assert!(main.iter().any(|c| c.name == "id"), "{}", kind.table);
+        assert!(main.iter().any(|c| c.name == kind.key), "{}", kind.table);
+        if kind.media {
+            assert!(main.iter().any(|c| c.name == "file"), "{}", kind.table);
+        }
         for (table, column) in kind.links {
             assert!(
                 columns(&conn, table)
@@ -186,4 +189,54 @@ fn columns_this_database_lacks_are_ignored_and_a_row_for_another_id_is_refused()
     };
     assert!(why.contains("not row 10"), "{why}");
     assert!(state(&conn, "tag", 7)["rows"]["tags"][0]["value"] == "seven");
+}
+
+#[test]
+fn a_floor_plan_travels_by_its_project_and_a_new_image_says_which_file_it_replaced() {
+    let source = seeded();
+    source
+        .execute_batch(
+            "INSERT INTO floorplans (project_id, file, width_px, height_px, south, west, north, east, updated)
+                  VALUES (1, 'floorplan-project1-a.png', 800, 400, 0, 0, 1, 2, 'u')",
+        )
+        .unwrap();
+    let first = state(&source, "floorplan", 1);
+    assert_eq!(first["rows"]["floorplans"][0]["width_px"], 800);
+
+    let mut here = seeded();
+    assert_eq!(
+        apply_at(&mut here, 1, "floorplan", 1, Some(&first)),
+        Applied::Upserted
+    );
+    assert_eq!(state(&here, "floorplan", 1), first);
+    source
+        .execute_batch(
+            "UPDATE floorplans SET file = 'floorplan-project1-b.png', width_px = 600 WHERE project_id = 1",
+        )
+        .unwrap();
+    let second = state(&source, "floorplan", 1);
+    assert_eq!(
+        apply_at(&mut here, 2, "floorplan", 1, Some(&second)),
+        Applied::Replaced {
+            old: "floorplan-project1-a.png".into(),
+            new: Some("floorplan-project1-b.png".into()),
+        }
+    );
+    // Moved only: the same image, nothing to remove.
+    source
+        .execute_batch("UPDATE floorplans SET north = 1.5 WHERE project_id = 1")
+        .unwrap();
+    let moved = state(&source, "floorplan", 1);
+    assert_eq!(
+        apply_at(&mut here, 3, "floorplan", 1, Some(&moved)),
+        Applied::Upserted
+    );
+    assert_eq!(
+        apply_at(&mut here, 4, "floorplan", 1, None),
+        Applied::Deleted(Some("floorplan-project1-b.png".into()))
+    );
+    let left: i64 = here
+        .query_row("SELECT count(*) FROM floorplans", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
 }
