@@ -174,7 +174,7 @@ pub(crate) async fn run(
         };
         if let Some(pusher) = pusher.as_mut() {
             let outcome = match &api {
-                Some(api) => pusher.round(api).await.map(Some),
+                Some(api) => push_all(pusher, api).await.map(Some),
                 None => Ok(None),
             };
             let error = match outcome {
@@ -213,6 +213,20 @@ pub(crate) async fn run(
             () = tokio::time::sleep(Duration::from_secs(u64::from(central.poll_s))) => {}
         }
     }
+}
+
+/// Push rounds one after another while more is waiting ([`push::MAX_ROUNDS`] at most before
+/// the next poll): a busy venue's listen events and events do not pile up behind the poll.
+async fn push_all(pusher: &mut push::Pusher, api: &Api2) -> Result<push::Pushed, BridgeError> {
+    let mut done = push::Pushed::default();
+    for _ in 0..push::MAX_ROUNDS {
+        let round = pusher.round(api).await?;
+        done.add(&round);
+        if !round.more {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 fn target(store: Store, config: &Config) -> pull::Target {

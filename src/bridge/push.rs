@@ -30,6 +30,8 @@ use crate::store::fleet::push::{self, AssetToPush, EventToPush, ListenToPush, Vi
 
 /// Rows read per kind per round (the rest wait for the next round).
 const BATCH: i64 = 100;
+/// Rounds run one after another while a kind fills its batch, before the next poll.
+pub(crate) const MAX_ROUNDS: usize = 20;
 
 /// A round stops after this many failures to reach central in a row.
 const MAX_UNREACHABLE: usize = 3;
@@ -50,12 +52,24 @@ pub(crate) struct Pushed {
     pub events: usize,
     /// Contributions central refused (dead letters).
     pub dead: usize,
+    /// A kind filled its batch: more may be waiting.
+    pub more: bool,
 }
 
 impl Pushed {
     /// Whether the round changed anything worth a log line.
     pub(crate) fn any(&self) -> bool {
         self.assets + self.votes + self.listens + self.events + self.dead > 0
+    }
+
+    /// Adds `other`'s counts.
+    pub(crate) fn add(&mut self, other: &Self) {
+        self.assets += other.assets;
+        self.votes += other.votes;
+        self.listens += other.listens;
+        self.events += other.events;
+        self.dead += other.dead;
+        self.more = other.more;
     }
 }
 
@@ -106,6 +120,7 @@ impl Pusher {
             .store
             .read(move |c| push::pending_assets(c, &source, BATCH))
             .await?;
+        round.done.more |= assets.len() as i64 == BATCH;
         for asset in assets {
             let outcome = self.asset(&mut round, &asset).await;
             self.settle(&mut round, "assets", asset.local_id, outcome)
@@ -116,6 +131,7 @@ impl Pusher {
             .store
             .read(move |c| push::pending_votes(c, &source, BATCH))
             .await?;
+        round.done.more |= votes.len() as i64 == BATCH;
         for vote in votes {
             let outcome = self.vote(&mut round, &vote).await;
             self.settle(&mut round, "votes", vote.local_id, outcome)
@@ -126,6 +142,7 @@ impl Pusher {
             .store
             .read(move |c| push::pending_listens(c, &source, BATCH))
             .await?;
+        round.done.more |= listens.len() as i64 == BATCH;
         for listen in listens {
             let outcome = self.listen(&mut round, &listen).await;
             self.settle(&mut round, "listen_events", listen.local_id, outcome)
@@ -136,6 +153,7 @@ impl Pusher {
             .store
             .read(move |c| push::pending_events(c, &source, BATCH))
             .await?;
+        round.done.more |= events.len() as i64 == BATCH;
         for event in events {
             let outcome = self.event(&mut round, &event).await;
             self.settle(&mut round, "events", event.local_id, outcome)

@@ -19,8 +19,11 @@ use super::FleetError;
 pub(crate) const CATALOGUE: &str = "CATALOGUE";
 /// The hub's work queue of every box's telemetry.
 pub(crate) const TELEMETRY: &str = "TELEMETRY";
-/// How long a box keeps telemetry the hub has not taken.
+/// How long a box keeps its telemetry (the hub takes it within seconds while the link is up).
 const TELEMETRY_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The most a box keeps of it (the oldest goes first): about a million listen events, so a
+/// busy box cut off from its hub for weeks does not fill its SD card.
+const TELEMETRY_MAX_BYTES: i64 = 512 * 1024 * 1024;
 /// The hub's box registry (KV).
 pub(crate) const BOXES: &str = "fleet_boxes";
 /// The hub's own media bucket.
@@ -131,6 +134,7 @@ pub(crate) async fn ensure_box(
         subjects: vec![format!("rw.{}.tel.>", origin.token)],
         duplicate_window: DUPLICATE_WINDOW,
         max_age: TELEMETRY_MAX_AGE,
+        max_bytes: TELEMETRY_MAX_BYTES,
         storage: stream::StorageType::File,
         ..Default::default()
     })
