@@ -296,7 +296,12 @@ impl Store {
             let result = (|| -> StoreResult<(T, Vec<Arc<Change>>)> {
                 // Whatever an earlier job left noted (it panicked) is not this one's.
                 outbox::discard();
-                let tx = conn.transaction()?;
+                // IMMEDIATE: the write lock is taken at the start, waiting (busy_timeout) for
+                // another process's write (a `roundwared user add` beside the daemon). A
+                // deferred transaction that read first would fail at once with "database is
+                // locked" if the other wrote meanwhile.
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let value = f(&tx)?;
                 let changes = if inner.events {
                     outbox::flush(&tx, time::now_ms())?
@@ -519,6 +524,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(code, "en");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_process_writing_beside_the_daemon_waits_for_it_instead_of_failing() {
+        // Two stores on one file, as the daemon and `roundwared user add`. The second reads,
+        // then the first writes while the second is still in its transaction: the second's
+        // write must wait for the first, not fail with "database is locked".
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let (daemon, cli) = (Store::open(&path).unwrap(), Store::open(&path).unwrap());
+        let (read_tx, read_rx) = std::sync::mpsc::channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let second = tokio::spawn(async move {
+            cli.write(move |tx| {
+                let _: i64 = tx.query_row("SELECT count(*) FROM languages", [], |r| r.get(0))?;
+                let _ = read_tx.send(());
+                // The first writes now, or waits for this one to finish.
+                let _ = go_rx.recv_timeout(std::time::Duration::from_secs(1));
+                tx.execute(
+                    "INSERT INTO languages (name, language_code) VALUES ('Deutsch', 'de')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+        });
+        read_rx.recv().unwrap();
+        let first = daemon
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO languages (name, language_code) VALUES ('Español', 'es')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await;
+        let _ = go_tx.send(());
+        let second = second.await.unwrap();
+        assert!(first.is_ok(), "{first:?}");
+        assert!(second.is_ok(), "{second:?}");
+        let n: i64 = daemon
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM languages", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
     }
 
     #[tokio::test]
