@@ -312,6 +312,32 @@ impl crate::health::Probe for FleetProbe {
                 "# HELP roundwared_{name} {help}\n# TYPE roundwared_{name} {kind}\nroundwared_{name} {value}"
             );
         }
+        // The hub's push to central, once it has run.
+        let Some(push) = s.central.and_then(|c| c.push) else {
+            return;
+        };
+        for (name, help, value) in [
+            (
+                "fleet_central_waiting",
+                "Contributions of the venue waiting to be pushed to central.",
+                push.backlog.waiting,
+            ),
+            (
+                "fleet_central_pushed",
+                "Contributions of the venue central has.",
+                push.backlog.pushed,
+            ),
+            (
+                "fleet_central_dead",
+                "Contributions central refused (dead letters, shown in the console).",
+                push.backlog.dead,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP roundwared_{name} {help}\n# TYPE roundwared_{name} gauge\nroundwared_{name} {value}"
+            );
+        }
     }
 }
 

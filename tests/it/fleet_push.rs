@@ -339,6 +339,14 @@ async fn what_visitors_make_at_the_venue_reaches_central_exactly_once_though_ans
             .contains("refused by central"),
         "{push}"
     );
+    let metrics = a.metrics().await;
+    for line in [
+        "roundwared_fleet_central_waiting 0",
+        "roundwared_fleet_central_pushed 43",
+        "roundwared_fleet_central_dead 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     b.stop().await;
     a.stop().await;
     central.stop().await;
