@@ -339,7 +339,8 @@ pub struct Visitor {
     pub session: i64,
 }
 
-pub async fn visitor(s: &Http, device: &str) -> Visitor {
+/// The token of `device` at box `s` (registered as a phone).
+pub async fn device_token(s: &Http, device: &str) -> String {
     let user = s
         .post(
             "/api/2/users/",
@@ -347,7 +348,11 @@ pub async fn visitor(s: &Http, device: &str) -> Visitor {
             json!({"device_id": device, "client_type": "phone"}),
         )
         .await;
-    let token = user["token"].as_str().expect("a token").to_owned();
+    user["token"].as_str().expect("a token").to_owned()
+}
+
+pub async fn visitor(s: &Http, device: &str) -> Visitor {
+    let token = device_token(s, device).await;
     let session = s
         .post("/api/2/sessions/", Some(&token), json!({"project_id": 1}))
         .await["id"]

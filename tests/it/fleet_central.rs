@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::fleet_support::{Http, Hub, Leaf, eventually, server};
+use crate::fleet_support::{Http, Hub, Leaf, demo_central, eventually, server};
 use crate::support::TestServer;
 
 /// The assets of the project named `name` at `s`, once it has it.
@@ -25,13 +25,7 @@ async fn a_project_on_the_central_server_reaches_every_box_through_the_hub_and_f
     let Some(binary) = server("RW_NATS_NEW") else {
         return;
     };
-    let central = TestServer::start_with_demo().await;
-    let staff = central.staff_token().await;
-    let demo = central.get("/api/2/projects/", Some(&staff)).await.ok()[0].clone();
-    let (project, name) = (
-        demo["id"].as_i64().unwrap(),
-        demo["name"].as_str().unwrap().to_owned(),
-    );
+    let (central, staff, project, name) = demo_central().await;
     let there = central
         .get("/api/2/assets/", Some(&staff))
         .await

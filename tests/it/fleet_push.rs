@@ -14,7 +14,9 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::fleet_support::{Http, Hub, Leaf, Visitor, eventually, record_bytes, server};
+use crate::fleet_support::{
+    Http, Hub, Leaf, Visitor, demo_central, device_token, eventually, record_bytes, server,
+};
 use crate::media_support::{Fmt, wav};
 use crate::support::TestServer;
 
@@ -127,7 +129,7 @@ async fn counts_at(central: &TestServer, staff: &str, project: i64) -> [usize; 4
 
 /// A visitor of box `s` in project `project` (its local id there).
 async fn visitor_in(s: &Http, device: &str, project: i64) -> Visitor {
-    let token = token_at(s, device).await;
+    let token = device_token(s, device).await;
     let session = s
         .post(
             "/api/2/sessions/",
@@ -138,18 +140,6 @@ async fn visitor_in(s: &Http, device: &str, project: i64) -> Visitor {
         .as_i64()
         .unwrap();
     Visitor { token, session }
-}
-
-/// A device's token at `s`.
-async fn token_at(s: &Http, device: &str) -> String {
-    let user = s
-        .post(
-            "/api/2/users/",
-            None,
-            json!({"device_id": device, "client_type": "phone"}),
-        )
-        .await;
-    user["token"].as_str().unwrap().to_owned()
 }
 
 /// The project's assets at `s`, as `token` sees them.
@@ -231,13 +221,7 @@ async fn what_visitors_make_at_the_venue_reaches_central_exactly_once_though_ans
     let Some(binary) = server("RW_NATS_NEW") else {
         return;
     };
-    let central = TestServer::start_with_demo().await;
-    let staff = central.staff_token().await;
-    let demo = central.get("/api/2/projects/", Some(&staff)).await.ok()[0].clone();
-    let (project, name) = (
-        demo["id"].as_i64().unwrap(),
-        demo["name"].as_str().unwrap().to_owned(),
-    );
+    let (central, staff, project, name) = demo_central().await;
     let before = counts_at(&central, &staff, project).await;
     let last_asset = central.scalar("SELECT max(id) FROM assets").await;
     let (proxied, proxy) = fault_proxy(central.url("")).await;
@@ -252,8 +236,8 @@ async fn what_visitors_make_at_the_venue_reaches_central_exactly_once_though_ans
     let b = TestServer::start_with(&leaf.toml()).await;
     let (ha, hb) = (Http::of(&a), Http::of(&b));
     let (ta, tb) = (
-        token_at(&ha, "phone-venue-a").await,
-        token_at(&hb, "phone-venue-b").await,
+        device_token(&ha, "phone-venue-a").await,
+        device_token(&hb, "phone-venue-b").await,
     );
     let here_b = project_at(&hb, &tb, &name, before[0]).await;
     let here_a = project_at(&ha, &ta, &name, before[0]).await;

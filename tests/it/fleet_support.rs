@@ -186,3 +186,16 @@ pub async fn has_project(s: &TestServer) {
     )
     .await;
 }
+
+/// A roundwared with the demo project standing in for a central Roundware server: it, a staff
+/// token there, and the demo project's id and name.
+pub async fn demo_central() -> (TestServer, String, i64, String) {
+    let central = TestServer::start_with_demo().await;
+    let staff = central.staff_token().await;
+    let demo = central.get("/api/2/projects/", Some(&staff)).await.ok()[0].clone();
+    let (project, name) = (
+        demo["id"].as_i64().unwrap(),
+        demo["name"].as_str().unwrap().to_owned(),
+    );
+    (central, staff, project, name)
+}
